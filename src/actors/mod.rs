@@ -1,0 +1,107 @@
+//! Thin actix actors around the domain types, one writer per piece of state, each behind a typed
+//! handle so HTTP code never touches a mailbox.
+//!
+//! - [`queue`]: the waiting room, publishing token states to a shared index for validation.
+//! - [`concert_date`]: one actor per concert date: its seats, holds and sales.
+//! - [`wallet`]: every balance, transaction and payment.
+
+pub mod concert_date;
+pub mod queue;
+pub mod wallet;
+
+use crate::error::{Error, Result};
+use actix::dev::ToEnvelope;
+use actix::prelude::*;
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+
+/// Requests that may wait in one actor's mailbox before callers are told to come back later.
+pub const MAILBOX_REQUESTS_MAX: usize = 16_384;
+
+/// An actor's address with a bound on requests in flight: past it a caller gets 503 UNAVAILABLE
+/// at once instead of a latency that grows without limit.
+pub struct Mailbox<A: Actor> {
+    address: Addr<A>,
+    permits: Arc<Semaphore>,
+}
+
+impl<A: Actor> Clone for Mailbox<A> {
+    fn clone(&self) -> Self {
+        Self {
+            address: self.address.clone(),
+            permits: self.permits.clone(),
+        }
+    }
+}
+
+impl<A: Actor> Mailbox<A> {
+    pub fn new(address: Addr<A>) -> Self {
+        Self {
+            address,
+            permits: Arc::new(Semaphore::new(MAILBOX_REQUESTS_MAX)),
+        }
+    }
+
+    /// Asks the actor, or answers UNAVAILABLE when its mailbox is full.
+    pub async fn ask<M>(&self, message: M) -> Result<M::Result>
+    where
+        M: Message + Send + 'static,
+        M::Result: Send,
+        A: Handler<M>,
+        A::Context: ToEnvelope<A, M>,
+    {
+        let _permit = self.permits.try_acquire().map_err(|_| Error::unavailable())?;
+        self.address.send(message).await.map_err(Error::internal)
+    }
+
+    /// Asks the actor even when its mailbox is full: for the second half of work already begun
+    /// (completing or aborting a payment), which must never be refused.
+    pub async fn insist<M>(&self, message: M) -> Result<M::Result>
+    where
+        M: Message + Send + 'static,
+        M::Result: Send,
+        A: Handler<M>,
+        A::Context: ToEnvelope<A, M>,
+    {
+        self.address.send(message).await.map_err(Error::internal)
+    }
+}
+
+/// One timer an actor sets for its earliest deadline, so expiry happens on time without sweeping
+/// on a fixed period.
+#[derive(Default)]
+pub struct Alarm {
+    armed: Option<(DateTime<Utc>, SpawnHandle)>,
+}
+
+impl Alarm {
+    /// Sets the timer for `deadline` unless it is already set for it; `wake` runs then.
+    pub fn set<A>(
+        &mut self,
+        ctx: &mut Context<A>,
+        deadline: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+        wake: fn(&mut A, &mut Context<A>),
+    ) where
+        A: Actor<Context = Context<A>>,
+    {
+        if self.armed.as_ref().map(|(at, _)| *at) == deadline {
+            return;
+        }
+        if let Some((_, handle)) = self.armed.take() {
+            ctx.cancel_future(handle);
+        }
+        if let Some(deadline) = deadline {
+            // A millisecond late rather than early, so the wake finds the deadline passed.
+            let wait = (deadline - now).to_std().unwrap_or_default() + std::time::Duration::from_millis(1);
+            let handle = ctx.run_later(wait, move |actor, ctx| wake(actor, ctx));
+            self.armed = Some((deadline, handle));
+        }
+    }
+
+    /// Called first thing by `wake`: the timer is spent.
+    pub fn rang(&mut self) {
+        self.armed = None;
+    }
+}

@@ -1,0 +1,316 @@
+//! The queue actor: sole writer of the waiting room, and of the token index that request
+//! handlers read to validate a token without a mailbox hop.
+
+use super::{Alarm, Mailbox};
+use crate::clock::SharedClock;
+use crate::domain::waiting_room::{QueueEvent, QueueStats, QueueStatus, TokenEnd, TokenStatus, WaitingRoom};
+use crate::domain::{Token, UserId};
+use crate::error::{Error, ErrorCode, Result};
+use actix::prelude::*;
+use chrono::{DateTime, Duration, Utc};
+use dashmap::DashMap;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// How long a token ended by a payment still identifies its user, so a retried payment with the
+/// same idempotency key can be answered.
+const PAID_TOKEN_MEMORY: Duration = Duration::hours(24);
+
+/// A live token as validation sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fan {
+    pub token: Token,
+    pub user: UserId,
+    pub status: TokenStatus,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct IndexEntry {
+    user: UserId,
+    status: TokenStatus,
+    active_until: Option<DateTime<Utc>>,
+}
+
+/// Token → user and status, for every live token; written only by the queue actor.
+#[derive(Default)]
+pub struct TokenIndex {
+    live: DashMap<Token, IndexEntry>,
+    ended_by_payment: DashMap<Token, (UserId, DateTime<Utc>)>,
+}
+
+impl TokenIndex {
+    /// The live token's fan. An ACTIVE token past its deadline is dead at once, before the queue
+    /// actor's timer has swept it.
+    pub fn authenticate(&self, token: &Token, now: DateTime<Utc>) -> Result<Fan> {
+        let entry = self.live.get(token).map(|entry| *entry).ok_or_else(token_invalid)?;
+        if entry.active_until.is_some_and(|until| until <= now) {
+            return Err(token_invalid());
+        }
+        Ok(Fan {
+            token: *token,
+            user: entry.user,
+            status: entry.status,
+        })
+    }
+
+    /// The user a token belonged to if a payment ended it.
+    pub fn paid_by(&self, token: &Token) -> Option<UserId> {
+        self.ended_by_payment.get(token).map(|entry| entry.0)
+    }
+
+    fn publish(&self, event: &QueueEvent, tokens_by_seq: &mut HashMap<u64, Token>) {
+        match *event {
+            QueueEvent::TokenIssued { seq, token, user, .. } => {
+                tokens_by_seq.insert(seq, token);
+                self.live.insert(
+                    token,
+                    IndexEntry {
+                        user,
+                        status: TokenStatus::Waiting,
+                        active_until: None,
+                    },
+                );
+            }
+            QueueEvent::TokenAdmitted { seq, active_until, .. } => {
+                let token = tokens_by_seq[&seq];
+                if let Some(mut entry) = self.live.get_mut(&token) {
+                    entry.status = TokenStatus::Active;
+                    entry.active_until = Some(active_until);
+                }
+            }
+            QueueEvent::TokenEnded { seq, at, reason } => {
+                let token = tokens_by_seq.remove(&seq).expect("an ended token was issued");
+                let removed = self.live.remove(&token);
+                if let (TokenEnd::Paid, Some((_, entry))) = (reason, removed) {
+                    self.ended_by_payment.insert(token, (entry.user, at));
+                }
+            }
+        }
+    }
+
+    fn forget_paid_before(&self, cutoff: DateTime<Utc>) {
+        self.ended_by_payment.retain(|_, (_, at)| *at > cutoff);
+    }
+}
+
+fn token_invalid() -> Error {
+    Error::new(
+        ErrorCode::TokenInvalid,
+        "The token is unknown, expired, left or ended by a payment.",
+    )
+}
+
+pub struct QueueActor {
+    room: WaitingRoom,
+    clock: SharedClock,
+    index: Arc<TokenIndex>,
+    tokens_by_seq: HashMap<u64, Token>,
+    alarm: Alarm,
+}
+
+impl QueueActor {
+    pub fn new(room: WaitingRoom, clock: SharedClock, index: Arc<TokenIndex>) -> Self {
+        Self {
+            room,
+            clock,
+            index,
+            tokens_by_seq: HashMap::new(),
+            alarm: Alarm::default(),
+        }
+    }
+
+    /// Every message starts here: deadlines up to now are processed, so the command decides
+    /// against the room as it is at `now`.
+    fn catch_up(&mut self) -> DateTime<Utc> {
+        let now = self.clock.now();
+        let expired = self.room.expire_due(now);
+        self.record(&expired);
+        now
+    }
+
+    /// Publishes what happened to the token index.
+    fn record(&mut self, events: &[QueueEvent]) {
+        for event in events {
+            self.index.publish(event, &mut self.tokens_by_seq);
+        }
+    }
+
+    fn rearm(&mut self, ctx: &mut Context<Self>) {
+        let now = self.clock.now();
+        self.alarm.set(ctx, self.room.next_deadline(), now, Self::wake);
+    }
+
+    fn wake(&mut self, ctx: &mut Context<Self>) {
+        self.alarm.rang();
+        let now = self.catch_up();
+        self.index.forget_paid_before(now - PAID_TOKEN_MEMORY);
+        self.rearm(ctx);
+    }
+
+    /// Runs one command: catch up, decide, record, re-arm the timer.
+    fn run<T>(
+        &mut self,
+        ctx: &mut Context<Self>,
+        command: impl FnOnce(&mut WaitingRoom, DateTime<Utc>) -> Result<(T, Vec<QueueEvent>)>,
+    ) -> Result<T> {
+        let now = self.catch_up();
+        let outcome = command(&mut self.room, now).map(|(value, events)| {
+            self.record(&events);
+            value
+        });
+        self.rearm(ctx);
+        outcome
+    }
+}
+
+impl Actor for QueueActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(super::MAILBOX_REQUESTS_MAX);
+        self.rearm(ctx);
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "Result<QueueStatus>")]
+pub struct IssueToken {
+    pub user: UserId,
+}
+
+impl Handler<IssueToken> for QueueActor {
+    type Result = Result<QueueStatus>;
+
+    fn handle(&mut self, message: IssueToken, ctx: &mut Context<Self>) -> Self::Result {
+        self.run(ctx, |room, now| {
+            let token = Token::random();
+            let events = room.issue(message.user, token, now)?;
+            Ok((room.status(&token, now)?, events))
+        })
+    }
+}
+
+/// Reads a token's status; reading keeps a WAITING token alive.
+#[derive(Message)]
+#[rtype(result = "Result<QueueStatus>")]
+pub struct ReadStatus {
+    pub token: Token,
+}
+
+impl Handler<ReadStatus> for QueueActor {
+    type Result = Result<QueueStatus>;
+
+    fn handle(&mut self, message: ReadStatus, ctx: &mut Context<Self>) -> Self::Result {
+        self.run(ctx, |room, now| Ok((room.status(&message.token, now)?, Vec::new())))
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "Result<()>")]
+pub struct LeaveQueue {
+    pub token: Token,
+}
+
+impl Handler<LeaveQueue> for QueueActor {
+    type Result = Result<()>;
+
+    fn handle(&mut self, message: LeaveQueue, ctx: &mut Context<Self>) -> Self::Result {
+        self.run(ctx, |room, now| Ok(((), room.leave(&message.token, now)?)))
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "Result<()>")]
+pub struct EndAfterPayment {
+    pub user: UserId,
+}
+
+impl Handler<EndAfterPayment> for QueueActor {
+    type Result = Result<()>;
+
+    fn handle(&mut self, message: EndAfterPayment, ctx: &mut Context<Self>) -> Self::Result {
+        self.run(ctx, |room, now| Ok(((), room.end_after_payment(message.user, now))))
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "Result<QueueStats>")]
+pub struct SetActiveMax {
+    pub active_max: u32,
+}
+
+impl Handler<SetActiveMax> for QueueActor {
+    type Result = Result<QueueStats>;
+
+    fn handle(&mut self, message: SetActiveMax, ctx: &mut Context<Self>) -> Self::Result {
+        self.run(ctx, |room, now| {
+            let events = room.set_active_max(message.active_max, now);
+            Ok((room.stats(), events))
+        })
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "Result<QueueStats>")]
+pub struct ReadQueueStats;
+
+impl Handler<ReadQueueStats> for QueueActor {
+    type Result = Result<QueueStats>;
+
+    fn handle(&mut self, _: ReadQueueStats, ctx: &mut Context<Self>) -> Self::Result {
+        self.run(ctx, |room, _| Ok((room.stats(), Vec::new())))
+    }
+}
+
+/// The typed handle HTTP code uses.
+#[derive(Clone)]
+pub struct QueueHandle {
+    mailbox: Mailbox<QueueActor>,
+    index: Arc<TokenIndex>,
+    clock: SharedClock,
+}
+
+impl QueueHandle {
+    pub fn start(room: WaitingRoom, clock: SharedClock, arbiter: &ArbiterHandle) -> Self {
+        let index = Arc::new(TokenIndex::default());
+        let actor = QueueActor::new(room, clock.clone(), index.clone());
+        let address = QueueActor::start_in_arbiter(arbiter, |_| actor);
+        Self {
+            mailbox: Mailbox::new(address),
+            index,
+            clock,
+        }
+    }
+
+    pub fn authenticate(&self, token: &Token) -> Result<Fan> {
+        self.index.authenticate(token, self.clock.now())
+    }
+
+    pub fn paid_by(&self, token: &Token) -> Option<UserId> {
+        self.index.paid_by(token)
+    }
+
+    pub async fn issue(&self, user: UserId) -> Result<QueueStatus> {
+        self.mailbox.ask(IssueToken { user }).await?
+    }
+
+    pub async fn status(&self, token: Token) -> Result<QueueStatus> {
+        self.mailbox.ask(ReadStatus { token }).await?
+    }
+
+    pub async fn leave(&self, token: Token) -> Result<()> {
+        self.mailbox.ask(LeaveQueue { token }).await?
+    }
+
+    pub async fn end_after_payment(&self, user: UserId) -> Result<()> {
+        self.mailbox.insist(EndAfterPayment { user }).await?
+    }
+
+    pub async fn set_active_max(&self, active_max: u32) -> Result<QueueStats> {
+        self.mailbox.ask(SetActiveMax { active_max }).await?
+    }
+
+    pub async fn stats(&self) -> Result<QueueStats> {
+        self.mailbox.ask(ReadQueueStats).await?
+    }
+}

@@ -1,0 +1,153 @@
+//! The wallet actor: sole writer of balances, transactions and payments, so concurrent charges
+//! and payments never lose an update.
+
+use super::Mailbox;
+use crate::clock::SharedClock;
+use crate::domain::wallet::{MoneyTotals, Payment, Transaction, Wallet};
+use crate::domain::{TransactionId, UserId};
+use crate::error::Result;
+use actix::prelude::*;
+
+pub struct WalletActor {
+    wallet: Wallet,
+    clock: SharedClock,
+}
+
+impl Actor for WalletActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(super::MAILBOX_REQUESTS_MAX);
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "Result<i64>")]
+pub struct Charge {
+    pub user: UserId,
+    pub amount: i64,
+}
+
+impl Handler<Charge> for WalletActor {
+    type Result = Result<i64>;
+
+    fn handle(&mut self, message: Charge, _: &mut Context<Self>) -> Self::Result {
+        let now = self.clock.now();
+        self.wallet
+            .charge(message.user, message.amount, TransactionId::random(), now)?;
+        Ok(self.wallet.balance(message.user))
+    }
+}
+
+/// Debits and records a payment; the commit point of the payment saga.
+#[derive(Message)]
+#[rtype(result = "Result<i64>")]
+pub struct Pay {
+    pub payment: Payment,
+}
+
+impl Handler<Pay> for WalletActor {
+    type Result = Result<i64>;
+
+    fn handle(&mut self, message: Pay, _: &mut Context<Self>) -> Self::Result {
+        let user = message.payment.user_id;
+        self.wallet.pay(message.payment, TransactionId::random())?;
+        Ok(self.wallet.balance(user))
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "i64")]
+pub struct ReadBalance {
+    pub user: UserId,
+}
+
+impl Handler<ReadBalance> for WalletActor {
+    type Result = i64;
+
+    fn handle(&mut self, message: ReadBalance, _: &mut Context<Self>) -> i64 {
+        self.wallet.balance(message.user)
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "Vec<Transaction>")]
+pub struct ReadTransactions {
+    pub user: UserId,
+    pub limit: usize,
+}
+
+impl Handler<ReadTransactions> for WalletActor {
+    type Result = MessageResult<ReadTransactions>;
+
+    fn handle(&mut self, message: ReadTransactions, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.wallet.transactions(message.user, message.limit))
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "Vec<Payment>")]
+pub struct ReadPayments {
+    pub user: UserId,
+}
+
+impl Handler<ReadPayments> for WalletActor {
+    type Result = MessageResult<ReadPayments>;
+
+    fn handle(&mut self, message: ReadPayments, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.wallet.payments(message.user))
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "MoneyTotals")]
+pub struct ReadTotals;
+
+impl Handler<ReadTotals> for WalletActor {
+    type Result = MessageResult<ReadTotals>;
+
+    fn handle(&mut self, _: ReadTotals, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.wallet.totals())
+    }
+}
+
+/// The typed handle of the wallet actor.
+#[derive(Clone)]
+pub struct WalletHandle {
+    mailbox: Mailbox<WalletActor>,
+}
+
+impl WalletHandle {
+    pub fn start(wallet: Wallet, clock: SharedClock, arbiter: &ArbiterHandle) -> Self {
+        let address = WalletActor::start_in_arbiter(arbiter, |_| WalletActor { wallet, clock });
+        Self {
+            mailbox: Mailbox::new(address),
+        }
+    }
+
+    /// Charges and returns the new balance.
+    pub async fn charge(&self, user: UserId, amount: i64) -> Result<i64> {
+        self.mailbox.ask(Charge { user, amount }).await?
+    }
+
+    /// Pays and returns the balance after.
+    pub async fn pay(&self, payment: Payment) -> Result<i64> {
+        self.mailbox.ask(Pay { payment }).await?
+    }
+
+    pub async fn balance(&self, user: UserId) -> Result<i64> {
+        self.mailbox.ask(ReadBalance { user }).await
+    }
+
+    pub async fn transactions(&self, user: UserId, limit: usize) -> Result<Vec<Transaction>> {
+        self.mailbox.ask(ReadTransactions { user, limit }).await
+    }
+
+    pub async fn payments(&self, user: UserId) -> Result<Vec<Payment>> {
+        self.mailbox.ask(ReadPayments { user }).await
+    }
+
+    pub async fn totals(&self) -> Result<MoneyTotals> {
+        self.mailbox.ask(ReadTotals).await
+    }
+}

@@ -1,0 +1,160 @@
+//! Every limit and duration of the service in one struct, read from flags and `CONCERT_*` variables.
+
+use clap::{Parser, ValueEnum};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Whether a write is acknowledged only once it is on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FsyncPolicy {
+    /// A write is acknowledged only once it is on disk.
+    Always,
+    /// Never sync: for benchmarks only.
+    Never,
+}
+
+/// The server's configuration. A flag wins over its environment variable.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "server", version, about = "Concert reservation server")]
+pub struct Config {
+    /// Listen address; `:0` or `HOST:0` picks a free port.
+    #[arg(long, env = "CONCERT_ADDR", default_value = "127.0.0.1:8080", value_parser = parse_addr)]
+    pub addr: SocketAddr,
+    /// Where snapshots and the journal live; created if missing.
+    #[arg(long, env = "CONCERT_DATA_DIR", default_value = "snapshots")]
+    pub data_dir: PathBuf,
+    /// Enables the admin API with this key.
+    #[arg(long, env = "CONCERT_ADMIN_KEY")]
+    pub admin_key: Option<String>,
+    /// How long a seat hold lasts.
+    #[arg(long, env = "CONCERT_HOLD_TTL", default_value = "5m", value_parser = parse_duration)]
+    pub hold_ttl: Duration,
+    /// Live holds a user may have at once.
+    #[arg(long, env = "CONCERT_HOLD_MAX", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
+    pub hold_max: u32,
+    /// Tokens ACTIVE at once.
+    #[arg(long, env = "CONCERT_ACTIVE_MAX", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub active_max: u32,
+    /// Life of an ACTIVE token from admission.
+    #[arg(long, env = "CONCERT_ACTIVE_TTL", default_value = "10m", value_parser = parse_duration)]
+    pub active_ttl: Duration,
+    /// A WAITING token unread for this long is dropped.
+    #[arg(long, env = "CONCERT_WAITING_IDLE_TTL", default_value = "5m", value_parser = parse_duration)]
+    pub waiting_idle_ttl: Duration,
+    /// Tokens WAITING at once; past it 503 QUEUE_FULL.
+    #[arg(long, env = "CONCERT_WAITING_MAX", default_value_t = 1_000_000)]
+    pub waiting_max: u64,
+    /// Largest single charge, in won.
+    #[arg(long, env = "CONCERT_CHARGE_MAX", default_value_t = 1_000_000_000, value_parser = clap::value_parser!(i64).range(1..))]
+    pub charge_max: i64,
+    /// Largest balance, in won.
+    #[arg(long, env = "CONCERT_BALANCE_MAX", default_value_t = 10_000_000_000, value_parser = clap::value_parser!(i64).range(1..))]
+    pub balance_max: i64,
+    /// Largest seat map an admin may create.
+    #[arg(long, env = "CONCERT_SEATS_PER_DATE_MAX", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub seats_per_date_max: u32,
+    /// Largest request body (e.g. `16KiB`); past it 413 PAYLOAD_TOO_LARGE.
+    #[arg(long, env = "CONCERT_BODY_LIMIT", default_value = "16KiB", value_parser = parse_bytes)]
+    pub body_limit: usize,
+    /// How often state is snapshotted to the data dir.
+    #[arg(long, env = "CONCERT_SNAPSHOT_INTERVAL", default_value = "60s", value_parser = parse_duration)]
+    pub snapshot_interval: Duration,
+    /// `always`: a write is acknowledged only once on disk; `never`: for benchmarks only.
+    #[arg(long, env = "CONCERT_FSYNC", value_enum, default_value_t = FsyncPolicy::Always)]
+    pub fsync: FsyncPolicy,
+    /// Requests a second one user may make to token-authenticated endpoints (0 turns it off).
+    #[arg(long, env = "CONCERT_USER_RATE_LIMIT", default_value_t = 50)]
+    pub user_rate_limit: u32,
+    /// HTTP worker threads (0: one per core).
+    #[arg(long, env = "CONCERT_WORKERS", default_value_t = 0)]
+    pub workers: usize,
+}
+
+impl Config {
+    /// The defaults of the flag table, as if the server were started with no flags and no
+    /// environment; tests adjust the fields they care about.
+    pub fn defaults() -> Self {
+        Self::try_parse_from(["server"]).expect("the default configuration parses")
+    }
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if duration.is_zero() {
+        return Err("a duration must be longer than zero".into());
+    }
+    Ok(duration)
+}
+
+fn parse_bytes(text: &str) -> Result<usize, String> {
+    let size: bytesize::ByteSize = text.parse()?;
+    usize::try_from(size.as_u64())
+        .ok()
+        .filter(|bytes| *bytes > 0)
+        .ok_or_else(|| format!("{text} is not a usable body limit"))
+}
+
+fn parse_addr(text: &str) -> Result<SocketAddr, String> {
+    // `:0` means "loopback, any free port", as the contract allows.
+    let text = if text.starts_with(':') {
+        format!("127.0.0.1{text}")
+    } else {
+        text.to_string()
+    };
+    text.to_socket_addrs()
+        .map_err(|e| format!("{text}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{text} resolves to no address"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_the_flag_table() {
+        let config = Config::defaults();
+        assert_eq!(config.addr, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(config.hold_ttl, Duration::from_secs(300));
+        assert_eq!(config.hold_max, 4);
+        assert_eq!(config.active_max, 100);
+        assert_eq!(config.active_ttl, Duration::from_secs(600));
+        assert_eq!(config.waiting_idle_ttl, Duration::from_secs(300));
+        assert_eq!(config.waiting_max, 1_000_000);
+        assert_eq!(config.charge_max, 1_000_000_000);
+        assert_eq!(config.balance_max, 10_000_000_000);
+        assert_eq!(config.seats_per_date_max, 1000);
+        assert_eq!(config.body_limit, 16 * 1024);
+        assert_eq!(config.snapshot_interval, Duration::from_secs(60));
+        assert_eq!(config.fsync, FsyncPolicy::Always);
+        assert!(config.admin_key.is_none());
+    }
+
+    #[test]
+    fn flags_accept_human_durations_sizes_and_a_bare_port() {
+        let config = Config::try_parse_from([
+            "server",
+            "--hold-ttl",
+            "300ms",
+            "--addr",
+            ":0",
+            "--body-limit",
+            "1MiB",
+            "--fsync",
+            "never",
+        ])
+        .unwrap();
+        assert_eq!(config.hold_ttl, Duration::from_millis(300));
+        assert_eq!(config.addr, "127.0.0.1:0".parse().unwrap());
+        assert_eq!(config.body_limit, 1024 * 1024);
+        assert_eq!(config.fsync, FsyncPolicy::Never);
+    }
+
+    #[test]
+    fn nonsense_values_are_refused() {
+        assert!(Config::try_parse_from(["server", "--hold-ttl", "soon"]).is_err());
+        assert!(Config::try_parse_from(["server", "--active-max", "0"]).is_err());
+        assert!(Config::try_parse_from(["server", "--body-limit", "lots"]).is_err());
+    }
+}

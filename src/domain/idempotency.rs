@@ -1,0 +1,206 @@
+//! Idempotency records: the first answer to a request made with an `Idempotency-Key`, kept per
+//! user and endpoint for `retention`, so a retry gets that answer instead of doing the work again.
+
+use super::UserId;
+use crate::error::{Error, Result};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, VecDeque};
+
+const KEY_LENGTH_MAX: usize = 64;
+
+/// A client's idempotency key: 1..=64 visible ASCII characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub fn parse(text: &str) -> Result<Self> {
+        let visible = text.bytes().all(|b| b.is_ascii_graphic());
+        if text.is_empty() || text.len() > KEY_LENGTH_MAX || !visible {
+            return Err(Error::invalid_request(
+                "Idempotency-Key must be 1 to 64 visible ASCII characters.",
+            ));
+        }
+        Ok(Self(text.to_string()))
+    }
+}
+
+/// The endpoints that honour idempotency keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Endpoint {
+    Charges,
+    Reservations,
+    Payments,
+}
+
+/// Keys are scoped to the user and the endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Scope {
+    pub user: UserId,
+    pub endpoint: Endpoint,
+    pub key: IdempotencyKey,
+}
+
+/// A successful answer as it went out: its status and JSON body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub body: String,
+}
+
+/// The first answer to a keyed request, errors included (5xx excepted: those are not kept).
+pub type Answer = std::result::Result<StoredResponse, Error>;
+
+/// What the store knows of a request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Recall {
+    /// Never seen: do the work.
+    Unknown,
+    /// Seen with the same body: answer this.
+    Replay(Answer),
+    /// Seen with a different body.
+    Mismatch,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    fingerprint: String,
+    answer: Answer,
+}
+
+/// Remembered answers, forgotten oldest first once older than `retention`.
+#[derive(Debug, Clone)]
+pub struct IdempotencyStore {
+    retention: Duration,
+    entries: HashMap<Scope, Entry>,
+    by_age: VecDeque<(DateTime<Utc>, Scope)>,
+}
+
+impl IdempotencyStore {
+    pub fn new(retention: Duration) -> Self {
+        Self {
+            retention,
+            entries: HashMap::new(),
+            by_age: VecDeque::new(),
+        }
+    }
+
+    pub fn recall(&self, scope: &Scope, fingerprint: &str) -> Recall {
+        match self.entries.get(scope) {
+            None => Recall::Unknown,
+            Some(entry) if entry.fingerprint == fingerprint => Recall::Replay(entry.answer.clone()),
+            Some(_) => Recall::Mismatch,
+        }
+    }
+
+    /// Keeps the first answer to `scope`; a later one for the same scope is a bug of the caller.
+    pub fn remember(&mut self, scope: Scope, fingerprint: String, answer: Answer, now: DateTime<Utc>) {
+        let previous = self.entries.insert(scope.clone(), Entry { fingerprint, answer });
+        assert!(previous.is_none(), "an idempotency key is answered once");
+        self.by_age.push_back((now, scope));
+    }
+
+    pub fn forget_expired(&mut self, now: DateTime<Utc>) {
+        while let Some((at, _)) = self.by_age.front() {
+            if *at + self.retention > now {
+                break;
+            }
+            let (_, scope) = self.by_age.pop_front().expect("checked above");
+            self.entries.remove(&scope);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// The request body in a form where key order and white space do not matter, so the same JSON
+/// sent twice is recognised as the same request.
+pub fn fingerprint(body: &[u8]) -> String {
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(value) => canonical(&value),
+        Err(_) => String::from_utf8_lossy(body).into_owned(),
+    }
+}
+
+fn canonical(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut fields: Vec<_> = map.iter().collect();
+            fields.sort_by(|a, b| a.0.cmp(b.0));
+            let inner: Vec<String> = fields
+                .into_iter()
+                .map(|(key, value)| format!("{}:{}", serde_json::Value::from(key.as_str()), canonical(value)))
+                .collect();
+            format!("{{{}}}", inner.join(","))
+        }
+        serde_json::Value::Array(items) => format!("[{}]", items.iter().map(canonical).collect::<Vec<_>>().join(",")),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        "2026-12-24T10:00:00Z".parse().unwrap()
+    }
+
+    fn scope(key: &str) -> Scope {
+        Scope {
+            user: UserId(uuid::Uuid::nil()),
+            endpoint: Endpoint::Charges,
+            key: IdempotencyKey::parse(key).unwrap(),
+        }
+    }
+
+    fn answer(status: u16) -> Answer {
+        Ok(StoredResponse {
+            status,
+            body: "{}".into(),
+        })
+    }
+
+    #[test]
+    fn keys_are_one_to_sixty_four_visible_ascii_characters() {
+        assert!(IdempotencyKey::parse("a").is_ok());
+        assert!(IdempotencyKey::parse(&"k".repeat(64)).is_ok());
+        assert!(IdempotencyKey::parse("").is_err());
+        assert!(IdempotencyKey::parse(&"k".repeat(65)).is_err());
+        assert!(IdempotencyKey::parse("has space").is_err());
+        assert!(IdempotencyKey::parse("키").is_err());
+    }
+
+    #[test]
+    fn the_same_body_replays_and_a_different_body_is_a_mismatch() {
+        let mut store = IdempotencyStore::new(Duration::hours(24));
+        let body = fingerprint(br#"{"amount": 5, "x": [1, {"b":1,"a":2}]}"#);
+        assert_eq!(store.recall(&scope("k1"), &body), Recall::Unknown);
+        store.remember(scope("k1"), body.clone(), answer(200), now());
+        let same = fingerprint(br#"{"x":[1,{"a":2,"b":1}],"amount":5}"#);
+        assert_eq!(store.recall(&scope("k1"), &same), Recall::Replay(answer(200)));
+        assert_eq!(
+            store.recall(&scope("k1"), &fingerprint(br#"{"amount": 6}"#)),
+            Recall::Mismatch
+        );
+        assert_eq!(store.recall(&scope("k2"), &body), Recall::Unknown);
+    }
+
+    #[test]
+    fn answers_are_kept_for_the_retention_and_then_forgotten() {
+        let mut store = IdempotencyStore::new(Duration::hours(24));
+        store.remember(scope("old"), "a".into(), answer(201), now());
+        store.remember(scope("new"), "b".into(), answer(201), now() + Duration::hours(1));
+        store.forget_expired(now() + Duration::hours(23));
+        assert_eq!(store.len(), 2);
+        store.forget_expired(now() + Duration::hours(24));
+        assert_eq!(store.recall(&scope("old"), "a"), Recall::Unknown);
+        assert_eq!(store.recall(&scope("new"), "b"), Recall::Replay(answer(201)));
+    }
+}

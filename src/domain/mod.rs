@@ -1,0 +1,13 @@
+//! Pure, synchronous state machines of the service. No actors, no I/O; time is passed in.
+//!
+//! Each type decides a command against its state and returns the event that happened; its one
+//! `apply` changes state from events, so the same code serves live requests and replay.
+
+pub mod idempotency;
+pub mod ids;
+pub mod seat_map;
+pub mod waiting_line;
+pub mod waiting_room;
+pub mod wallet;
+
+pub use ids::{ConcertId, PaymentId, ReservationId, Token, TransactionId, UserId};

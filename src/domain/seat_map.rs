@@ -1,0 +1,470 @@
+//! The seat map of one concert date: seats AVAILABLE, HELD by a fan until a deadline, or SOLD;
+//! the reservations made on it; and the payment mark that keeps a hold from lapsing mid-payment.
+
+use super::{ConcertId, PaymentId, ReservationId, UserId};
+use crate::error::{Error, ErrorCode, Result};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, HashMap};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SeatStatus {
+    Available,
+    Held,
+    Sold,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ReservationStatus {
+    Held,
+    Confirmed,
+    Expired,
+    Cancelled,
+}
+
+/// What happened on a seat map; `apply` replays these exactly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SeatEvent {
+    SeatHeld {
+        reservation: ReservationId,
+        user: UserId,
+        seat_number: u32,
+        at: DateTime<Utc>,
+        until: DateTime<Utc>,
+    },
+    HoldCancelled {
+        reservation: ReservationId,
+        at: DateTime<Utc>,
+    },
+    HoldLapsed {
+        reservation: ReservationId,
+        at: DateTime<Utc>,
+    },
+    SeatSold {
+        reservation: ReservationId,
+        payment: PaymentId,
+        at: DateTime<Utc>,
+    },
+}
+
+/// One seat as the seat map shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SeatView {
+    pub seat_number: u32,
+    pub status: SeatStatus,
+    pub price: i64,
+}
+
+/// A reservation as its owner sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Reservation {
+    #[schema(value_type = uuid::Uuid)]
+    pub reservation_id: ReservationId,
+    #[schema(value_type = uuid::Uuid)]
+    pub user_id: UserId,
+    #[schema(value_type = uuid::Uuid)]
+    pub concert_id: ConcertId,
+    pub date: NaiveDate,
+    pub seat_number: u32,
+    pub price: i64,
+    pub status: ReservationStatus,
+    pub held_until: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Held, sold and total seat counts at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SeatCounts {
+    pub total: u64,
+    pub held: u64,
+    pub sold: u64,
+}
+
+impl SeatCounts {
+    pub fn available(&self) -> u64 {
+        self.total - self.held - self.sold
+    }
+}
+
+/// What a payment needs from the hold it pays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentClaim {
+    pub reservation: Reservation,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Occupant {
+    Free,
+    Held(ReservationId),
+    Sold(ReservationId),
+}
+
+#[derive(Debug, Clone)]
+struct Seat {
+    price: i64,
+    occupant: Occupant,
+}
+
+#[derive(Debug, Clone)]
+struct Record {
+    view: Reservation,
+    /// A payment is under way: the hold cannot lapse or be cancelled until it ends.
+    paying: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct SeatMap {
+    concert: ConcertId,
+    date: NaiveDate,
+    seats: Vec<Seat>,
+    reservations: HashMap<ReservationId, Record>,
+    /// Deadlines of live holds not being paid.
+    hold_deadlines: BTreeSet<(DateTime<Utc>, ReservationId)>,
+    held: u64,
+    sold: u64,
+    /// Grows with every applied event, so a cached rendering knows when it is stale.
+    version: u64,
+}
+
+impl SeatMap {
+    /// Seats are numbered 1..=`seat_count`, all at `price`.
+    pub fn new(concert: ConcertId, date: NaiveDate, seat_count: u32, price: i64) -> Self {
+        assert!(seat_count >= 1 && price >= 0, "a date has seats with a price");
+        let seats = (0..seat_count)
+            .map(|_| Seat {
+                price,
+                occupant: Occupant::Free,
+            })
+            .collect();
+        Self {
+            concert,
+            date,
+            seats,
+            reservations: HashMap::new(),
+            hold_deadlines: BTreeSet::new(),
+            held: 0,
+            sold: 0,
+            version: 0,
+        }
+    }
+
+    pub fn concert(&self) -> ConcertId {
+        self.concert
+    }
+
+    pub fn date(&self) -> NaiveDate {
+        self.date
+    }
+
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Holds `seat_number` for `user` until `now + hold_ttl`. `within_hold_limit` is asked last,
+    /// once the seat is known to be free, and must reserve the user's hold slot if it says yes.
+    pub fn hold(
+        &mut self,
+        user: UserId,
+        seat_number: i64,
+        reservation: ReservationId,
+        now: DateTime<Utc>,
+        hold_ttl: Duration,
+        within_hold_limit: impl FnOnce(DateTime<Utc>) -> bool,
+    ) -> Result<SeatEvent> {
+        self.assert_nothing_due(now);
+        let index = self.seat_index(seat_number)?;
+        if self.seats[index].occupant != Occupant::Free {
+            return Err(Error::new(
+                ErrorCode::SeatUnavailable,
+                format!("Seat {seat_number} is already reserved."),
+            ));
+        }
+        let until = now + hold_ttl;
+        if !within_hold_limit(until) {
+            return Err(Error::new(
+                ErrorCode::HoldLimitReached,
+                "This user already holds the most seats allowed at once.",
+            ));
+        }
+        let held = SeatEvent::SeatHeld {
+            reservation,
+            user,
+            seat_number: index as u32 + 1,
+            at: now,
+            until,
+        };
+        self.apply(&held);
+        Ok(held)
+    }
+
+    /// The fan gives a hold back; the seat is AVAILABLE again at once.
+    pub fn cancel(&mut self, reservation: ReservationId, user: UserId, now: DateTime<Utc>) -> Result<SeatEvent> {
+        self.assert_nothing_due(now);
+        let record = self.owned(reservation, user)?;
+        Self::ensure_held(record)?;
+        if record.paying {
+            return Err(Error::new(
+                ErrorCode::ReservationNotHeld,
+                "A payment for this reservation is under way.",
+            ));
+        }
+        let cancelled = SeatEvent::HoldCancelled { reservation, at: now };
+        self.apply(&cancelled);
+        Ok(cancelled)
+    }
+
+    /// Marks a live hold as being paid, so it can neither lapse nor be cancelled until
+    /// `complete_payment` or `abort_payment`.
+    pub fn begin_payment(
+        &mut self,
+        reservation: ReservationId,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<PaymentClaim> {
+        self.assert_nothing_due(now);
+        let record = self.owned(reservation, user)?;
+        Self::ensure_held(record)?;
+        if record.paying {
+            return Err(Error::new(
+                ErrorCode::ReservationNotHeld,
+                "A payment for this reservation is already under way.",
+            ));
+        }
+        let until = record.view.held_until;
+        self.hold_deadlines.remove(&(until, reservation));
+        let record = self.reservations.get_mut(&reservation).expect("checked above");
+        record.paying = true;
+        Ok(PaymentClaim {
+            reservation: record.view.clone(),
+        })
+    }
+
+    /// The payment did not happen: the hold is as it was, and lapses at once if its time passed.
+    pub fn abort_payment(&mut self, reservation: ReservationId, now: DateTime<Utc>) -> Vec<SeatEvent> {
+        let record = self
+            .reservations
+            .get_mut(&reservation)
+            .expect("an aborted payment has a reservation");
+        assert!(record.paying, "only a payment under way is aborted");
+        record.paying = false;
+        self.hold_deadlines.insert((record.view.held_until, reservation));
+        self.lapse_due(now)
+    }
+
+    /// The money moved: the seat is SOLD to the payer.
+    pub fn complete_payment(
+        &mut self,
+        reservation: ReservationId,
+        payment: PaymentId,
+        now: DateTime<Utc>,
+    ) -> SeatEvent {
+        let record = &self.reservations[&reservation];
+        assert!(record.paying, "only a payment under way completes");
+        let sold = SeatEvent::SeatSold {
+            reservation,
+            payment,
+            at: now,
+        };
+        self.apply(&sold);
+        sold
+    }
+
+    /// Lapses every hold whose time has come, earliest first.
+    pub fn lapse_due(&mut self, now: DateTime<Utc>) -> Vec<SeatEvent> {
+        let mut events = Vec::new();
+        while let Some(&(until, reservation)) = self.hold_deadlines.first() {
+            if until > now {
+                break;
+            }
+            let lapsed = SeatEvent::HoldLapsed { reservation, at: until };
+            self.apply(&lapsed);
+            events.push(lapsed);
+        }
+        events
+    }
+
+    /// Who made `reservation`.
+    pub fn holder(&self, reservation: ReservationId) -> UserId {
+        self.reservations[&reservation].view.user_id
+    }
+
+    pub fn next_deadline(&self) -> Option<DateTime<Utc>> {
+        self.hold_deadlines.first().map(|(at, _)| *at)
+    }
+
+    /// The seats in number order as of `now`: a hold whose time has passed shows AVAILABLE.
+    pub fn seats(&self, now: DateTime<Utc>) -> Vec<SeatView> {
+        (0..self.seats.len())
+            .map(|index| SeatView {
+                seat_number: index as u32 + 1,
+                status: self.seat_status(index, now),
+                price: self.seats[index].price,
+            })
+            .collect()
+    }
+
+    pub fn counts(&self, now: DateTime<Utc>) -> SeatCounts {
+        let lapsed_unswept = self
+            .hold_deadlines
+            .iter()
+            .take_while(|(until, _)| *until <= now)
+            .count() as u64;
+        SeatCounts {
+            total: self.seats.len() as u64,
+            held: self.held - lapsed_unswept,
+            sold: self.sold,
+        }
+    }
+
+    /// The owner's reservation as of `now`; someone else's is not found.
+    pub fn reservation(&self, reservation: ReservationId, user: UserId, now: DateTime<Utc>) -> Result<Reservation> {
+        let record = self.owned(reservation, user)?;
+        let mut view = record.view.clone();
+        if view.status == ReservationStatus::Held && !record.paying && view.held_until <= now {
+            view.status = ReservationStatus::Expired;
+        }
+        Ok(view)
+    }
+
+    /// Changes state by one event; never fails, never reads the clock.
+    pub fn apply(&mut self, event: &SeatEvent) {
+        self.version += 1;
+        match *event {
+            SeatEvent::SeatHeld {
+                reservation,
+                user,
+                seat_number,
+                at,
+                until,
+            } => self.apply_held(reservation, user, seat_number, at, until),
+            SeatEvent::HoldCancelled { reservation, .. } => self.free_hold(reservation, ReservationStatus::Cancelled),
+            SeatEvent::HoldLapsed { reservation, .. } => self.free_hold(reservation, ReservationStatus::Expired),
+            SeatEvent::SeatSold { reservation, .. } => self.apply_sold(reservation),
+        }
+    }
+
+    fn apply_held(
+        &mut self,
+        reservation: ReservationId,
+        user: UserId,
+        seat_number: u32,
+        at: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) {
+        let seat = &mut self.seats[seat_number as usize - 1];
+        assert_eq!(seat.occupant, Occupant::Free, "a seat has at most one holder or buyer");
+        seat.occupant = Occupant::Held(reservation);
+        let view = Reservation {
+            reservation_id: reservation,
+            user_id: user,
+            concert_id: self.concert,
+            date: self.date,
+            seat_number,
+            price: seat.price,
+            status: ReservationStatus::Held,
+            held_until: until,
+            created_at: at,
+        };
+        self.reservations.insert(reservation, Record { view, paying: false });
+        self.hold_deadlines.insert((until, reservation));
+        self.held += 1;
+    }
+
+    fn free_hold(&mut self, reservation: ReservationId, status: ReservationStatus) {
+        let record = self.reservations.get_mut(&reservation).expect("a freed hold exists");
+        assert_eq!(record.view.status, ReservationStatus::Held, "only a live hold is freed");
+        record.view.status = status;
+        record.paying = false;
+        self.hold_deadlines.remove(&(record.view.held_until, reservation));
+        let seat = &mut self.seats[record.view.seat_number as usize - 1];
+        assert_eq!(
+            seat.occupant,
+            Occupant::Held(reservation),
+            "the seat is held by this reservation"
+        );
+        seat.occupant = Occupant::Free;
+        self.held -= 1;
+    }
+
+    fn apply_sold(&mut self, reservation: ReservationId) {
+        let record = self
+            .reservations
+            .get_mut(&reservation)
+            .expect("a sold reservation exists");
+        assert_eq!(record.view.status, ReservationStatus::Held, "only a held seat is sold");
+        record.view.status = ReservationStatus::Confirmed;
+        record.paying = false;
+        self.hold_deadlines.remove(&(record.view.held_until, reservation));
+        let seat = &mut self.seats[record.view.seat_number as usize - 1];
+        assert_eq!(
+            seat.occupant,
+            Occupant::Held(reservation),
+            "a seat is sold to its holder"
+        );
+        seat.occupant = Occupant::Sold(reservation);
+        self.held -= 1;
+        self.sold += 1;
+    }
+
+    fn seat_status(&self, index: usize, now: DateTime<Utc>) -> SeatStatus {
+        match self.seats[index].occupant {
+            Occupant::Free => SeatStatus::Available,
+            Occupant::Sold(_) => SeatStatus::Sold,
+            Occupant::Held(reservation) => {
+                let record = &self.reservations[&reservation];
+                if record.paying || record.view.held_until > now {
+                    SeatStatus::Held
+                } else {
+                    SeatStatus::Available
+                }
+            }
+        }
+    }
+
+    fn seat_index(&self, seat_number: i64) -> Result<usize> {
+        usize::try_from(seat_number)
+            .ok()
+            .filter(|number| (1..=self.seats.len()).contains(number))
+            .map(|number| number - 1)
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorCode::SeatNotFound,
+                    format!("Seat {seat_number} does not exist on {}.", self.date),
+                )
+            })
+    }
+
+    fn owned(&self, reservation: ReservationId, user: UserId) -> Result<&Record> {
+        self.reservations
+            .get(&reservation)
+            .filter(|record| record.view.user_id == user)
+            .ok_or_else(|| Error::new(ErrorCode::ReservationNotFound, "No such reservation for this user."))
+    }
+
+    fn ensure_held(record: &Record) -> Result<()> {
+        match record.view.status {
+            ReservationStatus::Held => Ok(()),
+            ReservationStatus::Expired => Err(Error::new(ErrorCode::ReservationExpired, "The hold has lapsed.")),
+            ReservationStatus::Confirmed | ReservationStatus::Cancelled => Err(Error::new(
+                ErrorCode::ReservationNotHeld,
+                "The reservation was already paid or cancelled.",
+            )),
+        }
+    }
+
+    /// Commands decide against a map whose lapsed holds up to `now` are swept: the caller runs
+    /// `lapse_due(now)` first and keeps its events.
+    fn assert_nothing_due(&self, now: DateTime<Utc>) {
+        debug_assert!(
+            self.next_deadline().is_none_or(|at| at > now),
+            "lapse_due(now) must run before a command"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests;

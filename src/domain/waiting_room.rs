@@ -1,0 +1,406 @@
+//! The waiting room: tokens issued in order, admitted to ACTIVE strictly in issue order while fewer
+//! than `active_max` are active, with their deadlines, positions and estimated waits.
+
+use super::waiting_line::WaitingLine;
+use super::{Token, UserId};
+use crate::error::{Error, ErrorCode, Result};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, HashMap, VecDeque};
+
+/// How far back admissions count towards the observed admission rate.
+const ADMISSION_RATE_WINDOW_SECONDS: i64 = 60;
+
+#[derive(Debug, Clone)]
+pub struct WaitingRoomLimits {
+    pub active_max: u32,
+    pub active_ttl: Duration,
+    pub waiting_idle_ttl: Duration,
+    pub waiting_max: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TokenStatus {
+    Waiting,
+    Active,
+}
+
+/// Why a token died.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TokenEnd {
+    Left,
+    ActiveExpired,
+    IdledOut,
+    Paid,
+}
+
+/// What happened in the waiting room; `apply` replays these exactly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum QueueEvent {
+    TokenIssued {
+        seq: u64,
+        token: Token,
+        user: UserId,
+        at: DateTime<Utc>,
+    },
+    TokenAdmitted {
+        seq: u64,
+        at: DateTime<Utc>,
+        active_until: DateTime<Utc>,
+    },
+    TokenEnded {
+        seq: u64,
+        at: DateTime<Utc>,
+        reason: TokenEnd,
+    },
+}
+
+/// A token as a fan sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueStatus {
+    #[schema(value_type = String)]
+    pub token: Token,
+    #[schema(value_type = uuid::Uuid)]
+    pub user_id: UserId,
+    pub status: TokenStatus,
+    /// 1-based among WAITING tokens; 0 when ACTIVE.
+    pub position: u64,
+    pub estimated_wait_seconds: u64,
+    pub issued_at: DateTime<Utc>,
+    pub active_until: Option<DateTime<Utc>>,
+}
+
+/// Counters for the operator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueStats {
+    pub waiting: u64,
+    pub active: u64,
+    pub active_max: u32,
+    pub admitted_total: u64,
+    pub expired_total: u64,
+}
+
+#[derive(Debug, Clone)]
+struct TokenRecord {
+    token: Token,
+    user: UserId,
+    issued_at: DateTime<Utc>,
+    status: TokenStatus,
+    /// Set once admitted.
+    active_until: Option<DateTime<Utc>>,
+    /// While waiting: when the token is dropped unless read before.
+    idle_deadline: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct WaitingRoom {
+    limits: WaitingRoomLimits,
+    records: HashMap<u64, TokenRecord>,
+    seq_by_token: HashMap<Token, u64>,
+    seq_by_user: HashMap<UserId, u64>,
+    line: WaitingLine,
+    active_deadlines: BTreeSet<(DateTime<Utc>, u64)>,
+    idle_deadlines: BTreeSet<(DateTime<Utc>, u64)>,
+    next_seq: u64,
+    active: u64,
+    admitted_total: u64,
+    expired_total: u64,
+    /// Admissions from the line per second, for the estimated wait: (unix second, count).
+    admissions_per_second: VecDeque<(i64, u64)>,
+}
+
+impl WaitingRoom {
+    pub fn new(limits: WaitingRoomLimits) -> Self {
+        assert!(limits.active_max >= 1, "active_max must allow at least one token");
+        Self {
+            limits,
+            records: HashMap::new(),
+            seq_by_token: HashMap::new(),
+            seq_by_user: HashMap::new(),
+            line: WaitingLine::new(),
+            active_deadlines: BTreeSet::new(),
+            idle_deadlines: BTreeSet::new(),
+            next_seq: 0,
+            active: 0,
+            admitted_total: 0,
+            expired_total: 0,
+            admissions_per_second: VecDeque::new(),
+        }
+    }
+
+    /// Issues `token` to `user`: WAITING, or ACTIVE at once when a slot is free and nobody waits.
+    pub fn issue(&mut self, user: UserId, token: Token, now: DateTime<Utc>) -> Result<Vec<QueueEvent>> {
+        self.assert_nothing_due(now);
+        let mut events = Vec::new();
+        if self.seq_by_user.contains_key(&user) {
+            return Err(Error::new(
+                ErrorCode::TokenAlreadyIssued,
+                "This user already holds a live queue token.",
+            ));
+        }
+        let will_wait = !self.line.is_empty() || self.active >= u64::from(self.limits.active_max);
+        if will_wait && self.line.len() as u64 >= self.limits.waiting_max {
+            return Err(
+                Error::new(ErrorCode::QueueFull, "The waiting room is full; try again later.")
+                    .with_retry_after(self.seconds_per_admission().ceil() as u64),
+            );
+        }
+        let issued = QueueEvent::TokenIssued {
+            seq: self.next_seq,
+            token,
+            user,
+            at: now,
+        };
+        self.apply(&issued);
+        events.push(issued);
+        events.extend(self.admit_waiting(now));
+        Ok(events)
+    }
+
+    /// The fan's view of a token. Reading a WAITING token keeps it alive for another idle TTL.
+    pub fn status(&mut self, token: &Token, now: DateTime<Utc>) -> Result<QueueStatus> {
+        self.assert_nothing_due(now);
+        let seq = self.live_seq(token)?;
+        self.keep_alive(seq, now);
+        Ok(self.status_of(seq, now))
+    }
+
+    /// The token leaves the queue (or gives up its ACTIVE slot) and dies at once.
+    pub fn leave(&mut self, token: &Token, now: DateTime<Utc>) -> Result<Vec<QueueEvent>> {
+        self.assert_nothing_due(now);
+        let seq = self.live_seq(token)?;
+        Ok(self.end(seq, now, TokenEnd::Left))
+    }
+
+    /// A completed payment ends the user's token.
+    pub fn end_after_payment(&mut self, user: UserId, now: DateTime<Utc>) -> Vec<QueueEvent> {
+        self.assert_nothing_due(now);
+        match self.seq_by_user.get(&user) {
+            Some(&seq) => self.end(seq, now, TokenEnd::Paid),
+            None => Vec::new(),
+        }
+    }
+
+    /// Changes how many tokens may be ACTIVE at once, admitting waiters if it grew.
+    pub fn set_active_max(&mut self, active_max: u32, now: DateTime<Utc>) -> Vec<QueueEvent> {
+        assert!(active_max >= 1, "active_max must allow at least one token");
+        self.assert_nothing_due(now);
+        self.limits.active_max = active_max;
+        self.admit_waiting(now)
+    }
+
+    /// Commands decide against a room whose deadlines up to `now` have been processed: the
+    /// caller runs `expire_due(now)` first and keeps its events.
+    fn assert_nothing_due(&self, now: DateTime<Utc>) {
+        debug_assert!(
+            self.next_deadline().is_none_or(|at| at > now),
+            "expire_due(now) must run before a command"
+        );
+    }
+
+    /// Ends every token whose deadline has come, earliest first, admitting into each freed slot
+    /// at the moment it freed.
+    pub fn expire_due(&mut self, now: DateTime<Utc>) -> Vec<QueueEvent> {
+        let mut events = Vec::new();
+        while let Some((deadline, seq, reason)) = self.earliest_deadline().filter(|(at, _, _)| *at <= now) {
+            events.extend(self.end(seq, deadline, reason));
+        }
+        events.extend(self.admit_waiting(now));
+        events
+    }
+
+    fn earliest_deadline(&self) -> Option<(DateTime<Utc>, u64, TokenEnd)> {
+        let active = self
+            .active_deadlines
+            .first()
+            .map(|&(at, seq)| (at, seq, TokenEnd::ActiveExpired));
+        let idle = self
+            .idle_deadlines
+            .first()
+            .map(|&(at, seq)| (at, seq, TokenEnd::IdledOut));
+        active.into_iter().chain(idle).min_by_key(|(at, seq, _)| (*at, *seq))
+    }
+
+    /// The earliest moment something expires by itself.
+    pub fn next_deadline(&self) -> Option<DateTime<Utc>> {
+        self.earliest_deadline().map(|(at, _, _)| at)
+    }
+
+    pub fn stats(&self) -> QueueStats {
+        QueueStats {
+            waiting: self.line.len() as u64,
+            active: self.active,
+            active_max: self.limits.active_max,
+            admitted_total: self.admitted_total,
+            expired_total: self.expired_total,
+        }
+    }
+
+    /// Changes state by one event; never fails, never reads the clock.
+    pub fn apply(&mut self, event: &QueueEvent) {
+        match *event {
+            QueueEvent::TokenIssued { seq, token, user, at } => self.apply_issued(seq, token, user, at),
+            QueueEvent::TokenAdmitted { seq, at, active_until } => self.apply_admitted(seq, at, active_until),
+            QueueEvent::TokenEnded { seq, reason, .. } => self.apply_ended(seq, reason),
+        }
+    }
+
+    fn apply_issued(&mut self, seq: u64, token: Token, user: UserId, at: DateTime<Utc>) {
+        assert!(seq >= self.next_seq, "token sequence numbers must grow");
+        let idle_deadline = at + self.limits.waiting_idle_ttl;
+        let record = TokenRecord {
+            token,
+            user,
+            issued_at: at,
+            status: TokenStatus::Waiting,
+            active_until: None,
+            idle_deadline,
+        };
+        assert!(self.seq_by_user.insert(user, seq).is_none(), "one live token per user");
+        self.seq_by_token.insert(token, seq);
+        self.records.insert(seq, record);
+        self.line.push_back(seq);
+        self.idle_deadlines.insert((idle_deadline, seq));
+        self.next_seq = seq + 1;
+    }
+
+    fn apply_admitted(&mut self, seq: u64, at: DateTime<Utc>, active_until: DateTime<Utc>) {
+        let record = self.records.get_mut(&seq).expect("an admitted token exists");
+        assert_eq!(record.status, TokenStatus::Waiting, "only a waiting token is admitted");
+        let waited = at > record.issued_at;
+        record.status = TokenStatus::Active;
+        record.active_until = Some(active_until);
+        self.idle_deadlines.remove(&(record.idle_deadline, seq));
+        assert_eq!(self.line.pop_front(), Some(seq), "admission follows issue order");
+        self.active_deadlines.insert((active_until, seq));
+        self.active += 1;
+        self.admitted_total += 1;
+        if waited {
+            self.count_admission(at);
+        }
+    }
+
+    fn apply_ended(&mut self, seq: u64, reason: TokenEnd) {
+        let record = self.records.remove(&seq).expect("an ended token exists");
+        self.seq_by_token.remove(&record.token);
+        self.seq_by_user.remove(&record.user);
+        match record.status {
+            TokenStatus::Waiting => {
+                self.line.remove(seq);
+                self.idle_deadlines.remove(&(record.idle_deadline, seq));
+            }
+            TokenStatus::Active => {
+                let until = record.active_until.expect("an active token has a deadline");
+                self.active_deadlines.remove(&(until, seq));
+                self.active -= 1;
+            }
+        }
+        if matches!(reason, TokenEnd::ActiveExpired | TokenEnd::IdledOut) {
+            self.expired_total += 1;
+        }
+    }
+
+    fn admit_waiting(&mut self, now: DateTime<Utc>) -> Vec<QueueEvent> {
+        let mut events = Vec::new();
+        while self.active < u64::from(self.limits.active_max) {
+            let Some(seq) = self.line.front() else { break };
+            let admitted = QueueEvent::TokenAdmitted {
+                seq,
+                at: now,
+                active_until: now + self.limits.active_ttl,
+            };
+            self.apply(&admitted);
+            events.push(admitted);
+        }
+        events
+    }
+
+    fn end(&mut self, seq: u64, at: DateTime<Utc>, reason: TokenEnd) -> Vec<QueueEvent> {
+        let ended = QueueEvent::TokenEnded { seq, at, reason };
+        self.apply(&ended);
+        let mut events = vec![ended];
+        events.extend(self.admit_waiting(at));
+        events
+    }
+
+    fn live_seq(&self, token: &Token) -> Result<u64> {
+        self.seq_by_token
+            .get(token)
+            .copied()
+            .ok_or_else(|| Error::new(ErrorCode::TokenInvalid, "The token is unknown, expired or ended."))
+    }
+
+    fn keep_alive(&mut self, seq: u64, now: DateTime<Utc>) {
+        let record = self.records.get_mut(&seq).expect("a live token has a record");
+        if record.status == TokenStatus::Waiting {
+            self.idle_deadlines.remove(&(record.idle_deadline, seq));
+            record.idle_deadline = now + self.limits.waiting_idle_ttl;
+            self.idle_deadlines.insert((record.idle_deadline, seq));
+        }
+    }
+
+    fn status_of(&self, seq: u64, now: DateTime<Utc>) -> QueueStatus {
+        let record = &self.records[&seq];
+        let position = match record.status {
+            TokenStatus::Active => 0,
+            TokenStatus::Waiting => self.line.position(seq).expect("a waiting token is in the line"),
+        };
+        QueueStatus {
+            token: record.token,
+            user_id: record.user,
+            status: record.status,
+            position,
+            estimated_wait_seconds: self.estimated_wait_seconds(position, now),
+            issued_at: record.issued_at,
+            active_until: record.active_until,
+        }
+    }
+
+    /// Position divided by the admission rate observed over the last minute; before any
+    /// admission from the line is seen, one admission every `active_ttl / active_max`.
+    fn estimated_wait_seconds(&self, position: u64, now: DateTime<Utc>) -> u64 {
+        if position == 0 {
+            return 0;
+        }
+        let window_start = now.timestamp() - ADMISSION_RATE_WINDOW_SECONDS;
+        let recent: Vec<_> = self
+            .admissions_per_second
+            .iter()
+            .filter(|(second, _)| *second > window_start)
+            .collect();
+        let admitted: u64 = recent.iter().map(|(_, count)| count).sum();
+        let seconds_per_admission = match recent.first() {
+            Some((first_second, _)) if admitted > 0 => {
+                let observed_seconds = (now.timestamp() - first_second + 1).max(1);
+                observed_seconds as f64 / admitted as f64
+            }
+            _ => self.seconds_per_admission(),
+        };
+        (position as f64 * seconds_per_admission).ceil() as u64
+    }
+
+    fn seconds_per_admission(&self) -> f64 {
+        self.limits.active_ttl.num_milliseconds() as f64 / 1000.0 / f64::from(self.limits.active_max)
+    }
+
+    fn count_admission(&mut self, at: DateTime<Utc>) {
+        let second = at.timestamp();
+        match self.admissions_per_second.back_mut() {
+            Some((last, count)) if *last == second => *count += 1,
+            _ => self.admissions_per_second.push_back((second, 1)),
+        }
+        while self
+            .admissions_per_second
+            .front()
+            .is_some_and(|(s, _)| *s <= second - ADMISSION_RATE_WINDOW_SECONDS)
+        {
+            self.admissions_per_second.pop_front();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,283 @@
+use super::*;
+use proptest::prelude::*;
+
+fn limits(active_max: u32) -> WaitingRoomLimits {
+    WaitingRoomLimits {
+        active_max,
+        active_ttl: Duration::minutes(10),
+        waiting_idle_ttl: Duration::minutes(5),
+        waiting_max: 1_000,
+    }
+}
+
+fn start() -> DateTime<Utc> {
+    "2026-12-24T10:00:00Z".parse().unwrap()
+}
+
+fn issue(room: &mut WaitingRoom, now: DateTime<Utc>) -> Token {
+    let token = Token::random();
+    room.expire_due(now);
+    room.issue(UserId::random(), token, now).unwrap();
+    token
+}
+
+fn status(room: &mut WaitingRoom, token: &Token, now: DateTime<Utc>) -> QueueStatus {
+    read(room, token, now).unwrap()
+}
+
+/// What the actor does for a read: deadlines first, then the command.
+fn read(room: &mut WaitingRoom, token: &Token, now: DateTime<Utc>) -> Result<QueueStatus> {
+    room.expire_due(now);
+    room.status(token, now)
+}
+
+#[test]
+fn a_token_is_active_at_once_when_a_slot_is_free_and_nobody_waits() {
+    let mut room = WaitingRoom::new(limits(2));
+    let token = issue(&mut room, start());
+    let seen = status(&mut room, &token, start());
+    assert_eq!(seen.status, TokenStatus::Active);
+    assert_eq!(seen.position, 0);
+    assert_eq!(seen.estimated_wait_seconds, 0);
+    assert_eq!(seen.active_until, Some(start() + Duration::minutes(10)));
+}
+
+#[test]
+fn tokens_are_admitted_strictly_in_issue_order_as_slots_free() {
+    let mut room = WaitingRoom::new(limits(1));
+    let first = issue(&mut room, start());
+    let second = issue(&mut room, start());
+    let third = issue(&mut room, start());
+    assert_eq!(status(&mut room, &second, start()).position, 1);
+    assert_eq!(status(&mut room, &third, start()).position, 2);
+
+    let events = room.leave(&first, start()).unwrap();
+    assert!(matches!(events.last(), Some(QueueEvent::TokenAdmitted { seq: 1, .. })));
+    assert_eq!(status(&mut room, &second, start()).status, TokenStatus::Active);
+    assert_eq!(status(&mut room, &third, start()).position, 1);
+    assert_eq!(room.stats().admitted_total, 2);
+}
+
+#[test]
+fn positions_close_up_when_someone_in_the_middle_leaves() {
+    let mut room = WaitingRoom::new(limits(1));
+    issue(&mut room, start());
+    let tokens: Vec<_> = (0..5).map(|_| issue(&mut room, start())).collect();
+    room.leave(&tokens[1], start()).unwrap();
+    assert_eq!(status(&mut room, &tokens[4], start()).position, 4);
+    assert_eq!(
+        read(&mut room, &tokens[1], start()).unwrap_err().code,
+        ErrorCode::TokenInvalid
+    );
+}
+
+#[test]
+fn one_live_token_per_user() {
+    let mut room = WaitingRoom::new(limits(1));
+    let user = UserId::random();
+    let token = Token::random();
+    room.issue(user, token, start()).unwrap();
+    let again = room.issue(user, Token::random(), start()).unwrap_err();
+    assert_eq!(again.code, ErrorCode::TokenAlreadyIssued);
+    room.leave(&token, start()).unwrap();
+    assert!(room.issue(user, Token::random(), start()).is_ok());
+}
+
+#[test]
+fn an_active_token_expires_after_its_ttl_and_frees_its_slot() {
+    let mut room = WaitingRoom::new(limits(1));
+    let first = issue(&mut room, start());
+    let second = issue(&mut room, start());
+    // Reading keeps the waiting token from idling out meanwhile.
+    status(&mut room, &second, start() + Duration::minutes(4));
+    status(&mut room, &second, start() + Duration::minutes(8));
+    let later = start() + Duration::minutes(10);
+    assert_eq!(
+        read(&mut room, &first, later).unwrap_err().code,
+        ErrorCode::TokenInvalid
+    );
+    let admitted = status(&mut room, &second, later);
+    assert_eq!(admitted.status, TokenStatus::Active);
+    assert_eq!(admitted.active_until, Some(later + Duration::minutes(10)));
+    assert_eq!(room.stats().expired_total, 1);
+}
+
+#[test]
+fn an_unread_waiting_token_is_dropped_and_a_read_one_is_kept() {
+    let mut room = WaitingRoom::new(limits(1));
+    issue(&mut room, start());
+    let idle = issue(&mut room, start());
+    let reader = issue(&mut room, start());
+    status(&mut room, &reader, start() + Duration::minutes(4));
+    let after = start() + Duration::minutes(5);
+    assert_eq!(read(&mut room, &idle, after).unwrap_err().code, ErrorCode::TokenInvalid);
+    assert_eq!(status(&mut room, &reader, after).position, 1);
+}
+
+#[test]
+fn the_waiting_room_refuses_past_waiting_max() {
+    let mut room = WaitingRoom::new(WaitingRoomLimits {
+        waiting_max: 1,
+        ..limits(1)
+    });
+    issue(&mut room, start());
+    issue(&mut room, start());
+    let full = room.issue(UserId::random(), Token::random(), start()).unwrap_err();
+    assert_eq!(full.code, ErrorCode::QueueFull);
+    assert_eq!(room.stats().waiting, 1);
+}
+
+#[test]
+fn estimated_wait_assumes_ttl_over_active_max_before_any_admission() {
+    let mut room = WaitingRoom::new(limits(100));
+    for _ in 0..100 {
+        issue(&mut room, start());
+    }
+    let waiting = issue(&mut room, start());
+    // 600 s / 100 slots = 6 s an admission.
+    assert_eq!(status(&mut room, &waiting, start()).estimated_wait_seconds, 6);
+}
+
+#[test]
+fn estimated_wait_follows_the_observed_admission_rate() {
+    let mut room = WaitingRoom::new(limits(1));
+    let mut ahead = issue(&mut room, start());
+    let rest: Vec<_> = (0..20).map(|_| issue(&mut room, start())).collect();
+    // Ten admissions from the line over ten seconds: one a second.
+    for (i, next) in rest.iter().take(10).enumerate() {
+        let at = start() + Duration::seconds(i as i64 + 1);
+        room.expire_due(at);
+        room.leave(&ahead, at).unwrap();
+        ahead = *next;
+    }
+    let now = start() + Duration::seconds(10);
+    let last = status(&mut room, &rest[19], now);
+    assert_eq!(last.position, 10);
+    assert_eq!(last.estimated_wait_seconds, 10);
+}
+
+#[test]
+fn raising_active_max_admits_waiters_at_once() {
+    let mut room = WaitingRoom::new(limits(1));
+    issue(&mut room, start());
+    let waiting = issue(&mut room, start());
+    room.set_active_max(2, start());
+    assert_eq!(status(&mut room, &waiting, start()).status, TokenStatus::Active);
+}
+
+#[test]
+fn a_payment_ends_the_users_token() {
+    let mut room = WaitingRoom::new(limits(1));
+    let user = UserId::random();
+    let token = Token::random();
+    room.issue(user, token, start()).unwrap();
+    let events = room.end_after_payment(user, start());
+    assert!(matches!(
+        events[0],
+        QueueEvent::TokenEnded {
+            reason: TokenEnd::Paid,
+            ..
+        }
+    ));
+    assert_eq!(
+        read(&mut room, &token, start()).unwrap_err().code,
+        ErrorCode::TokenInvalid
+    );
+    assert_eq!(room.stats().expired_total, 0);
+}
+
+#[test]
+fn replaying_the_events_rebuilds_the_same_room() {
+    let mut live = WaitingRoom::new(limits(2));
+    let mut journal = Vec::new();
+    let tokens: Vec<_> = (0..6).map(|_| Token::random()).collect();
+    for token in &tokens {
+        journal.extend(live.issue(UserId::random(), *token, start()).unwrap());
+    }
+    journal.extend(live.leave(&tokens[0], start()).unwrap());
+    journal.extend(live.expire_due(start() + Duration::minutes(3)));
+
+    let mut replayed = WaitingRoom::new(limits(2));
+    for event in &journal {
+        replayed.apply(event);
+    }
+    assert_eq!(replayed.stats(), live.stats());
+    let now = start() + Duration::minutes(3);
+    for token in &tokens[1..] {
+        assert_eq!(replayed.status(token, now).unwrap(), live.status(token, now).unwrap());
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Command {
+    Issue,
+    Leave(usize),
+    Read(usize),
+    Pay(usize),
+    Wait(u16),
+    SetActiveMax(u8),
+}
+
+fn command() -> impl Strategy<Value = Command> {
+    prop_oneof![
+        4 => Just(Command::Issue),
+        2 => any::<usize>().prop_map(Command::Leave),
+        2 => any::<usize>().prop_map(Command::Read),
+        1 => any::<usize>().prop_map(Command::Pay),
+        2 => (0u16..700).prop_map(Command::Wait),
+        1 => (1u8..6).prop_map(Command::SetActiveMax),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn admission_order_is_issue_order_and_active_never_exceeds_the_max(
+        commands in proptest::collection::vec(command(), 1..200)
+    ) {
+        let mut room = WaitingRoom::new(WaitingRoomLimits { waiting_max: 50, ..limits(3) });
+        let mut now = start();
+        let mut issued: Vec<(UserId, Token)> = Vec::new();
+        let mut events = Vec::new();
+        for command in commands {
+            events.extend(room.expire_due(now));
+            match command {
+                Command::Issue => {
+                    let (user, token) = (UserId::random(), Token::random());
+                    if let Ok(happened) = room.issue(user, token, now) {
+                        events.extend(happened);
+                        issued.push((user, token));
+                    }
+                }
+                Command::Leave(i) if !issued.is_empty() => {
+                    if let Ok(happened) = room.leave(&issued[i % issued.len()].1, now) {
+                        events.extend(happened);
+                    }
+                }
+                Command::Read(i) if !issued.is_empty() => {
+                    let _ = room.status(&issued[i % issued.len()].1, now);
+                }
+                Command::Pay(i) if !issued.is_empty() => {
+                    events.extend(room.end_after_payment(issued[i % issued.len()].0, now));
+                }
+                Command::Wait(seconds) => now += Duration::seconds(i64::from(seconds)),
+                Command::SetActiveMax(max) => events.extend(room.set_active_max(u32::from(max), now)),
+                _ => {}
+            }
+            let stats = room.stats();
+            // Work-conserving: nobody waits while a slot is free.
+            prop_assert!(stats.waiting == 0 || stats.active >= u64::from(stats.active_max));
+        }
+        let admitted: Vec<u64> = events.iter().filter_map(|e| match e {
+            QueueEvent::TokenAdmitted { seq, .. } => Some(*seq),
+            _ => None,
+        }).collect();
+        prop_assert!(admitted.windows(2).all(|pair| pair[0] < pair[1]), "admitted out of order: {admitted:?}");
+        let mut replayed = WaitingRoom::new(WaitingRoomLimits { waiting_max: 50, ..limits(3) });
+        replayed.set_active_max(room.stats().active_max, start());
+        for event in &events {
+            replayed.apply(event);
+        }
+        prop_assert_eq!(replayed.stats().waiting, room.stats().waiting);
+        prop_assert_eq!(replayed.stats().active, room.stats().active);
+    }
+}

@@ -1,0 +1,342 @@
+//! Wallets: every fan's balance in whole won, the history of charges and payments, and the
+//! totals that prove no money is lost or invented (charged = balances + revenue).
+
+use super::{ConcertId, PaymentId, ReservationId, TransactionId, UserId};
+use crate::error::{Error, ErrorCode, Result};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, Copy)]
+pub struct WalletLimits {
+    pub charge_max: i64,
+    pub balance_max: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TransactionType {
+    Charge,
+    Payment,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Transaction {
+    #[schema(value_type = uuid::Uuid)]
+    pub transaction_id: TransactionId,
+    #[serde(rename = "type")]
+    pub kind: TransactionType,
+    pub amount: i64,
+    pub balance_after: i64,
+    pub at: DateTime<Utc>,
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub payment_id: Option<PaymentId>,
+}
+
+/// A completed payment for one seat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Payment {
+    #[schema(value_type = uuid::Uuid)]
+    pub payment_id: PaymentId,
+    #[schema(value_type = uuid::Uuid)]
+    pub reservation_id: ReservationId,
+    #[schema(value_type = uuid::Uuid)]
+    pub user_id: UserId,
+    #[schema(value_type = uuid::Uuid)]
+    pub concert_id: ConcertId,
+    pub date: NaiveDate,
+    pub seat_number: u32,
+    pub amount: i64,
+    pub paid_at: DateTime<Utc>,
+}
+
+/// What happened to the wallets; `apply` replays these exactly. `PaymentCompleted` is the commit
+/// point of a payment: on replay it also makes the seat SOLD.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WalletEvent {
+    Charged {
+        transaction: TransactionId,
+        user: UserId,
+        amount: i64,
+        at: DateTime<Utc>,
+    },
+    PaymentCompleted {
+        transaction: TransactionId,
+        payment: Payment,
+    },
+}
+
+/// Money totals across all wallets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MoneyTotals {
+    pub charged: i64,
+    pub balances: i64,
+    pub revenue: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Account {
+    balance: i64,
+    /// Oldest first; read newest first.
+    transactions: Vec<Transaction>,
+    payments: Vec<Payment>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Wallet {
+    limits: WalletLimits,
+    accounts: HashMap<UserId, Account>,
+    totals: MoneyTotals,
+}
+
+impl Wallet {
+    pub fn new(limits: WalletLimits) -> Self {
+        assert!(
+            limits.charge_max >= 1 && limits.balance_max >= 1,
+            "limits allow some money"
+        );
+        Self {
+            limits,
+            accounts: HashMap::new(),
+            totals: MoneyTotals::default(),
+        }
+    }
+
+    pub fn balance(&self, user: UserId) -> i64 {
+        self.accounts.get(&user).map_or(0, |account| account.balance)
+    }
+
+    /// Adds `amount` won to the user's balance.
+    pub fn charge(
+        &mut self,
+        user: UserId,
+        amount: i64,
+        transaction: TransactionId,
+        now: DateTime<Utc>,
+    ) -> Result<WalletEvent> {
+        if !(1..=self.limits.charge_max).contains(&amount) {
+            let detail = format!(
+                "A charge is a whole number of won from 1 to {}.",
+                self.limits.charge_max
+            );
+            return Err(Error::new(ErrorCode::InvalidAmount, detail));
+        }
+        if self.balance(user) > self.limits.balance_max - amount {
+            let detail = format!("A balance may not exceed {} won.", self.limits.balance_max);
+            return Err(Error::new(ErrorCode::BalanceLimitExceeded, detail));
+        }
+        let charged = WalletEvent::Charged {
+            transaction,
+            user,
+            amount,
+            at: now,
+        };
+        self.apply(&charged);
+        Ok(charged)
+    }
+
+    /// Debits the payment's amount and records it, if the balance allows.
+    pub fn pay(&mut self, payment: Payment, transaction: TransactionId) -> Result<WalletEvent> {
+        assert!(payment.amount >= 0, "a price is never negative");
+        let balance = self.balance(payment.user_id);
+        if balance < payment.amount {
+            let detail = format!("The balance is {balance} won; the seat costs {} won.", payment.amount);
+            return Err(Error::new(ErrorCode::InsufficientBalance, detail));
+        }
+        let paid = WalletEvent::PaymentCompleted { transaction, payment };
+        self.apply(&paid);
+        Ok(paid)
+    }
+
+    /// The user's transactions, newest first, at most `limit`.
+    pub fn transactions(&self, user: UserId, limit: usize) -> Vec<Transaction> {
+        self.accounts.get(&user).map_or_else(Vec::new, |account| {
+            account.transactions.iter().rev().take(limit).cloned().collect()
+        })
+    }
+
+    /// The user's payments, newest first.
+    pub fn payments(&self, user: UserId) -> Vec<Payment> {
+        self.accounts
+            .get(&user)
+            .map_or_else(Vec::new, |account| account.payments.iter().rev().cloned().collect())
+    }
+
+    pub fn totals(&self) -> MoneyTotals {
+        self.totals
+    }
+
+    /// Changes state by one event; never fails, never reads the clock.
+    pub fn apply(&mut self, event: &WalletEvent) {
+        match event {
+            WalletEvent::Charged {
+                transaction,
+                user,
+                amount,
+                at,
+            } => {
+                let account = self.accounts.entry(*user).or_default();
+                account.balance += amount;
+                assert!(
+                    account.balance <= self.limits.balance_max,
+                    "a charge never passes the balance limit"
+                );
+                let record = Transaction {
+                    transaction_id: *transaction,
+                    kind: TransactionType::Charge,
+                    amount: *amount,
+                    balance_after: account.balance,
+                    at: *at,
+                    payment_id: None,
+                };
+                account.transactions.push(record);
+                self.totals.charged += amount;
+                self.totals.balances += amount;
+            }
+            WalletEvent::PaymentCompleted { transaction, payment } => {
+                let account = self.accounts.entry(payment.user_id).or_default();
+                account.balance -= payment.amount;
+                assert!(account.balance >= 0, "a payment never overdraws");
+                let record = Transaction {
+                    transaction_id: *transaction,
+                    kind: TransactionType::Payment,
+                    amount: payment.amount,
+                    balance_after: account.balance,
+                    at: payment.paid_at,
+                    payment_id: Some(payment.payment_id),
+                };
+                account.transactions.push(record);
+                account.payments.push(payment.clone());
+                self.totals.balances -= payment.amount;
+                self.totals.revenue += payment.amount;
+            }
+        }
+        debug_assert_eq!(self.totals.charged, self.totals.balances + self.totals.revenue);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const LIMITS: WalletLimits = WalletLimits {
+        charge_max: 1_000,
+        balance_max: 5_000,
+    };
+
+    fn now() -> DateTime<Utc> {
+        "2026-12-24T10:00:00Z".parse().unwrap()
+    }
+
+    fn payment(user: UserId, amount: i64) -> Payment {
+        Payment {
+            payment_id: PaymentId::random(),
+            reservation_id: ReservationId::random(),
+            user_id: user,
+            concert_id: ConcertId::random(),
+            date: "2026-12-24".parse().unwrap(),
+            seat_number: 1,
+            amount,
+            paid_at: now(),
+        }
+    }
+
+    #[test]
+    fn a_charge_outside_one_to_charge_max_is_an_invalid_amount() {
+        let mut wallet = Wallet::new(LIMITS);
+        let user = UserId::random();
+        for amount in [0, -5, 1_001] {
+            let refused = wallet.charge(user, amount, TransactionId::random(), now()).unwrap_err();
+            assert_eq!(refused.code, ErrorCode::InvalidAmount);
+        }
+        assert_eq!(wallet.balance(user), 0);
+    }
+
+    #[test]
+    fn a_charge_past_balance_max_is_refused_and_changes_nothing() {
+        let mut wallet = Wallet::new(LIMITS);
+        let user = UserId::random();
+        for _ in 0..5 {
+            wallet.charge(user, 1_000, TransactionId::random(), now()).unwrap();
+        }
+        let refused = wallet.charge(user, 1, TransactionId::random(), now()).unwrap_err();
+        assert_eq!(refused.code, ErrorCode::BalanceLimitExceeded);
+        assert_eq!(wallet.balance(user), 5_000);
+        assert_eq!(wallet.transactions(user, 50).len(), 5);
+    }
+
+    #[test]
+    fn a_payment_debits_and_is_recorded_newest_first() {
+        let mut wallet = Wallet::new(LIMITS);
+        let user = UserId::random();
+        wallet.charge(user, 800, TransactionId::random(), now()).unwrap();
+        let paid = payment(user, 300);
+        wallet.pay(paid.clone(), TransactionId::random()).unwrap();
+        assert_eq!(wallet.balance(user), 500);
+        let history = wallet.transactions(user, 50);
+        assert_eq!(history[0].kind, TransactionType::Payment);
+        assert_eq!(history[0].balance_after, 500);
+        assert_eq!(history[0].payment_id, Some(paid.payment_id));
+        assert_eq!(history[1].kind, TransactionType::Charge);
+        assert_eq!(wallet.payments(user), vec![paid]);
+        assert_eq!(
+            wallet.totals(),
+            MoneyTotals {
+                charged: 800,
+                balances: 500,
+                revenue: 300
+            }
+        );
+    }
+
+    #[test]
+    fn a_short_balance_pays_nothing() {
+        let mut wallet = Wallet::new(LIMITS);
+        let user = UserId::random();
+        wallet.charge(user, 100, TransactionId::random(), now()).unwrap();
+        let refused = wallet.pay(payment(user, 101), TransactionId::random()).unwrap_err();
+        assert_eq!(refused.code, ErrorCode::InsufficientBalance);
+        assert_eq!(wallet.balance(user), 100);
+        assert!(wallet.payments(user).is_empty());
+    }
+
+    proptest! {
+        #[test]
+        fn balances_stay_in_bounds_and_money_is_conserved(
+            steps in proptest::collection::vec((0usize..4, any::<bool>(), -10i64..1_200), 1..200)
+        ) {
+            let users: Vec<UserId> = (0..4).map(|_| UserId::random()).collect();
+            let mut wallet = Wallet::new(LIMITS);
+            let mut journal = Vec::new();
+            for (who, is_charge, amount) in steps {
+                let user = users[who];
+                let happened = if is_charge {
+                    wallet.charge(user, amount, TransactionId::random(), now())
+                } else {
+                    wallet.pay(payment(user, amount.max(0)), TransactionId::random())
+                };
+                if let Ok(event) = happened {
+                    journal.push(event);
+                }
+                for user in &users {
+                    let balance = wallet.balance(*user);
+                    prop_assert!((0..=LIMITS.balance_max).contains(&balance));
+                }
+                let totals = wallet.totals();
+                prop_assert_eq!(totals.charged, totals.balances + totals.revenue);
+                prop_assert_eq!(totals.balances, users.iter().map(|u| wallet.balance(*u)).sum::<i64>());
+            }
+            let mut replayed = Wallet::new(LIMITS);
+            for event in &journal {
+                replayed.apply(event);
+            }
+            prop_assert_eq!(replayed.totals(), wallet.totals());
+            for user in &users {
+                prop_assert_eq!(replayed.transactions(*user, 1_000), wallet.transactions(*user, 1_000));
+            }
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! `/admin`: creating concerts, watching and widening the queue gate, and the money and seat
+//! totals. Every route needs `X-Admin-Key`.
+
+use super::auth::Admin;
+use super::concerts::parse_date;
+use super::{parse_json, resource, AppState};
+use crate::config::Config;
+use crate::domain::waiting_room::QueueStats;
+use crate::domain::ConcertId;
+use crate::error::{Error, Result};
+use crate::services::catalog::{DateSummary, NewDate};
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+
+const TITLE_CHARS_MAX: usize = 200;
+const DATES_MAX: usize = 366;
+const ACTIVE_MAX_LIMIT: u32 = 1_000_000;
+
+pub fn routes(config: &mut web::ServiceConfig) {
+    config
+        .service(resource("/admin/concerts").route(web::post().to(create_concert)))
+        .service(
+            resource("/admin/queue")
+                .route(web::get().to(queue))
+                .route(web::put().to(set_active_max)),
+        )
+        .service(resource("/admin/stats").route(web::get().to(stats)));
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NewConcertDate {
+    /// `YYYY-MM-DD`, unique within the concert.
+    pub date: String,
+    /// 1..=seats_per_date_max.
+    pub seat_count: u32,
+    /// 0..=charge_max won, for every seat of the date.
+    pub price: i64,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct NewConcert {
+    /// 1..=200 characters.
+    pub title: String,
+    /// 1..=366 dates.
+    pub dates: Vec<NewConcertDate>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedConcert {
+    #[schema(value_type = uuid::Uuid)]
+    pub concert_id: ConcertId,
+    pub title: String,
+    pub dates: Vec<DateSummary>,
+}
+
+/// A concert that passed every rule.
+struct ValidConcert {
+    title: String,
+    dates: Vec<NewDate>,
+}
+
+impl ValidConcert {
+    fn parse(new: NewConcert, config: &Config) -> Result<Self> {
+        let title = new.title.trim().to_string();
+        if title.is_empty() || title.chars().count() > TITLE_CHARS_MAX {
+            return Err(Error::invalid_request("title must be 1 to 200 characters."));
+        }
+        if new.dates.is_empty() || new.dates.len() > DATES_MAX {
+            return Err(Error::invalid_request("A concert has 1 to 366 dates."));
+        }
+        let dates: Vec<NewDate> = new
+            .dates
+            .iter()
+            .map(|date| parse_new_date(date, config))
+            .collect::<Result<_>>()?;
+        let distinct: HashSet<_> = dates.iter().map(|d| d.date).collect();
+        if distinct.len() != dates.len() {
+            return Err(Error::invalid_request("Each date may appear once."));
+        }
+        Ok(Self { title, dates })
+    }
+}
+
+fn parse_new_date(new: &NewConcertDate, config: &Config) -> Result<NewDate> {
+    let date = parse_date(&new.date)?;
+    if !(1..=config.seats_per_date_max).contains(&new.seat_count) {
+        return Err(Error::invalid_request(format!(
+            "seatCount must be from 1 to {}.",
+            config.seats_per_date_max
+        )));
+    }
+    if !(0..=config.charge_max).contains(&new.price) {
+        return Err(Error::invalid_request(format!(
+            "price must be from 0 to {} won.",
+            config.charge_max
+        )));
+    }
+    Ok(NewDate {
+        date,
+        seat_count: new.seat_count,
+        price: new.price,
+    })
+}
+
+#[utoipa::path(post, path = "/api/v1/admin/concerts", tag = "admin", security(("adminKey" = [])), request_body = NewConcert,
+    responses((status = 201, body = CreatedConcert), (status = 400, body = super::problem::Problem),
+        (status = 401, body = super::problem::Problem), (status = 403, body = super::problem::Problem)))]
+pub async fn create_concert(state: web::Data<AppState>, _: Admin, body: web::Bytes) -> Result<HttpResponse> {
+    let valid = ValidConcert::parse(parse_json(&body)?, &state.services.config)?;
+    let dates = valid
+        .dates
+        .iter()
+        .map(|d| DateSummary {
+            date: d.date,
+            total_seats: u64::from(d.seat_count),
+            available_seats: u64::from(d.seat_count),
+        })
+        .collect::<Vec<_>>();
+    let concert = state.services.catalog.create(valid.title, valid.dates);
+    let mut dates = dates;
+    dates.sort_by_key(|d| d.date);
+    Ok(HttpResponse::Created().json(CreatedConcert {
+        concert_id: concert.concert_id,
+        title: concert.title.clone(),
+        dates,
+    }))
+}
+
+#[utoipa::path(get, path = "/api/v1/admin/queue", tag = "admin", security(("adminKey" = [])),
+    responses((status = 200, body = QueueStats), (status = 401, body = super::problem::Problem), (status = 403, body = super::problem::Problem)))]
+pub async fn queue(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse> {
+    Ok(HttpResponse::Ok().json(state.services.queue.stats().await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ActiveMax {
+    /// 1..=1,000,000.
+    pub active_max: u32,
+}
+
+#[utoipa::path(put, path = "/api/v1/admin/queue", tag = "admin", security(("adminKey" = [])), request_body = ActiveMax,
+    responses((status = 200, body = QueueStats), (status = 400, body = super::problem::Problem),
+        (status = 401, body = super::problem::Problem), (status = 403, body = super::problem::Problem)))]
+pub async fn set_active_max(state: web::Data<AppState>, _: Admin, body: web::Bytes) -> Result<HttpResponse> {
+    let request: ActiveMax = parse_json(&body)?;
+    if !(1..=ACTIVE_MAX_LIMIT).contains(&request.active_max) {
+        return Err(Error::invalid_request("activeMax must be from 1 to 1,000,000."));
+    }
+    Ok(HttpResponse::Ok().json(state.services.queue.set_active_max(request.active_max).await?))
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Stats {
+    pub users: u64,
+    pub seats_total: u64,
+    pub seats_held: u64,
+    pub seats_sold: u64,
+    /// Always balancesTotal + revenueTotal.
+    pub charged_total: i64,
+    pub balances_total: i64,
+    pub revenue_total: i64,
+}
+
+/// The totals, gathered from every actor.
+pub async fn gather_stats(state: &AppState) -> Result<Stats> {
+    let seats = state.services.catalog.seat_totals().await?;
+    let money = state.services.wallet.totals().await?;
+    Ok(Stats {
+        users: state.services.users.count(),
+        seats_total: seats.total,
+        seats_held: seats.held,
+        seats_sold: seats.sold,
+        charged_total: money.charged,
+        balances_total: money.balances,
+        revenue_total: money.revenue,
+    })
+}
+
+#[utoipa::path(get, path = "/api/v1/admin/stats", tag = "admin", security(("adminKey" = [])),
+    responses((status = 200, body = Stats), (status = 401, body = super::problem::Problem), (status = 403, body = super::problem::Problem)))]
+pub async fn stats(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse> {
+    Ok(HttpResponse::Ok().json(gather_stats(&state).await?))
+}

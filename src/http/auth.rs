@@ -1,0 +1,103 @@
+//! Who is asking: the fan behind a bearer token (with a per-user rate limit), and the operator
+//! behind the admin key.
+
+use super::AppState;
+use crate::actors::queue::Fan;
+use crate::domain::waiting_room::TokenStatus;
+use crate::domain::Token;
+use crate::error::{Error, ErrorCode, Result};
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest};
+use futures_util::future::{ready, Ready};
+
+/// The token in `Authorization: Bearer <token>`, not yet checked against the queue.
+pub fn bearer_token(request: &HttpRequest) -> Result<Token> {
+    let value = request.headers().get(header::AUTHORIZATION).ok_or_else(|| {
+        Error::new(
+            ErrorCode::TokenMissing,
+            "Send the queue token as `Authorization: Bearer <token>`.",
+        )
+    })?;
+    let text = value.to_str().unwrap_or_default();
+    let (scheme, token) = text.split_once(' ').unwrap_or((text, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(Error::new(
+            ErrorCode::TokenMissing,
+            "Send the queue token as `Authorization: Bearer <token>`.",
+        ));
+    }
+    Token::from_client(token.trim()).ok_or_else(|| Error::new(ErrorCode::TokenInvalid, "The token is malformed."))
+}
+
+fn state(request: &HttpRequest) -> &web::Data<AppState> {
+    request
+        .app_data::<web::Data<AppState>>()
+        .expect("the application state is registered")
+}
+
+/// Any live token (WAITING or ACTIVE), within its user's rate limit.
+impl FromRequest for Fan {
+    type Error = Error;
+    type Future = Ready<Result<Fan>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticate(request))
+    }
+}
+
+fn authenticate(request: &HttpRequest) -> Result<Fan> {
+    let state = state(request);
+    let fan = state.services.queue.authenticate(&bearer_token(request)?)?;
+    state.limiter.check(fan.user)?;
+    Ok(fan)
+}
+
+/// Requires the fan's token to be ACTIVE; a WAITING one is told its place in the queue.
+pub async fn require_active(state: &AppState, fan: &Fan) -> Result<()> {
+    if fan.status == TokenStatus::Active {
+        return Ok(());
+    }
+    let queue = state.services.queue.status(fan.token).await?;
+    let queue = serde_json::to_value(queue).map_err(Error::internal)?;
+    Err(Error::new(ErrorCode::TokenNotActive, "The token is still waiting in the queue.").with_queue(queue))
+}
+
+/// The operator: a request carrying the configured `X-Admin-Key`.
+pub struct Admin;
+
+impl FromRequest for Admin {
+    type Error = Error;
+    type Future = Ready<Result<Admin>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(check_admin(request))
+    }
+}
+
+fn check_admin(request: &HttpRequest) -> Result<Admin> {
+    let Some(expected) = state(request).services.config.admin_key.as_deref() else {
+        return Err(Error::new(
+            ErrorCode::AdminDisabled,
+            "The server was started without an admin key.",
+        ));
+    };
+    let given = request
+        .headers()
+        .get("x-admin-key")
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    if !constant_time_equal(given, expected.as_bytes()) {
+        return Err(Error::new(
+            ErrorCode::AdminKeyInvalid,
+            "The X-Admin-Key header is missing or wrong.",
+        ));
+    }
+    Ok(Admin)
+}
+
+/// Compares without stopping at the first difference, so timing does not reveal the key.
+fn constant_time_equal(given: &[u8], expected: &[u8]) -> bool {
+    let difference = given.iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b));
+    difference == 0 && given.len() == expected.len()
+}

@@ -1,0 +1,57 @@
+//! `/concerts`: the catalog, the dates with seats left, and the seat map of a date.
+
+use super::auth::require_active;
+use super::users::parse_uuid;
+use super::{resource, AppState};
+use crate::actors::concert_date::SeatMapView;
+use crate::actors::queue::Fan;
+use crate::domain::ConcertId;
+use crate::error::{Error, Result};
+use crate::services::catalog::{ConcertSummary, DateSummary};
+use actix_web::{web, HttpResponse};
+use chrono::NaiveDate;
+
+pub fn routes(config: &mut web::ServiceConfig) {
+    config
+        .service(resource("/concerts").route(web::get().to(list)))
+        .service(resource("/concerts/{concertId}/dates").route(web::get().to(available_dates)))
+        .service(resource("/concerts/{concertId}/dates/{date}/seats").route(web::get().to(seat_map)));
+}
+
+/// A concert date as `YYYY-MM-DD`; anything else is 400 INVALID_REQUEST.
+pub fn parse_date(text: &str) -> Result<NaiveDate> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .filter(|_| text.len() == 10)
+        .ok_or_else(|| Error::invalid_request(format!("{text:?} is not a date written YYYY-MM-DD.")))
+}
+
+#[utoipa::path(get, path = "/api/v1/concerts", tag = "concerts", responses((status = 200, body = [ConcertSummary])))]
+pub async fn list(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(state.services.catalog.list())
+}
+
+#[utoipa::path(get, path = "/api/v1/concerts/{concertId}/dates", tag = "concerts",
+    params(("concertId" = uuid::Uuid, Path)),
+    responses((status = 200, description = "Dates with at least one AVAILABLE seat, ascending", body = [DateSummary]),
+        (status = 404, body = super::problem::Problem)))]
+pub async fn available_dates(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse> {
+    let concert = ConcertId(parse_uuid(&path, "concertId")?);
+    let mut dates = state.services.catalog.date_summaries(concert).await?;
+    dates.retain(|date| date.available_seats > 0);
+    Ok(HttpResponse::Ok().json(dates))
+}
+
+#[utoipa::path(get, path = "/api/v1/concerts/{concertId}/dates/{date}/seats", tag = "concerts", security(("queueToken" = [])),
+    params(("concertId" = uuid::Uuid, Path), ("date" = String, Path, description = "YYYY-MM-DD")),
+    responses((status = 200, body = SeatMapView), (status = 401, body = super::problem::Problem),
+        (status = 403, body = super::problem::Problem), (status = 404, body = super::problem::Problem)))]
+pub async fn seat_map(state: web::Data<AppState>, fan: Fan, path: web::Path<(String, String)>) -> Result<HttpResponse> {
+    let (concert, date) = path.into_inner();
+    let concert = ConcertId(parse_uuid(&concert, "concertId")?);
+    let date = parse_date(&date)?;
+    require_active(&state, &fan).await?;
+    let handle = state.services.catalog.date(concert, date)?;
+    let body = handle.seat_map_json().await?;
+    Ok(HttpResponse::Ok().content_type("application/json").body(body))
+}

@@ -1,0 +1,145 @@
+//! `/healthz` and `/metrics`: request counts and latencies per route, and the live queue, seat
+//! and money figures, in the Prometheus text format.
+
+use super::admin::gather_stats;
+use super::AppState;
+use crate::error::{Error, Result};
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{web, HttpResponse};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use std::time::Instant;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    route: String,
+    status: u16,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    method: String,
+    route: String,
+}
+
+/// Live figures, read from the actors at scrape time.
+#[derive(Default)]
+struct Figures {
+    queue_waiting: Gauge,
+    queue_active: Gauge,
+    seats_held: Gauge,
+    seats_sold: Gauge,
+    revenue_won: Gauge,
+    balances_won: Gauge,
+    users: Gauge,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    figures: Figures,
+}
+
+fn latency_histogram() -> Histogram {
+    // 100 µs to about 3 s.
+    Histogram::new(exponential_buckets(0.0001, 2.0, 16))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("concert");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let latency = Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency_histogram as fn() -> Histogram,
+        );
+        registry.register("http_requests", "HTTP requests answered", requests.clone());
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer an HTTP request",
+            latency.clone(),
+        );
+        let figures = Figures::default();
+        registry.register("queue_waiting", "Tokens waiting", figures.queue_waiting.clone());
+        registry.register("queue_active", "Tokens active", figures.queue_active.clone());
+        registry.register("seats_held", "Seats held now", figures.seats_held.clone());
+        registry.register("seats_sold", "Seats sold", figures.seats_sold.clone());
+        registry.register("revenue_won", "Money paid for seats", figures.revenue_won.clone());
+        registry.register("balances_won", "Money in wallets", figures.balances_won.clone());
+        registry.register("users", "Registered users", figures.users.clone());
+        Self {
+            registry,
+            requests,
+            latency,
+            figures,
+        }
+    }
+}
+
+/// Middleware: counts each answered request and its latency by route pattern (never the raw
+/// path or query, which may carry a token).
+pub async fn record(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let response = next.call(request).await?;
+    let elapsed = started.elapsed();
+    let http_request = response.request();
+    let route = http_request.match_pattern().unwrap_or_else(|| "unmatched".to_string());
+    let method = http_request.method().to_string();
+    if let Some(state) = http_request.app_data::<web::Data<AppState>>() {
+        let status = response.status().as_u16();
+        state
+            .metrics
+            .requests
+            .get_or_create(&RequestLabels {
+                method: method.clone(),
+                route: route.clone(),
+                status,
+            })
+            .inc();
+        state
+            .metrics
+            .latency
+            .get_or_create(&RouteLabels {
+                method: method.clone(),
+                route: route.clone(),
+            })
+            .observe(elapsed.as_secs_f64());
+        tracing::debug!(%method, %route, status, elapsed_us = elapsed.as_micros() as u64, "answered");
+    }
+    Ok(response)
+}
+
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = serde_json::Value, example = json!({"status": "ok"}))))]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}
+
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+pub async fn prometheus(state: web::Data<AppState>) -> Result<HttpResponse> {
+    let queue = state.services.queue.stats().await?;
+    let stats = gather_stats(&state).await?;
+    let figures = &state.metrics.figures;
+    figures.queue_waiting.set(queue.waiting as i64);
+    figures.queue_active.set(queue.active as i64);
+    figures.seats_held.set(stats.seats_held as i64);
+    figures.seats_sold.set(stats.seats_sold as i64);
+    figures.revenue_won.set(stats.revenue_total);
+    figures.balances_won.set(stats.balances_total);
+    figures.users.set(stats.users as i64);
+    state.limiter.forget_idle_users();
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &state.metrics.registry).map_err(Error::internal)?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(text))
+}

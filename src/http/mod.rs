@@ -1,0 +1,137 @@
+//! The actix-web front end of the API contract: one file per resource, problem+json errors, a
+//! per-user rate limit, metrics and the OpenAPI document.
+
+pub mod admin;
+pub mod auth;
+pub mod concerts;
+pub mod metrics;
+pub mod openapi;
+pub mod payments;
+pub mod problem;
+pub mod queue;
+pub mod rate_limit;
+pub mod reservations;
+pub mod users;
+pub mod wallet;
+
+use crate::domain::idempotency::{fingerprint, Answer, Endpoint, IdempotencyKey, Scope, StoredResponse};
+use crate::domain::UserId;
+use crate::error::{Error, ErrorCode, Result};
+use crate::services::Services;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use metrics::Metrics;
+use rate_limit::UserRateLimiter;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::future::Future;
+use std::sync::Arc;
+
+/// What every handler can reach.
+pub struct AppState {
+    pub services: Arc<Services>,
+    pub limiter: UserRateLimiter,
+    pub metrics: Metrics,
+}
+
+/// Registers every route of the API.
+pub fn configure(config: &mut web::ServiceConfig) {
+    config
+        .service(
+            web::scope("/api/v1")
+                .configure(users::routes)
+                .configure(queue::routes)
+                .configure(concerts::routes)
+                .configure(reservations::routes)
+                .configure(wallet::routes)
+                .configure(payments::routes)
+                .configure(admin::routes),
+        )
+        .service(resource("/healthz").route(web::get().to(metrics::healthz)))
+        .service(resource("/metrics").route(web::get().to(metrics::prometheus)))
+        .service(resource("/openapi.json").route(web::get().to(openapi::document)))
+        .default_service(web::to(not_found));
+}
+
+/// A resource that answers 405 METHOD_NOT_ALLOWED to the methods it has no route for.
+pub fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(method_not_allowed))
+}
+
+async fn not_found() -> Error {
+    Error::new(ErrorCode::NotFound, "No such route.")
+}
+
+async fn method_not_allowed() -> Error {
+    Error::new(ErrorCode::MethodNotAllowed, "This route does not take that method.")
+}
+
+impl actix_web::Responder for Error {
+    type Body = actix_web::body::BoxBody;
+
+    fn respond_to(self, _: &HttpRequest) -> HttpResponse {
+        actix_web::ResponseError::error_response(&self)
+    }
+}
+
+/// Parses a JSON request body; anything malformed or mistyped is 400 INVALID_REQUEST.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
+    serde_json::from_slice(body).map_err(|e| Error::invalid_request(format!("The body is not the expected JSON: {e}.")))
+}
+
+/// A JSON answer with a status.
+pub fn json_answer(status: StatusCode, value: &impl Serialize) -> Answer {
+    let body = serde_json::to_string(value).map_err(Error::internal)?;
+    Ok(StoredResponse {
+        status: status.as_u16(),
+        body,
+    })
+}
+
+pub fn into_response(answer: Answer) -> Result<HttpResponse> {
+    let stored = answer?;
+    let status = StatusCode::from_u16(stored.status).map_err(Error::internal)?;
+    Ok(HttpResponse::build(status)
+        .content_type("application/json")
+        .body(stored.body))
+}
+
+/// The request's `Idempotency-Key`, if it sent one.
+pub fn idempotency_key(request: &HttpRequest) -> Result<Option<IdempotencyKey>> {
+    match request.headers().get("idempotency-key") {
+        None => Ok(None),
+        Some(value) => IdempotencyKey::parse(value.to_str().unwrap_or_default()).map(Some),
+    }
+}
+
+/// Runs `work` once per idempotency key (or simply once without one), in a task of its own so a
+/// client hanging up cannot cut it in half.
+pub async fn run_keyed<F, Fut>(
+    state: &AppState,
+    request: &HttpRequest,
+    user: UserId,
+    endpoint: Endpoint,
+    body: &[u8],
+    work: F,
+) -> Result<HttpResponse>
+where
+    F: FnOnce() -> Fut + 'static,
+    Fut: Future<Output = Answer> + 'static,
+{
+    let key = idempotency_key(request)?;
+    let services = state.services.clone();
+    let fingerprint = fingerprint(body);
+    let task = async move {
+        match key {
+            Some(key) => {
+                services
+                    .idempotency
+                    .run(Scope { user, endpoint, key }, fingerprint, work)
+                    .await
+            }
+            None => work().await,
+        }
+    };
+    let answer = actix_web::rt::spawn(task).await.map_err(Error::internal)?;
+    into_response(answer)
+}

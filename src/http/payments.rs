@@ -1,0 +1,81 @@
+//! `/payments`: paying a hold from the wallet, and the fan's payments.
+
+use super::auth::{bearer_token, require_active};
+use super::users::parse_uuid;
+use super::{idempotency_key, into_response, json_answer, parse_json, resource, run_keyed, AppState};
+use crate::actors::queue::Fan;
+use crate::domain::idempotency::{fingerprint, Endpoint, Scope};
+use crate::domain::wallet::Payment;
+use crate::domain::ReservationId;
+use crate::error::{ErrorCode, Result};
+use crate::services::payments::{self, PaymentReceipt};
+use actix_web::http::StatusCode;
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use serde::Deserialize;
+
+pub fn routes(config: &mut web::ServiceConfig) {
+    config.service(
+        resource("/payments")
+            .route(web::post().to(pay))
+            .route(web::get().to(list)),
+    );
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NewPayment {
+    #[schema(value_type = uuid::Uuid)]
+    pub reservation_id: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/payments", tag = "payments", security(("queueToken" = [])),
+    request_body = NewPayment, params(("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 201, body = PaymentReceipt), (status = 401, body = super::problem::Problem),
+        (status = 403, body = super::problem::Problem), (status = 404, body = super::problem::Problem),
+        (status = 409, description = "RESERVATION_EXPIRED, RESERVATION_NOT_HELD or INSUFFICIENT_BALANCE", body = super::problem::Problem)))]
+pub async fn pay(state: web::Data<AppState>, request: HttpRequest, body: web::Bytes) -> Result<HttpResponse> {
+    let fan = match Fan::extract(&request).await {
+        Ok(fan) => fan,
+        Err(error) if error.code == ErrorCode::TokenInvalid => {
+            return replay_after_payment(&state, &request, &body).unwrap_or(Err(error))
+        }
+        Err(error) => return Err(error),
+    };
+    let new: NewPayment = parse_json(&body)?;
+    let reservation = ReservationId(parse_uuid(&new.reservation_id, "reservationId")?);
+    require_active(&state, &fan).await?;
+    let services = state.services.clone();
+    run_keyed(
+        &state,
+        &request,
+        fan.user,
+        Endpoint::Payments,
+        &body,
+        move || async move {
+            let receipt = payments::pay(services, fan.user, reservation).await?;
+            json_answer(StatusCode::CREATED, &receipt)
+        },
+    )
+    .await
+}
+
+/// A payment ends its token, so the client's retry arrives with a dead token: with the same
+/// Idempotency-Key it still gets the first answer.
+fn replay_after_payment(state: &AppState, request: &HttpRequest, body: &[u8]) -> Option<Result<HttpResponse>> {
+    let token = bearer_token(request).ok()?;
+    let user = state.services.queue.paid_by(&token)?;
+    let key = idempotency_key(request).ok()??;
+    let scope = Scope {
+        user,
+        endpoint: Endpoint::Payments,
+        key,
+    };
+    let answer = state.services.idempotency.replay(&scope, &fingerprint(body))?;
+    Some(into_response(answer))
+}
+
+#[utoipa::path(get, path = "/api/v1/payments", tag = "payments", security(("queueToken" = [])),
+    responses((status = 200, description = "Newest first", body = [Payment]), (status = 401, body = super::problem::Problem)))]
+pub async fn list(state: web::Data<AppState>, fan: Fan) -> Result<HttpResponse> {
+    Ok(HttpResponse::Ok().json(state.services.wallet.payments(fan.user).await?))
+}

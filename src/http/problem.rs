@@ -1,0 +1,105 @@
+//! Errors on the wire: every error leaves as `application/problem+json`, with the title in
+//! English or, when the request prefers it, Korean.
+
+use crate::error::{Error, ErrorCode, Language};
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::middleware::Next;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// The stable, machine-readable error code.
+    pub code: String,
+    /// With TOKEN_NOT_ACTIVE: the token's current queue status.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue: Option<serde_json::Value>,
+}
+
+impl Error {
+    pub fn to_problem(&self, language: Language) -> Problem {
+        Problem {
+            kind: format!(
+                "/problems/{}",
+                self.code.as_str().to_ascii_lowercase().replace('_', "-")
+            ),
+            title: self.code.title(language).to_string(),
+            status: self.code.status(),
+            detail: self.detail.clone(),
+            code: self.code.as_str().to_string(),
+            queue: self.queue.clone(),
+        }
+    }
+
+    pub fn to_response(&self, language: Language) -> HttpResponse {
+        let status = StatusCode::from_u16(self.code.status()).expect("error statuses are valid");
+        let mut response = HttpResponse::build(status);
+        response.content_type("application/problem+json");
+        if let Some(seconds) = self.retry_after_seconds {
+            response.insert_header((header::RETRY_AFTER, seconds.max(1).to_string()));
+        }
+        response.json(self.to_problem(language))
+    }
+}
+
+impl ResponseError for Error {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.code.status()).expect("error statuses are valid")
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        self.to_response(Language::English)
+    }
+}
+
+/// Middleware: renders every error in the request's language, and turns errors raised outside
+/// the service's own code (the framework's 404, 405, 413, …) into problem documents too.
+pub async fn render_problems(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let language = Language::preferred_by(
+        request
+            .headers()
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let response = next.call(request).await?;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return Ok(response.map_into_left_body());
+    }
+    let error = match response.response().error().and_then(|e| e.as_error::<Error>()) {
+        Some(ours) => ours.clone(),
+        None if is_problem(&response) => return Ok(response.map_into_left_body()),
+        None => framework_error(status),
+    };
+    Ok(response
+        .into_response(error.to_response(language))
+        .map_into_right_body())
+}
+
+fn is_problem<B>(response: &ServiceResponse<B>) -> bool {
+    response.headers().get(header::CONTENT_TYPE) == Some(&HeaderValue::from_static("application/problem+json"))
+}
+
+fn framework_error(status: StatusCode) -> Error {
+    let code = match status.as_u16() {
+        404 => ErrorCode::NotFound,
+        405 => ErrorCode::MethodNotAllowed,
+        413 => ErrorCode::PayloadTooLarge,
+        400..=499 => ErrorCode::InvalidRequest,
+        _ => return Error::internal(format!("the framework answered {status}")),
+    };
+    Error::new(code, status.canonical_reason().unwrap_or("error").to_string())
+}

@@ -1,0 +1,151 @@
+//! `/queue/tokens`: taking a token, reading and leaving the queue, and the live event stream.
+
+use super::{parse_json, resource, AppState};
+use crate::actors::queue::{Fan, QueueHandle};
+use crate::domain::waiting_room::{QueueStatus, TokenStatus};
+use crate::domain::{Token, UserId};
+use crate::error::{Error, ErrorCode, Result};
+use actix_web::web::Bytes;
+use actix_web::{web, HttpResponse};
+use futures_util::stream::{self, Stream};
+use serde::Deserialize;
+use std::time::{Duration, Instant};
+
+/// How often a stream looks at its token: positions are sent at most this often.
+const STREAM_INTERVAL: Duration = Duration::from_secs(1);
+/// A comment line keeps idle connections open through proxies.
+const STREAM_KEEPALIVE: Duration = Duration::from_secs(15);
+
+pub fn routes(config: &mut web::ServiceConfig) {
+    config
+        .service(resource("/queue/tokens").route(web::post().to(issue)))
+        .service(
+            resource("/queue/tokens/me")
+                .route(web::get().to(read))
+                .route(web::delete().to(leave)),
+        )
+        .service(resource("/queue/tokens/me/events").route(web::get().to(events)));
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NewToken {
+    #[schema(value_type = uuid::Uuid)]
+    pub user_id: UserId,
+}
+
+#[utoipa::path(post, path = "/api/v1/queue/tokens", tag = "queue", request_body = NewToken,
+    responses((status = 201, body = QueueStatus), (status = 404, body = super::problem::Problem),
+        (status = 409, body = super::problem::Problem), (status = 503, body = super::problem::Problem)))]
+pub async fn issue(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse> {
+    let request: NewToken = parse_json(&body)?;
+    state.services.users.get(request.user_id)?;
+    let status = state.services.queue.issue(request.user_id).await?;
+    Ok(HttpResponse::Created().json(status))
+}
+
+#[utoipa::path(get, path = "/api/v1/queue/tokens/me", tag = "queue", security(("queueToken" = [])),
+    responses((status = 200, body = QueueStatus), (status = 401, body = super::problem::Problem)))]
+pub async fn read(state: web::Data<AppState>, fan: Fan) -> Result<HttpResponse> {
+    Ok(HttpResponse::Ok().json(state.services.queue.status(fan.token).await?))
+}
+
+#[utoipa::path(delete, path = "/api/v1/queue/tokens/me", tag = "queue", security(("queueToken" = [])),
+    responses((status = 204), (status = 401, body = super::problem::Problem)))]
+pub async fn leave(state: web::Data<AppState>, fan: Fan) -> Result<HttpResponse> {
+    state.services.queue.leave(fan.token).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct StreamQuery {
+    /// The queue token: a browser's EventSource cannot send headers.
+    pub token: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/queue/tokens/me/events", tag = "queue", params(StreamQuery),
+    responses((status = 200, description = "`text/event-stream` of `status` events, then `expired` if the token dies", content_type = "text/event-stream"),
+        (status = 401, body = super::problem::Problem)))]
+pub async fn events(state: web::Data<AppState>, query: web::Query<StreamQuery>) -> Result<HttpResponse> {
+    let text = query
+        .token
+        .as_deref()
+        .ok_or_else(|| Error::new(ErrorCode::TokenMissing, "Pass the token as ?token=."))?;
+    let token =
+        Token::from_client(text).ok_or_else(|| Error::new(ErrorCode::TokenInvalid, "The token is malformed."))?;
+    let first = state.services.queue.status(token).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("Cache-Control", "no-cache"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(status_stream(state.services.queue.clone(), token, first)))
+}
+
+struct StreamState {
+    queue: QueueHandle,
+    token: Token,
+    last_sent: Option<QueueStatus>,
+    last_write: Instant,
+    pending_first: Option<QueueStatus>,
+    finished: bool,
+}
+
+/// Sends the status at once, then whenever position or status changes (at most once a
+/// second), and ends after ACTIVE is sent or when the token dies. Every look keeps a WAITING
+/// token alive.
+fn status_stream(
+    queue: QueueHandle,
+    token: Token,
+    first: QueueStatus,
+) -> impl Stream<Item = Result<Bytes, actix_web::Error>> {
+    let state = StreamState {
+        queue,
+        token,
+        last_sent: None,
+        last_write: Instant::now(),
+        pending_first: Some(first),
+        finished: false,
+    };
+    stream::unfold(state, |mut state| async move {
+        if state.finished {
+            return None;
+        }
+        let chunk = next_chunk(&mut state).await;
+        Some((Ok(chunk), state))
+    })
+}
+
+async fn next_chunk(state: &mut StreamState) -> Bytes {
+    if let Some(first) = state.pending_first.take() {
+        return status_event(state, first);
+    }
+    loop {
+        tokio::time::sleep(STREAM_INTERVAL).await;
+        match state.queue.status(state.token).await {
+            Ok(status) if changed(state.last_sent.as_ref(), &status) => return status_event(state, status),
+            Ok(_) if state.last_write.elapsed() >= STREAM_KEEPALIVE => {
+                state.last_write = Instant::now();
+                return Bytes::from_static(b": keep-alive\n\n");
+            }
+            Ok(_) => continue,
+            Err(error) if error.code == ErrorCode::TokenInvalid => {
+                state.finished = true;
+                return Bytes::from(format!("event: expired\ndata: {{\"code\":\"{}\"}}\n\n", error.code));
+            }
+            // Busy: look again at the next tick rather than end the fan's stream.
+            Err(_) => continue,
+        }
+    }
+}
+
+fn changed(last: Option<&QueueStatus>, now: &QueueStatus) -> bool {
+    last.is_none_or(|last| last.status != now.status || last.position != now.position)
+}
+
+fn status_event(state: &mut StreamState, status: QueueStatus) -> Bytes {
+    state.finished = status.status == TokenStatus::Active;
+    state.last_write = Instant::now();
+    let data = serde_json::to_string(&status).expect("a queue status serializes");
+    state.last_sent = Some(status);
+    Bytes::from(format!("event: status\ndata: {data}\n\n"))
+}

@@ -1,0 +1,103 @@
+//! `/reservations`: holding a seat, reading a hold back, and giving it up.
+
+use super::auth::require_active;
+use super::users::parse_uuid;
+use super::{json_answer, parse_json, resource, run_keyed, AppState};
+use crate::actors::queue::Fan;
+use crate::domain::idempotency::Endpoint;
+use crate::domain::seat_map::Reservation;
+use crate::domain::{ConcertId, ReservationId};
+use crate::error::{Error, Result};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+
+pub fn routes(config: &mut web::ServiceConfig) {
+    config
+        .service(resource("/reservations").route(web::post().to(hold)))
+        .service(
+            resource("/reservations/{reservationId}")
+                .route(web::get().to(read))
+                .route(web::delete().to(cancel)),
+        );
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NewReservation {
+    #[schema(value_type = uuid::Uuid)]
+    pub concert_id: ConcertId,
+    /// `YYYY-MM-DD`.
+    pub date: String,
+    /// Any integer; one the date lacks is 404 SEAT_NOT_FOUND.
+    #[schema(value_type = i64)]
+    pub seat_number: serde_json::Number,
+}
+
+impl NewReservation {
+    /// The seat number as an integer; one too large for 64 bits is no seat of any date.
+    fn seat_number(&self) -> Result<i64> {
+        if let Some(number) = self.seat_number.as_i64() {
+            return Ok(number);
+        }
+        if self.seat_number.as_u64().is_some() {
+            return Ok(i64::MAX);
+        }
+        Err(Error::invalid_request("seatNumber must be an integer."))
+    }
+}
+
+#[utoipa::path(post, path = "/api/v1/reservations", tag = "reservations", security(("queueToken" = [])),
+    request_body = NewReservation, params(("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 201, body = Reservation), (status = 400, body = super::problem::Problem),
+        (status = 401, body = super::problem::Problem), (status = 403, body = super::problem::Problem),
+        (status = 404, body = super::problem::Problem), (status = 409, description = "SEAT_UNAVAILABLE or HOLD_LIMIT_REACHED", body = super::problem::Problem)))]
+pub async fn hold(
+    state: web::Data<AppState>,
+    fan: Fan,
+    request: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    let new: NewReservation = parse_json(&body)?;
+    let date = super::concerts::parse_date(&new.date)?;
+    let seat_number = new.seat_number()?;
+    require_active(&state, &fan).await?;
+    let services = state.services.clone();
+    run_keyed(
+        &state,
+        &request,
+        fan.user,
+        Endpoint::Reservations,
+        &body,
+        move || async move {
+            let handle = services.catalog.date(new.concert_id, date)?;
+            let reservation = handle.hold(fan.user, seat_number).await?;
+            json_answer(StatusCode::CREATED, &reservation)
+        },
+    )
+    .await
+}
+
+fn reservation_id(path: &str) -> Result<ReservationId> {
+    Ok(ReservationId(parse_uuid(path, "reservationId")?))
+}
+
+#[utoipa::path(get, path = "/api/v1/reservations/{reservationId}", tag = "reservations", security(("queueToken" = [])),
+    params(("reservationId" = uuid::Uuid, Path)),
+    responses((status = 200, body = Reservation), (status = 401, body = super::problem::Problem), (status = 404, body = super::problem::Problem)))]
+pub async fn read(state: web::Data<AppState>, fan: Fan, path: web::Path<String>) -> Result<HttpResponse> {
+    let reservation = reservation_id(&path)?;
+    let handle = state.services.catalog.date_of_reservation(reservation)?;
+    Ok(HttpResponse::Ok().json(handle.reservation(reservation, fan.user).await?))
+}
+
+#[utoipa::path(delete, path = "/api/v1/reservations/{reservationId}", tag = "reservations", security(("queueToken" = [])),
+    params(("reservationId" = uuid::Uuid, Path)),
+    responses((status = 204), (status = 401, body = super::problem::Problem), (status = 404, body = super::problem::Problem),
+        (status = 409, description = "RESERVATION_NOT_HELD or RESERVATION_EXPIRED", body = super::problem::Problem)))]
+pub async fn cancel(state: web::Data<AppState>, fan: Fan, path: web::Path<String>) -> Result<HttpResponse> {
+    let reservation = reservation_id(&path)?;
+    let handle = state.services.catalog.date_of_reservation(reservation)?;
+    handle.cancel(reservation, fan.user).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

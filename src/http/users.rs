@@ -1,0 +1,41 @@
+//! `/users`: registering a fan and reading one back.
+
+use super::{parse_json, resource, AppState};
+use crate::domain::UserId;
+use crate::error::{Error, Result};
+use crate::services::users::User;
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+
+pub fn routes(config: &mut web::ServiceConfig) {
+    config
+        .service(resource("/users").route(web::post().to(register)))
+        .service(resource("/users/{userId}").route(web::get().to(read)));
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct NewUser {
+    /// 1..=64 characters after trimming.
+    pub name: String,
+}
+
+/// Parses a UUID path parameter; anything else is 400 INVALID_REQUEST.
+pub fn parse_uuid(text: &str, what: &str) -> Result<uuid::Uuid> {
+    uuid::Uuid::try_parse(text).map_err(|_| Error::invalid_request(format!("{what} must be a UUID.")))
+}
+
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = NewUser,
+    responses((status = 201, body = User), (status = 400, body = super::problem::Problem)))]
+pub async fn register(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse> {
+    let new_user: NewUser = parse_json(&body)?;
+    let user = state.services.users.register(&new_user.name)?;
+    Ok(HttpResponse::Created().json(user))
+}
+
+#[utoipa::path(get, path = "/api/v1/users/{userId}", tag = "users",
+    params(("userId" = uuid::Uuid, Path)),
+    responses((status = 200, body = User), (status = 404, body = super::problem::Problem)))]
+pub async fn read(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse> {
+    let user = UserId(parse_uuid(&path, "userId")?);
+    Ok(HttpResponse::Ok().json(state.services.users.get(user)?))
+}

@@ -1,0 +1,106 @@
+//! `/wallet`: the balance, charges and the transaction history. Any live token will do.
+
+use super::{json_answer, parse_json, resource, run_keyed, AppState};
+use crate::actors::queue::Fan;
+use crate::domain::idempotency::Endpoint;
+use crate::domain::wallet::Transaction;
+use crate::domain::UserId;
+use crate::error::{Error, ErrorCode, Result};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+const TRANSACTIONS_LIMIT_DEFAULT: usize = 50;
+const TRANSACTIONS_LIMIT_MAX: usize = 1000;
+
+pub fn routes(config: &mut web::ServiceConfig) {
+    config
+        .service(resource("/wallet").route(web::get().to(balance)))
+        .service(resource("/wallet/charges").route(web::post().to(charge)))
+        .service(resource("/wallet/transactions").route(web::get().to(transactions)));
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Balance {
+    #[schema(value_type = uuid::Uuid)]
+    pub user_id: UserId,
+    pub balance: i64,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct NewCharge {
+    /// Whole won, 1..=charge_max; anything else is 400 INVALID_AMOUNT.
+    #[schema(value_type = i64)]
+    pub amount: serde_json::Value,
+}
+
+#[utoipa::path(get, path = "/api/v1/wallet", tag = "wallet", security(("queueToken" = [])),
+    responses((status = 200, body = Balance), (status = 401, body = super::problem::Problem)))]
+pub async fn balance(state: web::Data<AppState>, fan: Fan) -> Result<HttpResponse> {
+    let balance = state.services.wallet.balance(fan.user).await?;
+    Ok(HttpResponse::Ok().json(Balance {
+        user_id: fan.user,
+        balance,
+    }))
+}
+
+#[utoipa::path(post, path = "/api/v1/wallet/charges", tag = "wallet", security(("queueToken" = [])),
+    request_body = NewCharge, params(("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = Balance), (status = 400, description = "INVALID_AMOUNT or INVALID_REQUEST", body = super::problem::Problem),
+        (status = 401, body = super::problem::Problem), (status = 409, description = "BALANCE_LIMIT_EXCEEDED", body = super::problem::Problem)))]
+pub async fn charge(
+    state: web::Data<AppState>,
+    fan: Fan,
+    request: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    let new: NewCharge = parse_json(&body)?;
+    let amount = new.amount.as_i64().ok_or_else(|| {
+        let detail = format!(
+            "A charge is a whole number of won from 1 to {}.",
+            state.services.config.charge_max
+        );
+        Error::new(ErrorCode::InvalidAmount, detail)
+    })?;
+    let services = state.services.clone();
+    run_keyed(
+        &state,
+        &request,
+        fan.user,
+        Endpoint::Charges,
+        &body,
+        move || async move {
+            let balance = services.wallet.charge(fan.user, amount).await?;
+            json_answer(
+                StatusCode::OK,
+                &Balance {
+                    user_id: fan.user,
+                    balance,
+                },
+            )
+        },
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct TransactionsQuery {
+    /// 1..=1000, default 50.
+    pub limit: Option<usize>,
+}
+
+#[utoipa::path(get, path = "/api/v1/wallet/transactions", tag = "wallet", security(("queueToken" = [])), params(TransactionsQuery),
+    responses((status = 200, description = "Newest first", body = [Transaction]), (status = 400, body = super::problem::Problem),
+        (status = 401, body = super::problem::Problem)))]
+pub async fn transactions(
+    state: web::Data<AppState>,
+    fan: Fan,
+    query: web::Query<TransactionsQuery>,
+) -> Result<HttpResponse> {
+    let limit = query.limit.unwrap_or(TRANSACTIONS_LIMIT_DEFAULT);
+    if !(1..=TRANSACTIONS_LIMIT_MAX).contains(&limit) {
+        return Err(Error::invalid_request("limit must be from 1 to 1000."));
+    }
+    Ok(HttpResponse::Ok().json(state.services.wallet.transactions(fan.user, limit).await?))
+}

@@ -1,0 +1,159 @@
+//! The catalog: concerts, their dates and the registry of date actors. Created once by an admin,
+//! then only read; every seat change goes through the date's actor.
+
+use crate::actors::concert_date::{ConcertDateHandle, DateContext, DateKey};
+use crate::domain::seat_map::{SeatCounts, SeatMap};
+use crate::domain::{ConcertId, ReservationId};
+use crate::error::{Error, ErrorCode, Result};
+use crate::services::ActorThreads;
+use chrono::NaiveDate;
+use dashmap::DashMap;
+use futures_util::future::try_join_all;
+use serde::Serialize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// One date to create: its seat count and the price of every seat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDate {
+    pub date: NaiveDate,
+    pub seat_count: u32,
+    pub price: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Concert {
+    pub concert_id: ConcertId,
+    pub title: String,
+    /// Ascending.
+    pub dates: Vec<NaiveDate>,
+    created_order: u64,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConcertSummary {
+    #[schema(value_type = uuid::Uuid)]
+    pub concert_id: ConcertId,
+    pub title: String,
+    pub date_count: usize,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DateSummary {
+    pub date: NaiveDate,
+    pub total_seats: u64,
+    pub available_seats: u64,
+}
+
+pub struct Catalog {
+    concerts: DashMap<ConcertId, Arc<Concert>>,
+    dates: DashMap<DateKey, ConcertDateHandle>,
+    reservations: Arc<DashMap<ReservationId, DateKey>>,
+    created: AtomicU64,
+    context: DateContext,
+    threads: Arc<ActorThreads>,
+}
+
+impl Catalog {
+    pub fn new(context: DateContext, threads: Arc<ActorThreads>) -> Self {
+        Self {
+            concerts: DashMap::new(),
+            dates: DashMap::new(),
+            reservations: context.reservations.clone(),
+            created: AtomicU64::new(0),
+            context,
+            threads,
+        }
+    }
+
+    /// Creates a concert and starts one actor per date. Input is already validated.
+    pub fn create(&self, title: String, new_dates: Vec<NewDate>) -> Arc<Concert> {
+        let concert_id = ConcertId::random();
+        for new_date in &new_dates {
+            let map = SeatMap::new(concert_id, new_date.date, new_date.seat_count, new_date.price);
+            let handle = ConcertDateHandle::start(map, self.context.clone(), &self.threads.next());
+            self.dates.insert((concert_id, new_date.date), handle);
+        }
+        let mut dates: Vec<NaiveDate> = new_dates.iter().map(|d| d.date).collect();
+        dates.sort_unstable();
+        let created_order = self.created.fetch_add(1, Ordering::Relaxed);
+        let concert = Arc::new(Concert {
+            concert_id,
+            title,
+            dates,
+            created_order,
+        });
+        self.concerts.insert(concert_id, concert.clone());
+        concert
+    }
+
+    /// Every concert, oldest first.
+    pub fn list(&self) -> Vec<ConcertSummary> {
+        let mut concerts: Vec<Arc<Concert>> = self.concerts.iter().map(|entry| entry.value().clone()).collect();
+        concerts.sort_by_key(|concert| concert.created_order);
+        concerts
+            .into_iter()
+            .map(|c| ConcertSummary {
+                concert_id: c.concert_id,
+                title: c.title.clone(),
+                date_count: c.dates.len(),
+            })
+            .collect()
+    }
+
+    pub fn concert(&self, concert_id: ConcertId) -> Result<Arc<Concert>> {
+        self.concerts
+            .get(&concert_id)
+            .map(|entry| entry.value().clone())
+            .ok_or_else(|| Error::new(ErrorCode::ConcertNotFound, format!("No concert {concert_id}.")))
+    }
+
+    pub fn date(&self, concert_id: ConcertId, date: NaiveDate) -> Result<ConcertDateHandle> {
+        self.concert(concert_id)?;
+        self.dates
+            .get(&(concert_id, date))
+            .map(|entry| entry.value().clone())
+            .ok_or_else(|| Error::new(ErrorCode::DateNotFound, format!("The concert has no seats on {date}.")))
+    }
+
+    /// The date actor that holds `reservation`.
+    pub fn date_of_reservation(&self, reservation: ReservationId) -> Result<ConcertDateHandle> {
+        let key = self.reservations.get(&reservation).map(|entry| *entry.value());
+        key.and_then(|key| self.dates.get(&key).map(|entry| entry.value().clone()))
+            .ok_or_else(|| Error::new(ErrorCode::ReservationNotFound, "No such reservation for this user."))
+    }
+
+    /// Every date of a concert with its seat counts, ascending.
+    pub async fn date_summaries(&self, concert_id: ConcertId) -> Result<Vec<DateSummary>> {
+        let concert = self.concert(concert_id)?;
+        let handles: Vec<_> = concert
+            .dates
+            .iter()
+            .map(|date| self.date(concert_id, *date))
+            .collect::<Result<_>>()?;
+        let counts = try_join_all(handles.iter().map(|handle| handle.counts())).await?;
+        Ok(concert
+            .dates
+            .iter()
+            .zip(counts)
+            .map(|(date, counts)| DateSummary {
+                date: *date,
+                total_seats: counts.total,
+                available_seats: counts.available(),
+            })
+            .collect())
+    }
+
+    /// Seat counts summed over every date of every concert.
+    pub async fn seat_totals(&self) -> Result<SeatCounts> {
+        let handles: Vec<ConcertDateHandle> = self.dates.iter().map(|entry| entry.value().clone()).collect();
+        let counts = try_join_all(handles.iter().map(|handle| handle.counts())).await?;
+        Ok(counts.into_iter().fold(SeatCounts::default(), |sum, c| SeatCounts {
+            total: sum.total + c.total,
+            held: sum.held + c.held,
+            sold: sum.sold + c.sold,
+        }))
+    }
+}

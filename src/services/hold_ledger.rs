@@ -1,0 +1,61 @@
+//! Each fan's live holds across all concert dates, so the `hold_max` limit holds even when two
+//! date actors take holds for the same fan at once.
+
+use crate::domain::{ReservationId, UserId};
+use chrono::{DateTime, Utc};
+use dashmap::DashMap;
+
+#[derive(Default)]
+pub struct HoldLedger {
+    holds: DashMap<UserId, Vec<(ReservationId, DateTime<Utc>)>>,
+}
+
+impl HoldLedger {
+    /// Records a hold until `until` if the user has fewer than `hold_max` live ones at `now`.
+    /// The map entry is locked throughout, so two dates cannot both take the last slot.
+    pub fn try_take(
+        &self,
+        user: UserId,
+        reservation: ReservationId,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+        hold_max: u32,
+    ) -> bool {
+        let mut holds = self.holds.entry(user).or_default();
+        // A hold past its time is free at once, even before its date actor sweeps it.
+        holds.retain(|(_, held_until)| *held_until > now);
+        if holds.len() >= hold_max as usize {
+            return false;
+        }
+        holds.push((reservation, until));
+        true
+    }
+
+    pub fn release(&self, user: UserId, reservation: ReservationId) {
+        if let Some(mut holds) = self.holds.get_mut(&user) {
+            holds.retain(|(held, _)| *held != reservation);
+        }
+        self.holds.remove_if(&user, |_, holds| holds.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    #[test]
+    fn the_limit_counts_only_live_holds() {
+        let ledger = HoldLedger::default();
+        let user = UserId::random();
+        let now: DateTime<Utc> = "2026-12-24T10:00:00Z".parse().unwrap();
+        let first = ReservationId::random();
+        assert!(ledger.try_take(user, first, now + Duration::minutes(5), now, 2));
+        assert!(ledger.try_take(user, ReservationId::random(), now + Duration::minutes(6), now, 2));
+        assert!(!ledger.try_take(user, ReservationId::random(), now + Duration::minutes(5), now, 2));
+        ledger.release(user, first);
+        assert!(ledger.try_take(user, ReservationId::random(), now + Duration::minutes(5), now, 2));
+        let later = now + Duration::minutes(6);
+        assert!(ledger.try_take(user, ReservationId::random(), later + Duration::minutes(5), later, 2));
+    }
+}

@@ -1,0 +1,68 @@
+//! Registered fans: created once, then only read.
+
+use crate::domain::UserId;
+use crate::error::{Error, ErrorCode, Result};
+use dashmap::DashMap;
+use serde::Serialize;
+
+const NAME_CHARS_MAX: usize = 64;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    #[schema(value_type = uuid::Uuid)]
+    pub user_id: UserId,
+    pub name: String,
+}
+
+/// A display name: 1..=64 characters after trimming.
+pub fn parse_name(raw: &str) -> Result<String> {
+    let name = raw.trim();
+    let chars = name.chars().count();
+    if chars == 0 || chars > NAME_CHARS_MAX {
+        return Err(Error::invalid_request(
+            "name must be 1 to 64 characters after trimming.",
+        ));
+    }
+    Ok(name.to_string())
+}
+
+#[derive(Default)]
+pub struct Users {
+    users: DashMap<UserId, User>,
+}
+
+impl Users {
+    pub fn register(&self, name: &str) -> Result<User> {
+        let user = User {
+            user_id: UserId::random(),
+            name: parse_name(name)?,
+        };
+        self.users.insert(user.user_id, user.clone());
+        Ok(user)
+    }
+
+    pub fn get(&self, user: UserId) -> Result<User> {
+        self.users
+            .get(&user)
+            .map(|entry| entry.clone())
+            .ok_or_else(|| Error::new(ErrorCode::UserNotFound, format!("No user {user}.")))
+    }
+
+    pub fn count(&self) -> u64 {
+        self.users.len() as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        assert_eq!(parse_name("  Kim ").unwrap(), "Kim");
+        assert_eq!(parse_name(&"김".repeat(64)).unwrap().chars().count(), 64);
+        assert!(parse_name("   ").is_err());
+        assert!(parse_name(&"a".repeat(65)).is_err());
+    }
+}
