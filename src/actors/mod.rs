@@ -95,7 +95,7 @@ impl Alarm {
         if let Some(deadline) = deadline {
             // A millisecond late rather than early, so the wake finds the deadline passed.
             let wait = (deadline - now).to_std().unwrap_or_default() + std::time::Duration::from_millis(1);
-            let handle = ctx.run_later(wait, move |actor, ctx| wake(actor, ctx));
+            let handle = ctx.run_later(wait, wake);
             self.armed = Some((deadline, handle));
         }
     }
