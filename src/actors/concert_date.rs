@@ -2,7 +2,7 @@
 //! requests for one seat exactly one wins. It publishes a rendered seat map that readers reuse
 //! until something changes or a hold in it lapses.
 
-use super::{Alarm, Mailbox};
+use super::{Alarm, DeadlineActor, Mailbox};
 use crate::clock::SharedClock;
 use crate::domain::seat_map::{Reservation, SeatCounts, SeatEvent, SeatMap, SeatView};
 use crate::domain::{ConcertId, PaymentId, ReservationId, UserId};
@@ -64,11 +64,41 @@ pub struct ConcertDateActor {
 }
 
 impl ConcertDateActor {
-    fn catch_up(&mut self) -> DateTime<Utc> {
-        let now = self.context.clock.now();
-        let lapsed = self.map.lapse_due(now);
-        self.record(&lapsed);
-        now
+    fn render(&self, now: DateTime<Utc>) -> Published {
+        let counts = self.map.counts(now);
+        let view = SeatMapView {
+            concert_id: self.map.concert(),
+            date: self.map.date(),
+            available_seats: counts.available(),
+            seats: self.map.seats(now),
+        };
+        let body = serde_json::to_vec(&view).expect("a seat map serializes");
+        Published {
+            stale: false,
+            valid_until: self.map.next_deadline(),
+            body: Bytes::from(body),
+            counts,
+        }
+    }
+}
+
+impl DeadlineActor for ConcertDateActor {
+    type Event = SeatEvent;
+
+    fn clock(&self) -> &SharedClock {
+        &self.context.clock
+    }
+
+    fn alarm(&mut self) -> &mut Alarm {
+        &mut self.alarm
+    }
+
+    fn next_deadline(&self) -> Option<DateTime<Utc>> {
+        self.map.next_deadline()
+    }
+
+    fn process_due(&mut self, now: DateTime<Utc>) -> Vec<SeatEvent> {
+        self.map.lapse_due(now)
     }
 
     /// Keeps the shared indexes in step with what happened and marks the rendering stale.
@@ -89,48 +119,6 @@ impl ConcertDateActor {
         }
         if !events.is_empty() {
             self.published.write().stale = true;
-        }
-    }
-
-    fn rearm(&mut self, ctx: &mut Context<Self>) {
-        let now = self.context.clock.now();
-        self.alarm.set(ctx, self.map.next_deadline(), now, Self::wake);
-    }
-
-    fn wake(&mut self, ctx: &mut Context<Self>) {
-        self.alarm.rang();
-        self.catch_up();
-        self.rearm(ctx);
-    }
-
-    fn run<T>(
-        &mut self,
-        ctx: &mut Context<Self>,
-        command: impl FnOnce(&mut Self, DateTime<Utc>) -> Result<(T, Vec<SeatEvent>)>,
-    ) -> Result<T> {
-        let now = self.catch_up();
-        let outcome = command(self, now).map(|(value, events)| {
-            self.record(&events);
-            value
-        });
-        self.rearm(ctx);
-        outcome
-    }
-
-    fn render(&self, now: DateTime<Utc>) -> Published {
-        let counts = self.map.counts(now);
-        let view = SeatMapView {
-            concert_id: self.map.concert(),
-            date: self.map.date(),
-            available_seats: counts.available(),
-            seats: self.map.seats(now),
-        };
-        let body = serde_json::to_vec(&view).expect("a seat map serializes");
-        Published {
-            stale: false,
-            valid_until: self.map.next_deadline(),
-            body: Bytes::from(body),
-            counts,
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod concert_date;
 pub mod queue;
 pub mod wallet;
 
+use crate::clock::SharedClock;
 use crate::error::{Error, Result};
 use actix::dev::ToEnvelope;
 use actix::prelude::*;
@@ -103,5 +104,54 @@ impl Alarm {
     /// Called first thing by `wake`: the timer is spent.
     pub fn rang(&mut self) {
         self.armed = None;
+    }
+}
+
+/// An actor whose state has deadlines. Every command first processes what fell due, so it
+/// decides against the state as it is at `now`; what happened is recorded; and the timer is set
+/// for the next deadline.
+pub trait DeadlineActor: Actor<Context = Context<Self>> {
+    type Event;
+
+    fn clock(&self) -> &SharedClock;
+    fn alarm(&mut self) -> &mut Alarm;
+    fn next_deadline(&self) -> Option<DateTime<Utc>>;
+    /// Processes every deadline up to `now`; returns what happened.
+    fn process_due(&mut self, now: DateTime<Utc>) -> Vec<Self::Event>;
+    /// Keeps whatever depends on the events in step (shared indexes, caches).
+    fn record(&mut self, events: &[Self::Event]);
+
+    fn catch_up(&mut self) -> DateTime<Utc> {
+        let now = self.clock().now();
+        let due = self.process_due(now);
+        self.record(&due);
+        now
+    }
+
+    fn rearm(&mut self, ctx: &mut Context<Self>) {
+        let now = self.clock().now();
+        let deadline = self.next_deadline();
+        self.alarm().set(ctx, deadline, now, Self::wake);
+    }
+
+    fn wake(&mut self, ctx: &mut Context<Self>) {
+        self.alarm().rang();
+        self.catch_up();
+        self.rearm(ctx);
+    }
+
+    /// Runs one command: catch up, decide, record, re-arm the timer.
+    fn run<T>(
+        &mut self,
+        ctx: &mut Context<Self>,
+        command: impl FnOnce(&mut Self, DateTime<Utc>) -> Result<(T, Vec<Self::Event>)>,
+    ) -> Result<T> {
+        let now = self.catch_up();
+        let outcome = command(self, now).map(|(value, events)| {
+            self.record(&events);
+            value
+        });
+        self.rearm(ctx);
+        outcome
     }
 }

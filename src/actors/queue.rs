@@ -1,7 +1,7 @@
 //! The queue actor: sole writer of the waiting room, and of the token index that request
 //! handlers read to validate a token without a mailbox hop.
 
-use super::{Alarm, Mailbox};
+use super::{Alarm, DeadlineActor, Mailbox};
 use crate::clock::SharedClock;
 use crate::domain::waiting_room::{QueueEvent, QueueStats, QueueStatus, TokenEnd, TokenStatus, WaitingRoom};
 use crate::domain::{Token, UserId};
@@ -15,6 +15,9 @@ use std::sync::Arc;
 /// How long a token ended by a payment still identifies its user, so a retried payment with the
 /// same idempotency key can be answered.
 const PAID_TOKEN_MEMORY: Duration = Duration::hours(24);
+
+/// How often tokens ended by payments are looked over for forgetting.
+const PAID_TOKEN_SWEEP_INTERVAL: Duration = Duration::minutes(1);
 
 /// A live token as validation sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,13 +122,29 @@ impl QueueActor {
         }
     }
 
-    /// Every message starts here: deadlines up to now are processed, so the command decides
-    /// against the room as it is at `now`.
-    fn catch_up(&mut self) -> DateTime<Utc> {
+    fn forget_old_paid_tokens(&mut self) {
         let now = self.clock.now();
-        let expired = self.room.expire_due(now);
-        self.record(&expired);
-        now
+        self.index.forget_paid_before(now - PAID_TOKEN_MEMORY);
+    }
+}
+
+impl DeadlineActor for QueueActor {
+    type Event = QueueEvent;
+
+    fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    fn alarm(&mut self) -> &mut Alarm {
+        &mut self.alarm
+    }
+
+    fn next_deadline(&self) -> Option<DateTime<Utc>> {
+        self.room.next_deadline()
+    }
+
+    fn process_due(&mut self, now: DateTime<Utc>) -> Vec<QueueEvent> {
+        self.room.expire_due(now)
     }
 
     /// Publishes what happened to the token index.
@@ -134,33 +153,6 @@ impl QueueActor {
             self.index.publish(event, &mut self.tokens_by_seq);
         }
     }
-
-    fn rearm(&mut self, ctx: &mut Context<Self>) {
-        let now = self.clock.now();
-        self.alarm.set(ctx, self.room.next_deadline(), now, Self::wake);
-    }
-
-    fn wake(&mut self, ctx: &mut Context<Self>) {
-        self.alarm.rang();
-        let now = self.catch_up();
-        self.index.forget_paid_before(now - PAID_TOKEN_MEMORY);
-        self.rearm(ctx);
-    }
-
-    /// Runs one command: catch up, decide, record, re-arm the timer.
-    fn run<T>(
-        &mut self,
-        ctx: &mut Context<Self>,
-        command: impl FnOnce(&mut WaitingRoom, DateTime<Utc>) -> Result<(T, Vec<QueueEvent>)>,
-    ) -> Result<T> {
-        let now = self.catch_up();
-        let outcome = command(&mut self.room, now).map(|(value, events)| {
-            self.record(&events);
-            value
-        });
-        self.rearm(ctx);
-        outcome
-    }
 }
 
 impl Actor for QueueActor {
@@ -168,6 +160,8 @@ impl Actor for QueueActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(super::MAILBOX_REQUESTS_MAX);
+        let sweep = PAID_TOKEN_SWEEP_INTERVAL.to_std().expect("a positive interval");
+        ctx.run_interval(sweep, |actor, _| actor.forget_old_paid_tokens());
         self.rearm(ctx);
     }
 }
@@ -182,10 +176,10 @@ impl Handler<IssueToken> for QueueActor {
     type Result = Result<QueueStatus>;
 
     fn handle(&mut self, message: IssueToken, ctx: &mut Context<Self>) -> Self::Result {
-        self.run(ctx, |room, now| {
+        self.run(ctx, |actor, now| {
             let token = Token::random();
-            let events = room.issue(message.user, token, now)?;
-            Ok((room.status(&token, now)?, events))
+            let events = actor.room.issue(message.user, token, now)?;
+            Ok((actor.room.status(&token, now)?, events))
         })
     }
 }
@@ -201,7 +195,9 @@ impl Handler<ReadStatus> for QueueActor {
     type Result = Result<QueueStatus>;
 
     fn handle(&mut self, message: ReadStatus, ctx: &mut Context<Self>) -> Self::Result {
-        self.run(ctx, |room, now| Ok((room.status(&message.token, now)?, Vec::new())))
+        self.run(ctx, |actor, now| {
+            Ok((actor.room.status(&message.token, now)?, Vec::new()))
+        })
     }
 }
 
@@ -215,7 +211,7 @@ impl Handler<LeaveQueue> for QueueActor {
     type Result = Result<()>;
 
     fn handle(&mut self, message: LeaveQueue, ctx: &mut Context<Self>) -> Self::Result {
-        self.run(ctx, |room, now| Ok(((), room.leave(&message.token, now)?)))
+        self.run(ctx, |actor, now| Ok(((), actor.room.leave(&message.token, now)?)))
     }
 }
 
@@ -229,7 +225,9 @@ impl Handler<EndAfterPayment> for QueueActor {
     type Result = Result<()>;
 
     fn handle(&mut self, message: EndAfterPayment, ctx: &mut Context<Self>) -> Self::Result {
-        self.run(ctx, |room, now| Ok(((), room.end_after_payment(message.user, now))))
+        self.run(ctx, |actor, now| {
+            Ok(((), actor.room.end_after_payment(message.user, now)))
+        })
     }
 }
 
@@ -243,9 +241,9 @@ impl Handler<SetActiveMax> for QueueActor {
     type Result = Result<QueueStats>;
 
     fn handle(&mut self, message: SetActiveMax, ctx: &mut Context<Self>) -> Self::Result {
-        self.run(ctx, |room, now| {
-            let events = room.set_active_max(message.active_max, now);
-            Ok((room.stats(), events))
+        self.run(ctx, |actor, now| {
+            let events = actor.room.set_active_max(message.active_max, now);
+            Ok((actor.room.stats(), events))
         })
     }
 }
@@ -258,7 +256,7 @@ impl Handler<ReadQueueStats> for QueueActor {
     type Result = Result<QueueStats>;
 
     fn handle(&mut self, _: ReadQueueStats, ctx: &mut Context<Self>) -> Self::Result {
-        self.run(ctx, |room, _| Ok((room.stats(), Vec::new())))
+        self.run(ctx, |actor, _| Ok((actor.room.stats(), Vec::new())))
     }
 }
 

@@ -204,14 +204,7 @@ impl SeatMap {
     /// The fan gives a hold back; the seat is AVAILABLE again at once.
     pub fn cancel(&mut self, reservation: ReservationId, user: UserId, now: DateTime<Utc>) -> Result<SeatEvent> {
         self.assert_nothing_due(now);
-        let record = self.owned(reservation, user)?;
-        Self::ensure_held(record)?;
-        if record.paying {
-            return Err(Error::new(
-                ErrorCode::ReservationNotHeld,
-                "A payment for this reservation is under way.",
-            ));
-        }
+        self.unpaid_hold(reservation, user)?;
         let cancelled = SeatEvent::HoldCancelled { reservation, at: now };
         self.apply(&cancelled);
         Ok(cancelled)
@@ -226,15 +219,7 @@ impl SeatMap {
         now: DateTime<Utc>,
     ) -> Result<PaymentClaim> {
         self.assert_nothing_due(now);
-        let record = self.owned(reservation, user)?;
-        Self::ensure_held(record)?;
-        if record.paying {
-            return Err(Error::new(
-                ErrorCode::ReservationNotHeld,
-                "A payment for this reservation is already under way.",
-            ));
-        }
-        let until = record.view.held_until;
+        let until = self.unpaid_hold(reservation, user)?.view.held_until;
         self.hold_deadlines.remove(&(until, reservation));
         let record = self.reservations.get_mut(&reservation).expect("checked above");
         record.paying = true;
@@ -443,6 +428,17 @@ impl SeatMap {
             .get(&reservation)
             .filter(|record| record.view.user_id == user)
             .ok_or_else(|| Error::new(ErrorCode::ReservationNotFound, "No such reservation for this user."))
+    }
+
+    /// The user's live hold with no payment under way.
+    fn unpaid_hold(&self, reservation: ReservationId, user: UserId) -> Result<&Record> {
+        let record = self.owned(reservation, user)?;
+        Self::ensure_held(record)?;
+        if record.paying {
+            let detail = "A payment for this reservation is under way.";
+            return Err(Error::new(ErrorCode::ReservationNotHeld, detail));
+        }
+        Ok(record)
     }
 
     fn ensure_held(record: &Record) -> Result<()> {
