@@ -31,7 +31,8 @@ pub struct Fan {
 struct IndexEntry {
     user: UserId,
     status: TokenStatus,
-    active_until: Option<DateTime<Utc>>,
+    /// The token is dead from this moment, even before the queue actor's timer sweeps it.
+    deadline: DateTime<Utc>,
 }
 
 /// Token → user and status, for every live token; written only by the queue actor.
@@ -42,11 +43,11 @@ pub struct TokenIndex {
 }
 
 impl TokenIndex {
-    /// The live token's fan. An ACTIVE token past its deadline is dead at once, before the queue
-    /// actor's timer has swept it.
+    /// The live token's fan. A token past its deadline (active or idle) is dead at once, before
+    /// the queue actor's timer has swept it.
     pub fn authenticate(&self, token: &Token, now: DateTime<Utc>) -> Result<Fan> {
         let entry = self.live.get(token).map(|entry| *entry).ok_or_else(token_invalid)?;
-        if entry.active_until.is_some_and(|until| until <= now) {
+        if entry.deadline <= now {
             return Err(token_invalid());
         }
         Ok(Fan {
@@ -61,24 +62,26 @@ impl TokenIndex {
         self.ended_by_payment.get(token).map(|entry| entry.0)
     }
 
-    fn publish(&self, event: &QueueEvent, tokens_by_seq: &mut HashMap<u64, Token>) {
+    /// Brings the index in step with one event; `room` has already applied it (and maybe later
+    /// ones of the same command).
+    fn publish(&self, event: &QueueEvent, tokens_by_seq: &mut HashMap<u64, Token>, room: &WaitingRoom) {
         match *event {
-            QueueEvent::TokenIssued { seq, token, user, .. } => {
+            QueueEvent::TokenIssued { seq, token, user, at } => {
                 tokens_by_seq.insert(seq, token);
+                let deadline = room.deadline(&token).unwrap_or(at);
                 self.live.insert(
                     token,
                     IndexEntry {
                         user,
                         status: TokenStatus::Waiting,
-                        active_until: None,
+                        deadline,
                     },
                 );
             }
             QueueEvent::TokenAdmitted { seq, active_until, .. } => {
-                let token = tokens_by_seq[&seq];
-                if let Some(mut entry) = self.live.get_mut(&token) {
+                if let Some(mut entry) = self.live.get_mut(&tokens_by_seq[&seq]) {
                     entry.status = TokenStatus::Active;
-                    entry.active_until = Some(active_until);
+                    entry.deadline = active_until;
                 }
             }
             QueueEvent::TokenEnded { seq, at, reason } => {
@@ -88,6 +91,13 @@ impl TokenIndex {
                     self.ended_by_payment.insert(token, (entry.user, at));
                 }
             }
+        }
+    }
+
+    /// A read moved a waiting token's idle deadline.
+    fn refresh(&self, token: &Token, room: &WaitingRoom) {
+        if let (Some(mut entry), Some(deadline)) = (self.live.get_mut(token), room.deadline(token)) {
+            entry.deadline = deadline;
         }
     }
 
@@ -150,7 +160,7 @@ impl DeadlineActor for QueueActor {
     /// Publishes what happened to the token index.
     fn record(&mut self, events: &[QueueEvent]) {
         for event in events {
-            self.index.publish(event, &mut self.tokens_by_seq);
+            self.index.publish(event, &mut self.tokens_by_seq, &self.room);
         }
     }
 }
@@ -196,7 +206,9 @@ impl Handler<ReadStatus> for QueueActor {
 
     fn handle(&mut self, message: ReadStatus, ctx: &mut Context<Self>) -> Self::Result {
         self.run(ctx, |actor, now| {
-            Ok((actor.room.status(&message.token, now)?, Vec::new()))
+            let status = actor.room.status(&message.token, now)?;
+            actor.index.refresh(&message.token, &actor.room);
+            Ok((status, Vec::new()))
         })
     }
 }

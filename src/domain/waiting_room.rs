@@ -229,6 +229,13 @@ impl WaitingRoom {
         self.earliest_deadline().map(|(at, _, _)| at)
     }
 
+    /// When a live token dies unless something happens first: its idle deadline while WAITING
+    /// (moved by every read), the end of its slot once ACTIVE.
+    pub fn deadline(&self, token: &Token) -> Option<DateTime<Utc>> {
+        let record = &self.records[self.seq_by_token.get(token)?];
+        Some(record.active_until.unwrap_or(record.idle_deadline))
+    }
+
     pub fn stats(&self) -> QueueStats {
         QueueStats {
             waiting: self.line.len() as u64,

@@ -16,10 +16,17 @@ use std::collections::HashSet;
 const TITLE_CHARS_MAX: usize = 200;
 const DATES_MAX: usize = 366;
 const ACTIVE_MAX_LIMIT: u32 = 1_000_000;
+/// A concert of 366 dates is about 20 KiB of JSON, more than the fans' default body limit; the
+/// operator's request may be this large.
+const CONCERT_BODY_LIMIT: usize = 256 * 1024;
 
 pub fn routes(config: &mut web::ServiceConfig) {
     config
-        .service(resource("/admin/concerts").route(web::post().to(create_concert)))
+        .service(
+            resource("/admin/concerts")
+                .app_data(web::PayloadConfig::new(CONCERT_BODY_LIMIT))
+                .route(web::post().to(create_concert)),
+        )
         .service(
             resource("/admin/queue")
                 .route(web::get().to(queue))

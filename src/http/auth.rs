@@ -58,7 +58,11 @@ pub async fn require_active(state: &AppState, fan: &Fan) -> Result<()> {
     if fan.status == TokenStatus::Active {
         return Ok(());
     }
+    // The index may not yet show an admission that fell due a moment ago: ask the queue.
     let queue = state.services.queue.status(fan.token).await?;
+    if queue.status == TokenStatus::Active {
+        return Ok(());
+    }
     let queue = serde_json::to_value(queue).map_err(Error::internal)?;
     Err(Error::new(ErrorCode::TokenNotActive, "The token is still waiting in the queue.").with_queue(queue))
 }

@@ -58,20 +58,15 @@ pub fn resource(path: &str) -> actix_web::Resource {
     web::resource(path).default_service(web::to(method_not_allowed))
 }
 
-async fn not_found() -> Error {
-    Error::new(ErrorCode::NotFound, "No such route.")
+async fn not_found() -> Result<HttpResponse> {
+    Err(Error::new(ErrorCode::NotFound, "No such route."))
 }
 
-async fn method_not_allowed() -> Error {
-    Error::new(ErrorCode::MethodNotAllowed, "This route does not take that method.")
-}
-
-impl actix_web::Responder for Error {
-    type Body = actix_web::body::BoxBody;
-
-    fn respond_to(self, _: &HttpRequest) -> HttpResponse {
-        actix_web::ResponseError::error_response(&self)
-    }
+async fn method_not_allowed() -> Result<HttpResponse> {
+    Err(Error::new(
+        ErrorCode::MethodNotAllowed,
+        "This route does not take that method.",
+    ))
 }
 
 /// Parses a JSON request body; anything malformed or mistyped is 400 INVALID_REQUEST.

@@ -3,11 +3,17 @@
 use chrono::{DateTime, Utc};
 use concert_reservation::clock::{ManualClock, SharedClock, SystemClock};
 use concert_reservation::{Application, Config};
+use futures_util::stream::BoxStream;
+use futures_util::StreamExt;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
 use std::sync::Arc;
+use std::time::Duration;
 
 pub const ADMIN_KEY: &str = "test-admin-key";
+
+/// Where the manual clock of `spawn_app_with_clock` starts.
+pub const CLOCK_START: &str = "2026-12-24T10:00:00Z";
 
 pub struct TestApp {
     pub base: String,
@@ -43,10 +49,9 @@ pub fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     launch(adjust, None)
 }
 
-/// The app on a clock that moves only when the test advances it.
+/// The app on a clock that moves only when the test advances it, starting at `CLOCK_START`.
 pub fn spawn_app_with_clock(adjust: impl FnOnce(&mut Config)) -> TestApp {
-    let start: DateTime<Utc> = "2026-12-24T10:00:00Z".parse().unwrap();
-    launch(adjust, Some(ManualClock::starting_at(start)))
+    launch(adjust, Some(ManualClock::starting_at(instant(CLOCK_START))))
 }
 
 fn launch(adjust: impl FnOnce(&mut Config), clock: Option<ManualClock>) -> TestApp {
@@ -92,20 +97,34 @@ impl TestApp {
         self.clock.as_ref().expect("the app runs on a manual clock").advance(by);
     }
 
+    /// A plain GET, without token or key.
+    pub async fn get(&self, path: &str) -> Response {
+        self.request(Method::GET, path).send().await.unwrap()
+    }
+
+    /// A GET with the fan's token.
+    pub async fn get_as(&self, fan: &Fan, path: &str) -> Response {
+        self.with_token(Method::GET, path, &fan.token).send().await.unwrap()
+    }
+
     /// Creates a concert with `(date, seatCount, price)` dates; returns its id.
     pub async fn create_concert(&self, title: &str, dates: &[(&str, u32, i64)]) -> String {
         let dates: Vec<Value> = dates
             .iter()
             .map(|(date, seats, price)| json!({"date": date, "seatCount": seats, "price": price}))
             .collect();
-        let response = self
-            .admin(Method::POST, "/api/v1/admin/concerts")
-            .json(&json!({"title": title, "dates": dates}))
-            .send()
-            .await
-            .unwrap();
+        let response = self.post_concert(&json!({"title": title, "dates": dates})).await;
         assert_eq!(response.status(), StatusCode::CREATED);
         body(response).await["concertId"].as_str().unwrap().to_string()
+    }
+
+    /// POST /admin/concerts with any body.
+    pub async fn post_concert(&self, concert: &Value) -> Response {
+        self.admin(Method::POST, "/api/v1/admin/concerts")
+            .json(concert)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn create_user(&self, name: &str) -> String {
@@ -130,14 +149,39 @@ impl TestApp {
     /// Registers a fan and takes a token for them.
     pub async fn fan(&self, name: &str) -> Fan {
         let user_id = self.create_user(name).await;
-        let response = self.issue_token(&user_id).await;
+        self.token_for(&user_id).await
+    }
+
+    /// Takes a fresh token for a registered user.
+    pub async fn token_for(&self, user_id: &str) -> Fan {
+        let response = self.issue_token(user_id).await;
         assert_eq!(response.status(), StatusCode::CREATED);
         let queue = body(response).await;
         Fan {
             token: queue["token"].as_str().unwrap().to_string(),
-            user_id,
+            user_id: user_id.to_string(),
             queue,
         }
+    }
+
+    /// GET /queue/tokens/me.
+    pub async fn queue_status(&self, fan: &Fan) -> Response {
+        self.get_as(fan, "/api/v1/queue/tokens/me").await
+    }
+
+    /// The fan's queue status, which must be readable.
+    pub async fn queue_of(&self, fan: &Fan) -> Value {
+        let response = self.queue_status(fan).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        body(response).await
+    }
+
+    /// DELETE /queue/tokens/me.
+    pub async fn leave(&self, fan: &Fan) -> Response {
+        self.with_token(Method::DELETE, "/api/v1/queue/tokens/me", &fan.token)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn hold(&self, fan: &Fan, concert_id: &str, date: &str, seat: i64) -> Response {
@@ -148,12 +192,44 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Holds a seat that must be free; returns the reservation.
+    pub async fn held(&self, fan: &Fan, concert_id: &str, date: &str, seat: i64) -> Value {
+        let response = self.hold(fan, concert_id, date, seat).await;
+        assert_eq!(response.status(), StatusCode::CREATED, "holding seat {seat}");
+        body(response).await
+    }
+
+    /// GET /reservations/{id}.
+    pub async fn reservation(&self, fan: &Fan, reservation_id: &str) -> Response {
+        self.get_as(fan, &format!("/api/v1/reservations/{reservation_id}"))
+            .await
+    }
+
+    /// DELETE /reservations/{id}.
+    pub async fn cancel(&self, fan: &Fan, reservation_id: &str) -> Response {
+        self.with_token(
+            Method::DELETE,
+            &format!("/api/v1/reservations/{reservation_id}"),
+            &fan.token,
+        )
+        .send()
+        .await
+        .unwrap()
+    }
+
     pub async fn charge(&self, fan: &Fan, amount: i64) -> Response {
         self.with_token(Method::POST, "/api/v1/wallet/charges", &fan.token)
             .json(&json!({"amount": amount}))
             .send()
             .await
             .unwrap()
+    }
+
+    /// The fan's balance, which must be readable.
+    pub async fn balance(&self, fan: &Fan) -> i64 {
+        let response = self.get_as(fan, "/api/v1/wallet").await;
+        assert_eq!(response.status(), StatusCode::OK);
+        body(response).await["balance"].as_i64().unwrap()
     }
 
     pub async fn pay(&self, fan: &Fan, reservation_id: &str) -> Response {
@@ -165,14 +241,21 @@ impl TestApp {
     }
 
     pub async fn seat_map(&self, fan: &Fan, concert_id: &str, date: &str) -> Response {
-        self.with_token(
-            Method::GET,
-            &format!("/api/v1/concerts/{concert_id}/dates/{date}/seats"),
-            &fan.token,
-        )
-        .send()
-        .await
-        .unwrap()
+        self.get_as(fan, &format!("/api/v1/concerts/{concert_id}/dates/{date}/seats"))
+            .await
+    }
+
+    /// The status of one seat as the fan's seat map shows it.
+    pub async fn seat_status(&self, fan: &Fan, concert_id: &str, date: &str, seat: u64) -> String {
+        let response = self.seat_map(fan, concert_id, date).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let map = body(response).await;
+        let seats = map["seats"].as_array().unwrap();
+        let found = seats
+            .iter()
+            .find(|s| s["seatNumber"] == seat)
+            .expect("the seat is on the map");
+        found["status"].as_str().unwrap().to_string()
     }
 
     pub async fn stats(&self) -> Value {
@@ -180,6 +263,56 @@ impl TestApp {
         assert_eq!(response.status(), StatusCode::OK);
         body(response).await
     }
+
+    /// GET /admin/queue.
+    pub async fn queue_stats(&self) -> Value {
+        let response = self.admin(Method::GET, "/api/v1/admin/queue").send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        body(response).await
+    }
+
+    /// Opens the fan's event stream; it must answer 200 as `text/event-stream`.
+    pub async fn events(&self, fan: &Fan) -> EventStream {
+        let response = self
+            .get(&format!("/api/v1/queue/tokens/me/events?token={}", fan.token))
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let content_type = header(&response, "content-type");
+        assert!(content_type.starts_with("text/event-stream"), "{content_type}");
+        EventStream {
+            chunks: response.bytes_stream().map(|chunk| chunk.map(|b| b.to_vec())).boxed(),
+            buffer: String::new(),
+        }
+    }
+}
+
+/// A field that must be a string, as an owned string (ids, tokens).
+pub fn text(value: &Value) -> String {
+    value
+        .as_str()
+        .unwrap_or_else(|| panic!("{value} is not a string"))
+        .to_string()
+}
+
+/// An RFC 3339 UTC instant, written with `Z`.
+pub fn instant(text: &str) -> DateTime<Utc> {
+    assert!(text.ends_with('Z'), "{text} is not written in UTC");
+    DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+}
+
+/// A JSON time field, which must be RFC 3339 in UTC.
+pub fn time(value: &Value) -> DateTime<Utc> {
+    instant(value.as_str().unwrap_or_else(|| panic!("{value} is not a time")))
+}
+
+pub fn header(response: &Response, name: &str) -> String {
+    response
+        .headers()
+        .get(name)
+        .unwrap_or_else(|| panic!("no {name} header"))
+        .to_str()
+        .unwrap()
+        .to_string()
 }
 
 pub async fn body(response: Response) -> Value {
@@ -189,17 +322,66 @@ pub async fn body(response: Response) -> Value {
 /// Asserts a problem+json answer with `status` and `code`; returns the document.
 pub async fn assert_problem(response: Response, status: u16, code: &str) -> Value {
     assert_eq!(response.status().as_u16(), status, "status of a {code} answer");
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_string();
-    assert_eq!(content_type, "application/problem+json");
+    assert_eq!(header(&response, "content-type"), "application/problem+json");
     let problem = body(response).await;
     assert_eq!(problem["code"], code, "{problem}");
     assert_eq!(problem["status"], status);
     assert!(problem["title"].as_str().is_some_and(|t| !t.is_empty()));
     problem
+}
+
+/// One server-sent event: its name and JSON data.
+#[derive(Debug)]
+pub struct ServerEvent {
+    pub name: String,
+    pub data: Value,
+}
+
+/// The events of a `text/event-stream`, read as they arrive.
+pub struct EventStream {
+    chunks: BoxStream<'static, reqwest::Result<Vec<u8>>>,
+    buffer: String,
+}
+
+impl EventStream {
+    /// The next event, or `None` once the server ended the stream; panics after `within`.
+    pub async fn next(&mut self, within: Duration) -> Option<ServerEvent> {
+        tokio::time::timeout(within, self.read_event())
+            .await
+            .unwrap_or_else(|_| panic!("no event and no end within {within:?}"))
+    }
+
+    async fn read_event(&mut self) -> Option<ServerEvent> {
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                if let Some(event) = parse_event(&block) {
+                    return Some(event);
+                }
+            }
+            let chunk = self.chunks.next().await?.expect("the stream reads");
+            self.buffer
+                .push_str(std::str::from_utf8(&chunk).expect("events are UTF-8"));
+        }
+    }
+}
+
+/// An event block; a block of comments only (a keep-alive) is no event.
+fn parse_event(block: &str) -> Option<ServerEvent> {
+    let mut name = None;
+    let mut data = String::new();
+    for line in block.lines() {
+        if let Some(value) = line.strip_prefix("event:") {
+            name = Some(value.trim().to_string());
+        } else if let Some(value) = line.strip_prefix("data:") {
+            data.push_str(value.trim());
+        }
+    }
+    if name.is_none() && data.is_empty() {
+        return None;
+    }
+    Some(ServerEvent {
+        name: name.unwrap_or_else(|| "message".to_string()),
+        data: serde_json::from_str(&data).expect("event data is JSON"),
+    })
 }

@@ -3,4 +3,13 @@
 
 mod helpers;
 
+mod admin;
+mod concerts;
 mod concurrency;
+mod errors;
+mod operations;
+mod payments;
+mod queue;
+mod reservations;
+mod users;
+mod wallet;
