@@ -13,6 +13,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
+use tokio::signal::unix::{signal, Signal, SignalKind};
 
 /// Time the server gives requests in flight to finish once told to stop.
 const SHUTDOWN_GRACE_SECONDS: u64 = 10;
@@ -21,6 +22,29 @@ pub struct Application {
     address: SocketAddr,
     server: Server,
     services: Arc<Services>,
+    stop_signals: Option<StopSignals>,
+}
+
+/// SIGINT and SIGTERM, listened for from the moment they are registered.
+struct StopSignals {
+    interrupt: Signal,
+    terminate: Signal,
+}
+
+impl StopSignals {
+    fn register() -> std::io::Result<Self> {
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    async fn received(mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => tracing::info!("SIGINT received; stopping"),
+            _ = self.terminate.recv() => tracing::info!("SIGTERM received; stopping"),
+        }
+    }
 }
 
 impl Application {
@@ -57,6 +81,7 @@ impl Application {
                 .configure(http::configure)
         })
         .listen(listener)?
+        .disable_signals()
         .shutdown_timeout(SHUTDOWN_GRACE_SECONDS);
         if config.workers > 0 {
             server = server.workers(config.workers);
@@ -65,6 +90,7 @@ impl Application {
             address,
             server: server.run(),
             services,
+            stop_signals: None,
         })
     }
 
@@ -80,8 +106,25 @@ impl Application {
         &self.services
     }
 
-    /// Serves until SIGINT or SIGTERM (or the server handle's stop), then stops the actors.
+    /// From now on SIGINT and SIGTERM stop the application gracefully: no new connections,
+    /// requests in flight finish. Call it before telling anyone the address, so a signal sent as
+    /// soon as the address is known is not lost.
+    pub fn stop_on_signals(&mut self) -> std::io::Result<()> {
+        self.stop_signals = Some(StopSignals::register()?);
+        Ok(())
+    }
+
+    /// Serves until stopped (by a signal, if `stop_on_signals` was called), then stops the actors.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        if let Some(signals) = self.stop_signals {
+            let server = self.server.handle();
+            let services = self.services.clone();
+            actix_web::rt::spawn(async move {
+                signals.received().await;
+                services.stopping.send_replace(true);
+                server.stop(true).await;
+            });
+        }
         let outcome = self.server.await;
         self.services.threads.stop();
         outcome

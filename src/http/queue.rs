@@ -10,6 +10,7 @@ use actix_web::{web, HttpResponse};
 use futures_util::stream::{self, Stream};
 use serde::Deserialize;
 use std::time::{Duration, Instant};
+use tokio::sync::watch;
 
 /// How often a stream looks at its token: positions are sent at most this often.
 const STREAM_INTERVAL: Duration = Duration::from_secs(1);
@@ -78,11 +79,12 @@ pub async fn events(state: web::Data<AppState>, query: web::Query<StreamQuery>) 
         .content_type("text/event-stream")
         .insert_header(("Cache-Control", "no-cache"))
         .insert_header(("X-Accel-Buffering", "no"))
-        .streaming(status_stream(state.services.queue.clone(), token, first)))
+        .streaming(status_stream(&state, token, first)))
 }
 
 struct StreamState {
     queue: QueueHandle,
+    stopping: watch::Receiver<bool>,
     token: Token,
     last_sent: Option<QueueStatus>,
     last_write: Instant,
@@ -91,15 +93,16 @@ struct StreamState {
 }
 
 /// Sends the status at once, then whenever position or status changes (at most once a
-/// second), and ends after ACTIVE is sent or when the token dies. Every look keeps a WAITING
-/// token alive.
+/// second), and ends after ACTIVE is sent, when the token dies, or when the server stops. Every
+/// look keeps a WAITING token alive.
 fn status_stream(
-    queue: QueueHandle,
+    state: &AppState,
     token: Token,
     first: QueueStatus,
 ) -> impl Stream<Item = Result<Bytes, actix_web::Error>> {
     let state = StreamState {
-        queue,
+        queue: state.services.queue.clone(),
+        stopping: state.services.stopping.subscribe(),
         token,
         last_sent: None,
         last_write: Instant::now(),
@@ -110,27 +113,32 @@ fn status_stream(
         if state.finished {
             return None;
         }
-        let chunk = next_chunk(&mut state).await;
+        let chunk = next_chunk(&mut state).await?;
         Some((Ok(chunk), state))
     })
 }
 
-async fn next_chunk(state: &mut StreamState) -> Bytes {
+/// The next piece of the stream, or None when the server is stopping.
+async fn next_chunk(state: &mut StreamState) -> Option<Bytes> {
     if let Some(first) = state.pending_first.take() {
-        return status_event(state, first);
+        return Some(status_event(state, first));
     }
     loop {
-        tokio::time::sleep(STREAM_INTERVAL).await;
+        tokio::select! {
+            _ = tokio::time::sleep(STREAM_INTERVAL) => {}
+            _ = state.stopping.wait_for(|stopping| *stopping) => return None,
+        }
         match state.queue.status(state.token).await {
-            Ok(status) if changed(state.last_sent.as_ref(), &status) => return status_event(state, status),
+            Ok(status) if changed(state.last_sent.as_ref(), &status) => return Some(status_event(state, status)),
             Ok(_) if state.last_write.elapsed() >= STREAM_KEEPALIVE => {
                 state.last_write = Instant::now();
-                return Bytes::from_static(b": keep-alive\n\n");
+                return Some(Bytes::from_static(b": keep-alive\n\n"));
             }
             Ok(_) => continue,
             Err(error) if error.code == ErrorCode::TokenInvalid => {
                 state.finished = true;
-                return Bytes::from(format!("event: expired\ndata: {{\"code\":\"{}\"}}\n\n", error.code));
+                let event = format!("event: expired\ndata: {{\"code\":\"{}\"}}\n\n", error.code);
+                return Some(Bytes::from(event));
             }
             // Busy: look again at the next tick rather than end the fan's stream.
             Err(_) => continue,

@@ -60,6 +60,9 @@ pub struct Services {
     pub wallet: WalletHandle,
     pub idempotency: Idempotency,
     pub threads: Arc<ActorThreads>,
+    /// Turns true when the application begins a graceful stop, so long-lived answers (event
+    /// streams) end instead of holding the stop up.
+    pub stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl Services {
@@ -92,6 +95,7 @@ impl Services {
             clock,
             config,
             threads,
+            stopping: tokio::sync::watch::Sender::new(false),
         })
     }
 }

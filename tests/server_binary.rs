@@ -1,0 +1,145 @@
+//! The real `server` binary: flags and their environment variables, the `listening on` line, and
+//! a graceful stop on SIGTERM and SIGINT.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+struct Server {
+    child: Child,
+    base: String,
+    _data_dir: tempfile::TempDir,
+}
+
+/// Starts the binary with `args` and `env`, and waits for the line that says where it listens.
+fn start(args: &[&str], env: &[(&str, &str)]) -> Server {
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_server"));
+    command
+        .args(["--addr", ":0", "--data-dir"])
+        .arg(data_dir.path())
+        .args(args);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().expect("the server prints a line").unwrap();
+    let base = first
+        .strip_prefix("listening on ")
+        .expect("the line says where it listens")
+        .to_string();
+    assert!(
+        base.starts_with("http://127.0.0.1:") && !base.ends_with(":0"),
+        "{first}"
+    );
+    Server {
+        child,
+        base,
+        _data_dir: data_dir,
+    }
+}
+
+impl Server {
+    fn signal(&mut self, signal: &str) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+async fn get(url: String, admin_key: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(url)
+        .header("X-Admin-Key", admin_key)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_server_listens_where_it_says_and_stops_cleanly_on_sigterm() {
+    let mut server = start(&["--admin-key", "k"], &[]);
+    let health = get(format!("{}/healthz", server.base), "k").await;
+    assert_eq!(health.status(), 200);
+    assert_eq!(health.json::<serde_json::Value>().await.unwrap()["status"], "ok");
+    let status = server.signal("-TERM");
+    assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test]
+async fn the_server_stops_cleanly_on_sigint() {
+    let mut server = start(&[], &[]);
+    let status = server.signal("-INT");
+    assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test]
+async fn every_flag_reads_its_environment_variable_and_a_flag_wins() {
+    let server = start(
+        &["--active-max", "7"],
+        &[("CONCERT_ADMIN_KEY", "from-env"), ("CONCERT_ACTIVE_MAX", "3")],
+    );
+    let queue = get(format!("{}/api/v1/admin/queue", server.base), "from-env").await;
+    assert_eq!(queue.status(), 200);
+    assert_eq!(queue.json::<serde_json::Value>().await.unwrap()["activeMax"], 7);
+}
+
+#[test]
+fn a_nonsense_flag_value_is_refused_before_serving() {
+    let output = Command::new(env!("CARGO_BIN_EXE_server"))
+        .args(["--hold-ttl", "soon"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert!(message.contains("--hold-ttl"), "{message}");
+}
+
+async fn post(url: String, body: serde_json::Value) -> serde_json::Value {
+    let response = reqwest::Client::new().post(url).json(&body).send().await.unwrap();
+    assert_eq!(response.status(), 201);
+    response.json().await.unwrap()
+}
+
+/// A fan's token in a server with one ACTIVE slot already taken: WAITING.
+async fn waiting_token(base: &str) -> String {
+    for name in ["first", "second"] {
+        let user = post(format!("{base}/api/v1/users"), serde_json::json!({"name": name})).await;
+        let queue = post(
+            format!("{base}/api/v1/queue/tokens"),
+            serde_json::json!({"userId": user["userId"]}),
+        )
+        .await;
+        if queue["status"] == "WAITING" {
+            return queue["token"].as_str().unwrap().to_string();
+        }
+    }
+    panic!("the second fan should wait behind the first");
+}
+
+#[tokio::test]
+async fn a_stop_ends_open_event_streams_cleanly_instead_of_cutting_them() {
+    use futures_util::StreamExt;
+    let mut server = start(&["--active-max", "1"], &[]);
+    let token = waiting_token(&server.base).await;
+    let url = format!("{}/api/v1/queue/tokens/me/events?token={token}", server.base);
+    let mut stream = reqwest::get(url).await.unwrap().bytes_stream();
+    let first = stream.next().await.unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&first).contains("\"WAITING\""));
+
+    let status = server.signal("-TERM");
+    assert!(status.success(), "{status:?}");
+    // A cut connection would surface as an error from an unfinished chunked body.
+    while let Some(chunk) = stream.next().await {
+        chunk.expect("the stream ends cleanly");
+    }
+}
