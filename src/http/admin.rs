@@ -117,23 +117,15 @@ fn parse_new_date(new: &NewConcertDate, config: &Config) -> Result<NewDate> {
         (status = 401, body = super::problem::Problem), (status = 403, body = super::problem::Problem)))]
 pub async fn create_concert(state: web::Data<AppState>, _: Admin, body: web::Bytes) -> Result<HttpResponse> {
     let valid = ValidConcert::parse(parse_json(&body)?, &state.services.config)?;
-    let dates = valid
-        .dates
-        .iter()
-        .map(|d| DateSummary {
-            date: d.date,
-            total_seats: u64::from(d.seat_count),
-            available_seats: u64::from(d.seat_count),
-        })
-        .collect::<Vec<_>>();
-    let concert = state.services.catalog.create(valid.title, valid.dates);
-    let mut dates = dates;
+    let mut dates: Vec<DateSummary> = valid.dates.iter().map(DateSummary::untouched).collect();
     dates.sort_by_key(|d| d.date);
-    Ok(HttpResponse::Created().json(CreatedConcert {
+    let concert = state.services.catalog.create(valid.title, valid.dates);
+    let created = CreatedConcert {
         concert_id: concert.concert_id,
         title: concert.title.clone(),
         dates,
-    }))
+    };
+    Ok(HttpResponse::Created().json(created))
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/queue", tag = "admin", security(("adminKey" = [])),

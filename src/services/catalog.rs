@@ -47,6 +47,18 @@ pub struct DateSummary {
     pub available_seats: u64,
 }
 
+impl DateSummary {
+    /// A new date: every seat available.
+    pub fn untouched(new: &NewDate) -> Self {
+        let seats = u64::from(new.seat_count);
+        Self {
+            date: new.date,
+            total_seats: seats,
+            available_seats: seats,
+        }
+    }
+}
+
 pub struct Catalog {
     concerts: DashMap<ConcertId, Arc<Concert>>,
     dates: DashMap<DateKey, ConcertDateHandle>,

@@ -31,19 +31,20 @@ async fn the_catalog_lists_every_concert_with_its_date_count_without_a_token() {
     );
 }
 
+/// A concert whose dates were given out of order: the 26th (1 seat), 24th (2), 25th (1).
+async fn three_date_tour(app: &TestApp) -> String {
+    let dates = [
+        ("2026-12-26", 1, 1_000),
+        ("2026-12-24", 2, 1_000),
+        ("2026-12-25", 1, 1_000),
+    ];
+    app.create_concert("Tour", &dates).await
+}
+
 #[tokio::test]
 async fn dates_are_listed_ascending_with_their_seat_counts() {
     let app = spawn_app();
-    let concert = app
-        .create_concert(
-            "Tour",
-            &[
-                ("2026-12-26", 1, 1_000),
-                ("2026-12-24", 2, 1_000),
-                ("2026-12-25", 1, 1_000),
-            ],
-        )
-        .await;
+    let concert = three_date_tour(&app).await;
     assert_eq!(
         dates_of(&app, &concert).await,
         json!([
@@ -57,16 +58,7 @@ async fn dates_are_listed_ascending_with_their_seat_counts() {
 #[tokio::test]
 async fn only_dates_with_an_available_seat_are_listed_and_none_is_an_empty_list() {
     let app = spawn_app();
-    let concert = app
-        .create_concert(
-            "Tour",
-            &[
-                ("2026-12-26", 1, 1_000),
-                ("2026-12-24", 2, 1_000),
-                ("2026-12-25", 1, 1_000),
-            ],
-        )
-        .await;
+    let concert = three_date_tour(&app).await;
     let fan = app.fan("Kim").await;
     app.held(&fan, &concert, "2026-12-25", 1).await;
     app.held(&fan, &concert, "2026-12-24", 1).await;
