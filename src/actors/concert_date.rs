@@ -30,17 +30,27 @@ pub struct SeatMapView {
     pub seats: Vec<SeatView>,
 }
 
-/// The last rendering of the seat map, good until `valid_until` (the next hold deadline) or until
-/// the map changes.
-#[derive(Debug, Clone, Default)]
+/// What readers may use without asking the actor: the seat counts and, once someone asked for
+/// it, the seat map's JSON. Good until `valid_until` (the next hold deadline) or until the map
+/// changes, whichever comes first.
+#[derive(Debug, Clone)]
 struct Published {
     stale: bool,
     valid_until: Option<DateTime<Utc>>,
-    body: Bytes,
     counts: SeatCounts,
+    body: Option<Bytes>,
 }
 
 impl Published {
+    fn nothing_yet() -> Self {
+        Self {
+            stale: true,
+            valid_until: None,
+            counts: SeatCounts::default(),
+            body: None,
+        }
+    }
+
     fn is_fresh(&self, now: DateTime<Utc>) -> bool {
         !self.stale && self.valid_until.is_none_or(|until| now < until)
     }
@@ -60,25 +70,46 @@ pub struct ConcertDateActor {
     map: SeatMap,
     context: DateContext,
     published: Arc<RwLock<Published>>,
+    /// The map's version when `published` was last marked stale or refreshed.
+    seen_version: u64,
     alarm: Alarm,
 }
 
 impl ConcertDateActor {
-    fn render(&self, now: DateTime<Utc>) -> Published {
-        let counts = self.map.counts(now);
+    /// Makes `published` true at `now`, rendering the JSON too when `with_body`. Serializing
+    /// happens outside the lock, so readers are never held up by it.
+    fn refresh(&mut self, now: DateTime<Utc>, with_body: bool) -> (Option<Bytes>, SeatCounts) {
+        let fresh = self.published.read().is_fresh(now);
+        if !fresh {
+            let counts = self.map.counts(now);
+            let valid_until = self.map.next_deadline();
+            *self.published.write() = Published {
+                stale: false,
+                valid_until,
+                counts,
+                body: None,
+            };
+        }
+        let (body, counts) = {
+            let published = self.published.read();
+            (published.body.clone(), published.counts)
+        };
+        if body.is_some() || !with_body {
+            return (body, counts);
+        }
+        let body = self.render_json(now, counts);
+        self.published.write().body = Some(body.clone());
+        (Some(body), counts)
+    }
+
+    fn render_json(&self, now: DateTime<Utc>, counts: SeatCounts) -> Bytes {
         let view = SeatMapView {
             concert_id: self.map.concert(),
             date: self.map.date(),
             available_seats: counts.available(),
             seats: self.map.seats(now),
         };
-        let body = serde_json::to_vec(&view).expect("a seat map serializes");
-        Published {
-            stale: false,
-            valid_until: self.map.next_deadline(),
-            body: Bytes::from(body),
-            counts,
-        }
+        Bytes::from(serde_json::to_vec(&view).expect("a seat map serializes"))
     }
 }
 
@@ -117,7 +148,9 @@ impl DeadlineActor for ConcertDateActor {
                 }
             }
         }
-        if !events.is_empty() {
+        // Any change, events or not (a payment begun or aborted), outdates what readers see.
+        if self.map.version() != self.seen_version {
+            self.seen_version = self.map.version();
             self.published.write().stale = true;
         }
     }
@@ -258,22 +291,20 @@ impl Handler<AbortPayment> for ConcertDateActor {
     }
 }
 
-/// Renders the seat map if the published one is stale, and returns it.
+/// Brings the published counts (and the JSON, if asked) up to date, and returns them.
 #[derive(Message)]
-#[rtype(result = "(Bytes, SeatCounts)")]
-struct Render;
+#[rtype(result = "(Option<Bytes>, SeatCounts)")]
+struct Refresh {
+    with_body: bool,
+}
 
-impl Handler<Render> for ConcertDateActor {
-    type Result = MessageResult<Render>;
+impl Handler<Refresh> for ConcertDateActor {
+    type Result = MessageResult<Refresh>;
 
-    fn handle(&mut self, _: Render, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, message: Refresh, ctx: &mut Context<Self>) -> Self::Result {
         let now = self.catch_up();
         self.rearm(ctx);
-        let mut published = self.published.write();
-        if !published.is_fresh(now) {
-            *published = self.render(now);
-        }
-        MessageResult((published.body.clone(), published.counts))
+        MessageResult(self.refresh(now, message.with_body))
     }
 }
 
@@ -288,11 +319,9 @@ pub struct ConcertDateHandle {
 impl ConcertDateHandle {
     pub fn start(map: SeatMap, context: DateContext, arbiter: &ArbiterHandle) -> Self {
         let clock = context.clock.clone();
-        let published = Arc::new(RwLock::new(Published {
-            stale: true,
-            ..Published::default()
-        }));
+        let published = Arc::new(RwLock::new(Published::nothing_yet()));
         let actor = ConcertDateActor {
+            seen_version: map.version(),
             map,
             context,
             published: published.clone(),
@@ -306,23 +335,26 @@ impl ConcertDateHandle {
         }
     }
 
-    /// The seat map as JSON, from the published rendering when it is still true.
+    /// The seat map as JSON, from the published rendering while it is still true.
     pub async fn seat_map_json(&self) -> Result<Bytes> {
-        Ok(self.rendering().await?.0)
+        if let Some(body) = self.published_now(|published| published.body.clone()) {
+            return Ok(body);
+        }
+        let (body, _) = self.mailbox.ask(Refresh { with_body: true }).await?;
+        Ok(body.expect("a refresh asked for the body renders it"))
     }
 
     pub async fn counts(&self) -> Result<SeatCounts> {
-        Ok(self.rendering().await?.1)
+        if let Some(counts) = self.published_now(|published| Some(published.counts)) {
+            return Ok(counts);
+        }
+        Ok(self.mailbox.ask(Refresh { with_body: false }).await?.1)
     }
 
-    async fn rendering(&self) -> Result<(Bytes, SeatCounts)> {
-        {
-            let published = self.published.read();
-            if published.is_fresh(self.clock.now()) {
-                return Ok((published.body.clone(), published.counts));
-            }
-        }
-        self.mailbox.ask(Render).await
+    /// Reads from the published state if it is true now.
+    fn published_now<T>(&self, read: impl FnOnce(&Published) -> Option<T>) -> Option<T> {
+        let published = self.published.read();
+        published.is_fresh(self.clock.now()).then(|| read(&published)).flatten()
     }
 
     pub async fn hold(&self, user: UserId, seat_number: i64) -> Result<Reservation> {
@@ -347,5 +379,67 @@ impl ConcertDateHandle {
 
     pub async fn abort_payment(&self, reservation: ReservationId) -> Result<()> {
         self.mailbox.insist(AbortPayment { reservation }).await?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::domain::seat_map::SeatStatus;
+
+    fn start_date(clock: &ManualClock, seats: u32) -> ConcertDateHandle {
+        let context = DateContext {
+            clock: Arc::new(clock.clone()),
+            hold_ttl: Duration::minutes(5),
+            hold_max: 4,
+            ledger: Arc::default(),
+            reservations: Arc::default(),
+        };
+        let map = SeatMap::new(ConcertId::random(), "2026-12-24".parse().unwrap(), seats, 1_000);
+        ConcertDateHandle::start(map, context, &actix::Arbiter::current())
+    }
+
+    async fn seat_statuses(date: &ConcertDateHandle) -> Vec<SeatStatus> {
+        let body = date.seat_map_json().await.unwrap();
+        let view: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let seats = view["seats"].as_array().unwrap().iter();
+        seats
+            .map(|seat| serde_json::from_value(seat["status"].clone()).unwrap())
+            .collect()
+    }
+
+    #[actix_rt::test]
+    async fn a_seat_map_read_mid_payment_does_not_outlive_an_aborted_payment() {
+        let clock = ManualClock::starting_at("2026-12-24T10:00:00Z".parse().unwrap());
+        let date = start_date(&clock, 2);
+        let user = UserId::random();
+        let held = date.hold(user, 1).await.unwrap();
+        date.begin_payment(held.reservation_id, user).await.unwrap();
+        assert_eq!(seat_statuses(&date).await, [SeatStatus::Held, SeatStatus::Available]);
+        date.abort_payment(held.reservation_id).await.unwrap();
+        clock.advance(Duration::minutes(6));
+        assert_eq!(
+            seat_statuses(&date).await,
+            [SeatStatus::Available, SeatStatus::Available]
+        );
+        assert_eq!(date.counts().await.unwrap().available(), 2);
+    }
+
+    #[actix_rt::test]
+    async fn counts_and_the_seat_map_follow_every_change() {
+        let clock = ManualClock::starting_at("2026-12-24T10:00:00Z".parse().unwrap());
+        let date = start_date(&clock, 3);
+        assert_eq!(date.counts().await.unwrap().available(), 3);
+        let user = UserId::random();
+        let held = date.hold(user, 2).await.unwrap();
+        assert_eq!(date.counts().await.unwrap().held, 1);
+        assert_eq!(seat_statuses(&date).await[1], SeatStatus::Held);
+        date.cancel(held.reservation_id, user).await.unwrap();
+        assert_eq!(seat_statuses(&date).await[1], SeatStatus::Available);
+        date.hold(user, 3).await.unwrap();
+        clock.advance(Duration::minutes(5));
+        assert_eq!(seat_statuses(&date).await[2], SeatStatus::Available);
+        assert_eq!(date.counts().await.unwrap().held, 0);
     }
 }

@@ -3,7 +3,7 @@
 
 use super::{Alarm, DeadlineActor, Mailbox};
 use crate::clock::SharedClock;
-use crate::domain::waiting_room::{QueueEvent, QueueStats, QueueStatus, TokenEnd, TokenStatus, WaitingRoom};
+use crate::domain::waiting_room::{QueueEvent, QueueStats, QueueStatus, TokenStatus, WaitingRoom};
 use crate::domain::{Token, UserId};
 use crate::error::{Error, ErrorCode, Result};
 use actix::prelude::*;
@@ -84,12 +84,9 @@ impl TokenIndex {
                     entry.deadline = active_until;
                 }
             }
-            QueueEvent::TokenEnded { seq, at, reason } => {
+            QueueEvent::TokenEnded { seq, .. } => {
                 let token = tokens_by_seq.remove(&seq).expect("an ended token was issued");
-                let removed = self.live.remove(&token);
-                if let (TokenEnd::Paid, Some((_, entry))) = (reason, removed) {
-                    self.ended_by_payment.insert(token, (entry.user, at));
-                }
+                self.live.remove(&token);
             }
         }
     }
@@ -230,6 +227,7 @@ impl Handler<LeaveQueue> for QueueActor {
 #[derive(Message)]
 #[rtype(result = "Result<()>")]
 pub struct EndAfterPayment {
+    pub token: Token,
     pub user: UserId,
 }
 
@@ -238,7 +236,10 @@ impl Handler<EndAfterPayment> for QueueActor {
 
     fn handle(&mut self, message: EndAfterPayment, ctx: &mut Context<Self>) -> Self::Result {
         self.run(ctx, |actor, now| {
-            Ok(((), actor.room.end_after_payment(message.user, now)))
+            // Remembered even if the token expired meanwhile, so a retry of the payment is
+            // still answered.
+            actor.index.ended_by_payment.insert(message.token, (message.user, now));
+            Ok(((), actor.room.end_after_payment(&message.token, now)))
         })
     }
 }
@@ -312,8 +313,9 @@ impl QueueHandle {
         self.mailbox.ask(LeaveQueue { token }).await?
     }
 
-    pub async fn end_after_payment(&self, user: UserId) -> Result<()> {
-        self.mailbox.insist(EndAfterPayment { user }).await?
+    /// The payment made with `token` completed: the token ends.
+    pub async fn end_after_payment(&self, token: Token, user: UserId) -> Result<()> {
+        self.mailbox.insist(EndAfterPayment { token, user }).await?
     }
 
     pub async fn set_active_max(&self, active_max: u32) -> Result<QueueStats> {

@@ -223,6 +223,8 @@ impl SeatMap {
         self.hold_deadlines.remove(&(until, reservation));
         let record = self.reservations.get_mut(&reservation).expect("checked above");
         record.paying = true;
+        // Not an event (a payment that never commits leaves no trace), but still a change.
+        self.version += 1;
         Ok(PaymentClaim {
             reservation: record.view.clone(),
         })
@@ -237,6 +239,7 @@ impl SeatMap {
         assert!(record.paying, "only a payment under way is aborted");
         record.paying = false;
         self.hold_deadlines.insert((record.view.held_until, reservation));
+        self.version += 1;
         self.lapse_due(now)
     }
 

@@ -175,10 +175,10 @@ impl WaitingRoom {
         Ok(self.end(seq, now, TokenEnd::Left))
     }
 
-    /// A completed payment ends the user's token.
-    pub fn end_after_payment(&mut self, user: UserId, now: DateTime<Utc>) -> Vec<QueueEvent> {
+    /// A completed payment ends the token that paid, if it is still alive.
+    pub fn end_after_payment(&mut self, token: &Token, now: DateTime<Utc>) -> Vec<QueueEvent> {
         self.assert_nothing_due(now);
-        match self.seq_by_user.get(&user) {
+        match self.seq_by_token.get(token) {
             Some(&seq) => self.end(seq, now, TokenEnd::Paid),
             None => Vec::new(),
         }

@@ -37,7 +37,9 @@ pub async fn pay(state: web::Data<AppState>, request: HttpRequest, body: web::By
     let fan = match Fan::extract(&request).await {
         Ok(fan) => fan,
         Err(error) if error.code == ErrorCode::TokenInvalid => {
-            return replay_after_payment(&state, &request, &body).unwrap_or(Err(error))
+            return replay_after_payment(&state, &request, &body)
+                .await
+                .unwrap_or(Err(error))
         }
         Err(error) => return Err(error),
     };
@@ -52,7 +54,7 @@ pub async fn pay(state: web::Data<AppState>, request: HttpRequest, body: web::By
         Endpoint::Payments,
         &body,
         move || async move {
-            let receipt = payments::pay(services, fan.user, reservation).await?;
+            let receipt = payments::pay(services, fan, reservation).await?;
             json_answer(StatusCode::CREATED, &receipt)
         },
     )
@@ -61,7 +63,7 @@ pub async fn pay(state: web::Data<AppState>, request: HttpRequest, body: web::By
 
 /// A payment ends its token, so the client's retry arrives with a dead token: with the same
 /// Idempotency-Key it still gets the first answer.
-fn replay_after_payment(state: &AppState, request: &HttpRequest, body: &[u8]) -> Option<Result<HttpResponse>> {
+async fn replay_after_payment(state: &AppState, request: &HttpRequest, body: &[u8]) -> Option<Result<HttpResponse>> {
     let token = bearer_token(request).ok()?;
     let user = state.services.queue.paid_by(&token)?;
     let key = idempotency_key(request).ok()??;
@@ -70,7 +72,7 @@ fn replay_after_payment(state: &AppState, request: &HttpRequest, body: &[u8]) ->
         endpoint: Endpoint::Payments,
         key,
     };
-    let answer = state.services.idempotency.replay(&scope, &fingerprint(body))?;
+    let answer = state.services.idempotency.replay(&scope, &fingerprint(body)).await?;
     Some(into_response(answer))
 }
 

@@ -4,18 +4,17 @@
 use crate::clock::SharedClock;
 use crate::domain::idempotency::{Answer, IdempotencyStore, Recall, Scope};
 use crate::error::{Error, ErrorCode};
+use crate::services::keyed_locks::KeyedLocks;
 use chrono::Duration;
-use dashmap::DashMap;
 use parking_lot::Mutex;
 use std::future::Future;
-use std::sync::Arc;
 
 /// How long an answer is remembered.
 pub const RETENTION: Duration = Duration::hours(24);
 
 pub struct Idempotency {
     store: Mutex<IdempotencyStore>,
-    in_flight: DashMap<Scope, Arc<tokio::sync::Mutex<()>>>,
+    in_flight: KeyedLocks<Scope>,
     clock: SharedClock,
 }
 
@@ -23,7 +22,7 @@ impl Idempotency {
     pub fn new(clock: SharedClock) -> Self {
         Self {
             store: Mutex::new(IdempotencyStore::new(RETENTION)),
-            in_flight: DashMap::new(),
+            in_flight: KeyedLocks::default(),
             clock,
         }
     }
@@ -35,23 +34,20 @@ impl Idempotency {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Answer>,
     {
-        let lock = self.in_flight.entry(scope.clone()).or_default().clone();
-        let guard = lock.lock().await;
-        let answer = self.run_alone(scope.clone(), fingerprint, work).await;
-        drop(guard);
-        drop(lock);
-        self.in_flight.remove_if(&scope, |_, lock| Arc::strong_count(lock) == 1);
-        answer
+        let key = scope.clone();
+        self.in_flight.run(&key, self.run_alone(scope, fingerprint, work)).await
     }
 
     /// The remembered answer to `scope`, without running anything: for a retry that can no
-    /// longer do the work (a payment's retry, whose token the payment ended).
-    pub fn replay(&self, scope: &Scope, fingerprint: &str) -> Option<Answer> {
-        match self.store.lock().recall(scope, fingerprint) {
+    /// longer do the work (a payment's retry, whose token the payment ended). A first request
+    /// still under way is waited for, so its answer is found.
+    pub async fn replay(&self, scope: &Scope, fingerprint: &str) -> Option<Answer> {
+        let recall = || match self.store.lock().recall(scope, fingerprint) {
             Recall::Replay(answer) => Some(answer),
             Recall::Mismatch => Some(Err(key_reused())),
             Recall::Unknown => None,
-        }
+        };
+        self.in_flight.run(scope, async { recall() }).await
     }
 
     async fn run_alone<F, Fut>(&self, scope: Scope, fingerprint: String, work: F) -> Answer

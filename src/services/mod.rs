@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod hold_ledger;
 pub mod idempotency;
+pub mod keyed_locks;
 pub mod payments;
 pub mod users;
 
@@ -59,6 +60,8 @@ pub struct Services {
     pub queue: QueueHandle,
     pub wallet: WalletHandle,
     pub idempotency: Idempotency,
+    /// One payment at a time per user.
+    pub payment_locks: keyed_locks::KeyedLocks<crate::domain::UserId>,
     pub threads: Arc<ActorThreads>,
     /// Turns true when the application begins a graceful stop, so long-lived answers (event
     /// streams) end instead of holding the stop up.
@@ -90,6 +93,7 @@ impl Services {
             catalog: Catalog::new(date_context, threads.clone()),
             users: Users::default(),
             idempotency: Idempotency::new(clock.clone()),
+            payment_locks: keyed_locks::KeyedLocks::default(),
             queue,
             wallet,
             clock,

@@ -8,8 +8,9 @@
 //! The saga runs as its own task, so a client that hangs up mid-payment cannot leave a hold
 //! marked as being paid.
 
+use crate::actors::queue::Fan;
 use crate::domain::wallet::Payment;
-use crate::domain::{PaymentId, ReservationId, UserId};
+use crate::domain::{PaymentId, ReservationId};
 use crate::error::Result;
 use crate::services::Services;
 use chrono::{DateTime, Utc};
@@ -29,8 +30,17 @@ pub struct PaymentReceipt {
     pub paid_at: DateTime<Utc>,
 }
 
-/// Pays `reservation` for `user`, all or nothing.
-pub async fn pay(services: Arc<Services>, user: UserId, reservation: ReservationId) -> Result<PaymentReceipt> {
+/// Pays `reservation` with `fan`'s token, all or nothing. A user's payments run one at a time,
+/// so a token that a payment ended cannot pay again.
+pub async fn pay(services: Arc<Services>, fan: Fan, reservation: ReservationId) -> Result<PaymentReceipt> {
+    let locks = &services.payment_locks;
+    locks.run(&fan.user, pay_alone(&services, fan, reservation)).await
+}
+
+async fn pay_alone(services: &Services, fan: Fan, reservation: ReservationId) -> Result<PaymentReceipt> {
+    // A payment ahead of this one may have ended the token.
+    services.queue.authenticate(&fan.token)?;
+    let user = fan.user;
     let date = services.catalog.date_of_reservation(reservation)?;
     let held = date.begin_payment(reservation, user).await?;
     let payment = Payment {
@@ -47,7 +57,7 @@ pub async fn pay(services: Arc<Services>, user: UserId, reservation: Reservation
     match services.wallet.pay(payment).await {
         Ok(balance) => {
             date.complete_payment(reservation, receipt_base.0).await?;
-            services.queue.end_after_payment(user).await?;
+            services.queue.end_after_payment(fan.token, user).await?;
             let (payment_id, amount, paid_at) = receipt_base;
             Ok(PaymentReceipt {
                 payment_id,

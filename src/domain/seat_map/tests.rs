@@ -168,6 +168,18 @@ fn an_aborted_payment_leaves_the_hold_as_it_was_or_lapses_it_if_its_time_passed(
 }
 
 #[test]
+fn beginning_or_aborting_a_payment_changes_the_version() {
+    let mut map = map(50);
+    let user = UserId::random();
+    let reservation = hold(&mut map, user, 1, start()).unwrap();
+    let held = map.version();
+    map.begin_payment(reservation, user, start()).unwrap();
+    let paying = map.version();
+    map.abort_payment(reservation, start());
+    assert!(held < paying && paying < map.version());
+}
+
+#[test]
 fn paying_a_lapsed_hold_is_refused_as_expired() {
     let mut map = map(50);
     let user = UserId::random();

@@ -171,7 +171,7 @@ fn a_payment_ends_the_users_token() {
     let user = UserId::random();
     let token = Token::random();
     room.issue(user, token, start()).unwrap();
-    let events = room.end_after_payment(user, start());
+    let events = room.end_after_payment(&token, start());
     assert!(matches!(
         events[0],
         QueueEvent::TokenEnded {
@@ -257,7 +257,7 @@ proptest! {
                     let _ = room.status(&issued[i % issued.len()].1, now);
                 }
                 Command::Pay(i) if !issued.is_empty() => {
-                    events.extend(room.end_after_payment(issued[i % issued.len()].0, now));
+                    events.extend(room.end_after_payment(&issued[i % issued.len()].1, now));
                 }
                 Command::Wait(seconds) => now += Duration::seconds(i64::from(seconds)),
                 Command::SetActiveMax(max) => events.extend(room.set_active_max(u32::from(max), now)),
