@@ -79,10 +79,14 @@ impl Config {
     }
 }
 
+/// The longest duration any flag takes: deadlines are wall-clock times, and far ones would
+/// overflow them.
+const DURATION_MAX: Duration = Duration::from_secs(366 * 24 * 60 * 60);
+
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let duration = humantime::parse_duration(text).map_err(|e| e.to_string())?;
-    if duration.is_zero() {
-        return Err("a duration must be longer than zero".into());
+    if duration.is_zero() || duration > DURATION_MAX {
+        return Err("a duration must be longer than zero and at most 366 days".into());
     }
     Ok(duration)
 }
@@ -154,6 +158,9 @@ mod tests {
     #[test]
     fn nonsense_values_are_refused() {
         assert!(Config::try_parse_from(["server", "--hold-ttl", "soon"]).is_err());
+        assert!(Config::try_parse_from(["server", "--hold-ttl", "0s"]).is_err());
+        assert!(Config::try_parse_from(["server", "--active-ttl", "367days"]).is_err());
+        assert!(Config::try_parse_from(["server", "--active-ttl", "366days"]).is_ok());
         assert!(Config::try_parse_from(["server", "--active-max", "0"]).is_err());
         assert!(Config::try_parse_from(["server", "--body-limit", "lots"]).is_err());
     }

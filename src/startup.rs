@@ -13,7 +13,11 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::signal::unix::{signal, Signal, SignalKind};
+
+/// How often users whose rate budget is full again are forgotten.
+const RATE_LIMIT_PRUNE_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Time the server gives requests in flight to finish once told to stop.
 const SHUTDOWN_GRACE_SECONDS: u64 = 10;
@@ -63,6 +67,7 @@ impl Application {
             limiter: UserRateLimiter::new(config.user_rate_limit),
             metrics: Metrics::default(),
         });
+        spawn_rate_limit_pruning(state.clone());
         let body_limit = config.body_limit;
         let mut server = HttpServer::new(move || {
             App::new()
@@ -129,4 +134,15 @@ impl Application {
         self.services.threads.stop();
         outcome
     }
+}
+
+/// Keeps the rate limiter's memory to the users active in the last minute.
+fn spawn_rate_limit_pruning(state: web::Data<AppState>) {
+    actix_web::rt::spawn(async move {
+        let mut interval = actix_web::rt::time::interval(RATE_LIMIT_PRUNE_INTERVAL);
+        loop {
+            interval.tick().await;
+            state.limiter.forget_idle_users();
+        }
+    });
 }

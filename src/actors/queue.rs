@@ -210,6 +210,23 @@ impl Handler<ReadStatus> for QueueActor {
     }
 }
 
+/// Reads a token's status without keeping it alive.
+#[derive(Message)]
+#[rtype(result = "Result<QueueStatus>")]
+pub struct PeekStatus {
+    pub token: Token,
+}
+
+impl Handler<PeekStatus> for QueueActor {
+    type Result = Result<QueueStatus>;
+
+    fn handle(&mut self, message: PeekStatus, ctx: &mut Context<Self>) -> Self::Result {
+        self.run(ctx, |actor, now| {
+            Ok((actor.room.peek(&message.token, now)?, Vec::new()))
+        })
+    }
+}
+
 #[derive(Message)]
 #[rtype(result = "Result<()>")]
 pub struct LeaveQueue {
@@ -305,8 +322,14 @@ impl QueueHandle {
         self.mailbox.ask(IssueToken { user }).await?
     }
 
+    /// The token's status; this read keeps a WAITING token alive.
     pub async fn status(&self, token: Token) -> Result<QueueStatus> {
         self.mailbox.ask(ReadStatus { token }).await?
+    }
+
+    /// The token's status, without keeping it alive.
+    pub async fn peek(&self, token: Token) -> Result<QueueStatus> {
+        self.mailbox.ask(PeekStatus { token }).await?
     }
 
     pub async fn leave(&self, token: Token) -> Result<()> {

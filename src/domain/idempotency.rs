@@ -5,6 +5,7 @@ use super::UserId;
 use crate::error::{Error, Result};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::collections::{HashMap, VecDeque};
 
 const KEY_LENGTH_MAX: usize = 64;
@@ -119,13 +120,17 @@ impl IdempotencyStore {
     }
 }
 
-/// The request body in a form where key order and white space do not matter, so the same JSON
-/// sent twice is recognised as the same request.
+/// A SHA-256 of the request body in a form where key order and white space do not matter, so
+/// the same JSON sent twice is recognised as the same request while only 64 characters are kept.
 pub fn fingerprint(body: &[u8]) -> String {
-    match serde_json::from_slice::<serde_json::Value>(body) {
+    let canonical = match serde_json::from_slice::<serde_json::Value>(body) {
         Ok(value) => canonical(&value),
         Err(_) => String::from_utf8_lossy(body).into_owned(),
-    }
+    };
+    Sha256::digest(canonical.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }
 
 fn canonical(value: &serde_json::Value) -> String {
@@ -190,6 +195,7 @@ mod tests {
             Recall::Mismatch
         );
         assert_eq!(store.recall(&scope("k2"), &body), Recall::Unknown);
+        assert_eq!(body.len(), 64);
     }
 
     #[test]

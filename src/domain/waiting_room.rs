@@ -168,6 +168,13 @@ impl WaitingRoom {
         Ok(self.status_of(seq, now))
     }
 
+    /// The fan's view of a token without counting as a read: for other routes that need to
+    /// know, which must not keep a WAITING token alive.
+    pub fn peek(&self, token: &Token, now: DateTime<Utc>) -> Result<QueueStatus> {
+        self.assert_nothing_due(now);
+        Ok(self.status_of(self.live_seq(token)?, now))
+    }
+
     /// The token leaves the queue (or gives up its ACTIVE slot) and dies at once.
     pub fn leave(&mut self, token: &Token, now: DateTime<Utc>) -> Result<Vec<QueueEvent>> {
         self.assert_nothing_due(now);

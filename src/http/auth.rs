@@ -59,7 +59,7 @@ pub async fn require_active(state: &AppState, fan: &Fan) -> Result<()> {
         return Ok(());
     }
     // The index may not yet show an admission that fell due a moment ago: ask the queue.
-    let queue = state.services.queue.status(fan.token).await?;
+    let queue = state.services.queue.peek(fan.token).await?;
     if queue.status == TokenStatus::Active {
         return Ok(());
     }

@@ -136,7 +136,6 @@ pub async fn prometheus(state: web::Data<AppState>) -> Result<HttpResponse> {
     figures.revenue_won.set(stats.revenue_total);
     figures.balances_won.set(stats.balances_total);
     figures.users.set(stats.users as i64);
-    state.limiter.forget_idle_users();
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &state.metrics.registry).map_err(Error::internal)?;
     Ok(HttpResponse::Ok()

@@ -31,19 +31,20 @@ pub struct NewReservation {
     pub date: String,
     /// Any integer; one the date lacks is 404 SEAT_NOT_FOUND.
     #[schema(value_type = i64)]
-    pub seat_number: serde_json::Number,
+    pub seat_number: Box<serde_json::value::RawValue>,
 }
 
 impl NewReservation {
-    /// The seat number as an integer; one too large for 64 bits is no seat of any date.
+    /// The seat number as written. Read from the raw text, since an integer too large for 64
+    /// bits would otherwise arrive as a float; such a number is no seat of any date.
     fn seat_number(&self) -> Result<i64> {
-        if let Some(number) = self.seat_number.as_i64() {
-            return Ok(number);
+        let text = self.seat_number.get().trim();
+        let digits = text.strip_prefix('-').unwrap_or(text);
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Error::invalid_request("seatNumber must be an integer."));
         }
-        if self.seat_number.as_u64().is_some() {
-            return Ok(i64::MAX);
-        }
-        Err(Error::invalid_request("seatNumber must be an integer."))
+        let beyond = if text.starts_with('-') { i64::MIN } else { i64::MAX };
+        Ok(text.parse().unwrap_or(beyond))
     }
 }
 
@@ -94,7 +95,7 @@ pub async fn read(state: web::Data<AppState>, fan: Fan, path: web::Path<String>)
 #[utoipa::path(delete, path = "/api/v1/reservations/{reservationId}", tag = "reservations", security(("queueToken" = [])),
     params(("reservationId" = uuid::Uuid, Path)),
     responses((status = 204), (status = 401, body = super::problem::Problem), (status = 404, body = super::problem::Problem),
-        (status = 409, description = "RESERVATION_NOT_HELD or RESERVATION_EXPIRED", body = super::problem::Problem)))]
+        (status = 409, description = "RESERVATION_NOT_HELD (paid, cancelled, or a payment for it under way) or RESERVATION_EXPIRED", body = super::problem::Problem)))]
 pub async fn cancel(state: web::Data<AppState>, fan: Fan, path: web::Path<String>) -> Result<HttpResponse> {
     let reservation = reservation_id(&path)?;
     let handle = state.services.catalog.date_of_reservation(reservation)?;

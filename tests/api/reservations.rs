@@ -79,6 +79,18 @@ async fn a_seat_number_the_date_lacks_is_seat_not_found() {
         let response = app.hold(&fan, &concert, DATE, seat).await;
         assert_problem(response, 404, "SEAT_NOT_FOUND").await;
     }
+    // Integers past 64 bits are integers too, and no date has such a seat.
+    for huge in ["100000000000000000000000", "-100000000000000000000000"] {
+        let request = format!(r#"{{"concertId": "{concert}", "date": "{DATE}", "seatNumber": {huge}}}"#);
+        let response = app
+            .with_token(Method::POST, "/api/v1/reservations", &fan.token)
+            .header("content-type", "application/json")
+            .body(request)
+            .send()
+            .await
+            .unwrap();
+        assert_problem(response, 404, "SEAT_NOT_FOUND").await;
+    }
     app.held(&fan, &concert, DATE, 50).await;
     assert_eq!(app.stats().await["seatsHeld"], 1);
 }
@@ -88,7 +100,7 @@ async fn a_seat_number_that_is_not_an_integer_is_an_invalid_request() {
     let app = spawn_app();
     let concert = concert_of_fifty(&app).await;
     let fan = app.fan("Kim").await;
-    for seat in [json!(1.5), json!("3"), json!(null)] {
+    for seat in [json!(1.5), json!(7.0), json!(1e3), json!("3"), json!(null), json!([1])] {
         let request = json!({"concertId": concert, "date": DATE, "seatNumber": seat});
         assert_problem(post_hold(&app, &fan, &request).await, 400, "INVALID_REQUEST").await;
     }

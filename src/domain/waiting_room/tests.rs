@@ -115,6 +115,20 @@ fn an_unread_waiting_token_is_dropped_and_a_read_one_is_kept() {
 }
 
 #[test]
+fn peeking_at_a_waiting_token_does_not_keep_it_alive() {
+    let mut room = WaitingRoom::new(limits(1));
+    issue(&mut room, start());
+    let waiting = issue(&mut room, start());
+    room.expire_due(start() + Duration::minutes(4));
+    assert_eq!(room.peek(&waiting, start() + Duration::minutes(4)).unwrap().position, 1);
+    let after = start() + Duration::minutes(5);
+    assert_eq!(
+        read(&mut room, &waiting, after).unwrap_err().code,
+        ErrorCode::TokenInvalid
+    );
+}
+
+#[test]
 fn the_waiting_room_refuses_past_waiting_max() {
     let mut room = WaitingRoom::new(WaitingRoomLimits {
         waiting_max: 1,
