@@ -4,6 +4,7 @@
 use crate::helpers::*;
 use futures_util::future::join_all;
 use reqwest::StatusCode;
+use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn of_sixty_four_fans_racing_for_one_seat_exactly_one_wins() {
@@ -83,4 +84,98 @@ async fn one_token_pays_once_even_when_asked_twice_at_once_with_money_for_both()
         assert_eq!(stats["balancesTotal"], 30_000);
         assert_eq!(stats["revenueTotal"], 30_000);
     }
+}
+
+/// A small deterministic generator, so a failing crowd can be replayed from its seed.
+struct XorShift(u64);
+
+impl XorShift {
+    fn below(&mut self, bound: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % bound
+    }
+}
+
+const CROWD_DATES: [(&str, i64); 2] = [("2026-12-24", 7_000), ("2026-12-25", 9_000)];
+
+/// What one fan saw succeed.
+#[derive(Default)]
+struct Ledger {
+    charged: i64,
+    paid: i64,
+    /// (date, seat) of every seat this fan paid for.
+    bought: Vec<(String, u64)>,
+}
+
+/// One fan doing random things: hold, cancel, charge, pay; a new token after each payment.
+async fn wander(app: &TestApp, concert: &str, name: String, seed: u64) -> (Fan, Ledger) {
+    let mut random = XorShift(seed);
+    let mut fan = app.fan(&name).await;
+    let mut held: Vec<Value> = Vec::new();
+    let mut ledger = Ledger::default();
+    for _ in 0..25 {
+        match random.below(4) {
+            0 => {
+                let (date, _) = CROWD_DATES[random.below(2) as usize];
+                let response = app.hold(&fan, concert, date, random.below(12) as i64 + 1).await;
+                if response.status() == StatusCode::CREATED {
+                    held.push(body(response).await);
+                }
+            }
+            1 if !held.is_empty() => {
+                let reservation = held.swap_remove(random.below(held.len() as u64) as usize);
+                app.cancel(&fan, reservation["reservationId"].as_str().unwrap()).await;
+            }
+            2 => {
+                let amount = random.below(20_000) as i64 + 1;
+                if app.charge(&fan, amount).await.status() == StatusCode::OK {
+                    ledger.charged += amount;
+                }
+            }
+            3 if !held.is_empty() => {
+                let reservation = held.swap_remove(random.below(held.len() as u64) as usize);
+                let paid = app.pay(&fan, reservation["reservationId"].as_str().unwrap()).await;
+                if paid.status() == StatusCode::CREATED {
+                    ledger.paid += body(paid).await["amount"].as_i64().unwrap();
+                    let seat = reservation["seatNumber"].as_u64().unwrap();
+                    ledger
+                        .bought
+                        .push((reservation["date"].as_str().unwrap().to_string(), seat));
+                    fan = app.token_for(&fan.user_id).await;
+                }
+            }
+            _ => {}
+        }
+    }
+    (fan, ledger)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_crowd_doing_everything_at_once_leaves_every_invariant_intact() {
+    let app = spawn_app_with(|config| {
+        config.active_max = 1_000;
+        config.hold_max = 3;
+    });
+    let dates: Vec<(&str, u32, i64)> = CROWD_DATES.iter().map(|(date, price)| (*date, 12, *price)).collect();
+    let concert = app.create_concert("Crowd", &dates).await;
+    let crowd = join_all((0..40u64).map(|i| wander(&app, &concert, format!("fan{i}"), 0x9E37_79B9 + i * 7919))).await;
+
+    let mut sold = std::collections::HashSet::new();
+    for (fan, ledger) in &crowd {
+        assert_eq!(app.balance(fan).await, ledger.charged - ledger.paid, "{}", fan.user_id);
+        for seat in &ledger.bought {
+            assert!(sold.insert(seat.clone()), "{seat:?} was sold twice");
+            assert_eq!(app.seat_status(fan, &concert, &seat.0, seat.1).await, "SOLD");
+        }
+    }
+    let charged: i64 = crowd.iter().map(|(_, ledger)| ledger.charged).sum();
+    let revenue: i64 = crowd.iter().map(|(_, ledger)| ledger.paid).sum();
+    let stats = app.stats().await;
+    assert_eq!(stats["chargedTotal"], charged);
+    assert_eq!(stats["revenueTotal"], revenue);
+    assert_eq!(stats["balancesTotal"], charged - revenue);
+    assert_eq!(stats["seatsSold"], sold.len() as u64);
+    assert!(!sold.is_empty(), "the crowd bought something");
 }
