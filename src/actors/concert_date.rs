@@ -248,6 +248,11 @@ impl Handler<BeginPayment> for ConcertDateActor {
     fn handle(&mut self, message: BeginPayment, ctx: &mut Context<Self>) -> Self::Result {
         self.run(ctx, |actor, now| {
             let claim = actor.map.begin_payment(message.reservation, message.user, now)?;
+            // A hold being paid cannot lapse, so it counts against the limit until it ends.
+            actor
+                .context
+                .ledger
+                .extend(message.user, message.reservation, DateTime::<Utc>::MAX_UTC);
             Ok((claim.reservation, Vec::new()))
         })
     }
@@ -286,7 +291,17 @@ impl Handler<AbortPayment> for ConcertDateActor {
 
     fn handle(&mut self, message: AbortPayment, ctx: &mut Context<Self>) -> Self::Result {
         self.run(ctx, |actor, now| {
-            Ok(((), actor.map.abort_payment(message.reservation, now)))
+            let lapsed = actor.map.abort_payment(message.reservation, now);
+            if lapsed.is_empty() {
+                let held = actor
+                    .map
+                    .reservation(message.reservation, actor.map.holder(message.reservation), now)?;
+                actor
+                    .context
+                    .ledger
+                    .extend(held.user_id, message.reservation, held.held_until);
+            }
+            Ok(((), lapsed))
         })
     }
 }

@@ -20,9 +20,17 @@ pub fn routes(config: &mut web::ServiceConfig) {
 
 /// A concert date as `YYYY-MM-DD`; anything else is 400 INVALID_REQUEST.
 pub fn parse_date(text: &str) -> Result<NaiveDate> {
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .ok()
-        .filter(|_| text.len() == 10)
+    let shaped = text.len() == 10
+        && text.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+    shaped
+        .then(|| NaiveDate::parse_from_str(text, "%Y-%m-%d").ok())
+        .flatten()
         .ok_or_else(|| Error::invalid_request(format!("{text:?} is not a date written YYYY-MM-DD.")))
 }
 

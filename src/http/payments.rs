@@ -65,7 +65,7 @@ pub async fn pay(state: web::Data<AppState>, request: HttpRequest, body: web::By
 /// Idempotency-Key it still gets the first answer.
 async fn replay_after_payment(state: &AppState, request: &HttpRequest, body: &[u8]) -> Option<Result<HttpResponse>> {
     let token = bearer_token(request).ok()?;
-    let user = state.services.queue.paid_by(&token)?;
+    let user = payments::payer_of(&state.services, &token)?;
     let key = idempotency_key(request).ok()??;
     let scope = Scope {
         user,

@@ -31,6 +31,15 @@ impl HoldLedger {
         true
     }
 
+    /// Moves the time a hold counts until.
+    pub fn extend(&self, user: UserId, reservation: ReservationId, until: DateTime<Utc>) {
+        if let Some(mut holds) = self.holds.get_mut(&user) {
+            for hold in holds.iter_mut().filter(|(held, _)| *held == reservation) {
+                hold.1 = until;
+            }
+        }
+    }
+
     pub fn release(&self, user: UserId, reservation: ReservationId) {
         if let Some(mut holds) = self.holds.get_mut(&user) {
             holds.retain(|(held, _)| *held != reservation);
@@ -57,5 +66,17 @@ mod tests {
         assert!(ledger.try_take(user, ReservationId::random(), now + Duration::minutes(5), now, 2));
         let later = now + Duration::minutes(6);
         assert!(ledger.try_take(user, ReservationId::random(), later + Duration::minutes(5), later, 2));
+    }
+
+    #[test]
+    fn an_extended_hold_keeps_counting() {
+        let ledger = HoldLedger::default();
+        let user = UserId::random();
+        let now: DateTime<Utc> = "2026-12-24T10:00:00Z".parse().unwrap();
+        let paying = ReservationId::random();
+        assert!(ledger.try_take(user, paying, now + Duration::minutes(5), now, 1));
+        ledger.extend(user, paying, DateTime::<Utc>::MAX_UTC);
+        let later = now + Duration::minutes(6);
+        assert!(!ledger.try_take(user, ReservationId::random(), later + Duration::minutes(5), later, 1));
     }
 }

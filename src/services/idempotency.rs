@@ -80,10 +80,89 @@ fn key_reused() -> Error {
     )
 }
 
-/// 5xx answers are not kept: the work may succeed on a retry.
+/// 5xx answers are not kept: the work may succeed on a retry. Nor is a 401: it speaks of the
+/// token the request came with, not of the work, and a retry with a live token deserves a try.
 fn is_kept(answer: &Answer) -> bool {
     match answer {
         Ok(_) => true,
-        Err(error) => error.code.status() < 500,
+        Err(error) => error.code.status() < 500 && error.code.status() != 401,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+    use crate::domain::idempotency::{Endpoint, IdempotencyKey, StoredResponse};
+    use crate::domain::UserId;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    fn scope() -> Scope {
+        let key = IdempotencyKey::parse("key-1").unwrap();
+        Scope {
+            user: UserId::random(),
+            endpoint: Endpoint::Payments,
+            key,
+        }
+    }
+
+    /// Runs `answer` under `scope` and counts how often the work really ran.
+    async fn run_counting(idempotency: &Idempotency, scope: &Scope, runs: &AtomicUsize, answer: Answer) -> Answer {
+        idempotency
+            .run(scope.clone(), "body".into(), || async {
+                runs.fetch_add(1, Ordering::SeqCst);
+                answer
+            })
+            .await
+    }
+
+    #[tokio::test]
+    async fn a_success_or_a_conflict_is_answered_again_without_running_again() {
+        let idempotency = Idempotency::new(Arc::new(SystemClock));
+        let runs = AtomicUsize::new(0);
+        let created = Ok(StoredResponse {
+            status: 201,
+            body: "{}".into(),
+        });
+        for answer in [created, Err(Error::new(ErrorCode::InsufficientBalance, "short"))] {
+            let scope = scope();
+            let first = run_counting(&idempotency, &scope, &runs, answer.clone()).await;
+            let again = run_counting(
+                &idempotency,
+                &scope,
+                &runs,
+                Ok(StoredResponse {
+                    status: 200,
+                    body: "[]".into(),
+                }),
+            )
+            .await;
+            assert_eq!(first, again);
+        }
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_token_refusal_or_a_server_error_is_not_remembered() {
+        let idempotency = Idempotency::new(Arc::new(SystemClock));
+        let runs = AtomicUsize::new(0);
+        for refusal in [Error::new(ErrorCode::TokenInvalid, "dead"), Error::unavailable()] {
+            let scope = scope();
+            let first = run_counting(&idempotency, &scope, &runs, Err(refusal.clone())).await;
+            assert_eq!(first, Err(refusal));
+            let retry = run_counting(
+                &idempotency,
+                &scope,
+                &runs,
+                Ok(StoredResponse {
+                    status: 201,
+                    body: "{}".into(),
+                }),
+            )
+            .await;
+            assert_eq!(retry.unwrap().status, 201);
+        }
+        assert_eq!(runs.load(Ordering::SeqCst), 4);
     }
 }

@@ -19,14 +19,15 @@ impl<K: Hash + Eq> Default for KeyedLocks<K> {
 impl<K: Hash + Eq + Clone> KeyedLocks<K> {
     /// Runs `work` once every earlier `work` for `key` has finished.
     pub async fn run<T>(&self, key: &K, work: impl Future<Output = T>) -> T {
+        // Declared first, dropped last: after the lock is released, also when the caller gives
+        // up while waiting.
+        let _tidy = Tidy {
+            locks: &self.locks,
+            key,
+        };
         let lock = self.locks.entry(key.clone()).or_default().clone();
-        let guard = lock.lock().await;
-        let outcome = work.await;
-        drop(guard);
-        drop(lock);
-        // The map holds the last reference unless someone else is waiting: then it stays.
-        self.locks.remove_if(key, |_, lock| Arc::strong_count(lock) == 1);
-        outcome
+        let _guard = lock.lock_owned().await;
+        work.await
     }
 
     pub fn len(&self) -> usize {
@@ -35,6 +36,19 @@ impl<K: Hash + Eq + Clone> KeyedLocks<K> {
 
     pub fn is_empty(&self) -> bool {
         self.locks.is_empty()
+    }
+}
+
+/// Drops a key's lock from the map once nobody holds or waits for it.
+struct Tidy<'a, K: Hash + Eq> {
+    locks: &'a DashMap<K, Arc<tokio::sync::Mutex<()>>>,
+    key: &'a K,
+}
+
+impl<K: Hash + Eq> Drop for Tidy<'_, K> {
+    fn drop(&mut self) {
+        // The map holds the last reference unless someone else is waiting: then it stays.
+        self.locks.remove_if(self.key, |_, lock| Arc::strong_count(lock) == 1);
     }
 }
 
@@ -68,6 +82,29 @@ mod tests {
             task.await.unwrap();
         }
         assert_eq!(overlaps.load(Ordering::SeqCst), 0);
+        assert!(locks.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_caller_that_gives_up_leaves_no_lock_behind() {
+        let locks = KeyedLocks::<u8>::default();
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let mut holder = Box::pin(locks.run(&1, async move { released.await.unwrap() }));
+        let mut waiter = Box::pin(locks.run(&1, async {}));
+        assert!(
+            futures_util::poll!(holder.as_mut()).is_pending(),
+            "the holder takes the lock"
+        );
+        assert!(futures_util::poll!(waiter.as_mut()).is_pending(), "the waiter waits");
+        release.send(()).unwrap();
+        holder.await;
+        // The waiter gives up before it ever runs.
+        drop(waiter);
+        assert!(locks.is_empty());
+
+        let mut abandoned = Box::pin(locks.run(&2, std::future::pending::<()>()));
+        assert!(futures_util::poll!(abandoned.as_mut()).is_pending());
+        drop(abandoned);
         assert!(locks.is_empty());
     }
 }

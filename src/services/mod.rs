@@ -62,6 +62,8 @@ pub struct Services {
     pub idempotency: Idempotency,
     /// One payment at a time per user.
     pub payment_locks: keyed_locks::KeyedLocks<crate::domain::UserId>,
+    /// Tokens whose payment is under way, and their users.
+    pub paying_tokens: dashmap::DashMap<crate::domain::Token, crate::domain::UserId>,
     pub threads: Arc<ActorThreads>,
     /// Turns true when the application begins a graceful stop, so long-lived answers (event
     /// streams) end instead of holding the stop up.
@@ -94,6 +96,7 @@ impl Services {
             users: Users::default(),
             idempotency: Idempotency::new(clock.clone()),
             payment_locks: keyed_locks::KeyedLocks::default(),
+            paying_tokens: dashmap::DashMap::new(),
             queue,
             wallet,
             clock,

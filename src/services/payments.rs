@@ -8,9 +8,10 @@
 //! The saga runs as its own task, so a client that hangs up mid-payment cannot leave a hold
 //! marked as being paid.
 
+use crate::actors::concert_date::ConcertDateHandle;
 use crate::actors::queue::Fan;
 use crate::domain::wallet::Payment;
-use crate::domain::{PaymentId, ReservationId};
+use crate::domain::{PaymentId, ReservationId, Token, UserId};
 use crate::error::Result;
 use crate::services::Services;
 use chrono::{DateTime, Utc};
@@ -31,34 +32,41 @@ pub struct PaymentReceipt {
 }
 
 /// Pays `reservation` with `fan`'s token, all or nothing. A user's payments run one at a time,
-/// so a token that a payment ended cannot pay again.
+/// so a token that a payment ended cannot pay again. While it runs, the token is known as paying,
+/// so a retry that finds the token already dead still waits for this answer.
 pub async fn pay(services: Arc<Services>, fan: Fan, reservation: ReservationId) -> Result<PaymentReceipt> {
+    services.paying_tokens.insert(fan.token, fan.user);
     let locks = &services.payment_locks;
-    locks.run(&fan.user, pay_alone(&services, fan, reservation)).await
+    let outcome = locks.run(&fan.user, pay_alone(&services, fan, reservation)).await;
+    services.paying_tokens.remove(&fan.token);
+    outcome
+}
+
+/// The user whose payment is using `token` right now, or whose payment ended it.
+pub fn payer_of(services: &Services, token: &Token) -> Option<UserId> {
+    let paying = services.paying_tokens.get(token).map(|entry| *entry.value());
+    paying.or_else(|| services.queue.paid_by(token))
 }
 
 async fn pay_alone(services: &Services, fan: Fan, reservation: ReservationId) -> Result<PaymentReceipt> {
     // A payment ahead of this one may have ended the token.
     services.queue.authenticate(&fan.token)?;
-    let user = fan.user;
     let date = services.catalog.date_of_reservation(reservation)?;
-    let held = date.begin_payment(reservation, user).await?;
+    let held = date.begin_payment(reservation, fan.user).await?;
     let payment = Payment {
         payment_id: PaymentId::random(),
         reservation_id: reservation,
-        user_id: user,
+        user_id: fan.user,
         concert_id: held.concert_id,
         date: held.date,
         seat_number: held.seat_number,
         amount: held.price,
         paid_at: services.clock.now(),
     };
-    let receipt_base = (payment.payment_id, payment.amount, payment.paid_at);
+    let (payment_id, amount, paid_at) = (payment.payment_id, payment.amount, payment.paid_at);
     match services.wallet.pay(payment).await {
         Ok(balance) => {
-            date.complete_payment(reservation, receipt_base.0).await?;
-            services.queue.end_after_payment(fan.token, user).await?;
-            let (payment_id, amount, paid_at) = receipt_base;
+            finish_committed(services, &date, fan, reservation, payment_id).await;
             Ok(PaymentReceipt {
                 payment_id,
                 reservation_id: reservation,
@@ -71,5 +79,23 @@ async fn pay_alone(services: &Services, fan: Fan, reservation: ReservationId) ->
             date.abort_payment(reservation).await?;
             Err(refused)
         }
+    }
+}
+
+/// After the commit point the payment has happened, whatever follows: the seat is sold and the
+/// token ended. Neither can be refused by a full mailbox; only a crashed actor (a bug, already
+/// reported by its panic) fails them, and then the fan still learns the payment went through.
+async fn finish_committed(
+    services: &Services,
+    date: &ConcertDateHandle,
+    fan: Fan,
+    reservation: ReservationId,
+    payment: PaymentId,
+) {
+    if let Err(error) = date.complete_payment(reservation, payment).await {
+        tracing::error!(%reservation, %payment, %error, "a committed payment could not mark its seat sold");
+    }
+    if let Err(error) = services.queue.end_after_payment(fan.token, fan.user).await {
+        tracing::error!(%payment, %error, "a committed payment could not end its token");
     }
 }

@@ -192,7 +192,14 @@ async fn dates_must_be_unique_and_well_formed() {
     ];
     let response = app.post_concert(&json!({"title": "Twice", "dates": duplicated})).await;
     assert_problem(response, 400, "INVALID_REQUEST").await;
-    for bad in ["2026-02-30", "24-12-2026", "2026-12-24T19:00:00Z", ""] {
+    for bad in [
+        "2026-02-30",
+        "24-12-2026",
+        "2026-12-24T19:00:00Z",
+        "",
+        "+202-01-01",
+        "2026-12-2x",
+    ] {
         let dates = [date(bad, json!(10), json!(0))];
         let response = app.post_concert(&json!({"title": "Bad", "dates": dates})).await;
         assert_problem(response, 400, "INVALID_REQUEST").await;

@@ -150,7 +150,14 @@ async fn a_malformed_date_or_concert_id_in_the_seat_map_path_is_an_invalid_reque
     let app = spawn_app();
     let concert = app.create_concert("Known", &[("2026-12-24", 5, 1_000)]).await;
     let fan = app.fan("Kim").await;
-    for date in ["2026-13-01", "2026-02-30", "tomorrow", "2026-1-5"] {
+    for date in [
+        "2026-13-01",
+        "2026-02-30",
+        "tomorrow",
+        "2026-1-5",
+        "%2B202-01-01",
+        "-202-01-01",
+    ] {
         let response = app.seat_map(&fan, &concert, date).await;
         assert_problem(response, 400, "INVALID_REQUEST").await;
     }
