@@ -380,14 +380,15 @@ impl WaitingRoom {
             return 0;
         }
         let window_start = now.timestamp() - ADMISSION_RATE_WINDOW_SECONDS;
-        let recent: Vec<_> = self
+        let mut recent = self
             .admissions_per_second
             .iter()
             .filter(|(second, _)| *second > window_start)
-            .collect();
-        let admitted: u64 = recent.iter().map(|(_, count)| count).sum();
-        let seconds_per_admission = match recent.first() {
-            Some((first_second, _)) if admitted > 0 => {
+            .peekable();
+        let first = recent.peek().map(|(second, _)| *second);
+        let admitted: u64 = recent.map(|(_, count)| count).sum();
+        let seconds_per_admission = match first {
+            Some(first_second) if admitted > 0 => {
                 let observed_seconds = (now.timestamp() - first_second + 1).max(1);
                 observed_seconds as f64 / admitted as f64
             }
