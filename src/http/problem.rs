@@ -45,6 +45,9 @@ impl Error {
         let status = StatusCode::from_u16(self.code.status()).expect("error statuses are valid");
         let mut response = HttpResponse::build(status);
         response.content_type("application/problem+json");
+        if matches!(self.code, ErrorCode::TokenMissing | ErrorCode::TokenInvalid) {
+            response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
         if let Some(seconds) = self.retry_after_seconds {
             response.insert_header((header::RETRY_AFTER, seconds.max(1).to_string()));
         }

@@ -274,7 +274,9 @@ async fn no_bearer_token_is_token_missing_and_a_bad_one_is_token_invalid() {
         .send()
     };
     for missing in [None, Some("Basic a2ltOnB3"), Some("Bearer "), Some(fan.token.as_str())] {
-        let problem = assert_problem(with_authorization(missing).await.unwrap(), 401, "TOKEN_MISSING").await;
+        let response = with_authorization(missing).await.unwrap();
+        assert_eq!(header(&response, "www-authenticate"), "Bearer");
+        let problem = assert_problem(response, 401, "TOKEN_MISSING").await;
         assert_eq!(problem["type"], "/problems/token-missing");
     }
     let unknown = "0123456789abcdef".repeat(4);
@@ -283,7 +285,9 @@ async fn no_bearer_token_is_token_missing_and_a_bad_one_is_token_invalid() {
         format!("Bearer {unknown}"),
         format!("Bearer {}x", fan.token),
     ] {
-        let problem = assert_problem(with_authorization(Some(&invalid)).await.unwrap(), 401, "TOKEN_INVALID").await;
+        let response = with_authorization(Some(&invalid)).await.unwrap();
+        assert_eq!(header(&response, "www-authenticate"), "Bearer");
+        let problem = assert_problem(response, 401, "TOKEN_INVALID").await;
         assert_eq!(problem["type"], "/problems/token-invalid");
     }
     let bearer = format!("bearer {}", fan.token);
