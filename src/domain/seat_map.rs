@@ -363,8 +363,18 @@ impl SeatMap {
     }
 
     fn free_hold(&mut self, reservation: ReservationId, status: ReservationStatus) {
-        let record = self.reservations.get_mut(&reservation).expect("a freed hold exists");
-        assert_eq!(record.view.status, ReservationStatus::Held, "only a live hold is freed");
+        self.end_hold(reservation, status, Occupant::Free);
+    }
+
+    fn apply_sold(&mut self, reservation: ReservationId) {
+        self.end_hold(reservation, ReservationStatus::Confirmed, Occupant::Sold(reservation));
+        self.sold += 1;
+    }
+
+    /// A live hold ends as `status`, leaving its seat to `next`.
+    fn end_hold(&mut self, reservation: ReservationId, status: ReservationStatus, next: Occupant) {
+        let record = self.reservations.get_mut(&reservation).expect("an ended hold exists");
+        assert_eq!(record.view.status, ReservationStatus::Held, "only a live hold ends");
         record.view.status = status;
         record.paying = false;
         self.hold_deadlines.remove(&(record.view.held_until, reservation));
@@ -374,28 +384,8 @@ impl SeatMap {
             Occupant::Held(reservation),
             "the seat is held by this reservation"
         );
-        seat.occupant = Occupant::Free;
+        seat.occupant = next;
         self.held -= 1;
-    }
-
-    fn apply_sold(&mut self, reservation: ReservationId) {
-        let record = self
-            .reservations
-            .get_mut(&reservation)
-            .expect("a sold reservation exists");
-        assert_eq!(record.view.status, ReservationStatus::Held, "only a held seat is sold");
-        record.view.status = ReservationStatus::Confirmed;
-        record.paying = false;
-        self.hold_deadlines.remove(&(record.view.held_until, reservation));
-        let seat = &mut self.seats[record.view.seat_number as usize - 1];
-        assert_eq!(
-            seat.occupant,
-            Occupant::Held(reservation),
-            "a seat is sold to its holder"
-        );
-        seat.occupant = Occupant::Sold(reservation);
-        self.held -= 1;
-        self.sold += 1;
     }
 
     fn seat_status(&self, index: usize, now: DateTime<Utc>) -> SeatStatus {
