@@ -66,6 +66,10 @@ pub struct Config {
     /// Requests a second one user may make to token-authenticated endpoints (0 turns it off).
     #[arg(long, env = "CONCERT_USER_RATE_LIMIT", default_value_t = 50)]
     pub user_rate_limit: u32,
+    /// Requests one actor (the queue, the wallet, a concert date) takes in flight; past it
+    /// callers get 503 UNAVAILABLE at once instead of a growing wait.
+    #[arg(long, env = "CONCERT_ACTOR_REQUESTS_MAX", default_value_t = 16_384, value_parser = clap::value_parser!(u32).range(1..))]
+    pub actor_requests_max: u32,
     /// HTTP worker threads (0: one per core).
     #[arg(long, env = "CONCERT_WORKERS", default_value_t = 0)]
     pub workers: usize,

@@ -64,6 +64,8 @@ pub struct DateContext {
     pub hold_max: u32,
     pub ledger: Arc<HoldLedger>,
     pub reservations: Arc<DashMap<ReservationId, DateKey>>,
+    /// Requests one date actor takes in flight before answering UNAVAILABLE.
+    pub requests_max: usize,
 }
 
 pub struct ConcertDateActor {
@@ -160,7 +162,7 @@ impl Actor for ConcertDateActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.set_mailbox_capacity(super::MAILBOX_REQUESTS_MAX);
+        ctx.set_mailbox_capacity(super::MAILBOX_CAPACITY);
         self.rearm(ctx);
     }
 }
@@ -334,6 +336,7 @@ pub struct ConcertDateHandle {
 impl ConcertDateHandle {
     pub fn start(map: SeatMap, context: DateContext, arbiter: &ArbiterHandle) -> Self {
         let clock = context.clock.clone();
+        let requests_max = context.requests_max;
         let published = Arc::new(RwLock::new(Published::nothing_yet()));
         let actor = ConcertDateActor {
             seen_version: map.version(),
@@ -344,7 +347,7 @@ impl ConcertDateHandle {
         };
         let address = ConcertDateActor::start_in_arbiter(arbiter, |_| actor);
         Self {
-            mailbox: Mailbox::new(address),
+            mailbox: Mailbox::new(address, requests_max),
             published,
             clock,
         }
@@ -410,6 +413,7 @@ mod tests {
             hold_max: 4,
             ledger: Arc::default(),
             reservations: Arc::default(),
+            requests_max: 64,
         };
         let map = SeatMap::new(ConcertId::random(), "2026-12-24".parse().unwrap(), seats, 1_000);
         ConcertDateHandle::start(map, context, &actix::Arbiter::current())

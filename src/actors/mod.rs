@@ -17,8 +17,9 @@ use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 
-/// Requests that may wait in one actor's mailbox before callers are told to come back later.
-pub const MAILBOX_REQUESTS_MAX: usize = 16_384;
+/// Messages an actor's mailbox holds before `send` waits for room. Requests in flight are bounded
+/// before that by each `Mailbox` (`--actor-requests-max`); only `insist` can pass the bound.
+pub const MAILBOX_CAPACITY: usize = 16_384;
 
 /// An actor's address with a bound on requests in flight: past it a caller gets 503 UNAVAILABLE
 /// at once instead of a latency that grows without limit.
@@ -37,10 +38,11 @@ impl<A: Actor> Clone for Mailbox<A> {
 }
 
 impl<A: Actor> Mailbox<A> {
-    pub fn new(address: Addr<A>) -> Self {
+    /// At most `requests_max` requests may be in flight at once.
+    pub fn new(address: Addr<A>, requests_max: usize) -> Self {
         Self {
             address,
-            permits: Arc::new(Semaphore::new(MAILBOX_REQUESTS_MAX)),
+            permits: Arc::new(Semaphore::new(requests_max)),
         }
     }
 

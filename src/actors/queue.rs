@@ -166,7 +166,7 @@ impl Actor for QueueActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.set_mailbox_capacity(super::MAILBOX_REQUESTS_MAX);
+        ctx.set_mailbox_capacity(super::MAILBOX_CAPACITY);
         let sweep = PAID_TOKEN_SWEEP_INTERVAL.to_std().expect("a positive interval");
         ctx.run_interval(sweep, |actor, _| actor.forget_old_paid_tokens());
         self.rearm(ctx);
@@ -299,12 +299,12 @@ pub struct QueueHandle {
 }
 
 impl QueueHandle {
-    pub fn start(room: WaitingRoom, clock: SharedClock, arbiter: &ArbiterHandle) -> Self {
+    pub fn start(room: WaitingRoom, clock: SharedClock, arbiter: &ArbiterHandle, requests_max: usize) -> Self {
         let index = Arc::new(TokenIndex::default());
         let actor = QueueActor::new(room, clock.clone(), index.clone());
         let address = QueueActor::start_in_arbiter(arbiter, |_| actor);
         Self {
-            mailbox: Mailbox::new(address),
+            mailbox: Mailbox::new(address, requests_max),
             index,
             clock,
         }

@@ -17,7 +17,7 @@ impl Actor for WalletActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.set_mailbox_capacity(super::MAILBOX_REQUESTS_MAX);
+        ctx.set_mailbox_capacity(super::MAILBOX_CAPACITY);
     }
 }
 
@@ -118,10 +118,10 @@ pub struct WalletHandle {
 }
 
 impl WalletHandle {
-    pub fn start(wallet: Wallet, clock: SharedClock, arbiter: &ArbiterHandle) -> Self {
+    pub fn start(wallet: Wallet, clock: SharedClock, arbiter: &ArbiterHandle, requests_max: usize) -> Self {
         let address = WalletActor::start_in_arbiter(arbiter, |_| WalletActor { wallet, clock });
         Self {
-            mailbox: Mailbox::new(address),
+            mailbox: Mailbox::new(address, requests_max),
         }
     }
 

@@ -74,22 +74,21 @@ impl Services {
     /// Starts the actors. Must run inside an actix system.
     pub fn start(config: Config, clock: SharedClock) -> Arc<Self> {
         let threads = Arc::new(ActorThreads::new(2));
-        let queue = QueueHandle::start(
-            WaitingRoom::new(waiting_room_limits(&config)),
-            clock.clone(),
-            &threads.next(),
-        );
+        let requests_max = config.actor_requests_max as usize;
+        let room = WaitingRoom::new(waiting_room_limits(&config));
+        let queue = QueueHandle::start(room, clock.clone(), &threads.next(), requests_max);
         let wallet_limits = WalletLimits {
             charge_max: config.charge_max,
             balance_max: config.balance_max,
         };
-        let wallet = WalletHandle::start(Wallet::new(wallet_limits), clock.clone(), &threads.next());
+        let wallet = WalletHandle::start(Wallet::new(wallet_limits), clock.clone(), &threads.next(), requests_max);
         let date_context = DateContext {
             clock: clock.clone(),
             hold_ttl: duration(config.hold_ttl),
             hold_max: config.hold_max,
             ledger: Arc::new(HoldLedger::default()),
             reservations: Arc::default(),
+            requests_max,
         };
         Arc::new(Self {
             catalog: Catalog::new(date_context, threads.clone()),

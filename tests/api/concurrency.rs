@@ -179,3 +179,26 @@ async fn a_crowd_doing_everything_at_once_leaves_every_invariant_intact() {
     assert_eq!(stats["seatsSold"], sold.len() as u64);
     assert!(!sold.is_empty(), "the crowd bought something");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_busy_actor_answers_unavailable_at_once_instead_of_queueing_without_bound() {
+    let app = spawn_app_with(|config| config.actor_requests_max = 1);
+    let fan = app.fan("Impatient").await;
+    let reads = join_all((0..300).map(|_| app.queue_status(&fan))).await;
+    let mut answered = 0;
+    let mut turned_away = 0;
+    for response in reads {
+        if response.status() == StatusCode::OK {
+            answered += 1;
+            continue;
+        }
+        assert_eq!(header(&response, "retry-after"), "1");
+        let problem = assert_problem(response, 503, "UNAVAILABLE").await;
+        assert_eq!(problem["title"], "The server is too busy to handle the request");
+        turned_away += 1;
+    }
+    assert!(
+        answered > 0 && turned_away > 0,
+        "{answered} answered, {turned_away} turned away"
+    );
+}
