@@ -137,6 +137,8 @@ mod tests {
         assert_eq!(config.snapshot_interval, Duration::from_secs(60));
         assert_eq!(config.fsync, FsyncPolicy::Always);
         assert!(config.admin_key.is_none());
+        assert_eq!(config.user_rate_limit, 50);
+        assert_eq!(config.actor_requests_max, 16_384);
     }
 
     #[test]
