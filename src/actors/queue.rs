@@ -9,7 +9,6 @@ use crate::error::{Error, ErrorCode, Result};
 use actix::prelude::*;
 use chrono::{DateTime, Duration, Utc};
 use dashmap::DashMap;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// How long a token ended by a payment still identifies its user, so a retried payment with the
@@ -64,10 +63,9 @@ impl TokenIndex {
 
     /// Brings the index in step with one event; `room` has already applied it (and maybe later
     /// ones of the same command).
-    fn publish(&self, event: &QueueEvent, tokens_by_seq: &mut HashMap<u64, Token>, room: &WaitingRoom) {
+    fn publish(&self, event: &QueueEvent, room: &WaitingRoom) {
         match *event {
-            QueueEvent::TokenIssued { seq, token, user, at } => {
-                tokens_by_seq.insert(seq, token);
+            QueueEvent::TokenIssued { token, user, at, .. } => {
                 let deadline = room.deadline(&token).unwrap_or(at);
                 self.live.insert(
                     token,
@@ -78,14 +76,15 @@ impl TokenIndex {
                     },
                 );
             }
-            QueueEvent::TokenAdmitted { seq, active_until, .. } => {
-                if let Some(mut entry) = self.live.get_mut(&tokens_by_seq[&seq]) {
+            QueueEvent::TokenAdmitted {
+                token, active_until, ..
+            } => {
+                if let Some(mut entry) = self.live.get_mut(&token) {
                     entry.status = TokenStatus::Active;
                     entry.deadline = active_until;
                 }
             }
-            QueueEvent::TokenEnded { seq, .. } => {
-                let token = tokens_by_seq.remove(&seq).expect("an ended token was issued");
+            QueueEvent::TokenEnded { token, .. } => {
                 self.live.remove(&token);
             }
         }
@@ -114,7 +113,6 @@ pub struct QueueActor {
     room: WaitingRoom,
     clock: SharedClock,
     index: Arc<TokenIndex>,
-    tokens_by_seq: HashMap<u64, Token>,
     alarm: Alarm,
 }
 
@@ -124,7 +122,6 @@ impl QueueActor {
             room,
             clock,
             index,
-            tokens_by_seq: HashMap::new(),
             alarm: Alarm::default(),
         }
     }
@@ -157,7 +154,7 @@ impl DeadlineActor for QueueActor {
     /// Publishes what happened to the token index.
     fn record(&mut self, events: &[QueueEvent]) {
         for event in events {
-            self.index.publish(event, &mut self.tokens_by_seq, &self.room);
+            self.index.publish(event, &self.room);
         }
     }
 }

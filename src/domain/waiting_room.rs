@@ -46,11 +46,13 @@ pub enum QueueEvent {
     },
     TokenAdmitted {
         seq: u64,
+        token: Token,
         at: DateTime<Utc>,
         active_until: DateTime<Utc>,
     },
     TokenEnded {
         seq: u64,
+        token: Token,
         at: DateTime<Utc>,
         reason: TokenEnd,
     },
@@ -257,7 +259,9 @@ impl WaitingRoom {
     pub fn apply(&mut self, event: &QueueEvent) {
         match *event {
             QueueEvent::TokenIssued { seq, token, user, at } => self.apply_issued(seq, token, user, at),
-            QueueEvent::TokenAdmitted { seq, at, active_until } => self.apply_admitted(seq, at, active_until),
+            QueueEvent::TokenAdmitted {
+                seq, at, active_until, ..
+            } => self.apply_admitted(seq, at, active_until),
             QueueEvent::TokenEnded { seq, reason, .. } => self.apply_ended(seq, reason),
         }
     }
@@ -323,6 +327,7 @@ impl WaitingRoom {
             let Some(seq) = self.line.front() else { break };
             let admitted = QueueEvent::TokenAdmitted {
                 seq,
+                token: self.records[&seq].token,
                 at: now,
                 active_until: now + self.limits.active_ttl,
             };
@@ -333,7 +338,8 @@ impl WaitingRoom {
     }
 
     fn end(&mut self, seq: u64, at: DateTime<Utc>, reason: TokenEnd) -> Vec<QueueEvent> {
-        let ended = QueueEvent::TokenEnded { seq, at, reason };
+        let token = self.records[&seq].token;
+        let ended = QueueEvent::TokenEnded { seq, token, at, reason };
         self.apply(&ended);
         let mut events = vec![ended];
         events.extend(self.admit_waiting(at));
