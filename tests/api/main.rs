@@ -10,6 +10,7 @@ mod errors;
 mod operations;
 mod payments;
 mod queue;
+mod real_time;
 mod reservations;
 mod users;
 mod wallet;
