@@ -107,10 +107,6 @@ impl Application {
         self.address.port()
     }
 
-    pub fn services(&self) -> &Arc<Services> {
-        &self.services
-    }
-
     /// From now on SIGINT and SIGTERM stop the application gracefully: no new connections,
     /// requests in flight finish. Call it before telling anyone the address, so a signal sent as
     /// soon as the address is known is not lost.

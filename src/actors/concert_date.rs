@@ -249,13 +249,13 @@ impl Handler<BeginPayment> for ConcertDateActor {
 
     fn handle(&mut self, message: BeginPayment, ctx: &mut Context<Self>) -> Self::Result {
         self.run(ctx, |actor, now| {
-            let claim = actor.map.begin_payment(message.reservation, message.user, now)?;
+            let held = actor.map.begin_payment(message.reservation, message.user, now)?;
             // A hold being paid cannot lapse, so it counts against the limit until it ends.
             actor
                 .context
                 .ledger
                 .extend(message.user, message.reservation, DateTime::<Utc>::MAX_UTC);
-            Ok((claim.reservation, Vec::new()))
+            Ok((held, Vec::new()))
         })
     }
 }

@@ -90,12 +90,6 @@ impl SeatCounts {
     }
 }
 
-/// What a payment needs from the hold it pays.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PaymentClaim {
-    pub reservation: Reservation,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Occupant {
     Free,
@@ -217,7 +211,7 @@ impl SeatMap {
         reservation: ReservationId,
         user: UserId,
         now: DateTime<Utc>,
-    ) -> Result<PaymentClaim> {
+    ) -> Result<Reservation> {
         self.assert_nothing_due(now);
         let until = self.unpaid_hold(reservation, user)?.view.held_until;
         self.hold_deadlines.remove(&(until, reservation));
@@ -225,9 +219,7 @@ impl SeatMap {
         record.paying = true;
         // Not an event (a payment that never commits leaves no trace), but still a change.
         self.version += 1;
-        Ok(PaymentClaim {
-            reservation: record.view.clone(),
-        })
+        Ok(record.view.clone())
     }
 
     /// The payment did not happen: the hold is as it was, and lapses at once if its time passed.

@@ -106,15 +106,12 @@ pub async fn record(
                 status,
             })
             .inc();
+        tracing::debug!(%method, %route, status, elapsed_us = elapsed.as_micros() as u64, "answered");
         state
             .metrics
             .latency
-            .get_or_create(&RouteLabels {
-                method: method.clone(),
-                route: route.clone(),
-            })
+            .get_or_create(&RouteLabels { method, route })
             .observe(elapsed.as_secs_f64());
-        tracing::debug!(%method, %route, status, elapsed_us = elapsed.as_micros() as u64, "answered");
     }
     Ok(response)
 }

@@ -71,17 +71,13 @@ pub async fn render_problems(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let language = Language::preferred_by(
-        request
-            .headers()
-            .get(header::ACCEPT_LANGUAGE)
-            .and_then(|v| v.to_str().ok()),
-    );
     let response = next.call(request).await?;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return Ok(response.map_into_left_body());
     }
+    let accept_language = response.request().headers().get(header::ACCEPT_LANGUAGE);
+    let language = Language::preferred_by(accept_language.and_then(|v| v.to_str().ok()));
     let error = match response.response().error().and_then(|e| e.as_error::<Error>()) {
         Some(ours) => ours.clone(),
         None if is_problem(&response) => return Ok(response.map_into_left_body()),

@@ -30,10 +30,6 @@ impl<K: Hash + Eq + Clone> KeyedLocks<K> {
         work.await
     }
 
-    pub fn len(&self) -> usize {
-        self.locks.len()
-    }
-
     pub fn is_empty(&self) -> bool {
         self.locks.is_empty()
     }

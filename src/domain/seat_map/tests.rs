@@ -243,10 +243,10 @@ proptest! {
                 }
                 Command::Pay { pick, succeeds } if !made.is_empty() => {
                     let (reservation, user) = made[pick % made.len()];
-                    if let Ok(claim) = map.begin_payment(reservation, user, now) {
+                    if let Ok(held) = map.begin_payment(reservation, user, now) {
                         if succeeds {
                             journal.push(map.complete_payment(reservation, PaymentId::random(), now));
-                            prop_assert!(owner_of_sold.insert(claim.reservation.seat_number, user).is_none(), "a seat sold twice");
+                            prop_assert!(owner_of_sold.insert(held.seat_number, user).is_none(), "a seat sold twice");
                         } else {
                             journal.extend(map.abort_payment(reservation, now));
                         }
