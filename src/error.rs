@@ -3,11 +3,11 @@
 //! Operating conditions (a seat taken, a balance short) are values of [`Error`]; bugs panic.
 //! Every error leaves the server as `application/problem+json` (RFC 9457) with a stable `code`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// The stable, machine-readable error codes of the API contract.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ErrorCode {
     InvalidRequest,
@@ -252,7 +252,8 @@ impl Language {
 }
 
 /// An operating condition the caller is told about, as a problem document.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
+#[serde(into = "StoredError", from = "StoredError")]
 #[error("{code}: {detail}")]
 pub struct Error {
     pub code: ErrorCode,
@@ -261,6 +262,38 @@ pub struct Error {
     pub queue: Option<serde_json::Value>,
     /// For RATE_LIMITED and UNAVAILABLE: seconds after which a retry may succeed.
     pub retry_after_seconds: Option<u64>,
+}
+
+/// An error as the journal keeps it (a remembered answer): the queue status as JSON text, since
+/// the journal's format cannot hold free-form JSON values.
+#[derive(Serialize, Deserialize)]
+struct StoredError {
+    code: ErrorCode,
+    detail: String,
+    queue: Option<String>,
+    retry_after_seconds: Option<u64>,
+}
+
+impl From<Error> for StoredError {
+    fn from(error: Error) -> Self {
+        Self {
+            code: error.code,
+            detail: error.detail,
+            queue: error.queue.map(|queue| queue.to_string()),
+            retry_after_seconds: error.retry_after_seconds,
+        }
+    }
+}
+
+impl From<StoredError> for Error {
+    fn from(stored: StoredError) -> Self {
+        Self {
+            code: stored.code,
+            detail: stored.detail,
+            queue: stored.queue.and_then(|text| serde_json::from_str(&text).ok()),
+            retry_after_seconds: stored.retry_after_seconds,
+        }
+    }
 }
 
 impl Error {

@@ -58,10 +58,10 @@ impl Application {
     }
 
     pub fn build_with_clock(config: Config, clock: SharedClock) -> std::io::Result<Self> {
-        std::fs::create_dir_all(&config.data_dir)?;
         let listener = TcpListener::bind(config.addr)?;
         let address = listener.local_addr()?;
-        let services = Services::start(config.clone(), clock);
+        let services = Services::recover(config.clone(), clock)?;
+        spawn_snapshots(services.clone());
         let state = web::Data::new(AppState {
             services: services.clone(),
             limiter: UserRateLimiter::new(config.user_rate_limit),
@@ -127,9 +127,23 @@ impl Application {
             });
         }
         let outcome = self.server.await;
-        self.services.threads.stop();
+        finish(&self.services).await;
         outcome
     }
+}
+
+/// After the last request: a final snapshot, the journal's last records on disk, then the actors
+/// stop.
+async fn finish(services: &Services) {
+    if let Err(error) = services.snapshot().await {
+        tracing::error!(%error, "the final snapshot failed; the journal still holds everything");
+    }
+    services.journal.stop().await;
+    services.threads.stop();
+}
+
+fn spawn_snapshots(services: Arc<Services>) {
+    actix_web::rt::spawn(async move { services.snapshot_periodically().await });
 }
 
 /// Keeps the rate limiter's memory to the users active in the last minute.

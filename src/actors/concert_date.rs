@@ -7,6 +7,8 @@ use crate::clock::SharedClock;
 use crate::domain::seat_map::{Reservation, SeatCounts, SeatEvent, SeatMap, SeatView};
 use crate::domain::{ConcertId, PaymentId, ReservationId, UserId};
 use crate::error::Result;
+use crate::persistence::journal::{Journal, StreamWriter};
+use crate::persistence::{Change, Part};
 use crate::services::hold_ledger::HoldLedger;
 use actix::prelude::*;
 use actix_web::web::Bytes;
@@ -66,11 +68,13 @@ pub struct DateContext {
     pub reservations: Arc<DashMap<ReservationId, DateKey>>,
     /// Requests one date actor takes in flight before answering UNAVAILABLE.
     pub requests_max: usize,
+    pub journal: Journal,
 }
 
 pub struct ConcertDateActor {
     map: SeatMap,
     context: DateContext,
+    stream: StreamWriter,
     published: Arc<RwLock<Published>>,
     /// The map's version when `published` was last marked stale or refreshed.
     seen_version: u64,
@@ -126,6 +130,14 @@ impl DeadlineActor for ConcertDateActor {
         &mut self.alarm
     }
 
+    fn stream(&mut self) -> &mut StreamWriter {
+        &mut self.stream
+    }
+
+    fn change(&self, event: &SeatEvent) -> Change {
+        Change::Seat((self.map.concert(), self.map.date()), event.clone())
+    }
+
     fn next_deadline(&self) -> Option<DateTime<Utc>> {
         self.map.next_deadline()
     }
@@ -175,7 +187,7 @@ pub struct HoldSeat {
 }
 
 impl Handler<HoldSeat> for ConcertDateActor {
-    type Result = Result<Reservation>;
+    type Result = ResponseFuture<Result<Reservation>>;
 
     fn handle(&mut self, message: HoldSeat, ctx: &mut Context<Self>) -> Self::Result {
         self.run(ctx, |actor, now| {
@@ -207,7 +219,7 @@ pub struct CancelHold {
 }
 
 impl Handler<CancelHold> for ConcertDateActor {
-    type Result = Result<()>;
+    type Result = ResponseFuture<Result<()>>;
 
     fn handle(&mut self, message: CancelHold, ctx: &mut Context<Self>) -> Self::Result {
         self.run(ctx, |actor, now| {
@@ -224,7 +236,7 @@ pub struct ReadReservation {
 }
 
 impl Handler<ReadReservation> for ConcertDateActor {
-    type Result = Result<Reservation>;
+    type Result = ResponseFuture<Result<Reservation>>;
 
     fn handle(&mut self, message: ReadReservation, ctx: &mut Context<Self>) -> Self::Result {
         self.run(ctx, |actor, now| {
@@ -245,7 +257,7 @@ pub struct BeginPayment {
 }
 
 impl Handler<BeginPayment> for ConcertDateActor {
-    type Result = Result<Reservation>;
+    type Result = ResponseFuture<Result<Reservation>>;
 
     fn handle(&mut self, message: BeginPayment, ctx: &mut Context<Self>) -> Self::Result {
         self.run(ctx, |actor, now| {
@@ -269,7 +281,7 @@ pub struct CompletePayment {
 }
 
 impl Handler<CompletePayment> for ConcertDateActor {
-    type Result = Result<()>;
+    type Result = ResponseFuture<Result<()>>;
 
     fn handle(&mut self, message: CompletePayment, ctx: &mut Context<Self>) -> Self::Result {
         self.run(ctx, |actor, now| {
@@ -289,7 +301,7 @@ pub struct AbortPayment {
 }
 
 impl Handler<AbortPayment> for ConcertDateActor {
-    type Result = Result<()>;
+    type Result = ResponseFuture<Result<()>>;
 
     fn handle(&mut self, message: AbortPayment, ctx: &mut Context<Self>) -> Self::Result {
         self.run(ctx, |actor, now| {
@@ -325,6 +337,22 @@ impl Handler<Refresh> for ConcertDateActor {
     }
 }
 
+/// The seat map as a snapshot keeps it.
+#[derive(Message)]
+#[rtype(result = "Part<SeatMap>")]
+pub struct CaptureImage;
+
+impl Handler<CaptureImage> for ConcertDateActor {
+    type Result = MessageResult<CaptureImage>;
+
+    fn handle(&mut self, _: CaptureImage, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(Part {
+            seq: self.stream.seq(),
+            state: self.map.clone(),
+        })
+    }
+}
+
 /// The typed handle of one date's actor.
 #[derive(Clone)]
 pub struct ConcertDateHandle {
@@ -334,12 +362,23 @@ pub struct ConcertDateHandle {
 }
 
 impl ConcertDateHandle {
-    pub fn start(map: SeatMap, context: DateContext, arbiter: &ArbiterHandle) -> Self {
+    /// Starts the actor on a new or recovered map, continuing its journal stream, and enters
+    /// the map's reservations and live holds in the shared indexes.
+    pub fn start(map: Part<SeatMap>, context: DateContext, arbiter: &ArbiterHandle) -> Self {
         let clock = context.clock.clone();
         let requests_max = context.requests_max;
         let published = Arc::new(RwLock::new(Published::nothing_yet()));
+        let Part { seq, state: map } = map;
+        let key = (map.concert(), map.date());
+        for reservation in map.reservation_ids() {
+            context.reservations.insert(reservation, key);
+        }
+        for (reservation, user, until) in map.live_holds() {
+            context.ledger.restore(user, reservation, until);
+        }
         let actor = ConcertDateActor {
             seen_version: map.version(),
+            stream: StreamWriter::new(context.journal.clone(), seq),
             map,
             context,
             published: published.clone(),
@@ -398,6 +437,10 @@ impl ConcertDateHandle {
     pub async fn abort_payment(&self, reservation: ReservationId) -> Result<()> {
         self.mailbox.insist(AbortPayment { reservation }).await?
     }
+
+    pub async fn image(&self) -> Result<Part<SeatMap>> {
+        self.mailbox.insist(CaptureImage).await
+    }
 }
 
 #[cfg(test)]
@@ -406,7 +449,9 @@ mod tests {
     use crate::clock::ManualClock;
     use crate::domain::seat_map::SeatStatus;
 
-    fn start_date(clock: &ManualClock, seats: u32) -> ConcertDateHandle {
+    /// A date actor journaling into a temporary dir, which lives as long as the returned guard.
+    fn start_date(clock: &ManualClock, seats: u32) -> (ConcertDateHandle, tempfile::TempDir) {
+        let (journal, dir) = crate::persistence::scratch_journal();
         let context = DateContext {
             clock: Arc::new(clock.clone()),
             hold_ttl: Duration::minutes(5),
@@ -414,9 +459,11 @@ mod tests {
             ledger: Arc::default(),
             reservations: Arc::default(),
             requests_max: 64,
+            journal,
         };
         let map = SeatMap::new(ConcertId::random(), "2026-12-24".parse().unwrap(), seats, 1_000);
-        ConcertDateHandle::start(map, context, &actix::Arbiter::current())
+        let map = Part { seq: 0, state: map };
+        (ConcertDateHandle::start(map, context, &actix::Arbiter::current()), dir)
     }
 
     async fn seat_statuses(date: &ConcertDateHandle) -> Vec<SeatStatus> {
@@ -431,7 +478,7 @@ mod tests {
     #[actix_rt::test]
     async fn a_seat_map_read_mid_payment_does_not_outlive_an_aborted_payment() {
         let clock = ManualClock::starting_at("2026-12-24T10:00:00Z".parse().unwrap());
-        let date = start_date(&clock, 2);
+        let (date, _dir) = start_date(&clock, 2);
         let user = UserId::random();
         let held = date.hold(user, 1).await.unwrap();
         date.begin_payment(held.reservation_id, user).await.unwrap();
@@ -448,7 +495,7 @@ mod tests {
     #[actix_rt::test]
     async fn counts_and_the_seat_map_follow_every_change() {
         let clock = ManualClock::starting_at("2026-12-24T10:00:00Z".parse().unwrap());
-        let date = start_date(&clock, 3);
+        let (date, _dir) = start_date(&clock, 3);
         assert_eq!(date.counts().await.unwrap().available(), 3);
         let user = UserId::random();
         let held = date.hold(user, 2).await.unwrap();

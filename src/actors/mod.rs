@@ -11,6 +11,8 @@ pub mod wallet;
 
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
+use crate::persistence::journal::{Commit, StreamWriter};
+use crate::persistence::Change;
 use actix::dev::ToEnvelope;
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
@@ -109,24 +111,36 @@ impl Alarm {
     }
 }
 
-/// An actor whose state has deadlines. Every command first processes what fell due, so it
-/// decides against the state as it is at `now`; what happened is recorded; and the timer is set
-/// for the next deadline.
+/// An actor whose state has deadlines and goes to the journal. Every command first processes
+/// what fell due, so it decides against the state as it is at `now`; what happened is applied,
+/// recorded and journaled; the timer is set for the next deadline; and the answer goes out once
+/// the journal holds what happened.
 pub trait DeadlineActor: Actor<Context = Context<Self>> {
     type Event;
 
     fn clock(&self) -> &SharedClock;
     fn alarm(&mut self) -> &mut Alarm;
+    fn stream(&mut self) -> &mut StreamWriter;
     fn next_deadline(&self) -> Option<DateTime<Utc>>;
     /// Processes every deadline up to `now`; returns what happened.
     fn process_due(&mut self, now: DateTime<Utc>) -> Vec<Self::Event>;
     /// Keeps whatever depends on the events in step (shared indexes, caches).
     fn record(&mut self, events: &[Self::Event]);
+    /// The event as the journal keeps it.
+    fn change(&self, event: &Self::Event) -> Change;
+
+    fn journal(&mut self, events: &[Self::Event]) -> Commit {
+        let changes: Vec<Change> = events.iter().map(|event| self.change(event)).collect();
+        self.stream().append(changes)
+    }
 
     fn catch_up(&mut self) -> DateTime<Utc> {
         let now = self.clock().now();
         let due = self.process_due(now);
         self.record(&due);
+        // Nobody waits for these: the journal keeps order, so the next acknowledged write of
+        // this actor vouches for them.
+        let _ = self.journal(&due);
         now
     }
 
@@ -142,18 +156,26 @@ pub trait DeadlineActor: Actor<Context = Context<Self>> {
         self.rearm(ctx);
     }
 
-    /// Runs one command: catch up, decide, record, re-arm the timer.
-    fn run<T>(
+    /// Runs one command: catch up, decide, record, journal, re-arm the timer; the answer waits
+    /// for the journal, while the actor goes on with its next message.
+    fn run<T: 'static>(
         &mut self,
         ctx: &mut Context<Self>,
         command: impl FnOnce(&mut Self, DateTime<Utc>) -> Result<(T, Vec<Self::Event>)>,
-    ) -> Result<T> {
+    ) -> ResponseFuture<Result<T>> {
         let now = self.catch_up();
         let outcome = command(self, now).map(|(value, events)| {
             self.record(&events);
-            value
+            (value, self.journal(&events))
         });
         self.rearm(ctx);
-        outcome
+        Box::pin(answer_when_durable(outcome))
     }
+}
+
+/// The value, once its commit is durable.
+pub async fn answer_when_durable<T>(outcome: Result<(T, Commit)>) -> Result<T> {
+    let (value, commit) = outcome?;
+    commit.durable().await?;
+    Ok(value)
 }

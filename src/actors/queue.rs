@@ -3,9 +3,11 @@
 
 use super::{Alarm, DeadlineActor, Mailbox};
 use crate::clock::SharedClock;
-use crate::domain::waiting_room::{QueueEvent, QueueStats, QueueStatus, TokenStatus, WaitingRoom};
+use crate::domain::waiting_room::{QueueEvent, QueueStats, QueueStatus, RoomImage, TokenStatus, WaitingRoom};
 use crate::domain::{Token, UserId};
 use crate::error::{Error, ErrorCode, Result};
+use crate::persistence::journal::{Journal, StreamWriter};
+use crate::persistence::{Change, PaidTokens, Part};
 use actix::prelude::*;
 use chrono::{DateTime, Duration, Utc};
 use dashmap::DashMap;
@@ -42,6 +44,25 @@ pub struct TokenIndex {
 }
 
 impl TokenIndex {
+    /// The index of a recovered room.
+    fn of(room: &WaitingRoom, paid_tokens: PaidTokens) -> Self {
+        let index = Self::default();
+        for (token, user, status, deadline) in room.live_tokens() {
+            index.live.insert(token, IndexEntry { user, status, deadline });
+        }
+        for (token, user, at) in paid_tokens {
+            index.ended_by_payment.insert(token, (user, at));
+        }
+        index
+    }
+
+    fn paid_tokens(&self) -> PaidTokens {
+        let entries = self.ended_by_payment.iter();
+        entries
+            .map(|entry| (*entry.key(), entry.value().0, entry.value().1))
+            .collect()
+    }
+
     /// The live token's fan. A token past its deadline (active or idle) is dead at once, before
     /// the queue actor's timer has swept it.
     pub fn authenticate(&self, token: &Token, now: DateTime<Utc>) -> Result<Fan> {
@@ -113,19 +134,11 @@ pub struct QueueActor {
     room: WaitingRoom,
     clock: SharedClock,
     index: Arc<TokenIndex>,
+    stream: StreamWriter,
     alarm: Alarm,
 }
 
 impl QueueActor {
-    pub fn new(room: WaitingRoom, clock: SharedClock, index: Arc<TokenIndex>) -> Self {
-        Self {
-            room,
-            clock,
-            index,
-            alarm: Alarm::default(),
-        }
-    }
-
     fn forget_old_paid_tokens(&mut self) {
         let now = self.clock.now();
         self.index.forget_paid_before(now - PAID_TOKEN_MEMORY);
@@ -141,6 +154,14 @@ impl DeadlineActor for QueueActor {
 
     fn alarm(&mut self) -> &mut Alarm {
         &mut self.alarm
+    }
+
+    fn stream(&mut self) -> &mut StreamWriter {
+        &mut self.stream
+    }
+
+    fn change(&self, event: &QueueEvent) -> Change {
+        Change::Queue(event.clone())
     }
 
     fn next_deadline(&self) -> Option<DateTime<Utc>> {
@@ -177,7 +198,7 @@ pub struct IssueToken {
 }
 
 impl Handler<IssueToken> for QueueActor {
-    type Result = Result<QueueStatus>;
+    type Result = ResponseFuture<Result<QueueStatus>>;
 
     fn handle(&mut self, message: IssueToken, ctx: &mut Context<Self>) -> Self::Result {
         self.run(ctx, |actor, now| {
@@ -196,7 +217,7 @@ pub struct ReadStatus {
 }
 
 impl Handler<ReadStatus> for QueueActor {
-    type Result = Result<QueueStatus>;
+    type Result = ResponseFuture<Result<QueueStatus>>;
 
     fn handle(&mut self, message: ReadStatus, ctx: &mut Context<Self>) -> Self::Result {
         self.run(ctx, |actor, now| {
@@ -215,7 +236,7 @@ pub struct PeekStatus {
 }
 
 impl Handler<PeekStatus> for QueueActor {
-    type Result = Result<QueueStatus>;
+    type Result = ResponseFuture<Result<QueueStatus>>;
 
     fn handle(&mut self, message: PeekStatus, ctx: &mut Context<Self>) -> Self::Result {
         self.run(ctx, |actor, now| {
@@ -231,7 +252,7 @@ pub struct LeaveQueue {
 }
 
 impl Handler<LeaveQueue> for QueueActor {
-    type Result = Result<()>;
+    type Result = ResponseFuture<Result<()>>;
 
     fn handle(&mut self, message: LeaveQueue, ctx: &mut Context<Self>) -> Self::Result {
         self.run(ctx, |actor, now| Ok(((), actor.room.leave(&message.token, now)?)))
@@ -246,7 +267,7 @@ pub struct EndAfterPayment {
 }
 
 impl Handler<EndAfterPayment> for QueueActor {
-    type Result = Result<()>;
+    type Result = ResponseFuture<Result<()>>;
 
     fn handle(&mut self, message: EndAfterPayment, ctx: &mut Context<Self>) -> Self::Result {
         self.run(ctx, |actor, now| {
@@ -265,7 +286,7 @@ pub struct SetActiveMax {
 }
 
 impl Handler<SetActiveMax> for QueueActor {
-    type Result = Result<QueueStats>;
+    type Result = ResponseFuture<Result<QueueStats>>;
 
     fn handle(&mut self, message: SetActiveMax, ctx: &mut Context<Self>) -> Self::Result {
         self.run(ctx, |actor, now| {
@@ -280,10 +301,26 @@ impl Handler<SetActiveMax> for QueueActor {
 pub struct ReadQueueStats;
 
 impl Handler<ReadQueueStats> for QueueActor {
-    type Result = Result<QueueStats>;
+    type Result = ResponseFuture<Result<QueueStats>>;
 
     fn handle(&mut self, _: ReadQueueStats, ctx: &mut Context<Self>) -> Self::Result {
         self.run(ctx, |actor, _| Ok((actor.room.stats(), Vec::new())))
+    }
+}
+
+/// The room and the tokens payments ended, as a snapshot keeps them.
+#[derive(Message)]
+#[rtype(result = "Part<(RoomImage, PaidTokens)>")]
+pub struct CaptureImage;
+
+impl Handler<CaptureImage> for QueueActor {
+    type Result = MessageResult<CaptureImage>;
+
+    fn handle(&mut self, _: CaptureImage, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(Part {
+            seq: self.stream.seq(),
+            state: (self.room.image(), self.index.paid_tokens()),
+        })
     }
 }
 
@@ -296,9 +333,23 @@ pub struct QueueHandle {
 }
 
 impl QueueHandle {
-    pub fn start(room: WaitingRoom, clock: SharedClock, arbiter: &ArbiterHandle, requests_max: usize) -> Self {
-        let index = Arc::new(TokenIndex::default());
-        let actor = QueueActor::new(room, clock.clone(), index.clone());
+    /// Starts the actor on a recovered room, continuing its journal stream.
+    pub fn start(
+        room: Part<WaitingRoom>,
+        paid_tokens: PaidTokens,
+        journal: Journal,
+        clock: SharedClock,
+        arbiter: &ArbiterHandle,
+        requests_max: usize,
+    ) -> Self {
+        let index = Arc::new(TokenIndex::of(&room.state, paid_tokens));
+        let actor = QueueActor {
+            room: room.state,
+            clock: clock.clone(),
+            index: index.clone(),
+            stream: StreamWriter::new(journal, room.seq),
+            alarm: Alarm::default(),
+        };
         let address = QueueActor::start_in_arbiter(arbiter, |_| actor);
         Self {
             mailbox: Mailbox::new(address, requests_max),
@@ -344,5 +395,9 @@ impl QueueHandle {
 
     pub async fn stats(&self) -> Result<QueueStats> {
         self.mailbox.ask(ReadQueueStats).await?
+    }
+
+    pub async fn image(&self) -> Result<Part<(RoomImage, PaidTokens)>> {
+        self.mailbox.insist(CaptureImage).await
     }
 }

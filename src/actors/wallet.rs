@@ -1,16 +1,30 @@
 //! The wallet actor: sole writer of balances, transactions and payments, so concurrent charges
 //! and payments never lose an update.
 
-use super::Mailbox;
+use super::{answer_when_durable, Mailbox};
 use crate::clock::SharedClock;
-use crate::domain::wallet::{MoneyTotals, Payment, Transaction, Wallet};
+use crate::domain::wallet::{MoneyTotals, Payment, Transaction, Wallet, WalletEvent};
 use crate::domain::{TransactionId, UserId};
 use crate::error::Result;
+use crate::persistence::journal::{Commit, Journal, StreamWriter};
+use crate::persistence::{Change, Part};
 use actix::prelude::*;
 
 pub struct WalletActor {
     wallet: Wallet,
     clock: SharedClock,
+    stream: StreamWriter,
+}
+
+impl WalletActor {
+    /// The new balance of `user`, answered once the event is durable.
+    fn answer(&mut self, user: UserId, decided: Result<WalletEvent>) -> ResponseFuture<Result<i64>> {
+        let outcome = decided.map(|event| {
+            let commit: Commit = self.stream.append([Change::Wallet(event)]);
+            (self.wallet.balance(user), commit)
+        });
+        Box::pin(answer_when_durable(outcome))
+    }
 }
 
 impl Actor for WalletActor {
@@ -29,13 +43,14 @@ pub struct Charge {
 }
 
 impl Handler<Charge> for WalletActor {
-    type Result = Result<i64>;
+    type Result = ResponseFuture<Result<i64>>;
 
     fn handle(&mut self, message: Charge, _: &mut Context<Self>) -> Self::Result {
         let now = self.clock.now();
-        self.wallet
-            .charge(message.user, message.amount, TransactionId::random(), now)?;
-        Ok(self.wallet.balance(message.user))
+        let charged = self
+            .wallet
+            .charge(message.user, message.amount, TransactionId::random(), now);
+        self.answer(message.user, charged)
     }
 }
 
@@ -47,12 +62,12 @@ pub struct Pay {
 }
 
 impl Handler<Pay> for WalletActor {
-    type Result = Result<i64>;
+    type Result = ResponseFuture<Result<i64>>;
 
     fn handle(&mut self, message: Pay, _: &mut Context<Self>) -> Self::Result {
         let user = message.payment.user_id;
-        self.wallet.pay(message.payment, TransactionId::random())?;
-        Ok(self.wallet.balance(user))
+        let paid = self.wallet.pay(message.payment, TransactionId::random());
+        self.answer(user, paid)
     }
 }
 
@@ -111,6 +126,22 @@ impl Handler<ReadTotals> for WalletActor {
     }
 }
 
+/// The wallets as a snapshot keeps them.
+#[derive(Message)]
+#[rtype(result = "Part<Wallet>")]
+pub struct CaptureImage;
+
+impl Handler<CaptureImage> for WalletActor {
+    type Result = MessageResult<CaptureImage>;
+
+    fn handle(&mut self, _: CaptureImage, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(Part {
+            seq: self.stream.seq(),
+            state: self.wallet.clone(),
+        })
+    }
+}
+
 /// The typed handle of the wallet actor.
 #[derive(Clone)]
 pub struct WalletHandle {
@@ -118,8 +149,20 @@ pub struct WalletHandle {
 }
 
 impl WalletHandle {
-    pub fn start(wallet: Wallet, clock: SharedClock, arbiter: &ArbiterHandle, requests_max: usize) -> Self {
-        let address = WalletActor::start_in_arbiter(arbiter, |_| WalletActor { wallet, clock });
+    /// Starts the actor on recovered wallets, continuing their journal stream.
+    pub fn start(
+        wallet: Part<Wallet>,
+        journal: Journal,
+        clock: SharedClock,
+        arbiter: &ArbiterHandle,
+        requests_max: usize,
+    ) -> Self {
+        let actor = WalletActor {
+            wallet: wallet.state,
+            clock,
+            stream: StreamWriter::new(journal, wallet.seq),
+        };
+        let address = WalletActor::start_in_arbiter(arbiter, |_| actor);
         Self {
             mailbox: Mailbox::new(address, requests_max),
         }
@@ -149,5 +192,9 @@ impl WalletHandle {
 
     pub async fn totals(&self) -> Result<MoneyTotals> {
         self.mailbox.ask(ReadTotals).await
+    }
+
+    pub async fn image(&self) -> Result<Part<Wallet>> {
+        self.mailbox.insist(CaptureImage).await
     }
 }

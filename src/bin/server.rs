@@ -1,18 +1,30 @@
-//! The server: parses flags (and their `CONCERT_*` variables), serves until SIGINT or SIGTERM.
-//! Logs go to stderr (`RUST_LOG` filters them); stdout carries only the `listening on` line.
+//! The server: parses flags (and their `CONCERT_*` variables), recovers the data dir, serves until
+//! SIGINT or SIGTERM. Logs go to stderr (`RUST_LOG` filters them); stdout carries only the
+//! `listening on` line.
 
 use clap::Parser;
 use concert_reservation::{Application, Config};
 use std::io::Write;
+use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
 #[actix_web::main]
-async fn main() -> std::io::Result<()> {
+async fn main() -> ExitCode {
     let config = Config::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .init();
+    match serve(config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> std::io::Result<()> {
     let mut application = Application::build(config)?;
     application.stop_on_signals()?;
     println!("listening on http://{}", application.address());

@@ -63,14 +63,23 @@ pub enum Recall {
     Mismatch,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Entry {
     fingerprint: String,
     answer: Answer,
 }
 
+/// One remembered answer as the journal keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnswerRecord {
+    pub scope: Scope,
+    pub fingerprint: String,
+    pub answer: Answer,
+    pub at: DateTime<Utc>,
+}
+
 /// Remembered answers, forgotten oldest first once older than `retention`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IdempotencyStore {
     retention: Duration,
     entries: HashMap<Scope, Entry>,
@@ -99,6 +108,14 @@ impl IdempotencyStore {
         let previous = self.entries.insert(scope.clone(), Entry { fingerprint, answer });
         assert!(previous.is_none(), "an idempotency key is answered once");
         self.by_age.push_back((now, scope));
+    }
+
+    /// Remembers an answer as `remember` did live: what had expired by then is forgotten first,
+    /// so a key reused after its retention is accepted on replay as it was live.
+    pub fn apply(&mut self, record: &AnswerRecord) {
+        self.forget_expired(record.at);
+        let answer = record.answer.clone();
+        self.remember(record.scope.clone(), record.fingerprint.clone(), answer, record.at);
     }
 
     pub fn forget_expired(&mut self, now: DateTime<Utc>) {

@@ -59,7 +59,7 @@ pub struct SeatView {
 }
 
 /// A reservation as its owner sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Reservation {
     #[schema(value_type = uuid::Uuid)]
@@ -90,27 +90,28 @@ impl SeatCounts {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 enum Occupant {
     Free,
     Held(ReservationId),
     Sold(ReservationId),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Seat {
     price: i64,
     occupant: Occupant,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Record {
     view: Reservation,
     /// A payment is under way: the hold cannot lapse or be cancelled until it ends.
     paying: bool,
 }
 
-#[derive(Debug, Clone)]
+/// Serializable whole for snapshots: replaying events onto a restored map continues exactly.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SeatMap {
     concert: ConcertId,
     date: NaiveDate,
@@ -265,6 +266,31 @@ impl SeatMap {
             events.push(lapsed);
         }
         events
+    }
+
+    /// Every reservation ever made on this date.
+    pub fn reservation_ids(&self) -> impl Iterator<Item = ReservationId> + '_ {
+        self.reservations.keys().copied()
+    }
+
+    /// Every live hold: its reservation, holder and deadline (the far future while being paid).
+    pub fn live_holds(&self) -> impl Iterator<Item = (ReservationId, UserId, DateTime<Utc>)> + '_ {
+        self.reservations
+            .values()
+            .filter(|record| record.view.status == ReservationStatus::Held)
+            .map(|record| {
+                let until = if record.paying {
+                    DateTime::<Utc>::MAX_UTC
+                } else {
+                    record.view.held_until
+                };
+                (record.view.reservation_id, record.view.user_id, until)
+            })
+    }
+
+    /// The status of a reservation as recorded, without regard to the clock.
+    pub fn recorded_status(&self, reservation: ReservationId) -> Option<ReservationStatus> {
+        self.reservations.get(&reservation).map(|record| record.view.status)
     }
 
     /// Who made `reservation`.

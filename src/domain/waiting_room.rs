@@ -85,16 +85,32 @@ pub struct QueueStats {
     pub expired_total: u64,
 }
 
-#[derive(Debug, Clone)]
-struct TokenRecord {
+/// A live token. Times are kept as microseconds in snapshots, which hold millions of these.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct TokenRecord {
+    seq: u64,
     token: Token,
     user: UserId,
+    #[serde(with = "chrono::serde::ts_microseconds")]
     issued_at: DateTime<Utc>,
     status: TokenStatus,
     /// Set once admitted.
+    #[serde(with = "chrono::serde::ts_microseconds_option")]
     active_until: Option<DateTime<Utc>>,
     /// While waiting: when the token is dropped unless read before.
+    #[serde(with = "chrono::serde::ts_microseconds")]
     idle_deadline: DateTime<Utc>,
+}
+
+/// The waiting room in a snapshot: the live tokens and the counters. The indexes are rebuilt
+/// from them on restore, so taking an image costs one pass over the tokens.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RoomImage {
+    records: Vec<TokenRecord>,
+    next_seq: u64,
+    admitted_total: u64,
+    expired_total: u64,
+    admissions_per_second: VecDeque<(i64, u64)>,
 }
 
 #[derive(Debug, Clone)]
@@ -255,6 +271,99 @@ impl WaitingRoom {
         }
     }
 
+    /// The room as a snapshot keeps it.
+    pub fn image(&self) -> RoomImage {
+        RoomImage {
+            records: self.records.values().copied().collect(),
+            next_seq: self.next_seq,
+            admitted_total: self.admitted_total,
+            expired_total: self.expired_total,
+            admissions_per_second: self.admissions_per_second.clone(),
+        }
+    }
+
+    /// The room a snapshot kept, under the limits configured now.
+    pub fn restore(limits: WaitingRoomLimits, image: RoomImage) -> Self {
+        let mut room = Self::new(limits);
+        let mut records = image.records;
+        records.sort_unstable_by_key(|record| record.seq);
+        for record in records {
+            room.restore_record(record);
+        }
+        assert!(
+            room.next_seq <= image.next_seq,
+            "sequence numbers in an image are below its next"
+        );
+        room.next_seq = image.next_seq;
+        room.admitted_total = image.admitted_total;
+        room.expired_total = image.expired_total;
+        room.admissions_per_second = image.admissions_per_second;
+        room
+    }
+
+    fn restore_record(&mut self, record: TokenRecord) {
+        let seq = record.seq;
+        assert!(
+            self.seq_by_user.insert(record.user, seq).is_none(),
+            "one live token per user"
+        );
+        self.seq_by_token.insert(record.token, seq);
+        match record.status {
+            TokenStatus::Waiting => {
+                self.line.push_back(seq);
+                self.idle_deadlines.insert((record.idle_deadline, seq));
+            }
+            TokenStatus::Active => {
+                let until = record.active_until.expect("an active token has a deadline");
+                self.active_deadlines.insert((until, seq));
+                self.active += 1;
+            }
+        }
+        self.records.insert(seq, record);
+        self.next_seq = seq + 1;
+    }
+
+    /// Every live token: its user, status and the moment it dies unless something happens.
+    pub fn live_tokens(&self) -> impl Iterator<Item = (Token, UserId, TokenStatus, DateTime<Utc>)> + '_ {
+        self.records.values().map(|record| {
+            let deadline = record.active_until.unwrap_or(record.idle_deadline);
+            (record.token, record.user, record.status, deadline)
+        })
+    }
+
+    /// The user's live token: its sequence number, the token, and when it was issued.
+    pub fn live_token_of(&self, user: UserId) -> Option<(u64, Token, DateTime<Utc>)> {
+        let seq = *self.seq_by_user.get(&user)?;
+        let record = &self.records[&seq];
+        Some((seq, record.token, record.issued_at))
+    }
+
+    /// The user of a live token.
+    pub fn user_of(&self, token: &Token) -> Option<UserId> {
+        self.seq_by_token.get(token).map(|seq| self.records[seq].user)
+    }
+
+    /// Gives every WAITING token a full idle TTL from `now` if it had less. Reads that keep a
+    /// token alive are not journaled, so after a restart nobody can tell which fans were still
+    /// reading; none of them loses a place for that.
+    pub fn renew_idle_deadlines(&mut self, now: DateTime<Utc>) {
+        let renewed = now + self.limits.waiting_idle_ttl;
+        let stale: Vec<(DateTime<Utc>, u64)> = self
+            .idle_deadlines
+            .iter()
+            .take_while(|(deadline, _)| *deadline < renewed)
+            .copied()
+            .collect();
+        for (deadline, seq) in stale {
+            self.idle_deadlines.remove(&(deadline, seq));
+            self.idle_deadlines.insert((renewed, seq));
+            self.records
+                .get_mut(&seq)
+                .expect("a waiting token has a record")
+                .idle_deadline = renewed;
+        }
+    }
+
     /// Changes state by one event; never fails, never reads the clock.
     pub fn apply(&mut self, event: &QueueEvent) {
         match *event {
@@ -270,6 +379,7 @@ impl WaitingRoom {
         assert!(seq >= self.next_seq, "token sequence numbers must grow");
         let idle_deadline = at + self.limits.waiting_idle_ttl;
         let record = TokenRecord {
+            seq,
             token,
             user,
             issued_at: at,

@@ -119,7 +119,7 @@ pub async fn create_concert(state: web::Data<AppState>, _: Admin, body: web::Byt
     let valid = ValidConcert::parse(parse_json(&body)?, &state.services.config)?;
     let mut dates: Vec<DateSummary> = valid.dates.iter().map(DateSummary::untouched).collect();
     dates.sort_by_key(|d| d.date);
-    let concert = state.services.catalog.create(valid.title, valid.dates);
+    let concert = state.services.catalog.create(valid.title, valid.dates).await?;
     let created = CreatedConcert {
         concert_id: concert.concert_id,
         title: concert.title.clone(),

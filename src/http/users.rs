@@ -28,7 +28,7 @@ pub fn parse_uuid(text: &str, what: &str) -> Result<uuid::Uuid> {
     responses((status = 201, body = User), (status = 400, body = super::problem::Problem)))]
 pub async fn register(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse> {
     let new_user: NewUser = parse_json(&body)?;
-    let user = state.services.users.register(&new_user.name)?;
+    let user = state.services.users.register(&new_user.name).await?;
     Ok(HttpResponse::Created().json(user))
 }
 

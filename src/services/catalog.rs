@@ -5,20 +5,31 @@ use crate::actors::concert_date::{ConcertDateHandle, DateContext, DateKey};
 use crate::domain::seat_map::{SeatCounts, SeatMap};
 use crate::domain::{ConcertId, ReservationId};
 use crate::error::{Error, ErrorCode, Result};
+use crate::persistence::journal::StreamWriter;
+use crate::persistence::{Change, Part};
 use crate::services::ActorThreads;
 use chrono::NaiveDate;
 use dashmap::DashMap;
 use futures_util::future::try_join_all;
-use serde::Serialize;
-use std::sync::atomic::{AtomicU64, Ordering};
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// One date to create: its seat count and the price of every seat.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewDate {
     pub date: NaiveDate,
     pub seat_count: u32,
     pub price: i64,
+}
+
+/// A concert as created, which is all the journal needs to create it again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConcertRecord {
+    pub concert_id: ConcertId,
+    pub title: String,
+    pub dates: Vec<NewDate>,
 }
 
 #[derive(Debug, Clone)]
@@ -27,7 +38,7 @@ pub struct Concert {
     pub title: String,
     /// Ascending.
     pub dates: Vec<NaiveDate>,
-    created_order: u64,
+    created_order: usize,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -63,42 +74,102 @@ pub struct Catalog {
     concerts: DashMap<ConcertId, Arc<Concert>>,
     dates: DashMap<DateKey, ConcertDateHandle>,
     reservations: Arc<DashMap<ReservationId, DateKey>>,
-    created: AtomicU64,
+    /// Every concert as created, oldest first, and the catalog's journal stream; held while a
+    /// concert is added, so a snapshot sees them agree.
+    created: Mutex<(Vec<ConcertRecord>, StreamWriter)>,
     context: DateContext,
     threads: Arc<ActorThreads>,
 }
 
 impl Catalog {
-    pub fn new(context: DateContext, threads: Arc<ActorThreads>) -> Self {
-        Self {
+    /// The catalog recovered: its concerts, and one actor per date on the seat map recovered.
+    pub fn restore(
+        concerts: Part<Vec<ConcertRecord>>,
+        mut maps: HashMap<DateKey, Part<SeatMap>>,
+        context: DateContext,
+        threads: Arc<ActorThreads>,
+    ) -> Self {
+        let stream = StreamWriter::new(context.journal.clone(), concerts.seq);
+        let catalog = Self {
             concerts: DashMap::new(),
             dates: DashMap::new(),
             reservations: context.reservations.clone(),
-            created: AtomicU64::new(0),
+            created: Mutex::new((Vec::new(), stream)),
             context,
             threads,
+        };
+        {
+            let mut created = catalog.created.lock();
+            for record in concerts.state {
+                catalog.start(&record, created.0.len(), |key| maps.remove(&key));
+                created.0.push(record);
+            }
         }
+        assert!(maps.is_empty(), "every recovered seat map belongs to a concert");
+        catalog
     }
 
     /// Creates a concert and starts one actor per date. Input is already validated.
-    pub fn create(&self, title: String, new_dates: Vec<NewDate>) -> Arc<Concert> {
-        let concert_id = ConcertId::random();
-        for new_date in &new_dates {
-            let map = SeatMap::new(concert_id, new_date.date, new_date.seat_count, new_date.price);
+    pub async fn create(&self, title: String, new_dates: Vec<NewDate>) -> Result<Arc<Concert>> {
+        let record = ConcertRecord {
+            concert_id: ConcertId::random(),
+            title,
+            dates: new_dates,
+        };
+        let (concert, commit) = {
+            let mut created = self.created.lock();
+            let (records, stream) = &mut *created;
+            let commit = stream.append([Change::ConcertCreated(record.clone())]);
+            let concert = self.start(&record, records.len(), |_| None);
+            records.push(record);
+            (concert, commit)
+        };
+        commit.durable().await?;
+        Ok(concert)
+    }
+
+    /// Starts the concert's date actors, on the seat maps `recovered` gives or new ones.
+    fn start(
+        &self,
+        record: &ConcertRecord,
+        created_order: usize,
+        mut recovered: impl FnMut(DateKey) -> Option<Part<SeatMap>>,
+    ) -> Arc<Concert> {
+        let concert_id = record.concert_id;
+        for new_date in &record.dates {
+            let key = (concert_id, new_date.date);
+            let map = recovered(key).unwrap_or_else(|| Part {
+                seq: 0,
+                state: SeatMap::new(concert_id, new_date.date, new_date.seat_count, new_date.price),
+            });
             let handle = ConcertDateHandle::start(map, self.context.clone(), &self.threads.next());
-            self.dates.insert((concert_id, new_date.date), handle);
+            self.dates.insert(key, handle);
         }
-        let mut dates: Vec<NaiveDate> = new_dates.iter().map(|d| d.date).collect();
+        let mut dates: Vec<NaiveDate> = record.dates.iter().map(|d| d.date).collect();
         dates.sort_unstable();
-        let created_order = self.created.fetch_add(1, Ordering::Relaxed);
         let concert = Arc::new(Concert {
             concert_id,
-            title,
+            title: record.title.clone(),
             dates,
             created_order,
         });
         self.concerts.insert(concert_id, concert.clone());
         concert
+    }
+
+    /// The concerts as created and every date's actor, for a snapshot.
+    pub fn image(&self) -> (Part<Vec<ConcertRecord>>, Vec<(DateKey, ConcertDateHandle)>) {
+        let created = self.created.lock();
+        let dates = self
+            .dates
+            .iter()
+            .map(|entry| (*entry.key(), entry.value().clone()))
+            .collect();
+        let part = Part {
+            seq: created.1.seq(),
+            state: created.0.clone(),
+        };
+        (part, dates)
     }
 
     /// Every concert, oldest first.

@@ -31,6 +31,11 @@ impl HoldLedger {
         true
     }
 
+    /// Enters a recovered hold, which was within the limit when it was taken.
+    pub fn restore(&self, user: UserId, reservation: ReservationId, until: DateTime<Utc>) {
+        self.holds.entry(user).or_default().push((reservation, until));
+    }
+
     /// Moves the time a hold counts until.
     pub fn extend(&self, user: UserId, reservation: ReservationId, until: DateTime<Utc>) {
         if let Some(mut holds) = self.holds.get_mut(&user) {

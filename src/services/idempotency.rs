@@ -2,8 +2,10 @@
 //! concurrent requests with one key are serialized so the second sees the first's answer.
 
 use crate::clock::SharedClock;
-use crate::domain::idempotency::{Answer, IdempotencyStore, Recall, Scope};
+use crate::domain::idempotency::{Answer, AnswerRecord, IdempotencyStore, Recall, Scope};
 use crate::error::{Error, ErrorCode};
+use crate::persistence::journal::StreamWriter;
+use crate::persistence::{Change, Part};
 use crate::services::keyed_locks::KeyedLocks;
 use chrono::Duration;
 use parking_lot::Mutex;
@@ -12,18 +14,41 @@ use std::future::Future;
 /// How long an answer is remembered.
 pub const RETENTION: Duration = Duration::hours(24);
 
+/// The answers and their journal stream, changed together.
+struct Book {
+    store: IdempotencyStore,
+    stream: StreamWriter,
+}
+
 pub struct Idempotency {
-    store: Mutex<IdempotencyStore>,
+    book: Mutex<Book>,
     in_flight: KeyedLocks<Scope>,
     clock: SharedClock,
 }
 
 impl Idempotency {
-    pub fn new(clock: SharedClock) -> Self {
+    /// The answers recovered, continuing their journal stream.
+    pub fn restore(
+        answers: Part<IdempotencyStore>,
+        stream: impl FnOnce(u64) -> StreamWriter,
+        clock: SharedClock,
+    ) -> Self {
         Self {
-            store: Mutex::new(IdempotencyStore::new(RETENTION)),
+            book: Mutex::new(Book {
+                stream: stream(answers.seq),
+                store: answers.state,
+            }),
             in_flight: KeyedLocks::default(),
             clock,
+        }
+    }
+
+    /// Every remembered answer, for a snapshot.
+    pub fn image(&self) -> Part<IdempotencyStore> {
+        let book = self.book.lock();
+        Part {
+            seq: book.stream.seq(),
+            state: book.store.clone(),
         }
     }
 
@@ -42,7 +67,7 @@ impl Idempotency {
     /// longer do the work (a payment's retry, whose token the payment ended). A first request
     /// still under way is waited for, so its answer is found.
     pub async fn replay(&self, scope: &Scope, fingerprint: &str) -> Option<Answer> {
-        let recall = || match self.store.lock().recall(scope, fingerprint) {
+        let recall = || match self.book.lock().store.recall(scope, fingerprint) {
             Recall::Replay(answer) => Some(answer),
             Recall::Mismatch => Some(Err(key_reused())),
             Recall::Unknown => None,
@@ -55,21 +80,35 @@ impl Idempotency {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Answer>,
     {
-        let recalled = self.store.lock().recall(&scope, &fingerprint);
+        let recalled = self.book.lock().store.recall(&scope, &fingerprint);
         match recalled {
             Recall::Replay(answer) => answer,
             Recall::Mismatch => Err(key_reused()),
             Recall::Unknown => {
                 let answer = work().await;
                 if is_kept(&answer) {
-                    let now = self.clock.now();
-                    let mut store = self.store.lock();
-                    store.forget_expired(now);
-                    store.remember(scope, fingerprint, answer.clone(), now);
+                    self.remember(scope, fingerprint, answer.clone()).await?;
                 }
                 answer
             }
         }
+    }
+
+    /// Keeps the answer, durably: a retry after a crash must find it rather than do the work
+    /// again.
+    async fn remember(&self, scope: Scope, fingerprint: String, answer: Answer) -> Result<(), Error> {
+        let record = AnswerRecord {
+            scope,
+            fingerprint,
+            answer,
+            at: self.clock.now(),
+        };
+        let commit = {
+            let mut book = self.book.lock();
+            book.store.apply(&record);
+            book.stream.append([Change::Answered(record)])
+        };
+        commit.durable().await
     }
 }
 
@@ -107,6 +146,16 @@ mod tests {
         }
     }
 
+    fn idempotency() -> (Idempotency, tempfile::TempDir) {
+        let (journal, dir) = crate::persistence::scratch_journal();
+        let answers = Part {
+            seq: 0,
+            state: IdempotencyStore::new(RETENTION),
+        };
+        let stream = |seq| StreamWriter::new(journal, seq);
+        (Idempotency::restore(answers, stream, Arc::new(SystemClock)), dir)
+    }
+
     /// Runs `answer` under `scope` and counts how often the work really ran.
     async fn run_counting(idempotency: &Idempotency, scope: &Scope, runs: &AtomicUsize, answer: Answer) -> Answer {
         idempotency
@@ -119,7 +168,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_success_or_a_conflict_is_answered_again_without_running_again() {
-        let idempotency = Idempotency::new(Arc::new(SystemClock));
+        let (idempotency, _dir) = idempotency();
         let runs = AtomicUsize::new(0);
         let created = Ok(StoredResponse {
             status: 201,
@@ -145,7 +194,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_token_refusal_or_a_server_error_is_not_remembered() {
-        let idempotency = Idempotency::new(Arc::new(SystemClock));
+        let (idempotency, _dir) = idempotency();
         let runs = AtomicUsize::new(0);
         for refusal in [Error::new(ErrorCode::TokenInvalid, "dead"), Error::unavailable()] {
             let scope = scope();

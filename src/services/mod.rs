@@ -6,6 +6,7 @@ pub mod hold_ledger;
 pub mod idempotency;
 pub mod keyed_locks;
 pub mod payments;
+pub mod snapshots;
 pub mod users;
 
 use crate::actors::concert_date::DateContext;
@@ -13,8 +14,11 @@ use crate::actors::queue::QueueHandle;
 use crate::actors::wallet::WalletHandle;
 use crate::clock::SharedClock;
 use crate::config::Config;
-use crate::domain::waiting_room::{WaitingRoom, WaitingRoomLimits};
-use crate::domain::wallet::{Wallet, WalletLimits};
+use crate::domain::waiting_room::WaitingRoomLimits;
+use crate::domain::wallet::WalletLimits;
+use crate::persistence::data_dir::DataDir;
+use crate::persistence::journal::{Journal, StreamWriter};
+use crate::persistence::recovery::{self, Limits, State};
 use actix::{Arbiter, ArbiterHandle};
 use catalog::Catalog;
 use chrono::Duration;
@@ -68,20 +72,64 @@ pub struct Services {
     /// Turns true when the application begins a graceful stop, so long-lived answers (event
     /// streams) end instead of holding the stop up.
     pub stopping: tokio::sync::watch::Sender<bool>,
+    pub journal: Journal,
+    pub data_dir: Arc<DataDir>,
+    /// One snapshot at a time.
+    snapshotting: tokio::sync::Mutex<()>,
 }
 
 impl Services {
-    /// Starts the actors. Must run inside an actix system.
-    pub fn start(config: Config, clock: SharedClock) -> Arc<Self> {
+    /// Takes the data dir, recovers what it holds and starts the actors on it. Must run inside
+    /// an actix system.
+    pub fn recover(config: Config, clock: SharedClock) -> std::io::Result<Arc<Self>> {
+        let data_dir = Arc::new(DataDir::open(&config.data_dir)?);
+        let started = std::time::Instant::now();
+        let (mut state, report) =
+            recovery::recover(&data_dir, &recovery_limits(&config)).map_err(std::io::Error::other)?;
+        state.room.state.renew_idle_deadlines(clock.now());
+        tracing::info!(
+            snapshot = ?report.snapshot,
+            segments = report.segments,
+            entries = report.entries_replayed,
+            bytes_cut = report.bytes_cut,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "state recovered"
+        );
+        let journal = Journal::start(data_dir.clone(), report.next_segment, config.fsync)?;
+        if !report.repairs.is_empty() {
+            let mut bytes = Vec::new();
+            for entry in &report.repairs {
+                crate::persistence::frame::encode_into(entry, &mut bytes);
+            }
+            // Nobody waits: every later acknowledged write vouches for these.
+            let _ = journal.append(bytes);
+        }
+        Ok(Self::start(config, clock, state, journal, data_dir))
+    }
+
+    fn start(config: Config, clock: SharedClock, state: State, journal: Journal, data_dir: Arc<DataDir>) -> Arc<Self> {
         let threads = Arc::new(ActorThreads::new(2));
         let requests_max = config.actor_requests_max as usize;
-        let room = WaitingRoom::new(waiting_room_limits(&config));
-        let queue = QueueHandle::start(room, clock.clone(), &threads.next(), requests_max);
-        let wallet_limits = WalletLimits {
-            charge_max: config.charge_max,
-            balance_max: config.balance_max,
-        };
-        let wallet = WalletHandle::start(Wallet::new(wallet_limits), clock.clone(), &threads.next(), requests_max);
+        let paid_tokens = state
+            .paid_tokens
+            .into_iter()
+            .map(|(token, (user, at))| (token, user, at))
+            .collect();
+        let queue = QueueHandle::start(
+            state.room,
+            paid_tokens,
+            journal.clone(),
+            clock.clone(),
+            &threads.next(),
+            requests_max,
+        );
+        let wallet = WalletHandle::start(
+            state.wallet,
+            journal.clone(),
+            clock.clone(),
+            &threads.next(),
+            requests_max,
+        );
         let date_context = DateContext {
             clock: clock.clone(),
             hold_ttl: duration(config.hold_ttl),
@@ -89,11 +137,13 @@ impl Services {
             ledger: Arc::new(HoldLedger::default()),
             reservations: Arc::default(),
             requests_max,
+            journal: journal.clone(),
         };
+        let stream = |seq| StreamWriter::new(journal.clone(), seq);
         Arc::new(Self {
-            catalog: Catalog::new(date_context, threads.clone()),
-            users: Users::default(),
-            idempotency: Idempotency::new(clock.clone()),
+            catalog: Catalog::restore(state.concerts, state.dates, date_context, threads.clone()),
+            users: Users::restore(state.users, stream),
+            idempotency: Idempotency::restore(state.answers, stream, clock.clone()),
             payment_locks: keyed_locks::KeyedLocks::default(),
             paying_tokens: dashmap::DashMap::new(),
             queue,
@@ -102,7 +152,22 @@ impl Services {
             config,
             threads,
             stopping: tokio::sync::watch::Sender::new(false),
+            journal,
+            data_dir,
+            snapshotting: tokio::sync::Mutex::new(()),
         })
+    }
+}
+
+/// The limits recovery restores state under.
+pub fn recovery_limits(config: &Config) -> Limits {
+    Limits {
+        room: waiting_room_limits(config),
+        wallet: WalletLimits {
+            charge_max: config.charge_max,
+            balance_max: config.balance_max,
+        },
+        answer_retention: idempotency::RETENTION,
     }
 }
 

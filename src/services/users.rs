@@ -2,12 +2,15 @@
 
 use crate::domain::UserId;
 use crate::error::{Error, ErrorCode, Result};
+use crate::persistence::journal::StreamWriter;
+use crate::persistence::{Change, Part};
 use dashmap::DashMap;
-use serde::Serialize;
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
 
 const NAME_CHARS_MAX: usize = 64;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct User {
     #[schema(value_type = uuid::Uuid)]
@@ -27,18 +30,33 @@ pub fn parse_name(raw: &str) -> Result<String> {
     Ok(name.to_string())
 }
 
-#[derive(Default)]
 pub struct Users {
     users: DashMap<UserId, User>,
+    /// Held while a user is added, so a snapshot sees the users and their stream number agree.
+    stream: Mutex<StreamWriter>,
 }
 
 impl Users {
-    pub fn register(&self, name: &str) -> Result<User> {
+    /// The users recovered, continuing their journal stream.
+    pub fn restore(part: Part<Vec<User>>, stream: impl FnOnce(u64) -> StreamWriter) -> Self {
+        let users = part.state.into_iter().map(|user| (user.user_id, user)).collect();
+        Self {
+            users,
+            stream: Mutex::new(stream(part.seq)),
+        }
+    }
+
+    pub async fn register(&self, name: &str) -> Result<User> {
         let user = User {
             user_id: UserId::random(),
             name: parse_name(name)?,
         };
-        self.users.insert(user.user_id, user.clone());
+        let commit = {
+            let mut stream = self.stream.lock();
+            self.users.insert(user.user_id, user.clone());
+            stream.append([Change::UserRegistered(user.clone())])
+        };
+        commit.durable().await?;
         Ok(user)
     }
 
@@ -51,6 +69,15 @@ impl Users {
 
     pub fn count(&self) -> u64 {
         self.users.len() as u64
+    }
+
+    /// Every user, for a snapshot.
+    pub fn image(&self) -> Part<Vec<User>> {
+        let stream = self.stream.lock();
+        Part {
+            seq: stream.seq(),
+            state: self.users.iter().map(|entry| entry.value().clone()).collect(),
+        }
     }
 }
 

@@ -1,0 +1,121 @@
+//! The data dir's layout: a lock file, journal segments and snapshots, named by a segment index
+//! so that a plain listing sorts them.
+//!
+//! ```text
+//! LOCK                        held by the one process that owns the dir
+//! journal-00000007.log        journal segments, appended to in order
+//! snapshot-00000007.snap      the state as of the start of segment 7
+//! ```
+
+use std::fs::{self, File};
+use std::io;
+use std::path::{Path, PathBuf};
+
+const LOCK_FILE: &str = "LOCK";
+const SEGMENT_PREFIX: &str = "journal-";
+const SEGMENT_SUFFIX: &str = ".log";
+const SNAPSHOT_PREFIX: &str = "snapshot-";
+const SNAPSHOT_SUFFIX: &str = ".snap";
+
+/// The data dir, locked for this process for as long as the value lives.
+#[derive(Debug)]
+pub struct DataDir {
+    path: PathBuf,
+    _lock: File,
+}
+
+impl DataDir {
+    /// Creates the dir if missing and takes its lock; a second process is refused.
+    pub fn open(path: &Path) -> io::Result<Self> {
+        fs::create_dir_all(path)?;
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path.join(LOCK_FILE))?;
+        match lock.try_lock() {
+            Ok(()) => Ok(Self {
+                path: path.to_path_buf(),
+                _lock: lock,
+            }),
+            Err(fs::TryLockError::WouldBlock) => Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                format!(
+                    "the data dir {} is in use by another server process; stop it or choose another --data-dir",
+                    path.display()
+                ),
+            )),
+            Err(fs::TryLockError::Error(error)) => Err(error),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn segment_path(&self, index: u64) -> PathBuf {
+        self.path.join(format!("{SEGMENT_PREFIX}{index:08}{SEGMENT_SUFFIX}"))
+    }
+
+    pub fn snapshot_path(&self, index: u64) -> PathBuf {
+        self.path.join(format!("{SNAPSHOT_PREFIX}{index:08}{SNAPSHOT_SUFFIX}"))
+    }
+
+    /// Indexes of the journal segments present, ascending.
+    pub fn segments(&self) -> io::Result<Vec<u64>> {
+        self.indexes(SEGMENT_PREFIX, SEGMENT_SUFFIX)
+    }
+
+    /// Indexes of the snapshots present, ascending.
+    pub fn snapshots(&self) -> io::Result<Vec<u64>> {
+        self.indexes(SNAPSHOT_PREFIX, SNAPSHOT_SUFFIX)
+    }
+
+    fn indexes(&self, prefix: &str, suffix: &str) -> io::Result<Vec<u64>> {
+        let mut indexes = Vec::new();
+        for entry in fs::read_dir(&self.path)? {
+            let name = entry?.file_name();
+            let index = name
+                .to_str()
+                .and_then(|name| name.strip_prefix(prefix))
+                .and_then(|rest| rest.strip_suffix(suffix))
+                .and_then(|digits| digits.parse::<u64>().ok());
+            indexes.extend(index);
+        }
+        indexes.sort_unstable();
+        Ok(indexes)
+    }
+
+    /// Makes renames and new files in the dir durable.
+    pub fn sync(&self) -> io::Result<()> {
+        File::open(&self.path)?.sync_all()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_owner_of_the_dir_is_refused_until_the_first_lets_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = DataDir::open(dir.path()).unwrap();
+        let refused = DataDir::open(dir.path()).unwrap_err();
+        assert!(refused.to_string().contains("in use by another server process"));
+        drop(first);
+        DataDir::open(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn files_are_listed_by_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::open(dir.path()).unwrap();
+        for index in [10, 2, 33] {
+            File::create(data.segment_path(index)).unwrap();
+        }
+        File::create(data.snapshot_path(2)).unwrap();
+        File::create(dir.path().join("journal-x.log")).unwrap();
+        assert_eq!(data.segments().unwrap(), [2, 10, 33]);
+        assert_eq!(data.snapshots().unwrap(), [2]);
+    }
+}

@@ -1,0 +1,201 @@
+//! The record framing shared by the journal and the snapshots.
+//!
+//! ```text
+//! record  = length: u32 LE | crc32(payload): u32 LE | payload
+//! payload = format version: u8 | postcard body
+//! ```
+//!
+//! A reader stops at the first record that is cut short, fails its checksum or does not decode:
+//! everything before it is a clean prefix of what was written.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// The payload format; a reader refuses a version it does not know.
+pub const FORMAT_VERSION: u8 = 1;
+
+const HEADER_BYTES: usize = 8;
+
+/// No single record is this large; a length past it is corruption, not a record.
+pub const RECORD_BYTES_MAX: usize = 1 << 30;
+
+/// Appends one framed record holding `value` to `out`.
+pub fn encode_into<T: Serialize>(value: &T, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.extend_from_slice(&[0; HEADER_BYTES]);
+    out.push(FORMAT_VERSION);
+    let body = postcard::to_extend(value, std::mem::take(out)).expect("in-memory encoding cannot fail");
+    *out = body;
+    let payload_len = out.len() - start - HEADER_BYTES;
+    assert!(payload_len <= RECORD_BYTES_MAX, "a record fits the length limit");
+    let crc = crc32fast::hash(&out[start + HEADER_BYTES..]);
+    out[start..start + 4].copy_from_slice(&(payload_len as u32).to_le_bytes());
+    out[start + 4..start + HEADER_BYTES].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// One framed record holding `value`.
+pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_into(value, &mut out);
+    out
+}
+
+/// Why reading stopped before the end of the bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Damage {
+    /// The last record is cut short: a write the process did not finish.
+    Torn,
+    /// A record's checksum does not match.
+    Checksum,
+    /// A record's payload has an unknown version or does not decode.
+    Undecodable(String),
+}
+
+/// What a reader found in a run of records.
+#[derive(Debug)]
+pub struct Decoded<T> {
+    pub records: Vec<T>,
+    /// Bytes holding whole, valid records.
+    pub valid_len: usize,
+    /// Why reading stopped early, if it did.
+    pub damage: Option<Damage>,
+}
+
+/// Reads records until the end of `bytes` or the first damaged one.
+pub fn decode_all<T: DeserializeOwned>(bytes: &[u8]) -> Decoded<T> {
+    let mut records = Vec::new();
+    let mut offset = 0;
+    while offset < bytes.len() {
+        match decode_one(&bytes[offset..]) {
+            Ok((record, used)) => {
+                records.push(record);
+                offset += used;
+            }
+            Err(damage) => {
+                return Decoded {
+                    records,
+                    valid_len: offset,
+                    damage: Some(damage),
+                }
+            }
+        }
+    }
+    Decoded {
+        records,
+        valid_len: offset,
+        damage: None,
+    }
+}
+
+/// Reads exactly one record spanning all of `bytes`.
+pub fn decode_exact<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Damage> {
+    let (record, used) = decode_one(bytes)?;
+    if used != bytes.len() {
+        return Err(Damage::Undecodable(format!(
+            "{} bytes after the record",
+            bytes.len() - used
+        )));
+    }
+    Ok(record)
+}
+
+fn decode_one<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, usize), Damage> {
+    if bytes.len() < HEADER_BYTES {
+        return Err(Damage::Torn);
+    }
+    let payload_len = u32::from_le_bytes(bytes[0..4].try_into().expect("four bytes")) as usize;
+    let crc = u32::from_le_bytes(bytes[4..8].try_into().expect("four bytes"));
+    if payload_len == 0 || payload_len > RECORD_BYTES_MAX {
+        return Err(Damage::Checksum);
+    }
+    let Some(payload) = bytes.get(HEADER_BYTES..HEADER_BYTES + payload_len) else {
+        return Err(Damage::Torn);
+    };
+    if crc32fast::hash(payload) != crc {
+        return Err(Damage::Checksum);
+    }
+    if payload[0] != FORMAT_VERSION {
+        return Err(Damage::Undecodable(format!("unknown format version {}", payload[0])));
+    }
+    let record = postcard::from_bytes(&payload[1..]).map_err(|e| Damage::Undecodable(e.to_string()))?;
+    Ok((record, HEADER_BYTES + payload_len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    struct Sample {
+        id: u64,
+        text: String,
+    }
+
+    fn samples(count: u64) -> Vec<Sample> {
+        (0..count)
+            .map(|id| Sample {
+                id,
+                text: "초대권".repeat(id as usize % 4),
+            })
+            .collect()
+    }
+
+    fn encode_all(records: &[Sample]) -> (Vec<u8>, Vec<usize>) {
+        let mut bytes = Vec::new();
+        let mut ends = Vec::new();
+        for record in records {
+            encode_into(record, &mut bytes);
+            ends.push(bytes.len());
+        }
+        (bytes, ends)
+    }
+
+    #[test]
+    fn records_round_trip() {
+        let records = samples(20);
+        let (bytes, _) = encode_all(&records);
+        let decoded = decode_all::<Sample>(&bytes);
+        assert_eq!(decoded.records, records);
+        assert_eq!(decoded.valid_len, bytes.len());
+        assert_eq!(decoded.damage, None);
+        assert_eq!(decode_exact::<Sample>(&encode(&records[3])).unwrap(), records[3]);
+    }
+
+    #[test]
+    fn a_cut_at_any_byte_leaves_exactly_the_whole_records_before_it() {
+        let records = samples(12);
+        let (bytes, ends) = encode_all(&records);
+        for cut in 0..=bytes.len() {
+            let decoded = decode_all::<Sample>(&bytes[..cut]);
+            let whole = ends.iter().filter(|end| **end <= cut).count();
+            assert_eq!(decoded.records, records[..whole], "cut at {cut}");
+            assert_eq!(decoded.valid_len, if whole == 0 { 0 } else { ends[whole - 1] });
+            let torn = decoded.valid_len < cut;
+            assert_eq!(decoded.damage.is_some(), torn, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn a_flipped_bit_anywhere_stops_reading_at_that_record() {
+        let records = samples(6);
+        let (bytes, ends) = encode_all(&records);
+        for position in 0..bytes.len() {
+            let mut damaged = bytes.clone();
+            damaged[position] ^= 0x10;
+            let decoded = decode_all::<Sample>(&damaged);
+            let intact = ends.iter().filter(|end| **end <= position).count();
+            assert_eq!(decoded.records, records[..intact], "bit flipped at {position}");
+            assert!(decoded.damage.is_some());
+        }
+    }
+
+    #[test]
+    fn an_unknown_version_is_refused() {
+        let mut bytes = encode(&samples(1)[0]);
+        bytes[8] = FORMAT_VERSION + 1;
+        let crc = crc32fast::hash(&bytes[8..]);
+        bytes[4..8].copy_from_slice(&crc.to_le_bytes());
+        assert!(matches!(decode_exact::<Sample>(&bytes), Err(Damage::Undecodable(_))));
+    }
+}

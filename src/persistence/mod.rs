@@ -1,0 +1,84 @@
+//! Durability: every change is an [`Entry`] in an append-only journal before its request is
+//! acknowledged; periodic snapshots hold the whole state; recovery loads the newest valid
+//! snapshot and replays the journal after it through the same `apply` code that live requests
+//! use.
+//!
+//! Each writer of state (the users, the catalog, the queue, each concert date, the wallet, the
+//! idempotency answers) numbers its own entries. A snapshot part records the last number it
+//! holds, so replay skips exactly what the snapshot already has, even though the parts of one
+//! snapshot are taken at slightly different moments.
+//!
+//! - [`frame`]: the checksummed, versioned record format.
+//! - [`journal`]: the writer thread and its group commit.
+//! - [`snapshot`]: writing, reading and pruning snapshots.
+//! - [`recovery`]: the state rebuilt at start.
+//! - [`data_dir`]: the files and the lock.
+
+pub mod data_dir;
+pub mod frame;
+pub mod journal;
+pub mod recovery;
+pub mod snapshot;
+
+use crate::actors::concert_date::DateKey;
+use crate::domain::idempotency::{AnswerRecord, IdempotencyStore};
+use crate::domain::seat_map::{SeatEvent, SeatMap};
+use crate::domain::waiting_room::{QueueEvent, RoomImage};
+use crate::domain::wallet::{Wallet, WalletEvent};
+use crate::domain::{Token, UserId};
+use crate::services::catalog::ConcertRecord;
+use crate::services::users::User;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// One journal record: a change and its number in its writer's stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    pub seq: u64,
+    pub change: Change,
+}
+
+/// Every kind of change the service makes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Change {
+    UserRegistered(User),
+    ConcertCreated(ConcertRecord),
+    Queue(QueueEvent),
+    Seat(DateKey, SeatEvent),
+    Wallet(WalletEvent),
+    Answered(AnswerRecord),
+}
+
+/// A piece of state with the number of the last entry of its stream it includes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Part<T> {
+    pub seq: u64,
+    pub state: T,
+}
+
+/// Tokens whose payment ended them: token → (user, when), so a retried payment is still answered.
+pub type PaidTokens = Vec<(Token, UserId, DateTime<Utc>)>;
+
+/// Everything the service holds, as a snapshot keeps it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Image {
+    pub users: Part<Vec<User>>,
+    pub concerts: Part<Vec<ConcertRecord>>,
+    pub dates: Vec<(DateKey, Part<SeatMap>)>,
+    /// The queue stream: the room and the tokens payments ended.
+    pub room: Part<(RoomImage, PaidTokens)>,
+    pub wallet: Part<Wallet>,
+    pub answers: Part<IdempotencyStore>,
+}
+
+#[cfg(test)]
+mod tests;
+
+/// A journal in a temporary dir that lives as long as the returned guard, for unit tests.
+#[cfg(test)]
+pub(crate) fn scratch_journal() -> (journal::Journal, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("a temporary dir");
+    let data_dir = std::sync::Arc::new(data_dir::DataDir::open(dir.path()).expect("a fresh dir opens"));
+    let journal = journal::Journal::start(data_dir, 1, crate::config::FsyncPolicy::Never).expect("the journal starts");
+    (journal, dir)
+}

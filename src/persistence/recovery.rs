@@ -1,0 +1,333 @@
+//! Recovery at start: the newest valid snapshot, then every journal entry after it through the
+//! same `apply` that live requests use, then the settling of what a crash may have cut in half.
+
+use super::data_dir::DataDir;
+use super::frame::{self, Damage};
+use super::{snapshot, Change, Entry, Image, Part};
+use crate::actors::concert_date::DateKey;
+use crate::domain::idempotency::IdempotencyStore;
+use crate::domain::seat_map::{ReservationStatus, SeatEvent, SeatMap};
+use crate::domain::waiting_room::{QueueEvent, TokenEnd, WaitingRoom, WaitingRoomLimits};
+use crate::domain::wallet::{Wallet, WalletLimits};
+use crate::domain::{Token, UserId};
+use crate::services::catalog::ConcertRecord;
+use crate::services::users::User;
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::fs::{self, OpenOptions};
+
+/// The limits configured now; replay itself never depends on them.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub room: WaitingRoomLimits,
+    pub wallet: WalletLimits,
+    pub answer_retention: chrono::Duration,
+}
+
+/// The whole state, as recovery rebuilds it and the services start from it.
+#[derive(Clone)]
+pub struct State {
+    pub users: Part<Vec<User>>,
+    pub concerts: Part<Vec<ConcertRecord>>,
+    pub dates: HashMap<DateKey, Part<SeatMap>>,
+    pub room: Part<WaitingRoom>,
+    pub paid_tokens: HashMap<Token, (UserId, DateTime<Utc>)>,
+    pub wallet: Part<Wallet>,
+    pub answers: Part<IdempotencyStore>,
+}
+
+/// Why the state cannot be recovered; the server refuses to start rather than lose writes.
+#[derive(Debug, thiserror::Error)]
+pub enum RecoveryError {
+    #[error("reading the data dir: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(
+        "journal segment {segment} is damaged before its end ({damage:?}); acknowledged writes after it would be lost"
+    )]
+    DamagedSegment { segment: u64, damage: Damage },
+    #[error("journal segment {segment}: {problem}")]
+    Inconsistent { segment: u64, problem: String },
+    #[error("no snapshot could be read and the journal no longer starts at the beginning (segment {first})")]
+    NoStartingPoint { first: u64 },
+}
+
+/// What recovery did, for the log and the benchmarks.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub snapshot: Option<u64>,
+    pub segments: usize,
+    pub entries_replayed: u64,
+    pub bytes_cut: u64,
+    /// The segment the journal continues with.
+    pub next_segment: u64,
+    /// Entries recovery made to finish payments a crash cut short; to be journaled first.
+    pub repairs: Vec<Entry>,
+}
+
+impl State {
+    pub fn empty(limits: &Limits) -> Self {
+        Self {
+            users: Part {
+                seq: 0,
+                state: Vec::new(),
+            },
+            concerts: Part {
+                seq: 0,
+                state: Vec::new(),
+            },
+            dates: HashMap::new(),
+            room: Part {
+                seq: 0,
+                state: WaitingRoom::new(limits.room.clone()),
+            },
+            paid_tokens: HashMap::new(),
+            wallet: Part {
+                seq: 0,
+                state: Wallet::new(limits.wallet),
+            },
+            answers: Part {
+                seq: 0,
+                state: IdempotencyStore::new(limits.answer_retention),
+            },
+        }
+    }
+
+    pub fn from_image(image: Image, limits: &Limits) -> Self {
+        let (room, paid_tokens) = image.room.state;
+        Self {
+            users: image.users,
+            concerts: image.concerts,
+            dates: image.dates.into_iter().collect(),
+            room: Part {
+                seq: image.room.seq,
+                state: WaitingRoom::restore(limits.room.clone(), room),
+            },
+            paid_tokens: paid_tokens
+                .into_iter()
+                .map(|(token, user, at)| (token, (user, at)))
+                .collect(),
+            wallet: Part {
+                seq: image.wallet.seq,
+                state: image.wallet.state.with_limits(limits.wallet),
+            },
+            answers: image.answers,
+        }
+    }
+
+    /// The state as a snapshot keeps it.
+    pub fn image(&self) -> Image {
+        let paid_tokens = self
+            .paid_tokens
+            .iter()
+            .map(|(token, (user, at))| (*token, *user, *at))
+            .collect();
+        Image {
+            users: self.users.clone(),
+            concerts: self.concerts.clone(),
+            dates: self.dates.iter().map(|(key, part)| (*key, part.clone())).collect(),
+            room: Part {
+                seq: self.room.seq,
+                state: (self.room.state.image(), paid_tokens),
+            },
+            wallet: self.wallet.clone(),
+            answers: self.answers.clone(),
+        }
+    }
+
+    /// Applies one journal entry unless this state already holds it. An entry must follow the
+    /// last one of its stream: a gap means a lost record.
+    pub fn apply(&mut self, entry: Entry) -> Result<(), String> {
+        let Entry { seq, change } = entry;
+        match change {
+            Change::UserRegistered(user) => follow(&mut self.users, seq, |users| users.push(user)),
+            Change::ConcertCreated(concert) => {
+                let dates = &mut self.dates;
+                follow(&mut self.concerts, seq, |concerts| {
+                    add_dates(dates, &concert);
+                    concerts.push(concert)
+                })
+            }
+            Change::Queue(event) => {
+                let paid_tokens = &mut self.paid_tokens;
+                follow(&mut self.room, seq, |room| {
+                    remember_paid_token(room, paid_tokens, &event);
+                    room.apply(&event)
+                })
+            }
+            Change::Seat(key, event) => {
+                let part = self.dates.get_mut(&key).ok_or_else(|| format!("no date {key:?}"))?;
+                follow(part, seq, |map| map.apply(&event))
+            }
+            Change::Wallet(event) => follow(&mut self.wallet, seq, |wallet| wallet.apply(&event)),
+            Change::Answered(record) => follow(&mut self.answers, seq, |answers| answers.apply(&record)),
+        }
+    }
+
+    /// A payment is committed once the wallet recorded it; a crash may have come before its
+    /// seat was marked SOLD or its token ended. Finishes both, through `apply`, and returns the
+    /// entries to journal so that the next recovery finds them done.
+    pub fn settle_payments(&mut self) -> Vec<Entry> {
+        let mut changes = Vec::new();
+        let mut ended = std::collections::HashSet::new();
+        for payment in self.wallet.state.all_payments() {
+            let key = (payment.concert_id, payment.date);
+            let map = &self.dates.get(&key).expect("a payment's date exists").state;
+            if map.recorded_status(payment.reservation_id) == Some(ReservationStatus::Held) {
+                let sold = SeatEvent::SeatSold {
+                    reservation: payment.reservation_id,
+                    payment: payment.payment_id,
+                    at: payment.paid_at,
+                };
+                changes.push(Change::Seat(key, sold));
+            }
+            // A user has one live token at a time, so a live token issued before the payment
+            // is the one that paid.
+            if let Some((seq, token, issued_at)) = self.room.state.live_token_of(payment.user_id) {
+                if issued_at <= payment.paid_at && ended.insert(token) {
+                    let at = payment.paid_at;
+                    changes.push(Change::Queue(QueueEvent::TokenEnded {
+                        seq,
+                        token,
+                        at,
+                        reason: TokenEnd::Paid,
+                    }));
+                }
+            }
+        }
+        changes.into_iter().map(|change| self.apply_new(change)).collect()
+    }
+
+    /// Applies a change made now as the next entry of its stream.
+    fn apply_new(&mut self, change: Change) -> Entry {
+        let last = match &change {
+            Change::UserRegistered(_) => self.users.seq,
+            Change::ConcertCreated(_) => self.concerts.seq,
+            Change::Queue(_) => self.room.seq,
+            Change::Seat(key, _) => self.dates[key].seq,
+            Change::Wallet(_) => self.wallet.seq,
+            Change::Answered(_) => self.answers.seq,
+        };
+        let entry = Entry { seq: last + 1, change };
+        tracing::warn!(change = ?entry.change, "finishing a committed payment that a crash cut short");
+        self.apply(entry.clone()).expect("the next entry of a stream applies");
+        entry
+    }
+}
+
+/// Applies the entry numbered `seq` to `part` if it is the next one; skips it if `part` has it.
+fn follow<T>(part: &mut Part<T>, seq: u64, apply: impl FnOnce(&mut T)) -> Result<(), String> {
+    if seq <= part.seq {
+        return Ok(());
+    }
+    if seq != part.seq + 1 {
+        return Err(format!("entry {seq} follows entry {}: records are missing", part.seq));
+    }
+    apply(&mut part.state);
+    part.seq = seq;
+    Ok(())
+}
+
+fn add_dates(dates: &mut HashMap<DateKey, Part<SeatMap>>, concert: &ConcertRecord) {
+    for new in &concert.dates {
+        // A snapshot may hold a date whose concert came after the catalog's part was taken.
+        dates.entry((concert.concert_id, new.date)).or_insert_with(|| Part {
+            seq: 0,
+            state: SeatMap::new(concert.concert_id, new.date, new.seat_count, new.price),
+        });
+    }
+}
+
+fn remember_paid_token(
+    room: &WaitingRoom,
+    paid_tokens: &mut HashMap<Token, (UserId, DateTime<Utc>)>,
+    event: &QueueEvent,
+) {
+    if let QueueEvent::TokenEnded {
+        token,
+        at,
+        reason: TokenEnd::Paid,
+        ..
+    } = *event
+    {
+        let user = room.user_of(&token).expect("an ended token was live");
+        paid_tokens.insert(token, (user, at));
+    }
+}
+
+/// Rebuilds the state from `dir`: the newest readable snapshot, then the journal after it. A
+/// torn or damaged tail of the last segment is cut off with a warning.
+pub fn recover(dir: &DataDir, limits: &Limits) -> Result<(State, Report), RecoveryError> {
+    let segments = dir.segments()?;
+    let (mut state, start, snapshot) = starting_point(dir, limits, &segments)?;
+    let mut report = Report {
+        snapshot,
+        next_segment: segments.last().map_or(start, |last| (last + 1).max(start)),
+        ..Report::default()
+    };
+    let replayed: Vec<u64> = segments.into_iter().filter(|index| *index >= start).collect();
+    for (position, &segment) in replayed.iter().enumerate() {
+        let last = position + 1 == replayed.len();
+        replay_segment(dir, segment, last, &mut state, &mut report)?;
+    }
+    report.segments = replayed.len();
+    report.repairs = state.settle_payments();
+    Ok((state, report))
+}
+
+/// The newest snapshot that reads, or the empty state if the journal still starts at its first
+/// segment.
+fn starting_point(
+    dir: &DataDir,
+    limits: &Limits,
+    segments: &[u64],
+) -> Result<(State, u64, Option<u64>), RecoveryError> {
+    for index in dir.snapshots()?.into_iter().rev() {
+        match snapshot::read(dir, index) {
+            Ok(image) => return Ok((State::from_image(image, limits), index, Some(index))),
+            Err(damage) => tracing::warn!(
+                snapshot = index,
+                ?damage,
+                "a snapshot is damaged; trying the one before"
+            ),
+        }
+    }
+    match segments.first() {
+        None | Some(1) => Ok((State::empty(limits), 1, None)),
+        Some(&first) => Err(RecoveryError::NoStartingPoint { first }),
+    }
+}
+
+fn replay_segment(
+    dir: &DataDir,
+    segment: u64,
+    last: bool,
+    state: &mut State,
+    report: &mut Report,
+) -> Result<(), RecoveryError> {
+    let path = dir.segment_path(segment);
+    let bytes = fs::read(&path)?;
+    let decoded = frame::decode_all::<Entry>(&bytes);
+    if let Some(damage) = decoded.damage {
+        if !last {
+            return Err(RecoveryError::DamagedSegment { segment, damage });
+        }
+        let cut = (bytes.len() - decoded.valid_len) as u64;
+        tracing::warn!(
+            segment,
+            ?damage,
+            bytes_cut = cut,
+            "the journal's last record is torn or damaged; cutting it off"
+        );
+        let file = OpenOptions::new().write(true).open(&path)?;
+        file.set_len(decoded.valid_len as u64)?;
+        file.sync_all()?;
+        report.bytes_cut += cut;
+    }
+    for entry in decoded.records {
+        state
+            .apply(entry)
+            .map_err(|problem| RecoveryError::Inconsistent { segment, problem })?;
+        report.entries_replayed += 1;
+    }
+    Ok(())
+}

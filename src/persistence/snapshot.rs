@@ -1,0 +1,52 @@
+//! Snapshots: the whole [`Image`] as one checksummed record, written to a temporary file, synced,
+//! renamed into place, and the dir synced, so a snapshot file is either whole or absent.
+//!
+//! Snapshot `k` holds the state as of the start of journal segment `k` or later; recovery replays
+//! segments `k..`. The two newest snapshots are kept, and the segments the older one needs, so a
+//! damaged newest snapshot falls back to the one before.
+
+use super::data_dir::DataDir;
+use super::frame::{self, Damage};
+use super::Image;
+use std::fs::{self, File};
+use std::io::{self, Write};
+
+/// Snapshots kept: the newest and one to fall back to.
+pub const SNAPSHOTS_KEPT: usize = 2;
+
+/// Writes snapshot `index` durably; returns its size in bytes.
+pub fn write(dir: &DataDir, index: u64, image: &Image) -> io::Result<u64> {
+    let bytes = frame::encode(image);
+    let path = dir.snapshot_path(index);
+    let temporary = path.with_extension("snap.tmp");
+    let mut file = File::create(&temporary)?;
+    file.write_all(&bytes)?;
+    file.sync_all()?;
+    drop(file);
+    fs::rename(&temporary, &path)?;
+    dir.sync()?;
+    Ok(bytes.len() as u64)
+}
+
+/// Reads snapshot `index`, refusing one that is damaged.
+pub fn read(dir: &DataDir, index: u64) -> Result<Image, Damage> {
+    let bytes = fs::read(dir.snapshot_path(index)).map_err(|error| Damage::Undecodable(error.to_string()))?;
+    frame::decode_exact(&bytes)
+}
+
+/// Deletes snapshots beyond the newest `SNAPSHOTS_KEPT`, and the journal segments that no kept
+/// snapshot needs.
+pub fn prune(dir: &DataDir) -> io::Result<()> {
+    let snapshots = dir.snapshots()?;
+    if snapshots.len() < SNAPSHOTS_KEPT {
+        return Ok(());
+    }
+    let oldest_kept = snapshots[snapshots.len() - SNAPSHOTS_KEPT];
+    for index in snapshots.into_iter().filter(|index| *index < oldest_kept) {
+        fs::remove_file(dir.snapshot_path(index))?;
+    }
+    for index in dir.segments()?.into_iter().filter(|index| *index < oldest_kept) {
+        fs::remove_file(dir.segment_path(index))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,636 @@
+//! Recovery against a model: a small engine drives the domain types exactly as the actors do,
+//! journals through the real writer, snapshots now and then, and is cut short; recovery must give
+//! back what was acknowledged.
+
+use super::data_dir::DataDir;
+use super::journal::Journal;
+use super::recovery::{self, Limits, RecoveryError, State};
+use super::{frame, snapshot, Change, Entry};
+use crate::config::FsyncPolicy;
+use crate::domain::idempotency::{AnswerRecord, Endpoint, IdempotencyKey, Scope, StoredResponse};
+use crate::domain::waiting_room::WaitingRoomLimits;
+use crate::domain::wallet::{Payment, WalletLimits};
+use crate::domain::{ConcertId, PaymentId, ReservationId, Token, TransactionId, UserId};
+use crate::services::catalog::{ConcertRecord, NewDate};
+use crate::services::users::User;
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use proptest::prelude::*;
+use std::path::Path;
+use std::sync::Arc;
+
+const HOLD_TTL_MINUTES: i64 = 5;
+
+fn limits() -> Limits {
+    Limits {
+        room: WaitingRoomLimits {
+            active_max: 2,
+            active_ttl: Duration::minutes(10),
+            waiting_idle_ttl: Duration::minutes(5),
+            waiting_max: 1_000,
+        },
+        wallet: WalletLimits {
+            charge_max: 10_000,
+            balance_max: 50_000,
+        },
+        answer_retention: Duration::hours(24),
+    }
+}
+
+fn start_time() -> DateTime<Utc> {
+    "2026-12-24T10:00:00Z".parse().unwrap()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().build().unwrap()
+}
+
+/// A hold the engine made: its fan, reservation and date.
+type Hold = (UserId, ReservationId, (ConcertId, NaiveDate));
+
+/// What a fan or an operator does.
+#[derive(Debug, Clone)]
+enum Command {
+    Register,
+    CreateConcert { seats: u32 },
+    Issue { fan: usize },
+    Leave { fan: usize },
+    Charge { fan: usize, amount: i64 },
+    Hold { fan: usize, date: usize, seat: i64 },
+    Pay { fan: usize, hold: usize },
+    Cancel { fan: usize, hold: usize },
+    Advance { minutes: i64 },
+    Snapshot,
+}
+
+fn command() -> impl Strategy<Value = Command> {
+    prop_oneof![
+        1 => Just(Command::Register),
+        1 => (1u32..6).prop_map(|seats| Command::CreateConcert { seats }),
+        3 => (0usize..8).prop_map(|fan| Command::Issue { fan }),
+        1 => (0usize..8).prop_map(|fan| Command::Leave { fan }),
+        3 => (0usize..8, 1i64..3_000).prop_map(|(fan, amount)| Command::Charge { fan, amount }),
+        4 => (0usize..8, 0usize..4, 0i64..7).prop_map(|(fan, date, seat)| Command::Hold { fan, date, seat }),
+        3 => (0usize..8, 0usize..16).prop_map(|(fan, hold)| Command::Pay { fan, hold }),
+        1 => (0usize..8, 0usize..16).prop_map(|(fan, hold)| Command::Cancel { fan, hold }),
+        1 => (1i64..8).prop_map(|minutes| Command::Advance { minutes }),
+        1 => Just(Command::Snapshot),
+    ]
+}
+
+/// The live side: the state as the actors would hold it, journaled through the real writer.
+struct Engine {
+    dir: Arc<DataDir>,
+    journal: Journal,
+    state: State,
+    now: DateTime<Utc>,
+    users: Vec<UserId>,
+    tokens: Vec<Option<Token>>,
+    dates: Vec<(ConcertId, NaiveDate)>,
+    holds: Vec<Hold>,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Engine {
+    fn start(path: &Path) -> Self {
+        let dir = Arc::new(DataDir::open(path).unwrap());
+        let journal = Journal::start(dir.clone(), 1, FsyncPolicy::Never).unwrap();
+        Self {
+            dir,
+            journal,
+            state: State::empty(&limits()),
+            now: start_time(),
+            users: Vec::new(),
+            tokens: Vec::new(),
+            dates: Vec::new(),
+            holds: Vec::new(),
+            runtime: runtime(),
+        }
+    }
+
+    /// Journals changes the domain already applied, waiting until they are durable.
+    fn journal_applied(&mut self, changes: Vec<Change>) {
+        let mut bytes = Vec::new();
+        for change in changes {
+            let part_seq = match &change {
+                Change::Queue(_) => &mut self.state.room.seq,
+                Change::Seat(key, _) => &mut self.state.dates.get_mut(key).unwrap().seq,
+                Change::Wallet(_) => &mut self.state.wallet.seq,
+                _ => unreachable!("users, concerts and answers go through apply"),
+            };
+            *part_seq += 1;
+            frame::encode_into(&Entry { seq: *part_seq, change }, &mut bytes);
+        }
+        self.wait_for(bytes);
+    }
+
+    /// Applies a change through `State::apply`, as recovery will, and journals it.
+    fn apply_and_journal(&mut self, change: Change) {
+        let seq = 1 + match &change {
+            Change::UserRegistered(_) => self.state.users.seq,
+            Change::ConcertCreated(_) => self.state.concerts.seq,
+            Change::Answered(_) => self.state.answers.seq,
+            _ => unreachable!("the domain applies its own events"),
+        };
+        let entry = Entry { seq, change };
+        self.state.apply(entry.clone()).unwrap();
+        self.wait_for(frame::encode(&entry));
+    }
+
+    fn wait_for(&self, bytes: Vec<u8>) {
+        if !bytes.is_empty() {
+            self.runtime.block_on(self.journal.append(bytes).durable()).unwrap();
+        }
+    }
+
+    /// Catches up on deadlines as every actor does before a command.
+    fn catch_up(&mut self) {
+        let now = self.now;
+        let expired = self.state.room.state.expire_due(now);
+        self.journal_applied(expired.into_iter().map(Change::Queue).collect());
+        let keys: Vec<_> = self.state.dates.keys().copied().collect();
+        for key in keys {
+            let lapsed = self.state.dates.get_mut(&key).unwrap().state.lapse_due(now);
+            self.journal_applied(lapsed.into_iter().map(|event| Change::Seat(key, event)).collect());
+        }
+    }
+
+    fn run(&mut self, command: &Command) {
+        self.catch_up();
+        match *command {
+            Command::Register => self.register(),
+            Command::CreateConcert { seats } => self.create_concert(seats),
+            Command::Issue { fan } => self.issue(fan),
+            Command::Leave { fan } => self.leave(fan),
+            Command::Charge { fan, amount } => self.charge(fan, amount),
+            Command::Hold { fan, date, seat } => self.hold(fan, date, seat),
+            Command::Pay { fan, hold } => self.pay(fan, hold),
+            Command::Cancel { fan, hold } => self.cancel(fan, hold),
+            Command::Advance { minutes } => self.now += Duration::minutes(minutes),
+            Command::Snapshot => self.snapshot(),
+        }
+    }
+
+    fn register(&mut self) {
+        let user = User {
+            user_id: UserId::random(),
+            name: format!("fan {}", self.users.len()),
+        };
+        self.users.push(user.user_id);
+        self.tokens.push(None);
+        self.apply_and_journal(Change::UserRegistered(user));
+    }
+
+    fn create_concert(&mut self, seats: u32) {
+        let concert_id = ConcertId::random();
+        let dates: Vec<NewDate> = (0..2)
+            .map(|day| NewDate {
+                date: NaiveDate::from_ymd_opt(2026, 12, 24 + day).unwrap(),
+                seat_count: seats,
+                price: 1_000,
+            })
+            .collect();
+        self.dates.extend(dates.iter().map(|new| (concert_id, new.date)));
+        let title = "Winter concert".to_string();
+        self.apply_and_journal(Change::ConcertCreated(ConcertRecord {
+            concert_id,
+            title,
+            dates,
+        }));
+    }
+
+    fn fan(&self, fan: usize) -> Option<(usize, UserId)> {
+        let index = fan.checked_rem(self.users.len())?;
+        Some((index, self.users[index]))
+    }
+
+    fn issue(&mut self, fan: usize) {
+        let Some((index, user)) = self.fan(fan) else { return };
+        let token = Token::random();
+        if let Ok(events) = self.state.room.state.issue(user, token, self.now) {
+            self.tokens[index] = Some(token);
+            self.journal_applied(events.into_iter().map(Change::Queue).collect());
+        }
+    }
+
+    fn leave(&mut self, fan: usize) {
+        let Some((index, _)) = self.fan(fan) else { return };
+        let Some(token) = self.tokens[index] else { return };
+        if let Ok(events) = self.state.room.state.leave(&token, self.now) {
+            self.journal_applied(events.into_iter().map(Change::Queue).collect());
+        }
+    }
+
+    fn charge(&mut self, fan: usize, amount: i64) {
+        let Some((_, user)) = self.fan(fan) else { return };
+        let charged = self
+            .state
+            .wallet
+            .state
+            .charge(user, amount, TransactionId::random(), self.now);
+        if let Ok(event) = charged {
+            self.journal_applied(vec![Change::Wallet(event)]);
+        }
+        // Every charge is keyed, so its answer is remembered too.
+        let answer = Ok(StoredResponse {
+            status: 200,
+            body: format!("{{\"amount\":{amount}}}"),
+        });
+        let scope = Scope {
+            user,
+            endpoint: Endpoint::Charges,
+            key: IdempotencyKey::parse(&format!("charge-{}", TransactionId::random())).unwrap(),
+        };
+        let record = AnswerRecord {
+            scope,
+            fingerprint: "body".into(),
+            answer,
+            at: self.now,
+        };
+        self.apply_and_journal(Change::Answered(record));
+    }
+
+    fn hold(&mut self, fan: usize, date: usize, seat: i64) {
+        let Some((_, user)) = self.fan(fan) else { return };
+        let Some(&key) = date.checked_rem(self.dates.len()).map(|index| &self.dates[index]) else {
+            return;
+        };
+        let reservation = ReservationId::random();
+        let map = &mut self.state.dates.get_mut(&key).unwrap().state;
+        let ttl = Duration::minutes(HOLD_TTL_MINUTES);
+        if let Ok(event) = map.hold(user, seat, reservation, self.now, ttl, |_| true) {
+            self.holds.push((user, reservation, key));
+            self.journal_applied(vec![Change::Seat(key, event)]);
+        }
+    }
+
+    /// The saga as the payment service runs it: mark, debit (the commit point), sell, end the token.
+    fn pay(&mut self, fan: usize, hold: usize) {
+        let Some((index, _)) = self.fan(fan) else { return };
+        let Some(&(user, reservation, key)) = hold.checked_rem(self.holds.len()).map(|i| &self.holds[i]) else {
+            return;
+        };
+        let Some(token) = self.tokens[index].filter(|token| self.state.room.state.user_of(token) == Some(user)) else {
+            return;
+        };
+        let map = &mut self.state.dates.get_mut(&key).unwrap().state;
+        let Ok(held) = map.begin_payment(reservation, user, self.now) else {
+            return;
+        };
+        let payment = Payment {
+            payment_id: PaymentId::random(),
+            reservation_id: reservation,
+            user_id: user,
+            concert_id: key.0,
+            date: key.1,
+            seat_number: held.seat_number,
+            amount: held.price,
+            paid_at: self.now,
+        };
+        let payment_id = payment.payment_id;
+        match self.state.wallet.state.pay(payment, TransactionId::random()) {
+            Ok(paid) => {
+                self.journal_applied(vec![Change::Wallet(paid)]);
+                let map = &mut self.state.dates.get_mut(&key).unwrap().state;
+                let sold = map.complete_payment(reservation, payment_id, self.now);
+                self.journal_applied(vec![Change::Seat(key, sold)]);
+                let ended = self.state.room.state.end_after_payment(&token, self.now);
+                self.journal_applied(ended.into_iter().map(Change::Queue).collect());
+            }
+            Err(_) => {
+                let map = &mut self.state.dates.get_mut(&key).unwrap().state;
+                let lapsed = map.abort_payment(reservation, self.now);
+                self.journal_applied(lapsed.into_iter().map(|event| Change::Seat(key, event)).collect());
+            }
+        }
+    }
+
+    fn cancel(&mut self, fan: usize, hold: usize) {
+        let Some((_, user)) = self.fan(fan) else { return };
+        let Some(&(_, reservation, key)) = hold.checked_rem(self.holds.len()).map(|i| &self.holds[i]) else {
+            return;
+        };
+        let map = &mut self.state.dates.get_mut(&key).unwrap().state;
+        if let Ok(event) = map.cancel(reservation, user, self.now) {
+            self.journal_applied(vec![Change::Seat(key, event)]);
+        }
+    }
+
+    fn snapshot(&mut self) {
+        let index = self.runtime.block_on(self.journal.rotate()).unwrap();
+        snapshot::write(&self.dir, index, &self.state.image()).unwrap();
+        snapshot::prune(&self.dir).unwrap();
+    }
+
+    /// Stops the writer: everything sent is written.
+    fn stop(self) -> (State, Vec<Hold>) {
+        self.runtime.block_on(self.journal.stop());
+        drop(self.dir);
+        (self.state, self.holds)
+    }
+}
+
+/// Everything observable about a state, in a stable order, as of `now`.
+fn describe(state: &State, holds: &[Hold], now: DateTime<Utc>) -> String {
+    let mut users: Vec<UserId> = state.users.state.iter().map(|user| user.user_id).collect();
+    users.sort();
+    let mut out = format!("users {users:?}\nconcerts {:?}\n", state.concerts.state);
+    let mut keys: Vec<_> = state.dates.keys().copied().collect();
+    keys.sort();
+    for key in keys {
+        out += &format!("date {key:?}: {:?}\n", state.dates[&key].state.seats(now));
+    }
+    for (user, reservation, key) in holds {
+        let view = state
+            .dates
+            .get(key)
+            .map(|date| date.state.reservation(*reservation, *user, now));
+        out += &format!(
+            "hold {reservation}: {:?}\n",
+            view.map(|view| view.map(|view| view.status))
+        );
+    }
+    let mut tokens: Vec<_> = state.room.state.live_tokens().collect();
+    tokens.sort_by_key(|(token, ..)| *token);
+    out += &format!("room {:?}\ntokens {tokens:?}\n", state.room.state.stats());
+    out += &format!("money {:?}\n", state.wallet.state.totals());
+    for user in users {
+        let wallet = &state.wallet.state;
+        out += &format!(
+            "wallet {user}: {} {:?} {:?}\n",
+            wallet.balance(user),
+            wallet.transactions(user, usize::MAX),
+            wallet.payments(user)
+        );
+    }
+    out + &format!("answers {}\n", state.answers.state.len())
+}
+
+/// The newest journal segment, found without taking the dir's lock.
+fn last_segment(path: &Path) -> std::path::PathBuf {
+    let mut segments: Vec<_> = std::fs::read_dir(path)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|extension| extension == "log"))
+        .collect();
+    segments.sort();
+    segments.pop().unwrap()
+}
+
+fn recover(path: &Path) -> Result<State, RecoveryError> {
+    recovery::recover(&DataDir::open(path).unwrap(), &limits()).map(|(state, _)| state)
+}
+
+fn scripted_day() -> Vec<Command> {
+    use Command::*;
+    vec![
+        Register,
+        Register,
+        Register,
+        CreateConcert { seats: 4 },
+        Issue { fan: 0 },
+        Issue { fan: 1 },
+        Issue { fan: 2 },
+        Charge { fan: 0, amount: 2_500 },
+        Charge { fan: 1, amount: 500 },
+        Hold {
+            fan: 0,
+            date: 0,
+            seat: 1,
+        },
+        Hold {
+            fan: 1,
+            date: 0,
+            seat: 2,
+        },
+        Hold {
+            fan: 1,
+            date: 1,
+            seat: 1,
+        },
+        Pay { fan: 0, hold: 0 },
+        Pay { fan: 1, hold: 1 },
+        Cancel { fan: 1, hold: 2 },
+        Advance { minutes: 11 },
+        Issue { fan: 0 },
+        Hold {
+            fan: 0,
+            date: 1,
+            seat: 3,
+        },
+    ]
+}
+
+/// The state a clean prefix of `entries` gives, settled as recovery settles it.
+fn replay_prefix(entries: &[Entry]) -> State {
+    let mut state = State::empty(&limits());
+    for entry in entries {
+        state.apply(entry.clone()).unwrap();
+    }
+    state.settle_payments();
+    state
+}
+
+#[test]
+fn recovery_gives_back_exactly_what_the_live_side_holds() {
+    let live = tempfile::tempdir().unwrap();
+    let mut engine = Engine::start(live.path());
+    for command in scripted_day() {
+        engine.run(&command);
+    }
+    let now = engine.now;
+    let expected = describe(&engine.state, &engine.holds, now);
+    let (_, holds) = engine.stop();
+    let recovered = recover(live.path()).unwrap();
+    assert_eq!(describe(&recovered, &holds, now), expected);
+    assert!(expected.contains("Confirmed") && expected.contains("Cancelled") && expected.contains("Sold"));
+}
+
+#[test]
+fn a_journal_cut_at_any_byte_recovers_exactly_the_whole_records_before_the_cut() {
+    let live = tempfile::tempdir().unwrap();
+    let mut engine = Engine::start(live.path());
+    for command in scripted_day() {
+        engine.run(&command);
+    }
+    let now = engine.now;
+    let (_, holds) = engine.stop();
+    let segment = last_segment(live.path());
+    let bytes = std::fs::read(&segment).unwrap();
+    let entries = frame::decode_all::<Entry>(&bytes).records;
+    let mut ends = Vec::new();
+    let mut end = 0;
+    for entry in &entries {
+        end += frame::encode(entry).len();
+        ends.push(end);
+    }
+    assert_eq!(end, bytes.len());
+    for cut in 0..=bytes.len() {
+        let crashed = tempfile::tempdir().unwrap();
+        let path = crashed.path().join(segment.file_name().unwrap());
+        std::fs::write(&path, &bytes[..cut]).unwrap();
+        let state = recover(crashed.path()).unwrap();
+        let whole = ends.iter().filter(|end| **end <= cut).count();
+        let expected = replay_prefix(&entries[..whole]);
+        assert_eq!(
+            describe(&state, &holds, now),
+            describe(&expected, &holds, now),
+            "cut at {cut}"
+        );
+        let kept = if whole == 0 { 0 } else { ends[whole - 1] };
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len() as usize,
+            kept,
+            "the torn tail is cut off at {cut}"
+        );
+    }
+}
+
+/// A crash at a random moment: every command before it was acknowledged; the one under way was
+/// written in part.
+fn crash_and_recover(commands: &[Command], in_flight: &Command, kept_per_mille: usize) {
+    let live = tempfile::tempdir().unwrap();
+    let mut engine = Engine::start(live.path());
+    for command in commands {
+        engine.run(command);
+    }
+    let acknowledged = engine.state.clone();
+    let segment = last_segment(live.path());
+    let acknowledged_len = std::fs::metadata(&segment).unwrap().len() as usize;
+    engine.run(in_flight);
+    let now = engine.now;
+    let (_, holds) = engine.stop();
+    let bytes = std::fs::read(&segment).unwrap();
+    let cut = acknowledged_len + (bytes.len() - acknowledged_len) * kept_per_mille / 1000;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&segment)
+        .unwrap()
+        .set_len(cut as u64)
+        .unwrap();
+
+    let recovered = recover(live.path()).unwrap();
+    let mut expected = acknowledged;
+    for entry in frame::decode_all::<Entry>(&bytes[acknowledged_len..cut]).records {
+        expected.apply(entry).unwrap();
+    }
+    expected.settle_payments();
+    assert_eq!(describe(&recovered, &holds, now), describe(&expected, &holds, now));
+    let again = recover(live.path()).unwrap();
+    assert_eq!(
+        describe(&again, &holds, now),
+        describe(&expected, &holds, now),
+        "a second recovery agrees"
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn after_a_crash_at_any_moment_every_acknowledged_write_is_recovered(
+        commands in proptest::collection::vec(command(), 1..50),
+        in_flight in command(),
+        kept_per_mille in 0usize..=1000,
+    ) {
+        // A snapshot is not a write a fan waits for; the command under way is one that is.
+        let in_flight = match in_flight {
+            Command::Snapshot => Command::Charge { fan: 0, amount: 100 },
+            other => other,
+        };
+        crash_and_recover(&commands, &in_flight, kept_per_mille);
+    }
+}
+
+#[test]
+fn a_damaged_newest_snapshot_falls_back_to_the_one_before() {
+    let live = tempfile::tempdir().unwrap();
+    let mut engine = Engine::start(live.path());
+    let day = scripted_day();
+    for (step, command) in day.iter().enumerate() {
+        engine.run(command);
+        if step % 5 == 4 {
+            engine.run(&Command::Snapshot);
+        }
+    }
+    let now = engine.now;
+    let expected = describe(&engine.state, &engine.holds, now);
+    let (_, holds) = engine.stop();
+    let dir = DataDir::open(live.path()).unwrap();
+    let snapshots = dir.snapshots().unwrap();
+    assert_eq!(snapshots.len(), 2, "two snapshots are kept");
+    assert!(
+        dir.segments().unwrap()[0] >= snapshots[0],
+        "segments before the older snapshot are gone"
+    );
+    let newest = dir.snapshot_path(snapshots[1]);
+    let mut bytes = std::fs::read(&newest).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&newest, bytes).unwrap();
+    drop(dir);
+    let (state, report) = recovery::recover(&DataDir::open(live.path()).unwrap(), &limits()).unwrap();
+    assert_eq!(report.snapshot, Some(snapshots[0]));
+    assert_eq!(describe(&state, &holds, now), expected);
+}
+
+#[test]
+fn damage_before_the_last_segment_refuses_to_start_rather_than_lose_writes() {
+    let live = tempfile::tempdir().unwrap();
+    let mut engine = Engine::start(live.path());
+    for command in scripted_day() {
+        engine.run(&command);
+    }
+    engine.runtime.block_on(engine.journal.rotate()).unwrap();
+    engine.run(&Command::Charge { fan: 0, amount: 10 });
+    engine.stop();
+    let first = DataDir::open(live.path()).unwrap().segment_path(1);
+    let mut bytes = std::fs::read(&first).unwrap();
+    bytes[20] ^= 0x01;
+    std::fs::write(&first, bytes).unwrap();
+    let refused = recover(live.path()).err().expect("recovery refuses");
+    assert!(
+        matches!(refused, RecoveryError::DamagedSegment { segment: 1, .. }),
+        "{refused}"
+    );
+}
+
+#[test]
+fn a_payment_cut_short_by_a_crash_is_finished_at_recovery() {
+    let live = tempfile::tempdir().unwrap();
+    let mut engine = Engine::start(live.path());
+    let mut day = scripted_day();
+    day.truncate(13);
+    for command in &day {
+        engine.run(command);
+    }
+    let now = engine.now;
+    let (_, holds) = engine.stop();
+    // Drop the sale and the token's end that followed the payment of the last command.
+    let segment = last_segment(live.path());
+    let bytes = std::fs::read(&segment).unwrap();
+    let entries = frame::decode_all::<Entry>(&bytes).records;
+    let paid = entries
+        .iter()
+        .rposition(|entry| {
+            matches!(
+                entry.change,
+                Change::Wallet(crate::domain::wallet::WalletEvent::PaymentCompleted { .. })
+            )
+        })
+        .unwrap();
+    let kept: usize = entries[..=paid].iter().map(|entry| frame::encode(entry).len()).sum();
+    std::fs::write(&segment, &bytes[..kept]).unwrap();
+
+    let (state, report) = recovery::recover(&DataDir::open(live.path()).unwrap(), &limits()).unwrap();
+    assert_eq!(
+        report.repairs.len(),
+        2,
+        "the seat is sold and the token ended: {:?}",
+        report.repairs
+    );
+    let (user, reservation, key) = holds[0];
+    let view = state.dates[&key].state.reservation(reservation, user, now).unwrap();
+    assert_eq!(view.status, crate::domain::seat_map::ReservationStatus::Confirmed);
+    assert!(state.room.state.live_token_of(user).is_none(), "the paying token ended");
+    assert!(state.paid_tokens.values().any(|(paid_by, _)| *paid_by == user));
+}
