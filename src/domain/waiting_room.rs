@@ -85,20 +85,20 @@ pub struct QueueStats {
     pub expired_total: u64,
 }
 
-/// A live token. Times are kept as microseconds in snapshots, which hold millions of these.
+/// A live token. Times are kept as nanosecond counts in snapshots, which hold millions of these.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct TokenRecord {
     seq: u64,
     token: Token,
     user: UserId,
-    #[serde(with = "chrono::serde::ts_microseconds")]
+    #[serde(with = "chrono::serde::ts_nanoseconds")]
     issued_at: DateTime<Utc>,
     status: TokenStatus,
     /// Set once admitted.
-    #[serde(with = "chrono::serde::ts_microseconds_option")]
+    #[serde(with = "chrono::serde::ts_nanoseconds_option")]
     active_until: Option<DateTime<Utc>>,
     /// While waiting: when the token is dropped unless read before.
-    #[serde(with = "chrono::serde::ts_microseconds")]
+    #[serde(with = "chrono::serde::ts_nanoseconds")]
     idle_deadline: DateTime<Utc>,
 }
 

@@ -37,7 +37,8 @@ fn limits() -> Limits {
 }
 
 fn start_time() -> DateTime<Utc> {
-    "2026-12-24T10:00:00Z".parse().unwrap()
+    // Not a whole second, so a snapshot that kept less than the full precision shows.
+    "2026-12-24T10:00:00.123456789Z".parse().unwrap()
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -633,4 +634,21 @@ fn a_payment_cut_short_by_a_crash_is_finished_at_recovery() {
     assert_eq!(view.status, crate::domain::seat_map::ReservationStatus::Confirmed);
     assert!(state.room.state.live_token_of(user).is_none(), "the paying token ended");
     assert!(state.paid_tokens.values().any(|(paid_by, _)| *paid_by == user));
+}
+
+#[test]
+fn a_snapshot_gives_back_exactly_the_state_it_was_taken_of() {
+    let live = tempfile::tempdir().unwrap();
+    let mut engine = Engine::start(live.path());
+    for command in &scripted_day()[..12] {
+        engine.run(command);
+    }
+    engine.now += Duration::nanoseconds(987_654_321);
+    engine.run(&Command::Issue { fan: 2 });
+    let now = engine.now;
+    let (state, holds) = engine.stop();
+    let bytes = frame::encode(&state.image());
+    let restored = State::from_image(frame::decode_exact(&bytes).unwrap(), &limits());
+    assert!(state.room.state.live_tokens().count() > 0);
+    assert_eq!(describe(&restored, &holds, now), describe(&state, &holds, now));
 }

@@ -1,0 +1,931 @@
+//! Durability of the real `server` binary: every acknowledged write survives `kill -9` at random
+//! moments under load, a graceful stop keeps the whole state, and one data dir serves one process.
+
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const ADMIN_KEY: &str = "durability-admin-key";
+const SEATS_PER_DATE: u64 = 50;
+const PRICE: i64 = 1000;
+/// The largest page of wallet history the server gives; a fan's whole history must fit in it.
+const HISTORY_MAX: usize = 1000;
+
+// ---------------------------------------------------------------------------------------------
+// The server process
+// ---------------------------------------------------------------------------------------------
+
+/// Flags every test starts the server with: nothing expires and nobody is rate limited.
+const CALM: &[&str] = &["--user-rate-limit", "0", "--active-ttl", "1h", "--hold-ttl", "1h"];
+
+struct Server {
+    child: Child,
+    api: Api,
+}
+
+/// Starts the binary on `data_dir` with `CALM` and `extra` flags; its log goes to `log`.
+fn start(data_dir: &Path, log: &Path, extra: &[&str]) -> Server {
+    let mut child = server_command(data_dir, extra)
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let Some(Ok(first)) = lines.next() else {
+        let status = child.wait().unwrap();
+        panic!(
+            "the server ended ({status}) without saying where it listens; its log:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+    };
+    let base = first
+        .strip_prefix("listening on ")
+        .expect("the line says where it listens");
+    let client = Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
+    Server {
+        child,
+        api: Api {
+            client,
+            base: base.to_string(),
+        },
+    }
+}
+
+fn server_command(data_dir: &Path, extra: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_server"));
+    command
+        .args(["--addr", ":0", "--admin-key", ADMIN_KEY, "--data-dir"])
+        .arg(data_dir)
+        .args(CALM)
+        .args(extra);
+    command
+}
+
+impl Server {
+    /// SIGKILL: the process gets no chance to tidy up.
+    fn crash(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM, and the exit status once the server is gone.
+    fn terminate(&mut self) -> ExitStatus {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Clone)]
+struct Api {
+    client: Client,
+    base: String,
+}
+
+impl Api {
+    /// One request; `Err` when the connection failed or the answer was cut (not acknowledged).
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> reqwest::Result<(StatusCode, Value)> {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        if path.starts_with("/api/v1/admin") {
+            request = request.header("X-Admin-Key", ADMIN_KEY);
+        }
+        let response = request.send().await?;
+        let status = response.status();
+        let bytes = response.bytes().await?;
+        let value = match bytes.is_empty() {
+            true => Value::Null,
+            false => serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned())),
+        };
+        Ok((status, value))
+    }
+
+    /// A request that must be answered with `expected`; the body of the answer.
+    async fn expect(
+        &self,
+        expected: u16,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Value {
+        let (status, value) = self
+            .send(method.clone(), path, token, body)
+            .await
+            .unwrap_or_else(|error| panic!("{method} {path}: {error}"));
+        assert_eq!(status.as_u16(), expected, "{method} {path} answered {value}");
+        value
+    }
+
+    async fn get(&self, path: &str, token: &str) -> Value {
+        self.expect(200, Method::GET, path, Some(token), None).await
+    }
+
+    /// A GET without a token (public and admin routes).
+    async fn get_plain(&self, path: &str) -> Value {
+        self.expect(200, Method::GET, path, None, None).await
+    }
+
+    async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Value {
+        self.expect(201, Method::POST, path, token, Some(&body)).await
+    }
+}
+
+fn text(value: &Value) -> String {
+    value
+        .as_str()
+        .unwrap_or_else(|| panic!("{value} is not a string"))
+        .to_string()
+}
+
+fn int(value: &Value) -> i64 {
+    value.as_i64().unwrap_or_else(|| panic!("{value} is not an integer"))
+}
+
+fn list(value: Value) -> Vec<Value> {
+    match value {
+        Value::Array(items) => items,
+        other => panic!("{other} is not a list"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A tiny replayable random source (no `rand` here)
+// ---------------------------------------------------------------------------------------------
+
+struct Rng(u64);
+
+impl Rng {
+    /// Seeded from `DURABILITY_SEED` when set, else from the clock; the seed is printed.
+    fn seeded() -> Self {
+        let seed = std::env::var("DURABILITY_SEED")
+            .ok()
+            .and_then(|seed| seed.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos() as u64
+            });
+        println!("durability seed: {seed} (replay with DURABILITY_SEED={seed})");
+        Rng(seed | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    fn below(&mut self, bound: u64) -> u64 {
+        self.next() % bound
+    }
+
+    fn fork(&mut self) -> Rng {
+        Rng(self.next() | 1)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The world the tests build: a concert and fans, and what the server acknowledged to each fan
+// ---------------------------------------------------------------------------------------------
+
+struct Venue {
+    concert_id: String,
+    dates: Vec<String>,
+}
+
+impl Venue {
+    fn seats_path(&self, date: &str) -> String {
+        format!("/api/v1/concerts/{}/dates/{date}/seats", self.concert_id)
+    }
+}
+
+async fn create_concert(api: &Api, dates: &[&str], seats: u64, price: i64) -> Venue {
+    let dates_body: Vec<Value> = dates
+        .iter()
+        .map(|date| json!({"date": date, "seatCount": seats, "price": price}))
+        .collect();
+    let concert = api
+        .post(
+            "/api/v1/admin/concerts",
+            None,
+            json!({"title": "Durability", "dates": dates_body}),
+        )
+        .await;
+    Venue {
+        concert_id: text(&concert["concertId"]),
+        dates: dates.iter().map(|date| date.to_string()).collect(),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Hold {
+    reservation_id: String,
+    date: String,
+    seat: i64,
+}
+
+#[derive(Debug, Clone)]
+struct Paid {
+    payment_id: String,
+    reservation_id: String,
+    amount: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Op {
+    Charge,
+    Hold,
+    Pay,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Fan {
+    name: String,
+    user_id: String,
+    /// The fan's live token as far as the test knows; `None` once a payment ended it.
+    token: Option<String>,
+    /// Acknowledged charges, by amount (every amount is unique in the whole test).
+    charges: Vec<i64>,
+    /// Acknowledged holds.
+    holds: Vec<Hold>,
+    /// Acknowledged holds last seen HELD: what the fan may still pay.
+    held: Vec<Hold>,
+    /// Acknowledged payments.
+    payments: Vec<Paid>,
+    /// The request that was under way when the server died, if any.
+    unanswered: Option<Op>,
+    /// Whether the fan pays in the load. A payment ends the token, and a token is only taken
+    /// while the server is sure to answer, so a payer rests until the next crash; the others keep
+    /// the load going until each crash.
+    pays: bool,
+}
+
+impl Fan {
+    fn token(&self) -> &str {
+        self.token.as_deref().expect("the fan has a live token")
+    }
+}
+
+/// Registers a fan and takes an ACTIVE token for them.
+async fn register_fan(api: &Api, name: &str) -> Fan {
+    let user = api.post("/api/v1/users", None, json!({"name": name})).await;
+    let mut fan = Fan {
+        name: name.to_string(),
+        user_id: text(&user["userId"]),
+        ..Fan::default()
+    };
+    fan.token = Some(issue_token(api, &fan.user_id).await);
+    fan
+}
+
+async fn issue_token(api: &Api, user_id: &str) -> String {
+    let queue = api.post("/api/v1/queue/tokens", None, json!({"userId": user_id})).await;
+    assert_eq!(queue["status"], "ACTIVE", "{queue}");
+    text(&queue["token"])
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load: each fan charges, holds and pays, one request at a time, until the server dies
+// ---------------------------------------------------------------------------------------------
+
+/// Percent of steps that pay a held seat (when the fan has one) and that charge; the rest hold.
+const PAY_PERCENT: u64 = 4;
+const CHARGE_PERCENT: u64 = 45;
+/// Past this a fan only holds, so that its whole history stays within one page on a fast machine.
+const CHARGES_PER_FAN_MAX: usize = HISTORY_MAX - 100;
+
+/// Runs the fan until its token is ended by a payment or the server stops answering. Answers the
+/// contract does not allow for this traffic come back as problems.
+async fn drive(api: Api, mut fan: Fan, venue: Arc<Venue>, mut rng: Rng, amounts: Arc<AtomicI64>) -> (Fan, Vec<String>) {
+    let mut problems = Vec::new();
+    while fan.token.is_some() {
+        match step(&api, &mut fan, &venue, &mut rng, &amounts).await {
+            Ok(true) => fan.unanswered = None,
+            Ok(false) => break,
+            Err(problem) => {
+                problems.push(format!("{}: {problem}", fan.name));
+                break;
+            }
+        }
+    }
+    (fan, problems)
+}
+
+/// One request: `Ok(true)` to go on, `Ok(false)` when the server is gone (the request stays in
+/// `fan.unanswered`), `Err` for an answer the contract does not allow here.
+async fn step(api: &Api, fan: &mut Fan, venue: &Venue, rng: &mut Rng, amounts: &AtomicI64) -> Result<bool, String> {
+    let token = fan.token().to_string();
+    let roll = rng.below(100);
+    if fan.pays && roll < PAY_PERCENT && !fan.held.is_empty() {
+        let index = rng.below(fan.held.len() as u64) as usize;
+        let hold = fan.held[index].clone();
+        fan.unanswered = Some(Op::Pay);
+        let body = json!({"reservationId": hold.reservation_id});
+        let Ok((status, answer)) = api
+            .send(Method::POST, "/api/v1/payments", Some(&token), Some(&body))
+            .await
+        else {
+            return Ok(false);
+        };
+        match (status.as_u16(), answer["code"].as_str()) {
+            (201, _) => {
+                fan.payments.push(Paid {
+                    payment_id: text(&answer["paymentId"]),
+                    reservation_id: hold.reservation_id,
+                    amount: int(&answer["amount"]),
+                });
+                fan.held.remove(index);
+                // A payment ends the token's life.
+                fan.token = None;
+            }
+            (409, Some("INSUFFICIENT_BALANCE")) => {}
+            _ => return Err(format!("paying {hold:?} answered {status} {answer}")),
+        }
+    } else if roll < PAY_PERCENT + CHARGE_PERCENT && fan.charges.len() < CHARGES_PER_FAN_MAX {
+        let amount = amounts.fetch_add(1, Ordering::Relaxed);
+        fan.unanswered = Some(Op::Charge);
+        let body = json!({"amount": amount});
+        let Ok((status, answer)) = api
+            .send(Method::POST, "/api/v1/wallet/charges", Some(&token), Some(&body))
+            .await
+        else {
+            return Ok(false);
+        };
+        match status.as_u16() {
+            200 => fan.charges.push(amount),
+            _ => return Err(format!("charging {amount} answered {status} {answer}")),
+        }
+    } else {
+        let date = venue.dates[rng.below(venue.dates.len() as u64) as usize].clone();
+        let seat = 1 + rng.below(SEATS_PER_DATE) as i64;
+        fan.unanswered = Some(Op::Hold);
+        let body = json!({"concertId": venue.concert_id, "date": date, "seatNumber": seat});
+        let Ok((status, answer)) = api
+            .send(Method::POST, "/api/v1/reservations", Some(&token), Some(&body))
+            .await
+        else {
+            return Ok(false);
+        };
+        match (status.as_u16(), answer["code"].as_str()) {
+            (201, _) => {
+                let hold = Hold {
+                    reservation_id: text(&answer["reservationId"]),
+                    date,
+                    seat,
+                };
+                fan.holds.push(hold.clone());
+                fan.held.push(hold);
+            }
+            (409, Some("SEAT_UNAVAILABLE" | "HOLD_LIMIT_REACHED")) => {}
+            _ => return Err(format!("holding {date} seat {seat} answered {status} {answer}")),
+        }
+    }
+    Ok(true)
+}
+
+/// Lets every fan loose on the server for `for_how_long`, then SIGKILLs it with requests in
+/// flight; returns the fans with what the server acknowledged to them.
+async fn load_then_crash(
+    server: &mut Server,
+    fans: Vec<Fan>,
+    venue: &Arc<Venue>,
+    rng: &mut Rng,
+    amounts: &Arc<AtomicI64>,
+    for_how_long: Duration,
+) -> Vec<Fan> {
+    let tasks: Vec<_> = fans
+        .into_iter()
+        .map(|fan| {
+            tokio::spawn(drive(
+                server.api.clone(),
+                fan,
+                venue.clone(),
+                rng.fork(),
+                amounts.clone(),
+            ))
+        })
+        .collect();
+    tokio::time::sleep(for_how_long).await;
+    server.crash();
+    let mut fans = Vec::new();
+    let mut problems = Vec::new();
+    for task in tasks {
+        let (fan, found) = task.await.unwrap();
+        fans.push(fan);
+        problems.extend(found);
+    }
+    assert!(
+        problems.is_empty(),
+        "answers the contract does not allow: {problems:#?}"
+    );
+    fans
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checking a recovered server against what it acknowledged
+// ---------------------------------------------------------------------------------------------
+
+/// What the checks of all fans add up to, for comparing with the admin stats and the seat maps.
+#[derive(Default)]
+struct Totals {
+    charged: i64,
+    balances: i64,
+    revenue: i64,
+    /// (date, seat) of every payment any fan has.
+    sold: BTreeSet<(String, i64)>,
+    /// (date, seat) of every acknowledged hold still HELD.
+    held: BTreeSet<(String, i64)>,
+}
+
+/// Gives every fan a live token again: a token issued before a crash must still be valid unless a
+/// payment ended it. Returns whether the token was ended by a payment the fan never heard about.
+async fn revive_token(api: &Api, fan: &mut Fan, when: &str) -> bool {
+    let mut ended_unheard = false;
+    if let Some(token) = fan.token.clone() {
+        let (status, queue) = api
+            .send(Method::GET, "/api/v1/queue/tokens/me", Some(&token), None)
+            .await
+            .unwrap();
+        if status == StatusCode::OK {
+            assert_eq!(queue["userId"], fan.user_id.as_str(), "{when}: {queue}");
+            assert_eq!(queue["status"], "ACTIVE", "{when}: {}'s token {queue}", fan.name);
+        } else {
+            assert_eq!(
+                fan.unanswered,
+                Some(Op::Pay),
+                "{when}: {}'s token, issued before the crash and not ended by a payment, answers {status} {queue}",
+                fan.name
+            );
+            fan.token = None;
+            ended_unheard = true;
+        }
+    }
+    if fan.token.is_none() {
+        fan.token = Some(issue_token(api, &fan.user_id).await);
+    }
+    fan.unanswered = None;
+    ended_unheard
+}
+
+/// Checks one fan's wallet, payments and reservations against what was acknowledged to them.
+async fn check_fan(api: &Api, fan: &mut Fan, totals: &mut Totals, when: &str) {
+    let ended_unheard = revive_token(api, fan, when).await;
+    let token = fan.token().to_string();
+    let who = format!("{when}, {}", fan.name);
+
+    let balance = int(&api.get("/api/v1/wallet", &token).await["balance"]);
+    let history = list(
+        api.get(&format!("/api/v1/wallet/transactions?limit={HISTORY_MAX}"), &token)
+            .await,
+    );
+    assert!(
+        history.len() < HISTORY_MAX,
+        "{who}: the history no longer fits one page; make the load smaller"
+    );
+    let mut charged_amounts = HashSet::new();
+    let (mut charged, mut spent) = (0, 0);
+    let mut payment_transactions = BTreeSet::new();
+    for transaction in &history {
+        let amount = int(&transaction["amount"]);
+        match transaction["type"].as_str() {
+            Some("CHARGE") => {
+                assert!(
+                    charged_amounts.insert(amount),
+                    "{who}: the charge of {amount} is there twice"
+                );
+                charged += amount;
+            }
+            Some("PAYMENT") => {
+                spent += amount;
+                payment_transactions.insert(text(&transaction["paymentId"]));
+            }
+            _ => panic!("{who}: a transaction of no known type: {transaction}"),
+        }
+    }
+    for amount in &fan.charges {
+        assert!(
+            charged_amounts.contains(amount),
+            "{who}: the acknowledged charge of {amount} was lost"
+        );
+    }
+    assert_eq!(
+        balance,
+        charged - spent,
+        "{who}: the balance is not the charges less the payments"
+    );
+
+    let payments = list(api.get("/api/v1/payments", &token).await);
+    let payment_ids: BTreeSet<String> = payments.iter().map(|payment| text(&payment["paymentId"])).collect();
+    assert_eq!(
+        payment_ids, payment_transactions,
+        "{who}: payments and PAYMENT transactions differ"
+    );
+    for paid in &fan.payments {
+        let found = payments
+            .iter()
+            .find(|payment| payment["paymentId"] == paid.payment_id.as_str())
+            .unwrap_or_else(|| panic!("{who}: the acknowledged payment {paid:?} was lost"));
+        assert_eq!(found["reservationId"], paid.reservation_id.as_str(), "{who}: {found}");
+        assert_eq!(int(&found["amount"]), paid.amount, "{who}: {found}");
+    }
+    if ended_unheard {
+        assert!(
+            payments.len() > fan.payments.len(),
+            "{who}: the token died though no payment of the fan went through"
+        );
+    }
+    for payment in &payments {
+        let reservation_id = text(&payment["reservationId"]);
+        let reservation = api.get(&format!("/api/v1/reservations/{reservation_id}"), &token).await;
+        assert_eq!(
+            reservation["status"], "CONFIRMED",
+            "{who}: a paid reservation {reservation}"
+        );
+        assert_eq!(
+            payment["date"], reservation["date"],
+            "{who}: {payment} vs {reservation}"
+        );
+        assert_eq!(
+            payment["seatNumber"], reservation["seatNumber"],
+            "{who}: {payment} vs {reservation}"
+        );
+        let seat = (text(&payment["date"]), int(&payment["seatNumber"]));
+        assert!(totals.sold.insert(seat.clone()), "{who}: seat {seat:?} was sold twice");
+        totals.revenue += int(&payment["amount"]);
+    }
+
+    fan.held.clear();
+    for hold in &fan.holds {
+        let reservation = api
+            .get(&format!("/api/v1/reservations/{}", hold.reservation_id), &token)
+            .await;
+        assert_eq!(reservation["date"], hold.date.as_str(), "{who}: {reservation}");
+        assert_eq!(int(&reservation["seatNumber"]), hold.seat, "{who}: {reservation}");
+        match reservation["status"].as_str() {
+            Some("HELD") => {
+                totals.held.insert((hold.date.clone(), hold.seat));
+                fan.held.push(hold.clone());
+            }
+            Some("CONFIRMED") => {}
+            _ => panic!("{who}: the acknowledged hold {hold:?} is now {reservation}"),
+        }
+    }
+    totals.charged += charged;
+    totals.balances += balance;
+}
+
+/// Checks everything the server acknowledged so far, and that money and seats add up.
+async fn check_everything(api: &Api, venue: &Venue, fans: &mut [Fan], when: &str) {
+    let mut totals = Totals::default();
+    for fan in fans.iter_mut() {
+        check_fan(api, fan, &mut totals, when).await;
+    }
+
+    let stats = api.get_plain("/api/v1/admin/stats").await;
+    let stat = |name: &str| int(&stats[name]);
+    assert_eq!(
+        stat("chargedTotal"),
+        stat("balancesTotal") + stat("revenueTotal"),
+        "{when}: money is not conserved: {stats}"
+    );
+    assert_eq!(
+        stat("chargedTotal"),
+        totals.charged,
+        "{when}: charges in the histories vs {stats}"
+    );
+    assert_eq!(
+        stat("balancesTotal"),
+        totals.balances,
+        "{when}: the fans' balances vs {stats}"
+    );
+    assert_eq!(
+        stat("revenueTotal"),
+        totals.revenue,
+        "{when}: the fans' payments vs {stats}"
+    );
+    assert_eq!(
+        stat("seatsSold"),
+        totals.sold.len() as i64,
+        "{when}: the fans' payments vs {stats}"
+    );
+    assert_eq!(stat("users"), fans.len() as i64, "{when}: {stats}");
+    assert_eq!(
+        stat("seatsTotal"),
+        (venue.dates.len() as u64 * SEATS_PER_DATE) as i64,
+        "{when}: {stats}"
+    );
+
+    let (mut sold, mut held) = (BTreeSet::new(), BTreeSet::new());
+    for date in &venue.dates {
+        let map = api.get(&venue.seats_path(date), fans[0].token()).await;
+        for seat in map["seats"].as_array().unwrap() {
+            let key = (date.clone(), int(&seat["seatNumber"]));
+            match seat["status"].as_str() {
+                Some("SOLD") => sold.insert(key),
+                Some("HELD") => held.insert(key),
+                _ => false,
+            };
+        }
+    }
+    assert_eq!(
+        sold, totals.sold,
+        "{when}: the SOLD seats are not the seats of the payments"
+    );
+    let lost: Vec<_> = totals.held.difference(&held).collect();
+    assert!(
+        lost.is_empty(),
+        "{when}: acknowledged holds not HELD on the seat map: {lost:?}"
+    );
+    assert_eq!(stat("seatsHeld"), held.len() as i64, "{when}: the seat maps vs {stats}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The tests
+// ---------------------------------------------------------------------------------------------
+
+const CRASHES: usize = 4;
+const FANS: usize = 16;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn acknowledged_writes_survive_repeated_sigkill() {
+    let mut rng = Rng::seeded();
+    let data = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let flags = [
+        "--snapshot-interval",
+        "300ms",
+        "--hold-max",
+        "4",
+        "--active-max",
+        "1000",
+    ];
+    let amounts = Arc::new(AtomicI64::new(200));
+
+    let mut server = start(data.path(), &logs.path().join("start-0.log"), &flags);
+    let venue = Arc::new(create_concert(&server.api, &["2026-12-24", "2026-12-25"], SEATS_PER_DATE, PRICE).await);
+    let mut fans = Vec::new();
+    for index in 0..FANS {
+        let mut fan = register_fan(&server.api, &format!("fan-{index}")).await;
+        fan.pays = index % 2 == 0;
+        fans.push(fan);
+    }
+    check_everything(&server.api, &venue, &mut fans, "before any crash").await;
+
+    for crash in 1..=CRASHES {
+        let run_for = Duration::from_millis(200 + rng.below(601));
+        fans = load_then_crash(&mut server, fans, &venue, &mut rng, &amounts, run_for).await;
+        let in_flight = fans.iter().filter(|fan| fan.unanswered.is_some()).count();
+        println!(
+            "crash {crash} after {run_for:?}: {} charges, {} holds, {} payments acknowledged so far; {in_flight} requests in flight",
+            fans.iter().map(|fan| fan.charges.len()).sum::<usize>(),
+            fans.iter().map(|fan| fan.holds.len()).sum::<usize>(),
+            fans.iter().map(|fan| fan.payments.len()).sum::<usize>(),
+        );
+        assert!(
+            in_flight > 0,
+            "crash {crash} found the server idle, which tests nothing"
+        );
+        server = start(data.path(), &logs.path().join(format!("start-{crash}.log")), &flags);
+        check_everything(&server.api, &venue, &mut fans, &format!("after crash {crash}")).await;
+    }
+
+    let snapshots = files_named(data.path(), "snapshot-");
+    assert!(!snapshots.is_empty(), "no snapshot was taken between the crashes");
+    let status = server.terminate();
+    assert!(status.success(), "{status}");
+    let server = start(data.path(), &logs.path().join("after-stop.log"), &flags);
+    check_everything(&server.api, &venue, &mut fans, "after the crashes and a graceful stop").await;
+}
+
+fn files_named(dir: &Path, prefix: &str) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(prefix))
+        .collect()
+}
+
+/// Everything a client can read back, keyed by what it is. Time-dependent fields (the estimated
+/// wait) are left out.
+async fn picture(api: &Api, venue: &Venue, fans: &[Fan], reservations: &[(usize, String)]) -> BTreeMap<String, Value> {
+    let mut picture = BTreeMap::new();
+    picture.insert("stats".into(), api.get_plain("/api/v1/admin/stats").await);
+    let queue = api.get_plain("/api/v1/admin/queue").await;
+    picture.insert(
+        "queue".into(),
+        json!({"waiting": queue["waiting"], "active": queue["active"]}),
+    );
+    picture.insert("concerts".into(), api.get_plain("/api/v1/concerts").await);
+    let dates_path = format!("/api/v1/concerts/{}/dates", venue.concert_id);
+    picture.insert("dates".into(), api.get_plain(&dates_path).await);
+    let active = fans.iter().find(|fan| fan.name == "baek").unwrap().token();
+    for date in &venue.dates {
+        picture.insert(format!("seats {date}"), api.get(&venue.seats_path(date), active).await);
+    }
+    for fan in fans {
+        let token = fan.token();
+        let name = &fan.name;
+        picture.insert(
+            format!("{name} user"),
+            api.get_plain(&format!("/api/v1/users/{}", fan.user_id)).await,
+        );
+        let mut queue = api.get("/api/v1/queue/tokens/me", token).await;
+        queue.as_object_mut().unwrap().remove("estimatedWaitSeconds");
+        picture.insert(format!("{name} queue"), queue);
+        picture.insert(format!("{name} wallet"), api.get("/api/v1/wallet", token).await);
+        picture.insert(
+            format!("{name} transactions"),
+            api.get("/api/v1/wallet/transactions?limit=100", token).await,
+        );
+        picture.insert(format!("{name} payments"), api.get("/api/v1/payments", token).await);
+    }
+    for (owner, reservation_id) in reservations {
+        let path = format!("/api/v1/reservations/{reservation_id}");
+        picture.insert(
+            format!("reservation {reservation_id}"),
+            api.get(&path, fans[*owner].token()).await,
+        );
+    }
+    picture
+}
+
+async fn charge(api: &Api, fan: &Fan, amount: i64, idempotency_key: Option<&str>) -> Value {
+    let mut request = api
+        .client
+        .post(format!("{}/api/v1/wallet/charges", api.base))
+        .bearer_auth(fan.token())
+        .json(&json!({"amount": amount}));
+    if let Some(key) = idempotency_key {
+        request = request.header("Idempotency-Key", key);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
+async fn hold(api: &Api, fan: &Fan, venue: &Venue, date: usize, seat: i64) -> String {
+    let body = json!({"concertId": venue.concert_id, "date": venue.dates[date], "seatNumber": seat});
+    text(&api.post("/api/v1/reservations", Some(fan.token()), body).await["reservationId"])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_stop_keeps_everything() {
+    let data = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    // Three ACTIVE places, so that one fan waits; no periodic snapshot, so the one found after the
+    // stop is the stop's own.
+    let flags = ["--active-max", "3", "--snapshot-interval", "1h"];
+    let mut server = start(data.path(), &logs.path().join("first.log"), &flags);
+    let api = server.api.clone();
+
+    let venue = create_concert(&api, &["2026-12-24", "2026-12-25"], 10, PRICE).await;
+    let mut fans = Vec::new();
+    for name in ["ahn", "baek", "choi"] {
+        fans.push(register_fan(&api, name).await);
+    }
+    let mut reservations = Vec::new();
+    let first_charge = charge(&api, &fans[0], 5000, Some("first-charge")).await;
+    let paid = hold(&api, &fans[0], &venue, 0, 1).await;
+    reservations.push((0, paid.clone()));
+    reservations.push((0, hold(&api, &fans[0], &venue, 1, 2).await));
+    charge(&api, &fans[1], 300, None).await;
+    charge(&api, &fans[1], 1200, None).await;
+    reservations.push((1, hold(&api, &fans[1], &venue, 0, 3).await));
+    let cancelled = hold(&api, &fans[2], &venue, 0, 4).await;
+    let path = format!("/api/v1/reservations/{cancelled}");
+    api.expect(204, Method::DELETE, &path, Some(fans[2].token()), None)
+        .await;
+    reservations.push((2, cancelled));
+    reservations.push((2, hold(&api, &fans[2], &venue, 1, 5).await));
+    // A fourth fan waits behind the three; ahn's payment ends ahn's token and lets dong in, and
+    // ahn's new token waits in turn.
+    let dong = register_fan_waiting(&api, "dong").await;
+    fans.push(dong);
+    api.post(
+        "/api/v1/payments",
+        Some(fans[0].token()),
+        json!({"reservationId": paid}),
+    )
+    .await;
+    fans[0].token = Some(text(
+        &api.post("/api/v1/queue/tokens", None, json!({"userId": fans[0].user_id}))
+            .await["token"],
+    ));
+
+    let before = picture(&api, &venue, &fans, &reservations).await;
+    assert_eq!(before["ahn queue"]["status"], "WAITING", "{}", before["ahn queue"]);
+    assert_eq!(before["dong queue"]["status"], "ACTIVE", "{}", before["dong queue"]);
+    assert_eq!(int(&before["stats"]["seatsSold"]), 1, "{}", before["stats"]);
+
+    let status = server.terminate();
+    assert!(status.success(), "a graceful stop exits 0, not {status}");
+    let snapshots = files_named(data.path(), "snapshot-");
+    assert!(
+        !snapshots.is_empty(),
+        "the stop left no snapshot: {:?}",
+        files_named(data.path(), "")
+    );
+
+    let server = start(data.path(), &logs.path().join("second.log"), &flags);
+    let api = server.api.clone();
+    let after = picture(&api, &venue, &fans, &reservations).await;
+    assert_eq!(before.keys().collect::<Vec<_>>(), after.keys().collect::<Vec<_>>());
+    let changed: Vec<String> = before
+        .iter()
+        .filter(|(what, value)| after[*what] != **value)
+        .map(|(what, value)| format!("{what}:\n  before {value}\n  after  {}", after[what]))
+        .collect();
+    assert!(
+        changed.is_empty(),
+        "changed across a graceful restart:\n{}",
+        changed.join("\n")
+    );
+
+    // The idempotency key of the first charge is remembered too: a repeat changes nothing.
+    assert_eq!(charge(&api, &fans[0], 5000, Some("first-charge")).await, first_charge);
+    assert_eq!(api.get("/api/v1/wallet", fans[0].token()).await, before["ahn wallet"]);
+}
+
+/// Registers a fan whose token must wait, all ACTIVE places being taken.
+async fn register_fan_waiting(api: &Api, name: &str) -> Fan {
+    let user = api.post("/api/v1/users", None, json!({"name": name})).await;
+    let user_id = text(&user["userId"]);
+    let queue = api.post("/api/v1/queue/tokens", None, json!({"userId": user_id})).await;
+    assert_eq!(queue["status"], "WAITING", "{queue}");
+    Fan {
+        name: name.to_string(),
+        user_id,
+        token: Some(text(&queue["token"])),
+        ..Fan::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_server_on_the_same_data_dir_is_refused() {
+    let data = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let first = start(data.path(), &logs.path().join("first.log"), &[]);
+
+    let second_log = logs.path().join("second.log");
+    let mut second = server_command(data.path(), &[])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&second_log).unwrap())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = second.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            let _ = second.kill();
+            let _ = second.wait();
+            panic!("a second server on the same data dir kept running");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let message = std::fs::read_to_string(&second_log).unwrap();
+    assert_eq!(status.code(), Some(1), "{status}: {message}");
+    assert!(message.contains("in use by another server process"), "{message}");
+
+    // The first one is undisturbed.
+    let health = first.api.expect(200, Method::GET, "/healthz", None, None).await;
+    assert_eq!(health["status"], "ok");
+}
