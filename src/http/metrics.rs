@@ -117,8 +117,13 @@ pub async fn record(
 }
 
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = serde_json::Value, example = json!({"status": "ok"}))))]
-pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
+    if state.services.journal.is_healthy() {
+        return HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }));
+    }
+    // Nothing can be acknowledged any more: tell the supervisor to restart the process.
+    HttpResponse::ServiceUnavailable()
+        .json(serde_json::json!({ "status": "the journal cannot write; restart to recover" }))
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
