@@ -288,6 +288,17 @@ impl SeatMap {
             })
     }
 
+    /// Payment marks are not events: one found in a restored map belongs to a payment that ended
+    /// with the process. Each such hold is an ordinary hold again, lapsing at its own deadline,
+    /// exactly as a replay of the journal alone would leave it.
+    pub fn forget_payments_under_way(&mut self) {
+        for record in self.reservations.values_mut().filter(|record| record.paying) {
+            record.paying = false;
+            self.hold_deadlines
+                .insert((record.view.held_until, record.view.reservation_id));
+        }
+    }
+
     /// The status of a reservation as recorded, without regard to the clock.
     pub fn recorded_status(&self, reservation: ReservationId) -> Option<ReservationStatus> {
         self.reservations.get(&reservation).map(|record| record.view.status)

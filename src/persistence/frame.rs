@@ -47,7 +47,9 @@ pub enum Damage {
     Torn,
     /// A record's checksum does not match.
     Checksum,
-    /// A record's payload has an unknown version or does not decode.
+    /// A record's payload is of a format this build does not know: written by another version.
+    UnknownVersion(u8),
+    /// A record's payload does not decode.
     Undecodable(String),
 }
 
@@ -115,7 +117,7 @@ fn decode_one<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, usize), Damage> {
         return Err(Damage::Checksum);
     }
     if payload[0] != FORMAT_VERSION {
-        return Err(Damage::Undecodable(format!("unknown format version {}", payload[0])));
+        return Err(Damage::UnknownVersion(payload[0]));
     }
     let record = postcard::from_bytes(&payload[1..]).map_err(|e| Damage::Undecodable(e.to_string()))?;
     Ok((record, HEADER_BYTES + payload_len))
@@ -196,6 +198,9 @@ mod tests {
         bytes[8] = FORMAT_VERSION + 1;
         let crc = crc32fast::hash(&bytes[8..]);
         bytes[4..8].copy_from_slice(&crc.to_le_bytes());
-        assert!(matches!(decode_exact::<Sample>(&bytes), Err(Damage::Undecodable(_))));
+        assert_eq!(
+            decode_exact::<Sample>(&bytes),
+            Err(Damage::UnknownVersion(FORMAT_VERSION + 1))
+        );
     }
 }

@@ -76,7 +76,16 @@ impl Journal {
     pub async fn rotate(&self) -> Result<u64, Error> {
         let (began, answer) = oneshot::channel();
         let _ = self.requests.send(Request::Rotate { began });
-        answer.await.map_err(|_| not_durable())
+        let index = answer.await.map_err(|_| not_durable())?;
+        if !self.is_healthy() {
+            return Err(not_durable());
+        }
+        Ok(index)
+    }
+
+    /// Waits until every record sent before this call is durable.
+    pub async fn barrier(&self) -> Result<(), Error> {
+        self.append(Vec::new()).durable().await
     }
 
     /// Makes every record sent so far durable and ends the writer.
@@ -257,6 +266,11 @@ impl Writer {
 
     /// Begins the next segment and returns its index.
     fn rotate(&mut self) -> u64 {
+        // After a failure the last segment must stay the last: its tail may be torn, which
+        // recovery mends only in the last segment.
+        if self.failed.load(Ordering::Relaxed) {
+            return self.segment.index;
+        }
         let next = self.segment.index + 1;
         match Segment::create(&self.dir, next) {
             Ok(segment) => self.segment = segment,

@@ -97,7 +97,7 @@ impl State {
         Self {
             users: image.users,
             concerts: image.concerts,
-            dates: image.dates.into_iter().collect(),
+            dates: image.dates.into_iter().map(restore_date).collect(),
             room: Part {
                 seq: image.room.seq,
                 state: WaitingRoom::restore(limits.room.clone(), room),
@@ -214,6 +214,11 @@ impl State {
     }
 }
 
+fn restore_date((key, mut part): (DateKey, Part<SeatMap>)) -> (DateKey, Part<SeatMap>) {
+    part.state.forget_payments_under_way();
+    (key, part)
+}
+
 /// Applies the entry numbered `seq` to `part` if it is the next one; skips it if `part` has it.
 fn follow<T>(part: &mut Part<T>, seq: u64, apply: impl FnOnce(&mut T)) -> Result<(), String> {
     if seq <= part.seq {
@@ -308,7 +313,9 @@ fn replay_segment(
     let bytes = fs::read(&path)?;
     let decoded = frame::decode_all::<Entry>(&bytes);
     if let Some(damage) = decoded.damage {
-        if !last {
+        // A record of another format is not a torn write: cutting it would drop writes that
+        // another version of the server acknowledged.
+        if !last || matches!(damage, Damage::UnknownVersion(_)) {
             return Err(RecoveryError::DamagedSegment { segment, damage });
         }
         let cut = (bytes.len() - decoded.valid_len) as u64;

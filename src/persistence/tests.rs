@@ -652,3 +652,28 @@ fn a_snapshot_gives_back_exactly_the_state_it_was_taken_of() {
     assert!(state.room.state.live_tokens().count() > 0);
     assert_eq!(describe(&restored, &holds, now), describe(&state, &holds, now));
 }
+
+#[test]
+fn a_hold_snapshotted_mid_payment_is_an_ordinary_hold_after_a_crash() {
+    let live = tempfile::tempdir().unwrap();
+    let mut engine = Engine::start(live.path());
+    for command in &scripted_day()[..10] {
+        engine.run(command);
+    }
+    let (user, reservation, key) = engine.holds[0];
+    let map = &mut engine.state.dates.get_mut(&key).unwrap().state;
+    map.begin_payment(reservation, user, engine.now).unwrap();
+    engine.run(&Command::Snapshot);
+    let now = engine.now;
+    engine.stop();
+
+    let mut recovered = recover(live.path()).unwrap();
+    let map = &mut recovered.dates.get_mut(&key).unwrap().state;
+    let held_until = map.reservation(reservation, user, now).unwrap().held_until;
+    let lapsed = map.lapse_due(held_until);
+    assert!(lapsed.contains(&crate::domain::seat_map::SeatEvent::HoldLapsed {
+        reservation,
+        at: held_until
+    }));
+    assert!(map.live_holds().all(|(held, ..)| held != reservation));
+}

@@ -27,6 +27,10 @@ impl Services {
         let index = self.journal.rotate().await?;
         let started = Instant::now();
         let image = self.capture().await?;
+        // The parts may hold changes whose records are sent but not yet on disk. A snapshot
+        // must never hold a change the journal lost: one that was never acknowledged would
+        // become permanent, and a fallback to the snapshot before would find a gap.
+        self.journal.barrier().await?;
         let capture = started.elapsed();
         let dir = self.data_dir.clone();
         let written = actix_web::rt::task::spawn_blocking(move || {
