@@ -123,7 +123,7 @@ impl Streams {
             Change::Queue(_) => &mut self.queue,
             Change::Wallet(_) => &mut self.wallet,
             Change::Seat(key, _) => self.dates.entry(*key).or_default(),
-            Change::Answered(_) => unreachable!("no answers in this journal"),
+            Change::Answered(_) | Change::Keyed { .. } => unreachable!("no answers in this journal"),
         };
         *seq += 1;
         Entry { seq: *seq, change }

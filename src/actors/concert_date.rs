@@ -10,6 +10,7 @@ use crate::error::Result;
 use crate::persistence::journal::{Journal, StreamWriter};
 use crate::persistence::{Change, Part};
 use crate::services::hold_ledger::HoldLedger;
+use crate::services::idempotency::Keyed;
 use actix::prelude::*;
 use actix_web::web::Bytes;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -184,13 +185,14 @@ impl Actor for ConcertDateActor {
 pub struct HoldSeat {
     pub user: UserId,
     pub seat_number: i64,
+    pub keyed: Option<Keyed<Reservation>>,
 }
 
 impl Handler<HoldSeat> for ConcertDateActor {
     type Result = ResponseFuture<Result<Reservation>>;
 
     fn handle(&mut self, message: HoldSeat, ctx: &mut Context<Self>) -> Self::Result {
-        self.run(ctx, |actor, now| {
+        self.run_keyed(ctx, message.keyed, |actor, now| {
             let reservation = ReservationId::random();
             let context = &actor.context;
             let within_limit = |until| {
@@ -414,8 +416,15 @@ impl ConcertDateHandle {
         published.is_fresh(self.clock.now()).then(|| read(&published)).flatten()
     }
 
-    pub async fn hold(&self, user: UserId, seat_number: i64) -> Result<Reservation> {
-        self.mailbox.ask(HoldSeat { user, seat_number }).await?
+    /// Holds the seat; with `keyed`, the answer is journaled with the hold.
+    pub async fn hold(&self, user: UserId, seat_number: i64, keyed: Option<Keyed<Reservation>>) -> Result<Reservation> {
+        self.mailbox
+            .ask(HoldSeat {
+                user,
+                seat_number,
+                keyed,
+            })
+            .await?
     }
 
     pub async fn cancel(&self, reservation: ReservationId, user: UserId) -> Result<()> {
@@ -480,7 +489,7 @@ mod tests {
         let clock = ManualClock::starting_at("2026-12-24T10:00:00Z".parse().unwrap());
         let (date, _dir) = start_date(&clock, 2);
         let user = UserId::random();
-        let held = date.hold(user, 1).await.unwrap();
+        let held = date.hold(user, 1, None).await.unwrap();
         date.begin_payment(held.reservation_id, user).await.unwrap();
         assert_eq!(seat_statuses(&date).await, [SeatStatus::Held, SeatStatus::Available]);
         date.abort_payment(held.reservation_id).await.unwrap();
@@ -498,12 +507,12 @@ mod tests {
         let (date, _dir) = start_date(&clock, 3);
         assert_eq!(date.counts().await.unwrap().available(), 3);
         let user = UserId::random();
-        let held = date.hold(user, 2).await.unwrap();
+        let held = date.hold(user, 2, None).await.unwrap();
         assert_eq!(date.counts().await.unwrap().held, 1);
         assert_eq!(seat_statuses(&date).await[1], SeatStatus::Held);
         date.cancel(held.reservation_id, user).await.unwrap();
         assert_eq!(seat_statuses(&date).await[1], SeatStatus::Available);
-        date.hold(user, 3).await.unwrap();
+        date.hold(user, 3, None).await.unwrap();
         clock.advance(Duration::minutes(5));
         assert_eq!(seat_statuses(&date).await[2], SeatStatus::Available);
         assert_eq!(date.counts().await.unwrap().held, 0);

@@ -13,6 +13,7 @@ use crate::clock::SharedClock;
 use crate::error::{Error, Result};
 use crate::persistence::journal::{Commit, StreamWriter};
 use crate::persistence::Change;
+use crate::services::idempotency::{seal, Keyed};
 use actix::dev::ToEnvelope;
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
@@ -163,10 +164,25 @@ pub trait DeadlineActor: Actor<Context = Context<Self>> {
         ctx: &mut Context<Self>,
         command: impl FnOnce(&mut Self, DateTime<Utc>) -> Result<(T, Vec<Self::Event>)>,
     ) -> ResponseFuture<Result<T>> {
+        self.run_keyed(ctx, None, command)
+    }
+
+    /// `run` for a command that may carry a keyed request's answer slot: the answer is journaled
+    /// in one entry with the command's last event.
+    fn run_keyed<T: 'static>(
+        &mut self,
+        ctx: &mut Context<Self>,
+        keyed: Option<Keyed<T>>,
+        command: impl FnOnce(&mut Self, DateTime<Utc>) -> Result<(T, Vec<Self::Event>)>,
+    ) -> ResponseFuture<Result<T>> {
         let now = self.catch_up();
         let outcome = command(self, now).map(|(value, events)| {
             self.record(&events);
-            (value, self.journal(&events))
+            let mut changes: Vec<Change> = events.iter().map(|event| self.change(event)).collect();
+            if let Some(last) = changes.pop() {
+                changes.push(seal(keyed, &value, last));
+            }
+            (value, self.stream().append(changes))
         });
         self.rearm(ctx);
         Box::pin(answer_when_durable(outcome))

@@ -8,6 +8,7 @@ use crate::domain::{TransactionId, UserId};
 use crate::error::Result;
 use crate::persistence::journal::{Commit, Journal, StreamWriter};
 use crate::persistence::{Change, Part};
+use crate::services::idempotency::{seal, Keyed};
 use actix::prelude::*;
 
 pub struct WalletActor {
@@ -17,11 +18,17 @@ pub struct WalletActor {
 }
 
 impl WalletActor {
-    /// The new balance of `user`, answered once the event is durable.
-    fn answer(&mut self, user: UserId, decided: Result<WalletEvent>) -> ResponseFuture<Result<i64>> {
+    /// The new balance of `user`, answered once the event (and the keyed answer) is durable.
+    fn answer(
+        &mut self,
+        user: UserId,
+        decided: Result<WalletEvent>,
+        keyed: Option<Keyed<i64>>,
+    ) -> ResponseFuture<Result<i64>> {
         let outcome = decided.map(|event| {
-            let commit: Commit = self.stream.append([Change::Wallet(event)]);
-            (self.wallet.balance(user), commit)
+            let balance = self.wallet.balance(user);
+            let commit: Commit = self.stream.append([seal(keyed, &balance, Change::Wallet(event))]);
+            (balance, commit)
         });
         Box::pin(answer_when_durable(outcome))
     }
@@ -40,6 +47,7 @@ impl Actor for WalletActor {
 pub struct Charge {
     pub user: UserId,
     pub amount: i64,
+    pub keyed: Option<Keyed<i64>>,
 }
 
 impl Handler<Charge> for WalletActor {
@@ -50,7 +58,7 @@ impl Handler<Charge> for WalletActor {
         let charged = self
             .wallet
             .charge(message.user, message.amount, TransactionId::random(), now);
-        self.answer(message.user, charged)
+        self.answer(message.user, charged, message.keyed)
     }
 }
 
@@ -59,6 +67,7 @@ impl Handler<Charge> for WalletActor {
 #[rtype(result = "Result<i64>")]
 pub struct Pay {
     pub payment: Payment,
+    pub keyed: Option<Keyed<i64>>,
 }
 
 impl Handler<Pay> for WalletActor {
@@ -67,7 +76,7 @@ impl Handler<Pay> for WalletActor {
     fn handle(&mut self, message: Pay, _: &mut Context<Self>) -> Self::Result {
         let user = message.payment.user_id;
         let paid = self.wallet.pay(message.payment, TransactionId::random());
-        self.answer(user, paid)
+        self.answer(user, paid, message.keyed)
     }
 }
 
@@ -168,14 +177,14 @@ impl WalletHandle {
         }
     }
 
-    /// Charges and returns the new balance.
-    pub async fn charge(&self, user: UserId, amount: i64) -> Result<i64> {
-        self.mailbox.ask(Charge { user, amount }).await?
+    /// Charges and returns the new balance; with `keyed`, the answer is journaled with the charge.
+    pub async fn charge(&self, user: UserId, amount: i64, keyed: Option<Keyed<i64>>) -> Result<i64> {
+        self.mailbox.ask(Charge { user, amount, keyed }).await?
     }
 
-    /// Pays and returns the balance after.
-    pub async fn pay(&self, payment: Payment) -> Result<i64> {
-        self.mailbox.ask(Pay { payment }).await?
+    /// Pays and returns the balance after; with `keyed`, the answer is journaled with the payment.
+    pub async fn pay(&self, payment: Payment, keyed: Option<Keyed<i64>>) -> Result<i64> {
+        self.mailbox.ask(Pay { payment, keyed }).await?
     }
 
     pub async fn balance(&self, user: UserId) -> Result<i64> {

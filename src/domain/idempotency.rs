@@ -52,6 +52,14 @@ pub struct StoredResponse {
 /// The first answer to a keyed request, errors included (5xx excepted: those are not kept).
 pub type Answer = std::result::Result<StoredResponse, Error>;
 
+impl StoredResponse {
+    /// `value` as a JSON answer with `status`.
+    pub fn json(status: u16, value: &impl Serialize) -> Answer {
+        let body = serde_json::to_string(value).map_err(Error::internal)?;
+        Ok(Self { status, body })
+    }
+}
+
 /// What the store knows of a request.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Recall {
@@ -118,6 +126,20 @@ impl IdempotencyStore {
         self.remember(record.scope.clone(), record.fingerprint.clone(), answer, record.at);
     }
 
+    /// Remembers an answer unless one is already kept for its scope: an answer written with the
+    /// change it answers may reach the store twice on replay (in a snapshot and in the journal).
+    pub fn remember_once(&mut self, record: &AnswerRecord) {
+        self.forget_expired(record.at);
+        if !self.entries.contains_key(&record.scope) {
+            self.remember(
+                record.scope.clone(),
+                record.fingerprint.clone(),
+                record.answer.clone(),
+                record.at,
+            );
+        }
+    }
+
     pub fn forget_expired(&mut self, now: DateTime<Utc>) {
         while let Some((at, _)) = self.by_age.front() {
             if *at + self.retention > now {
@@ -130,6 +152,11 @@ impl IdempotencyStore {
 
     pub fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// Every remembered answer, in no particular order.
+    pub fn answers(&self) -> impl Iterator<Item = (&Scope, &Answer)> + '_ {
+        self.entries.iter().map(|(scope, entry)| (scope, &entry.answer))
     }
 
     pub fn is_empty(&self) -> bool {

@@ -17,6 +17,7 @@ pub mod wallet;
 use crate::domain::idempotency::{fingerprint, Answer, Endpoint, IdempotencyKey, Scope, StoredResponse};
 use crate::domain::UserId;
 use crate::error::{Error, ErrorCode, Result};
+use crate::services::idempotency::AnswerSlot;
 use crate::services::Services;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -76,11 +77,7 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
 
 /// A JSON answer with a status.
 pub fn json_answer(status: StatusCode, value: &impl Serialize) -> Answer {
-    let body = serde_json::to_string(value).map_err(Error::internal)?;
-    Ok(StoredResponse {
-        status: status.as_u16(),
-        body,
-    })
+    StoredResponse::json(status.as_u16(), value)
 }
 
 pub fn into_response(answer: Answer) -> Result<HttpResponse> {
@@ -100,7 +97,8 @@ pub fn idempotency_key(request: &HttpRequest) -> Result<Option<IdempotencyKey>> 
 }
 
 /// Runs `work` once per idempotency key (or simply once without one), in a task of its own so a
-/// client hanging up cannot cut it in half.
+/// client hanging up cannot cut it in half. With a key, `work` gets the slot its answer goes to,
+/// for the actor that makes its change to journal the two together.
 pub async fn run_keyed<F, Fut>(
     state: &AppState,
     request: &HttpRequest,
@@ -110,7 +108,7 @@ pub async fn run_keyed<F, Fut>(
     work: F,
 ) -> Result<HttpResponse>
 where
-    F: FnOnce() -> Fut + 'static,
+    F: FnOnce(Option<AnswerSlot>) -> Fut + 'static,
     Fut: Future<Output = Answer> + 'static,
 {
     let key = idempotency_key(request)?;
@@ -124,7 +122,7 @@ where
                     .run(Scope { user, endpoint, key }, fingerprint, work)
                     .await
             }
-            None => work().await,
+            None => work(None).await,
         }
     };
     let answer = actix_web::rt::spawn(task).await.map_err(Error::internal)?;

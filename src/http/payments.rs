@@ -53,8 +53,8 @@ pub async fn pay(state: web::Data<AppState>, request: HttpRequest, body: web::By
         fan.user,
         Endpoint::Payments,
         &body,
-        move || async move {
-            let receipt = payments::pay(services, fan, reservation).await?;
+        move |slot| async move {
+            let receipt = payments::pay(services, fan, reservation, slot).await?;
             json_answer(StatusCode::CREATED, &receipt)
         },
     )

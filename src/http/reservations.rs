@@ -8,6 +8,7 @@ use crate::domain::idempotency::Endpoint;
 use crate::domain::seat_map::Reservation;
 use crate::domain::{ConcertId, ReservationId};
 use crate::error::{Error, Result};
+use crate::services::idempotency::Keyed;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -70,10 +71,12 @@ pub async fn hold(
         fan.user,
         Endpoint::Reservations,
         &body,
-        move || async move {
+        move |slot| async move {
             let handle = services.catalog.date(new.concert_id, date)?;
-            let reservation = handle.hold(fan.user, seat_number).await?;
-            json_answer(StatusCode::CREATED, &reservation)
+            let answer = |reservation: &Reservation| json_answer(StatusCode::CREATED, reservation);
+            let keyed = slot.map(|slot| Keyed::new(slot, answer));
+            let reservation = handle.hold(fan.user, seat_number, keyed).await?;
+            answer(&reservation)
         },
     )
     .await

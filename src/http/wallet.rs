@@ -2,10 +2,11 @@
 
 use super::{json_answer, parse_json, resource, run_keyed, AppState};
 use crate::actors::queue::Fan;
-use crate::domain::idempotency::Endpoint;
+use crate::domain::idempotency::{Answer, Endpoint};
 use crate::domain::wallet::Transaction;
 use crate::domain::UserId;
 use crate::error::{Error, ErrorCode, Result};
+use crate::services::idempotency::Keyed;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -70,18 +71,18 @@ pub async fn charge(
         fan.user,
         Endpoint::Charges,
         &body,
-        move || async move {
-            let balance = services.wallet.charge(fan.user, amount).await?;
-            json_answer(
-                StatusCode::OK,
-                &Balance {
-                    user_id: fan.user,
-                    balance,
-                },
-            )
+        move |slot| async move {
+            let answer = move |balance: &i64| charged(fan.user, *balance);
+            let keyed = slot.map(|slot| Keyed::new(slot, answer));
+            let balance = services.wallet.charge(fan.user, amount, keyed).await?;
+            answer(&balance)
         },
     )
     .await
+}
+
+fn charged(user_id: UserId, balance: i64) -> Answer {
+    json_answer(StatusCode::OK, &Balance { user_id, balance })
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -47,6 +47,13 @@ pub enum Change {
     Seat(DateKey, SeatEvent),
     Wallet(WalletEvent),
     Answered(AnswerRecord),
+    /// A change and the remembered answer to the keyed request that made it, written as one
+    /// record so that neither is ever on disk without the other. It belongs to the change's
+    /// stream.
+    Keyed {
+        work: Box<Change>,
+        answer: AnswerRecord,
+    },
 }
 
 /// A piece of state with the number of the last entry of its stream it includes.

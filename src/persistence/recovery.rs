@@ -160,6 +160,11 @@ impl State {
             }
             Change::Wallet(event) => follow(&mut self.wallet, seq, |wallet| wallet.apply(&event)),
             Change::Answered(record) => follow(&mut self.answers, seq, |answers| answers.apply(&record)),
+            Change::Keyed { work, answer } => {
+                self.apply(Entry { seq, change: *work })?;
+                self.answers.state.remember_once(&answer);
+                Ok(())
+            }
         }
     }
 
@@ -199,15 +204,10 @@ impl State {
 
     /// Applies a change made now as the next entry of its stream.
     fn apply_new(&mut self, change: Change) -> Entry {
-        let last = match &change {
-            Change::UserRegistered(_) => self.users.seq,
-            Change::ConcertCreated(_) => self.concerts.seq,
-            Change::Queue(_) => self.room.seq,
-            Change::Seat(key, _) => self.dates[key].seq,
-            Change::Wallet(_) => self.wallet.seq,
-            Change::Answered(_) => self.answers.seq,
+        let entry = Entry {
+            seq: self.last_seq(&change) + 1,
+            change,
         };
-        let entry = Entry { seq: last + 1, change };
         tracing::warn!(change = ?entry.change, "finishing a committed payment that a crash cut short");
         self.apply(entry.clone()).expect("the next entry of a stream applies");
         entry
@@ -217,6 +217,21 @@ impl State {
 fn restore_date((key, mut part): (DateKey, Part<SeatMap>)) -> (DateKey, Part<SeatMap>) {
     part.state.forget_payments_under_way();
     (key, part)
+}
+
+impl State {
+    /// The number of the last entry of the stream `change` belongs to.
+    fn last_seq(&self, change: &Change) -> u64 {
+        match change {
+            Change::UserRegistered(_) => self.users.seq,
+            Change::ConcertCreated(_) => self.concerts.seq,
+            Change::Queue(_) => self.room.seq,
+            Change::Seat(key, _) => self.dates[key].seq,
+            Change::Wallet(_) => self.wallet.seq,
+            Change::Answered(_) => self.answers.seq,
+            Change::Keyed { work, .. } => self.last_seq(work),
+        }
+    }
 }
 
 /// Applies the entry numbered `seq` to `part` if it is the next one; skips it if `part` has it.

@@ -112,7 +112,11 @@ impl Engine {
     fn journal_applied(&mut self, changes: Vec<Change>) {
         let mut bytes = Vec::new();
         for change in changes {
-            let part_seq = match &change {
+            let stream = match &change {
+                Change::Keyed { work, .. } => work,
+                other => other,
+            };
+            let part_seq = match stream {
                 Change::Queue(_) => &mut self.state.room.seq,
                 Change::Seat(key, _) => &mut self.state.dates.get_mut(key).unwrap().seq,
                 Change::Wallet(_) => &mut self.state.wallet.seq,
@@ -221,25 +225,23 @@ impl Engine {
         }
     }
 
+    /// A keyed charge, as the wallet actor journals it: a charge made is one entry with its
+    /// answer; a charge refused is an answer on its own.
     fn charge(&mut self, fan: usize, amount: i64) {
         let Some((_, user)) = self.fan(fan) else { return };
+        let scope = Scope {
+            user,
+            endpoint: Endpoint::Charges,
+            key: IdempotencyKey::parse(&format!("charge-{}", TransactionId::random())).unwrap(),
+        };
         let charged = self
             .state
             .wallet
             .state
             .charge(user, amount, TransactionId::random(), self.now);
-        if let Ok(event) = charged {
-            self.journal_applied(vec![Change::Wallet(event)]);
-        }
-        // Every charge is keyed, so its answer is remembered too.
-        let answer = Ok(StoredResponse {
-            status: 200,
-            body: format!("{{\"amount\":{amount}}}"),
-        });
-        let scope = Scope {
-            user,
-            endpoint: Endpoint::Charges,
-            key: IdempotencyKey::parse(&format!("charge-{}", TransactionId::random())).unwrap(),
+        let answer = match &charged {
+            Ok(_) => StoredResponse::json(200, &self.state.wallet.state.balance(user)),
+            Err(refusal) => Err(refusal.clone()),
         };
         let record = AnswerRecord {
             scope,
@@ -247,7 +249,14 @@ impl Engine {
             answer,
             at: self.now,
         };
-        self.apply_and_journal(Change::Answered(record));
+        match charged {
+            Ok(event) => {
+                self.state.answers.state.remember_once(&record);
+                let work = Box::new(Change::Wallet(event));
+                self.journal_applied(vec![Change::Keyed { work, answer: record }]);
+            }
+            Err(_) => self.apply_and_journal(Change::Answered(record)),
+        }
     }
 
     fn hold(&mut self, fan: usize, date: usize, seat: i64) {
@@ -366,6 +375,18 @@ fn describe(state: &State, holds: &[Hold], now: DateTime<Utc>) -> String {
     out + &format!("answers {}\n", state.answers.state.len())
 }
 
+/// A charge made is never on disk without its answer: a retry of it is answered, not repeated.
+fn assert_every_charge_is_answered(state: &State) {
+    let users = state.users.state.iter().map(|user| user.user_id);
+    let charges = users
+        .flat_map(|user| state.wallet.state.transactions(user, usize::MAX))
+        .filter(|transaction| transaction.kind == crate::domain::wallet::TransactionType::Charge)
+        .count();
+    let answered = state.answers.state.answers();
+    let answered = answered.filter(|(scope, answer)| scope.endpoint == Endpoint::Charges && answer.is_ok());
+    assert_eq!(charges, answered.count(), "every charge has its answer");
+}
+
 /// The newest journal segment, found without taking the dir's lock.
 fn last_segment(path: &Path) -> std::path::PathBuf {
     let mut segments: Vec<_> = std::fs::read_dir(path)
@@ -470,6 +491,7 @@ fn a_journal_cut_at_any_byte_recovers_exactly_the_whole_records_before_the_cut()
         let path = crashed.path().join(segment.file_name().unwrap());
         std::fs::write(&path, &bytes[..cut]).unwrap();
         let state = recover(crashed.path()).unwrap();
+        assert_every_charge_is_answered(&state);
         let whole = ends.iter().filter(|end| **end <= cut).count();
         let expected = replay_prefix(&entries[..whole]);
         assert_eq!(
@@ -510,6 +532,7 @@ fn crash_and_recover(commands: &[Command], in_flight: &Command, kept_per_mille: 
         .unwrap();
 
     let recovered = recover(live.path()).unwrap();
+    assert_every_charge_is_answered(&recovered);
     let mut expected = acknowledged;
     for entry in frame::decode_all::<Entry>(&bytes[acknowledged_len..cut]).records {
         expected.apply(entry).unwrap();

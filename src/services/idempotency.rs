@@ -1,5 +1,10 @@
 //! Runs keyed requests at most once: the first answer is remembered and replayed to retries; two
 //! concurrent requests with one key are serialized so the second sees the first's answer.
+//!
+//! A request that changes state has its answer journaled in the same entry as the change, by the
+//! actor that makes it (an [`AnswerSlot`] travels with the command), so no crash can leave the
+//! change on disk without its answer and let a retry do the work twice. Answers that change
+//! nothing (a refusal) are journaled on their own.
 
 use crate::clock::SharedClock;
 use crate::domain::idempotency::{Answer, AnswerRecord, IdempotencyStore, Recall, Scope};
@@ -10,6 +15,7 @@ use crate::services::keyed_locks::KeyedLocks;
 use chrono::Duration;
 use parking_lot::Mutex;
 use std::future::Future;
+use std::sync::Arc;
 
 /// How long an answer is remembered.
 pub const RETENTION: Duration = Duration::hours(24);
@@ -21,7 +27,7 @@ struct Book {
 }
 
 pub struct Idempotency {
-    book: Mutex<Book>,
+    book: Arc<Mutex<Book>>,
     in_flight: KeyedLocks<Scope>,
     clock: SharedClock,
 }
@@ -34,10 +40,10 @@ impl Idempotency {
         clock: SharedClock,
     ) -> Self {
         Self {
-            book: Mutex::new(Book {
+            book: Arc::new(Mutex::new(Book {
                 stream: stream(answers.seq),
                 store: answers.state,
-            }),
+            })),
             in_flight: KeyedLocks::default(),
             clock,
         }
@@ -56,7 +62,7 @@ impl Idempotency {
     /// `work` otherwise and remembers its answer unless it is a 5xx.
     pub async fn run<F, Fut>(&self, scope: Scope, fingerprint: String, work: F) -> Answer
     where
-        F: FnOnce() -> Fut,
+        F: FnOnce(Option<AnswerSlot>) -> Fut,
         Fut: Future<Output = Answer>,
     {
         let key = scope.clone();
@@ -77,7 +83,7 @@ impl Idempotency {
 
     async fn run_alone<F, Fut>(&self, scope: Scope, fingerprint: String, work: F) -> Answer
     where
-        F: FnOnce() -> Fut,
+        F: FnOnce(Option<AnswerSlot>) -> Fut,
         Fut: Future<Output = Answer>,
     {
         let recalled = self.book.lock().store.recall(&scope, &fingerprint);
@@ -85,8 +91,15 @@ impl Idempotency {
             Recall::Replay(answer) => answer,
             Recall::Mismatch => Err(key_reused()),
             Recall::Unknown => {
-                let answer = work().await;
-                if is_kept(&answer) {
+                let slot = AnswerSlot {
+                    scope: scope.clone(),
+                    fingerprint: fingerprint.clone(),
+                    book: self.book.clone(),
+                    clock: self.clock.clone(),
+                };
+                let answer = work(Some(slot)).await;
+                let filled = self.book.lock().store.recall(&scope, &fingerprint) != Recall::Unknown;
+                if is_kept(&answer) && !filled {
                     self.remember(scope, fingerprint, answer.clone()).await?;
                 }
                 answer
@@ -109,6 +122,58 @@ impl Idempotency {
             book.stream.append([Change::Answered(record)])
         };
         commit.durable().await
+    }
+}
+
+/// Where the answer to a keyed request goes.
+pub struct AnswerSlot {
+    scope: Scope,
+    fingerprint: String,
+    book: Arc<Mutex<Book>>,
+    clock: SharedClock,
+}
+
+/// A command's answer slot, and how to render its answer from the actor's reply.
+pub struct Keyed<T> {
+    slot: AnswerSlot,
+    render: Box<dyn FnOnce(&T) -> Answer + Send>,
+}
+
+impl<T> Keyed<T> {
+    pub fn new(slot: AnswerSlot, render: impl FnOnce(&T) -> Answer + Send + 'static) -> Self {
+        Self {
+            slot,
+            render: Box::new(render),
+        }
+    }
+
+    /// Remembers the answer to `reply` and joins it to `work`, the change that made it, for the
+    /// journal.
+    pub fn seal(self, reply: &T, work: Change) -> Change {
+        let answer = (self.render)(reply);
+        if !is_kept(&answer) {
+            return work;
+        }
+        let slot = self.slot;
+        let record = AnswerRecord {
+            scope: slot.scope,
+            fingerprint: slot.fingerprint,
+            answer,
+            at: slot.clock.now(),
+        };
+        slot.book.lock().store.remember_once(&record);
+        Change::Keyed {
+            work: Box::new(work),
+            answer: record,
+        }
+    }
+}
+
+/// `work` joined with its answer when the command was keyed.
+pub fn seal<T>(keyed: Option<Keyed<T>>, reply: &T, work: Change) -> Change {
+    match keyed {
+        Some(keyed) => keyed.seal(reply, work),
+        None => work,
     }
 }
 
@@ -135,7 +200,6 @@ mod tests {
     use crate::domain::idempotency::{Endpoint, IdempotencyKey, StoredResponse};
     use crate::domain::UserId;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
 
     fn scope() -> Scope {
         let key = IdempotencyKey::parse("key-1").unwrap();
@@ -159,7 +223,7 @@ mod tests {
     /// Runs `answer` under `scope` and counts how often the work really ran.
     async fn run_counting(idempotency: &Idempotency, scope: &Scope, runs: &AtomicUsize, answer: Answer) -> Answer {
         idempotency
-            .run(scope.clone(), "body".into(), || async {
+            .run(scope.clone(), "body".into(), |_| async {
                 runs.fetch_add(1, Ordering::SeqCst);
                 answer
             })

@@ -10,9 +10,11 @@
 
 use crate::actors::concert_date::ConcertDateHandle;
 use crate::actors::queue::Fan;
+use crate::domain::idempotency::StoredResponse;
 use crate::domain::wallet::Payment;
 use crate::domain::{PaymentId, ReservationId, Token, UserId};
 use crate::error::Result;
+use crate::services::idempotency::{AnswerSlot, Keyed};
 use crate::services::Services;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -34,10 +36,16 @@ pub struct PaymentReceipt {
 /// Pays `reservation` with `fan`'s token, all or nothing. A user's payments run one at a time,
 /// so a token that a payment ended cannot pay again. While it runs, the token is known as paying,
 /// so a retry that finds the token already dead still waits for this answer.
-pub async fn pay(services: Arc<Services>, fan: Fan, reservation: ReservationId) -> Result<PaymentReceipt> {
+/// With `slot`, the receipt is journaled with the payment, as its keyed request's answer.
+pub async fn pay(
+    services: Arc<Services>,
+    fan: Fan,
+    reservation: ReservationId,
+    slot: Option<AnswerSlot>,
+) -> Result<PaymentReceipt> {
     services.paying_tokens.insert(fan.token, fan.user);
     let locks = &services.payment_locks;
-    let outcome = locks.run(&fan.user, pay_alone(&services, fan, reservation)).await;
+    let outcome = locks.run(&fan.user, pay_alone(&services, fan, reservation, slot)).await;
     services.paying_tokens.remove(&fan.token);
     outcome
 }
@@ -48,7 +56,12 @@ pub fn payer_of(services: &Services, token: &Token) -> Option<UserId> {
     paying.or_else(|| services.queue.paid_by(token))
 }
 
-async fn pay_alone(services: &Services, fan: Fan, reservation: ReservationId) -> Result<PaymentReceipt> {
+async fn pay_alone(
+    services: &Services,
+    fan: Fan,
+    reservation: ReservationId,
+    slot: Option<AnswerSlot>,
+) -> Result<PaymentReceipt> {
     // A payment ahead of this one may have ended the token.
     services.queue.authenticate(&fan.token)?;
     let date = services.catalog.date_of_reservation(reservation)?;
@@ -64,16 +77,19 @@ async fn pay_alone(services: &Services, fan: Fan, reservation: ReservationId) ->
         paid_at: services.clock.now(),
     };
     let (payment_id, amount, paid_at) = (payment.payment_id, payment.amount, payment.paid_at);
-    match services.wallet.pay(payment).await {
+    let receipt = move |balance: i64| PaymentReceipt {
+        payment_id,
+        reservation_id: reservation,
+        amount,
+        balance,
+        paid_at,
+    };
+    let answer = move |balance: &i64| StoredResponse::json(201, &receipt(*balance));
+    let keyed = slot.map(|slot| Keyed::new(slot, answer));
+    match services.wallet.pay(payment, keyed).await {
         Ok(balance) => {
             finish_committed(services, &date, fan, reservation, payment_id).await;
-            Ok(PaymentReceipt {
-                payment_id,
-                reservation_id: reservation,
-                amount,
-                balance,
-                paid_at,
-            })
+            Ok(receipt(balance))
         }
         Err(refused) => {
             date.abort_payment(reservation).await?;
