@@ -4,7 +4,7 @@
 use super::{answer_when_durable, Mailbox};
 use crate::clock::SharedClock;
 use crate::domain::wallet::{MoneyTotals, Payment, Transaction, Wallet, WalletEvent};
-use crate::domain::{TransactionId, UserId};
+use crate::domain::{Token, TransactionId, UserId};
 use crate::error::Result;
 use crate::persistence::journal::{Commit, Journal, StreamWriter};
 use crate::persistence::{Change, Part};
@@ -67,6 +67,7 @@ impl Handler<Charge> for WalletActor {
 #[rtype(result = "Result<i64>")]
 pub struct Pay {
     pub payment: Payment,
+    pub paid_with: Token,
     pub keyed: Option<Keyed<i64>>,
 }
 
@@ -75,7 +76,9 @@ impl Handler<Pay> for WalletActor {
 
     fn handle(&mut self, message: Pay, _: &mut Context<Self>) -> Self::Result {
         let user = message.payment.user_id;
-        let paid = self.wallet.pay(message.payment, TransactionId::random());
+        let paid = self
+            .wallet
+            .pay(message.payment, TransactionId::random(), message.paid_with);
         self.answer(user, paid, message.keyed)
     }
 }
@@ -183,8 +186,14 @@ impl WalletHandle {
     }
 
     /// Pays and returns the balance after; with `keyed`, the answer is journaled with the payment.
-    pub async fn pay(&self, payment: Payment, keyed: Option<Keyed<i64>>) -> Result<i64> {
-        self.mailbox.ask(Pay { payment, keyed }).await?
+    pub async fn pay(&self, payment: Payment, paid_with: Token, keyed: Option<Keyed<i64>>) -> Result<i64> {
+        self.mailbox
+            .ask(Pay {
+                payment,
+                paid_with,
+                keyed,
+            })
+            .await?
     }
 
     pub async fn balance(&self, user: UserId) -> Result<i64> {

@@ -331,11 +331,9 @@ impl WaitingRoom {
         })
     }
 
-    /// The user's live token: its sequence number, the token, and when it was issued.
-    pub fn live_token_of(&self, user: UserId) -> Option<(u64, Token, DateTime<Utc>)> {
-        let seq = *self.seq_by_user.get(&user)?;
-        let record = &self.records[&seq];
-        Some((seq, record.token, record.issued_at))
+    /// The sequence number of a live token.
+    pub fn seq_of(&self, token: &Token) -> Option<u64> {
+        self.seq_by_token.get(token).copied()
     }
 
     /// The user of a live token.

@@ -1,7 +1,7 @@
 //! Wallets: every fan's balance in whole won, the history of charges and payments, and the
 //! totals that prove no money is lost or invented (charged = balances + revenue).
 
-use super::{ConcertId, PaymentId, ReservationId, TransactionId, UserId};
+use super::{ConcertId, PaymentId, ReservationId, Token, TransactionId, UserId};
 use crate::error::{Error, ErrorCode, Result};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -65,6 +65,8 @@ pub enum WalletEvent {
     PaymentCompleted {
         transaction: TransactionId,
         payment: Payment,
+        /// The queue token that paid, which the payment ends.
+        paid_with: Token,
     },
 }
 
@@ -150,14 +152,18 @@ impl Wallet {
     }
 
     /// Debits the payment's amount and records it, if the balance allows.
-    pub fn pay(&mut self, payment: Payment, transaction: TransactionId) -> Result<WalletEvent> {
+    pub fn pay(&mut self, payment: Payment, transaction: TransactionId, paid_with: Token) -> Result<WalletEvent> {
         assert!(payment.amount >= 0, "a price is never negative");
         let balance = self.balance(payment.user_id);
         if balance < payment.amount {
             let detail = format!("The balance is {balance} won; the seat costs {} won.", payment.amount);
             return Err(Error::new(ErrorCode::InsufficientBalance, detail));
         }
-        let paid = WalletEvent::PaymentCompleted { transaction, payment };
+        let paid = WalletEvent::PaymentCompleted {
+            transaction,
+            payment,
+            paid_with,
+        };
         self.apply(&paid);
         Ok(paid)
     }
@@ -205,7 +211,9 @@ impl Wallet {
                 self.totals.charged += amount;
                 self.totals.balances += amount;
             }
-            WalletEvent::PaymentCompleted { transaction, payment } => {
+            WalletEvent::PaymentCompleted {
+                transaction, payment, ..
+            } => {
                 let account = self.accounts.entry(payment.user_id).or_default();
                 account.balance -= payment.amount;
                 assert!(account.balance >= 0, "a payment never overdraws");
@@ -284,7 +292,9 @@ mod tests {
         let user = UserId::random();
         wallet.charge(user, 800, TransactionId::random(), now()).unwrap();
         let paid = payment(user, 300);
-        wallet.pay(paid.clone(), TransactionId::random()).unwrap();
+        wallet
+            .pay(paid.clone(), TransactionId::random(), Token::random())
+            .unwrap();
         assert_eq!(wallet.balance(user), 500);
         let history = wallet.transactions(user, 50);
         assert_eq!(history[0].kind, TransactionType::Payment);
@@ -307,7 +317,9 @@ mod tests {
         let mut wallet = Wallet::new(LIMITS);
         let user = UserId::random();
         wallet.charge(user, 100, TransactionId::random(), now()).unwrap();
-        let refused = wallet.pay(payment(user, 101), TransactionId::random()).unwrap_err();
+        let refused = wallet
+            .pay(payment(user, 101), TransactionId::random(), Token::random())
+            .unwrap_err();
         assert_eq!(refused.code, ErrorCode::InsufficientBalance);
         assert_eq!(wallet.balance(user), 100);
         assert!(wallet.payments(user).is_empty());
@@ -326,7 +338,7 @@ mod tests {
                 let happened = if is_charge {
                     wallet.charge(user, amount, TransactionId::random(), now())
                 } else {
-                    wallet.pay(payment(user, amount.max(0)), TransactionId::random())
+                    wallet.pay(payment(user, amount.max(0)), TransactionId::random(), Token::random())
                 };
                 if let Ok(event) = happened {
                     journal.push(event);

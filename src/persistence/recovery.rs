@@ -8,7 +8,7 @@ use crate::actors::concert_date::DateKey;
 use crate::domain::idempotency::IdempotencyStore;
 use crate::domain::seat_map::{ReservationStatus, SeatEvent, SeatMap};
 use crate::domain::waiting_room::{QueueEvent, TokenEnd, WaitingRoom, WaitingRoomLimits};
-use crate::domain::wallet::{Wallet, WalletLimits};
+use crate::domain::wallet::{Wallet, WalletEvent, WalletLimits};
 use crate::domain::{Token, UserId};
 use crate::services::catalog::ConcertRecord;
 use crate::services::users::User;
@@ -34,6 +34,9 @@ pub struct State {
     pub paid_tokens: HashMap<Token, (UserId, DateTime<Utc>)>,
     pub wallet: Part<Wallet>,
     pub answers: Part<IdempotencyStore>,
+    /// Payments replayed from the journal: the token that paid, and when. Recovery ends those
+    /// tokens if a crash kept them alive.
+    pub replayed_payments: Vec<(Token, DateTime<Utc>)>,
 }
 
 /// Why the state cannot be recovered; the server refuses to start rather than lose writes.
@@ -89,6 +92,7 @@ impl State {
                 seq: 0,
                 state: IdempotencyStore::new(limits.answer_retention),
             },
+            replayed_payments: Vec::new(),
         }
     }
 
@@ -111,6 +115,7 @@ impl State {
                 state: image.wallet.state.with_limits(limits.wallet),
             },
             answers: image.answers,
+            replayed_payments: Vec::new(),
         }
     }
 
@@ -158,7 +163,15 @@ impl State {
                 let part = self.dates.get_mut(&key).ok_or_else(|| format!("no date {key:?}"))?;
                 follow(part, seq, |map| map.apply(&event))
             }
-            Change::Wallet(event) => follow(&mut self.wallet, seq, |wallet| wallet.apply(&event)),
+            Change::Wallet(event) => {
+                let payments = &mut self.replayed_payments;
+                follow(&mut self.wallet, seq, |wallet| {
+                    if let WalletEvent::PaymentCompleted { payment, paid_with, .. } = &event {
+                        payments.push((*paid_with, payment.paid_at));
+                    }
+                    wallet.apply(&event)
+                })
+            }
             Change::Answered(record) => follow(&mut self.answers, seq, |answers| answers.apply(&record)),
             Change::Keyed { work, answer } => {
                 self.apply(Entry { seq, change: *work })?;
@@ -170,10 +183,10 @@ impl State {
 
     /// A payment is committed once the wallet recorded it; a crash may have come before its
     /// seat was marked SOLD or its token ended. Finishes both, through `apply`, and returns the
-    /// entries to journal so that the next recovery finds them done.
+    /// entries to journal so that the next recovery finds them done. Every payment's seat is
+    /// checked; the tokens are those of the payments replayed, which name the token that paid.
     pub fn settle_payments(&mut self) -> Vec<Entry> {
         let mut changes = Vec::new();
-        let mut ended = std::collections::HashSet::new();
         for payment in self.wallet.state.all_payments() {
             let key = (payment.concert_id, payment.date);
             let map = &self.dates.get(&key).expect("a payment's date exists").state;
@@ -185,18 +198,16 @@ impl State {
                 };
                 changes.push(Change::Seat(key, sold));
             }
-            // A user has one live token at a time, so a live token issued before the payment
-            // is the one that paid.
-            if let Some((seq, token, issued_at)) = self.room.state.live_token_of(payment.user_id) {
-                if issued_at <= payment.paid_at && ended.insert(token) {
-                    let at = payment.paid_at;
-                    changes.push(Change::Queue(QueueEvent::TokenEnded {
-                        seq,
-                        token,
-                        at,
-                        reason: TokenEnd::Paid,
-                    }));
-                }
+        }
+        let mut ended = std::collections::HashSet::new();
+        for (token, at) in std::mem::take(&mut self.replayed_payments) {
+            if let Some(seq) = self.room.state.seq_of(&token).filter(|_| ended.insert(token)) {
+                changes.push(Change::Queue(QueueEvent::TokenEnded {
+                    seq,
+                    token,
+                    at,
+                    reason: TokenEnd::Paid,
+                }));
             }
         }
         changes.into_iter().map(|change| self.apply_new(change)).collect()

@@ -297,7 +297,7 @@ impl Engine {
             paid_at: self.now,
         };
         let payment_id = payment.payment_id;
-        match self.state.wallet.state.pay(payment, TransactionId::random()) {
+        match self.state.wallet.state.pay(payment, TransactionId::random(), token) {
             Ok(paid) => {
                 self.journal_applied(vec![Change::Wallet(paid)]);
                 let map = &mut self.state.dates.get_mut(&key).unwrap().state;
@@ -618,6 +618,12 @@ fn damage_before_the_last_segment_refuses_to_start_rather_than_lose_writes() {
     );
 }
 
+/// The user's live token, if any.
+fn engine_token_of(state: &State, user: UserId) -> Option<Token> {
+    let mut tokens = state.room.state.live_tokens();
+    tokens.find(|(_, holder, ..)| *holder == user).map(|(token, ..)| token)
+}
+
 #[test]
 fn a_payment_cut_short_by_a_crash_is_finished_at_recovery() {
     let live = tempfile::tempdir().unwrap();
@@ -655,7 +661,8 @@ fn a_payment_cut_short_by_a_crash_is_finished_at_recovery() {
     let (user, reservation, key) = holds[0];
     let view = state.dates[&key].state.reservation(reservation, user, now).unwrap();
     assert_eq!(view.status, crate::domain::seat_map::ReservationStatus::Confirmed);
-    assert!(state.room.state.live_token_of(user).is_none(), "the paying token ended");
+    let token = engine_token_of(&state, user);
+    assert!(token.is_none(), "the paying token ended");
     assert!(state.paid_tokens.values().any(|(paid_by, _)| *paid_by == user));
 }
 
@@ -699,4 +706,57 @@ fn a_hold_snapshotted_mid_payment_is_an_ordinary_hold_after_a_crash() {
         at: held_until
     }));
     assert!(map.live_holds().all(|(held, ..)| held != reservation));
+}
+
+#[test]
+fn recovery_ends_only_the_token_that_paid() {
+    let live = tempfile::tempdir().unwrap();
+    let mut engine = Engine::start(live.path());
+    for command in &scripted_day()[..10] {
+        engine.run(command);
+    }
+    let (user, reservation, key) = engine.holds[0];
+    let paying = engine.tokens[0].unwrap();
+    // The payment begins with token A; A ends (the fan left) and the fan takes token B before
+    // the wallet commits; then the process dies before the sale.
+    let map = &mut engine.state.dates.get_mut(&key).unwrap().state;
+    let held = map.begin_payment(reservation, user, engine.now).unwrap();
+    engine.run(&Command::Leave { fan: 0 });
+    engine.run(&Command::Issue { fan: 0 });
+    let later = engine.tokens[0].unwrap();
+    assert_ne!(later, paying);
+    let payment = Payment {
+        payment_id: PaymentId::random(),
+        reservation_id: reservation,
+        user_id: user,
+        concert_id: key.0,
+        date: key.1,
+        seat_number: held.seat_number,
+        amount: held.price,
+        paid_at: engine.now,
+    };
+    let paid = engine
+        .state
+        .wallet
+        .state
+        .pay(payment, TransactionId::random(), paying)
+        .unwrap();
+    engine.journal_applied(vec![Change::Wallet(paid)]);
+    let now = engine.now;
+    engine.stop();
+
+    let (state, report) = recovery::recover(&DataDir::open(live.path()).unwrap(), &limits()).unwrap();
+    assert_eq!(
+        report.repairs.len(),
+        1,
+        "only the sale is finished: {:?}",
+        report.repairs
+    );
+    let view = state.dates[&key].state.reservation(reservation, user, now).unwrap();
+    assert_eq!(view.status, crate::domain::seat_map::ReservationStatus::Confirmed);
+    assert_eq!(
+        engine_token_of(&state, user),
+        Some(later),
+        "the fan's new token lives on"
+    );
 }

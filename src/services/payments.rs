@@ -86,7 +86,7 @@ async fn pay_alone(
     };
     let answer = move |balance: &i64| StoredResponse::json(201, &receipt(*balance));
     let keyed = slot.map(|slot| Keyed::new(slot, answer));
-    match services.wallet.pay(payment, keyed).await {
+    match services.wallet.pay(payment, fan.token, keyed).await {
         Ok(balance) => {
             finish_committed(services, &date, fan, reservation, payment_id).await;
             Ok(receipt(balance))
