@@ -15,6 +15,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod loadtest;
 pub mod persistence;
 pub mod services;
 pub mod startup;

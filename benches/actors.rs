@@ -1,0 +1,193 @@
+//! Benchmarks through the actors' typed handles, each actor on its own thread as in the server: a
+//! round trip to the wallet actor (a read, and a journaled charge), token issues through the queue
+//! actor, and the resident memory of a million waiting tokens as the queue actor holds them.
+//!
+//! `cargo bench --bench actors`
+
+use actix::{Arbiter, System, SystemRunner};
+use chrono::Duration;
+use concert_reservation::actors::queue::QueueHandle;
+use concert_reservation::actors::wallet::WalletHandle;
+use concert_reservation::clock::{SharedClock, SystemClock};
+use concert_reservation::config::FsyncPolicy;
+use concert_reservation::domain::waiting_room::{WaitingRoom, WaitingRoomLimits};
+use concert_reservation::domain::wallet::{Wallet, WalletLimits};
+use concert_reservation::domain::{Token, UserId};
+use concert_reservation::persistence::data_dir::DataDir;
+use concert_reservation::persistence::journal::Journal;
+use concert_reservation::persistence::Part;
+use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use futures_util::future::join_all;
+use std::sync::Arc;
+use std::time::{Duration as StdDuration, Instant};
+use tempfile::TempDir;
+
+const WAITING: usize = 1_000_000;
+/// Requests sent at once, as many connections would: the queue actor answers them in turn.
+const BATCH: usize = 1_000;
+/// Enough that no request of a batch is turned away as over the bound.
+const REQUESTS_MAX: usize = 16_384;
+
+/// An actix system, one actor thread and a journal that writes without syncing, so a round trip
+/// measures the actors and not the disk.
+struct Rig {
+    system: SystemRunner,
+    arbiter: Arbiter,
+    journal: Journal,
+    clock: SharedClock,
+    _dir: TempDir,
+}
+
+impl Rig {
+    fn new() -> Self {
+        let system = System::new();
+        let dir = tempfile::tempdir().expect("a temporary dir");
+        let data_dir = Arc::new(DataDir::open(dir.path()).expect("the dir opens"));
+        let journal = Journal::start(data_dir, 1, FsyncPolicy::Never).expect("the journal starts");
+        Self {
+            system,
+            arbiter: Arbiter::new(),
+            journal,
+            clock: Arc::new(SystemClock),
+            _dir: dir,
+        }
+    }
+
+    fn stop(self) {
+        self.arbiter.stop();
+        self.arbiter.join().expect("the actor thread ends");
+        self.system.block_on(self.journal.stop());
+    }
+}
+
+/// Times `iters` sequential round trips, each awaited before the next.
+fn round_trips<F: std::future::Future>(rig: &Rig, iters: u64, mut ask: impl FnMut() -> F) -> StdDuration {
+    rig.system.block_on(async {
+        let started = Instant::now();
+        for _ in 0..iters {
+            black_box(ask().await);
+        }
+        started.elapsed()
+    })
+}
+
+fn wallet_actor(c: &mut Criterion) {
+    let rig = Rig::new();
+    let limits = WalletLimits {
+        charge_max: 1_000_000,
+        balance_max: i64::MAX / 2,
+    };
+    let part = Part {
+        seq: 0,
+        state: Wallet::new(limits),
+    };
+    let arbiter = rig.arbiter.handle();
+    let wallet = WalletHandle::start(part, rig.journal.clone(), rig.clock.clone(), &arbiter, REQUESTS_MAX);
+    let user = UserId::random();
+    c.bench_function("wallet_actor/balance_round_trip", |b| {
+        b.iter_custom(|iters| round_trips(&rig, iters, || async { wallet.balance(user).await.expect("answered") }))
+    });
+    // The answer waits for the journal writer to have written the charge, as every write does.
+    c.bench_function("wallet_actor/charge_round_trip_journaled_without_fsync", |b| {
+        b.iter_custom(|iters| {
+            round_trips(&rig, iters, || async {
+                wallet.charge(user, 1, None).await.expect("charged")
+            })
+        })
+    });
+    rig.stop();
+}
+
+/// Resident memory of this process, from the kernel's count of its resident pages.
+fn resident_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").expect("Linux /proc");
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|field| field.parse().ok())
+        .expect("resident pages");
+    pages * 4096
+}
+
+/// Issues a token to each user at once and waits for every answer.
+async fn issue_all(queue: &QueueHandle, users: &[UserId]) -> Vec<Token> {
+    let answers = join_all(users.iter().map(|user| queue.issue(*user))).await;
+    answers
+        .into_iter()
+        .map(|answer| answer.expect("issued").token)
+        .collect()
+}
+
+/// Fills the queue actor's room with a million waiting, printing what that costs in memory and
+/// time: the room and the token index request handlers read.
+async fn gather_a_million(queue: &QueueHandle) {
+    let before = resident_bytes();
+    let started = Instant::now();
+    for _ in 0..WAITING / BATCH {
+        let users: Vec<UserId> = (0..BATCH).map(|_| UserId::random()).collect();
+        issue_all(queue, &users).await;
+    }
+    let elapsed = started.elapsed();
+    let grown = resident_bytes() - before;
+    println!(
+        "memory: {WAITING} waiting in the queue actor (room and token index): {:.0} MB \
+         ({} bytes a token; MB = 10^6 bytes); issued in {:.2} s, {:.0} a second, {BATCH} at a time",
+        grown as f64 / 1e6,
+        grown / WAITING as u64,
+        elapsed.as_secs_f64(),
+        WAITING as f64 / elapsed.as_secs_f64(),
+    );
+}
+
+/// Times batches of issues; each batch leaves again off the clock, so the room stays at a million.
+async fn issue_and_leave(queue: &QueueHandle, iters: u64) -> StdDuration {
+    let mut elapsed = StdDuration::ZERO;
+    for _ in 0..iters {
+        let users: Vec<UserId> = (0..BATCH).map(|_| UserId::random()).collect();
+        let started = Instant::now();
+        let tokens = issue_all(queue, &users).await;
+        elapsed += started.elapsed();
+        join_all(tokens.into_iter().map(|token| queue.leave(token))).await;
+    }
+    elapsed
+}
+
+fn queue_actor(c: &mut Criterion) {
+    let rig = Rig::new();
+    let limits = WaitingRoomLimits {
+        active_max: 100,
+        active_ttl: Duration::minutes(10),
+        waiting_idle_ttl: Duration::hours(1),
+        waiting_max: u64::MAX,
+    };
+    let part = Part {
+        seq: 0,
+        state: WaitingRoom::new(limits),
+    };
+    let arbiter = rig.arbiter.handle();
+    let queue = QueueHandle::start(
+        part,
+        Vec::new(),
+        rig.journal.clone(),
+        rig.clock.clone(),
+        &arbiter,
+        REQUESTS_MAX,
+    );
+    // Gathered on first use, so a run filtered to other benchmarks does not pay for it.
+    let mut gathered = false;
+    let mut group = c.benchmark_group("queue_actor");
+    group.throughput(Throughput::Elements(BATCH as u64));
+    group.sample_size(10);
+    group.bench_function("issue_1000_at_once_behind_a_million", |b| {
+        if !gathered {
+            rig.system.block_on(gather_a_million(&queue));
+            gathered = true;
+        }
+        b.iter_custom(|iters| rig.system.block_on(issue_and_leave(&queue, iters)))
+    });
+    group.finish();
+    rig.stop();
+}
+
+criterion_group!(benches, queue_actor, wallet_actor);
+criterion_main!(benches);

@@ -1,0 +1,171 @@
+//! The harness's HTTP client: every call is timed and counted under its endpoint's name, with the
+//! error code of every refusal, second by second for the plot.
+
+use hdrhistogram::Histogram;
+use parking_lot::Mutex;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+/// Latencies are kept from 1 µs to 60 s with 3 significant figures.
+const LATENCY_MICROS_MAX: u64 = 60_000_000;
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, LATENCY_MICROS_MAX, 3).expect("valid histogram bounds")
+}
+
+/// What one endpoint saw.
+pub struct EndpointFigures {
+    pub latency_micros: Histogram<u64>,
+}
+
+/// One second of the run: requests finished, and their latencies.
+pub struct Second {
+    pub requests: u64,
+    pub latency_micros: Histogram<u64>,
+}
+
+/// Every call's latency and outcome, shared by all fans.
+pub struct Recorder {
+    started: Instant,
+    inner: Mutex<Recorded>,
+}
+
+#[derive(Default)]
+pub struct Recorded {
+    pub endpoints: BTreeMap<&'static str, EndpointFigures>,
+    pub errors: BTreeMap<String, u64>,
+    pub server_errors: u64,
+    pub timeline: Vec<Second>,
+}
+
+impl Recorder {
+    pub fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            inner: Mutex::new(Recorded::default()),
+        }
+    }
+
+    fn record(&self, endpoint: &'static str, latency: Duration, error: Option<String>, server_error: bool) {
+        let micros = (latency.as_micros() as u64).clamp(1, LATENCY_MICROS_MAX);
+        let second = self.started.elapsed().as_secs() as usize;
+        let mut inner = self.inner.lock();
+        let figures = inner.endpoints.entry(endpoint).or_insert_with(|| EndpointFigures {
+            latency_micros: histogram(),
+        });
+        figures.latency_micros.saturating_record(micros);
+        while inner.timeline.len() <= second {
+            inner.timeline.push(Second {
+                requests: 0,
+                latency_micros: histogram(),
+            });
+        }
+        let slot = &mut inner.timeline[second];
+        slot.requests += 1;
+        slot.latency_micros.saturating_record(micros);
+        if let Some(code) = error {
+            *inner.errors.entry(code).or_default() += 1;
+        }
+        if server_error {
+            inner.server_errors += 1;
+        }
+    }
+
+    /// Everything recorded so far, leaving the recorder empty.
+    pub fn take(&self) -> Recorded {
+        std::mem::take(&mut *self.inner.lock())
+    }
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// An answer: its status and JSON body (`Null` when there is none).
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn ok(&self) -> bool {
+        self.status.is_success()
+    }
+
+    /// The problem's `code`, for a refusal.
+    pub fn code(&self) -> Option<&str> {
+        self.body.get("code").and_then(Value::as_str)
+    }
+}
+
+/// A client of one server, recording every call.
+#[derive(Clone)]
+pub struct Api {
+    http: reqwest::Client,
+    base: String,
+    admin_key: Option<String>,
+    recorder: std::sync::Arc<Recorder>,
+}
+
+/// A failed call: the connection, not the server, said no.
+#[derive(Debug)]
+pub struct Unreachable(pub String);
+
+impl Api {
+    pub fn new(base: &str, admin_key: Option<String>, recorder: std::sync::Arc<Recorder>) -> Self {
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(1024)
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("an HTTP client");
+        Self {
+            http,
+            base: base.trim_end_matches('/').to_string(),
+            admin_key,
+            recorder,
+        }
+    }
+
+    pub fn recorder(&self) -> &Recorder {
+        &self.recorder
+    }
+
+    /// Calls `path` as `endpoint`, with the fan's token and a JSON body if given.
+    pub async fn call(
+        &self,
+        endpoint: &'static str,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Result<Reply, Unreachable> {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        if path.starts_with("/api/v1/admin") {
+            request = request.header("X-Admin-Key", self.admin_key.clone().unwrap_or_default());
+        }
+        let started = Instant::now();
+        let response = request.send().await.map_err(|error| Unreachable(error.to_string()))?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|error| Unreachable(error.to_string()))?;
+        let latency = started.elapsed();
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let reply = Reply { status, body };
+        let error = (!reply.ok()).then(|| reply.code().unwrap_or(status.as_str()).to_string());
+        self.recorder.record(endpoint, latency, error, status.is_server_error());
+        Ok(reply)
+    }
+}
+
+/// Counts of anything, by name.
+pub type Tally = HashMap<&'static str, u64>;

@@ -1,0 +1,274 @@
+//! A fan's journey, as the load harness and the demo's crowd run it: register, take a token, wait
+//! for ACTIVE, read the dates and a seat map, try to hold a seat (often a popular one), charge the
+//! wallet, then pay or give the seat back.
+
+use super::client::{Api, Reply, Unreachable};
+use rand::rngs::StdRng;
+use rand::Rng;
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+/// The concert the fans go for.
+#[derive(Debug, Clone)]
+pub struct Venue {
+    pub concert_id: String,
+    pub dates: Vec<String>,
+    pub seats: u32,
+    pub price: i64,
+}
+
+/// How fans behave.
+#[derive(Debug, Clone)]
+pub struct Behaviour {
+    /// Share of fans who give their held seat back instead of paying.
+    pub abandon_ratio: f64,
+    /// Share of hold attempts aimed at the popular seats, whether or not they look free.
+    pub popular_share: f64,
+    /// Seats 1..=this are the popular ones.
+    pub popular_seats: u32,
+    /// Seats a fan tries before giving up.
+    pub hold_attempts: u32,
+    /// How often a waiting fan asks for its status.
+    pub poll_interval: Duration,
+    /// A pause between steps, for a human pace (zero under load).
+    pub think_time: Duration,
+}
+
+/// How a journey ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Paid {
+        date: String,
+        seat_number: i64,
+        amount: i64,
+        payment_id: String,
+    },
+    Abandoned,
+    NoSeat,
+    /// Something a journey does not expect (a dead token, an expired hold, an unreachable server).
+    Failed(String),
+}
+
+/// What the harness keeps of one fan, for the report and the checks.
+#[derive(Debug, Clone)]
+pub struct FanRecord {
+    pub user_id: Option<String>,
+    /// The token's `issuedAt` as the server gave it; it orders admission.
+    pub issued_at: Option<String>,
+    /// When the fan first saw its token ACTIVE (the answer's arrival).
+    pub active_seen: Option<Instant>,
+    /// When the fan last asked and was told WAITING (the request's departure).
+    pub waiting_asked: Option<Instant>,
+    pub outcome: Outcome,
+}
+
+struct Fan<'a> {
+    api: &'a Api,
+    venue: &'a Venue,
+    behaviour: &'a Behaviour,
+    rng: &'a mut StdRng,
+    record: FanRecord,
+    token: String,
+}
+
+/// Runs one fan's journey to its end.
+pub async fn run(api: &Api, venue: &Venue, behaviour: &Behaviour, rng: &mut StdRng, name: String) -> FanRecord {
+    let mut fan = Fan {
+        api,
+        venue,
+        behaviour,
+        rng,
+        record: FanRecord {
+            user_id: None,
+            issued_at: None,
+            active_seen: None,
+            waiting_asked: None,
+            outcome: Outcome::NoSeat,
+        },
+        token: String::new(),
+    };
+    fan.record.outcome = match fan.journey(name).await {
+        Ok(outcome) => outcome,
+        Err(Unreachable(reason)) => Outcome::Failed(format!("unreachable: {reason}")),
+    };
+    fan.record
+}
+
+impl Fan<'_> {
+    async fn journey(&mut self, name: String) -> Result<Outcome, Unreachable> {
+        let registered = self
+            .call("POST /users", Method::POST, "/api/v1/users", json!({ "name": name }))
+            .await?;
+        let Some(user_id) = registered.body["userId"].as_str().map(str::to_string) else {
+            return Ok(failed("register", &registered));
+        };
+        self.record.user_id = Some(user_id.clone());
+        let issued = self
+            .call(
+                "POST /queue/tokens",
+                Method::POST,
+                "/api/v1/queue/tokens",
+                json!({ "userId": user_id }),
+            )
+            .await?;
+        let Some(token) = issued.body["token"].as_str().map(str::to_string) else {
+            return Ok(failed("take a token", &issued));
+        };
+        self.token = token;
+        self.record.issued_at = issued.body["issuedAt"].as_str().map(str::to_string);
+        if !self.wait_until_active(&issued).await? {
+            return Ok(Outcome::Failed("the token died while waiting".into()));
+        }
+        let outcome = self.shop().await?;
+        if !matches!(outcome, Outcome::Paid { .. }) {
+            self.call_empty("DELETE /queue/tokens/me", Method::DELETE, "/api/v1/queue/tokens/me")
+                .await?;
+        }
+        Ok(outcome)
+    }
+
+    /// Polls until ACTIVE; false if the token died first.
+    async fn wait_until_active(&mut self, issued: &Reply) -> Result<bool, Unreachable> {
+        let mut status = issued.body["status"].as_str().unwrap_or_default().to_string();
+        let mut asked = Instant::now();
+        loop {
+            match status.as_str() {
+                "ACTIVE" => {
+                    self.record.active_seen = Some(Instant::now());
+                    return Ok(true);
+                }
+                "WAITING" => self.record.waiting_asked = Some(asked),
+                _ => return Ok(false),
+            }
+            tokio::time::sleep(self.behaviour.poll_interval).await;
+            asked = Instant::now();
+            let reply = self
+                .call_empty("GET /queue/tokens/me", Method::GET, "/api/v1/queue/tokens/me")
+                .await?;
+            status = reply.body["status"].as_str().unwrap_or_default().to_string();
+        }
+    }
+
+    /// Dates, a seat map, a hold, a charge, then a payment or a change of heart.
+    async fn shop(&mut self) -> Result<Outcome, Unreachable> {
+        let path = format!("/api/v1/concerts/{}/dates", self.venue.concert_id);
+        let dates = self.call_empty("GET /concerts/{id}/dates", Method::GET, &path).await?;
+        let open: Vec<String> = dates
+            .body
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|d| d["date"].as_str().map(str::to_string))
+            .collect();
+        if open.is_empty() {
+            return Ok(Outcome::NoSeat);
+        }
+        let date = open[self.rng.random_range(0..open.len())].clone();
+        self.pause().await;
+        let path = format!("/api/v1/concerts/{}/dates/{date}/seats", self.venue.concert_id);
+        let map = self
+            .call_empty("GET /concerts/{id}/dates/{date}/seats", Method::GET, &path)
+            .await?;
+        let available: Vec<i64> = map.body["seats"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|seat| seat["status"] == "AVAILABLE")
+            .filter_map(|seat| seat["seatNumber"].as_i64())
+            .collect();
+        let Some(held) = self.hold_some_seat(&date, &available).await? else {
+            return Ok(Outcome::NoSeat);
+        };
+        self.pause().await;
+        let price = held.body["price"].as_i64().unwrap_or(self.venue.price);
+        let charged = self
+            .call(
+                "POST /wallet/charges",
+                Method::POST,
+                "/api/v1/wallet/charges",
+                json!({ "amount": price.max(1) }),
+            )
+            .await?;
+        if !charged.ok() {
+            return Ok(failed("charge", &charged));
+        }
+        let reservation = held.body["reservationId"].as_str().unwrap_or_default().to_string();
+        self.pause().await;
+        if self.rng.random_bool(self.behaviour.abandon_ratio) {
+            let path = format!("/api/v1/reservations/{reservation}");
+            self.call_empty("DELETE /reservations/{id}", Method::DELETE, &path)
+                .await?;
+            return Ok(Outcome::Abandoned);
+        }
+        self.pay(&reservation, &date, &held).await
+    }
+
+    /// Tries seats until one is held; popular seats are tried whether or not they look free.
+    async fn hold_some_seat(&mut self, date: &str, available: &[i64]) -> Result<Option<Reply>, Unreachable> {
+        for _ in 0..self.behaviour.hold_attempts {
+            let seat = if self.rng.random_bool(self.behaviour.popular_share) || available.is_empty() {
+                i64::from(
+                    self.rng
+                        .random_range(1..=self.behaviour.popular_seats.min(self.venue.seats)),
+                )
+            } else {
+                available[self.rng.random_range(0..available.len())]
+            };
+            let body = json!({ "concertId": self.venue.concert_id, "date": date, "seatNumber": seat });
+            let reply = self
+                .call("POST /reservations", Method::POST, "/api/v1/reservations", body)
+                .await?;
+            if reply.ok() {
+                return Ok(Some(reply));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn pay(&mut self, reservation: &str, date: &str, held: &Reply) -> Result<Outcome, Unreachable> {
+        let body = json!({ "reservationId": reservation });
+        let paid = self
+            .call("POST /payments", Method::POST, "/api/v1/payments", body)
+            .await?;
+        if !paid.ok() {
+            return Ok(failed("pay", &paid));
+        }
+        Ok(Outcome::Paid {
+            date: date.to_string(),
+            seat_number: held.body["seatNumber"].as_i64().unwrap_or_default(),
+            amount: paid.body["amount"].as_i64().unwrap_or_default(),
+            payment_id: paid.body["paymentId"].as_str().unwrap_or_default().to_string(),
+        })
+    }
+
+    async fn pause(&self) {
+        if !self.behaviour.think_time.is_zero() {
+            tokio::time::sleep(self.behaviour.think_time).await;
+        }
+    }
+
+    async fn call(
+        &self,
+        endpoint: &'static str,
+        method: Method,
+        path: &str,
+        body: Value,
+    ) -> Result<Reply, Unreachable> {
+        let token = (!self.token.is_empty()).then_some(self.token.as_str());
+        self.api.call(endpoint, method, path, token, Some(&body)).await
+    }
+
+    async fn call_empty(&self, endpoint: &'static str, method: Method, path: &str) -> Result<Reply, Unreachable> {
+        let token = (!self.token.is_empty()).then_some(self.token.as_str());
+        self.api.call(endpoint, method, path, token, None).await
+    }
+}
+
+fn failed(step: &str, reply: &Reply) -> Outcome {
+    Outcome::Failed(format!(
+        "{step}: {} {}",
+        reply.status.as_u16(),
+        reply.code().unwrap_or("")
+    ))
+}
