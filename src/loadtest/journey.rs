@@ -104,6 +104,7 @@ impl Fan<'_> {
             return Ok(failed("register", &registered));
         };
         self.record.user_id = Some(user_id.clone());
+        let asked = Instant::now();
         let issued = self
             .call(
                 "POST /queue/tokens",
@@ -117,7 +118,7 @@ impl Fan<'_> {
         };
         self.token = token;
         self.record.issued_at = issued.body["issuedAt"].as_str().map(str::to_string);
-        if !self.wait_until_active(&issued).await? {
+        if !self.wait_until_active(&issued, asked).await? {
             return Ok(Outcome::Failed("the token died while waiting".into()));
         }
         let outcome = self.shop().await?;
@@ -128,10 +129,10 @@ impl Fan<'_> {
         Ok(outcome)
     }
 
-    /// Polls until ACTIVE; false if the token died first.
-    async fn wait_until_active(&mut self, issued: &Reply) -> Result<bool, Unreachable> {
+    /// Polls until ACTIVE; false if the token died first. `asked` is when the token was asked
+    /// for: a status is true from the moment its request left, not from when its answer came.
+    async fn wait_until_active(&mut self, issued: &Reply, mut asked: Instant) -> Result<bool, Unreachable> {
         let mut status = issued.body["status"].as_str().unwrap_or_default().to_string();
-        let mut asked = Instant::now();
         loop {
             match status.as_str() {
                 "ACTIVE" => {

@@ -143,6 +143,7 @@ pub async fn run(options: Options) -> Result<bool, String> {
         true => Some(ceiling(&api, options.concurrency, options.duration.min(Duration::from_secs(5))).await),
         false => None,
     };
+    warm_up(&api, options.concurrency).await;
     recorder.take();
     let started = Instant::now();
     let (fans, venue) = match options.scenario {
@@ -200,6 +201,13 @@ fn journeys_line(fans: &[FanRecord]) -> String {
             format!(" (e.g. {})", failed.join("; "))
         }
     )
+}
+
+/// Opens the client's connections before the clock starts, as a crowd of fans would each have
+/// theirs: what is measured is the server's answers, not the harness's TCP handshakes.
+async fn warm_up(api: &Api, concurrency: usize) {
+    let calls = (0..concurrency.max(1)).map(|_| api.call("GET /healthz", Method::GET, "/healthz", None, None));
+    futures_util::future::join_all(calls).await;
 }
 
 /// Requests a second `/healthz` answers with `concurrency` in flight for `duration`.
