@@ -71,6 +71,17 @@ fn round_trips<F: std::future::Future>(rig: &Rig, iters: u64, mut ask: impl FnMu
     })
 }
 
+/// Times `iters` batches of requests sent at once, each batch answered in full before the next.
+fn batches<F: std::future::Future>(rig: &Rig, iters: u64, ask: impl Fn(usize) -> F) -> StdDuration {
+    rig.system.block_on(async {
+        let started = Instant::now();
+        for _ in 0..iters {
+            black_box(join_all((0..BATCH).map(&ask)).await);
+        }
+        started.elapsed()
+    })
+}
+
 fn wallet_actor(c: &mut Criterion) {
     let rig = Rig::new();
     let limits = WalletLimits {
@@ -83,18 +94,31 @@ fn wallet_actor(c: &mut Criterion) {
     };
     let arbiter = rig.arbiter.handle();
     let wallet = WalletHandle::start(part, rig.journal.clone(), rig.clock.clone(), &arbiter, REQUESTS_MAX);
-    let user = UserId::random();
-    c.bench_function("wallet_actor/balance_round_trip", |b| {
+    let users: Vec<UserId> = (0..BATCH).map(|_| UserId::random()).collect();
+    let user = users[0];
+    let mut group = c.benchmark_group("wallet_actor");
+    // One request at a time: the caller and the actor sleep between requests, so on an idle
+    // machine this is mostly the time it takes to wake them.
+    group.bench_function("balance_round_trip", |b| {
         b.iter_custom(|iters| round_trips(&rig, iters, || async { wallet.balance(user).await.expect("answered") }))
     });
     // The answer waits for the journal writer to have written the charge, as every write does.
-    c.bench_function("wallet_actor/charge_round_trip_journaled_without_fsync", |b| {
+    group.bench_function("charge_round_trip_journaled_without_fsync", |b| {
         b.iter_custom(|iters| {
             round_trips(&rig, iters, || async {
                 wallet.charge(user, 1, None).await.expect("charged")
             })
         })
     });
+    // Many requests in flight, as under load: what each costs once the waits overlap.
+    group.throughput(Throughput::Elements(BATCH as u64));
+    group.bench_function("balance_1000_at_once", |b| {
+        b.iter_custom(|iters| batches(&rig, iters, |i| wallet.balance(users[i])))
+    });
+    group.bench_function("charge_1000_at_once_journaled_without_fsync", |b| {
+        b.iter_custom(|iters| batches(&rig, iters, |i| wallet.charge(users[i], 1, None)))
+    });
+    group.finish();
     rig.stop();
 }
 
@@ -119,13 +143,14 @@ async fn issue_all(queue: &QueueHandle, users: &[UserId]) -> Vec<Token> {
 }
 
 /// Fills the queue actor's room with a million waiting, printing what that costs in memory and
-/// time: the room and the token index request handlers read.
-async fn gather_a_million(queue: &QueueHandle) {
+/// time: the room and the token index request handlers read. Returns every 1000th token.
+async fn gather_a_million(queue: &QueueHandle) -> Vec<Token> {
     let before = resident_bytes();
     let started = Instant::now();
+    let mut sample = Vec::new();
     for _ in 0..WAITING / BATCH {
         let users: Vec<UserId> = (0..BATCH).map(|_| UserId::random()).collect();
-        issue_all(queue, &users).await;
+        sample.push(issue_all(queue, &users).await[0]);
     }
     let elapsed = started.elapsed();
     let grown = resident_bytes() - before;
@@ -137,6 +162,7 @@ async fn gather_a_million(queue: &QueueHandle) {
         elapsed.as_secs_f64(),
         WAITING as f64 / elapsed.as_secs_f64(),
     );
+    sample
 }
 
 /// Times batches of issues; each batch leaves again off the clock, so the room stays at a million.
@@ -174,15 +200,31 @@ fn queue_actor(c: &mut Criterion) {
         REQUESTS_MAX,
     );
     // Gathered on first use, so a run filtered to other benchmarks does not pay for it.
-    let mut gathered = false;
+    let mut sample = None;
+    let mut gathered = || -> Vec<Token> {
+        let sample = sample.get_or_insert_with(|| rig.system.block_on(gather_a_million(&queue)));
+        sample.clone()
+    };
     let mut group = c.benchmark_group("queue_actor");
+    group.bench_function("position_round_trip_among_a_million", |b| {
+        let sample = gathered();
+        let mut next = 0;
+        b.iter_custom(|iters| {
+            round_trips(&rig, iters, || {
+                next = (next + 1) % sample.len();
+                let (queue, token) = (&queue, sample[next]);
+                async move { queue.status(token).await.expect("live") }
+            })
+        })
+    });
     group.throughput(Throughput::Elements(BATCH as u64));
     group.sample_size(10);
+    group.bench_function("peek_1000_at_once_among_a_million", |b| {
+        let sample = gathered();
+        b.iter_custom(|iters| batches(&rig, iters, |i| queue.peek(sample[i])))
+    });
     group.bench_function("issue_1000_at_once_behind_a_million", |b| {
-        if !gathered {
-            rig.system.block_on(gather_a_million(&queue));
-            gathered = true;
-        }
+        gathered();
         b.iter_custom(|iters| rig.system.block_on(issue_and_leave(&queue, iters)))
     });
     group.finish();
