@@ -189,7 +189,7 @@ pub struct HoldSeat {
 }
 
 impl Handler<HoldSeat> for ConcertDateActor {
-    type Result = ResponseFuture<Result<Reservation>>;
+    type Result = ActorResponse<Self, Result<Reservation>>;
 
     fn handle(&mut self, message: HoldSeat, ctx: &mut Context<Self>) -> Self::Result {
         self.run_keyed(ctx, message.keyed, |actor, now| {
@@ -221,7 +221,7 @@ pub struct CancelHold {
 }
 
 impl Handler<CancelHold> for ConcertDateActor {
-    type Result = ResponseFuture<Result<()>>;
+    type Result = ActorResponse<Self, Result<()>>;
 
     fn handle(&mut self, message: CancelHold, ctx: &mut Context<Self>) -> Self::Result {
         self.run(ctx, |actor, now| {
@@ -238,7 +238,7 @@ pub struct ReadReservation {
 }
 
 impl Handler<ReadReservation> for ConcertDateActor {
-    type Result = ResponseFuture<Result<Reservation>>;
+    type Result = ActorResponse<Self, Result<Reservation>>;
 
     fn handle(&mut self, message: ReadReservation, ctx: &mut Context<Self>) -> Self::Result {
         self.run(ctx, |actor, now| {
@@ -259,7 +259,7 @@ pub struct BeginPayment {
 }
 
 impl Handler<BeginPayment> for ConcertDateActor {
-    type Result = ResponseFuture<Result<Reservation>>;
+    type Result = ActorResponse<Self, Result<Reservation>>;
 
     fn handle(&mut self, message: BeginPayment, ctx: &mut Context<Self>) -> Self::Result {
         self.run(ctx, |actor, now| {
@@ -283,7 +283,7 @@ pub struct CompletePayment {
 }
 
 impl Handler<CompletePayment> for ConcertDateActor {
-    type Result = ResponseFuture<Result<()>>;
+    type Result = ActorResponse<Self, Result<()>>;
 
     fn handle(&mut self, message: CompletePayment, ctx: &mut Context<Self>) -> Self::Result {
         self.run(ctx, |actor, now| {
@@ -303,7 +303,7 @@ pub struct AbortPayment {
 }
 
 impl Handler<AbortPayment> for ConcertDateActor {
-    type Result = ResponseFuture<Result<()>>;
+    type Result = ActorResponse<Self, Result<()>>;
 
     fn handle(&mut self, message: AbortPayment, ctx: &mut Context<Self>) -> Self::Result {
         self.run(ctx, |actor, now| {

@@ -163,7 +163,7 @@ pub trait DeadlineActor: Actor<Context = Context<Self>> {
         &mut self,
         ctx: &mut Context<Self>,
         command: impl FnOnce(&mut Self, DateTime<Utc>) -> Result<(T, Vec<Self::Event>)>,
-    ) -> ResponseFuture<Result<T>> {
+    ) -> ActorResponse<Self, Result<T>> {
         self.run_keyed(ctx, None, command)
     }
 
@@ -174,7 +174,7 @@ pub trait DeadlineActor: Actor<Context = Context<Self>> {
         ctx: &mut Context<Self>,
         keyed: Option<Keyed<T>>,
         command: impl FnOnce(&mut Self, DateTime<Utc>) -> Result<(T, Vec<Self::Event>)>,
-    ) -> ResponseFuture<Result<T>> {
+    ) -> ActorResponse<Self, Result<T>> {
         let now = self.catch_up();
         let outcome = command(self, now).map(|(value, events)| {
             self.record(&events);
@@ -185,13 +185,22 @@ pub trait DeadlineActor: Actor<Context = Context<Self>> {
             (value, self.stream().append(changes))
         });
         self.rearm(ctx);
-        Box::pin(answer_when_durable(outcome))
+        answer_when_durable(outcome)
     }
 }
 
-/// The value, once its commit is durable.
-pub async fn answer_when_durable<T>(outcome: Result<(T, Commit)>) -> Result<T> {
-    let (value, commit) = outcome?;
-    commit.durable().await?;
-    Ok(value)
+/// The value, once its commit is durable: at once when there was nothing to write (a read, a
+/// refusal), so those cost no allocation and no extra turn of the actor.
+pub fn answer_when_durable<A: Actor, T: 'static>(outcome: Result<(T, Commit)>) -> ActorResponse<A, Result<T>>
+where
+    A::Context: AsyncContext<A>,
+{
+    match outcome {
+        Err(refused) => ActorResponse::reply(Err(refused)),
+        Ok((value, commit)) if commit.is_done() => ActorResponse::reply(Ok(value)),
+        Ok((value, commit)) => ActorResponse::r#async(actix::fut::wrap_future(async move {
+            commit.durable().await?;
+            Ok(value)
+        })),
+    }
 }

@@ -198,7 +198,7 @@ pub struct IssueToken {
 }
 
 impl Handler<IssueToken> for QueueActor {
-    type Result = ResponseFuture<Result<QueueStatus>>;
+    type Result = ActorResponse<Self, Result<QueueStatus>>;
 
     fn handle(&mut self, message: IssueToken, ctx: &mut Context<Self>) -> Self::Result {
         self.run(ctx, |actor, now| {
@@ -217,7 +217,7 @@ pub struct ReadStatus {
 }
 
 impl Handler<ReadStatus> for QueueActor {
-    type Result = ResponseFuture<Result<QueueStatus>>;
+    type Result = ActorResponse<Self, Result<QueueStatus>>;
 
     fn handle(&mut self, message: ReadStatus, ctx: &mut Context<Self>) -> Self::Result {
         self.run(ctx, |actor, now| {
@@ -236,7 +236,7 @@ pub struct PeekStatus {
 }
 
 impl Handler<PeekStatus> for QueueActor {
-    type Result = ResponseFuture<Result<QueueStatus>>;
+    type Result = ActorResponse<Self, Result<QueueStatus>>;
 
     fn handle(&mut self, message: PeekStatus, ctx: &mut Context<Self>) -> Self::Result {
         self.run(ctx, |actor, now| {
@@ -252,7 +252,7 @@ pub struct LeaveQueue {
 }
 
 impl Handler<LeaveQueue> for QueueActor {
-    type Result = ResponseFuture<Result<()>>;
+    type Result = ActorResponse<Self, Result<()>>;
 
     fn handle(&mut self, message: LeaveQueue, ctx: &mut Context<Self>) -> Self::Result {
         self.run(ctx, |actor, now| Ok(((), actor.room.leave(&message.token, now)?)))
@@ -267,7 +267,7 @@ pub struct EndAfterPayment {
 }
 
 impl Handler<EndAfterPayment> for QueueActor {
-    type Result = ResponseFuture<Result<()>>;
+    type Result = ActorResponse<Self, Result<()>>;
 
     fn handle(&mut self, message: EndAfterPayment, ctx: &mut Context<Self>) -> Self::Result {
         self.run(ctx, |actor, now| {
@@ -286,7 +286,7 @@ pub struct SetActiveMax {
 }
 
 impl Handler<SetActiveMax> for QueueActor {
-    type Result = ResponseFuture<Result<QueueStats>>;
+    type Result = ActorResponse<Self, Result<QueueStats>>;
 
     fn handle(&mut self, message: SetActiveMax, ctx: &mut Context<Self>) -> Self::Result {
         self.run(ctx, |actor, now| {
@@ -301,7 +301,7 @@ impl Handler<SetActiveMax> for QueueActor {
 pub struct ReadQueueStats;
 
 impl Handler<ReadQueueStats> for QueueActor {
-    type Result = ResponseFuture<Result<QueueStats>>;
+    type Result = ActorResponse<Self, Result<QueueStats>>;
 
     fn handle(&mut self, _: ReadQueueStats, ctx: &mut Context<Self>) -> Self::Result {
         self.run(ctx, |actor, _| Ok((actor.room.stats(), Vec::new())))

@@ -24,13 +24,13 @@ impl WalletActor {
         user: UserId,
         decided: Result<WalletEvent>,
         keyed: Option<Keyed<i64>>,
-    ) -> ResponseFuture<Result<i64>> {
+    ) -> ActorResponse<Self, Result<i64>> {
         let outcome = decided.map(|event| {
             let balance = self.wallet.balance(user);
             let commit: Commit = self.stream.append([seal(keyed, &balance, Change::Wallet(event))]);
             (balance, commit)
         });
-        Box::pin(answer_when_durable(outcome))
+        answer_when_durable(outcome)
     }
 }
 
@@ -51,7 +51,7 @@ pub struct Charge {
 }
 
 impl Handler<Charge> for WalletActor {
-    type Result = ResponseFuture<Result<i64>>;
+    type Result = ActorResponse<Self, Result<i64>>;
 
     fn handle(&mut self, message: Charge, _: &mut Context<Self>) -> Self::Result {
         let now = self.clock.now();
@@ -72,7 +72,7 @@ pub struct Pay {
 }
 
 impl Handler<Pay> for WalletActor {
-    type Result = ResponseFuture<Result<i64>>;
+    type Result = ActorResponse<Self, Result<i64>>;
 
     fn handle(&mut self, message: Pay, _: &mut Context<Self>) -> Self::Result {
         let user = message.payment.user_id;

@@ -112,6 +112,11 @@ impl Commit {
         Self(None)
     }
 
+    /// True when there is nothing to wait for.
+    pub fn is_done(&self) -> bool {
+        self.0.is_none()
+    }
+
     /// Waits until the records are on disk (or written, under `--fsync never`).
     pub async fn durable(self) -> Result<(), Error> {
         match self.0 {
