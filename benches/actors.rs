@@ -4,8 +4,11 @@
 //!
 //! `cargo bench --bench actors`
 
+mod common;
+
 use actix::{Arbiter, System, SystemRunner};
 use chrono::Duration;
+use common::resident_bytes;
 use concert_reservation::actors::queue::QueueHandle;
 use concert_reservation::actors::wallet::WalletHandle;
 use concert_reservation::clock::{SharedClock, SystemClock};
@@ -120,17 +123,6 @@ fn wallet_actor(c: &mut Criterion) {
     });
     group.finish();
     rig.stop();
-}
-
-/// Resident memory of this process, from the kernel's count of its resident pages.
-fn resident_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").expect("Linux /proc");
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|field| field.parse().ok())
-        .expect("resident pages");
-    pages * 4096
 }
 
 /// Issues a token to each user at once and waits for every answer.

@@ -4,7 +4,10 @@
 //!
 //! `cargo bench --bench domain`
 
+mod common;
+
 use chrono::{DateTime, Duration, NaiveDate, Utc};
+use common::resident_bytes;
 use concert_reservation::domain::seat_map::SeatMap;
 use concert_reservation::domain::waiting_room::{QueueEvent, TokenStatus, WaitingRoom, WaitingRoomLimits};
 use concert_reservation::domain::wallet::{Payment, Wallet, WalletLimits};
@@ -63,17 +66,6 @@ fn in_rounds<S>(
         done += steps;
     }
     elapsed
-}
-
-/// Resident memory of this process, from the kernel's count of its resident pages.
-fn resident_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").expect("Linux /proc");
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|field| field.parse().ok())
-        .expect("resident pages");
-    pages * 4096
 }
 
 fn megabytes(bytes: u64) -> f64 {

@@ -442,6 +442,16 @@ fn scripted_day() -> Vec<Command> {
     ]
 }
 
+/// An engine in a temporary dir that has run the first `steps` commands of the scripted day.
+fn engine_after(steps: usize) -> (tempfile::TempDir, Engine) {
+    let live = tempfile::tempdir().unwrap();
+    let mut engine = Engine::start(live.path());
+    for command in &scripted_day()[..steps] {
+        engine.run(command);
+    }
+    (live, engine)
+}
+
 /// The state a clean prefix of `entries` gives, settled as recovery settles it.
 fn replay_prefix(entries: &[Entry]) -> State {
     let mut state = State::empty(&limits());
@@ -668,11 +678,7 @@ fn a_payment_cut_short_by_a_crash_is_finished_at_recovery() {
 
 #[test]
 fn a_snapshot_gives_back_exactly_the_state_it_was_taken_of() {
-    let live = tempfile::tempdir().unwrap();
-    let mut engine = Engine::start(live.path());
-    for command in &scripted_day()[..12] {
-        engine.run(command);
-    }
+    let (_live, mut engine) = engine_after(12);
     engine.now += Duration::nanoseconds(987_654_321);
     engine.run(&Command::Issue { fan: 2 });
     let now = engine.now;
@@ -685,11 +691,7 @@ fn a_snapshot_gives_back_exactly_the_state_it_was_taken_of() {
 
 #[test]
 fn a_hold_snapshotted_mid_payment_is_an_ordinary_hold_after_a_crash() {
-    let live = tempfile::tempdir().unwrap();
-    let mut engine = Engine::start(live.path());
-    for command in &scripted_day()[..10] {
-        engine.run(command);
-    }
+    let (live, mut engine) = engine_after(10);
     let (user, reservation, key) = engine.holds[0];
     let map = &mut engine.state.dates.get_mut(&key).unwrap().state;
     map.begin_payment(reservation, user, engine.now).unwrap();
@@ -710,11 +712,7 @@ fn a_hold_snapshotted_mid_payment_is_an_ordinary_hold_after_a_crash() {
 
 #[test]
 fn recovery_ends_only_the_token_that_paid() {
-    let live = tempfile::tempdir().unwrap();
-    let mut engine = Engine::start(live.path());
-    for command in &scripted_day()[..10] {
-        engine.run(command);
-    }
+    let (live, mut engine) = engine_after(10);
     let (user, reservation, key) = engine.holds[0];
     let paying = engine.tokens[0].unwrap();
     // The payment begins with token A; A ends (the fan left) and the fan takes token B before
