@@ -204,7 +204,8 @@ impl Handler<IssueToken> for QueueActor {
         self.run(ctx, |actor, now| {
             let token = Token::random();
             let events = actor.room.issue(message.user, token, now)?;
-            Ok((actor.room.status(&token, now)?, events))
+            // A peek: the token was issued this instant, so there is no idle deadline to move.
+            Ok((actor.room.peek(&token, now)?, events))
         })
     }
 }

@@ -75,14 +75,24 @@ impl fmt::Display for Token {
     }
 }
 
+/// 64 hex digits for people (JSON), the 32 bytes themselves for the journal and snapshots,
+/// which hold millions of tokens.
 impl Serialize for Token {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        if serializer.is_human_readable() {
+            serializer.collect_str(self)
+        } else {
+            (self.0, self.1).serialize(serializer)
+        }
     }
 }
 
 impl<'de> Deserialize<'de> for Token {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        if !deserializer.is_human_readable() {
+            let (first, second) = <(Uuid, Uuid)>::deserialize(deserializer)?;
+            return Ok(Self(first, second));
+        }
         let text = String::deserialize(deserializer)?;
         Self::from_client(&text).ok_or_else(|| serde::de::Error::custom("not a queue token"))
     }
@@ -104,6 +114,9 @@ mod tests {
             serde_json::from_str::<Token>(&serde_json::to_string(&first).unwrap()).unwrap(),
             first
         );
+        let bytes = postcard::to_allocvec(&first).unwrap();
+        assert_eq!(bytes.len(), 34, "two 16-byte UUIDs, each with its length");
+        assert_eq!(postcard::from_bytes::<Token>(&bytes).unwrap(), first);
         assert_eq!(Token::from_client("not a token!"), None);
         assert_eq!(Token::from_client(""), None);
     }
