@@ -231,10 +231,34 @@ impl WaitingRoom {
     pub fn expire_due(&mut self, now: DateTime<Utc>) -> Vec<QueueEvent> {
         let mut events = Vec::new();
         while let Some((deadline, seq, reason)) = self.earliest_deadline().filter(|(at, _, _)| *at <= now) {
+            if reason == TokenEnd::IdledOut && !self.idle_entry_is_due(deadline, seq) {
+                continue;
+            }
             events.extend(self.end(seq, deadline, reason));
         }
         events.extend(self.admit_waiting(now));
         events
+    }
+
+    /// Idle deadlines move lazily: a read only moves the record's, and its entry in the ordered
+    /// set is put right when it comes first. True if the entry is a real deadline now due; an
+    /// entry of a token that moved on or was read since is dropped or filed again.
+    fn idle_entry_is_due(&mut self, deadline: DateTime<Utc>, seq: u64) -> bool {
+        let current = self
+            .records
+            .get(&seq)
+            .filter(|record| record.status == TokenStatus::Waiting)
+            .map(|record| record.idle_deadline);
+        match current {
+            Some(idle_deadline) if idle_deadline == deadline => true,
+            moved => {
+                self.idle_deadlines.remove(&(deadline, seq));
+                if let Some(idle_deadline) = moved {
+                    self.idle_deadlines.insert((idle_deadline, seq));
+                }
+                false
+            }
+        }
     }
 
     fn earliest_deadline(&self) -> Option<(DateTime<Utc>, u64, TokenEnd)> {
@@ -354,11 +378,15 @@ impl WaitingRoom {
             .collect();
         for (deadline, seq) in stale {
             self.idle_deadlines.remove(&(deadline, seq));
-            self.idle_deadlines.insert((renewed, seq));
-            self.records
+            // An entry may belong to a token that moved on (deadlines move lazily).
+            let waiting = self
+                .records
                 .get_mut(&seq)
-                .expect("a waiting token has a record")
-                .idle_deadline = renewed;
+                .filter(|record| record.status == TokenStatus::Waiting);
+            if let Some(record) = waiting {
+                record.idle_deadline = record.idle_deadline.max(renewed);
+                self.idle_deadlines.insert((record.idle_deadline, seq));
+            }
         }
     }
 
@@ -461,12 +489,12 @@ impl WaitingRoom {
             .ok_or_else(|| Error::new(ErrorCode::TokenInvalid, "The token is unknown, expired or ended."))
     }
 
+    /// Moves a waiting token's idle deadline; its entry in the ordered set, now early, is put
+    /// right only when it comes first (see `idle_entry_is_due`), so a read costs no set update.
     fn keep_alive(&mut self, seq: u64, now: DateTime<Utc>) {
         let record = self.records.get_mut(&seq).expect("a live token has a record");
         if record.status == TokenStatus::Waiting {
-            self.idle_deadlines.remove(&(record.idle_deadline, seq));
             record.idle_deadline = now + self.limits.waiting_idle_ttl;
-            self.idle_deadlines.insert((record.idle_deadline, seq));
         }
     }
 

@@ -252,14 +252,18 @@ proptest! {
         let mut now = start();
         let mut issued: Vec<(UserId, Token)> = Vec::new();
         let mut events = Vec::new();
+        // When each waiting token was last issued or read: it idles out exactly one TTL later.
+        let mut kept_since: HashMap<Token, DateTime<Utc>> = HashMap::new();
         for command in commands {
             events.extend(room.expire_due(now));
+            prop_assert!(room.next_deadline().is_none_or(|at| at > now), "everything due was processed");
             match command {
                 Command::Issue => {
                     let (user, token) = (UserId::random(), Token::random());
                     if let Ok(happened) = room.issue(user, token, now) {
                         events.extend(happened);
                         issued.push((user, token));
+                        kept_since.insert(token, now);
                     }
                 }
                 Command::Leave(i) if !issued.is_empty() => {
@@ -268,7 +272,10 @@ proptest! {
                     }
                 }
                 Command::Read(i) if !issued.is_empty() => {
-                    let _ = room.status(&issued[i % issued.len()].1, now);
+                    let token = issued[i % issued.len()].1;
+                    if room.status(&token, now).is_ok_and(|seen| seen.status == TokenStatus::Waiting) {
+                        kept_since.insert(token, now);
+                    }
                 }
                 Command::Pay(i) if !issued.is_empty() => {
                     events.extend(room.end_after_payment(&issued[i % issued.len()].1, now));
@@ -286,6 +293,11 @@ proptest! {
             _ => None,
         }).collect();
         prop_assert!(admitted.windows(2).all(|pair| pair[0] < pair[1]), "admitted out of order: {admitted:?}");
+        for event in &events {
+            if let QueueEvent::TokenEnded { token, at, reason: TokenEnd::IdledOut, .. } = event {
+                prop_assert_eq!(*at, kept_since[token] + Duration::minutes(5), "idled out one TTL after its last read");
+            }
+        }
         let mut replayed = WaitingRoom::new(WaitingRoomLimits { waiting_max: 50, ..limits(3) });
         replayed.set_active_max(room.stats().active_max, start());
         for event in &events {
