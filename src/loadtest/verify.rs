@@ -70,7 +70,10 @@ async fn server_side(api: &Api, venue: &Venue, fans: &[FanRecord]) -> Result<Vec
             paid.entry(date.clone()).or_default().push(*seat_number);
         }
     }
-    let token = checker_token(api).await?;
+    let Some(token) = checker_token(api).await? else {
+        found.push("no ACTIVE token could be had within a minute to read the seat maps".into());
+        return Ok(found);
+    };
     for date in &venue.dates {
         let path = format!("/api/v1/concerts/{}/dates/{date}/seats", venue.concert_id);
         let map = api
@@ -112,8 +115,10 @@ async fn server_side(api: &Api, venue: &Venue, fans: &[FanRecord]) -> Result<Vec
     Ok(found)
 }
 
-/// A token of a fan of the harness's own, to read seat maps with once it is ACTIVE.
-async fn checker_token(api: &Api) -> Result<String, Unreachable> {
+/// A token of a fan of the harness's own, to read seat maps with once it is ACTIVE; none if the
+/// queue does not let it in within a minute.
+async fn checker_token(api: &Api) -> Result<Option<String>, Unreachable> {
+    let patience = Instant::now() + Duration::from_secs(60);
     let user = api
         .call(
             "POST /users",
@@ -136,6 +141,9 @@ async fn checker_token(api: &Api) -> Result<String, Unreachable> {
     let token = issued.body["token"].as_str().unwrap_or_default().to_string();
     let mut status = issued.body["status"].as_str().unwrap_or_default().to_string();
     while status == "WAITING" {
+        if Instant::now() > patience {
+            return Ok(None);
+        }
         tokio::time::sleep(Duration::from_millis(200)).await;
         let reply = api
             .call(
@@ -148,7 +156,7 @@ async fn checker_token(api: &Api) -> Result<String, Unreachable> {
             .await?;
         status = reply.body["status"].as_str().unwrap_or_default().to_string();
     }
-    Ok(token)
+    Ok((status == "ACTIVE").then_some(token))
 }
 
 #[cfg(test)]
