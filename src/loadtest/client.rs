@@ -5,7 +5,7 @@ use hdrhistogram::Histogram;
 use parking_lot::Mutex;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// Latencies are kept from 1 µs to 60 s with 3 significant figures.
@@ -131,10 +131,6 @@ impl Api {
         }
     }
 
-    pub fn recorder(&self) -> &Recorder {
-        &self.recorder
-    }
-
     /// Calls `path` as `endpoint`, with the fan's token and a JSON body if given.
     pub async fn call(
         &self,
@@ -166,6 +162,3 @@ impl Api {
         Ok(reply)
     }
 }
-
-/// Counts of anything, by name.
-pub type Tally = HashMap<&'static str, u64>;
