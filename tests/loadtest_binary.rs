@@ -44,6 +44,12 @@ fn a_short_embedded_rush_passes_its_checks_and_writes_its_report() {
     let paid = payments["count"].as_u64().unwrap();
     assert!(paid > 0 && paid <= 40, "at most the 40 seats are paid for: {paid}");
     assert!(payments["p99Ms"].as_f64().unwrap() >= payments["p50Ms"].as_f64().unwrap());
+    let refused_holds = report["endpoints"]["POST /reservations"]["errors"]["SEAT_UNAVAILABLE"].as_u64();
+    assert_eq!(
+        refused_holds,
+        report["errors"]["SEAT_UNAVAILABLE"].as_u64(),
+        "only holds are refused a seat"
+    );
     assert_eq!(
         report["endpoints"]["POST /users"]["count"], 300,
         "the checks after the run are not counted"

@@ -18,6 +18,8 @@ fn histogram() -> Histogram<u64> {
 /// What one endpoint saw.
 pub struct EndpointFigures {
     pub latency_micros: Histogram<u64>,
+    /// Refusals by code.
+    pub errors: BTreeMap<String, u64>,
 }
 
 /// One second of the run: requests finished, and their latencies.
@@ -54,8 +56,12 @@ impl Recorder {
         let mut inner = self.inner.lock();
         let figures = inner.endpoints.entry(endpoint).or_insert_with(|| EndpointFigures {
             latency_micros: histogram(),
+            errors: BTreeMap::new(),
         });
         figures.latency_micros.saturating_record(micros);
+        if let Some(code) = &error {
+            *figures.errors.entry(code.clone()).or_default() += 1;
+        }
         while inner.timeline.len() <= second {
             inner.timeline.push(Second {
                 requests: 0,

@@ -15,6 +15,7 @@ pub struct EndpointReport {
     pub p99_ms: f64,
     pub p999_ms: f64,
     pub max_ms: f64,
+    pub errors: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -61,6 +62,7 @@ impl Report {
                     p99_ms: millis(h.value_at_quantile(0.99)),
                     p999_ms: millis(h.value_at_quantile(0.999)),
                     max_ms: millis(h.max()),
+                    errors: figures.errors.clone(),
                 };
                 (name.to_string(), report)
             })
@@ -85,13 +87,21 @@ impl Report {
     /// The table printed at the end of a run.
     pub fn table(&self) -> String {
         let mut out = format!(
-            "{:<40} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8}\n",
-            "endpoint", "count", "req/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms"
+            "{:<40} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8}  {}\n",
+            "endpoint", "count", "req/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms", "refusals"
         );
         for (name, e) in &self.endpoints {
+            let refusals: Vec<String> = e.errors.iter().map(|(code, count)| format!("{code}={count}")).collect();
             out += &format!(
-                "{name:<40} {:>9} {:>10.1} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2}\n",
-                e.count, e.rps, e.p50_ms, e.p90_ms, e.p99_ms, e.p999_ms, e.max_ms
+                "{name:<40} {:>9} {:>10.1} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2}  {}\n",
+                e.count,
+                e.rps,
+                e.p50_ms,
+                e.p90_ms,
+                e.p99_ms,
+                e.p999_ms,
+                e.max_ms,
+                refusals.join(" ")
             );
         }
         out += &format!(
