@@ -16,21 +16,38 @@ pub const FORMAT_VERSION: u8 = 1;
 
 const HEADER_BYTES: usize = 8;
 
-/// No single record is this large; a length past it is corruption, not a record.
-pub const RECORD_BYTES_MAX: usize = 1 << 30;
+/// No single record is this large (the most a `u32` length can say); a length past it is
+/// corruption, not a record.
+pub const RECORD_BYTES_MAX: usize = u32::MAX as usize;
 
-/// Appends one framed record holding `value` to `out`.
+/// A value too large for one record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a record of {0} bytes is past the limit of {RECORD_BYTES_MAX}")]
+pub struct TooLarge(pub usize);
+
+/// Appends one framed record holding `value` to `out`. Journal records are small: one past the
+/// limit is a bug.
 pub fn encode_into<T: Serialize>(value: &T, out: &mut Vec<u8>) {
+    try_encode_into(value, out).expect("a journal record fits the length limit");
+}
+
+/// Appends one framed record holding `value` to `out`, or leaves `out` as it was if the record
+/// would be too large.
+pub fn try_encode_into<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), TooLarge> {
     let start = out.len();
     out.extend_from_slice(&[0; HEADER_BYTES]);
     out.push(FORMAT_VERSION);
     let body = postcard::to_extend(value, std::mem::take(out)).expect("in-memory encoding cannot fail");
     *out = body;
     let payload_len = out.len() - start - HEADER_BYTES;
-    assert!(payload_len <= RECORD_BYTES_MAX, "a record fits the length limit");
+    if payload_len > RECORD_BYTES_MAX {
+        out.truncate(start);
+        return Err(TooLarge(payload_len));
+    }
     let crc = crc32fast::hash(&out[start + HEADER_BYTES..]);
     out[start..start + 4].copy_from_slice(&(payload_len as u32).to_le_bytes());
     out[start + 4..start + HEADER_BYTES].copy_from_slice(&crc.to_le_bytes());
+    Ok(())
 }
 
 /// One framed record holding `value`.

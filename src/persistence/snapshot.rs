@@ -16,7 +16,9 @@ pub const SNAPSHOTS_KEPT: usize = 2;
 
 /// Writes snapshot `index` durably; returns its size in bytes.
 pub fn write(dir: &DataDir, index: u64, image: &Image) -> io::Result<u64> {
-    let bytes = frame::encode(image);
+    let mut bytes = Vec::new();
+    // Too large a state is refused as an error: the journal still holds everything.
+    frame::try_encode_into(image, &mut bytes).map_err(io::Error::other)?;
     let path = dir.snapshot_path(index);
     let temporary = path.with_extension("snap.tmp");
     let mut file = File::create(&temporary)?;
