@@ -116,7 +116,7 @@ pub struct RoomImage {
 #[derive(Debug, Clone)]
 pub struct WaitingRoom {
     limits: WaitingRoomLimits,
-    records: HashMap<u64, TokenRecord>,
+    records: TokenSlab,
     seq_by_token: HashMap<Token, u64>,
     seq_by_user: HashMap<UserId, u64>,
     line: WaitingLine,
@@ -135,7 +135,7 @@ impl WaitingRoom {
         assert!(limits.active_max >= 1, "active_max must allow at least one token");
         Self {
             limits,
-            records: HashMap::new(),
+            records: TokenSlab::default(),
             seq_by_token: HashMap::new(),
             seq_by_user: HashMap::new(),
             line: WaitingLine::new(),
@@ -556,6 +556,66 @@ impl WaitingRoom {
         {
             self.admissions_per_second.pop_front();
         }
+    }
+}
+
+/// Live tokens by sequence number. Sequence numbers are dense and grow, so a deque indexed from
+/// the oldest live token holds them at half the memory of a hash map (whose tables run half
+/// empty); the gap a dead token leaves costs one pointer until every token before it is gone.
+#[derive(Debug, Clone, Default)]
+struct TokenSlab {
+    /// The sequence number of `slots[0]`.
+    base: u64,
+    slots: VecDeque<Option<Box<TokenRecord>>>,
+    len: usize,
+}
+
+impl TokenSlab {
+    fn insert(&mut self, seq: u64, record: TokenRecord) {
+        if self.slots.is_empty() {
+            self.base = seq;
+        }
+        let end = self.base + self.slots.len() as u64;
+        assert!(seq >= end, "sequence numbers grow: {seq} < {end}");
+        self.slots.extend((end..seq).map(|_| None));
+        self.slots.push_back(Some(Box::new(record)));
+        self.len += 1;
+    }
+
+    fn slot(&self, seq: u64) -> Option<usize> {
+        usize::try_from(seq.checked_sub(self.base)?).ok()
+    }
+
+    fn get(&self, seq: &u64) -> Option<&TokenRecord> {
+        self.slots.get(self.slot(*seq)?)?.as_deref()
+    }
+
+    fn get_mut(&mut self, seq: &u64) -> Option<&mut TokenRecord> {
+        let slot = self.slot(*seq)?;
+        self.slots.get_mut(slot)?.as_deref_mut()
+    }
+
+    fn remove(&mut self, seq: &u64) -> Option<TokenRecord> {
+        let slot = self.slot(*seq)?;
+        let record = self.slots.get_mut(slot)?.take()?;
+        self.len -= 1;
+        while matches!(self.slots.front(), Some(None)) {
+            self.slots.pop_front();
+            self.base += 1;
+        }
+        Some(*record)
+    }
+
+    fn values(&self) -> impl Iterator<Item = &TokenRecord> + '_ {
+        self.slots.iter().flatten().map(|record| &**record)
+    }
+}
+
+impl std::ops::Index<&u64> for TokenSlab {
+    type Output = TokenRecord;
+
+    fn index(&self, seq: &u64) -> &TokenRecord {
+        self.get(seq).expect("a live token has a record")
     }
 }
 

@@ -307,3 +307,36 @@ proptest! {
         prop_assert_eq!(replayed.stats().active, room.stats().active);
     }
 }
+
+#[test]
+fn the_token_slab_keeps_records_by_sequence_number_and_lets_go_of_its_front() {
+    let record = |seq| TokenRecord {
+        seq,
+        token: Token::random(),
+        user: UserId::random(),
+        issued_at: start(),
+        status: TokenStatus::Waiting,
+        active_until: None,
+        idle_deadline: start(),
+    };
+    let mut slab = TokenSlab::default();
+    slab.insert(5, record(5));
+    slab.insert(6, record(6));
+    slab.insert(9, record(9));
+    assert_eq!(slab.values().map(|r| r.seq).collect::<Vec<_>>(), [5, 6, 9]);
+    assert!(slab.get(&7).is_none() && slab.get(&4).is_none() && slab.get(&10).is_none());
+    assert_eq!(slab.remove(&6).map(|r| r.seq), Some(6));
+    assert_eq!(slab.remove(&6).map(|r| r.seq), None);
+    assert_eq!(slab.slots.len(), 5, "a gap in the middle stays");
+    assert_eq!(slab.remove(&5).map(|r| r.seq), Some(5));
+    assert_eq!((slab.base, slab.slots.len()), (9, 1), "the dead front is let go");
+    slab.get_mut(&9).unwrap().status = TokenStatus::Active;
+    assert_eq!(slab[&9].status, TokenStatus::Active);
+    slab.remove(&9);
+    slab.insert(12, record(12));
+    assert_eq!(
+        (slab.base, slab.len),
+        (12, 1),
+        "an emptied slab starts again at the next number"
+    );
+}
