@@ -567,7 +567,6 @@ struct TokenSlab {
     /// The sequence number of `slots[0]`.
     base: u64,
     slots: VecDeque<Option<Box<TokenRecord>>>,
-    len: usize,
 }
 
 impl TokenSlab {
@@ -579,7 +578,6 @@ impl TokenSlab {
         assert!(seq >= end, "sequence numbers grow: {seq} < {end}");
         self.slots.extend((end..seq).map(|_| None));
         self.slots.push_back(Some(Box::new(record)));
-        self.len += 1;
     }
 
     fn slot(&self, seq: u64) -> Option<usize> {
@@ -598,7 +596,6 @@ impl TokenSlab {
     fn remove(&mut self, seq: &u64) -> Option<TokenRecord> {
         let slot = self.slot(*seq)?;
         let record = self.slots.get_mut(slot)?.take()?;
-        self.len -= 1;
         while matches!(self.slots.front(), Some(None)) {
             self.slots.pop_front();
             self.base += 1;

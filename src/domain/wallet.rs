@@ -1,6 +1,7 @@
 //! Wallets: every fan's balance in whole won, the history of charges and payments, and the
 //! totals that prove no money is lost or invented (charged = balances + revenue).
 
+use super::seat_map::Reservation;
 use super::{ConcertId, PaymentId, ReservationId, Token, TransactionId, UserId};
 use crate::error::{Error, ErrorCode, Result};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -50,6 +51,22 @@ pub struct Payment {
     pub seat_number: u32,
     pub amount: i64,
     pub paid_at: DateTime<Utc>,
+}
+
+impl Payment {
+    /// A payment, under a new id, of the hold `held` at its price.
+    pub fn for_hold(held: &Reservation, paid_at: DateTime<Utc>) -> Self {
+        Self {
+            payment_id: PaymentId::random(),
+            reservation_id: held.reservation_id,
+            user_id: held.user_id,
+            concert_id: held.concert_id,
+            date: held.date,
+            seat_number: held.seat_number,
+            amount: held.price,
+            paid_at,
+        }
+    }
 }
 
 /// What happened to the wallets; `apply` replays these exactly. `PaymentCompleted` is the commit

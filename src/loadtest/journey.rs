@@ -53,7 +53,6 @@ pub enum Outcome {
 /// What the harness keeps of one fan, for the report and the checks.
 #[derive(Debug, Clone)]
 pub struct FanRecord {
-    pub user_id: Option<String>,
     /// The token's `issuedAt` as the server gave it; it orders admission.
     pub issued_at: Option<String>,
     /// When the fan first saw its token ACTIVE (the answer's arrival).
@@ -80,7 +79,6 @@ pub async fn run(api: &Api, venue: &Venue, behaviour: &Behaviour, rng: &mut StdR
         behaviour,
         rng,
         record: FanRecord {
-            user_id: None,
             issued_at: None,
             active_seen: None,
             waiting_asked: None,
@@ -103,7 +101,6 @@ impl Fan<'_> {
         let Some(user_id) = registered.body["userId"].as_str().map(str::to_string) else {
             return Ok(failed("register", &registered));
         };
-        self.record.user_id = Some(user_id.clone());
         let asked = Instant::now();
         let issued = self
             .call(

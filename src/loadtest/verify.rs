@@ -165,7 +165,6 @@ mod tests {
 
     fn fan(issued_at: &str, waiting_asked: Option<Instant>, active_seen: Option<Instant>) -> FanRecord {
         FanRecord {
-            user_id: None,
             issued_at: Some(issued_at.to_string()),
             active_seen,
             waiting_asked,

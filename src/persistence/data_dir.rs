@@ -49,10 +49,6 @@ impl DataDir {
         }
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     pub fn segment_path(&self, index: u64) -> PathBuf {
         self.path.join(format!("{SEGMENT_PREFIX}{index:08}{SEGMENT_SUFFIX}"))
     }

@@ -287,3 +287,31 @@ impl Writer {
         self.segment.index
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn after_a_failure_nothing_more_is_acknowledged_or_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = Arc::new(DataDir::open(dir.path()).unwrap());
+        let journal = Journal::start(data_dir.clone(), 1, FsyncPolicy::Never).unwrap();
+        journal.append(vec![1, 2, 3]).durable().await.unwrap();
+        assert!(journal.is_healthy());
+
+        // The next segment's name is taken by a directory, so the journal cannot move on.
+        std::fs::create_dir(data_dir.segment_path(2)).unwrap();
+        assert!(journal.rotate().await.is_err());
+        assert!(!journal.is_healthy());
+        let refused = journal.append(vec![4, 5]).durable().await.unwrap_err();
+        assert_eq!(refused.code, ErrorCode::Unavailable);
+        assert!(journal.barrier().await.is_err());
+        journal.stop().await;
+        assert_eq!(
+            std::fs::read(data_dir.segment_path(1)).unwrap(),
+            [1, 2, 3],
+            "nothing after the failure"
+        );
+    }
+}

@@ -10,7 +10,7 @@ use crate::config::FsyncPolicy;
 use crate::domain::idempotency::{AnswerRecord, Endpoint, IdempotencyKey, Scope, StoredResponse};
 use crate::domain::waiting_room::WaitingRoomLimits;
 use crate::domain::wallet::{Payment, WalletLimits};
-use crate::domain::{ConcertId, PaymentId, ReservationId, Token, TransactionId, UserId};
+use crate::domain::{ConcertId, ReservationId, Token, TransactionId, UserId};
 use crate::services::catalog::{ConcertRecord, NewDate};
 use crate::services::users::User;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -286,16 +286,7 @@ impl Engine {
         let Ok(held) = map.begin_payment(reservation, user, self.now) else {
             return;
         };
-        let payment = Payment {
-            payment_id: PaymentId::random(),
-            reservation_id: reservation,
-            user_id: user,
-            concert_id: key.0,
-            date: key.1,
-            seat_number: held.seat_number,
-            amount: held.price,
-            paid_at: self.now,
-        };
+        let payment = Payment::for_hold(&held, self.now);
         let payment_id = payment.payment_id;
         match self.state.wallet.state.pay(payment, TransactionId::random(), token) {
             Ok(paid) => {
@@ -723,16 +714,7 @@ fn recovery_ends_only_the_token_that_paid() {
     engine.run(&Command::Issue { fan: 0 });
     let later = engine.tokens[0].unwrap();
     assert_ne!(later, paying);
-    let payment = Payment {
-        payment_id: PaymentId::random(),
-        reservation_id: reservation,
-        user_id: user,
-        concert_id: key.0,
-        date: key.1,
-        seat_number: held.seat_number,
-        amount: held.price,
-        paid_at: engine.now,
-    };
+    let payment = Payment::for_hold(&held, engine.now);
     let paid = engine
         .state
         .wallet

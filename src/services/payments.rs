@@ -66,16 +66,7 @@ async fn pay_alone(
     services.queue.authenticate(&fan.token)?;
     let date = services.catalog.date_of_reservation(reservation)?;
     let held = date.begin_payment(reservation, fan.user).await?;
-    let payment = Payment {
-        payment_id: PaymentId::random(),
-        reservation_id: reservation,
-        user_id: fan.user,
-        concert_id: held.concert_id,
-        date: held.date,
-        seat_number: held.seat_number,
-        amount: held.price,
-        paid_at: services.clock.now(),
-    };
+    let payment = Payment::for_hold(&held, services.clock.now());
     let (payment_id, amount, paid_at) = (payment.payment_id, payment.amount, payment.paid_at);
     let receipt = move |balance: i64| PaymentReceipt {
         payment_id,

@@ -335,7 +335,7 @@ fn the_token_slab_keeps_records_by_sequence_number_and_lets_go_of_its_front() {
     slab.remove(&9);
     slab.insert(12, record(12));
     assert_eq!(
-        (slab.base, slab.len),
+        (slab.base, slab.slots.len()),
         (12, 1),
         "an emptied slab starts again at the next number"
     );
