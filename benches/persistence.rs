@@ -9,7 +9,7 @@ use concert_reservation::config::FsyncPolicy;
 use concert_reservation::domain::seat_map::SeatMap;
 use concert_reservation::domain::waiting_room::{WaitingRoom, WaitingRoomLimits};
 use concert_reservation::domain::wallet::{Wallet, WalletLimits};
-use concert_reservation::domain::{ConcertId, ReservationId, Token, TransactionId, UserId};
+use concert_reservation::domain::{ConcertId, ReservationId, TokenSecret, TransactionId, UserId};
 use concert_reservation::persistence::data_dir::DataDir;
 use concert_reservation::persistence::journal::Journal;
 use concert_reservation::persistence::recovery::{self, Limits, State};
@@ -165,14 +165,8 @@ fn busy_day_journal() -> Vec<u8> {
     while written < RECOVERED_ENTRIES {
         let fan = fans[round % FANS];
         let now = start() + Duration::milliseconds(round as i64);
-        let token = Token::random();
-        let mut events: Vec<Change> = Vec::new();
-        events.extend(
-            room.issue(fan, token, now)
-                .expect("issued")
-                .into_iter()
-                .map(Change::Queue),
-        );
+        let (token, issued) = room.issue(fan, TokenSecret::random(), now).expect("issued");
+        let mut events: Vec<Change> = issued.into_iter().map(Change::Queue).collect();
         let charged = wallet.charge(fan, 10, TransactionId::random(), now).expect("charged");
         events.push(Change::Wallet(charged));
         let reservation = ReservationId::random();
@@ -216,7 +210,7 @@ fn crowded_state() -> State {
     let mut state = State::empty(&limits());
     let room = &mut state.room.state;
     for _ in 0..WAITING {
-        room.issue(UserId::random(), Token::random(), start())
+        room.issue(UserId::random(), TokenSecret::random(), start())
             .expect("room for everyone");
     }
     let concert_id = ConcertId::random();

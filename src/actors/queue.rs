@@ -3,14 +3,16 @@
 
 use super::{Alarm, DeadlineActor, Mailbox};
 use crate::clock::SharedClock;
+use crate::domain::seq_slab::SeqSlab;
 use crate::domain::waiting_room::{QueueEvent, QueueStats, QueueStatus, RoomImage, TokenStatus, WaitingRoom};
-use crate::domain::{Token, UserId};
+use crate::domain::{Token, TokenSecret, UserId};
 use crate::error::{Error, ErrorCode, Result};
 use crate::persistence::journal::{Journal, StreamWriter};
 use crate::persistence::{Change, PaidTokens, Part};
 use actix::prelude::*;
 use chrono::{DateTime, Duration, Utc};
 use dashmap::DashMap;
+use parking_lot::RwLock;
 use std::sync::Arc;
 
 /// How long a token ended by a payment still identifies its user, so a retried payment with the
@@ -28,32 +30,83 @@ pub struct Fan {
     pub status: TokenStatus,
 }
 
+/// How many locks the token index spreads its tokens over, so that fans validating tokens seldom
+/// wait on the queue actor's writes or on each other.
+const INDEX_SHARDS: u64 = 16;
+
 #[derive(Debug, Clone, Copy)]
 struct IndexEntry {
+    token: Token,
     user: UserId,
     status: TokenStatus,
     /// The token is dead from this moment, even before the queue actor's timer sweeps it.
     deadline: DateTime<Utc>,
 }
 
-/// Token → user and status, for every live token; written only by the queue actor.
-#[derive(Default)]
+/// Token → user and status, for every live token; written only by the queue actor. Entries sit
+/// in place by sequence number (a token carries its own), 64 bytes each, so the copy validation
+/// reads costs a million waiting tokens 64 MB rather than a hash map's 150.
 pub struct TokenIndex {
-    live: DashMap<Token, IndexEntry>,
+    live: Box<[RwLock<SeqSlab<IndexEntry>>]>,
     ended_by_payment: DashMap<Token, (UserId, DateTime<Utc>)>,
+}
+
+impl Default for TokenIndex {
+    fn default() -> Self {
+        Self {
+            live: (0..INDEX_SHARDS).map(|_| RwLock::default()).collect(),
+            ended_by_payment: DashMap::new(),
+        }
+    }
 }
 
 impl TokenIndex {
     /// The index of a recovered room.
-    fn of(room: &WaitingRoom, paid_tokens: PaidTokens) -> Self {
+    pub fn of(room: &WaitingRoom, paid_tokens: PaidTokens) -> Self {
         let index = Self::default();
         for (token, user, status, deadline) in room.live_tokens() {
-            index.live.insert(token, IndexEntry { user, status, deadline });
+            index.insert(IndexEntry {
+                token,
+                user,
+                status,
+                deadline,
+            });
         }
         for (token, user, at) in paid_tokens {
             index.ended_by_payment.insert(token, (user, at));
         }
         index
+    }
+
+    /// The shard a token's entry lives in, and its number within the shard.
+    fn shard(&self, token: &Token) -> (&RwLock<SeqSlab<IndexEntry>>, u64) {
+        let seq = token.seq();
+        (&self.live[(seq % INDEX_SHARDS) as usize], seq / INDEX_SHARDS)
+    }
+
+    fn insert(&self, entry: IndexEntry) {
+        let (shard, key) = self.shard(&entry.token);
+        shard.write().insert(key, entry);
+    }
+
+    fn entry(&self, token: &Token) -> Option<IndexEntry> {
+        let (shard, key) = self.shard(token);
+        shard.read().get(key).filter(|entry| entry.token.is(token)).copied()
+    }
+
+    fn update(&self, token: &Token, change: impl FnOnce(&mut IndexEntry)) {
+        let (shard, key) = self.shard(token);
+        if let Some(entry) = shard.write().get_mut(key).filter(|entry| entry.token.is(token)) {
+            change(entry);
+        }
+    }
+
+    fn remove(&self, token: &Token) {
+        let (shard, key) = self.shard(token);
+        let mut shard = shard.write();
+        if shard.get(key).is_some_and(|entry| entry.token.is(token)) {
+            shard.remove(key);
+        }
     }
 
     fn paid_tokens(&self) -> PaidTokens {
@@ -66,7 +119,7 @@ impl TokenIndex {
     /// The live token's fan. A token past its deadline (active or idle) is dead at once, before
     /// the queue actor's timer has swept it.
     pub fn authenticate(&self, token: &Token, now: DateTime<Utc>) -> Result<Fan> {
-        let entry = self.live.get(token).map(|entry| *entry).ok_or_else(token_invalid)?;
+        let entry = self.entry(token).ok_or_else(token_invalid)?;
         if entry.deadline <= now {
             return Err(token_invalid());
         }
@@ -87,34 +140,27 @@ impl TokenIndex {
     fn publish(&self, event: &QueueEvent, room: &WaitingRoom) {
         match *event {
             QueueEvent::TokenIssued { token, user, at, .. } => {
-                let deadline = room.deadline(&token).unwrap_or(at);
-                self.live.insert(
+                self.insert(IndexEntry {
                     token,
-                    IndexEntry {
-                        user,
-                        status: TokenStatus::Waiting,
-                        deadline,
-                    },
-                );
+                    user,
+                    status: TokenStatus::Waiting,
+                    deadline: room.deadline(&token).unwrap_or(at),
+                });
             }
             QueueEvent::TokenAdmitted {
                 token, active_until, ..
-            } => {
-                if let Some(mut entry) = self.live.get_mut(&token) {
-                    entry.status = TokenStatus::Active;
-                    entry.deadline = active_until;
-                }
-            }
-            QueueEvent::TokenEnded { token, .. } => {
-                self.live.remove(&token);
-            }
+            } => self.update(&token, |entry| {
+                entry.status = TokenStatus::Active;
+                entry.deadline = active_until;
+            }),
+            QueueEvent::TokenEnded { token, .. } => self.remove(&token),
         }
     }
 
     /// A read moved a waiting token's idle deadline.
     fn refresh(&self, token: &Token, room: &WaitingRoom) {
-        if let (Some(mut entry), Some(deadline)) = (self.live.get_mut(token), room.deadline(token)) {
-            entry.deadline = deadline;
+        if let Some(deadline) = room.deadline(token) {
+            self.update(token, |entry| entry.deadline = deadline);
         }
     }
 
@@ -202,8 +248,7 @@ impl Handler<IssueToken> for QueueActor {
 
     fn handle(&mut self, message: IssueToken, ctx: &mut Context<Self>) -> Self::Result {
         self.run(ctx, |actor, now| {
-            let token = Token::random();
-            let events = actor.room.issue(message.user, token, now)?;
+            let (token, events) = actor.room.issue(message.user, TokenSecret::random(), now)?;
             // A peek: the token was issued this instant, so there is no idle deadline to move.
             Ok((actor.room.peek(&token, now)?, events))
         })
@@ -400,5 +445,111 @@ impl QueueHandle {
 
     pub async fn image(&self) -> Result<Part<(RoomImage, PaidTokens)>> {
         self.mailbox.insist(CaptureImage).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::waiting_room::WaitingRoomLimits;
+
+    fn start() -> DateTime<Utc> {
+        "2026-12-24T10:00:00Z".parse().unwrap()
+    }
+
+    fn room(active_max: u32) -> WaitingRoom {
+        WaitingRoom::new(WaitingRoomLimits {
+            active_max,
+            active_ttl: Duration::minutes(10),
+            waiting_idle_ttl: Duration::minutes(5),
+            waiting_max: 1_000,
+        })
+    }
+
+    /// What the actor does: the room decides, the index is told every event.
+    fn issue(room: &mut WaitingRoom, index: &TokenIndex) -> Token {
+        let (token, events) = room.issue(UserId::random(), TokenSecret::random(), start()).unwrap();
+        events.iter().for_each(|event| index.publish(event, room));
+        token
+    }
+
+    #[test]
+    fn the_index_follows_the_room_through_issue_admission_and_end() {
+        let (mut room, index) = (room(1), TokenIndex::default());
+        // More tokens than shards, so that every shard holds some and trims its own front.
+        let tokens: Vec<Token> = (0..40).map(|_| issue(&mut room, &index)).collect();
+        assert_eq!(
+            index.authenticate(&tokens[0], start()).unwrap().status,
+            TokenStatus::Active
+        );
+        assert_eq!(
+            index.authenticate(&tokens[39], start()).unwrap().status,
+            TokenStatus::Waiting
+        );
+        for event in room.leave(&tokens[0], start()).unwrap() {
+            index.publish(&event, &room);
+        }
+        assert_eq!(
+            index.authenticate(&tokens[0], start()).unwrap_err().code,
+            ErrorCode::TokenInvalid
+        );
+        assert_eq!(
+            index.authenticate(&tokens[1], start()).unwrap().status,
+            TokenStatus::Active
+        );
+        for token in &tokens[1..] {
+            room.leave(token, start())
+                .unwrap()
+                .iter()
+                .for_each(|event| index.publish(event, &room));
+        }
+        let spans: usize = index.live.iter().map(|shard| shard.read().span()).sum();
+        assert_eq!(spans, 0, "every shard let go of its dead tokens");
+    }
+
+    #[test]
+    fn a_forged_secret_or_a_passed_deadline_does_not_authenticate() {
+        let (mut room, index) = (room(1), TokenIndex::default());
+        let active = issue(&mut room, &index);
+        let waiting = issue(&mut room, &index);
+        let forged = Token::new(active.seq(), TokenSecret::random());
+        assert_eq!(
+            index.authenticate(&forged, start()).unwrap_err().code,
+            ErrorCode::TokenInvalid
+        );
+        index.remove(&forged);
+        index.update(&forged, |entry| entry.status = TokenStatus::Waiting);
+        assert_eq!(
+            index.authenticate(&active, start()).unwrap().status,
+            TokenStatus::Active
+        );
+        let idled = start() + Duration::minutes(5);
+        assert_eq!(
+            index.authenticate(&waiting, idled).unwrap_err().code,
+            ErrorCode::TokenInvalid
+        );
+        assert!(
+            index.authenticate(&active, idled).is_ok(),
+            "an active token lives its full slot"
+        );
+    }
+
+    #[test]
+    fn an_index_entry_costs_64_bytes() {
+        // A million of these sit in place in the shards; a field that grows them shows here.
+        assert_eq!(std::mem::size_of::<Option<IndexEntry>>(), 64);
+    }
+
+    #[test]
+    fn a_recovered_index_holds_every_live_token_of_the_room() {
+        let (mut room, live) = (room(2), TokenIndex::default());
+        let tokens: Vec<Token> = (0..20).map(|_| issue(&mut room, &live)).collect();
+        let recovered = TokenIndex::of(&room, Vec::new());
+        for token in &tokens {
+            assert_eq!(
+                recovered.authenticate(token, start()),
+                live.authenticate(token, start())
+            );
+        }
     }
 }

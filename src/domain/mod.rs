@@ -6,8 +6,9 @@
 pub mod idempotency;
 pub mod ids;
 pub mod seat_map;
+pub mod seq_slab;
 pub mod waiting_line;
 pub mod waiting_room;
 pub mod wallet;
 
-pub use ids::{ConcertId, PaymentId, ReservationId, Token, TransactionId, UserId};
+pub use ids::{ConcertId, PaymentId, ReservationId, Token, TokenSecret, TransactionId, UserId};

@@ -1,6 +1,8 @@
 //! The waiting room: tokens issued in order, admitted to ACTIVE strictly in issue order while fewer
 //! than `active_max` are active, with their deadlines, positions and estimated waits.
 
+use super::ids::TokenSecret;
+use super::seq_slab::SeqSlab;
 use super::waiting_line::WaitingLine;
 use super::{Token, UserId};
 use crate::error::{Error, ErrorCode, Result};
@@ -85,21 +87,29 @@ pub struct QueueStats {
     pub expired_total: u64,
 }
 
-/// A live token. Times are kept as nanosecond counts in snapshots, which hold millions of these.
+/// A live token, 80 bytes. Times are kept as nanosecond counts in snapshots, which hold millions
+/// of these.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct TokenRecord {
-    seq: u64,
     token: Token,
     user: UserId,
     #[serde(with = "chrono::serde::ts_nanoseconds")]
     issued_at: DateTime<Utc>,
     status: TokenStatus,
-    /// Set once admitted.
-    #[serde(with = "chrono::serde::ts_nanoseconds_option")]
-    active_until: Option<DateTime<Utc>>,
-    /// While waiting: when the token is dropped unless read before.
+    /// When the token dies unless something happens first: while WAITING, its idle deadline
+    /// (moved by every read); once ACTIVE, the end of its slot.
     #[serde(with = "chrono::serde::ts_nanoseconds")]
-    idle_deadline: DateTime<Utc>,
+    deadline: DateTime<Utc>,
+}
+
+impl TokenRecord {
+    fn seq(&self) -> u64 {
+        self.token.seq()
+    }
+
+    fn active_until(&self) -> Option<DateTime<Utc>> {
+        (self.status == TokenStatus::Active).then_some(self.deadline)
+    }
 }
 
 /// The waiting room in a snapshot: the live tokens and the counters. The indexes are rebuilt
@@ -116,8 +126,8 @@ pub struct RoomImage {
 #[derive(Debug, Clone)]
 pub struct WaitingRoom {
     limits: WaitingRoomLimits,
-    records: TokenSlab,
-    seq_by_token: HashMap<Token, u64>,
+    /// Live tokens by sequence number; a token carries its number, so no map by token is needed.
+    records: SeqSlab<TokenRecord>,
     seq_by_user: HashMap<UserId, u64>,
     line: WaitingLine,
     active_deadlines: BTreeSet<(DateTime<Utc>, u64)>,
@@ -135,8 +145,7 @@ impl WaitingRoom {
         assert!(limits.active_max >= 1, "active_max must allow at least one token");
         Self {
             limits,
-            records: TokenSlab::default(),
-            seq_by_token: HashMap::new(),
+            records: SeqSlab::default(),
             seq_by_user: HashMap::new(),
             line: WaitingLine::new(),
             active_deadlines: BTreeSet::new(),
@@ -149,8 +158,9 @@ impl WaitingRoom {
         }
     }
 
-    /// Issues `token` to `user`: WAITING, or ACTIVE at once when a slot is free and nobody waits.
-    pub fn issue(&mut self, user: UserId, token: Token, now: DateTime<Utc>) -> Result<Vec<QueueEvent>> {
+    /// Issues a token to `user` under the next sequence number, made unguessable by `secret`:
+    /// WAITING, or ACTIVE at once when a slot is free and nobody waits.
+    pub fn issue(&mut self, user: UserId, secret: TokenSecret, now: DateTime<Utc>) -> Result<(Token, Vec<QueueEvent>)> {
         self.assert_nothing_due(now);
         let mut events = Vec::new();
         if self.seq_by_user.contains_key(&user) {
@@ -166,6 +176,7 @@ impl WaitingRoom {
                     .with_retry_after(self.seconds_per_admission().ceil() as u64),
             );
         }
+        let token = Token::new(self.next_seq, secret);
         let issued = QueueEvent::TokenIssued {
             seq: self.next_seq,
             token,
@@ -175,7 +186,7 @@ impl WaitingRoom {
         self.apply(&issued);
         events.push(issued);
         events.extend(self.admit_waiting(now));
-        Ok(events)
+        Ok((token, events))
     }
 
     /// The fan's view of a token. Reading a WAITING token keeps it alive for another idle TTL.
@@ -203,9 +214,9 @@ impl WaitingRoom {
     /// A completed payment ends the token that paid, if it is still alive.
     pub fn end_after_payment(&mut self, token: &Token, now: DateTime<Utc>) -> Vec<QueueEvent> {
         self.assert_nothing_due(now);
-        match self.seq_by_token.get(token) {
-            Some(&seq) => self.end(seq, now, TokenEnd::Paid),
-            None => Vec::new(),
+        match self.live_seq(token) {
+            Ok(seq) => self.end(seq, now, TokenEnd::Paid),
+            Err(_) => Vec::new(),
         }
     }
 
@@ -246,9 +257,9 @@ impl WaitingRoom {
     fn idle_entry_is_due(&mut self, deadline: DateTime<Utc>, seq: u64) -> bool {
         let current = self
             .records
-            .get(&seq)
+            .get(seq)
             .filter(|record| record.status == TokenStatus::Waiting)
-            .map(|record| record.idle_deadline);
+            .map(|record| record.deadline);
         match current {
             Some(idle_deadline) if idle_deadline == deadline => true,
             moved => {
@@ -281,8 +292,7 @@ impl WaitingRoom {
     /// When a live token dies unless something happens first: its idle deadline while WAITING
     /// (moved by every read), the end of its slot once ACTIVE.
     pub fn deadline(&self, token: &Token) -> Option<DateTime<Utc>> {
-        let record = &self.records[self.seq_by_token.get(token)?];
-        Some(record.active_until.unwrap_or(record.idle_deadline))
+        Some(self.live_record(token)?.deadline)
     }
 
     pub fn stats(&self) -> QueueStats {
@@ -310,7 +320,7 @@ impl WaitingRoom {
     pub fn restore(limits: WaitingRoomLimits, image: RoomImage) -> Self {
         let mut room = Self::new(limits);
         let mut records = image.records;
-        records.sort_unstable_by_key(|record| record.seq);
+        records.sort_unstable_by_key(TokenRecord::seq);
         for record in records {
             room.restore_record(record);
         }
@@ -326,20 +336,18 @@ impl WaitingRoom {
     }
 
     fn restore_record(&mut self, record: TokenRecord) {
-        let seq = record.seq;
+        let seq = record.seq();
         assert!(
             self.seq_by_user.insert(record.user, seq).is_none(),
             "one live token per user"
         );
-        self.seq_by_token.insert(record.token, seq);
         match record.status {
             TokenStatus::Waiting => {
                 self.line.push_back(seq);
-                self.idle_deadlines.insert((record.idle_deadline, seq));
+                self.idle_deadlines.insert((record.deadline, seq));
             }
             TokenStatus::Active => {
-                let until = record.active_until.expect("an active token has a deadline");
-                self.active_deadlines.insert((until, seq));
+                self.active_deadlines.insert((record.deadline, seq));
                 self.active += 1;
             }
         }
@@ -349,20 +357,17 @@ impl WaitingRoom {
 
     /// Every live token: its user, status and the moment it dies unless something happens.
     pub fn live_tokens(&self) -> impl Iterator<Item = (Token, UserId, TokenStatus, DateTime<Utc>)> + '_ {
-        self.records.values().map(|record| {
-            let deadline = record.active_until.unwrap_or(record.idle_deadline);
-            (record.token, record.user, record.status, deadline)
-        })
+        (self.records.values()).map(|record| (record.token, record.user, record.status, record.deadline))
     }
 
     /// The sequence number of a live token.
     pub fn seq_of(&self, token: &Token) -> Option<u64> {
-        self.seq_by_token.get(token).copied()
+        self.live_seq(token).ok()
     }
 
     /// The user of a live token.
     pub fn user_of(&self, token: &Token) -> Option<UserId> {
-        self.seq_by_token.get(token).map(|seq| self.records[seq].user)
+        Some(self.live_record(token)?.user)
     }
 
     /// Gives every WAITING token a full idle TTL from `now` if it had less. Reads that keep a
@@ -381,11 +386,11 @@ impl WaitingRoom {
             // An entry may belong to a token that moved on (deadlines move lazily).
             let waiting = self
                 .records
-                .get_mut(&seq)
+                .get_mut(seq)
                 .filter(|record| record.status == TokenStatus::Waiting);
             if let Some(record) = waiting {
-                record.idle_deadline = record.idle_deadline.max(renewed);
-                self.idle_deadlines.insert((record.idle_deadline, seq));
+                record.deadline = record.deadline.max(renewed);
+                self.idle_deadlines.insert((record.deadline, seq));
             }
         }
     }
@@ -403,18 +408,16 @@ impl WaitingRoom {
 
     fn apply_issued(&mut self, seq: u64, token: Token, user: UserId, at: DateTime<Utc>) {
         assert!(seq >= self.next_seq, "token sequence numbers must grow");
+        assert_eq!(token.seq(), seq, "a token carries its sequence number");
         let idle_deadline = at + self.limits.waiting_idle_ttl;
         let record = TokenRecord {
-            seq,
             token,
             user,
             issued_at: at,
             status: TokenStatus::Waiting,
-            active_until: None,
-            idle_deadline,
+            deadline: idle_deadline,
         };
         assert!(self.seq_by_user.insert(user, seq).is_none(), "one live token per user");
-        self.seq_by_token.insert(token, seq);
         self.records.insert(seq, record);
         self.line.push_back(seq);
         self.idle_deadlines.insert((idle_deadline, seq));
@@ -422,12 +425,12 @@ impl WaitingRoom {
     }
 
     fn apply_admitted(&mut self, seq: u64, at: DateTime<Utc>, active_until: DateTime<Utc>) {
-        let record = self.records.get_mut(&seq).expect("an admitted token exists");
+        let record = self.records.get_mut(seq).expect("an admitted token exists");
         assert_eq!(record.status, TokenStatus::Waiting, "only a waiting token is admitted");
         let waited = at > record.issued_at;
+        self.idle_deadlines.remove(&(record.deadline, seq));
         record.status = TokenStatus::Active;
-        record.active_until = Some(active_until);
-        self.idle_deadlines.remove(&(record.idle_deadline, seq));
+        record.deadline = active_until;
         assert_eq!(self.line.pop_front(), Some(seq), "admission follows issue order");
         self.active_deadlines.insert((active_until, seq));
         self.active += 1;
@@ -438,17 +441,15 @@ impl WaitingRoom {
     }
 
     fn apply_ended(&mut self, seq: u64, reason: TokenEnd) {
-        let record = self.records.remove(&seq).expect("an ended token exists");
-        self.seq_by_token.remove(&record.token);
+        let record = self.records.remove(seq).expect("an ended token exists");
         self.seq_by_user.remove(&record.user);
         match record.status {
             TokenStatus::Waiting => {
                 self.line.remove(seq);
-                self.idle_deadlines.remove(&(record.idle_deadline, seq));
+                self.idle_deadlines.remove(&(record.deadline, seq));
             }
             TokenStatus::Active => {
-                let until = record.active_until.expect("an active token has a deadline");
-                self.active_deadlines.remove(&(until, seq));
+                self.active_deadlines.remove(&(record.deadline, seq));
                 self.active -= 1;
             }
         }
@@ -463,7 +464,7 @@ impl WaitingRoom {
             let Some(seq) = self.line.front() else { break };
             let admitted = QueueEvent::TokenAdmitted {
                 seq,
-                token: self.records[&seq].token,
+                token: self.record(seq).token,
                 at: now,
                 active_until: now + self.limits.active_ttl,
             };
@@ -474,7 +475,7 @@ impl WaitingRoom {
     }
 
     fn end(&mut self, seq: u64, at: DateTime<Utc>, reason: TokenEnd) -> Vec<QueueEvent> {
-        let token = self.records[&seq].token;
+        let token = self.record(seq).token;
         let ended = QueueEvent::TokenEnded { seq, token, at, reason };
         self.apply(&ended);
         let mut events = vec![ended];
@@ -483,23 +484,31 @@ impl WaitingRoom {
     }
 
     fn live_seq(&self, token: &Token) -> Result<u64> {
-        self.seq_by_token
-            .get(token)
-            .copied()
+        self.live_record(token)
+            .map(TokenRecord::seq)
             .ok_or_else(|| Error::new(ErrorCode::TokenInvalid, "The token is unknown, expired or ended."))
+    }
+
+    /// The record of a live token: the one under its number, if the secret matches too.
+    fn live_record(&self, token: &Token) -> Option<&TokenRecord> {
+        self.records.get(token.seq()).filter(|record| record.token.is(token))
+    }
+
+    fn record(&self, seq: u64) -> &TokenRecord {
+        self.records.get(seq).expect("a live token has a record")
     }
 
     /// Moves a waiting token's idle deadline; its entry in the ordered set, now early, is put
     /// right only when it comes first (see `idle_entry_is_due`), so a read costs no set update.
     fn keep_alive(&mut self, seq: u64, now: DateTime<Utc>) {
-        let record = self.records.get_mut(&seq).expect("a live token has a record");
+        let record = self.records.get_mut(seq).expect("a live token has a record");
         if record.status == TokenStatus::Waiting {
-            record.idle_deadline = now + self.limits.waiting_idle_ttl;
+            record.deadline = now + self.limits.waiting_idle_ttl;
         }
     }
 
     fn status_of(&self, seq: u64, now: DateTime<Utc>) -> QueueStatus {
-        let record = &self.records[&seq];
+        let record = self.record(seq);
         let position = match record.status {
             TokenStatus::Active => 0,
             TokenStatus::Waiting => self.line.position(seq).expect("a waiting token is in the line"),
@@ -511,7 +520,7 @@ impl WaitingRoom {
             position,
             estimated_wait_seconds: self.estimated_wait_seconds(position, now),
             issued_at: record.issued_at,
-            active_until: record.active_until,
+            active_until: record.active_until(),
         }
     }
 
@@ -556,63 +565,6 @@ impl WaitingRoom {
         {
             self.admissions_per_second.pop_front();
         }
-    }
-}
-
-/// Live tokens by sequence number. Sequence numbers are dense and grow, so a deque indexed from
-/// the oldest live token holds them at half the memory of a hash map (whose tables run half
-/// empty); the gap a dead token leaves costs one pointer until every token before it is gone.
-#[derive(Debug, Clone, Default)]
-struct TokenSlab {
-    /// The sequence number of `slots[0]`.
-    base: u64,
-    slots: VecDeque<Option<Box<TokenRecord>>>,
-}
-
-impl TokenSlab {
-    fn insert(&mut self, seq: u64, record: TokenRecord) {
-        if self.slots.is_empty() {
-            self.base = seq;
-        }
-        let end = self.base + self.slots.len() as u64;
-        assert!(seq >= end, "sequence numbers grow: {seq} < {end}");
-        self.slots.extend((end..seq).map(|_| None));
-        self.slots.push_back(Some(Box::new(record)));
-    }
-
-    fn slot(&self, seq: u64) -> Option<usize> {
-        usize::try_from(seq.checked_sub(self.base)?).ok()
-    }
-
-    fn get(&self, seq: &u64) -> Option<&TokenRecord> {
-        self.slots.get(self.slot(*seq)?)?.as_deref()
-    }
-
-    fn get_mut(&mut self, seq: &u64) -> Option<&mut TokenRecord> {
-        let slot = self.slot(*seq)?;
-        self.slots.get_mut(slot)?.as_deref_mut()
-    }
-
-    fn remove(&mut self, seq: &u64) -> Option<TokenRecord> {
-        let slot = self.slot(*seq)?;
-        let record = self.slots.get_mut(slot)?.take()?;
-        while matches!(self.slots.front(), Some(None)) {
-            self.slots.pop_front();
-            self.base += 1;
-        }
-        Some(*record)
-    }
-
-    fn values(&self) -> impl Iterator<Item = &TokenRecord> + '_ {
-        self.slots.iter().flatten().map(|record| &**record)
-    }
-}
-
-impl std::ops::Index<&u64> for TokenSlab {
-    type Output = TokenRecord;
-
-    fn index(&self, seq: &u64) -> &TokenRecord {
-        self.get(seq).expect("a live token has a record")
     }
 }
 

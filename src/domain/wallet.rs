@@ -255,6 +255,7 @@ impl Wallet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::TokenSecret;
     use proptest::prelude::*;
 
     const LIMITS: WalletLimits = WalletLimits {
@@ -310,7 +311,11 @@ mod tests {
         wallet.charge(user, 800, TransactionId::random(), now()).unwrap();
         let paid = payment(user, 300);
         wallet
-            .pay(paid.clone(), TransactionId::random(), Token::random())
+            .pay(
+                paid.clone(),
+                TransactionId::random(),
+                Token::new(1, TokenSecret::random()),
+            )
             .unwrap();
         assert_eq!(wallet.balance(user), 500);
         let history = wallet.transactions(user, 50);
@@ -335,7 +340,11 @@ mod tests {
         let user = UserId::random();
         wallet.charge(user, 100, TransactionId::random(), now()).unwrap();
         let refused = wallet
-            .pay(payment(user, 101), TransactionId::random(), Token::random())
+            .pay(
+                payment(user, 101),
+                TransactionId::random(),
+                Token::new(1, TokenSecret::random()),
+            )
             .unwrap_err();
         assert_eq!(refused.code, ErrorCode::InsufficientBalance);
         assert_eq!(wallet.balance(user), 100);
@@ -355,7 +364,7 @@ mod tests {
                 let happened = if is_charge {
                     wallet.charge(user, amount, TransactionId::random(), now())
                 } else {
-                    wallet.pay(payment(user, amount.max(0)), TransactionId::random(), Token::random())
+                    wallet.pay(payment(user, amount.max(0)), TransactionId::random(), Token::new(1, TokenSecret::random()))
                 };
                 if let Ok(event) = happened {
                     journal.push(event);

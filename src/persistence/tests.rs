@@ -10,7 +10,7 @@ use crate::config::FsyncPolicy;
 use crate::domain::idempotency::{AnswerRecord, Endpoint, IdempotencyKey, Scope, StoredResponse};
 use crate::domain::waiting_room::WaitingRoomLimits;
 use crate::domain::wallet::{Payment, WalletLimits};
-use crate::domain::{ConcertId, ReservationId, Token, TransactionId, UserId};
+use crate::domain::{ConcertId, ReservationId, Token, TokenSecret, TransactionId, UserId};
 use crate::services::catalog::{ConcertRecord, NewDate};
 use crate::services::users::User;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -210,8 +210,7 @@ impl Engine {
 
     fn issue(&mut self, fan: usize) {
         let Some((index, user)) = self.fan(fan) else { return };
-        let token = Token::random();
-        if let Ok(events) = self.state.room.state.issue(user, token, self.now) {
+        if let Ok((token, events)) = self.state.room.state.issue(user, TokenSecret::random(), self.now) {
             self.tokens[index] = Some(token);
             self.journal_applied(events.into_iter().map(Change::Queue).collect());
         }

@@ -92,6 +92,7 @@ async fn pay_alone(
 /// After the commit point the payment has happened, whatever follows: the seat is sold and the
 /// token ended. Neither can be refused by a full mailbox; only a crashed actor (a bug, already
 /// reported by its panic) fails them, and then the fan still learns the payment went through.
+/// The two are independent, so they go at once and the fan waits for one journal sync, not two.
 async fn finish_committed(
     services: &Services,
     date: &ConcertDateHandle,
@@ -99,10 +100,14 @@ async fn finish_committed(
     reservation: ReservationId,
     payment: PaymentId,
 ) {
-    if let Err(error) = date.complete_payment(reservation, payment).await {
+    let (sold, ended) = tokio::join!(
+        date.complete_payment(reservation, payment),
+        services.queue.end_after_payment(fan.token, fan.user),
+    );
+    if let Err(error) = sold {
         tracing::error!(%reservation, %payment, %error, "a committed payment could not mark its seat sold");
     }
-    if let Err(error) = services.queue.end_after_payment(fan.token, fan.user).await {
+    if let Err(error) = ended {
         tracing::error!(%payment, %error, "a committed payment could not end its token");
     }
 }

@@ -35,6 +35,30 @@ async fn a_token_is_active_at_once_while_a_slot_is_free_and_nobody_waits() {
 }
 
 #[tokio::test]
+async fn a_live_tokens_number_with_another_secret_is_refused_everywhere() {
+    let app = spawn_app();
+    let fan = app.fan("Kim").await;
+    let concert_id = app.create_concert("Forgery Night", &[("2026-12-24", 10, 100)]).await;
+    // The same sequence number (the first 16 hex digits), the secret's last digit changed.
+    let mut forged = fan.token.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == '0' { '1' } else { '0' });
+    let forger = Fan {
+        token: forged,
+        ..fan.clone()
+    };
+    assert_problem(app.queue_status(&forger).await, 401, "TOKEN_INVALID").await;
+    assert_problem(
+        app.hold(&forger, &concert_id, "2026-12-24", 1).await,
+        401,
+        "TOKEN_INVALID",
+    )
+    .await;
+    assert_problem(app.leave(&forger).await, 401, "TOKEN_INVALID").await;
+    assert_eq!(app.queue_of(&fan).await["status"], "ACTIVE", "the real token lives on");
+}
+
+#[tokio::test]
 async fn tokens_are_unique_per_user() {
     let app = spawn_app();
     let first = app.fan("One").await;
