@@ -12,6 +12,7 @@
 pub mod actors;
 pub mod clock;
 pub mod config;
+pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod http;

@@ -156,3 +156,15 @@ fn spawn_rate_limit_pruning(state: web::Data<AppState>) {
         }
     });
 }
+
+/// Logs go to stderr, filtered by `RUST_LOG` or else by `default_filter`; stdout is kept for the
+/// lines the binaries print for people and scripts.
+pub fn init_logging(default_filter: &str) {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
+        )
+        .init();
+}

@@ -6,15 +6,11 @@ use clap::Parser;
 use concert_reservation::{Application, Config};
 use std::io::Write;
 use std::process::ExitCode;
-use tracing_subscriber::EnvFilter;
 
 #[actix_web::main]
 async fn main() -> ExitCode {
     let config = Config::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .init();
+    concert_reservation::startup::init_logging("info");
     match serve(config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -76,12 +76,14 @@ pub struct Reservation {
     pub created_at: DateTime<Utc>,
 }
 
-/// Held, sold and total seat counts at one moment.
+/// Held, sold and total seat counts at one moment, and what the sold seats brought in.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SeatCounts {
     pub total: u64,
     pub held: u64,
     pub sold: u64,
+    /// The prices of the sold seats, in won.
+    pub revenue: i64,
 }
 
 impl SeatCounts {
@@ -121,6 +123,8 @@ pub struct SeatMap {
     hold_deadlines: BTreeSet<(DateTime<Utc>, ReservationId)>,
     held: u64,
     sold: u64,
+    /// The prices of the sold seats.
+    revenue: i64,
     /// Grows with every applied event, so a cached rendering knows when it is stale.
     version: u64,
 }
@@ -143,6 +147,7 @@ impl SeatMap {
             hold_deadlines: BTreeSet::new(),
             held: 0,
             sold: 0,
+            revenue: 0,
             version: 0,
         }
     }
@@ -334,6 +339,7 @@ impl SeatMap {
             total: self.seats.len() as u64,
             held: self.held - lapsed_unswept,
             sold: self.sold,
+            revenue: self.revenue,
         }
     }
 
@@ -398,6 +404,7 @@ impl SeatMap {
     fn apply_sold(&mut self, reservation: ReservationId) {
         self.end_hold(reservation, ReservationStatus::Confirmed, Occupant::Sold(reservation));
         self.sold += 1;
+        self.revenue += self.reservations[&reservation].view.price;
     }
 
     /// A live hold ends as `status`, leaving its seat to `next`.

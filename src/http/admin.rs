@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::domain::waiting_room::QueueStats;
 use crate::domain::ConcertId;
 use crate::error::{Error, Result};
-use crate::services::catalog::{DateSummary, NewDate};
+use crate::services::catalog::{ConcertFigures, DateSummary, NewDate};
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -25,7 +25,8 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .service(
             resource("/admin/concerts")
                 .app_data(web::PayloadConfig::new(CONCERT_BODY_LIMIT))
-                .route(web::post().to(create_concert)),
+                .route(web::post().to(create_concert))
+                .route(web::get().to(concert_figures)),
         )
         .service(
             resource("/admin/queue")
@@ -126,6 +127,13 @@ pub async fn create_concert(state: web::Data<AppState>, _: Admin, body: web::Byt
         dates,
     };
     Ok(HttpResponse::Created().json(created))
+}
+
+#[utoipa::path(get, path = "/api/v1/admin/concerts", tag = "admin", security(("adminKey" = [])),
+    responses((status = 200, body = Vec<ConcertFigures>), (status = 401, body = super::problem::Problem),
+        (status = 403, body = super::problem::Problem)))]
+pub async fn concert_figures(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse> {
+    Ok(HttpResponse::Ok().json(state.services.catalog.figures().await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/queue", tag = "admin", security(("adminKey" = [])),

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod concerts;
 pub mod metrics;
 pub mod openapi;
+pub mod pages;
 pub mod payments;
 pub mod problem;
 pub mod queue;
@@ -51,6 +52,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(resource("/healthz").route(web::get().to(metrics::healthz)))
         .service(resource("/metrics").route(web::get().to(metrics::prometheus)))
         .service(resource("/openapi.json").route(web::get().to(openapi::document)))
+        .configure(pages::routes)
         .default_service(web::to(not_found));
 }
 

@@ -15,7 +15,7 @@ use utoipa::{Modify, OpenApi};
         reservations::hold, reservations::read, reservations::cancel,
         wallet::balance, wallet::charge, wallet::transactions,
         payments::pay, payments::list,
-        admin::create_concert, admin::queue, admin::set_active_max, admin::stats,
+        admin::create_concert, admin::concert_figures, admin::queue, admin::set_active_max, admin::stats,
         metrics::healthz, metrics::prometheus, document,
     ),
     modifiers(&SecuritySchemes),

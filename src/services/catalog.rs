@@ -70,6 +70,28 @@ impl DateSummary {
     }
 }
 
+/// A concert's dates as the operator sees them.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConcertFigures {
+    #[schema(value_type = uuid::Uuid)]
+    pub concert_id: ConcertId,
+    pub title: String,
+    /// Ascending.
+    pub dates: Vec<DateFigures>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DateFigures {
+    pub date: NaiveDate,
+    pub total_seats: u64,
+    pub seats_held: u64,
+    pub seats_sold: u64,
+    /// The prices of the sold seats, in won.
+    pub revenue: i64,
+}
+
 pub struct Catalog {
     concerts: DashMap<ConcertId, Arc<Concert>>,
     dates: DashMap<DateKey, ConcertDateHandle>,
@@ -237,6 +259,36 @@ impl Catalog {
             total: sum.total + c.total,
             held: sum.held + c.held,
             sold: sum.sold + c.sold,
+            revenue: sum.revenue + c.revenue,
         }))
+    }
+
+    /// Every concert, oldest first, with each date's seats held and sold and its revenue: what
+    /// the operator watches during a sale.
+    pub async fn figures(&self) -> Result<Vec<ConcertFigures>> {
+        let concerts = self.list();
+        try_join_all(concerts.into_iter().map(|summary| self.concert_figures(summary))).await
+    }
+
+    async fn concert_figures(&self, summary: ConcertSummary) -> Result<ConcertFigures> {
+        let concert = self.concert(summary.concert_id)?;
+        let handles: Vec<_> = (concert.dates.iter())
+            .map(|date| self.date(concert.concert_id, *date))
+            .collect::<Result<_>>()?;
+        let counts = try_join_all(handles.iter().map(|handle| handle.counts())).await?;
+        let dates = (concert.dates.iter().zip(counts))
+            .map(|(date, counts)| DateFigures {
+                date: *date,
+                total_seats: counts.total,
+                seats_held: counts.held,
+                seats_sold: counts.sold,
+                revenue: counts.revenue,
+            })
+            .collect();
+        Ok(ConcertFigures {
+            concert_id: summary.concert_id,
+            title: summary.title,
+            dates,
+        })
     }
 }

@@ -15,6 +15,7 @@ fn admin_routes(app: &TestApp) -> Vec<RequestBuilder> {
         app.request(Method::PUT, "/api/v1/admin/queue")
             .json(&json!({"activeMax": 5})),
         app.request(Method::GET, "/api/v1/admin/stats"),
+        app.request(Method::GET, "/api/v1/admin/concerts"),
     ]
 }
 
@@ -321,4 +322,51 @@ async fn the_totals_balance_after_a_journey() {
         (Some(0), Some(1))
     );
     assert_eq!(stats["chargedTotal"], 125_000);
+}
+
+#[tokio::test]
+async fn the_operator_sees_each_dates_seats_held_and_sold_and_its_revenue() {
+    let app = spawn_app_with_clock(|_| {});
+    let first = app
+        .create_concert("First", &[("2026-12-25", 10, 3_000), ("2026-12-24", 5, 1_000)])
+        .await;
+    let second = app.create_concert("Second", &[("2027-01-01", 3, 500)]).await;
+    let buyer = app.fan("Kim").await;
+    let holder = app.fan("Lee").await;
+    let sold = app.held(&buyer, &first, "2026-12-25", 1).await;
+    app.charge(&buyer, 3_000).await;
+    assert_eq!(
+        app.pay(&buyer, &text(&sold["reservationId"])).await.status(),
+        StatusCode::CREATED
+    );
+    app.held(&holder, &first, "2026-12-25", 2).await;
+    app.held(&holder, &first, "2026-12-24", 5).await;
+
+    let figures = body(app.admin(Method::GET, "/api/v1/admin/concerts").send().await.unwrap()).await;
+    let date = |total, held, sold, revenue| json!({"totalSeats": total, "seatsHeld": held, "seatsSold": sold, "revenue": revenue});
+    let expected = json!([
+        {"concertId": first, "title": "First", "dates": [
+            merge(json!({"date": "2026-12-24"}), date(5, 1, 0, 0)),
+            merge(json!({"date": "2026-12-25"}), date(10, 1, 1, 3_000)),
+        ]},
+        {"concertId": second, "title": "Second", "dates": [merge(json!({"date": "2027-01-01"}), date(3, 0, 0, 0))]},
+    ]);
+    assert_eq!(figures, expected);
+    assert_eq!(
+        app.stats().await["revenueTotal"],
+        3_000,
+        "the dates' revenue adds up to the wallet's"
+    );
+
+    // A lapsed hold counts as held no more.
+    app.advance(Duration::minutes(5));
+    let figures = body(app.admin(Method::GET, "/api/v1/admin/concerts").send().await.unwrap()).await;
+    assert_eq!(figures[0]["dates"][0]["seatsHeld"], 0);
+    assert_eq!(figures[0]["dates"][1]["seatsHeld"], 0);
+    assert_eq!(figures[0]["dates"][1]["seatsSold"], 1);
+}
+
+fn merge(mut into: Value, from: Value) -> Value {
+    into.as_object_mut().unwrap().extend(from.as_object().unwrap().clone());
+    into
 }

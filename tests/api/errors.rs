@@ -42,7 +42,7 @@ async fn a_known_route_with_another_method_is_method_not_allowed() {
         app.with_token(Method::PATCH, "/api/v1/wallet", &fan.token),
         app.with_token(Method::GET, "/api/v1/wallet/charges", &fan.token),
         app.with_token(Method::POST, "/api/v1/queue/tokens/me", &fan.token),
-        app.admin(Method::GET, "/api/v1/admin/concerts"),
+        app.admin(Method::DELETE, "/api/v1/admin/concerts"),
         app.admin(Method::DELETE, "/api/v1/admin/stats"),
     ];
     for request in requests {

@@ -111,3 +111,23 @@ async fn the_openapi_document_is_openapi_3_and_lists_every_route_of_the_contract
     }
     assert!(missing.is_empty(), "missing from the document: {missing:?}");
 }
+
+#[tokio::test]
+async fn the_fan_and_operator_pages_and_their_files_are_served_from_the_binary() {
+    let app = spawn_app();
+    for (path, content_type, marker) in [
+        ("/", "text/html", "/assets/fan.js"),
+        ("/admin", "text/html", "/assets/admin.js"),
+        ("/assets/style.css", "text/css", ".seat"),
+        ("/assets/common.js", "text/javascript", "function api("),
+        ("/assets/fan.js", "text/javascript", "EventSource"),
+        ("/assets/admin.js", "text/javascript", "/api/v1/admin/queue"),
+    ] {
+        let response = app.get(path).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert!(header(&response, "content-type").starts_with(content_type), "{path}");
+        assert!(response.text().await.unwrap().contains(marker), "{path}");
+    }
+    assert_problem(app.get("/assets/missing.js").await, 404, "NOT_FOUND").await;
+    assert_problem(app.get("/assets/../Cargo.toml").await, 404, "NOT_FOUND").await;
+}

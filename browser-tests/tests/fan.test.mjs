@@ -1,0 +1,134 @@
+// The fan page in a real browser: the whole journey to a ticket, waiting in line, a seat taken
+// by someone else while the page shows it, and a hold that lapses.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import {
+  apiFan, call, firstDate, launch, openFirstDate, screenshot, seat, signInAndJoin, startDemo,
+  waitForSeat, waitForText,
+} from "./support.mjs";
+
+let browser;
+before(async () => {
+  browser = await launch();
+});
+after(async () => {
+  await browser.close();
+});
+
+test("a fan goes from the queue to a confirmed ticket", async () => {
+  const demo = await startDemo();
+  try {
+    const page = await browser.newPage();
+    await signInAndJoin(page, demo.base, "Ada");
+    await page.locator("#queue-active").waitFor();
+    await screenshot(page, "journey", "1-active");
+    const { concert, date } = await openFirstDate(page, demo.base);
+    await screenshot(page, "journey", "2-seat-map");
+
+    await seat(page, 10).click();
+    await page.locator("#hold").waitFor();
+    await waitForSeat(page, 10, "MINE");
+    await waitForText(page, "#hold-what", `${concert.title}, ${date}, seat 10`);
+    const countdown = await page.locator("#hold-left").textContent();
+    assert.match(countdown, /^[45]:\d\d$/, "a five-minute countdown");
+    await screenshot(page, "journey", "3-held");
+
+    // Paying with an empty wallet is refused with the server's title, and the hold stays.
+    await page.getByRole("button", { name: "Pay now" }).click();
+    await waitForText(page, "#error", "balance");
+    await screenshot(page, "journey", "4-balance-short");
+
+    await page.getByLabel("Top up (won)").fill("200000");
+    await page.getByRole("button", { name: "Charge" }).click();
+    await waitForText(page, "#balance", "200,000");
+    await page.getByRole("button", { name: "Pay now" }).click();
+    await page.locator("#tickets").waitFor();
+    const ticket = await page.locator("#ticket").textContent();
+    assert.match(ticket, /Seat: 10/);
+    assert.match(ticket, new RegExp(`Date: ${date}`));
+    await screenshot(page, "journey", "5-ticket");
+
+    const map = await call(demo.base, "GET", "/api/v1/admin/concerts", { admin: true });
+    assert.equal(map.body[0].dates[0].seatsSold, 1, "the server sold the seat");
+  } finally {
+    await demo.stop();
+  }
+});
+
+test("a waiting fan sees a live position and is admitted when a slot frees", async () => {
+  const demo = await startDemo(["--active-max", "1"]);
+  try {
+    const ahead = await apiFan(demo.base, "Ahead");
+    assert.equal(ahead.status, "ACTIVE");
+    const page = await browser.newPage();
+    await signInAndJoin(page, demo.base, "Grace");
+    await page.locator("#queue-waiting").waitFor();
+    await waitForText(page, "#position", "1");
+    await screenshot(page, "queue", "1-waiting");
+
+    const left = await call(demo.base, "DELETE", "/api/v1/queue/tokens/me", { token: ahead.token });
+    assert.equal(left.status, 204);
+    await page.locator("#queue-active").waitFor({ timeout: 10_000 });
+    await page.locator("#shop").waitFor();
+    await screenshot(page, "queue", "2-admitted");
+  } finally {
+    await demo.stop();
+  }
+});
+
+test("a seat taken by someone else while the page shows it: the fan sees why and the map updates", async () => {
+  const demo = await startDemo();
+  try {
+    // Korean preferred: the server's titles come in Korean.
+    const context = await browser.newContext({ locale: "ko-KR" });
+    const page = await context.newPage();
+    await page.clock.install();
+    await signInAndJoin(page, demo.base, "Linus");
+    await page.locator("#queue-active").waitFor();
+    const { concert, date } = await openFirstDate(page, demo.base);
+    await waitForSeat(page, 5, "AVAILABLE");
+    // The page's timers stop here, so the map on screen stays the one read before the other hold.
+    await page.clock.pauseAt(Date.now() + 50);
+
+    const rival = await apiFan(demo.base, "Rival");
+    const body = { concertId: concert.concertId, date, seatNumber: 5 };
+    const taken = await call(demo.base, "POST", "/api/v1/reservations", { token: rival.token, body });
+    assert.equal(taken.status, 201);
+    await screenshot(page, "taken", "1-still-shown-available");
+
+    await seat(page, 5).click();
+    await waitForText(page, "#error", "해당 좌석은 이미 예약되었습니다");
+    await waitForSeat(page, 5, "HELD");
+    assert.equal(await seat(page, 5).isDisabled(), true);
+    assert.match(await seat(page, 5).getAttribute("aria-label"), /Seat 5, held/);
+    await screenshot(page, "taken", "2-refused-and-updated");
+    await context.close();
+  } finally {
+    await demo.stop();
+  }
+});
+
+test("a hold that lapses frees the seat on the page", async () => {
+  const demo = await startDemo(["--hold-ttl", "3s"]);
+  try {
+    const page = await browser.newPage();
+    await signInAndJoin(page, demo.base, "Hedy");
+    await page.locator("#queue-active").waitFor();
+    await openFirstDate(page, demo.base);
+    await seat(page, 3).click();
+    await waitForSeat(page, 3, "MINE");
+    await screenshot(page, "lapse", "1-held");
+
+    await waitForText(page, "#notice", "Your hold has lapsed", 10_000);
+    assert.equal(await page.locator("#hold").isHidden(), true);
+    await waitForSeat(page, 3, "AVAILABLE");
+    await screenshot(page, "lapse", "2-lapsed");
+    const { concert, date } = await firstDate(demo.base);
+    const other = await apiFan(demo.base, "Next");
+    const body = { concertId: concert.concertId, date, seatNumber: 3 };
+    const held = await call(demo.base, "POST", "/api/v1/reservations", { token: other.token, body });
+    assert.equal(held.status, 201, "the server let the seat go too");
+  } finally {
+    await demo.stop();
+  }
+});

@@ -1,0 +1,118 @@
+// What every browser test shares: a demo server of its own on a free port, headless Chromium,
+// a fan made through the API, and screenshots under target/.
+import { spawn } from "node:child_process";
+import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const DEMO = process.env.DEMO_BIN || join(ROOT, "target/debug/demo");
+const SCREENSHOTS = join(ROOT, "target/browser-screenshots");
+export const ADMIN_KEY = "browser-test-key";
+
+/** Starts the demo on a free port with its own data dir; `flags` pass through to the server. */
+export async function startDemo(flags = []) {
+  const dataDir = mkdtempSync(join(tmpdir(), "concert-demo-"));
+  const args = ["--addr", "127.0.0.1:0", "--data-dir", dataDir, "--admin-key", ADMIN_KEY, ...flags];
+  const child = spawn(DEMO, args, { stdio: ["ignore", "pipe", "inherit"] });
+  const base = await new Promise((found, failed) => {
+    let seen = "";
+    child.stdout.on("data", (chunk) => {
+      seen += chunk;
+      const line = seen.match(/listening on (http:\/\/\S+)/);
+      // The catalog is seeded once the welcome is printed in full.
+      if (line && seen.includes("data dir")) found(line[1]);
+    });
+    child.on("exit", (code) => failed(new Error(`the demo exited (${code}): ${seen}`)));
+  });
+  return {
+    base,
+    async stop() {
+      child.kill("SIGTERM");
+      await new Promise((done) => child.once("exit", done));
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Headless Debian Chromium, never a downloaded browser. */
+export function launch() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+}
+
+/** Saves a screenshot as target/browser-screenshots/<test>-<step>.png. */
+export async function screenshot(page, test, step) {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  await page.screenshot({ path: join(SCREENSHOTS, `${test}-${step}.png`), fullPage: true });
+}
+
+/** Calls the API as a test client; resolves to { status, body }. */
+export async function call(base, method, path, { token, admin, body } = {}) {
+  const headers = { "Content-Type": "application/json" };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (admin) headers["X-Admin-Key"] = ADMIN_KEY;
+  const response = await fetch(base + path, { method, headers, body: body && JSON.stringify(body) });
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : null };
+}
+
+/** A fan registered and holding a queue token, made through the API. */
+export async function apiFan(base, name) {
+  const user = await call(base, "POST", "/api/v1/users", { body: { name } });
+  const issued = await call(base, "POST", "/api/v1/queue/tokens", { body: { userId: user.body.userId } });
+  return { userId: user.body.userId, token: issued.body.token, status: issued.body.status };
+}
+
+/** The first seeded concert and its first date. */
+export async function firstDate(base) {
+  const concerts = await call(base, "GET", "/api/v1/concerts");
+  const concert = concerts.body[0];
+  const dates = await call(base, "GET", `/api/v1/concerts/${concert.concertId}/dates`);
+  return { concert, date: dates.body[0].date };
+}
+
+/** On the fan page: sign in as `name` and join the queue. */
+export async function signInAndJoin(page, base, name) {
+  await page.goto(`${base}/`);
+  await page.getByLabel("Your name").fill(name);
+  await page.getByRole("button", { name: "Continue" }).click();
+  await page.getByRole("button", { name: "Join the queue" }).click();
+}
+
+/** On the fan page, once ACTIVE: open the first concert's first date. */
+export async function openFirstDate(page, base) {
+  const { concert, date } = await firstDate(base);
+  await page.getByRole("button", { name: concert.title }).click();
+  await page.getByRole("button", { name: new RegExp(`^${date}`) }).click();
+  await page.locator("#seats button").first().waitFor();
+  return { concert, date };
+}
+
+/** The seat's button on the fan page. */
+export function seat(page, number) {
+  return page.locator(`#seats button[data-seat="${number}"]`);
+}
+
+/** Waits until the element matching `selector` shows `text`. */
+export async function waitForText(page, selector, text, timeout = 10_000) {
+  await page.waitForFunction(
+    ([selector, text]) => document.querySelector(selector)?.textContent.includes(text),
+    [selector, text],
+    { timeout },
+  );
+}
+
+/** Waits until the seat's button on the page has `status` (AVAILABLE, HELD, SOLD or MINE). */
+export async function waitForSeat(page, number, status, timeout = 10_000) {
+  await page.waitForFunction(
+    ([number, status]) => document.querySelector(`#seats button[data-seat="${number}"]`)?.dataset.status === status,
+    [number, status],
+    { timeout },
+  );
+}

@@ -1,0 +1,58 @@
+//! The fan page at `/` and the operator page at `/admin`: plain HTML, CSS and JavaScript built into
+//! the binary, so the server needs no files, no CDN and no build step to show them.
+
+use super::resource;
+use actix_web::http::header::{CacheControl, CacheDirective, ContentType};
+use actix_web::{web, HttpResponse};
+
+const FAN_PAGE: &str = include_str!("pages/index.html");
+const OPERATOR_PAGE: &str = include_str!("pages/admin.html");
+
+/// The files the pages load, by the name they are served under.
+const ASSETS: [(&str, &str, &str); 4] = [
+    ("style.css", "text/css; charset=utf-8", include_str!("pages/style.css")),
+    (
+        "common.js",
+        "text/javascript; charset=utf-8",
+        include_str!("pages/common.js"),
+    ),
+    ("fan.js", "text/javascript; charset=utf-8", include_str!("pages/fan.js")),
+    (
+        "admin.js",
+        "text/javascript; charset=utf-8",
+        include_str!("pages/admin.js"),
+    ),
+];
+
+pub fn routes(config: &mut web::ServiceConfig) {
+    config
+        .service(resource("/").route(web::get().to(fan_page)))
+        .service(resource("/admin").route(web::get().to(operator_page)))
+        .service(resource("/assets/{name}").route(web::get().to(asset)));
+}
+
+async fn fan_page() -> HttpResponse {
+    html(FAN_PAGE)
+}
+
+async fn operator_page() -> HttpResponse {
+    html(OPERATOR_PAGE)
+}
+
+fn html(page: &'static str) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(ContentType::html())
+        .insert_header(CacheControl(vec![CacheDirective::NoCache]))
+        .body(page)
+}
+
+async fn asset(name: web::Path<String>) -> crate::error::Result<HttpResponse> {
+    let (_, content_type, body) = ASSETS
+        .iter()
+        .find(|(asset, _, _)| *asset == name.as_str())
+        .ok_or_else(|| crate::error::Error::new(crate::error::ErrorCode::NotFound, "No such file."))?;
+    Ok(HttpResponse::Ok()
+        .content_type(*content_type)
+        .insert_header(CacheControl(vec![CacheDirective::NoCache]))
+        .body(*body))
+}
