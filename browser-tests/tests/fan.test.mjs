@@ -132,3 +132,32 @@ test("a hold that lapses frees the seat on the page", async () => {
     await demo.stop();
   }
 });
+
+test("a fan buys a ticket while a simulated crowd competes for the same seats", async () => {
+  const demo = await startDemo(["--crowd", "40", "--think-time", "150ms", "--active-max", "20"]);
+  try {
+    const page = await browser.newPage();
+    await signInAndJoin(page, demo.base, "Barbara");
+    await page.locator("#shop").waitFor({ timeout: 60_000 });
+    await openFirstDate(page, demo.base);
+    await page.getByLabel("Top up (won)").fill("500000");
+    await page.getByRole("button", { name: "Charge" }).click();
+    await waitForText(page, "#balance", "500,000");
+    // The crowd may take the seat the page still shows free: then the fan tries another.
+    for (let attempt = 0; attempt < 10 && (await page.locator("#hold").isHidden()); attempt += 1) {
+      const free = page.locator('#seats button[data-status="AVAILABLE"]');
+      await free.nth(attempt % Math.max(1, await free.count())).click({ timeout: 5_000 }).catch(() => {});
+      await page.waitForTimeout(300);
+    }
+    await screenshot(page, "crowd", "1-held");
+    await page.getByRole("button", { name: "Pay now" }).click();
+    await page.locator("#tickets").waitFor();
+    await screenshot(page, "crowd", "2-ticket");
+    const stats = await call(demo.base, "GET", "/api/v1/admin/stats", { admin: true });
+    assert.ok(stats.body.seatsSold >= 1);
+    assert.equal(stats.body.chargedTotal, stats.body.balancesTotal + stats.body.revenueTotal);
+    assert.ok(stats.body.users > 10, "the crowd came");
+  } finally {
+    await demo.stop();
+  }
+});

@@ -1,0 +1,121 @@
+//! The real `demo` binary: what it seeds into an empty data dir, what it prints, and that a
+//! restart on the same dir seeds nothing twice and prints the same fans.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+const ADMIN_KEY: &str = "demo-test-key";
+
+/// The demo's welcome, once it has printed it whole.
+struct Welcome {
+    base: String,
+    fan_links: Vec<String>,
+}
+
+/// Runs the demo on `data_dir` until its welcome is printed, then `check` against it, then a
+/// SIGTERM, which must stop it cleanly; gives back what `check` did.
+async fn with_demo<F, Fut, T>(data_dir: &Path, check: F) -> T
+where
+    F: FnOnce(Welcome) -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let mut child = Command::new(env!("CARGO_BIN_EXE_demo"))
+        .args(["--addr", "127.0.0.1:0", "--admin-key", ADMIN_KEY, "--data-dir"])
+        .arg(data_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines: Vec<String> = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map(Result::unwrap)
+        .take_while(|line| !line.trim_start().starts_with("data dir"))
+        .collect();
+    let base = lines[0]
+        .strip_prefix("listening on ")
+        .expect("the first line says where")
+        .to_string();
+    let fan_links = lines
+        .iter()
+        .filter_map(|line| line.split_whitespace().find(|word| word.contains("/?as=")))
+        .map(str::to_string)
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|line| line.contains(&format!("{base}/admin")) && line.contains(ADMIN_KEY)),
+        "the operator page and its key are printed: {lines:?}"
+    );
+    let checked = check(Welcome { base, fan_links }).await;
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert!(child.wait().unwrap().success());
+    checked
+}
+
+async fn get(url: String) -> Value {
+    let response = reqwest::Client::new()
+        .get(url)
+        .header("X-Admin-Key", ADMIN_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn an_empty_data_dir_gets_a_catalog_and_fans_with_money_once() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let first_links = with_demo(data_dir.path(), |welcome| async move {
+        let figures = get(format!("{}/api/v1/admin/concerts", welcome.base)).await;
+        let concerts = figures.as_array().unwrap();
+        assert_eq!(concerts.len(), 3);
+        for concert in concerts {
+            let dates = concert["dates"].as_array().unwrap();
+            assert_eq!(dates.len(), 3, "{concert}");
+            assert!(dates.iter().all(|date| date["totalSeats"] == 50), "{concert}");
+        }
+        let stats = get(format!("{}/api/v1/admin/stats", welcome.base)).await;
+        assert_eq!(stats["users"], 5);
+        assert_eq!(stats["balancesTotal"], 5 * 500_000);
+        assert_eq!(stats["chargedTotal"], 5 * 500_000);
+        let queue = get(format!("{}/api/v1/admin/queue", welcome.base)).await;
+        assert_eq!(
+            queue["waiting"].as_u64().unwrap() + queue["active"].as_u64().unwrap(),
+            0
+        );
+        assert_eq!(welcome.fan_links.len(), 5);
+        for link in &welcome.fan_links {
+            let user_id = link.rsplit('=').next().unwrap();
+            let user = get(format!("{}/api/v1/users/{user_id}", welcome.base)).await;
+            assert!(!user["name"].as_str().unwrap().is_empty());
+        }
+        welcome.fan_links
+    })
+    .await;
+
+    with_demo(data_dir.path(), |welcome| async move {
+        let concerts = get(format!("{}/api/v1/concerts", welcome.base)).await;
+        assert_eq!(concerts.as_array().unwrap().len(), 3, "nothing is seeded twice");
+        let stats = get(format!("{}/api/v1/admin/stats", welcome.base)).await;
+        assert_eq!(stats["users"], 5);
+        let paths = |links: &[String]| -> Vec<String> {
+            links
+                .iter()
+                .map(|link| link.split_once("/?").unwrap().1.to_string())
+                .collect()
+        };
+        assert_eq!(
+            paths(&welcome.fan_links),
+            paths(&first_links),
+            "the same fans, printed again"
+        );
+    })
+    .await;
+}
