@@ -25,6 +25,9 @@ const DEMO_FANS_FILE: &str = "demo-fans.json";
 const DEMO_FAN_NAMES: [&str; 5] = ["Minji", "Jisoo", "Hyunwoo", "Seoyeon", "Daniel"];
 const DEMO_FAN_BALANCE: i64 = 500_000;
 const SEATS_PER_DATE: u32 = 50;
+/// The crowd passes over a date with this many seats left or fewer, so whoever opens the fan
+/// page can still buy one however long the demo has run.
+const SEATS_LEFT_FOR_PEOPLE: u64 = 10;
 
 /// The concerts seeded into an empty data dir: title, price in won, and days from today.
 const CATALOG: [(&str, i64, [u64; 3]); 3] = [
@@ -47,8 +50,9 @@ pub struct DemoOptions {
     #[arg(long, env = "CONCERT_DEMO_CROWD", default_value_t = 0)]
     pub crowd: usize,
 
-    /// A simulated fan's pause between steps.
-    #[arg(long, env = "CONCERT_DEMO_THINK_TIME", default_value = "2s", value_parser = humantime::parse_duration)]
+    /// A simulated fan's pause between steps (more than zero: a crowd at full speed is the load
+    /// harness's job).
+    #[arg(long, env = "CONCERT_DEMO_THINK_TIME", default_value = "2s", value_parser = parse_think_time)]
     pub think_time: Duration,
 }
 
@@ -61,14 +65,24 @@ impl DemoOptions {
         options
     }
 
+    /// Only `--data-dir` itself moves the demo's data: a `CONCERT_DATA_DIR` exported for a real
+    /// server must not have the demo seed and sell into that server's data.
     fn apply_demo_defaults(&mut self, matches: &ArgMatches) {
-        if matches.value_source("data_dir") == Some(ValueSource::DefaultValue) {
+        if matches.value_source("data_dir") != Some(ValueSource::CommandLine) {
             self.server.data_dir = PathBuf::from(DEMO_DATA_DIR);
         }
         if self.server.admin_key.is_none() {
             self.server.admin_key = Some(uuid::Uuid::new_v4().simple().to_string());
         }
     }
+}
+
+fn parse_think_time(text: &str) -> Result<Duration, String> {
+    let pause = humantime::parse_duration(text).map_err(|error| error.to_string())?;
+    if pause.is_zero() {
+        return Err("the think time must be more than zero".into());
+    }
+    Ok(pause)
 }
 
 /// A seeded fan and the link that signs the browser in as them.
@@ -88,7 +102,7 @@ pub async fn run(options: DemoOptions) -> std::io::Result<()> {
     application.stop_on_signals()?;
     let base = format!("http://{}", application.address());
     let server = actix_web::rt::spawn(application.run_until_stopped());
-    let api = Api::new(&base, Some(admin_key.clone()), Arc::new(Recorder::new()));
+    let api = Api::new(&base, Some(admin_key.clone()), Arc::new(Recorder::without_timeline()));
     let fans = prepare(&api, &data_dir).await?;
     print_welcome(&base, &admin_key, &fans, options.crowd, &data_dir);
     if options.crowd > 0 {
@@ -97,20 +111,25 @@ pub async fn run(options: DemoOptions) -> std::io::Result<()> {
     server.await.map_err(std::io::Error::other)?
 }
 
-/// Seeds the catalog and the demo fans into an empty data dir; otherwise reads the fans back.
+/// Seeds the catalog into a data dir without concerts, and the demo fans into one without the
+/// file that names them; each is decided apart, so a demo stopped halfway seeds the rest next time.
 async fn prepare(api: &Api, data_dir: &Path) -> std::io::Result<Vec<DemoFan>> {
     let concerts = call(api, Method::GET, "/api/v1/concerts", None, None).await?;
-    let fans_file = data_dir.join(DEMO_FANS_FILE);
-    if concerts.body.as_array().is_some_and(|list| !list.is_empty()) {
-        let saved = std::fs::read(&fans_file).unwrap_or_default();
-        return Ok(serde_json::from_slice(&saved).unwrap_or_default());
+    if concerts.body.as_array().is_none_or(|list| list.is_empty()) {
+        seed_catalog(api).await?;
     }
-    seed_catalog(api).await?;
+    let fans_file = data_dir.join(DEMO_FANS_FILE);
+    if let Ok(saved) = std::fs::read(&fans_file) {
+        return serde_json::from_slice(&saved).map_err(std::io::Error::other);
+    }
     let mut fans = Vec::new();
     for name in DEMO_FAN_NAMES {
         fans.push(seed_fan(api, name).await?);
     }
-    std::fs::write(&fans_file, serde_json::to_vec_pretty(&fans)?)?;
+    // Written whole or not at all: a temporary file renamed over the name.
+    let written = data_dir.join(format!("{DEMO_FANS_FILE}.tmp"));
+    std::fs::write(&written, serde_json::to_vec_pretty(&fans)?)?;
+    std::fs::rename(&written, &fans_file)?;
     Ok(fans)
 }
 
@@ -202,6 +221,7 @@ async fn start_crowd(api: Api, crowd: usize, think_time: Duration) {
         hold_attempts: 3,
         poll_interval: Duration::from_secs(1),
         think_time,
+        seats_left_min: SEATS_LEFT_FOR_PEOPLE,
     };
     for fan in 0..crowd {
         let (api, venues, behaviour) = (api.clone(), venues.clone(), behaviour.clone());
@@ -272,5 +292,12 @@ mod tests {
         assert_eq!(options.server.data_dir, PathBuf::from("/tmp/elsewhere"));
         assert_eq!(options.server.admin_key.as_deref(), Some("k"));
         assert_eq!((options.crowd, options.server.active_max), (7, 3));
+    }
+
+    #[test]
+    fn a_crowd_needs_a_pause_between_steps() {
+        let refused = DemoOptions::command().try_get_matches_from(["demo", "--think-time", "0s"]);
+        assert!(refused.is_err());
+        assert_eq!(parse_think_time("150ms"), Ok(Duration::from_millis(150)));
     }
 }

@@ -8,6 +8,16 @@ use std::process::{Command, Stdio};
 
 const ADMIN_KEY: &str = "demo-test-key";
 
+/// The demo process, killed if a failed assertion leaves it running.
+struct Demo(std::process::Child);
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The demo's welcome, once it has printed it whole.
 struct Welcome {
     base: String,
@@ -21,19 +31,24 @@ where
     F: FnOnce(Welcome) -> Fut,
     Fut: std::future::Future<Output = T>,
 {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_demo"))
-        .args(["--addr", "127.0.0.1:0", "--admin-key", ADMIN_KEY, "--data-dir"])
-        .arg(data_dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let lines: Vec<String> = BufReader::new(child.stdout.take().unwrap())
+    let mut demo = Demo(
+        Command::new(env!("CARGO_BIN_EXE_demo"))
+            .args(["--addr", "127.0.0.1:0", "--admin-key", ADMIN_KEY, "--data-dir"])
+            .arg(data_dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
+    let lines: Vec<String> = BufReader::new(demo.0.stdout.take().unwrap())
         .lines()
         .map(Result::unwrap)
         .take_while(|line| !line.trim_start().starts_with("data dir"))
         .collect();
-    let base = lines[0]
+    let first = lines
+        .first()
+        .expect("the demo printed its welcome (its errors are above)");
+    let base = first
         .strip_prefix("listening on ")
         .expect("the first line says where")
         .to_string();
@@ -50,11 +65,11 @@ where
     );
     let checked = check(Welcome { base, fan_links }).await;
     let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &demo.0.id().to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
-    assert!(child.wait().unwrap().success());
+    assert!(demo.0.wait().unwrap().success());
     checked
 }
 

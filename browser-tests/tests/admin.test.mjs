@@ -2,7 +2,7 @@
 // per date and a new concert.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { ADMIN_KEY, apiFan, call, launch, screenshot, startDemo, waitForText } from "./support.mjs";
+import { ADMIN_KEY, apiFan, call, englishPage, launch, screenshot, startDemo, waitForText } from "./support.mjs";
 
 let browser;
 before(async () => {
@@ -19,7 +19,7 @@ test("the operator raises activeMax and watches the queue drain", async () => {
     for (const name of ["One", "Two", "Three"]) fans.push(await apiFan(demo.base, name));
     assert.deepEqual(fans.map((fan) => fan.status), ["ACTIVE", "WAITING", "WAITING"]);
 
-    const page = await browser.newPage();
+    const page = await englishPage(browser);
     await page.goto(`${demo.base}/admin`);
     await page.getByLabel("The key the server was started with").fill("wrong");
     await page.getByRole("button", { name: "Open" }).click();
@@ -46,20 +46,37 @@ test("the operator raises activeMax and watches the queue drain", async () => {
 test("the operator sees sales per date and creates a concert", async () => {
   const demo = await startDemo();
   try {
-    const page = await browser.newPage();
+    // One seat sold on the first concert's first date, through the API.
+    const buyer = await apiFan(demo.base, "Buyer");
+    const concerts = await call(demo.base, "GET", "/api/v1/concerts");
+    const { concertId } = concerts.body[0];
+    const dates = await call(demo.base, "GET", `/api/v1/concerts/${concertId}/dates`);
+    const body = { concertId, date: dates.body[0].date, seatNumber: 1 };
+    const held = await call(demo.base, "POST", "/api/v1/reservations", { token: buyer.token, body });
+    await call(demo.base, "POST", "/api/v1/wallet/charges", { token: buyer.token, body: { amount: held.body.price } });
+    const paid = await call(demo.base, "POST", "/api/v1/payments", {
+      token: buyer.token, body: { reservationId: held.body.reservationId },
+    });
+    assert.equal(paid.status, 201);
+
+    const page = await englishPage(browser);
     await page.goto(`${demo.base}/admin`);
     await page.getByLabel("The key the server was started with").fill(ADMIN_KEY);
     await page.getByRole("button", { name: "Open" }).click();
     await page.locator("#dates tr").first().waitFor();
     assert.equal(await page.locator("#dates tr").count(), 9, "three seeded concerts of three dates");
+    const firstRow = await page.locator("#dates tr").first().locator("td").allTextContents();
+    assert.deepEqual(firstRow.slice(1, 5), [body.date, "50", "0", "1"], "seats, held, sold");
+    assert.equal(firstRow[5].replace(/\D/g, ""), String(held.body.price), "the date's revenue");
+    await waitForText(page, "#sold", "1 / 450");
 
     await page.getByLabel("Title").fill("Browser Test Live");
     await page.getByRole("button", { name: "Create the concert" }).click();
     await waitForText(page, "#notice", "Created");
     await waitForText(page, "#dates", "Browser Test Live");
     await screenshot(page, "operator", "3-created");
-    const concerts = await call(demo.base, "GET", "/api/v1/concerts");
-    assert.ok(concerts.body.some((concert) => concert.title === "Browser Test Live"));
+    const after = await call(demo.base, "GET", "/api/v1/concerts");
+    assert.ok(after.body.some((concert) => concert.title === "Browser Test Live"));
   } finally {
     await demo.stop();
   }

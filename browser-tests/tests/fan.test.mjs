@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import {
-  apiFan, call, firstDate, launch, openFirstDate, screenshot, seat, signInAndJoin, startDemo,
+  apiFan, call, englishPage, firstDate, launch, openFirstDate, screenshot, seat, signInAndJoin, startDemo,
   waitForSeat, waitForText,
 } from "./support.mjs";
 
@@ -18,14 +18,18 @@ after(async () => {
 test("a fan goes from the queue to a confirmed ticket", async () => {
   const demo = await startDemo();
   try {
-    const page = await browser.newPage();
+    const page = await englishPage(browser);
     await signInAndJoin(page, demo.base, "Ada");
     await page.locator("#queue-active").waitFor();
     await screenshot(page, "journey", "1-active");
     const { concert, date } = await openFirstDate(page, demo.base);
     await screenshot(page, "journey", "2-seat-map");
 
-    await seat(page, 10).click();
+    // From the keyboard: the focus stays on its seat while the map refreshes, and Enter holds it.
+    await seat(page, 10).focus();
+    await page.waitForTimeout(2000);
+    assert.equal(await page.evaluate(() => document.activeElement.dataset.seat), "10", "focus kept");
+    await page.keyboard.press("Enter");
     await page.locator("#hold").waitFor();
     await waitForSeat(page, 10, "MINE");
     await waitForText(page, "#hold-what", `${concert.title}, ${date}, seat 10`);
@@ -60,7 +64,7 @@ test("a waiting fan sees a live position and is admitted when a slot frees", asy
   try {
     const ahead = await apiFan(demo.base, "Ahead");
     assert.equal(ahead.status, "ACTIVE");
-    const page = await browser.newPage();
+    const page = await englishPage(browser);
     await signInAndJoin(page, demo.base, "Grace");
     await page.locator("#queue-waiting").waitFor();
     await waitForText(page, "#position", "1");
@@ -87,8 +91,11 @@ test("a seat taken by someone else while the page shows it: the fan sees why and
     await page.locator("#queue-active").waitFor();
     const { concert, date } = await openFirstDate(page, demo.base);
     await waitForSeat(page, 5, "AVAILABLE");
-    // The page's timers stop here, so the map on screen stays the one read before the other hold.
+    // The page's timers stop here, so the map on screen stays the one read before the other hold;
+    // a reading already under way lands first.
     await page.clock.pauseAt(Date.now() + 50);
+    await page.waitForTimeout(500);
+    await waitForSeat(page, 5, "AVAILABLE");
 
     const rival = await apiFan(demo.base, "Rival");
     const body = { concertId: concert.concertId, date, seatNumber: 5 };
@@ -111,7 +118,7 @@ test("a seat taken by someone else while the page shows it: the fan sees why and
 test("a hold that lapses frees the seat on the page", async () => {
   const demo = await startDemo(["--hold-ttl", "3s"]);
   try {
-    const page = await browser.newPage();
+    const page = await englishPage(browser);
     await signInAndJoin(page, demo.base, "Hedy");
     await page.locator("#queue-active").waitFor();
     await openFirstDate(page, demo.base);
@@ -136,7 +143,7 @@ test("a hold that lapses frees the seat on the page", async () => {
 test("a fan buys a ticket while a simulated crowd competes for the same seats", async () => {
   const demo = await startDemo(["--crowd", "40", "--think-time", "150ms", "--active-max", "20"]);
   try {
-    const page = await browser.newPage();
+    const page = await englishPage(browser);
     await signInAndJoin(page, demo.base, "Barbara");
     await page.locator("#shop").waitFor({ timeout: 60_000 });
     await openFirstDate(page, demo.base);
@@ -149,6 +156,7 @@ test("a fan buys a ticket while a simulated crowd competes for the same seats", 
       await free.nth(attempt % Math.max(1, await free.count())).click({ timeout: 5_000 }).catch(() => {});
       await page.waitForTimeout(300);
     }
+    assert.equal(await page.locator("#hold").isVisible(), true, "the fan held a seat within ten tries");
     await screenshot(page, "crowd", "1-held");
     await page.getByRole("button", { name: "Pay now" }).click();
     await page.locator("#tickets").waitFor();

@@ -11,6 +11,9 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const DEMO = process.env.DEMO_BIN || join(ROOT, "target/debug/demo");
 const SCREENSHOTS = join(ROOT, "target/browser-screenshots");
 export const ADMIN_KEY = "browser-test-key";
+/** How long the demo may take to start, and to stop once told. */
+const START_TIMEOUT_MS = 60_000;
+const STOP_TIMEOUT_MS = 10_000;
 
 /** Starts the demo on a free port with its own data dir; `flags` pass through to the server. */
 export async function startDemo(flags = []) {
@@ -19,6 +22,7 @@ export async function startDemo(flags = []) {
   const child = spawn(DEMO, args, { stdio: ["ignore", "pipe", "inherit"] });
   const base = await new Promise((found, failed) => {
     let seen = "";
+    setTimeout(() => failed(new Error(`the demo did not start in time: ${seen}`)), START_TIMEOUT_MS).unref();
     child.stdout.on("data", (chunk) => {
       seen += chunk;
       const line = seen.match(/listening on (http:\/\/\S+)/);
@@ -30,11 +34,19 @@ export async function startDemo(flags = []) {
   return {
     base,
     async stop() {
+      const exited = new Promise((done) => child.once("exit", done));
       child.kill("SIGTERM");
-      await new Promise((done) => child.once("exit", done));
+      const late = setTimeout(() => child.kill("SIGKILL"), STOP_TIMEOUT_MS);
+      await exited;
+      clearTimeout(late);
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** A page in English (amounts read "200,000") unless a test asks for another language. */
+export function englishPage(browser) {
+  return browser.newPage({ locale: "en-US" });
 }
 
 /** Headless Debian Chromium, never a downloaded browser. */

@@ -7,6 +7,9 @@
 
 use std::collections::VecDeque;
 
+/// Below this many slots a slab keeps its room: shrinking small deques saves nothing.
+const SLOTS_KEPT_MIN: usize = 1024;
+
 #[derive(Debug, Clone)]
 pub struct SeqSlab<T> {
     /// The sequence number of `slots[0]`.
@@ -61,7 +64,17 @@ impl<T> SeqSlab<T> {
             self.slots.pop_front();
             self.base += 1;
         }
+        self.give_back_room();
         Some(value)
+    }
+
+    /// After a surge has gone (a million waiting, then admitted), the room it needed goes back to
+    /// the allocator. Shrinking only below a quarter keeps the cost amortised.
+    fn give_back_room(&mut self) {
+        let capacity = self.slots.capacity();
+        if capacity > SLOTS_KEPT_MIN && self.slots.len() < capacity / 4 {
+            self.slots.shrink_to((self.slots.len() * 2).max(SLOTS_KEPT_MIN));
+        }
     }
 
     /// The live values in sequence order.
@@ -100,6 +113,23 @@ mod tests {
             (slab.base, slab.span()),
             (12, 1),
             "an emptied slab starts again at the next number"
+        );
+    }
+
+    #[test]
+    fn the_room_a_surge_needed_is_given_back_when_it_is_gone() {
+        let mut slab = SeqSlab::default();
+        (0..100_000).for_each(|seq| slab.insert(seq, seq));
+        let surge = slab.slots.capacity();
+        (0..99_990).for_each(|seq| assert_eq!(slab.remove(seq), Some(seq)));
+        assert!(
+            slab.slots.capacity() < surge / 4,
+            "{} of {surge}",
+            slab.slots.capacity()
+        );
+        assert_eq!(
+            slab.values().copied().collect::<Vec<_>>(),
+            (99_990..100_000).collect::<Vec<_>>()
         );
     }
 

@@ -39,10 +39,17 @@ async fn operator_page() -> HttpResponse {
     html(OPERATOR_PAGE)
 }
 
+/// Pages load only their own files and may not be framed by another site (a framed Pay button
+/// could be clicked for the fan).
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'";
+
 fn html(page: &'static str) -> HttpResponse {
     HttpResponse::Ok()
         .content_type(ContentType::html())
         .insert_header(CacheControl(vec![CacheDirective::NoCache]))
+        .insert_header(("Content-Security-Policy", CONTENT_SECURITY_POLICY))
+        .insert_header(("X-Frame-Options", "DENY"))
+        .insert_header(("X-Content-Type-Options", "nosniff"))
         .body(page)
 }
 
@@ -54,5 +61,6 @@ async fn asset(name: web::Path<String>) -> crate::error::Result<HttpResponse> {
     Ok(HttpResponse::Ok()
         .content_type(*content_type)
         .insert_header(CacheControl(vec![CacheDirective::NoCache]))
+        .insert_header(("X-Content-Type-Options", "nosniff"))
         .body(*body))
 }

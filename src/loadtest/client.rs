@@ -31,6 +31,9 @@ pub struct Second {
 /// Every call's latency and outcome, shared by all fans.
 pub struct Recorder {
     started: Instant,
+    /// A run keeps a histogram for every second, for its plot; the demo, which runs for hours,
+    /// keeps none.
+    keeps_timeline: bool,
     inner: Mutex<Recorded>,
 }
 
@@ -46,7 +49,16 @@ impl Recorder {
     pub fn new() -> Self {
         Self {
             started: Instant::now(),
+            keeps_timeline: true,
             inner: Mutex::new(Recorded::default()),
+        }
+    }
+
+    /// A recorder whose memory does not grow with time: totals per endpoint only.
+    pub fn without_timeline() -> Self {
+        Self {
+            keeps_timeline: false,
+            ..Self::new()
         }
     }
 
@@ -62,15 +74,17 @@ impl Recorder {
         if let Some(code) = &error {
             *figures.errors.entry(code.clone()).or_default() += 1;
         }
-        while inner.timeline.len() <= second {
-            inner.timeline.push(Second {
-                requests: 0,
-                latency_micros: histogram(),
-            });
+        if self.keeps_timeline {
+            while inner.timeline.len() <= second {
+                inner.timeline.push(Second {
+                    requests: 0,
+                    latency_micros: histogram(),
+                });
+            }
+            let slot = &mut inner.timeline[second];
+            slot.requests += 1;
+            slot.latency_micros.saturating_record(micros);
         }
-        let slot = &mut inner.timeline[second];
-        slot.requests += 1;
-        slot.latency_micros.saturating_record(micros);
         if let Some(code) = error {
             *inner.errors.entry(code).or_default() += 1;
         }

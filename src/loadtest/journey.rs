@@ -33,6 +33,9 @@ pub struct Behaviour {
     pub poll_interval: Duration,
     /// A pause between steps, for a human pace (zero under load).
     pub think_time: Duration,
+    /// Dates with this many seats left or fewer are passed over (zero under load: every seat
+    /// goes). The demo's crowd leaves some for the people watching.
+    pub seats_left_min: u64,
 }
 
 /// How a journey ended.
@@ -157,6 +160,7 @@ impl Fan<'_> {
             .as_array()
             .into_iter()
             .flatten()
+            .filter(|d| d["availableSeats"].as_u64().unwrap_or_default() > self.behaviour.seats_left_min)
             .filter_map(|d| d["date"].as_str().map(str::to_string))
             .collect();
         if open.is_empty() {

@@ -281,6 +281,7 @@ async fn crowd(api: &Api, venue: &Venue, options: &Options) -> Vec<FanRecord> {
         hold_attempts: 3,
         poll_interval: options.poll_interval,
         think_time: Duration::ZERO,
+        seats_left_min: 0,
     };
     let rate = match options.scenario {
         Scenario::Steady => Some(options.arrival_rate.unwrap_or(50.0)),

@@ -128,6 +128,9 @@ async fn the_fan_and_operator_pages_and_their_files_are_served_from_the_binary()
         assert!(header(&response, "content-type").starts_with(content_type), "{path}");
         assert!(response.text().await.unwrap().contains(marker), "{path}");
     }
+    let page = app.get("/").await;
+    assert_eq!(header(&page, "x-frame-options"), "DENY");
+    assert!(header(&page, "content-security-policy").contains("frame-ancestors 'none'"));
     assert_problem(app.get("/assets/missing.js").await, 404, "NOT_FOUND").await;
     assert_problem(app.get("/assets/../Cargo.toml").await, 404, "NOT_FOUND").await;
 }

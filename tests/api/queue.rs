@@ -55,6 +55,21 @@ async fn a_live_tokens_number_with_another_secret_is_refused_everywhere() {
     )
     .await;
     assert_problem(app.leave(&forger).await, 401, "TOKEN_INVALID").await;
+    assert_problem(
+        app.pay(&forger, &uuid::Uuid::new_v4().to_string()).await,
+        401,
+        "TOKEN_INVALID",
+    )
+    .await;
+    let stream = app
+        .request(
+            reqwest::Method::GET,
+            &format!("/api/v1/queue/tokens/me/events?token={}", forger.token),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_problem(stream, 401, "TOKEN_INVALID").await;
     assert_eq!(app.queue_of(&fan).await["status"], "ACTIVE", "the real token lives on");
 }
 

@@ -45,7 +45,12 @@ function closed(message) {
   showError(message);
 }
 
+let refreshing = false;
+
+/** Reads the figures again, unless the last reading is still under way (a slow server). */
 async function refresh() {
+  if (refreshing) return;
+  refreshing = true;
   try {
     const [queue, stats, concerts] = await Promise.all([
       admin("GET", "/api/v1/admin/queue"),
@@ -58,6 +63,8 @@ async function refresh() {
   } catch (error) {
     if (error.status === 401 || error.status === 403) closed(error.message);
     else showError(error.message);
+  } finally {
+    refreshing = false;
   }
 }
 

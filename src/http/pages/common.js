@@ -12,8 +12,8 @@ class ApiError extends Error {
 }
 
 /** Calls the API; resolves to the JSON body (or null), rejects with an ApiError. */
-async function api(method, path, { token, adminKey, body } = {}) {
-  const headers = {};
+async function api(method, path, { token, adminKey, body, headers: extra } = {}) {
+  const headers = { ...extra };
   if (token) headers["Authorization"] = `Bearer ${token}`;
   if (adminKey) headers["X-Admin-Key"] = adminKey;
   if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -23,10 +23,32 @@ async function api(method, path, { token, adminKey, body } = {}) {
   } catch (error) {
     throw new ApiError(0, { title: "The server cannot be reached.", code: "NETWORK" });
   }
+  learnServerTime(response);
   const text = await response.text();
-  const json = text ? JSON.parse(text) : null;
+  let json = null;
+  try {
+    json = text ? JSON.parse(text) : null;
+  } catch (error) {
+    // Not the server's JSON (a proxy's error page, say): report the status alone.
+  }
   if (!response.ok) throw new ApiError(response.status, json || {});
   return json;
+}
+
+/** How far the server's clock is ahead of this browser's, from each answer's Date header, so
+ * countdowns to the server's deadlines end when the server says, whatever this clock says. */
+let serverAheadMs = 0;
+
+function learnServerTime(response) {
+  const date = Date.parse(response.headers.get("Date") || "");
+  // The header has whole seconds: only a difference of more than a second is worth using.
+  if (!Number.isNaN(date) && Math.abs(date - Date.now()) > 1500) serverAheadMs = date - Date.now();
+  else if (!Number.isNaN(date)) serverAheadMs = 0;
+}
+
+/** Now, by the server's clock. */
+function serverNow() {
+  return Date.now() + serverAheadMs;
 }
 
 const won = new Intl.NumberFormat(undefined, { maximumFractionDigits: 0 });

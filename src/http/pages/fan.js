@@ -3,6 +3,8 @@
 "use strict";
 
 const SEAT_REFRESH_MS = 1500;
+/** When the event stream closes on an error, how long before asking for the status instead. */
+const STREAM_RETRY_MS = 2000;
 
 const state = {
   fan: JSON.parse(localStorage.getItem("fan") || "null"),
@@ -91,10 +93,23 @@ function follow() {
   stream.addEventListener("status", (event) => onStatus(JSON.parse(event.data)));
   stream.addEventListener("expired", () => tokenDied("Your place in the queue has expired. You can join again."));
   stream.onerror = () => {
-    // The server ends the stream after ACTIVE or expiry; anything else is a lost connection,
-    // which the browser retries by itself.
-    if (stream.readyState === EventSource.CLOSED) unfollow();
+    // A dropped connection the browser retries by itself. A refused one (the token died, the
+    // server was busy) closes the stream: then ask for the status, which also keeps the token
+    // alive, and follow again if it still waits.
+    if (stream.readyState !== EventSource.CLOSED) return;
+    unfollow();
+    setTimeout(checkStatus, STREAM_RETRY_MS);
   };
+}
+
+async function checkStatus() {
+  if (!state.token || state.stream) return;
+  try {
+    onStatus(await api("GET", "/api/v1/queue/tokens/me", { token: state.token }));
+  } catch (error) {
+    if (error.code === "TOKEN_INVALID") tokenDied("Your place in the queue has expired. You can join again.");
+    else setTimeout(checkStatus, STREAM_RETRY_MS);
+  }
 }
 
 function unfollow() {
@@ -132,13 +147,16 @@ function tokenDied(message) {
   state.token = null;
   state.hold = null;
   state.activeUntil = null;
-  for (const id of ["shop", "hold", "wallet"]) show(id, false);
+  for (const id of ["shop", "hold", "wallet", "seat-area"]) show(id, false);
+  state.concert = null;
+  state.date = null;
+  $("dates").replaceChildren();
   showQueueIdle();
   if (message) notice(message);
 }
 
 async function leave() {
-  await attempt($("leave"), async () => {
+  await withToken($("leave"), async () => {
     await api("DELETE", "/api/v1/queue/tokens/me", { token: state.token });
     tokenDied("You left the queue.");
   });
@@ -243,24 +261,36 @@ async function refreshSeats() {
   }
 }
 
+/** Draws the map into the seat buttons already on the page, making them only when the date
+ * changes, so keyboard focus stays on the seat it was on while the map refreshes. */
 function drawSeats(map) {
   $("seat-summary").textContent = `${map.date}: ${map.availableSeats} of ${map.seats.length} seats available`;
-  const buttons = map.seats.map((seat) => {
-    const mine = state.hold && state.hold.date === map.date && state.hold.seatNumber === seat.seatNumber
-      && state.hold.concertId === map.concertId && seat.status === "HELD";
-    const button = document.createElement("button");
-    button.type = "button";
-    button.className = `seat ${seat.status}${mine ? " mine" : ""}`;
-    button.textContent = String(seat.seatNumber);
-    button.dataset.seat = String(seat.seatNumber);
-    button.dataset.status = mine ? "MINE" : seat.status;
-    const status = mine ? "held by you" : seat.status.toLowerCase();
-    button.setAttribute("aria-label", `Seat ${seat.seatNumber}, ${status}, ${formatWon(seat.price)}`);
-    button.disabled = seat.status !== "AVAILABLE";
-    button.addEventListener("click", () => holdSeat(seat.seatNumber, button));
-    return button;
-  });
-  $("seats").replaceChildren(...buttons);
+  const grid = $("seats");
+  if (grid.dataset.date !== `${map.concertId}/${map.date}` || grid.children.length !== map.seats.length) {
+    grid.replaceChildren(...map.seats.map((seat) => seatButton(seat.seatNumber)));
+    grid.dataset.date = `${map.concertId}/${map.date}`;
+  }
+  map.seats.forEach((seat, index) => drawSeat(grid.children[index], seat, map));
+}
+
+function seatButton(seatNumber) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.textContent = String(seatNumber);
+  button.dataset.seat = String(seatNumber);
+  button.addEventListener("click", () => holdSeat(seatNumber, button));
+  return button;
+}
+
+function drawSeat(button, seat, map) {
+  const mine = state.hold && state.hold.date === map.date && state.hold.seatNumber === seat.seatNumber
+    && state.hold.concertId === map.concertId && seat.status === "HELD";
+  button.className = `seat ${seat.status}${mine ? " mine" : ""}`;
+  button.dataset.status = mine ? "MINE" : seat.status;
+  const status = mine ? "held by you" : seat.status.toLowerCase();
+  button.setAttribute("aria-label", `Seat ${seat.seatNumber}, ${status}, ${formatWon(seat.price)}`);
+  // One hold at a time: pay for it or give it back before choosing another.
+  button.disabled = seat.status !== "AVAILABLE" || Boolean(state.hold);
 }
 
 // ---- holding and paying ----
@@ -300,11 +330,17 @@ async function release() {
   await refreshSeats();
 }
 
+/** Pays the hold. Each press of the button has its own idempotency key (a refusal is remembered
+ * under its key, and a later press after a top-up must be tried afresh); the one retry the page
+ * makes after a lost answer reuses it, so it gets the first answer instead of a dead token's
+ * refusal. */
 async function pay() {
   const hold = state.hold;
-  const receipt = await attempt($("pay"), () => api("POST", "/api/v1/payments", {
-    token: state.token,
-    body: { reservationId: hold.reservationId },
+  const key = `pay-${hold.reservationId}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
+  const request = () => fetchPayment(hold, key);
+  const receipt = await attempt($("pay"), () => request().catch((error) => {
+    if (error.code === "NETWORK") return request();
+    throw error;
   }));
   if (!receipt) {
     refreshBalance();
@@ -331,6 +367,14 @@ async function pay() {
   notice("Payment complete. Enjoy the show!");
 }
 
+function fetchPayment(hold, key) {
+  return api("POST", "/api/v1/payments", {
+    token: state.token,
+    body: { reservationId: hold.reservationId },
+    headers: { "Idempotency-Key": key },
+  });
+}
+
 function again() {
   show("tickets", false);
   show("queue", true);
@@ -341,7 +385,7 @@ function again() {
 // ---- the clock on the page ----
 
 function tick() {
-  const now = Date.now();
+  const now = serverNow();
   if (state.activeUntil) {
     const left = state.activeUntil - now;
     $("active-left").textContent = duration(left);
@@ -365,7 +409,12 @@ async function resume() {
   try {
     onStatus(await api("GET", "/api/v1/queue/tokens/me", { token: state.token }));
   } catch (error) {
-    tokenDied(error.code === "TOKEN_INVALID" ? "" : error.message);
+    // Only a token the server no longer knows is forgotten; a busy server is asked again.
+    if (error.code === "TOKEN_INVALID") tokenDied("");
+    else {
+      showError(error.message);
+      setTimeout(resume, STREAM_RETRY_MS);
+    }
   }
 }
 
