@@ -2,6 +2,7 @@
 //! the binary, so the server needs no files, no CDN and no build step to show them.
 
 use super::resource;
+use crate::error::{Error, ErrorCode, Result};
 use actix_web::http::header::{CacheControl, CacheDirective, ContentType};
 use actix_web::{web, HttpResponse};
 
@@ -53,11 +54,11 @@ fn html(page: &'static str) -> HttpResponse {
         .body(page)
 }
 
-async fn asset(name: web::Path<String>) -> crate::error::Result<HttpResponse> {
+async fn asset(name: web::Path<String>) -> Result<HttpResponse> {
     let (_, content_type, body) = ASSETS
         .iter()
         .find(|(asset, _, _)| *asset == name.as_str())
-        .ok_or_else(|| crate::error::Error::new(crate::error::ErrorCode::NotFound, "No such file."))?;
+        .ok_or_else(|| Error::new(ErrorCode::NotFound, "No such file."))?;
     Ok(HttpResponse::Ok()
         .content_type(*content_type)
         .insert_header(CacheControl(vec![CacheDirective::NoCache]))

@@ -5,11 +5,6 @@ const REFRESH_MS = 1000;
 let adminKey = sessionStorage.getItem("adminKey");
 let refresher = null;
 
-function notice(message) {
-  $("notice").textContent = message || "";
-  $("notice").hidden = !message;
-}
-
 function admin(method, path, body) {
   return api(method, path, { adminKey, body });
 }

@@ -60,6 +60,16 @@ function $(id) {
   return document.getElementById(id);
 }
 
+function show(id, visible) {
+  $(id).hidden = !visible;
+}
+
+/** Shows a message in the page's notice area (an empty message hides it). */
+function notice(message) {
+  $("notice").textContent = message || "";
+  show("notice", Boolean(message));
+}
+
 /** Shows an error's title in the page's alert area (an empty message hides it). */
 function showError(message) {
   const area = $("error");

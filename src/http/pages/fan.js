@@ -18,15 +18,6 @@ const state = {
   seatTimer: null,
 };
 
-function show(id, visible) {
-  $(id).hidden = !visible;
-}
-
-function notice(message) {
-  $("notice").textContent = message || "";
-  show("notice", Boolean(message));
-}
-
 function duration(milliseconds) {
   const seconds = Math.max(0, Math.ceil(milliseconds / 1000));
   const minutes = Math.floor(seconds / 60);
@@ -120,8 +111,11 @@ function unfollow() {
 function onStatus(status) {
   show("queue-idle", false);
   show("leave", true);
-  show("wallet", true);
-  refreshBalance();
+  // The balance is read when the wallet first shows, not on every status the stream sends.
+  if ($("wallet").hidden) {
+    show("wallet", true);
+    refreshBalance();
+  }
   if (status.status === "WAITING") {
     show("queue-waiting", true);
     show("queue-active", false);
