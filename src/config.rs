@@ -14,6 +14,15 @@ pub enum FsyncPolicy {
     Never,
 }
 
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Lines for people; coloured only when stderr is a terminal.
+    Text,
+    /// One JSON object a line, for log collectors.
+    Json,
+}
+
 /// The server's configuration. A flag wins over its environment variable.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "server", version, about = "Concert reservation server")]
@@ -24,8 +33,8 @@ pub struct Config {
     /// Where snapshots and the journal live; created if missing.
     #[arg(long, env = "CONCERT_DATA_DIR", default_value = "snapshots")]
     pub data_dir: PathBuf,
-    /// Enables the admin API with this key.
-    #[arg(long, env = "CONCERT_ADMIN_KEY")]
+    /// Enables the admin API with this key (at least 16 characters).
+    #[arg(long, env = "CONCERT_ADMIN_KEY", value_parser = parse_admin_key)]
     pub admin_key: Option<String>,
     /// How long a seat hold lasts.
     #[arg(long, env = "CONCERT_HOLD_TTL", default_value = "5m", value_parser = parse_duration)]
@@ -70,6 +79,9 @@ pub struct Config {
     /// callers get 503 UNAVAILABLE at once instead of a growing wait.
     #[arg(long, env = "CONCERT_ACTOR_REQUESTS_MAX", default_value_t = 16_384, value_parser = clap::value_parser!(u32).range(1..))]
     pub actor_requests_max: u32,
+    /// How log lines are written: `text` or `json`.
+    #[arg(long, env = "CONCERT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// HTTP worker threads (0: one per core).
     #[arg(long, env = "CONCERT_WORKERS", default_value_t = 0)]
     pub workers: usize,
@@ -93,6 +105,18 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         return Err("a duration must be longer than zero and at most 366 days".into());
     }
     Ok(duration)
+}
+
+/// Characters an admin key must have at least: a short key can be guessed over the network.
+pub const ADMIN_KEY_CHARS_MIN: usize = 16;
+
+fn parse_admin_key(text: &str) -> Result<String, String> {
+    if text.chars().count() < ADMIN_KEY_CHARS_MIN {
+        return Err(format!(
+            "an admin key must be at least {ADMIN_KEY_CHARS_MIN} characters; leave the flag out to disable the admin API"
+        ));
+    }
+    Ok(text.to_string())
 }
 
 fn parse_bytes(text: &str) -> Result<usize, String> {
@@ -139,6 +163,7 @@ mod tests {
         assert!(config.admin_key.is_none());
         assert_eq!(config.user_rate_limit, 50);
         assert_eq!(config.actor_requests_max, 16_384);
+        assert_eq!(config.log_format, LogFormat::Text);
     }
 
     #[test]
@@ -169,5 +194,8 @@ mod tests {
         assert!(Config::try_parse_from(["server", "--active-ttl", "366days"]).is_ok());
         assert!(Config::try_parse_from(["server", "--active-max", "0"]).is_err());
         assert!(Config::try_parse_from(["server", "--body-limit", "lots"]).is_err());
+        assert!(Config::try_parse_from(["server", "--admin-key", ""]).is_err());
+        assert!(Config::try_parse_from(["server", "--admin-key", "fifteen-chars!!"]).is_err());
+        assert!(Config::try_parse_from(["server", "--admin-key", "sixteen-chars!!!"]).is_ok());
     }
 }

@@ -278,14 +278,14 @@ mod tests {
             "--data-dir",
             "/tmp/elsewhere",
             "--admin-key",
-            "k",
+            "operator-key-for-the-demo",
             "--crowd",
             "7",
             "--active-max",
             "3",
         ]);
         assert_eq!(options.server.data_dir, PathBuf::from("/tmp/elsewhere"));
-        assert_eq!(options.server.admin_key.as_deref(), Some("k"));
+        assert_eq!(options.server.admin_key.as_deref(), Some("operator-key-for-the-demo"));
         assert_eq!((options.crowd, options.server.active_max), (7, 3));
     }
 

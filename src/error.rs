@@ -37,10 +37,12 @@ pub enum ErrorCode {
     Internal,
     QueueFull,
     Unavailable,
+    // New codes go last: journaled answers keep codes by their place in this list.
+    UnsupportedMediaType,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 27] = [
+    pub const ALL: [ErrorCode; 28] = [
         Self::InvalidRequest,
         Self::InvalidAmount,
         Self::TokenMissing,
@@ -68,6 +70,7 @@ impl ErrorCode {
         Self::Internal,
         Self::QueueFull,
         Self::Unavailable,
+        Self::UnsupportedMediaType,
     ];
 
     /// The code as it appears in the `code` field.
@@ -86,6 +89,7 @@ impl ErrorCode {
             TokenAlreadyIssued | SeatUnavailable | HoldLimitReached | ReservationExpired | ReservationNotHeld
             | InsufficientBalance | BalanceLimitExceeded => 409,
             PayloadTooLarge => 413,
+            UnsupportedMediaType => 415,
             IdempotencyKeyReused => 422,
             RateLimited => 429,
             Internal => 500,
@@ -196,6 +200,11 @@ impl ErrorCode {
                 "IDEMPOTENCY_KEY_REUSED",
                 "The idempotency key was used with a different request",
                 "멱등성 키가 다른 요청에 이미 사용되었습니다",
+            ),
+            UnsupportedMediaType => (
+                "UNSUPPORTED_MEDIA_TYPE",
+                "The body must be JSON",
+                "요청 본문은 JSON이어야 합니다",
             ),
             RateLimited => ("RATE_LIMITED", "Too many requests", "요청이 너무 많습니다"),
             Internal => ("INTERNAL", "Internal server error", "서버 오류가 발생했습니다"),

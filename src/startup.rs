@@ -2,7 +2,7 @@
 //! free one), used alike by the server binary and the tests.
 
 use crate::clock::{SharedClock, SystemClock};
-use crate::config::Config;
+use crate::config::{Config, LogFormat};
 use crate::error::Error;
 use crate::http::metrics::{self, Metrics};
 use crate::http::rate_limit::UserRateLimiter;
@@ -11,6 +11,7 @@ use crate::services::Services;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
+use std::io::IsTerminal;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
@@ -158,13 +159,16 @@ fn spawn_rate_limit_pruning(state: web::Data<AppState>) {
 }
 
 /// Logs go to stderr, filtered by `RUST_LOG` or else by `default_filter`; stdout is kept for the
-/// lines the binaries print for people and scripts.
-pub fn init_logging(default_filter: &str) {
-    tracing_subscriber::fmt()
+/// lines the binaries print for people and scripts. Colour codes only reach a terminal: in a file
+/// they are noise a log collector would have to strip.
+pub fn init_logging(default_filter: &str, format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+    let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
-        )
-        .init();
+        .with_env_filter(filter);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder.json().with_current_span(false).init(),
+    }
 }

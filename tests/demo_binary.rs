@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-const ADMIN_KEY: &str = "demo-test-key";
+const ADMIN_KEY: &str = "demo-test-admin-key";
 
 /// The demo process, killed if a failed assertion leaves it running.
 struct Demo(std::process::Child);

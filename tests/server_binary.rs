@@ -67,7 +67,7 @@ async fn get(url: String, admin_key: &str) -> reqwest::Response {
 
 #[tokio::test]
 async fn the_server_listens_where_it_says_and_stops_cleanly_on_sigterm() {
-    let mut server = start(&["--admin-key", "k"], &[]);
+    let mut server = start(&["--admin-key", "server-binary-admin-key"], &[]);
     let health = get(format!("{}/healthz", server.base), "k").await;
     assert_eq!(health.status(), 200);
     assert_eq!(health.json::<serde_json::Value>().await.unwrap()["status"], "ok");
@@ -86,9 +86,16 @@ async fn the_server_stops_cleanly_on_sigint() {
 async fn every_flag_reads_its_environment_variable_and_a_flag_wins() {
     let server = start(
         &["--active-max", "7"],
-        &[("CONCERT_ADMIN_KEY", "from-env"), ("CONCERT_ACTIVE_MAX", "3")],
+        &[
+            ("CONCERT_ADMIN_KEY", "key-from-the-environment"),
+            ("CONCERT_ACTIVE_MAX", "3"),
+        ],
     );
-    let queue = get(format!("{}/api/v1/admin/queue", server.base), "from-env").await;
+    let queue = get(
+        format!("{}/api/v1/admin/queue", server.base),
+        "key-from-the-environment",
+    )
+    .await;
     assert_eq!(queue.status(), 200);
     assert_eq!(queue.json::<serde_json::Value>().await.unwrap()["activeMax"], 7);
 }
@@ -102,6 +109,38 @@ fn a_nonsense_flag_value_is_refused_before_serving() {
     assert!(!output.status.success());
     let message = String::from_utf8_lossy(&output.stderr);
     assert!(message.contains("--hold-ttl"), "{message}");
+}
+
+/// Runs the binary with `args` and `env` and expects it to refuse to start.
+fn refused_start(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_server"));
+    command
+        .args(["--addr", ":0", "--data-dir"])
+        .arg(data_dir.path())
+        .args(args);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let output = command.output().unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn an_empty_or_short_admin_key_is_refused_at_start() {
+    for (args, env) in [
+        (&["--admin-key", ""][..], &[][..]),
+        (&["--admin-key", "short-key"][..], &[][..]),
+        (&[][..], &[("CONCERT_ADMIN_KEY", "")][..]),
+        (&[][..], &[("CONCERT_ADMIN_KEY", "fifteen-chars!!")][..]),
+    ] {
+        let (code, message) = refused_start(args, env);
+        assert_eq!(code, Some(2), "{args:?} {env:?}: {message}");
+        assert!(message.contains("at least 16 characters"), "{message}");
+    }
 }
 
 async fn post(url: String, body: serde_json::Value) -> serde_json::Value {
@@ -142,4 +181,44 @@ async fn a_stop_ends_open_event_streams_cleanly_instead_of_cutting_them() {
     while let Some(chunk) = stream.next().await {
         chunk.expect("the stream ends cleanly");
     }
+}
+
+/// What the server writes to stderr between its start and a SIGTERM, run with `args`.
+fn stderr_of_a_run(args: &[&str]) -> String {
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
+        .args(["--addr", ":0", "--data-dir"])
+        .arg(data_dir.path())
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert!(lines.next().unwrap().unwrap().starts_with("listening on "));
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    assert!(killed.unwrap().success());
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    String::from_utf8(output.stderr).unwrap()
+}
+
+#[test]
+fn logs_to_a_file_carry_no_colour_codes_and_json_logs_are_json() {
+    let text = stderr_of_a_run(&[]);
+    assert!(text.contains("state recovered"), "{text}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "colour codes in a log that is no terminal: {text:?}"
+    );
+
+    let json = stderr_of_a_run(&["--log-format", "json"]);
+    let lines: Vec<serde_json::Value> = json
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    assert!(
+        lines.iter().any(|line| line["fields"]["message"] == "state recovered"),
+        "{json}"
+    );
 }

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 #[actix_web::main]
 async fn main() -> ExitCode {
     let options = DemoOptions::parse_with_demo_defaults();
-    concert_reservation::startup::init_logging("warn");
+    concert_reservation::startup::init_logging("warn", options.server.log_format);
     match demo::run(options).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

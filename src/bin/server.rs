@@ -10,7 +10,7 @@ use std::process::ExitCode;
 #[actix_web::main]
 async fn main() -> ExitCode {
     let config = Config::parse();
-    concert_reservation::startup::init_logging("info");
+    concert_reservation::startup::init_logging("info", config.log_format);
     match serve(config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -8,7 +8,7 @@ use uuid::Uuid;
 macro_rules! uuid_id {
     ($(#[$meta:meta])* $name:ident) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
         #[serde(transparent)]
         pub struct $name(pub Uuid);
 
@@ -19,12 +19,34 @@ macro_rules! uuid_id {
             }
         }
 
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                deserialize_uuid(deserializer).map(Self)
+            }
+        }
+
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 self.0.fmt(f)
             }
         }
     };
+}
+
+/// Reads a UUID written the one way the API writes it, hyphenated (8-4-4-4-12): other
+/// spellings of one id would otherwise be other keys to whatever compares the text (logs,
+/// idempotency fingerprints, caches in front of the service).
+pub fn parse_hyphenated_uuid(text: &str) -> Option<Uuid> {
+    (text.len() == 36).then(|| Uuid::try_parse(text).ok()).flatten()
+}
+
+/// Text in JSON, bytes in the journal and snapshots.
+fn deserialize_uuid<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Uuid, D::Error> {
+    if !deserializer.is_human_readable() {
+        return Uuid::deserialize(deserializer);
+    }
+    let text = std::borrow::Cow::<str>::deserialize(deserializer)?;
+    parse_hyphenated_uuid(&text).ok_or_else(|| serde::de::Error::custom("not a hyphenated UUID"))
 }
 
 uuid_id!(
@@ -157,6 +179,23 @@ mod tests {
         assert_eq!(Token::from_client("not a token!"), None);
         assert_eq!(Token::from_client(""), None);
         assert_eq!(Token::from_client(&"+".repeat(64)), None);
+    }
+
+    #[test]
+    fn ids_are_read_hyphenated_only() {
+        let id = UserId::random();
+        let hyphenated = format!("\"{}\"", id.0.hyphenated());
+        assert_eq!(serde_json::from_str::<UserId>(&hyphenated).unwrap(), id);
+        for other in [
+            format!("\"{}\"", id.0.simple()),
+            format!("\"{}\"", id.0.braced()),
+            format!("\"{}\"", id.0.urn()),
+            "\"not-a-uuid\"".to_string(),
+        ] {
+            assert!(serde_json::from_str::<UserId>(&other).is_err(), "{other} was read");
+        }
+        let bytes = postcard::to_allocvec(&id).unwrap();
+        assert_eq!(postcard::from_bytes::<UserId>(&bytes).unwrap(), id);
     }
 
     #[test]

@@ -3,8 +3,9 @@
 
 use super::auth::Admin;
 use super::concerts::parse_date;
-use super::{parse_json, resource, AppState};
+use super::{parse_json, resource, AppState, JsonBody};
 use crate::config::Config;
+use crate::domain::text::display_text;
 use crate::domain::waiting_room::QueueStats;
 use crate::domain::ConcertId;
 use crate::error::{Error, Result};
@@ -72,10 +73,7 @@ struct ValidConcert {
 
 impl ValidConcert {
     fn parse(new: NewConcert, config: &Config) -> Result<Self> {
-        let title = new.title.trim().to_string();
-        if title.is_empty() || title.chars().count() > TITLE_CHARS_MAX {
-            return Err(Error::invalid_request("title must be 1 to 200 characters."));
-        }
+        let title = display_text(&new.title, TITLE_CHARS_MAX, "title")?;
         if new.dates.is_empty() || new.dates.len() > DATES_MAX {
             return Err(Error::invalid_request("A concert has 1 to 366 dates."));
         }
@@ -116,7 +114,7 @@ fn parse_new_date(new: &NewConcertDate, config: &Config) -> Result<NewDate> {
 #[utoipa::path(post, path = "/api/v1/admin/concerts", tag = "admin", security(("adminKey" = [])), request_body = NewConcert,
     responses((status = 201, body = CreatedConcert), (status = 400, body = super::problem::Problem),
         (status = 401, body = super::problem::Problem), (status = 403, body = super::problem::Problem)))]
-pub async fn create_concert(state: web::Data<AppState>, _: Admin, body: web::Bytes) -> Result<HttpResponse> {
+pub async fn create_concert(state: web::Data<AppState>, _: Admin, body: JsonBody) -> Result<HttpResponse> {
     let valid = ValidConcert::parse(parse_json(&body)?, &state.services.config)?;
     let mut dates: Vec<DateSummary> = valid.dates.iter().map(DateSummary::untouched).collect();
     dates.sort_by_key(|d| d.date);
@@ -152,7 +150,7 @@ pub struct ActiveMax {
 #[utoipa::path(put, path = "/api/v1/admin/queue", tag = "admin", security(("adminKey" = [])), request_body = ActiveMax,
     responses((status = 200, body = QueueStats), (status = 400, body = super::problem::Problem),
         (status = 401, body = super::problem::Problem), (status = 403, body = super::problem::Problem)))]
-pub async fn set_active_max(state: web::Data<AppState>, _: Admin, body: web::Bytes) -> Result<HttpResponse> {
+pub async fn set_active_max(state: web::Data<AppState>, _: Admin, body: JsonBody) -> Result<HttpResponse> {
     let request: ActiveMax = parse_json(&body)?;
     if !(1..=ACTIVE_MAX_LIMIT).contains(&request.active_max) {
         return Err(Error::invalid_request("activeMax must be from 1 to 1,000,000."));

@@ -10,6 +10,7 @@ use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
 use futures_util::future::{ready, Ready};
+use sha2::{Digest, Sha256};
 
 /// The token in `Authorization: Bearer <token>`, not yet checked against the queue.
 pub fn bearer_token(request: &HttpRequest) -> Result<Token> {
@@ -100,8 +101,28 @@ fn check_admin(request: &HttpRequest) -> Result<Admin> {
     Ok(Admin)
 }
 
-/// Compares without stopping at the first difference, so timing does not reveal the key.
+/// Compares the SHA-256 digests of the two keys without stopping at the first difference: the
+/// digests have one length whatever was sent, so neither the key's bytes nor its length can be
+/// found from timings.
 fn constant_time_equal(given: &[u8], expected: &[u8]) -> bool {
-    let difference = given.iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b));
-    difference == 0 && given.len() == expected.len()
+    let (given, expected) = (Sha256::digest(given), Sha256::digest(expected));
+    let difference = given.iter().zip(expected.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b));
+    std::hint::black_box(difference) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::constant_time_equal;
+
+    #[test]
+    fn keys_match_only_whole() {
+        let key = b"an-admin-key-of-32-characters!!!";
+        assert!(constant_time_equal(key, key));
+        assert!(!constant_time_equal(&key[..16], key), "a prefix is not the key");
+        assert!(!constant_time_equal(b"", key));
+        assert!(
+            !constant_time_equal(b"an-admin-key-of-32-characters!!!x", key),
+            "nor a longer key"
+        );
+    }
 }

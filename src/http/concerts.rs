@@ -18,7 +18,18 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .service(resource("/concerts/{concertId}/dates/{date}/seats").route(web::get().to(seat_map)));
 }
 
-/// A concert date as `YYYY-MM-DD`; anything else is 400 INVALID_REQUEST.
+/// The dates a concert may have: a year 0 or 9999 is a typing slip, not a show.
+const DATES: std::ops::RangeInclusive<NaiveDate> = {
+    let (Some(first), Some(last)) = (
+        NaiveDate::from_ymd_opt(2000, 1, 1),
+        NaiveDate::from_ymd_opt(2099, 12, 31),
+    ) else {
+        panic!("the date bounds are real dates");
+    };
+    first..=last
+};
+
+/// A concert date as `YYYY-MM-DD` in 2000..=2099; anything else is 400 INVALID_REQUEST.
 pub fn parse_date(text: &str) -> Result<NaiveDate> {
     let shaped = text.len() == 10
         && text.bytes().enumerate().all(|(i, b)| {
@@ -31,7 +42,12 @@ pub fn parse_date(text: &str) -> Result<NaiveDate> {
     shaped
         .then(|| NaiveDate::parse_from_str(text, "%Y-%m-%d").ok())
         .flatten()
-        .ok_or_else(|| Error::invalid_request(format!("{text:?} is not a date written YYYY-MM-DD.")))
+        .filter(|date| DATES.contains(date))
+        .ok_or_else(|| {
+            Error::invalid_request(format!(
+                "{text:?} is not a date written YYYY-MM-DD from 2000-01-01 to 2099-12-31."
+            ))
+        })
 }
 
 #[utoipa::path(get, path = "/api/v1/concerts", tag = "concerts", responses((status = 200, body = [ConcertSummary])))]

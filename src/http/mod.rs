@@ -72,6 +72,56 @@ async fn method_not_allowed() -> Result<HttpResponse> {
     ))
 }
 
+/// A request body that says it is JSON. Anything else is 415 before the body is read: a browser
+/// may send `text/plain` or a form to another site without asking, so accepting those would let
+/// any web page make its visitors register users or take tokens here.
+pub struct JsonBody(web::Bytes);
+
+impl std::ops::Deref for JsonBody {
+    type Target = web::Bytes;
+
+    fn deref(&self) -> &web::Bytes {
+        &self.0
+    }
+}
+
+impl actix_web::FromRequest for JsonBody {
+    type Error = actix_web::Error;
+    type Future = futures_util::future::LocalBoxFuture<'static, std::result::Result<Self, actix_web::Error>>;
+
+    fn from_request(request: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let declared = require_json_content_type(request);
+        let bytes = web::Bytes::from_request(request, payload);
+        Box::pin(async move {
+            declared?;
+            Ok(JsonBody(bytes.await?))
+        })
+    }
+}
+
+/// `application/json`, with or without parameters; a body-less request may say nothing.
+fn require_json_content_type(request: &HttpRequest) -> Result<()> {
+    let content_type = request.headers().get(actix_web::http::header::CONTENT_TYPE);
+    let has_body = request
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .is_some_and(|length| length.as_bytes() != b"0")
+        || request
+            .headers()
+            .contains_key(actix_web::http::header::TRANSFER_ENCODING);
+    let is_json = content_type
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"));
+    if is_json || (content_type.is_none() && !has_body) {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorCode::UnsupportedMediaType,
+        "Send the body as `Content-Type: application/json`.",
+    ))
+}
+
 /// Parses a JSON request body; anything malformed or mistyped is 400 INVALID_REQUEST.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
     serde_json::from_slice(body).map_err(|e| Error::invalid_request(format!("The body is not the expected JSON: {e}.")))

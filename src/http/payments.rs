@@ -2,7 +2,7 @@
 
 use super::auth::{bearer_token, require_active};
 use super::users::parse_uuid;
-use super::{idempotency_key, into_response, json_answer, parse_json, resource, run_keyed, AppState};
+use super::{idempotency_key, into_response, json_answer, parse_json, resource, run_keyed, AppState, JsonBody};
 use crate::actors::queue::Fan;
 use crate::domain::idempotency::{fingerprint, Endpoint, Scope};
 use crate::domain::wallet::Payment;
@@ -33,7 +33,7 @@ pub struct NewPayment {
     responses((status = 201, body = PaymentReceipt), (status = 401, body = super::problem::Problem),
         (status = 403, body = super::problem::Problem), (status = 404, body = super::problem::Problem),
         (status = 409, description = "RESERVATION_EXPIRED, RESERVATION_NOT_HELD or INSUFFICIENT_BALANCE", body = super::problem::Problem)))]
-pub async fn pay(state: web::Data<AppState>, request: HttpRequest, body: web::Bytes) -> Result<HttpResponse> {
+pub async fn pay(state: web::Data<AppState>, request: HttpRequest, body: JsonBody) -> Result<HttpResponse> {
     let fan = match Fan::extract(&request).await {
         Ok(fan) => fan,
         Err(error) if error.code == ErrorCode::TokenInvalid => {

@@ -4,7 +4,7 @@
 use crate::error::{Error, ErrorCode, Language};
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header;
 use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::{HttpResponse, ResponseError};
@@ -78,18 +78,17 @@ pub async fn render_problems(
     }
     let accept_language = response.request().headers().get(header::ACCEPT_LANGUAGE);
     let language = Language::preferred_by(accept_language.and_then(|v| v.to_str().ok()));
-    let error = match response.response().error().and_then(|e| e.as_error::<Error>()) {
-        Some(ours) => ours.clone(),
-        None if is_problem(&response) => return Ok(response.map_into_left_body()),
-        None => framework_error(status),
+    let error = match response.response().error() {
+        Some(error) => match error.as_error::<Error>() {
+            Some(ours) => ours.clone(),
+            None => framework_error(status),
+        },
+        // A handler's own answer, such as /healthz's 503, is what it meant to say.
+        None => return Ok(response.map_into_left_body()),
     };
     Ok(response
         .into_response(error.to_response(language))
         .map_into_right_body())
-}
-
-fn is_problem<B>(response: &ServiceResponse<B>) -> bool {
-    response.headers().get(header::CONTENT_TYPE) == Some(&HeaderValue::from_static("application/problem+json"))
 }
 
 fn framework_error(status: StatusCode) -> Error {

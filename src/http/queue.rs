@@ -1,6 +1,6 @@
 //! `/queue/tokens`: taking a token, reading and leaving the queue, and the live event stream.
 
-use super::{parse_json, resource, AppState};
+use super::{parse_json, resource, AppState, JsonBody};
 use crate::actors::queue::{Fan, QueueHandle};
 use crate::domain::waiting_room::{QueueStatus, TokenStatus};
 use crate::domain::{Token, UserId};
@@ -38,7 +38,7 @@ pub struct NewToken {
 #[utoipa::path(post, path = "/api/v1/queue/tokens", tag = "queue", request_body = NewToken,
     responses((status = 201, body = QueueStatus), (status = 404, body = super::problem::Problem),
         (status = 409, body = super::problem::Problem), (status = 503, body = super::problem::Problem)))]
-pub async fn issue(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse> {
+pub async fn issue(state: web::Data<AppState>, body: JsonBody) -> Result<HttpResponse> {
     let request: NewToken = parse_json(&body)?;
     state.services.users.get(request.user_id)?;
     let status = state.services.queue.issue(request.user_id).await?;

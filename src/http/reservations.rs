@@ -2,7 +2,7 @@
 
 use super::auth::require_active;
 use super::users::parse_uuid;
-use super::{json_answer, parse_json, resource, run_keyed, AppState};
+use super::{json_answer, parse_json, resource, run_keyed, AppState, JsonBody};
 use crate::actors::queue::Fan;
 use crate::domain::idempotency::Endpoint;
 use crate::domain::seat_map::Reservation;
@@ -54,12 +54,7 @@ impl NewReservation {
     responses((status = 201, body = Reservation), (status = 400, body = super::problem::Problem),
         (status = 401, body = super::problem::Problem), (status = 403, body = super::problem::Problem),
         (status = 404, body = super::problem::Problem), (status = 409, description = "SEAT_UNAVAILABLE or HOLD_LIMIT_REACHED", body = super::problem::Problem)))]
-pub async fn hold(
-    state: web::Data<AppState>,
-    fan: Fan,
-    request: HttpRequest,
-    body: web::Bytes,
-) -> Result<HttpResponse> {
+pub async fn hold(state: web::Data<AppState>, fan: Fan, request: HttpRequest, body: JsonBody) -> Result<HttpResponse> {
     let new: NewReservation = parse_json(&body)?;
     let date = super::concerts::parse_date(&new.date)?;
     let seat_number = new.seat_number()?;

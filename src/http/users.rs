@@ -1,6 +1,7 @@
 //! `/users`: registering a fan and reading one back.
 
-use super::{parse_json, resource, AppState};
+use super::{parse_json, resource, AppState, JsonBody};
+use crate::domain::ids::parse_hyphenated_uuid;
 use crate::domain::UserId;
 use crate::error::{Error, Result};
 use crate::services::users::User;
@@ -19,14 +20,14 @@ pub struct NewUser {
     pub name: String,
 }
 
-/// Parses a UUID path parameter; anything else is 400 INVALID_REQUEST.
+/// Parses a hyphenated UUID path parameter; anything else is 400 INVALID_REQUEST.
 pub fn parse_uuid(text: &str, what: &str) -> Result<uuid::Uuid> {
-    uuid::Uuid::try_parse(text).map_err(|_| Error::invalid_request(format!("{what} must be a UUID.")))
+    parse_hyphenated_uuid(text).ok_or_else(|| Error::invalid_request(format!("{what} must be a hyphenated UUID.")))
 }
 
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = NewUser,
     responses((status = 201, body = User), (status = 400, body = super::problem::Problem)))]
-pub async fn register(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse> {
+pub async fn register(state: web::Data<AppState>, body: JsonBody) -> Result<HttpResponse> {
     let new_user: NewUser = parse_json(&body)?;
     let user = state.services.users.register(&new_user.name).await?;
     Ok(HttpResponse::Created().json(user))

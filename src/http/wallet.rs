@@ -1,6 +1,6 @@
 //! `/wallet`: the balance, charges and the transaction history. Any live token will do.
 
-use super::{json_answer, parse_json, resource, run_keyed, AppState};
+use super::{json_answer, parse_json, resource, run_keyed, AppState, JsonBody};
 use crate::actors::queue::Fan;
 use crate::domain::idempotency::{Answer, Endpoint};
 use crate::domain::wallet::Transaction;
@@ -54,7 +54,7 @@ pub async fn charge(
     state: web::Data<AppState>,
     fan: Fan,
     request: HttpRequest,
-    body: web::Bytes,
+    body: JsonBody,
 ) -> Result<HttpResponse> {
     let new: NewCharge = parse_json(&body)?;
     let amount = new.amount.as_i64().ok_or_else(|| {

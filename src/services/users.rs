@@ -1,5 +1,6 @@
 //! Registered fans: created once, then only read.
 
+use crate::domain::text::display_text;
 use crate::domain::UserId;
 use crate::error::{Error, ErrorCode, Result};
 use crate::persistence::journal::StreamWriter;
@@ -18,16 +19,9 @@ pub struct User {
     pub name: String,
 }
 
-/// A display name: 1..=64 characters after trimming.
+/// A display name: 1..=64 characters of visible text after trimming.
 pub fn parse_name(raw: &str) -> Result<String> {
-    let name = raw.trim();
-    let chars = name.chars().count();
-    if chars == 0 || chars > NAME_CHARS_MAX {
-        return Err(Error::invalid_request(
-            "name must be 1 to 64 characters after trimming.",
-        ));
-    }
-    Ok(name.to_string())
+    display_text(raw, NAME_CHARS_MAX, "name")
 }
 
 pub struct Users {

@@ -208,9 +208,16 @@ async fn service_errors_have_korean_titles_when_ko_is_preferred() {
             "TOKEN_INVALID",
         ),
         (app.request(Method::GET, "/api/v1/admin/stats"), "ADMIN_KEY_INVALID"),
-        (app.request(Method::POST, "/api/v1/users").body("{"), "INVALID_REQUEST"),
         (
-            app.request(Method::POST, "/api/v1/users").body("x".repeat(20_000)),
+            app.request(Method::POST, "/api/v1/users")
+                .header("content-type", "application/json")
+                .body("{"),
+            "INVALID_REQUEST",
+        ),
+        (
+            app.request(Method::POST, "/api/v1/users")
+                .header("content-type", "application/json")
+                .body("x".repeat(20_000)),
             "PAYLOAD_TOO_LARGE",
         ),
     ];

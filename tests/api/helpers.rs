@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub const ADMIN_KEY: &str = "test-admin-key";
+pub const ADMIN_KEY: &str = "test-admin-key-of-the-api";
 
 /// Where the manual clock of `spawn_app_with_clock` starts.
 pub const CLOCK_START: &str = "2026-12-24T10:00:00Z";
