@@ -6,7 +6,7 @@ use super::{Alarm, DeadlineActor, Mailbox};
 use crate::clock::SharedClock;
 use crate::domain::seat_map::{Reservation, SeatCounts, SeatEvent, SeatMap, SeatView};
 use crate::domain::{ConcertId, PaymentId, ReservationId, UserId};
-use crate::error::Result;
+use crate::error::{Error, ErrorCode, Result};
 use crate::persistence::journal::{Journal, StreamWriter};
 use crate::persistence::{Change, Part};
 use crate::services::hold_ledger::HoldLedger;
@@ -185,6 +185,8 @@ impl Actor for ConcertDateActor {
 pub struct HoldSeat {
     pub user: UserId,
     pub seat_number: i64,
+    /// When the token that asks dies; the hold ends then at the latest.
+    pub token_ends: DateTime<Utc>,
     pub keyed: Option<Keyed<Reservation>>,
 }
 
@@ -193,6 +195,9 @@ impl Handler<HoldSeat> for ConcertDateActor {
 
     fn handle(&mut self, message: HoldSeat, ctx: &mut Context<Self>) -> Self::Result {
         self.run_keyed(ctx, message.keyed, |actor, now| {
+            if message.token_ends <= now {
+                return Err(Error::new(ErrorCode::TokenInvalid, "The token has expired."));
+            }
             let reservation = ReservationId::random();
             let context = &actor.context;
             let within_limit = |until| {
@@ -205,7 +210,7 @@ impl Handler<HoldSeat> for ConcertDateActor {
                 message.seat_number,
                 reservation,
                 now,
-                context.hold_ttl,
+                context.hold_ttl.min(message.token_ends - now),
                 within_limit,
             )?;
             Ok((actor.map.reservation(reservation, message.user, now)?, vec![held]))
@@ -417,11 +422,18 @@ impl ConcertDateHandle {
     }
 
     /// Holds the seat; with `keyed`, the answer is journaled with the hold.
-    pub async fn hold(&self, user: UserId, seat_number: i64, keyed: Option<Keyed<Reservation>>) -> Result<Reservation> {
+    pub async fn hold(
+        &self,
+        user: UserId,
+        seat_number: i64,
+        token_ends: DateTime<Utc>,
+        keyed: Option<Keyed<Reservation>>,
+    ) -> Result<Reservation> {
         self.mailbox
             .ask(HoldSeat {
                 user,
                 seat_number,
+                token_ends,
                 keyed,
             })
             .await?
@@ -455,7 +467,7 @@ impl ConcertDateHandle {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::ManualClock;
+    use crate::clock::{Clock, ManualClock};
     use crate::domain::seat_map::SeatStatus;
 
     /// A date actor journaling into a temporary dir, which lives as long as the returned guard.
@@ -475,6 +487,31 @@ mod tests {
         (ConcertDateHandle::start(map, context, &actix::Arbiter::current()), dir)
     }
 
+    /// A token that outlives any hold of these tests.
+    fn token_ends(clock: &ManualClock) -> DateTime<Utc> {
+        clock.now() + Duration::hours(1)
+    }
+
+    #[actix_rt::test]
+    async fn a_hold_ends_when_the_token_that_made_it_does() {
+        let clock = ManualClock::starting_at("2026-12-24T10:00:00Z".parse().unwrap());
+        let (date, _dir) = start_date(&clock, 2);
+        let user = UserId::random();
+        let token_ends = clock.now() + Duration::minutes(2);
+        let held = date.hold(user, 1, token_ends, None).await.unwrap();
+        assert_eq!(
+            held.held_until, token_ends,
+            "capped by the token, not the 5-minute hold"
+        );
+        clock.advance(Duration::minutes(2));
+        assert_eq!(
+            seat_statuses(&date).await,
+            [SeatStatus::Available, SeatStatus::Available]
+        );
+        let refused = date.hold(user, 2, token_ends, None).await.unwrap_err();
+        assert_eq!(refused.code, ErrorCode::TokenInvalid, "a dead token holds nothing");
+    }
+
     async fn seat_statuses(date: &ConcertDateHandle) -> Vec<SeatStatus> {
         let body = date.seat_map_json().await.unwrap();
         let view: serde_json::Value = serde_json::from_slice(&body).unwrap();
@@ -489,7 +526,7 @@ mod tests {
         let clock = ManualClock::starting_at("2026-12-24T10:00:00Z".parse().unwrap());
         let (date, _dir) = start_date(&clock, 2);
         let user = UserId::random();
-        let held = date.hold(user, 1, None).await.unwrap();
+        let held = date.hold(user, 1, token_ends(&clock), None).await.unwrap();
         date.begin_payment(held.reservation_id, user).await.unwrap();
         assert_eq!(seat_statuses(&date).await, [SeatStatus::Held, SeatStatus::Available]);
         date.abort_payment(held.reservation_id).await.unwrap();
@@ -507,12 +544,12 @@ mod tests {
         let (date, _dir) = start_date(&clock, 3);
         assert_eq!(date.counts().await.unwrap().available(), 3);
         let user = UserId::random();
-        let held = date.hold(user, 2, None).await.unwrap();
+        let held = date.hold(user, 2, token_ends(&clock), None).await.unwrap();
         assert_eq!(date.counts().await.unwrap().held, 1);
         assert_eq!(seat_statuses(&date).await[1], SeatStatus::Held);
         date.cancel(held.reservation_id, user).await.unwrap();
         assert_eq!(seat_statuses(&date).await[1], SeatStatus::Available);
-        date.hold(user, 3, None).await.unwrap();
+        date.hold(user, 3, token_ends(&clock), None).await.unwrap();
         clock.advance(Duration::minutes(5));
         assert_eq!(seat_statuses(&date).await[2], SeatStatus::Available);
         assert_eq!(date.counts().await.unwrap().held, 0);

@@ -28,6 +28,8 @@ pub struct Fan {
     pub token: Token,
     pub user: UserId,
     pub status: TokenStatus,
+    /// When the token dies unless kept alive: `activeUntil` while ACTIVE.
+    pub deadline: DateTime<Utc>,
 }
 
 /// How many locks the token index spreads its tokens over, so that fans validating tokens seldom
@@ -127,6 +129,7 @@ impl TokenIndex {
             token: *token,
             user: entry.user,
             status: entry.status,
+            deadline: entry.deadline,
         })
     }
 

@@ -9,6 +9,7 @@ use crate::error::{Error, ErrorCode, Result};
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
+use chrono::{DateTime, Utc};
 use futures_util::future::{ready, Ready};
 use sha2::{Digest, Sha256};
 
@@ -54,15 +55,16 @@ fn authenticate(request: &HttpRequest) -> Result<Fan> {
     Ok(fan)
 }
 
-/// Requires the fan's token to be ACTIVE; a WAITING one is told its place in the queue.
-pub async fn require_active(state: &AppState, fan: &Fan) -> Result<()> {
+/// Requires the fan's token to be ACTIVE, and tells when it stops being so; a WAITING one is told
+/// its place in the queue.
+pub async fn require_active(state: &AppState, fan: &Fan) -> Result<DateTime<Utc>> {
     if fan.status == TokenStatus::Active {
-        return Ok(());
+        return Ok(fan.deadline);
     }
     // The index may not yet show an admission that fell due a moment ago: ask the queue.
     let queue = state.services.queue.peek(fan.token).await?;
-    if queue.status == TokenStatus::Active {
-        return Ok(());
+    if let (TokenStatus::Active, Some(active_until)) = (queue.status, queue.active_until) {
+        return Ok(active_until);
     }
     let queue = serde_json::to_value(queue).map_err(Error::internal)?;
     Err(Error::new(ErrorCode::TokenNotActive, "The token is still waiting in the queue.").with_queue(queue))

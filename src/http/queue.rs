@@ -55,6 +55,7 @@ pub async fn read(state: web::Data<AppState>, fan: Fan) -> Result<HttpResponse> 
     responses((status = 204), (status = 401, body = super::problem::Problem)))]
 pub async fn leave(state: web::Data<AppState>, fan: Fan) -> Result<HttpResponse> {
     state.services.queue.leave(fan.token).await?;
+    state.services.catalog.release_holds_of(fan.user).await;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -58,7 +58,8 @@ pub async fn hold(state: web::Data<AppState>, fan: Fan, request: HttpRequest, bo
     let new: NewReservation = parse_json(&body)?;
     let date = super::concerts::parse_date(&new.date)?;
     let seat_number = new.seat_number()?;
-    require_active(&state, &fan).await?;
+    // A hold lives no longer than the token that made it.
+    let token_ends = require_active(&state, &fan).await?;
     let services = state.services.clone();
     run_keyed(
         &state,
@@ -70,7 +71,7 @@ pub async fn hold(state: web::Data<AppState>, fan: Fan, request: HttpRequest, bo
             let handle = services.catalog.date(new.concert_id, date)?;
             let answer = |reservation: &Reservation| json_answer(StatusCode::CREATED, reservation);
             let keyed = slot.map(|slot| Keyed::new(slot, answer));
-            let reservation = handle.hold(fan.user, seat_number, keyed).await?;
+            let reservation = handle.hold(fan.user, seat_number, token_ends, keyed).await?;
             answer(&reservation)
         },
     )

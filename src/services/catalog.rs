@@ -3,7 +3,7 @@
 
 use crate::actors::concert_date::{ConcertDateHandle, DateContext, DateKey};
 use crate::domain::seat_map::{SeatCounts, SeatMap};
-use crate::domain::{ConcertId, ReservationId};
+use crate::domain::{ConcertId, ReservationId, UserId};
 use crate::error::{Error, ErrorCode, Result};
 use crate::persistence::journal::StreamWriter;
 use crate::persistence::{Change, Part};
@@ -228,6 +228,17 @@ impl Catalog {
         let key = self.reservations.get(&reservation).map(|entry| *entry.value());
         key.and_then(|key| self.dates.get(&key).map(|entry| entry.value().clone()))
             .ok_or_else(|| Error::new(ErrorCode::ReservationNotFound, "No such reservation for this user."))
+    }
+
+    /// Gives back every unpaid hold of `user`, whose token died: a hold lives no longer than the
+    /// token that made it. A hold being paid is left to its payment.
+    pub async fn release_holds_of(&self, user: UserId) {
+        for reservation in self.context.ledger.holds_of(user) {
+            if let Ok(date) = self.date_of_reservation(reservation) {
+                // Refused only when the hold is being paid or is already gone: nothing to do.
+                let _ = date.cancel(reservation, user).await;
+            }
+        }
     }
 
     /// Every date of a concert with its seat counts, ascending.

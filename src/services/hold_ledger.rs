@@ -45,6 +45,14 @@ impl HoldLedger {
         }
     }
 
+    /// The user's holds, live or being paid.
+    pub fn holds_of(&self, user: UserId) -> Vec<ReservationId> {
+        let holds = self.holds.get(&user);
+        holds
+            .map(|holds| holds.iter().map(|(held, _)| *held).collect())
+            .unwrap_or_default()
+    }
+
     pub fn release(&self, user: UserId, reservation: ReservationId) {
         if let Some(mut holds) = self.holds.get_mut(&user) {
             holds.retain(|(held, _)| *held != reservation);

@@ -127,3 +127,44 @@ async fn uuids_are_read_hyphenated_only() {
     assert_eq!(app.get(&format!("/api/v1/users/{user}")).await.status(), 200);
     assert_eq!(app.queue_stats().await["active"], 0);
 }
+
+/// Throwaway users that each hold `hold_max` seats and leave the queue at once.
+async fn hoard(app: &TestApp, concert: &str, hoarder: usize) {
+    let fan = app.fan(&format!("Bot {hoarder}")).await;
+    for seat in 1..=4 {
+        let seat_number = (hoarder * 4 + seat) as i64;
+        assert_eq!(app.hold(&fan, concert, "2026-12-24", seat_number).await.status(), 201);
+    }
+    assert_eq!(app.leave(&fan).await.status(), 204);
+}
+
+#[tokio::test]
+async fn holds_die_with_the_token_that_left_so_hoarders_take_nothing() {
+    let app = spawn_app_with(|config| config.active_max = 1_000);
+    let concert = app.create_concert("Hoarded", &[("2026-12-24", 100, 1_000)]).await;
+    let hoarders = (0..25).map(|hoarder| hoard(&app, &concert, hoarder));
+    futures_util::future::join_all(hoarders).await;
+
+    assert_eq!(app.stats().await["seatsHeld"], 0);
+    let fan = app.fan("Honest").await;
+    let map = body(app.seat_map(&fan, &concert, "2026-12-24").await).await;
+    assert_eq!(map["availableSeats"], 100);
+    assert_eq!(app.hold(&fan, &concert, "2026-12-24", 1).await.status(), 201);
+}
+
+#[tokio::test]
+async fn a_hold_lapses_when_its_token_expires_even_before_the_hold_ttl() {
+    let app = spawn_app_with_clock(|config| {
+        config.active_ttl = std::time::Duration::from_secs(120);
+        config.hold_ttl = std::time::Duration::from_secs(300);
+    });
+    let concert = app.create_concert("Short tokens", &[("2026-12-24", 2, 1_000)]).await;
+    let fan = app.fan("Kim").await;
+    let held = app.held(&fan, &concert, "2026-12-24", 1).await;
+    assert_eq!(held["heldUntil"], fan.queue["activeUntil"], "{held}");
+
+    app.advance(chrono::Duration::seconds(120));
+    let other = app.fan("Lee").await;
+    assert_eq!(app.seat_status(&other, &concert, "2026-12-24", 1).await, "AVAILABLE");
+    assert_eq!(app.stats().await["seatsHeld"], 0);
+}

@@ -295,26 +295,27 @@ async fn an_unknown_reservation_is_not_found_and_a_malformed_id_is_invalid() {
 }
 
 #[tokio::test]
-async fn a_waiting_token_may_read_and_cancel_its_holds_but_not_take_one() {
+async fn leaving_gives_the_holds_back_and_a_waiting_token_may_read_them_but_not_hold() {
     let app = spawn_app_with(|config| config.active_max = 1);
     let concert = concert_of_fifty(&app).await;
     let early = app.fan("Early").await;
     let reservation_id = text(&app.held(&early, &concert, DATE, 7).await["reservationId"]);
     assert_eq!(app.leave(&early).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.stats().await["seatsHeld"],
+        0,
+        "a hold lives no longer than its token"
+    );
     app.fan("Now active").await;
     let early = app.token_for(&early.user_id).await;
     assert_eq!(early.queue["status"], "WAITING");
 
     let response = app.reservation(&early, &reservation_id).await;
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(body(response).await["status"], "HELD");
+    assert_eq!(body(response).await["status"], "CANCELLED");
     let problem = assert_problem(app.hold(&early, &concert, DATE, 8).await, 403, "TOKEN_NOT_ACTIVE").await;
     assert_eq!(problem["queue"]["position"], 1);
-    assert_eq!(
-        app.cancel(&early, &reservation_id).await.status(),
-        StatusCode::NO_CONTENT
-    );
-    assert_eq!(app.stats().await["seatsHeld"], 0);
+    assert_problem(app.cancel(&early, &reservation_id).await, 409, "RESERVATION_NOT_HELD").await;
 }
 
 #[tokio::test]
