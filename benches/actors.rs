@@ -127,7 +127,7 @@ fn wallet_actor(c: &mut Criterion) {
 
 /// Issues a token to each user at once and waits for every answer.
 async fn issue_all(queue: &QueueHandle, users: &[UserId]) -> Vec<Token> {
-    let answers = join_all(users.iter().map(|user| queue.issue(*user))).await;
+    let answers = join_all(users.iter().map(|user| queue.issue(*user, None))).await;
     answers
         .into_iter()
         .map(|answer| answer.expect("issued").token)

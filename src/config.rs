@@ -75,6 +75,12 @@ pub struct Config {
     /// Requests a second one user may make to token-authenticated endpoints (0 turns it off).
     #[arg(long, env = "CONCERT_USER_RATE_LIMIT", default_value_t = 50)]
     pub user_rate_limit: u32,
+    /// Requests a second one client may make to the endpoints that need no token (0 turns it off).
+    #[arg(long, env = "CONCERT_CLIENT_RATE_LIMIT", default_value_t = 20)]
+    pub client_rate_limit: u32,
+    /// Addresses or CIDRs, comma-separated, whose `X-Forwarded-For` is believed.
+    #[arg(long, env = "CONCERT_TRUSTED_PROXIES", value_delimiter = ',', value_parser = crate::http::client::parse_trusted_proxy)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Requests one actor (the queue, the wallet, a concert date) takes in flight; past it
     /// callers get 503 UNAVAILABLE at once instead of a growing wait.
     #[arg(long, env = "CONCERT_ACTOR_REQUESTS_MAX", default_value_t = 16_384, value_parser = clap::value_parser!(u32).range(1..))]
@@ -164,6 +170,8 @@ mod tests {
         assert_eq!(config.user_rate_limit, 50);
         assert_eq!(config.actor_requests_max, 16_384);
         assert_eq!(config.log_format, LogFormat::Text);
+        assert_eq!(config.client_rate_limit, 20);
+        assert!(config.trusted_proxies.is_empty());
     }
 
     #[test]
@@ -195,6 +203,9 @@ mod tests {
         assert!(Config::try_parse_from(["server", "--active-max", "0"]).is_err());
         assert!(Config::try_parse_from(["server", "--body-limit", "lots"]).is_err());
         assert!(Config::try_parse_from(["server", "--admin-key", ""]).is_err());
+        assert!(Config::try_parse_from(["server", "--trusted-proxies", "10.0.0.0/8,nonsense"]).is_err());
+        let proxies = Config::try_parse_from(["server", "--trusted-proxies", "10.0.0.0/8, 192.0.2.7"]).unwrap();
+        assert_eq!(proxies.trusted_proxies.len(), 2);
         assert!(Config::try_parse_from(["server", "--admin-key", "fifteen-chars!!"]).is_err());
         assert!(Config::try_parse_from(["server", "--admin-key", "sixteen-chars!!!"]).is_ok());
     }

@@ -5,7 +5,7 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, LogFormat};
 use crate::error::Error;
 use crate::http::metrics::{self, Metrics};
-use crate::http::rate_limit::UserRateLimiter;
+use crate::http::rate_limit::{ClientRateLimiter, UserRateLimiter};
 use crate::http::{self, problem, AppState};
 use crate::services::Services;
 use actix_web::dev::Server;
@@ -66,6 +66,7 @@ impl Application {
         let state = web::Data::new(AppState {
             services: services.clone(),
             limiter: UserRateLimiter::new(config.user_rate_limit),
+            clients: ClientRateLimiter::new(config.client_rate_limit),
             metrics: Metrics::default(),
         });
         spawn_rate_limit_pruning(state.clone());
@@ -147,13 +148,14 @@ fn spawn_snapshots(services: Arc<Services>) {
     actix_web::rt::spawn(async move { services.snapshot_periodically().await });
 }
 
-/// Keeps the rate limiter's memory to the users active in the last minute.
+/// Keeps the rate limiters' memory to the users and clients active in the last minute.
 fn spawn_rate_limit_pruning(state: web::Data<AppState>) {
     actix_web::rt::spawn(async move {
         let mut interval = actix_web::rt::time::interval(RATE_LIMIT_PRUNE_INTERVAL);
         loop {
             interval.tick().await;
-            state.limiter.forget_idle_users();
+            state.limiter.forget_idle();
+            state.clients.forget_idle();
         }
     });
 }

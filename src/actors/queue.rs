@@ -9,6 +9,7 @@ use crate::domain::{Token, TokenSecret, UserId};
 use crate::error::{Error, ErrorCode, Result};
 use crate::persistence::journal::{Journal, StreamWriter};
 use crate::persistence::{Change, PaidTokens, Part};
+use crate::services::idempotency::Keyed;
 use actix::prelude::*;
 use chrono::{DateTime, Duration, Utc};
 use dashmap::DashMap;
@@ -244,13 +245,14 @@ impl Actor for QueueActor {
 #[rtype(result = "Result<QueueStatus>")]
 pub struct IssueToken {
     pub user: UserId,
+    pub keyed: Option<Keyed<QueueStatus>>,
 }
 
 impl Handler<IssueToken> for QueueActor {
     type Result = ActorResponse<Self, Result<QueueStatus>>;
 
     fn handle(&mut self, message: IssueToken, ctx: &mut Context<Self>) -> Self::Result {
-        self.run(ctx, |actor, now| {
+        self.run_keyed(ctx, message.keyed, |actor, now| {
             let (token, events) = actor.room.issue(message.user, TokenSecret::random(), now)?;
             // A peek: the token was issued this instant, so there is no idle deadline to move.
             Ok((actor.room.peek(&token, now)?, events))
@@ -415,8 +417,10 @@ impl QueueHandle {
         self.index.paid_by(token)
     }
 
-    pub async fn issue(&self, user: UserId) -> Result<QueueStatus> {
-        self.mailbox.ask(IssueToken { user }).await?
+    /// Issues a token; with `keyed`, its answer is journaled with the issue, so a retry after a
+    /// lost answer (or a crash) gets the same token rather than TOKEN_ALREADY_ISSUED.
+    pub async fn issue(&self, user: UserId, keyed: Option<Keyed<QueueStatus>>) -> Result<QueueStatus> {
+        self.mailbox.ask(IssueToken { user, keyed }).await?
     }
 
     /// The token's status; this read keeps a WAITING token alive.

@@ -32,6 +32,8 @@ pub enum Endpoint {
     Charges,
     Reservations,
     Payments,
+    // New endpoints go last: journaled scopes keep endpoints by their place in this list.
+    QueueTokens,
 }
 
 /// Keys are scoped to the user and the endpoint.
@@ -86,12 +88,43 @@ pub struct AnswerRecord {
     pub at: DateTime<Utc>,
 }
 
+/// Keys one user may have remembered at once: past it a script minting a key per request would
+/// grow the store by a kilobyte a request for a day.
+pub const KEYS_PER_USER_MAX: u32 = 1_000;
+
 /// Remembered answers, forgotten oldest first once older than `retention`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(from = "StoreImage")]
 pub struct IdempotencyStore {
     retention: Duration,
     entries: HashMap<Scope, Entry>,
     by_age: VecDeque<(DateTime<Utc>, Scope)>,
+    /// Answers kept per user; counted from `entries`, so never written.
+    #[serde(skip_serializing)]
+    per_user: HashMap<UserId, u32>,
+}
+
+/// The store as snapshots keep it: its fields but the derived counts.
+#[derive(Deserialize)]
+struct StoreImage {
+    retention: Duration,
+    entries: HashMap<Scope, Entry>,
+    by_age: VecDeque<(DateTime<Utc>, Scope)>,
+}
+
+impl From<StoreImage> for IdempotencyStore {
+    fn from(image: StoreImage) -> Self {
+        let mut per_user = HashMap::new();
+        for scope in image.entries.keys() {
+            *per_user.entry(scope.user).or_insert(0) += 1;
+        }
+        Self {
+            retention: image.retention,
+            entries: image.entries,
+            by_age: image.by_age,
+            per_user,
+        }
+    }
 }
 
 impl IdempotencyStore {
@@ -100,7 +133,13 @@ impl IdempotencyStore {
             retention,
             entries: HashMap::new(),
             by_age: VecDeque::new(),
+            per_user: HashMap::new(),
         }
+    }
+
+    /// Answers kept for `user` now.
+    pub fn kept_for(&self, user: UserId) -> u32 {
+        self.per_user.get(&user).copied().unwrap_or(0)
     }
 
     pub fn recall(&self, scope: &Scope, fingerprint: &str) -> Recall {
@@ -115,6 +154,7 @@ impl IdempotencyStore {
     pub fn remember(&mut self, scope: Scope, fingerprint: String, answer: Answer, now: DateTime<Utc>) {
         let previous = self.entries.insert(scope.clone(), Entry { fingerprint, answer });
         assert!(previous.is_none(), "an idempotency key is answered once");
+        *self.per_user.entry(scope.user).or_insert(0) += 1;
         self.by_age.push_back((now, scope));
     }
 
@@ -147,6 +187,15 @@ impl IdempotencyStore {
             }
             let (_, scope) = self.by_age.pop_front().expect("checked above");
             self.entries.remove(&scope);
+            self.uncount(scope.user);
+        }
+    }
+
+    fn uncount(&mut self, user: UserId) {
+        let count = self.per_user.get_mut(&user).expect("a kept answer is counted");
+        *count -= 1;
+        if *count == 0 {
+            self.per_user.remove(&user);
         }
     }
 
@@ -240,6 +289,29 @@ mod tests {
         );
         assert_eq!(store.recall(&scope("k2"), &body), Recall::Unknown);
         assert_eq!(body.len(), 64);
+    }
+
+    #[test]
+    fn answers_are_counted_per_user_through_a_snapshot_and_forgetting() {
+        let mut store = IdempotencyStore::new(Duration::hours(24));
+        let other = Scope {
+            user: UserId(uuid::Uuid::from_u128(1)),
+            ..scope("x")
+        };
+        store.remember(scope("a"), "a".into(), answer(201), now());
+        store.remember(other.clone(), "x".into(), answer(201), now());
+        store.remember(scope("b"), "b".into(), answer(201), now() + Duration::hours(1));
+        let bytes = postcard::to_allocvec(&store).unwrap();
+        let mut restored: IdempotencyStore = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(
+            (restored.kept_for(scope("a").user), restored.kept_for(other.user)),
+            (2, 1)
+        );
+        restored.forget_expired(now() + Duration::hours(24));
+        assert_eq!(
+            (restored.kept_for(scope("a").user), restored.kept_for(other.user)),
+            (1, 0)
+        );
     }
 
     #[test]

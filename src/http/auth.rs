@@ -51,7 +51,7 @@ impl FromRequest for Fan {
 fn authenticate(request: &HttpRequest) -> Result<Fan> {
     let state = state(request);
     let fan = state.services.queue.authenticate(&bearer_token(request)?)?;
-    state.limiter.check(fan.user)?;
+    state.limiter.check(&fan.user)?;
     Ok(fan)
 }
 

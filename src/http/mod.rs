@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod client;
 pub mod concerts;
 pub mod metrics;
 pub mod openapi;
@@ -23,7 +24,7 @@ use crate::services::Services;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use metrics::Metrics;
-use rate_limit::UserRateLimiter;
+use rate_limit::{ClientRateLimiter, UserRateLimiter};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::future::Future;
@@ -33,6 +34,7 @@ use std::sync::Arc;
 pub struct AppState {
     pub services: Arc<Services>,
     pub limiter: UserRateLimiter,
+    pub clients: ClientRateLimiter,
     pub metrics: Metrics,
 }
 

@@ -1,11 +1,16 @@
 //! `/queue/tokens`: taking a token, reading and leaving the queue, and the live event stream.
 
-use super::{parse_json, resource, AppState, JsonBody};
+use super::client::Client;
+use super::{json_answer, parse_json, resource, run_keyed, AppState, JsonBody};
 use crate::actors::queue::{Fan, QueueHandle};
+use crate::domain::idempotency::Endpoint;
 use crate::domain::waiting_room::{QueueStatus, TokenStatus};
 use crate::domain::{Token, UserId};
 use crate::error::{Error, ErrorCode, Result};
+use crate::services::idempotency::Keyed;
+use actix_web::http::StatusCode;
 use actix_web::web::Bytes;
+use actix_web::HttpRequest;
 use actix_web::{web, HttpResponse};
 use futures_util::stream::{self, Stream};
 use serde::Deserialize;
@@ -38,11 +43,30 @@ pub struct NewToken {
 #[utoipa::path(post, path = "/api/v1/queue/tokens", tag = "queue", request_body = NewToken,
     responses((status = 201, body = QueueStatus), (status = 404, body = super::problem::Problem),
         (status = 409, body = super::problem::Problem), (status = 503, body = super::problem::Problem)))]
-pub async fn issue(state: web::Data<AppState>, body: JsonBody) -> Result<HttpResponse> {
-    let request: NewToken = parse_json(&body)?;
-    state.services.users.get(request.user_id)?;
-    let status = state.services.queue.issue(request.user_id).await?;
-    Ok(HttpResponse::Created().json(status))
+pub async fn issue(
+    state: web::Data<AppState>,
+    _: Client,
+    request: HttpRequest,
+    body: JsonBody,
+) -> Result<HttpResponse> {
+    let new: NewToken = parse_json(&body)?;
+    let user = new.user_id;
+    state.services.users.get(user)?;
+    let services = state.services.clone();
+    run_keyed(
+        &state,
+        &request,
+        user,
+        Endpoint::QueueTokens,
+        &body,
+        move |slot| async move {
+            let answer = |status: &QueueStatus| json_answer(StatusCode::CREATED, status);
+            let keyed = slot.map(|slot| Keyed::new(slot, answer));
+            let status = services.queue.issue(user, keyed).await?;
+            answer(&status)
+        },
+    )
+    .await
 }
 
 #[utoipa::path(get, path = "/api/v1/queue/tokens/me", tag = "queue", security(("queueToken" = [])),

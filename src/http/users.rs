@@ -1,5 +1,6 @@
 //! `/users`: registering a fan and reading one back.
 
+use super::client::Client;
 use super::{parse_json, resource, AppState, JsonBody};
 use crate::domain::ids::parse_hyphenated_uuid;
 use crate::domain::UserId;
@@ -27,7 +28,7 @@ pub fn parse_uuid(text: &str, what: &str) -> Result<uuid::Uuid> {
 
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = NewUser,
     responses((status = 201, body = User), (status = 400, body = super::problem::Problem)))]
-pub async fn register(state: web::Data<AppState>, body: JsonBody) -> Result<HttpResponse> {
+pub async fn register(state: web::Data<AppState>, _: Client, body: JsonBody) -> Result<HttpResponse> {
     let new_user: NewUser = parse_json(&body)?;
     let user = state.services.users.register(&new_user.name).await?;
     Ok(HttpResponse::Created().json(user))

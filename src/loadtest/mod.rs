@@ -344,7 +344,9 @@ impl EmbeddedServer {
         config.addr = "127.0.0.1:0".parse().expect("an address");
         config.data_dir = data_dir.path().to_path_buf();
         config.admin_key = Some(admin_key.clone());
+        // Every simulated fan is on this one address.
         config.user_rate_limit = 0;
+        config.client_rate_limit = 0;
         config.active_max = options.active_max;
         config.fsync = options.fsync;
         let (sender, receiver) = std::sync::mpsc::channel();

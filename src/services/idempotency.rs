@@ -7,15 +7,20 @@
 //! nothing (a refusal) are journaled on their own.
 
 use crate::clock::SharedClock;
-use crate::domain::idempotency::{Answer, AnswerRecord, IdempotencyStore, Recall, Scope};
+use crate::domain::idempotency::{Answer, AnswerRecord, IdempotencyStore, Recall, Scope, KEYS_PER_USER_MAX};
+use crate::domain::UserId;
 use crate::error::{Error, ErrorCode};
 use crate::persistence::journal::StreamWriter;
 use crate::persistence::{Change, Part};
 use crate::services::keyed_locks::KeyedLocks;
 use chrono::Duration;
 use parking_lot::Mutex;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
+
+/// What a user at the key limit is told to wait: keys free up one by one as the oldest expire.
+const KEY_SLOT_RETRY_SECONDS: u64 = 60;
 
 /// How long an answer is remembered.
 pub const RETENTION: Duration = Duration::hours(24);
@@ -24,6 +29,60 @@ pub const RETENTION: Duration = Duration::hours(24);
 struct Book {
     store: IdempotencyStore,
     stream: StreamWriter,
+    /// Keys whose work is under way and whose answer is not kept yet: they count against their
+    /// user's limit as if kept.
+    under_way: HashSet<Scope>,
+    under_way_per_user: HashMap<UserId, u32>,
+}
+
+impl Book {
+    /// Counts a new key as under way, unless its user has as many as allowed.
+    fn reserve(&mut self, scope: &Scope) -> Result<(), Error> {
+        let user = scope.user;
+        let under_way = self.under_way_per_user.get(&user).copied().unwrap_or(0);
+        if self.store.kept_for(user) + under_way >= KEYS_PER_USER_MAX {
+            return Err(Error::new(
+                ErrorCode::RateLimited,
+                "This user has 1,000 Idempotency-Keys remembered, the most allowed; each is forgotten 24 hours after its use.",
+            )
+            .with_retry_after(KEY_SLOT_RETRY_SECONDS));
+        }
+        self.under_way.insert(scope.clone());
+        *self.under_way_per_user.entry(user).or_insert(0) += 1;
+        Ok(())
+    }
+
+    /// The key is kept, or its work ended without an answer to keep: it is no longer under way.
+    fn settle(&mut self, scope: &Scope) {
+        if !self.under_way.remove(scope) {
+            return;
+        }
+        let count = self
+            .under_way_per_user
+            .get_mut(&scope.user)
+            .expect("counted when reserved");
+        *count -= 1;
+        if *count == 0 {
+            self.under_way_per_user.remove(&scope.user);
+        }
+    }
+
+    fn keep(&mut self, record: &AnswerRecord) {
+        self.store.remember_once(record);
+        self.settle(&record.scope);
+    }
+}
+
+/// A key under way, settled however its work ends.
+struct UnderWay {
+    book: Arc<Mutex<Book>>,
+    scope: Scope,
+}
+
+impl Drop for UnderWay {
+    fn drop(&mut self) {
+        self.book.lock().settle(&self.scope);
+    }
 }
 
 pub struct Idempotency {
@@ -43,6 +102,8 @@ impl Idempotency {
             book: Arc::new(Mutex::new(Book {
                 stream: stream(answers.seq),
                 store: answers.state,
+                under_way: HashSet::new(),
+                under_way_per_user: HashMap::new(),
             })),
             in_flight: KeyedLocks::default(),
             clock,
@@ -91,6 +152,11 @@ impl Idempotency {
             Recall::Replay(answer) => answer,
             Recall::Mismatch => Err(key_reused()),
             Recall::Unknown => {
+                self.book.lock().reserve(&scope)?;
+                let _under_way = UnderWay {
+                    book: self.book.clone(),
+                    scope: scope.clone(),
+                };
                 let slot = AnswerSlot {
                     scope: scope.clone(),
                     fingerprint: fingerprint.clone(),
@@ -119,6 +185,7 @@ impl Idempotency {
         let commit = {
             let mut book = self.book.lock();
             book.store.apply(&record);
+            book.settle(&record.scope);
             book.stream.append([Change::Answered(record)])
         };
         commit.durable().await
@@ -161,7 +228,7 @@ impl<T> Keyed<T> {
             answer,
             at: slot.clock.now(),
         };
-        slot.book.lock().store.remember_once(&record);
+        slot.book.lock().keep(&record);
         Change::Keyed {
             work: Box::new(work),
             answer: record,

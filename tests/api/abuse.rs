@@ -168,3 +168,111 @@ async fn a_hold_lapses_when_its_token_expires_even_before_the_hold_ttl() {
     assert_eq!(app.seat_status(&other, &concert, "2026-12-24", 1).await, "AVAILABLE");
     assert_eq!(app.stats().await["seatsHeld"], 0);
 }
+
+#[tokio::test]
+async fn a_token_request_retried_with_its_key_gets_the_same_token_instead_of_a_lock_out() {
+    let app = spawn_app_with(|config| config.active_max = 1);
+    app.fan("First").await;
+    let user = app.create_user("Kim").await;
+    let issue = |key: &'static str| {
+        app.request(Method::POST, "/api/v1/queue/tokens")
+            .header("Idempotency-Key", key)
+            .json(&json!({ "userId": user }))
+            .send()
+    };
+    let first = issue("join-1").await.unwrap();
+    assert_eq!(first.status(), 201);
+    let first = body(first).await;
+    assert_eq!(first["status"], "WAITING");
+    let retried = issue("join-1").await.unwrap();
+    assert_eq!(retried.status(), 201, "the answer that was lost, again");
+    assert_eq!(body(retried).await, first);
+    assert_problem(app.issue_token(&user).await, 409, "TOKEN_ALREADY_ISSUED").await;
+    assert_problem(issue("join-2").await.unwrap(), 409, "TOKEN_ALREADY_ISSUED").await;
+    assert_eq!(app.queue_stats().await["waiting"], 1);
+}
+
+#[tokio::test]
+async fn a_user_keeps_at_most_a_thousand_idempotency_keys() {
+    let app = spawn_app();
+    let fan = app.fan("Keys").await;
+    let charge = |key: String| {
+        app.with_token(Method::POST, "/api/v1/wallet/charges", &fan.token)
+            .header("Idempotency-Key", key)
+            .json(&json!({"amount": 1}))
+            .send()
+    };
+    for batch in 0..20 {
+        let charges = (0..50).map(|i| charge(format!("key-{}", batch * 50 + i)));
+        for response in futures_util::future::join_all(charges).await {
+            assert_eq!(response.unwrap().status(), 200);
+        }
+    }
+    let refused = charge("key-1000".to_string()).await.unwrap();
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_problem(refused, 429, "RATE_LIMITED").await;
+    assert_eq!(app.balance(&fan).await, 1_000, "the refused charge did nothing");
+    assert_eq!(
+        charge("key-7".to_string()).await.unwrap().status(),
+        200,
+        "a kept key still replays"
+    );
+    let without_key = app.charge(&fan, 5).await;
+    assert_eq!(without_key.status(), 200, "requests without a key go on");
+    assert_eq!(app.balance(&fan).await, 1_005);
+}
+
+async fn register_from(app: &TestApp, forwarded_for: Option<&str>) -> reqwest::Response {
+    let mut request = app.request(Method::POST, "/api/v1/users").json(&json!({"name": "Bot"}));
+    if let Some(address) = forwarded_for {
+        request = request.header("X-Forwarded-For", address);
+    }
+    request.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn requests_without_a_token_are_limited_per_client() {
+    let app = spawn_app_with(|config| config.client_rate_limit = 2);
+    let answers = futures_util::future::join_all((0..6).map(|_| register_from(&app, None))).await;
+    let statuses: Vec<u16> = answers.iter().map(|answer| answer.status().as_u16()).collect();
+    assert_eq!(
+        statuses.iter().filter(|status| **status == 201).count(),
+        4,
+        "a burst of twice the rate: {statuses:?}"
+    );
+    let refused = answers.into_iter().find(|answer| answer.status() == 429).unwrap();
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_problem(refused, 429, "RATE_LIMITED").await;
+    let spoofed = register_from(&app, Some("198.51.100.1")).await;
+    assert_eq!(
+        spoofed.status(),
+        429,
+        "X-Forwarded-For from an untrusted peer is ignored"
+    );
+    assert_eq!(app.stats().await["users"], 4);
+    assert_eq!(
+        app.get("/api/v1/concerts").await.status(),
+        200,
+        "catalog reads are not limited per client"
+    );
+    assert_eq!(app.get("/healthz").await.status(), 200);
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget() {
+    let app = spawn_app_with(|config| {
+        config.client_rate_limit = 1;
+        config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    });
+    for _ in 0..2 {
+        assert_eq!(register_from(&app, Some("198.51.100.1")).await.status(), 201);
+    }
+    assert_eq!(register_from(&app, Some("198.51.100.1")).await.status(), 429);
+    let spoofing = register_from(&app, Some("203.0.113.5, 198.51.100.1")).await;
+    assert_eq!(
+        spoofing.status(),
+        429,
+        "the right-most untrusted hop counts, not what the client wrote"
+    );
+    assert_eq!(register_from(&app, Some("198.51.100.2")).await.status(), 201);
+}

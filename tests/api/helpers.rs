@@ -31,12 +31,13 @@ pub struct Fan {
     pub queue: Value,
 }
 
-/// The configuration tests start from: defaults, an admin key, a free port, no rate limit.
+/// The configuration tests start from: defaults, an admin key, a free port, no rate limits.
 pub fn test_config() -> Config {
     let mut config = Config::defaults();
     config.addr = "127.0.0.1:0".parse().unwrap();
     config.admin_key = Some(ADMIN_KEY.to_string());
     config.user_rate_limit = 0;
+    config.client_rate_limit = 0;
     config.workers = 2;
     config
 }
