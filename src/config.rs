@@ -81,6 +81,15 @@ pub struct Config {
     /// Addresses or CIDRs, comma-separated, whose `X-Forwarded-For` is believed.
     #[arg(long, env = "CONCERT_TRUSTED_PROXIES", value_delimiter = ',', value_parser = crate::http::client::parse_trusted_proxy)]
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Time a client has to send a request's headers and its body; then the connection is closed.
+    #[arg(long, env = "CONCERT_CLIENT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub client_timeout: Duration,
+    /// Connections open at once in all.
+    #[arg(long, env = "CONCERT_MAX_CONNECTIONS", default_value_t = 25_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+    /// Connections open at once from one client (IPv6 clients by /64).
+    #[arg(long, env = "CONCERT_MAX_CONNECTIONS_PER_CLIENT", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections_per_client: u32,
     /// Requests one actor (the queue, the wallet, a concert date) takes in flight; past it
     /// callers get 503 UNAVAILABLE at once instead of a growing wait.
     #[arg(long, env = "CONCERT_ACTOR_REQUESTS_MAX", default_value_t = 16_384, value_parser = clap::value_parser!(u32).range(1..))]
@@ -171,6 +180,9 @@ mod tests {
         assert_eq!(config.actor_requests_max, 16_384);
         assert_eq!(config.log_format, LogFormat::Text);
         assert_eq!(config.client_rate_limit, 20);
+        assert_eq!(config.client_timeout, Duration::from_secs(10));
+        assert_eq!(config.max_connections, 25_000);
+        assert_eq!(config.max_connections_per_client, 256);
         assert!(config.trusted_proxies.is_empty());
     }
 

@@ -4,6 +4,7 @@
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, LogFormat};
 use crate::error::Error;
+use crate::http::connections::{admit_connection, Occupancy};
 use crate::http::metrics::{self, Metrics};
 use crate::http::rate_limit::{ClientRateLimiter, UserRateLimiter};
 use crate::http::{self, problem, AppState};
@@ -19,6 +20,9 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 
 /// How often users whose rate budget is full again are forgotten.
 const RATE_LIMIT_PRUNE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Event streams one token may have open: a page and a spare for a reconnect.
+const EVENT_STREAMS_PER_TOKEN: u32 = 2;
 
 /// Time the server gives requests in flight to finish once told to stop.
 const SHUTDOWN_GRACE_SECONDS: u64 = 10;
@@ -67,11 +71,15 @@ impl Application {
             services: services.clone(),
             limiter: UserRateLimiter::new(config.user_rate_limit),
             clients: ClientRateLimiter::new(config.client_rate_limit),
+            streams: Occupancy::new(EVENT_STREAMS_PER_TOKEN),
             metrics: Metrics::default(),
         });
         spawn_rate_limit_pruning(state.clone());
         let body_limit = config.body_limit;
-        let mut server = HttpServer::new(move || {
+        let per_client = Occupancy::new(config.max_connections_per_client);
+        let workers = worker_count(&config);
+        let max_connections = connections_within_descriptors(config.max_connections);
+        let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
                 .app_data(web::PayloadConfig::new(body_limit))
@@ -87,12 +95,14 @@ impl Application {
                 .wrap(from_fn(metrics::record))
                 .configure(http::configure)
         })
+        .on_connect(move |connection, extensions| admit_connection(&per_client, connection, extensions))
+        .workers(workers)
+        // The bound is kept per worker; together they hold the configured total.
+        .max_connections(max_connections.div_ceil(workers))
+        .client_request_timeout(config.client_timeout)
         .listen(listener)?
         .disable_signals()
         .shutdown_timeout(SHUTDOWN_GRACE_SECONDS);
-        if config.workers > 0 {
-            server = server.workers(config.workers);
-        }
         Ok(Self {
             address,
             server: server.run(),
@@ -142,6 +152,62 @@ async fn finish(services: &Services) {
     }
     services.journal.stop().await;
     services.threads.stop();
+}
+
+/// File descriptors kept for everything but client connections: journal segments, snapshots,
+/// the data dir, the listener, the runtime's own.
+const DESCRIPTORS_RESERVED: u64 = 128;
+
+/// The connection bound, lowered when the process may not open that many files: connections
+/// past the descriptor limit would fail the journal's next file instead of being refused at the
+/// door. The soft limit is raised to the hard one first, as far as the system allows.
+fn connections_within_descriptors(configured: u32) -> usize {
+    let Some(limit) = raise_descriptor_limit() else {
+        return configured as usize;
+    };
+    let room = limit.saturating_sub(DESCRIPTORS_RESERVED).max(1);
+    if u64::from(configured) > room {
+        tracing::warn!(
+            configured,
+            descriptors = limit,
+            lowered_to = room,
+            "--max-connections is more than the descriptor limit allows; raise `ulimit -n` to serve more"
+        );
+        return room as usize;
+    }
+    configured as usize
+}
+
+/// The soft descriptor limit after raising it to the hard one; None when unknown or unlimited.
+fn raise_descriptor_limit() -> Option<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return None;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit = raised;
+            }
+        }
+    }
+    (limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur)
+}
+
+/// HTTP workers: as configured, or one per core.
+fn worker_count(config: &Config) -> usize {
+    if config.workers > 0 {
+        return config.workers;
+    }
+    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 fn spawn_snapshots(services: Arc<Services>) {

@@ -222,3 +222,95 @@ fn logs_to_a_file_carry_no_colour_codes_and_json_logs_are_json() {
         "{json}"
     );
 }
+
+/// Lets this test process open as many sockets as the system allows.
+fn raise_own_descriptor_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
+        limit.rlim_cur = limit.rlim_max;
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
+    }
+}
+
+/// Slow-body connections from `client` (a loopback address): headers that promise 16,000 bytes,
+/// then one.
+async fn slow_bodies(address: std::net::SocketAddr, client: &str, count: usize) -> Vec<tokio::net::TcpStream> {
+    use tokio::io::AsyncWriteExt;
+    let mut streams = Vec::new();
+    for _ in 0..count {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(format!("{client}:0").parse().unwrap()).unwrap();
+        let Ok(Ok(mut stream)) =
+            tokio::time::timeout(std::time::Duration::from_millis(200), socket.connect(address)).await
+        else {
+            continue;
+        };
+        let head = "POST /api/v1/users HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 16000\r\n\r\n{";
+        if stream.write_all(head.as_bytes()).await.is_ok() {
+            streams.push(stream);
+        }
+    }
+    streams
+}
+
+#[tokio::test]
+async fn a_flood_of_slow_connections_under_a_low_descriptor_limit_never_stops_writes() {
+    raise_own_descriptor_limit();
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new("sh")
+        .args(["-c", "ulimit -n 1024 && exec \"$0\" \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_server"))
+        .args(["--addr", ":0", "--snapshot-interval", "200ms", "--data-dir"])
+        .arg(data_dir.path())
+        .env("CONCERT_CLIENT_TIMEOUT", "2s")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let base = lines.next().unwrap().unwrap().replace("listening on ", "");
+    let address: std::net::SocketAddr = base.trim_start_matches("http://").parse().unwrap();
+
+    let mut flood = Vec::new();
+    for client in ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6"] {
+        flood.extend(slow_bodies(address, client, 220).await);
+    }
+    // Snapshot ticks come and go while the flood holds every connection it can.
+    assert!(
+        flood.len() > 1_024,
+        "the flood holds more connections than the server has descriptors"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1_000)).await;
+    drop(flood);
+
+    let client = reqwest::Client::new();
+    let mut registered = None;
+    for _ in 0..50 {
+        let response = client
+            .post(format!("{base}/api/v1/users"))
+            .json(&serde_json::json!({"name": "After the flood"}))
+            .send()
+            .await;
+        if let Ok(response) = response {
+            registered = Some(response.status());
+            if response.status() == 201 {
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        registered.map(|status| status.as_u16()),
+        Some(201),
+        "writes work again on their own"
+    );
+    let health = client.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let _ = child.kill();
+    let _ = child.wait();
+}

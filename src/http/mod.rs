@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod client;
 pub mod concerts;
+pub mod connections;
 pub mod metrics;
 pub mod openapi;
 pub mod pages;
@@ -35,6 +36,8 @@ pub struct AppState {
     pub services: Arc<Services>,
     pub limiter: UserRateLimiter,
     pub clients: ClientRateLimiter,
+    /// Event streams open per token.
+    pub streams: Arc<connections::Occupancy<crate::domain::Token>>,
     pub metrics: Metrics,
 }
 
@@ -74,6 +77,9 @@ async fn method_not_allowed() -> Result<HttpResponse> {
     ))
 }
 
+/// How long a body may take where no configuration says (never on the server itself).
+const BODY_TIMEOUT_UNCONFIGURED: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A request body that says it is JSON. Anything else is 415 before the body is read: a browser
 /// may send `text/plain` or a form to another site without asking, so accepting those would let
 /// any web page make its visitors register users or take tokens here.
@@ -93,10 +99,19 @@ impl actix_web::FromRequest for JsonBody {
 
     fn from_request(request: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
         let declared = require_json_content_type(request);
+        let state = request.app_data::<web::Data<AppState>>();
+        let within = state.map_or(BODY_TIMEOUT_UNCONFIGURED, |state| state.services.config.client_timeout);
         let bytes = web::Bytes::from_request(request, payload);
         Box::pin(async move {
             declared?;
-            Ok(JsonBody(bytes.await?))
+            // A body sent a byte at a time would hold the connection for as long as it liked.
+            let bytes = actix_web::rt::time::timeout(within, bytes).await.map_err(|_| {
+                Error::invalid_request(format!(
+                    "The body did not arrive within {}.",
+                    humantime::format_duration(within)
+                ))
+            })?;
+            Ok(JsonBody(bytes?))
         })
     }
 }

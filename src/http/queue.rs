@@ -1,6 +1,7 @@
 //! `/queue/tokens`: taking a token, reading and leaving the queue, and the live event stream.
 
 use super::client::Client;
+use super::connections::Place;
 use super::{json_answer, parse_json, resource, run_keyed, AppState, JsonBody};
 use crate::actors::queue::{Fan, QueueHandle};
 use crate::domain::idempotency::Endpoint;
@@ -19,8 +20,10 @@ use tokio::sync::watch;
 
 /// How often a stream looks at its token: positions are sent at most this often.
 const STREAM_INTERVAL: Duration = Duration::from_secs(1);
-/// A comment line keeps idle connections open through proxies.
-const STREAM_KEEPALIVE: Duration = Duration::from_secs(15);
+/// A comment line keeps idle connections open through proxies, and the write is how the server
+/// notices a client that went away: its stream's place among the token's two is given back
+/// within this.
+const STREAM_KEEPALIVE: Duration = Duration::from_secs(2);
 
 pub fn routes(config: &mut web::ServiceConfig) {
     config
@@ -100,11 +103,18 @@ pub async fn events(state: web::Data<AppState>, query: web::Query<StreamQuery>) 
     let token =
         Token::from_client(text).ok_or_else(|| Error::new(ErrorCode::TokenInvalid, "The token is malformed."))?;
     let first = state.services.queue.status(token).await?;
+    let place = state.streams.enter(token).ok_or_else(|| {
+        Error::new(
+            ErrorCode::RateLimited,
+            "This token has two event streams open already; close one first.",
+        )
+        .with_retry_after(STREAM_INTERVAL.as_secs())
+    })?;
     Ok(HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header(("Cache-Control", "no-cache"))
         .insert_header(("X-Accel-Buffering", "no"))
-        .streaming(status_stream(&state, token, first)))
+        .streaming(status_stream(&state, token, first, place)))
 }
 
 struct StreamState {
@@ -115,6 +125,9 @@ struct StreamState {
     last_write: Instant,
     pending_first: Option<QueueStatus>,
     finished: bool,
+    /// The stream's place among its token's streams, given back when the stream ends or the
+    /// client goes away.
+    _place: Place<Token>,
 }
 
 /// Sends the status at once, then whenever position or status changes (at most once a
@@ -124,6 +137,7 @@ fn status_stream(
     state: &AppState,
     token: Token,
     first: QueueStatus,
+    place: Place<Token>,
 ) -> impl Stream<Item = Result<Bytes, actix_web::Error>> {
     let state = StreamState {
         queue: state.services.queue.clone(),
@@ -133,6 +147,7 @@ fn status_stream(
         last_write: Instant::now(),
         pending_first: Some(first),
         finished: false,
+        _place: place,
     };
     stream::unfold(state, |mut state| async move {
         if state.finished {

@@ -31,13 +31,16 @@ pub struct Fan {
     pub queue: Value,
 }
 
-/// The configuration tests start from: defaults, an admin key, a free port, no rate limits.
+/// The configuration tests start from: defaults, an admin key, a free port, no per-user or
+/// per-client bounds.
 pub fn test_config() -> Config {
     let mut config = Config::defaults();
     config.addr = "127.0.0.1:0".parse().unwrap();
     config.admin_key = Some(ADMIN_KEY.to_string());
     config.user_rate_limit = 0;
     config.client_rate_limit = 0;
+    // Every test client is this one address; the tests of the bound set their own.
+    config.max_connections_per_client = 10_000;
     config.workers = 2;
     config
 }

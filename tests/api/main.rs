@@ -7,6 +7,7 @@ mod abuse;
 mod admin;
 mod concerts;
 mod concurrency;
+mod connections;
 mod errors;
 mod operations;
 mod payments;
