@@ -903,29 +903,131 @@ async fn a_second_server_on_the_same_data_dir_is_refused() {
     let logs = tempfile::tempdir().unwrap();
     let first = start(data.path(), &logs.path().join("first.log"), &[]);
 
-    let second_log = logs.path().join("second.log");
-    let mut second = server_command(data.path(), &[])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&second_log).unwrap())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = second.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > Duration::from_secs(20) {
-            let _ = second.kill();
-            let _ = second.wait();
-            panic!("a second server on the same data dir kept running");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    let message = std::fs::read_to_string(&second_log).unwrap();
+    let (status, message) = start_refused(data.path(), &logs.path().join("second.log")).await;
     assert_eq!(status.code(), Some(1), "{status}: {message}");
     assert!(message.contains("in use by another server process"), "{message}");
 
     // The first one is undisturbed.
     let health = first.api.expect(200, Method::GET, "/healthz", None, None).await;
     assert_eq!(health["status"], "ok");
+}
+
+/// Starts the binary on `data_dir` expecting it to refuse: its exit status and its log.
+async fn start_refused(data_dir: &Path, log: &Path) -> (ExitStatus, String) {
+    let mut child = server_command(data_dir, &[])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the server kept running on {}", data_dir.display());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    (status, std::fs::read_to_string(log).unwrap())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Damage on disk
+// ---------------------------------------------------------------------------------------------
+
+/// Charges made before the damage tests crash the server: one record each, at the journal's end.
+const DAMAGE_CHARGES: i64 = 13;
+
+/// A server that registered a fan and took `DAMAGE_CHARGES` charges of 10, 20, … won, then was
+/// SIGKILLed; the path of its only journal segment.
+async fn charged_then_crashed(data_dir: &Path, log: &Path) -> std::path::PathBuf {
+    let mut server = start(data_dir, log, &["--snapshot-interval", "1h"]);
+    let fan = register_fan(&server.api, "eun").await;
+    for charge_number in 1..=DAMAGE_CHARGES {
+        charge(&server.api, &fan, 10 * charge_number, None).await;
+    }
+    server.crash();
+    let segments = files_named(data_dir, "journal-");
+    assert_eq!(segments, ["journal-00000001.log"], "one segment and nothing beside it");
+    data_dir.join(&segments[0])
+}
+
+/// Where each record of a journal segment starts, and the segment's length.
+fn record_starts(bytes: &[u8]) -> Vec<usize> {
+    let mut starts = Vec::new();
+    let mut offset = 0;
+    while offset < bytes.len() {
+        starts.push(offset);
+        let length = u32::from_le_bytes(bytes[offset..offset + 4].try_into().unwrap()) as usize;
+        offset += 8 + length;
+    }
+    assert_eq!(offset, bytes.len(), "the segment holds whole records");
+    starts
+}
+
+/// Every file of the dir and its bytes.
+fn contents(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| {
+            let entry = entry.unwrap();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            (name, std::fs::read(entry.path()).unwrap())
+        })
+        .collect()
+}
+
+fn flip_byte(path: &Path, offset: usize) {
+    let mut bytes = std::fs::read(path).unwrap();
+    bytes[offset] ^= 0x5a;
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flipped_byte_inside_the_journal_refuses_the_start_and_changes_nothing_on_disk() {
+    let data = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let segment = charged_then_crashed(data.path(), &logs.path().join("first.log")).await;
+    let bytes = std::fs::read(&segment).unwrap();
+    let starts = record_starts(&bytes);
+    // The seventh of the thirteen charges.
+    let damaged = starts[starts.len() - DAMAGE_CHARGES as usize + 6];
+    let next = starts[starts.len() - DAMAGE_CHARGES as usize + 7];
+    flip_byte(&segment, (damaged + next) / 2);
+    let before = contents(data.path());
+
+    let (status, message) = start_refused(data.path(), &logs.path().join("refused.log")).await;
+    assert_eq!(status.code(), Some(1), "{status}: {message}");
+    assert!(message.contains("journal-00000001.log"), "the file is named: {message}");
+    assert!(
+        message.contains(&format!("byte {damaged}")),
+        "the offset is named: {message}"
+    );
+    assert!(
+        contents(data.path()) == before,
+        "the refused start changed the data dir"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flipped_byte_in_the_last_record_is_a_torn_tail_cut_and_kept_beside_the_segment() {
+    let data = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let segment = charged_then_crashed(data.path(), &logs.path().join("first.log")).await;
+    let bytes = std::fs::read(&segment).unwrap();
+    let last = *record_starts(&bytes).last().unwrap();
+    flip_byte(&segment, (last + bytes.len()) / 2);
+
+    let server = start(data.path(), &logs.path().join("second.log"), &[]);
+    let stats = server.api.get_plain("/api/v1/admin/stats").await;
+    let all_but_the_last: i64 = (1..DAMAGE_CHARGES).map(|charge_number| 10 * charge_number).sum();
+    assert_eq!(int(&stats["chargedTotal"]), all_but_the_last, "{stats}");
+    assert_eq!(std::fs::read(&segment).unwrap(), bytes[..last], "the tail is cut");
+    let kept = data.path().join(format!("journal-00000001.log.torn-{last}"));
+    let mut damaged_tail = bytes[last..].to_vec();
+    damaged_tail[(bytes.len() - last) / 2] ^= 0x5a;
+    assert_eq!(std::fs::read(&kept).unwrap(), damaged_tail, "the cut bytes are kept");
 }

@@ -4,6 +4,9 @@
 //! ```text
 //! LOCK                        held by the one process that owns the dir
 //! journal-00000007.log        journal segments, appended to in order
+//! journal-00000007.log.torn-4096
+//!                             bytes cut from the end of segment 7 at byte 4096 at a start: a
+//!                             write the process never finished; kept for the operator
 //! snapshot-00000007.snap      the state as of the start of segment 7
 //! ```
 
@@ -14,6 +17,7 @@ use std::path::{Path, PathBuf};
 const LOCK_FILE: &str = "LOCK";
 const SEGMENT_PREFIX: &str = "journal-";
 const SEGMENT_SUFFIX: &str = ".log";
+const TORN_TAIL_INFIX: &str = ".torn-";
 const SNAPSHOT_PREFIX: &str = "snapshot-";
 const SNAPSHOT_SUFFIX: &str = ".snap";
 
@@ -51,6 +55,13 @@ impl DataDir {
 
     pub fn segment_path(&self, index: u64) -> PathBuf {
         self.path.join(format!("{SEGMENT_PREFIX}{index:08}{SEGMENT_SUFFIX}"))
+    }
+
+    /// Where the bytes cut from the end of segment `index` at byte `offset` are kept.
+    pub fn torn_tail_path(&self, index: u64, offset: u64) -> PathBuf {
+        self.path.join(format!(
+            "{SEGMENT_PREFIX}{index:08}{SEGMENT_SUFFIX}{TORN_TAIL_INFIX}{offset}"
+        ))
     }
 
     pub fn snapshot_path(&self, index: u64) -> PathBuf {
