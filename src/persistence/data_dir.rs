@@ -8,6 +8,8 @@
 //!                             bytes cut from the end of segment 7 at byte 4096 at a start: a
 //!                             write the process never finished; kept for the operator
 //! snapshot-00000007.snap      the state as of the start of segment 7
+//! snapshot-00000008.snap.tmp  a snapshot being written; removed if its write fails, and any
+//!                             left by a crash at the next start that recovers
 //! ```
 
 use std::fs::{self, File};
@@ -20,6 +22,7 @@ const SEGMENT_SUFFIX: &str = ".log";
 const TORN_TAIL_INFIX: &str = ".torn-";
 const SNAPSHOT_PREFIX: &str = "snapshot-";
 const SNAPSHOT_SUFFIX: &str = ".snap";
+const SNAPSHOT_TEMPORARY_SUFFIX: &str = ".snap.tmp";
 
 /// The data dir, locked for this process for as long as the value lives.
 #[derive(Debug)]
@@ -68,6 +71,12 @@ impl DataDir {
         self.path.join(format!("{SNAPSHOT_PREFIX}{index:08}{SNAPSHOT_SUFFIX}"))
     }
 
+    /// Where snapshot `index` is written before it is renamed into place.
+    pub fn snapshot_temporary_path(&self, index: u64) -> PathBuf {
+        self.path
+            .join(format!("{SNAPSHOT_PREFIX}{index:08}{SNAPSHOT_TEMPORARY_SUFFIX}"))
+    }
+
     /// Indexes of the journal segments present, ascending.
     pub fn segments(&self) -> io::Result<Vec<u64>> {
         self.indexes(SEGMENT_PREFIX, SEGMENT_SUFFIX)
@@ -76,6 +85,11 @@ impl DataDir {
     /// Indexes of the snapshots present, ascending.
     pub fn snapshots(&self) -> io::Result<Vec<u64>> {
         self.indexes(SNAPSHOT_PREFIX, SNAPSHOT_SUFFIX)
+    }
+
+    /// Indexes of the snapshots whose temporary files are present, ascending.
+    pub fn snapshot_temporaries(&self) -> io::Result<Vec<u64>> {
+        self.indexes(SNAPSHOT_PREFIX, SNAPSHOT_TEMPORARY_SUFFIX)
     }
 
     fn indexes(&self, prefix: &str, suffix: &str) -> io::Result<Vec<u64>> {

@@ -336,6 +336,7 @@ pub fn recover(dir: &DataDir, limits: &Limits) -> Result<(State, Report), Recove
     if let Some(torn) = torn {
         cut_torn_tail(dir, torn, &mut report)?;
     }
+    snapshot::remove_temporaries(dir)?;
     Ok((state, report))
 }
 

@@ -638,18 +638,21 @@ fn scripted_journal() -> (Vec<u8>, Vec<Entry>, Vec<usize>) {
 /// refuses, names the record and changes nothing.
 fn assert_refused_unchanged(damaged: &[u8], start: usize, what: &str) -> RecoveryError {
     let crashed = dir_with_segment(damaged);
-    let before = contents(crashed.path());
-    let refused = recover(crashed.path())
+    assert_refused_in(crashed.path(), start, what)
+}
+
+/// Recovery of the dir at `path` refuses, names the record at `start` of segment 1 and changes
+/// nothing.
+fn assert_refused_in(path: &Path, start: usize, what: &str) -> RecoveryError {
+    let before = contents(path);
+    let refused = recover(path)
         .err()
         .unwrap_or_else(|| panic!("{what}: recovery refuses"));
     let RecoveryError::DamagedSegment { segment, offset, .. } = &refused else {
         panic!("{what}: {refused}");
     };
     assert_eq!((*segment, *offset), (1, start as u64), "{what}: {refused}");
-    assert!(
-        contents(crashed.path()) == before,
-        "{what}: the refusal changed the dir"
-    );
+    assert!(contents(path) == before, "{what}: the refusal changed the dir");
     refused
 }
 
@@ -879,4 +882,42 @@ fn recovery_ends_only_the_token_that_paid() {
         Some(later),
         "the fan's new token lives on"
     );
+}
+
+/// Names in the dir that a snapshot write uses only while it is under way.
+fn temporaries(path: &Path) -> Vec<String> {
+    let names = contents(path).into_keys();
+    names.filter(|name| name.ends_with(".tmp")).collect()
+}
+
+#[test]
+fn a_failed_snapshot_write_leaves_no_temporary_file() {
+    let live = tempfile::tempdir().unwrap();
+    let dir = DataDir::open(live.path()).unwrap();
+    // A dir where the snapshot belongs: the temporary file is written, but cannot be renamed.
+    std::fs::create_dir(dir.snapshot_path(3)).unwrap();
+    let image = State::empty(&limits()).image();
+    assert!(snapshot::write(&dir, 3, &image).is_err());
+    assert_eq!(temporaries(live.path()), Vec::<String>::new());
+    snapshot::write(&dir, 4, &image).unwrap();
+    assert!(snapshot::read(&dir, 4).is_ok(), "the next write is whole");
+}
+
+#[test]
+fn temporary_snapshot_files_left_behind_go_at_a_start_that_recovers() {
+    let (bytes, _, ends) = scripted_journal();
+    let stale = ["snapshot-00000001.snap.tmp", "snapshot-00000007.snap.tmp"];
+    let crashed = dir_with_segment(&bytes);
+    for name in stale {
+        std::fs::write(crashed.path().join(name), b"half a snapshot").unwrap();
+    }
+    recover(crashed.path()).unwrap();
+    assert_eq!(temporaries(crashed.path()), Vec::<String>::new());
+
+    // A start that is refused leaves them, like everything else.
+    let mut damaged = bytes.clone();
+    damaged[ends[0] + 10] ^= 0x01;
+    let refused = dir_with_segment(&damaged);
+    std::fs::write(refused.path().join(stale[0]), b"half a snapshot").unwrap();
+    assert_refused_in(refused.path(), ends[0], "a stale temporary file");
 }
