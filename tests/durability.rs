@@ -31,7 +31,12 @@ struct Server {
 
 /// Starts the binary on `data_dir` with `CALM` and `extra` flags; its log goes to `log`.
 fn start(data_dir: &Path, log: &Path, extra: &[&str]) -> Server {
-    let mut child = server_command(data_dir, extra)
+    start_command(server_command(data_dir, extra), log)
+}
+
+/// Starts the server `command` runs and waits until it says where it listens.
+fn start_command(mut command: Command, log: &Path) -> Server {
+    let mut child = command
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(log).unwrap())
         .spawn()
@@ -67,7 +72,28 @@ fn server_command(data_dir: &Path, extra: &[&str]) -> Command {
     command
 }
 
+/// `command` run by `sh` after `setup` (limits, ignored signals), which `exec` keeps.
+fn after_shell(setup: &str, command: &Command) -> Command {
+    let mut limited = Command::new("sh");
+    limited
+        .arg("-c")
+        .arg(format!("{setup} && exec \"$0\" \"$@\""))
+        .arg(command.get_program())
+        .args(command.get_args());
+    limited
+}
+
 impl Server {
+    /// The file descriptors the process has open below `limit`: the numbers it may still use,
+    /// leaving out any it inherited above.
+    fn fds_open_below(&self, limit: usize) -> usize {
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{}/fd", self.child.id())) else {
+            return 0;
+        };
+        let numbers = fds.filter_map(|fd| fd.ok()?.file_name().to_str()?.parse::<usize>().ok());
+        numbers.filter(|number| *number < limit).count()
+    }
+
     /// SIGKILL: the process gets no chance to tidy up.
     fn crash(&mut self) {
         self.child.kill().unwrap();
@@ -1030,4 +1056,94 @@ async fn a_flipped_byte_in_the_last_record_is_a_torn_tail_cut_and_kept_beside_th
     let mut damaged_tail = bytes[last..].to_vec();
     damaged_tail[(bytes.len() - last) / 2] ^= 0x5a;
     assert_eq!(std::fs::read(&kept).unwrap(), damaged_tail, "the cut bytes are kept");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running out of file descriptors
+// ---------------------------------------------------------------------------------------------
+
+/// The server's descriptor limit in the test: one HTTP worker needs about thirty at rest.
+const FDS_MAX: usize = 64;
+
+/// Polls `done` every 20 ms for at most ten seconds.
+async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "waited in vain until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The index of the newest snapshot in the dir, 0 if none.
+fn newest_snapshot(dir: &Path) -> u64 {
+    let names = files_named(dir, "snapshot-");
+    let indexes = names
+        .iter()
+        .filter_map(|name| name.strip_prefix("snapshot-")?.strip_suffix(".snap")?.parse().ok());
+    indexes.max().unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_out_of_file_descriptors_postpones_snapshots_and_never_fails_the_journal() {
+    let data = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("server.log");
+    let flags = ["--snapshot-interval", "200ms", "--workers", "1"];
+    let mut server = start_command(
+        after_shell(&format!("ulimit -n {FDS_MAX}"), &server_command(data.path(), &flags)),
+        &log,
+    );
+    let fan = register_fan(&server.api, "fei").await;
+    // The client keeps this connection for the charge made while no descriptor is left.
+    charge(&server.api, &fan, 10, None).await;
+    let snapshot_before = newest_snapshot(data.path());
+
+    let address = server.api.base.trim_start_matches("http://").to_string();
+    let mut connections = Vec::new();
+    while server.fds_open_below(FDS_MAX) < FDS_MAX {
+        assert!(
+            connections.len() < 2 * FDS_MAX,
+            "{} descriptors open",
+            server.fds_open_below(FDS_MAX)
+        );
+        connections.push(tokio::net::TcpStream::connect(&address).await.unwrap());
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let rotation_failed = || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        text.contains("could not begin a new segment") && text.contains("Too many open files")
+    };
+    wait_until("a snapshot finds no descriptor for a new segment", rotation_failed).await;
+    let during = charge_status(&server.api, &fan, 20).await;
+    assert_eq!(during, StatusCode::OK, "a write while no descriptor is left");
+
+    drop(connections);
+    let snapshot_taken = || newest_snapshot(data.path()) > snapshot_before;
+    wait_until("a snapshot is taken once descriptors are free", snapshot_taken).await;
+    assert_eq!(charge_status(&server.api, &fan, 30).await, StatusCode::OK);
+    let health = server.api.expect(200, Method::GET, "/healthz", None, None).await;
+    assert_eq!(health["status"], "ok", "{health}");
+
+    server.crash();
+    let server = start(data.path(), &logs.path().join("after.log"), &[]);
+    let stats = server.api.get_plain("/api/v1/admin/stats").await;
+    assert_eq!(
+        int(&stats["chargedTotal"]),
+        60,
+        "every acknowledged charge is kept: {stats}"
+    );
+}
+
+/// The status a charge is answered with.
+async fn charge_status(api: &Api, fan: &Fan, amount: i64) -> StatusCode {
+    let body = json!({"amount": amount});
+    let path = "/api/v1/wallet/charges";
+    let (status, _) = api
+        .send(Method::POST, path, Some(fan.token()), Some(&body))
+        .await
+        .unwrap();
+    status
 }

@@ -29,6 +29,9 @@ const SNAPSHOT_TEMPORARY_SUFFIX: &str = ".snap.tmp";
 pub struct DataDir {
     path: PathBuf,
     _lock: File,
+    /// The dir itself, open for syncing: a sync then needs no new descriptor, so it works even
+    /// when the process has none left.
+    handle: File,
 }
 
 impl DataDir {
@@ -44,6 +47,7 @@ impl DataDir {
             Ok(()) => Ok(Self {
                 path: path.to_path_buf(),
                 _lock: lock,
+                handle: File::open(path)?,
             }),
             Err(fs::TryLockError::WouldBlock) => Err(io::Error::new(
                 io::ErrorKind::WouldBlock,
@@ -109,7 +113,7 @@ impl DataDir {
 
     /// Makes renames and new files in the dir durable.
     pub fn sync(&self) -> io::Result<()> {
-        File::open(&self.path)?.sync_all()
+        self.handle.sync_all()
     }
 }
 
