@@ -1147,3 +1147,51 @@ async fn charge_status(api: &Api, fan: &Fan, amount: i64) -> StatusCode {
         .unwrap();
     status
 }
+
+// ---------------------------------------------------------------------------------------------
+// A write the disk refuses
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_the_disk_refuses_stops_acknowledgements_until_a_restart_which_loses_nothing_acknowledged() {
+    let data = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("server.log");
+    // Files of at most 8 KiB; a write past that fails with EFBIG rather than killing the process,
+    // as a full disk would fail it with ENOSPC.
+    let limited = after_shell("trap '' XFSZ; ulimit -f 16", &server_command(data.path(), &[]));
+    let mut server = start_command(limited, &log);
+    let fan = register_fan(&server.api, "gil").await;
+    let mut acknowledged = 0;
+    let mut refused = None;
+    for amount in 1..=1000 {
+        match charge_status(&server.api, &fan, amount).await {
+            StatusCode::OK => acknowledged += amount,
+            status => {
+                refused = Some(status);
+                break;
+            }
+        }
+    }
+    assert_eq!(
+        refused,
+        Some(StatusCode::SERVICE_UNAVAILABLE),
+        "8 KiB of journal fill up"
+    );
+    assert_eq!(
+        charge_status(&server.api, &fan, 1).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "nothing more is acknowledged"
+    );
+    let (status, health) = server.api.send(Method::GET, "/healthz", None, None).await.unwrap();
+    assert!(status.is_server_error(), "/healthz answers {status} {health}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("could not write or sync segment 1"), "{text}");
+
+    server.crash();
+    let server = start(data.path(), &logs.path().join("after.log"), &[]);
+    let stats = server.api.get_plain("/api/v1/admin/stats").await;
+    assert_eq!(int(&stats["chargedTotal"]), acknowledged, "{stats}");
+    let health = server.api.expect(200, Method::GET, "/healthz", None, None).await;
+    assert_eq!(health["status"], "ok", "{health}");
+}
