@@ -293,8 +293,8 @@ impl Writer {
             }
         }
         self.commit(&mut bytes, &mut waiting);
-        let retry_due = self.rotation_retry_at.is_none_or(|at| at <= Instant::now());
-        if self.segment.len >= SEGMENT_BYTES_MAX && retry_due {
+        let full = self.segment.len >= SEGMENT_BYTES_MAX;
+        if full && self.rotation_retry_at.is_none_or(|at| at <= Instant::now()) {
             // A segment that cannot be begun now only makes this one grow past the limit.
             let _ = self.rotate();
         }
