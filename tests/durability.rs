@@ -31,7 +31,12 @@ struct Server {
 
 /// Starts the binary on `data_dir` with `CALM` and `extra` flags; its log goes to `log`.
 fn start(data_dir: &Path, log: &Path, extra: &[&str]) -> Server {
-    let mut child = server_command(data_dir, extra)
+    start_command(server_command(data_dir, extra), log)
+}
+
+/// Starts the server `command` runs and waits until it says where it listens.
+fn start_command(mut command: Command, log: &Path) -> Server {
+    let mut child = command
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(log).unwrap())
         .spawn()
@@ -67,7 +72,28 @@ fn server_command(data_dir: &Path, extra: &[&str]) -> Command {
     command
 }
 
+/// `command` run by `sh` after `setup` (limits, ignored signals), which `exec` keeps.
+fn after_shell(setup: &str, command: &Command) -> Command {
+    let mut limited = Command::new("sh");
+    limited
+        .arg("-c")
+        .arg(format!("{setup} && exec \"$0\" \"$@\""))
+        .arg(command.get_program())
+        .args(command.get_args());
+    limited
+}
+
 impl Server {
+    /// The file descriptors the process has open below `limit`: the numbers it may still use,
+    /// leaving out any it inherited above.
+    fn fds_open_below(&self, limit: usize) -> usize {
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{}/fd", self.child.id())) else {
+            return 0;
+        };
+        let numbers = fds.filter_map(|fd| fd.ok()?.file_name().to_str()?.parse::<usize>().ok());
+        numbers.filter(|number| *number < limit).count()
+    }
+
     /// SIGKILL: the process gets no chance to tidy up.
     fn crash(&mut self) {
         self.child.kill().unwrap();
@@ -903,29 +929,269 @@ async fn a_second_server_on_the_same_data_dir_is_refused() {
     let logs = tempfile::tempdir().unwrap();
     let first = start(data.path(), &logs.path().join("first.log"), &[]);
 
-    let second_log = logs.path().join("second.log");
-    let mut second = server_command(data.path(), &[])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&second_log).unwrap())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = second.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > Duration::from_secs(20) {
-            let _ = second.kill();
-            let _ = second.wait();
-            panic!("a second server on the same data dir kept running");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    let message = std::fs::read_to_string(&second_log).unwrap();
+    let (status, message) = start_refused(data.path(), &logs.path().join("second.log")).await;
     assert_eq!(status.code(), Some(1), "{status}: {message}");
     assert!(message.contains("in use by another server process"), "{message}");
 
     // The first one is undisturbed.
     let health = first.api.expect(200, Method::GET, "/healthz", None, None).await;
     assert_eq!(health["status"], "ok");
+}
+
+/// Starts the binary on `data_dir` expecting it to refuse: its exit status and its log.
+async fn start_refused(data_dir: &Path, log: &Path) -> (ExitStatus, String) {
+    let mut child = server_command(data_dir, &[])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the server kept running on {}", data_dir.display());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    (status, std::fs::read_to_string(log).unwrap())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Damage on disk
+// ---------------------------------------------------------------------------------------------
+
+/// Charges made before the damage tests crash the server: one record each, at the journal's end.
+const DAMAGE_CHARGES: i64 = 13;
+
+/// A server that registered a fan and took `DAMAGE_CHARGES` charges of 10, 20, … won, then was
+/// SIGKILLed; the path of its only journal segment.
+async fn charged_then_crashed(data_dir: &Path, log: &Path) -> std::path::PathBuf {
+    let mut server = start(data_dir, log, &["--snapshot-interval", "1h"]);
+    let fan = register_fan(&server.api, "eun").await;
+    for charge_number in 1..=DAMAGE_CHARGES {
+        charge(&server.api, &fan, 10 * charge_number, None).await;
+    }
+    server.crash();
+    let segments = files_named(data_dir, "journal-");
+    assert_eq!(segments, ["journal-00000001.log"], "one segment and nothing beside it");
+    data_dir.join(&segments[0])
+}
+
+/// Where each record of a journal segment starts, and the segment's length.
+fn record_starts(bytes: &[u8]) -> Vec<usize> {
+    let mut starts = Vec::new();
+    let mut offset = 0;
+    while offset < bytes.len() {
+        starts.push(offset);
+        let length = u32::from_le_bytes(bytes[offset..offset + 4].try_into().unwrap()) as usize;
+        offset += 8 + length;
+    }
+    assert_eq!(offset, bytes.len(), "the segment holds whole records");
+    starts
+}
+
+/// Every file of the dir and its bytes.
+fn contents(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| {
+            let entry = entry.unwrap();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            (name, std::fs::read(entry.path()).unwrap())
+        })
+        .collect()
+}
+
+fn flip_byte(path: &Path, offset: usize) {
+    let mut bytes = std::fs::read(path).unwrap();
+    bytes[offset] ^= 0x5a;
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flipped_byte_inside_the_journal_refuses_the_start_and_changes_nothing_on_disk() {
+    let data = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let segment = charged_then_crashed(data.path(), &logs.path().join("first.log")).await;
+    let bytes = std::fs::read(&segment).unwrap();
+    let starts = record_starts(&bytes);
+    // The seventh of the thirteen charges.
+    let damaged = starts[starts.len() - DAMAGE_CHARGES as usize + 6];
+    let next = starts[starts.len() - DAMAGE_CHARGES as usize + 7];
+    flip_byte(&segment, (damaged + next) / 2);
+    let before = contents(data.path());
+
+    let (status, message) = start_refused(data.path(), &logs.path().join("refused.log")).await;
+    assert_eq!(status.code(), Some(1), "{status}: {message}");
+    assert!(message.contains("journal-00000001.log"), "the file is named: {message}");
+    assert!(
+        message.contains(&format!("byte {damaged}")),
+        "the offset is named: {message}"
+    );
+    assert!(
+        contents(data.path()) == before,
+        "the refused start changed the data dir"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flipped_byte_in_the_last_record_is_a_torn_tail_cut_and_kept_beside_the_segment() {
+    let data = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let segment = charged_then_crashed(data.path(), &logs.path().join("first.log")).await;
+    let bytes = std::fs::read(&segment).unwrap();
+    let last = *record_starts(&bytes).last().unwrap();
+    flip_byte(&segment, (last + bytes.len()) / 2);
+
+    let server = start(data.path(), &logs.path().join("second.log"), &[]);
+    let stats = server.api.get_plain("/api/v1/admin/stats").await;
+    let all_but_the_last: i64 = (1..DAMAGE_CHARGES).map(|charge_number| 10 * charge_number).sum();
+    assert_eq!(int(&stats["chargedTotal"]), all_but_the_last, "{stats}");
+    assert_eq!(std::fs::read(&segment).unwrap(), bytes[..last], "the tail is cut");
+    let kept = data.path().join(format!("journal-00000001.log.torn-{last}"));
+    let mut damaged_tail = bytes[last..].to_vec();
+    damaged_tail[(bytes.len() - last) / 2] ^= 0x5a;
+    assert_eq!(std::fs::read(&kept).unwrap(), damaged_tail, "the cut bytes are kept");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running out of file descriptors
+// ---------------------------------------------------------------------------------------------
+
+/// The server's descriptor limit in the test: one HTTP worker needs about thirty at rest.
+const FDS_MAX: usize = 64;
+
+/// Polls `done` every 20 ms for at most ten seconds.
+async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "waited in vain until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The index of the newest snapshot in the dir, 0 if none.
+fn newest_snapshot(dir: &Path) -> u64 {
+    let names = files_named(dir, "snapshot-");
+    let indexes = names
+        .iter()
+        .filter_map(|name| name.strip_prefix("snapshot-")?.strip_suffix(".snap")?.parse().ok());
+    indexes.max().unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_out_of_file_descriptors_postpones_snapshots_and_never_fails_the_journal() {
+    let data = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("server.log");
+    let flags = ["--snapshot-interval", "200ms", "--workers", "1"];
+    let mut server = start_command(
+        after_shell(&format!("ulimit -n {FDS_MAX}"), &server_command(data.path(), &flags)),
+        &log,
+    );
+    let fan = register_fan(&server.api, "fei").await;
+    // The client keeps this connection for the charge made while no descriptor is left.
+    charge(&server.api, &fan, 10, None).await;
+    let snapshot_before = newest_snapshot(data.path());
+
+    let address = server.api.base.trim_start_matches("http://").to_string();
+    let mut connections = Vec::new();
+    while server.fds_open_below(FDS_MAX) < FDS_MAX {
+        assert!(
+            connections.len() < 2 * FDS_MAX,
+            "{} descriptors open",
+            server.fds_open_below(FDS_MAX)
+        );
+        connections.push(tokio::net::TcpStream::connect(&address).await.unwrap());
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let rotation_failed = || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        text.contains("could not begin a new segment") && text.contains("Too many open files")
+    };
+    wait_until("a snapshot finds no descriptor for a new segment", rotation_failed).await;
+    let during = charge_status(&server.api, &fan, 20).await;
+    assert_eq!(during, StatusCode::OK, "a write while no descriptor is left");
+
+    drop(connections);
+    let snapshot_taken = || newest_snapshot(data.path()) > snapshot_before;
+    wait_until("a snapshot is taken once descriptors are free", snapshot_taken).await;
+    assert_eq!(charge_status(&server.api, &fan, 30).await, StatusCode::OK);
+    let health = server.api.expect(200, Method::GET, "/healthz", None, None).await;
+    assert_eq!(health["status"], "ok", "{health}");
+
+    server.crash();
+    let server = start(data.path(), &logs.path().join("after.log"), &[]);
+    let stats = server.api.get_plain("/api/v1/admin/stats").await;
+    assert_eq!(
+        int(&stats["chargedTotal"]),
+        60,
+        "every acknowledged charge is kept: {stats}"
+    );
+}
+
+/// The status a charge is answered with.
+async fn charge_status(api: &Api, fan: &Fan, amount: i64) -> StatusCode {
+    let body = json!({"amount": amount});
+    let path = "/api/v1/wallet/charges";
+    let (status, _) = api
+        .send(Method::POST, path, Some(fan.token()), Some(&body))
+        .await
+        .unwrap();
+    status
+}
+
+// ---------------------------------------------------------------------------------------------
+// A write the disk refuses
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_the_disk_refuses_stops_acknowledgements_until_a_restart_which_loses_nothing_acknowledged() {
+    let data = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("server.log");
+    // Files of at most 8 KiB; a write past that fails with EFBIG rather than killing the process,
+    // as a full disk would fail it with ENOSPC.
+    let limited = after_shell("trap '' XFSZ; ulimit -f 16", &server_command(data.path(), &[]));
+    let mut server = start_command(limited, &log);
+    let fan = register_fan(&server.api, "gil").await;
+    let mut acknowledged = 0;
+    let mut refused = None;
+    for amount in 1..=1000 {
+        match charge_status(&server.api, &fan, amount).await {
+            StatusCode::OK => acknowledged += amount,
+            status => {
+                refused = Some(status);
+                break;
+            }
+        }
+    }
+    assert_eq!(
+        refused,
+        Some(StatusCode::SERVICE_UNAVAILABLE),
+        "8 KiB of journal fill up"
+    );
+    assert_eq!(
+        charge_status(&server.api, &fan, 1).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "nothing more is acknowledged"
+    );
+    let (status, health) = server.api.send(Method::GET, "/healthz", None, None).await.unwrap();
+    assert!(status.is_server_error(), "/healthz answers {status} {health}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("could not write or sync segment 1"), "{text}");
+
+    server.crash();
+    let server = start(data.path(), &logs.path().join("after.log"), &[]);
+    let stats = server.api.get_plain("/api/v1/admin/stats").await;
+    assert_eq!(int(&stats["chargedTotal"]), acknowledged, "{stats}");
+    let health = server.api.expect(200, Method::GET, "/healthz", None, None).await;
+    assert_eq!(health["status"], "ok", "{health}");
 }

@@ -116,14 +116,19 @@ pub async fn record(
     Ok(response)
 }
 
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = serde_json::Value, example = json!({"status": "ok"}))))]
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses(
+    (status = 200, description = "The journal can write", body = serde_json::Value, example = json!({"status": "ok"})),
+    (status = 503, description = "The journal cannot write: nothing is acknowledged until the server is restarted", body = serde_json::Value,
+        example = json!({"status": "failing", "reason": "the journal could not write or sync segment 7: No space left on device (os error 28)"})),
+))]
 pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
-    if state.services.journal.is_healthy() {
-        return HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }));
+    match state.services.journal.failure() {
+        None => HttpResponse::Ok().json(serde_json::json!({ "status": "ok" })),
+        // Only a restart brings the disk and memory back in step: this tells a supervisor to.
+        Some(reason) => {
+            HttpResponse::ServiceUnavailable().json(serde_json::json!({ "status": "failing", "reason": reason }))
+        }
     }
-    // Nothing can be acknowledged any more: tell the supervisor to restart the process.
-    HttpResponse::ServiceUnavailable()
-        .json(serde_json::json!({ "status": "the journal cannot write; restart to recover" }))
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]

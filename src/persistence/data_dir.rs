@@ -4,7 +4,12 @@
 //! ```text
 //! LOCK                        held by the one process that owns the dir
 //! journal-00000007.log        journal segments, appended to in order
+//! journal-00000007.log.torn-4096
+//!                             bytes cut from the end of segment 7 at byte 4096 at a start: a
+//!                             write the process never finished; kept for the operator
 //! snapshot-00000007.snap      the state as of the start of segment 7
+//! snapshot-00000008.snap.tmp  a snapshot being written; removed if its write fails, and any
+//!                             left by a crash at the next start that recovers
 //! ```
 
 use std::fs::{self, File};
@@ -14,14 +19,19 @@ use std::path::{Path, PathBuf};
 const LOCK_FILE: &str = "LOCK";
 const SEGMENT_PREFIX: &str = "journal-";
 const SEGMENT_SUFFIX: &str = ".log";
+const TORN_TAIL_INFIX: &str = ".torn-";
 const SNAPSHOT_PREFIX: &str = "snapshot-";
 const SNAPSHOT_SUFFIX: &str = ".snap";
+const SNAPSHOT_TEMPORARY_SUFFIX: &str = ".snap.tmp";
 
 /// The data dir, locked for this process for as long as the value lives.
 #[derive(Debug)]
 pub struct DataDir {
     path: PathBuf,
     _lock: File,
+    /// The dir itself, open for syncing: a sync then needs no new descriptor, so it works even
+    /// when the process has none left.
+    handle: File,
 }
 
 impl DataDir {
@@ -37,6 +47,7 @@ impl DataDir {
             Ok(()) => Ok(Self {
                 path: path.to_path_buf(),
                 _lock: lock,
+                handle: File::open(path)?,
             }),
             Err(fs::TryLockError::WouldBlock) => Err(io::Error::new(
                 io::ErrorKind::WouldBlock,
@@ -53,8 +64,21 @@ impl DataDir {
         self.path.join(format!("{SEGMENT_PREFIX}{index:08}{SEGMENT_SUFFIX}"))
     }
 
+    /// Where the bytes cut from the end of segment `index` at byte `offset` are kept.
+    pub fn torn_tail_path(&self, index: u64, offset: u64) -> PathBuf {
+        self.path.join(format!(
+            "{SEGMENT_PREFIX}{index:08}{SEGMENT_SUFFIX}{TORN_TAIL_INFIX}{offset}"
+        ))
+    }
+
     pub fn snapshot_path(&self, index: u64) -> PathBuf {
         self.path.join(format!("{SNAPSHOT_PREFIX}{index:08}{SNAPSHOT_SUFFIX}"))
+    }
+
+    /// Where snapshot `index` is written before it is renamed into place.
+    pub fn snapshot_temporary_path(&self, index: u64) -> PathBuf {
+        self.path
+            .join(format!("{SNAPSHOT_PREFIX}{index:08}{SNAPSHOT_TEMPORARY_SUFFIX}"))
     }
 
     /// Indexes of the journal segments present, ascending.
@@ -65,6 +89,11 @@ impl DataDir {
     /// Indexes of the snapshots present, ascending.
     pub fn snapshots(&self) -> io::Result<Vec<u64>> {
         self.indexes(SNAPSHOT_PREFIX, SNAPSHOT_SUFFIX)
+    }
+
+    /// Indexes of the snapshots whose temporary files are present, ascending.
+    pub fn snapshot_temporaries(&self) -> io::Result<Vec<u64>> {
+        self.indexes(SNAPSHOT_PREFIX, SNAPSHOT_TEMPORARY_SUFFIX)
     }
 
     fn indexes(&self, prefix: &str, suffix: &str) -> io::Result<Vec<u64>> {
@@ -84,7 +113,7 @@ impl DataDir {
 
     /// Makes renames and new files in the dir durable.
     pub fn sync(&self) -> io::Result<()> {
-        File::open(&self.path)?.sync_all()
+        self.handle.sync_all()
     }
 }
 

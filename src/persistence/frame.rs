@@ -6,7 +6,8 @@
 //! ```
 //!
 //! A reader stops at the first record that is cut short, fails its checksum or does not decode:
-//! everything before it is a clean prefix of what was written.
+//! everything before it is a clean prefix of what was written. Whether anything written later
+//! survives past that point is for [`next_whole_record`] to find.
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -58,15 +59,19 @@ pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 }
 
 /// Why reading stopped before the end of the bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Damage {
     /// The last record is cut short: a write the process did not finish.
+    #[error("a record cut short")]
     Torn,
     /// A record's checksum does not match.
+    #[error("a checksum mismatch")]
     Checksum,
     /// A record's payload is of a format this build does not know: written by another version.
+    #[error("a record of format version {0}, which this build does not know")]
     UnknownVersion(u8),
     /// A record's payload does not decode.
+    #[error("a record that does not decode: {0}")]
     Undecodable(String),
 }
 
@@ -118,7 +123,19 @@ pub fn decode_exact<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Damage> {
     Ok(record)
 }
 
-fn decode_one<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, usize), Damage> {
+/// The offset of the first whole record with a matching checksum that starts after `from`, of
+/// any format version: what a reader that stopped at damaged bytes asks to tell bytes a write
+/// never finished (nothing whole after them) from damage to bytes written before others.
+///
+/// Every offset is tried, because a damaged length says nothing about where the next record
+/// starts. Most offsets cost a comparison: only a length that fits in the rest of the bytes is
+/// checksummed, and zeroes (a preallocated tail) never are.
+pub fn next_whole_record(bytes: &[u8], from: usize) -> Option<usize> {
+    (from + 1..bytes.len()).find(|&start| checked_payload(&bytes[start..]).is_ok())
+}
+
+/// The payload of the record at the start of `bytes`, its checksum verified.
+fn checked_payload(bytes: &[u8]) -> Result<&[u8], Damage> {
     if bytes.len() < HEADER_BYTES {
         return Err(Damage::Torn);
     }
@@ -133,11 +150,16 @@ fn decode_one<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, usize), Damage> {
     if crc32fast::hash(payload) != crc {
         return Err(Damage::Checksum);
     }
+    Ok(payload)
+}
+
+fn decode_one<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, usize), Damage> {
+    let payload = checked_payload(bytes)?;
     if payload[0] != FORMAT_VERSION {
         return Err(Damage::UnknownVersion(payload[0]));
     }
     let record = postcard::from_bytes(&payload[1..]).map_err(|e| Damage::Undecodable(e.to_string()))?;
-    Ok((record, HEADER_BYTES + payload_len))
+    Ok((record, HEADER_BYTES + payload.len()))
 }
 
 #[cfg(test)]
@@ -207,6 +229,34 @@ mod tests {
             assert_eq!(decoded.records, records[..intact], "bit flipped at {position}");
             assert!(decoded.damage.is_some());
         }
+    }
+
+    #[test]
+    fn after_damage_to_any_record_the_next_whole_one_is_found() {
+        let records = samples(6);
+        let (bytes, ends) = encode_all(&records);
+        for position in 0..bytes.len() {
+            let mut damaged = bytes.clone();
+            damaged[position] ^= 0x10;
+            let decoded = decode_all::<Sample>(&damaged);
+            let next = ends.iter().copied().find(|end| *end > position && *end < bytes.len());
+            assert_eq!(
+                next_whole_record(&damaged, decoded.valid_len),
+                next,
+                "bit flipped at {position}"
+            );
+        }
+    }
+
+    #[test]
+    fn zeroes_and_a_length_past_the_end_hold_no_whole_record() {
+        let (mut bytes, _) = encode_all(&samples(3));
+        let end = bytes.len();
+        bytes.extend_from_slice(&[0; 4096]);
+        assert_eq!(next_whole_record(&bytes, end), None);
+        let mut huge = encode(&samples(2)[1]);
+        huge[..4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(next_whole_record(&huge, 0), None);
     }
 
     #[test]

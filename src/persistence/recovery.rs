@@ -1,5 +1,12 @@
 //! Recovery at start: the newest valid snapshot, then every journal entry after it through the
 //! same `apply` that live requests use, then the settling of what a crash may have cut in half.
+//!
+//! Damage in the journal is one of two things. A torn tail is damage at the end of the last
+//! segment with no whole record after it: a write the process never finished, cut off at start
+//! (its bytes kept beside the segment). Anything else is corruption of bytes written before
+//! others: acknowledged writes would be lost by cutting it, so recovery refuses, and it changes
+//! the disk only once everything has been read and replayed, so a refused start leaves the data
+//! dir exactly as it found it.
 
 use super::data_dir::DataDir;
 use super::frame::{self, Damage};
@@ -14,7 +21,9 @@ use crate::services::catalog::ConcertRecord;
 use crate::services::users::User;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
-use std::fs::{self, OpenOptions};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::PathBuf;
 
 /// The limits configured now; replay itself never depends on them.
 #[derive(Debug, Clone)]
@@ -45,13 +54,32 @@ pub enum RecoveryError {
     #[error("reading the data dir: {0}")]
     Io(#[from] std::io::Error),
     #[error(
-        "journal segment {segment} is damaged before its end ({damage:?}); acknowledged writes after it would be lost"
+        "the journal segment {} cannot be read past byte {offset} ({damage}), {found}: cutting it there would lose acknowledged writes, so the server refuses to start and has changed nothing on disk (see \"Damage on disk\" in the README)",
+        path.display()
     )]
-    DamagedSegment { segment: u64, damage: Damage },
+    DamagedSegment {
+        segment: u64,
+        path: PathBuf,
+        /// Where the first damaged record starts.
+        offset: u64,
+        damage: Damage,
+        found: Corruption,
+    },
     #[error("journal segment {segment}: {problem}")]
     Inconsistent { segment: u64, problem: String },
     #[error("no snapshot could be read and the journal no longer starts at the beginning (segment {first})")]
     NoStartingPoint { first: u64 },
+}
+
+/// What makes damage in the journal corruption rather than a torn tail.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Corruption {
+    #[error("and a whole record follows at byte {0}")]
+    RecordFollows(u64),
+    #[error("and segment {0} follows it")]
+    SegmentFollows(u64),
+    #[error("which another version of the server wrote")]
+    OtherFormat,
 }
 
 /// What recovery did, for the log and the benchmarks.
@@ -61,6 +89,8 @@ pub struct Report {
     pub segments: usize,
     pub entries_replayed: u64,
     pub bytes_cut: u64,
+    /// Where the bytes cut from a torn tail were kept.
+    pub torn_tail_kept: Option<PathBuf>,
     /// The segment the journal continues with.
     pub next_segment: u64,
     /// Entries recovery made to finish payments a crash cut short; to be journaled first.
@@ -286,7 +316,7 @@ fn remember_paid_token(
 }
 
 /// Rebuilds the state from `dir`: the newest readable snapshot, then the journal after it. A
-/// torn or damaged tail of the last segment is cut off with a warning.
+/// torn tail is cut off with a warning once everything else has replayed; corruption refuses.
 pub fn recover(dir: &DataDir, limits: &Limits) -> Result<(State, Report), RecoveryError> {
     let segments = dir.segments()?;
     let (mut state, start, snapshot) = starting_point(dir, limits, &segments)?;
@@ -296,12 +326,17 @@ pub fn recover(dir: &DataDir, limits: &Limits) -> Result<(State, Report), Recove
         ..Report::default()
     };
     let replayed: Vec<u64> = segments.into_iter().filter(|index| *index >= start).collect();
+    let mut torn = None;
     for (position, &segment) in replayed.iter().enumerate() {
-        let last = position + 1 == replayed.len();
-        replay_segment(dir, segment, last, &mut state, &mut report)?;
+        let next = replayed.get(position + 1).copied();
+        torn = replay_segment(dir, segment, next, &mut state, &mut report)?;
     }
     report.segments = replayed.len();
     report.repairs = state.settle_payments();
+    if let Some(torn) = torn {
+        cut_torn_tail(dir, torn, &mut report)?;
+    }
+    snapshot::remove_temporaries(dir)?;
     Ok((state, report))
 }
 
@@ -328,39 +363,93 @@ fn starting_point(
     }
 }
 
+/// Replays the whole records of `segment`, which segment `next` follows unless it is the last;
+/// returns its torn tail, if it has one.
 fn replay_segment(
     dir: &DataDir,
     segment: u64,
-    last: bool,
+    next: Option<u64>,
     state: &mut State,
     report: &mut Report,
-) -> Result<(), RecoveryError> {
-    let path = dir.segment_path(segment);
-    let bytes = fs::read(&path)?;
+) -> Result<Option<TornTail>, RecoveryError> {
+    let bytes = fs::read(dir.segment_path(segment))?;
     let decoded = frame::decode_all::<Entry>(&bytes);
-    if let Some(damage) = decoded.damage {
-        // A record of another format is not a torn write: cutting it would drop writes that
-        // another version of the server acknowledged.
-        if !last || matches!(damage, Damage::UnknownVersion(_)) {
-            return Err(RecoveryError::DamagedSegment { segment, damage });
-        }
-        let cut = (bytes.len() - decoded.valid_len) as u64;
-        tracing::warn!(
-            segment,
-            ?damage,
-            bytes_cut = cut,
-            "the journal's last record is torn or damaged; cutting it off"
-        );
-        let file = OpenOptions::new().write(true).open(&path)?;
-        file.set_len(decoded.valid_len as u64)?;
-        file.sync_all()?;
-        report.bytes_cut += cut;
-    }
+    let torn = match decoded.damage {
+        None => None,
+        Some(damage) => Some(torn_tail(dir, segment, next, &bytes, decoded.valid_len, damage)?),
+    };
     for entry in decoded.records {
         state
             .apply(entry)
             .map_err(|problem| RecoveryError::Inconsistent { segment, problem })?;
         report.entries_replayed += 1;
     }
+    Ok(torn)
+}
+
+/// The bytes at the end of the last segment that a write the process never finished left: damage
+/// with no whole record after it.
+#[derive(Debug)]
+struct TornTail {
+    segment: u64,
+    offset: u64,
+    bytes: Vec<u8>,
+    damage: Damage,
+}
+
+/// Damage at `offset` of `segment` as a torn tail, or the corruption it is.
+fn torn_tail(
+    dir: &DataDir,
+    segment: u64,
+    next: Option<u64>,
+    bytes: &[u8],
+    offset: usize,
+    damage: Damage,
+) -> Result<TornTail, RecoveryError> {
+    let found = match (next, &damage) {
+        (Some(next), _) => Some(Corruption::SegmentFollows(next)),
+        // A record of another format is whole, not torn: cutting it would drop writes that
+        // another version of the server acknowledged.
+        (None, Damage::UnknownVersion(_)) => Some(Corruption::OtherFormat),
+        (None, _) => frame::next_whole_record(bytes, offset).map(|at| Corruption::RecordFollows(at as u64)),
+    };
+    match found {
+        Some(found) => Err(RecoveryError::DamagedSegment {
+            segment,
+            path: dir.segment_path(segment),
+            offset: offset as u64,
+            damage,
+            found,
+        }),
+        None => Ok(TornTail {
+            segment,
+            offset: offset as u64,
+            bytes: bytes[offset..].to_vec(),
+            damage,
+        }),
+    }
+}
+
+/// Keeps a torn tail's bytes beside its segment, durably, and only then cuts them off: a crash in
+/// between loses nothing, as the next start finds the same tail and keeps it again.
+fn cut_torn_tail(dir: &DataDir, torn: TornTail, report: &mut Report) -> io::Result<()> {
+    let kept = dir.torn_tail_path(torn.segment, torn.offset);
+    let mut file = File::create(&kept)?;
+    file.write_all(&torn.bytes)?;
+    file.sync_all()?;
+    dir.sync()?;
+    let segment = OpenOptions::new().write(true).open(dir.segment_path(torn.segment))?;
+    segment.set_len(torn.offset)?;
+    segment.sync_all()?;
+    tracing::warn!(
+        segment = torn.segment,
+        offset = torn.offset,
+        bytes_cut = torn.bytes.len(),
+        damage = %torn.damage,
+        kept = %kept.display(),
+        "the journal ends in a write that never finished (a torn tail); it is cut off and its bytes kept"
+    );
+    report.bytes_cut += torn.bytes.len() as u64;
+    report.torn_tail_kept = Some(kept);
     Ok(())
 }

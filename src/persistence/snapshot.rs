@@ -1,5 +1,7 @@
 //! Snapshots: the whole [`Image`] as one checksummed record, written to a temporary file, synced,
-//! renamed into place, and the dir synced, so a snapshot file is either whole or absent.
+//! renamed into place, and the dir synced, so a snapshot file is either whole or absent. A
+//! temporary file never outlives its write: a failed write removes it, and the start after a
+//! crash removes any the crash left.
 //!
 //! Snapshot `k` holds the state as of the start of journal segment `k` or later; recovery replays
 //! segments `k..`. The two newest snapshots are kept, and the segments the older one needs, so a
@@ -10,6 +12,7 @@ use super::frame::{self, Damage};
 use super::Image;
 use std::fs::{self, File};
 use std::io::{self, Write};
+use std::path::Path;
 
 /// Snapshots kept: the newest and one to fall back to.
 pub const SNAPSHOTS_KEPT: usize = 2;
@@ -19,15 +22,41 @@ pub fn write(dir: &DataDir, index: u64, image: &Image) -> io::Result<u64> {
     let mut bytes = Vec::new();
     // Too large a state is refused as an error: the journal still holds everything.
     frame::try_encode_into(image, &mut bytes).map_err(io::Error::other)?;
-    let path = dir.snapshot_path(index);
-    let temporary = path.with_extension("snap.tmp");
-    let mut file = File::create(&temporary)?;
-    file.write_all(&bytes)?;
-    file.sync_all()?;
-    drop(file);
-    fs::rename(&temporary, &path)?;
+    let temporary = dir.snapshot_temporary_path(index);
+    let renamed = write_synced(&temporary, &bytes).and_then(|()| fs::rename(&temporary, dir.snapshot_path(index)));
+    if let Err(error) = renamed {
+        remove_temporary(&temporary);
+        return Err(error);
+    }
     dir.sync()?;
     Ok(bytes.len() as u64)
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut file = File::create(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+/// Removes a temporary file if it is there; a failure is only logged, as the next start that
+/// recovers tries again.
+fn remove_temporary(path: &Path) {
+    match fs::remove_file(path) {
+        Ok(()) => {}
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+        Err(error) => tracing::warn!(%error, path = %path.display(), "a temporary snapshot file could not be removed"),
+    }
+}
+
+/// Removes the temporary files of snapshot writes a crash cut short. Only the owner of the dir's
+/// lock may: another process's write could be under way.
+pub fn remove_temporaries(dir: &DataDir) -> io::Result<()> {
+    for index in dir.snapshot_temporaries()? {
+        let path = dir.snapshot_temporary_path(index);
+        tracing::info!(path = %path.display(), "removing a snapshot a crash left half written");
+        remove_temporary(&path);
+    }
+    Ok(())
 }
 
 /// Reads snapshot `index`, refusing one that is damaged.

@@ -4,7 +4,7 @@
 
 use super::data_dir::DataDir;
 use super::journal::Journal;
-use super::recovery::{self, Limits, RecoveryError, State};
+use super::recovery::{self, Corruption, Limits, RecoveryError, State};
 use super::{frame, snapshot, Change, Entry};
 use crate::config::FsyncPolicy;
 use crate::domain::idempotency::{AnswerRecord, Endpoint, IdempotencyKey, Scope, StoredResponse};
@@ -15,6 +15,7 @@ use crate::services::catalog::{ConcertRecord, NewDate};
 use crate::services::users::User;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use proptest::prelude::*;
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -597,6 +598,129 @@ fn a_damaged_newest_snapshot_falls_back_to_the_one_before() {
     assert_eq!(describe(&state, &holds, now), expected);
 }
 
+/// Every file of the dir and its bytes.
+fn contents(path: &Path) -> BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(path)
+        .unwrap()
+        .map(|entry| {
+            let entry = entry.unwrap();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            (name, std::fs::read(entry.path()).unwrap_or_default())
+        })
+        .collect()
+}
+
+/// A dir holding the scripted day as one segment of `bytes`, its lock file already made.
+fn dir_with_segment(bytes: &[u8]) -> tempfile::TempDir {
+    let crashed = tempfile::tempdir().unwrap();
+    let dir = DataDir::open(crashed.path()).unwrap();
+    std::fs::write(dir.segment_path(1), bytes).unwrap();
+    crashed
+}
+
+/// The scripted day's journal, its entries and where each record ends.
+fn scripted_journal() -> (Vec<u8>, Vec<Entry>, Vec<usize>) {
+    let (live, engine) = engine_after(scripted_day().len());
+    engine.stop();
+    let bytes = std::fs::read(last_segment(live.path())).unwrap();
+    let entries = frame::decode_all::<Entry>(&bytes).records;
+    let ends = entries
+        .iter()
+        .scan(0, |end, entry| {
+            *end += frame::encode(entry).len();
+            Some(*end)
+        })
+        .collect();
+    (bytes, entries, ends)
+}
+
+/// Recovery of a segment damaged in the record starting at `start`, which is not the last one,
+/// refuses, names the record and changes nothing.
+fn assert_refused_unchanged(damaged: &[u8], start: usize, what: &str) -> RecoveryError {
+    let crashed = dir_with_segment(damaged);
+    assert_refused_in(crashed.path(), start, what)
+}
+
+/// Recovery of the dir at `path` refuses, names the record at `start` of segment 1 and changes
+/// nothing.
+fn assert_refused_in(path: &Path, start: usize, what: &str) -> RecoveryError {
+    let before = contents(path);
+    let refused = recover(path)
+        .err()
+        .unwrap_or_else(|| panic!("{what}: recovery refuses"));
+    let RecoveryError::DamagedSegment { segment, offset, .. } = &refused else {
+        panic!("{what}: {refused}");
+    };
+    assert_eq!((*segment, *offset), (1, start as u64), "{what}: {refused}");
+    assert!(contents(path) == before, "{what}: the refusal changed the dir");
+    refused
+}
+
+/// Recovery of a segment whose tail from `start` is damaged cuts it, keeps it and gives back
+/// the entries before it.
+fn assert_cut_and_kept(damaged: &[u8], start: usize, kept_entries: &[Entry], what: &str) {
+    let crashed = dir_with_segment(damaged);
+    let state = recover(crashed.path()).unwrap_or_else(|error| panic!("{what}: {error}"));
+    let dir = DataDir::open(crashed.path()).unwrap();
+    let (now, holds) = (start_time(), []);
+    let expected = describe(&replay_prefix(kept_entries), &holds, now);
+    assert_eq!(describe(&state, &holds, now), expected, "{what}");
+    assert_eq!(
+        std::fs::read(dir.segment_path(1)).unwrap(),
+        damaged[..start],
+        "{what}: cut"
+    );
+    let kept = std::fs::read(dir.torn_tail_path(1, start as u64)).unwrap();
+    assert_eq!(kept, damaged[start..], "{what}: the cut bytes are kept");
+}
+
+#[test]
+fn a_flipped_byte_anywhere_but_in_the_last_record_refuses_to_start_and_changes_nothing() {
+    let (bytes, entries, ends) = scripted_journal();
+    let last_start = ends[ends.len() - 2];
+    for position in 0..bytes.len() {
+        let mut damaged = bytes.clone();
+        damaged[position] ^= 0x24;
+        let what = format!("a byte flipped at {position}");
+        if position >= last_start {
+            assert_cut_and_kept(&damaged, last_start, &entries[..entries.len() - 1], &what);
+            continue;
+        }
+        let record = ends.iter().position(|end| *end > position).unwrap();
+        let start = if record == 0 { 0 } else { ends[record - 1] };
+        let refused = assert_refused_unchanged(&damaged, start, &what);
+        let RecoveryError::DamagedSegment { found, .. } = refused else {
+            unreachable!()
+        };
+        assert_eq!(found, Corruption::RecordFollows(ends[record] as u64), "{what}");
+    }
+}
+
+#[test]
+fn a_length_that_claims_more_than_the_segment_holds_is_corruption_unless_it_is_the_last() {
+    let (bytes, entries, ends) = scripted_journal();
+    for claimed in [u32::MAX, bytes.len() as u32] {
+        let middle = ends[ends.len() / 2];
+        let mut damaged = bytes.clone();
+        damaged[middle..middle + 4].copy_from_slice(&claimed.to_le_bytes());
+        assert_refused_unchanged(&damaged, middle, &format!("{claimed} bytes in the middle"));
+
+        let last_start = ends[ends.len() - 2];
+        let mut damaged = bytes.clone();
+        damaged[last_start..last_start + 4].copy_from_slice(&claimed.to_le_bytes());
+        let what = format!("{claimed} bytes in the last record");
+        assert_cut_and_kept(&damaged, last_start, &entries[..entries.len() - 1], &what);
+    }
+}
+
+#[test]
+fn zeroes_after_the_last_record_are_a_torn_tail() {
+    let (bytes, entries, _) = scripted_journal();
+    let mut preallocated = bytes.clone();
+    preallocated.extend_from_slice(&[0; 8192]);
+    assert_cut_and_kept(&preallocated, bytes.len(), &entries, "zeroes after the end");
+}
+
 #[test]
 fn damage_before_the_last_segment_refuses_to_start_rather_than_lose_writes() {
     let live = tempfile::tempdir().unwrap();
@@ -608,14 +732,34 @@ fn damage_before_the_last_segment_refuses_to_start_rather_than_lose_writes() {
     engine.run(&Command::Charge { fan: 0, amount: 10 });
     engine.stop();
     let first = DataDir::open(live.path()).unwrap().segment_path(1);
-    let mut bytes = std::fs::read(&first).unwrap();
-    bytes[20] ^= 0x01;
-    std::fs::write(&first, bytes).unwrap();
-    let refused = recover(live.path()).err().expect("recovery refuses");
-    assert!(
-        matches!(refused, RecoveryError::DamagedSegment { segment: 1, .. }),
-        "{refused}"
-    );
+    let bytes = std::fs::read(&first).unwrap();
+    let ends: Vec<usize> = frame::decode_all::<Entry>(&bytes)
+        .records
+        .iter()
+        .scan(0, |end, entry| {
+            *end += frame::encode(entry).len();
+            Some(*end)
+        })
+        .collect();
+    // The last record of a segment that is not the last is damage too, torn or not.
+    for (start, position) in [(0, 20), (ends[ends.len() - 2], bytes.len() - 3)] {
+        let mut damaged = bytes.clone();
+        damaged[position] ^= 0x01;
+        std::fs::write(&first, damaged).unwrap();
+        let before = contents(live.path());
+        let refused = recover(live.path()).err().expect("recovery refuses");
+        let RecoveryError::DamagedSegment {
+            segment, offset, found, ..
+        } = &refused
+        else {
+            panic!("{refused}");
+        };
+        assert_eq!(
+            (*segment, *offset, found),
+            (1, start as u64, &Corruption::SegmentFollows(2))
+        );
+        assert!(contents(live.path()) == before, "the refusal changed the dir");
+    }
 }
 
 /// The user's live token, if any.
@@ -738,4 +882,42 @@ fn recovery_ends_only_the_token_that_paid() {
         Some(later),
         "the fan's new token lives on"
     );
+}
+
+/// Names in the dir that a snapshot write uses only while it is under way.
+fn temporaries(path: &Path) -> Vec<String> {
+    let names = contents(path).into_keys();
+    names.filter(|name| name.ends_with(".tmp")).collect()
+}
+
+#[test]
+fn a_failed_snapshot_write_leaves_no_temporary_file() {
+    let live = tempfile::tempdir().unwrap();
+    let dir = DataDir::open(live.path()).unwrap();
+    // A dir where the snapshot belongs: the temporary file is written, but cannot be renamed.
+    std::fs::create_dir(dir.snapshot_path(3)).unwrap();
+    let image = State::empty(&limits()).image();
+    assert!(snapshot::write(&dir, 3, &image).is_err());
+    assert_eq!(temporaries(live.path()), Vec::<String>::new());
+    snapshot::write(&dir, 4, &image).unwrap();
+    assert!(snapshot::read(&dir, 4).is_ok(), "the next write is whole");
+}
+
+#[test]
+fn temporary_snapshot_files_left_behind_go_at_a_start_that_recovers() {
+    let (bytes, _, ends) = scripted_journal();
+    let stale = ["snapshot-00000001.snap.tmp", "snapshot-00000007.snap.tmp"];
+    let crashed = dir_with_segment(&bytes);
+    for name in stale {
+        std::fs::write(crashed.path().join(name), b"half a snapshot").unwrap();
+    }
+    recover(crashed.path()).unwrap();
+    assert_eq!(temporaries(crashed.path()), Vec::<String>::new());
+
+    // A start that is refused leaves them, like everything else.
+    let mut damaged = bytes.clone();
+    damaged[ends[0] + 10] ^= 0x01;
+    let refused = dir_with_segment(&damaged);
+    std::fs::write(refused.path().join(stale[0]), b"half a snapshot").unwrap();
+    assert_refused_in(refused.path(), ends[0], "a stale temporary file");
 }
