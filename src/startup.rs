@@ -63,7 +63,7 @@ impl Application {
     }
 
     pub fn build_with_clock(config: Config, clock: SharedClock) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(config.addr)?;
+        let listener = listen(config.addr)?;
         let address = listener.local_addr()?;
         let services = Services::recover(config.clone(), clock)?;
         spawn_snapshots(services.clone());
@@ -200,6 +200,18 @@ fn raise_descriptor_limit() -> Option<u64> {
         }
     }
     (limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur)
+}
+
+/// Connections the kernel completes and holds for the server to accept: when an on-sale opens,
+/// thousands arrive in the same second, and the usual 128 would turn most of them away.
+const LISTEN_BACKLOG: i32 = 4096;
+
+fn listen(address: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = socket2::Socket::new(socket2::Domain::for_address(address), socket2::Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&address.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    Ok(socket.into())
 }
 
 /// HTTP workers: as configured, or one per core.
