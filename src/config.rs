@@ -94,6 +94,9 @@ pub struct Config {
     /// callers get 503 UNAVAILABLE at once instead of a growing wait.
     #[arg(long, env = "CONCERT_ACTOR_REQUESTS_MAX", default_value_t = 16_384, value_parser = clap::value_parser!(u32).range(1..))]
     pub actor_requests_max: u32,
+    /// A second listen address serving `/metrics` without the admin key (keep it private).
+    #[arg(long, env = "CONCERT_METRICS_ADDR", value_parser = parse_addr)]
+    pub metrics_addr: Option<SocketAddr>,
     /// How log lines are written: `text` or `json`.
     #[arg(long, env = "CONCERT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -179,6 +182,7 @@ mod tests {
         assert_eq!(config.user_rate_limit, 50);
         assert_eq!(config.actor_requests_max, 16_384);
         assert_eq!(config.log_format, LogFormat::Text);
+        assert!(config.metrics_addr.is_none());
         assert_eq!(config.client_rate_limit, 20);
         assert_eq!(config.client_timeout, Duration::from_secs(10));
         assert_eq!(config.max_connections, 25_000);

@@ -30,6 +30,8 @@ const SHUTDOWN_GRACE_SECONDS: u64 = 10;
 pub struct Application {
     address: SocketAddr,
     server: Server,
+    /// `/metrics` without the key, on `--metrics-addr`.
+    metrics_server: Option<(SocketAddr, Server)>,
     services: Arc<Services>,
     stop_signals: Option<StopSignals>,
 }
@@ -75,6 +77,11 @@ impl Application {
             metrics: Metrics::default(),
         });
         spawn_rate_limit_pruning(state.clone());
+        actix_web::rt::spawn(metrics::refresh_figures_periodically(state.clone()));
+        let metrics_server = match config.metrics_addr {
+            Some(address) => Some(metrics_server(address, state.clone())?),
+            None => None,
+        };
         let body_limit = config.body_limit;
         let per_client = Occupancy::new(config.max_connections_per_client);
         let workers = worker_count(&config);
@@ -106,6 +113,7 @@ impl Application {
         Ok(Self {
             address,
             server: server.run(),
+            metrics_server,
             services,
             stop_signals: None,
         })
@@ -117,6 +125,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.address.port()
+    }
+
+    /// Where `/metrics` is served without the key, if `--metrics-addr` was given.
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics_server.as_ref().map(|(address, _)| *address)
     }
 
     /// From now on SIGINT and SIGTERM stop the application gracefully: no new connections,
@@ -138,10 +151,35 @@ impl Application {
                 server.stop(true).await;
             });
         }
+        let metrics = self.metrics_server.map(|(_, server)| {
+            let handle = server.handle();
+            actix_web::rt::spawn(server);
+            handle
+        });
         let outcome = self.server.await;
+        if let Some(metrics) = metrics {
+            metrics.stop(false).await;
+        }
         finish(&self.services).await;
         outcome
     }
+}
+
+/// A listener with `/metrics` alone, needing no key: for a scraper on a private network.
+fn metrics_server(address: SocketAddr, state: web::Data<AppState>) -> std::io::Result<(SocketAddr, Server)> {
+    let listener = listen(address)?;
+    let address = listener.local_addr()?;
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .route("/metrics", web::get().to(metrics::prometheus_unguarded))
+    })
+    .workers(1)
+    .listen(listener)?
+    .disable_signals()
+    .shutdown_timeout(1)
+    .run();
+    Ok((address, server))
 }
 
 /// After the last request: a final snapshot, the journal's last records on disk, then the actors

@@ -1,7 +1,9 @@
 //! `/healthz` and `/metrics`: request counts and latencies per route, and the live queue, seat
-//! and money figures, in the Prometheus text format.
+//! and money figures, in the Prometheus text format. The figures are gathered from the actors
+//! once a second by one task, so any number of scrapers costs the actors nothing.
 
 use super::admin::gather_stats;
+use super::auth::Admin;
 use super::AppState;
 use crate::error::{Error, Result};
 use actix_web::body::MessageBody;
@@ -14,7 +16,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -29,7 +31,7 @@ struct RouteLabels {
     route: String,
 }
 
-/// Live figures, read from the actors at scrape time.
+/// Live figures, refreshed from the actors once a second.
 #[derive(Default)]
 struct Figures {
     queue_waiting: Gauge,
@@ -131,10 +133,24 @@ pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
-pub async fn prometheus(state: web::Data<AppState>) -> Result<HttpResponse> {
+/// How often the live figures are gathered from the actors; a scrape reads what is there.
+pub const FIGURES_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Gathers the live figures from the actors, once a second, for as long as the server runs.
+pub async fn refresh_figures_periodically(state: web::Data<AppState>) {
+    let mut interval = actix_web::rt::time::interval(FIGURES_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        if let Err(error) = refresh_figures(&state).await {
+            tracing::debug!(%error, "the figures were not refreshed this second");
+        }
+    }
+}
+
+async fn refresh_figures(state: &AppState) -> Result<()> {
     let queue = state.services.queue.stats().await?;
-    let stats = gather_stats(&state).await?;
+    let stats = gather_stats(state).await?;
     let figures = &state.metrics.figures;
     figures.queue_waiting.set(queue.waiting as i64);
     figures.queue_active.set(queue.active as i64);
@@ -143,6 +159,23 @@ pub async fn prometheus(state: web::Data<AppState>) -> Result<HttpResponse> {
     figures.revenue_won.set(stats.revenue_total);
     figures.balances_won.set(stats.balances_total);
     figures.users.set(stats.users as i64);
+    Ok(())
+}
+
+#[utoipa::path(get, path = "/metrics", tag = "operations", security(("adminKey" = [])),
+    responses((status = 200, description = "Prometheus text format; figures at most a second old", content_type = "text/plain"),
+        (status = 401, body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, body = super::problem::Problem, content_type = "application/problem+json")))]
+pub async fn prometheus(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse> {
+    exposition(&state)
+}
+
+/// `/metrics` on `--metrics-addr`, a listener the operator keeps private: no key needed.
+pub async fn prometheus_unguarded(state: web::Data<AppState>) -> Result<HttpResponse> {
+    exposition(&state)
+}
+
+fn exposition(state: &AppState) -> Result<HttpResponse> {
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &state.metrics.registry).map_err(Error::internal)?;
     Ok(HttpResponse::Ok()

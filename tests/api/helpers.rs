@@ -17,6 +17,8 @@ pub const CLOCK_START: &str = "2026-12-24T10:00:00Z";
 
 pub struct TestApp {
     pub base: String,
+    /// `/metrics` without the key, when the app was started with `--metrics-addr`.
+    pub metrics_base: Option<String>,
     pub client: reqwest::Client,
     /// Set when the app runs on a clock the test moves.
     pub clock: Option<ManualClock>,
@@ -71,13 +73,16 @@ fn launch(adjust: impl FnOnce(&mut Config), clock: Option<ManualClock>) -> TestA
     std::thread::spawn(move || {
         actix_rt::System::new().block_on(async move {
             let application = Application::build_with_clock(config, shared).expect("the application builds");
-            sender.send(application.port()).unwrap();
+            sender
+                .send((application.port(), application.metrics_address()))
+                .unwrap();
             application.run_until_stopped().await
         })
     });
-    let port = receiver.recv().expect("the application reports its port");
+    let (port, metrics) = receiver.recv().expect("the application reports its port");
     TestApp {
         base: format!("http://127.0.0.1:{port}"),
+        metrics_base: metrics.map(|address| format!("http://{address}")),
         client: reqwest::Client::new(),
         clock,
         _data_dir: data_dir,

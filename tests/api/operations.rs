@@ -30,9 +30,57 @@ const CONTRACT_ROUTES: [(&str, &[&str]); 20] = [
 ];
 
 async fn metrics(app: &TestApp) -> String {
-    let response = app.get("/metrics").await;
+    let response = app.admin(reqwest::Method::GET, "/metrics").send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     response.text().await.unwrap()
+}
+
+/// The value of a plain gauge.
+fn gauge(metrics: &str, name: &str) -> Option<i64> {
+    let line = metrics.lines().find(|line| line.starts_with(&format!("{name} ")))?;
+    line.rsplit(' ').next()?.parse().ok()
+}
+
+#[tokio::test]
+async fn metrics_need_the_admin_key_on_the_public_listener() {
+    let app = spawn_app();
+    assert_problem(app.get("/metrics").await, 401, "ADMIN_KEY_INVALID").await;
+    let wrong = app
+        .request(reqwest::Method::GET, "/metrics")
+        .header("X-Admin-Key", "x".repeat(24));
+    assert_problem(wrong.send().await.unwrap(), 401, "ADMIN_KEY_INVALID").await;
+    assert!(app.metrics_base.is_none());
+    let disabled = spawn_app_with(|config| config.admin_key = None);
+    assert_problem(disabled.get("/metrics").await, 403, "ADMIN_DISABLED").await;
+}
+
+#[tokio::test]
+async fn metrics_are_served_without_a_key_on_the_metrics_address_and_stay_fresh() {
+    let app = spawn_app_with(|config| config.metrics_addr = Some("127.0.0.1:0".parse().unwrap()));
+    let private = app.metrics_base.clone().expect("a metrics listener");
+    let scrape = || async {
+        let response = reqwest::get(format!("{private}/metrics")).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.text().await.unwrap()
+    };
+    let concert = app.create_concert("Scraped", &[("2026-12-24", 10, 1_000)]).await;
+    let fan = app.fan("Kim").await;
+    app.held(&fan, &concert, "2026-12-24", 1).await;
+    let started = std::time::Instant::now();
+    while gauge(&scrape().await, "concert_seats_held") != Some(1) {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(3),
+            "the figures lag more than a second"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(gauge(&scrape().await, "concert_users"), Some(1));
+    let unknown = reqwest::get(format!("{private}/api/v1/concerts")).await.unwrap();
+    assert_eq!(
+        unknown.status(),
+        StatusCode::NOT_FOUND,
+        "the private listener serves /metrics alone"
+    );
 }
 
 /// The value of the request counter for one method, route and status.
