@@ -99,6 +99,7 @@ impl Application {
                         .error_handler(|e, _| Error::invalid_request(format!("Bad path: {e}.")).into()),
                 )
                 .wrap(from_fn(problem::render_problems))
+                .wrap(from_fn(http::head_as_get))
                 .wrap(from_fn(metrics::record))
                 .configure(http::configure)
         })

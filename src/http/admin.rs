@@ -26,15 +26,11 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .service(
             resource("/admin/concerts")
                 .app_data(web::PayloadConfig::new(CONCERT_BODY_LIMIT))
-                .route(web::post().to(create_concert))
-                .route(web::get().to(concert_figures)),
+                .post(create_concert)
+                .get(concert_figures),
         )
-        .service(
-            resource("/admin/queue")
-                .route(web::get().to(queue))
-                .route(web::put().to(set_active_max)),
-        )
-        .service(resource("/admin/stats").route(web::get().to(stats)));
+        .service(resource("/admin/queue").get(queue).put(set_active_max))
+        .service(resource("/admin/stats").get(stats));
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

@@ -13,9 +13,9 @@ use chrono::NaiveDate;
 
 pub fn routes(config: &mut web::ServiceConfig) {
     config
-        .service(resource("/concerts").route(web::get().to(list)))
-        .service(resource("/concerts/{concertId}/dates").route(web::get().to(available_dates)))
-        .service(resource("/concerts/{concertId}/dates/{date}/seats").route(web::get().to(seat_map)));
+        .service(resource("/concerts").get(list))
+        .service(resource("/concerts/{concertId}/dates").get(available_dates))
+        .service(resource("/concerts/{concertId}/dates/{date}/seats").get(seat_map));
 }
 
 /// The dates a concert may have: a year 0 or 9999 is a typing slip, not a show.

@@ -19,11 +19,14 @@ pub mod wallet;
 
 use crate::domain::idempotency::{fingerprint, Answer, Endpoint, IdempotencyKey, Scope, StoredResponse};
 use crate::domain::UserId;
-use crate::error::{Error, ErrorCode, Result};
+use crate::error::{Error, ErrorCode, Language, Result};
 use crate::services::idempotency::AnswerSlot;
 use crate::services::Services;
-use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::body::MessageBody;
+use actix_web::dev::{AppService, HttpServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::Next;
+use actix_web::{web, FromRequest, Handler, HttpMessage, HttpRequest, HttpResponse, Responder};
 use metrics::Metrics;
 use rate_limit::{ClientRateLimiter, UserRateLimiter};
 use serde::de::DeserializeOwned;
@@ -54,27 +57,134 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .configure(payments::routes)
                 .configure(admin::routes),
         )
-        .service(resource("/healthz").route(web::get().to(metrics::healthz)))
-        .service(resource("/metrics").route(web::get().to(metrics::prometheus)))
-        .service(resource("/openapi.json").route(web::get().to(openapi::document)))
+        .service(resource("/healthz").get(metrics::healthz))
+        .service(resource("/metrics").get(metrics::prometheus))
+        .service(resource("/openapi.json").get(openapi::document))
         .configure(pages::routes)
         .default_service(web::to(not_found));
 }
 
-/// A resource that answers 405 METHOD_NOT_ALLOWED to the methods it has no route for.
-pub fn resource(path: &str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(method_not_allowed))
+/// A path and the methods it answers; every other method is 405 METHOD_NOT_ALLOWED with an
+/// `Allow` header that lists these (HEAD wherever GET is).
+pub fn resource(path: &str) -> Routes {
+    Routes {
+        resource: web::resource(path),
+        allowed: Vec::new(),
+    }
 }
+
+/// A resource being declared: its routes and the methods they take.
+pub struct Routes {
+    resource: actix_web::Resource,
+    allowed: Vec<Method>,
+}
+
+impl Routes {
+    pub fn get<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.route(Method::GET, handler)
+    }
+
+    pub fn post<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.route(Method::POST, handler)
+    }
+
+    pub fn put<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.route(Method::PUT, handler)
+    }
+
+    pub fn delete<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.route(Method::DELETE, handler)
+    }
+
+    /// Data for this resource's handlers alone (a larger body limit, say).
+    pub fn app_data<U: 'static>(mut self, data: U) -> Self {
+        self.resource = self.resource.app_data(data);
+        self
+    }
+
+    fn route<F, Args>(mut self, method: Method, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.resource = self.resource.route(web::method(method.clone()).to(handler));
+        self.allowed.push(method);
+        self
+    }
+
+    /// The `Allow` header's value.
+    fn allow(&self) -> String {
+        let mut methods: Vec<&str> = self.allowed.iter().map(Method::as_str).collect();
+        if self.allowed.contains(&Method::GET) {
+            methods.push("HEAD");
+        }
+        methods.join(", ")
+    }
+}
+
+impl HttpServiceFactory for Routes {
+    fn register(self, config: &mut AppService) {
+        let allow = self.allow();
+        let refuse = move |request: HttpRequest| {
+            let allow = allow.clone();
+            async move { method_not_allowed(&request, &allow) }
+        };
+        self.resource.default_service(web::to(refuse)).register(config);
+    }
+}
+
+/// Middleware: a HEAD request is answered as its GET would be, without the body (the server
+/// drops a HEAD answer's body on the wire). Handlers that stream learn it was a HEAD from
+/// [`HeadRequest`].
+pub async fn head_as_get(
+    mut request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> std::result::Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if request.method() == Method::HEAD {
+        request.extensions_mut().insert(HeadRequest);
+        request.head_mut().method = Method::GET;
+    }
+    next.call(request).await
+}
+
+/// Marks a request that came as HEAD.
+#[derive(Debug, Clone, Copy)]
+pub struct HeadRequest;
 
 async fn not_found() -> Result<HttpResponse> {
     Err(Error::new(ErrorCode::NotFound, "No such route."))
 }
 
-async fn method_not_allowed() -> Result<HttpResponse> {
-    Err(Error::new(
-        ErrorCode::MethodNotAllowed,
-        "This route does not take that method.",
-    ))
+fn method_not_allowed(request: &HttpRequest, allow: &str) -> HttpResponse {
+    let error = Error::new(ErrorCode::MethodNotAllowed, format!("This route takes {allow}."));
+    let accept_language = request.headers().get(actix_web::http::header::ACCEPT_LANGUAGE);
+    let language = Language::preferred_by(accept_language.and_then(|value| value.to_str().ok()));
+    let mut response = error.to_response(language);
+    if let Ok(value) = actix_web::http::header::HeaderValue::from_str(allow) {
+        response.headers_mut().insert(actix_web::http::header::ALLOW, value);
+    }
+    response
 }
 
 /// How long a body may take where no configuration says (never on the server itself).

@@ -27,9 +27,9 @@ const ASSETS: [(&str, &str, &str); 4] = [
 
 pub fn routes(config: &mut web::ServiceConfig) {
     config
-        .service(resource("/").route(web::get().to(fan_page)))
-        .service(resource("/admin").route(web::get().to(operator_page)))
-        .service(resource("/assets/{name}").route(web::get().to(asset)));
+        .service(resource("/").get(fan_page))
+        .service(resource("/admin").get(operator_page))
+        .service(resource("/assets/{name}").get(asset));
 }
 
 async fn fan_page() -> HttpResponse {

@@ -14,11 +14,7 @@ use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 pub fn routes(config: &mut web::ServiceConfig) {
-    config.service(
-        resource("/payments")
-            .route(web::post().to(pay))
-            .route(web::get().to(list)),
-    );
+    config.service(resource("/payments").post(pay).get(list));
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

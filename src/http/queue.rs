@@ -2,6 +2,7 @@
 
 use super::client::Client;
 use super::connections::Place;
+use super::HeadRequest;
 use super::{json_answer, parse_json, resource, run_keyed, AppState, JsonBody};
 use crate::actors::queue::{Fan, QueueHandle};
 use crate::domain::idempotency::Endpoint;
@@ -11,6 +12,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::services::idempotency::Keyed;
 use actix_web::http::StatusCode;
 use actix_web::web::Bytes;
+use actix_web::HttpMessage;
 use actix_web::HttpRequest;
 use actix_web::{web, HttpResponse};
 use futures_util::stream::{self, Stream};
@@ -27,13 +29,9 @@ const STREAM_KEEPALIVE: Duration = Duration::from_secs(2);
 
 pub fn routes(config: &mut web::ServiceConfig) {
     config
-        .service(resource("/queue/tokens").route(web::post().to(issue)))
-        .service(
-            resource("/queue/tokens/me")
-                .route(web::get().to(read))
-                .route(web::delete().to(leave)),
-        )
-        .service(resource("/queue/tokens/me/events").route(web::get().to(events)));
+        .service(resource("/queue/tokens").post(issue))
+        .service(resource("/queue/tokens/me").get(read).delete(leave))
+        .service(resource("/queue/tokens/me/events").get(events));
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -95,7 +93,11 @@ pub struct StreamQuery {
 #[utoipa::path(get, path = "/api/v1/queue/tokens/me/events", tag = "queue", params(StreamQuery),
     responses((status = 200, description = "`text/event-stream` of `status` events, then `expired` if the token dies", content_type = "text/event-stream"),
         (status = 401, body = super::problem::Problem)))]
-pub async fn events(state: web::Data<AppState>, query: web::Query<StreamQuery>) -> Result<HttpResponse> {
+pub async fn events(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    query: web::Query<StreamQuery>,
+) -> Result<HttpResponse> {
     let text = query
         .token
         .as_deref()
@@ -103,6 +105,10 @@ pub async fn events(state: web::Data<AppState>, query: web::Query<StreamQuery>) 
     let token =
         Token::from_client(text).ok_or_else(|| Error::new(ErrorCode::TokenInvalid, "The token is malformed."))?;
     let first = state.services.queue.status(token).await?;
+    if request.extensions().contains::<HeadRequest>() {
+        // A HEAD asks whether the stream would open; a stream of no body would never end.
+        return Ok(HttpResponse::Ok().content_type("text/event-stream").finish());
+    }
     let place = state.streams.enter(token).ok_or_else(|| {
         Error::new(
             ErrorCode::RateLimited,

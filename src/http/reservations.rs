@@ -15,12 +15,8 @@ use serde::Deserialize;
 
 pub fn routes(config: &mut web::ServiceConfig) {
     config
-        .service(resource("/reservations").route(web::post().to(hold)))
-        .service(
-            resource("/reservations/{reservationId}")
-                .route(web::get().to(read))
-                .route(web::delete().to(cancel)),
-        );
+        .service(resource("/reservations").post(hold))
+        .service(resource("/reservations/{reservationId}").get(read).delete(cancel));
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

@@ -11,8 +11,8 @@ use serde::Deserialize;
 
 pub fn routes(config: &mut web::ServiceConfig) {
     config
-        .service(resource("/users").route(web::post().to(register)))
-        .service(resource("/users/{userId}").route(web::get().to(read)));
+        .service(resource("/users").post(register))
+        .service(resource("/users/{userId}").get(read));
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

@@ -16,9 +16,9 @@ const TRANSACTIONS_LIMIT_MAX: usize = 1000;
 
 pub fn routes(config: &mut web::ServiceConfig) {
     config
-        .service(resource("/wallet").route(web::get().to(balance)))
-        .service(resource("/wallet/charges").route(web::post().to(charge)))
-        .service(resource("/wallet/transactions").route(web::get().to(transactions)));
+        .service(resource("/wallet").get(balance))
+        .service(resource("/wallet/charges").post(charge))
+        .service(resource("/wallet/transactions").get(transactions));
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 use std::collections::BTreeSet;
 
-/// Every route of API.md, with its methods.
+/// Every route of API.md, with its methods (and the operator page's per-date sales, `GET /admin/concerts`).
 const CONTRACT_ROUTES: [(&str, &[&str]); 20] = [
     ("/api/v1/users", &["post"]),
     ("/api/v1/users/{userId}", &["get"]),
@@ -21,7 +21,7 @@ const CONTRACT_ROUTES: [(&str, &[&str]); 20] = [
     ("/api/v1/wallet/charges", &["post"]),
     ("/api/v1/wallet/transactions", &["get"]),
     ("/api/v1/payments", &["post", "get"]),
-    ("/api/v1/admin/concerts", &["post"]),
+    ("/api/v1/admin/concerts", &["post", "get"]),
     ("/api/v1/admin/queue", &["get", "put"]),
     ("/api/v1/admin/stats", &["get"]),
     ("/healthz", &["get"]),
@@ -181,4 +181,69 @@ async fn the_fan_and_operator_pages_and_their_files_are_served_from_the_binary()
     assert!(header(&page, "content-security-policy").contains("frame-ancestors 'none'"));
     assert_problem(app.get("/assets/missing.js").await, 404, "NOT_FOUND").await;
     assert_problem(app.get("/assets/../Cargo.toml").await, 404, "NOT_FOUND").await;
+}
+
+/// A concrete path for a route pattern of the contract.
+fn concrete(pattern: &str) -> String {
+    let id = uuid::Uuid::new_v4().to_string();
+    pattern
+        .replace("{userId}", &id)
+        .replace("{concertId}", &id)
+        .replace("{reservationId}", &id)
+        .replace("{date}", "2026-12-24")
+}
+
+#[tokio::test]
+async fn a_method_a_route_does_not_take_is_405_with_allow_listing_what_it_does() {
+    let app = spawn_app();
+    for (pattern, methods) in CONTRACT_ROUTES {
+        let response = app
+            .admin(reqwest::Method::PATCH, &concrete(pattern))
+            .send()
+            .await
+            .unwrap();
+        let allow = header(&response, "allow");
+        let mut listed: BTreeSet<String> = allow.split(", ").map(str::to_lowercase).collect();
+        let mut expected: BTreeSet<String> = methods.iter().map(|m| m.to_string()).collect();
+        if expected.contains("get") {
+            expected.insert("head".into());
+        }
+        assert_eq!(listed, expected, "{pattern}: Allow: {allow}");
+        listed.clear();
+        assert_problem(response, 405, "METHOD_NOT_ALLOWED").await;
+    }
+}
+
+#[tokio::test]
+async fn head_answers_wherever_get_does_with_no_body() {
+    let app = spawn_app();
+    let fan = app.fan("Kim").await;
+    for (pattern, methods) in CONTRACT_ROUTES {
+        if !methods.contains(&"get") {
+            continue;
+        }
+        let path = if pattern.ends_with("/events") {
+            format!("{pattern}?token={}", fan.token)
+        } else {
+            concrete(pattern)
+        };
+        let with_everything = |method| {
+            app.admin(method, &path)
+                .bearer_auth(&fan.token)
+                .timeout(std::time::Duration::from_secs(5))
+        };
+        let get = with_everything(reqwest::Method::GET).send().await.unwrap();
+        let head = with_everything(reqwest::Method::HEAD).send().await.unwrap();
+        assert_eq!(head.status(), get.status(), "HEAD {path}");
+        assert_eq!(
+            header(&head, "content-type"),
+            header(&get, "content-type"),
+            "HEAD {path}"
+        );
+        assert!(head.bytes().await.unwrap().is_empty(), "HEAD {path} has a body");
+    }
+    for page in ["/", "/admin", "/assets/fan.js"] {
+        let head = app.request(reqwest::Method::HEAD, page).send().await.unwrap();
+        assert_eq!(head.status(), StatusCode::OK, "HEAD {page}");
+    }
 }
