@@ -2,7 +2,10 @@
 //! the opaque queue token.
 
 use serde::{Deserialize, Serialize};
+use siphasher::sip::SipHasher24;
 use std::fmt;
+use std::hash::Hasher;
+use std::sync::OnceLock;
 use uuid::Uuid;
 
 macro_rules! uuid_id {
@@ -74,7 +77,8 @@ uuid_id!(
 /// number, so the waiting room finds its record by position instead of through a token-keyed map
 /// (a million waiting tokens cost a third less memory), and 192 random bits from a CSPRNG seeded
 /// by the operating system, which are what make it unguessable. It prints as 64 hex digits: 16 for
-/// the number, 48 for the secret.
+/// the number, hidden under a mask only the server can make (else any fan could read how many
+/// tokens were issued before theirs: the sale's volume), and 48 for the secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Token {
     seq: u64,
@@ -90,6 +94,28 @@ impl TokenSecret {
     pub fn random() -> Self {
         Self(rand::random())
     }
+}
+
+/// The key the number's mask is made with; one per process, read from the data dir at start.
+static TOKEN_KEY: OnceLock<[u8; 16]> = OnceLock::new();
+
+/// Sets the key tokens are printed and read with. The first key a process sets is the one it
+/// keeps (a process serves one data dir); false if another key was set before.
+pub fn install_token_key(key: [u8; 16]) -> bool {
+    *TOKEN_KEY.get_or_init(|| key) == key
+}
+
+/// The key, or a random one for a process that never opened a data dir (tools, unit tests).
+fn token_key() -> &'static [u8; 16] {
+    TOKEN_KEY.get_or_init(rand::random)
+}
+
+/// What hides a token's number: a keyed PRF (SipHash) of its secret, so every token's mask is
+/// unrelated to every other's and the masked numbers of consecutive tokens look random.
+fn number_mask(secret: &TokenSecret) -> u64 {
+    let mut hasher = SipHasher24::new_with_key(token_key());
+    hasher.write(&secret.0);
+    hasher.finish()
 }
 
 impl Token {
@@ -116,18 +142,19 @@ impl Token {
         if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
             return None;
         }
-        let seq = u64::from_str_radix(&text[..16], 16).ok()?;
+        let masked = u64::from_str_radix(&text[..16], 16).ok()?;
         let mut secret = [0u8; 24];
         for (byte, pair) in secret.iter_mut().zip(text.as_bytes()[16..].chunks_exact(2)) {
             *byte = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
         }
-        Some(Self::new(seq, TokenSecret(secret)))
+        let secret = TokenSecret(secret);
+        Some(Self::new(masked ^ number_mask(&secret), secret))
     }
 }
 
 impl fmt::Display for Token {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:016x}", self.seq)?;
+        write!(f, "{:016x}", self.seq ^ number_mask(&self.secret))?;
         self.secret.0.iter().try_for_each(|byte| write!(f, "{byte:02x}"))
     }
 }
@@ -166,7 +193,7 @@ mod tests {
         assert_ne!(first, second);
         let text = first.to_string();
         assert_eq!(text.len(), 64);
-        assert!(text.starts_with("0000000000000029"), "{text}");
+        assert!(!text.starts_with("00000000000000"), "the number shows: {text}");
         assert_eq!(Token::from_client(&text), Some(first));
         assert_eq!(Token::from_client(&text.to_uppercase()), Some(first));
         assert_eq!(
@@ -179,6 +206,17 @@ mod tests {
         assert_eq!(Token::from_client("not a token!"), None);
         assert_eq!(Token::from_client(""), None);
         assert_eq!(Token::from_client(&"+".repeat(64)), None);
+    }
+
+    #[test]
+    fn consecutive_tokens_do_not_tell_their_order() {
+        let printed: Vec<u64> = (1..=1_000)
+            .map(|seq| u64::from_str_radix(&Token::new(seq, TokenSecret::random()).to_string()[..16], 16).unwrap())
+            .collect();
+        let ascending = printed.windows(2).filter(|pair| pair[0] < pair[1]).count();
+        assert!((350..=650).contains(&ascending), "{ascending} of 999 steps ascend");
+        let small = printed.iter().filter(|number| **number < 1 << 32).count();
+        assert!(small < 5, "{small} printed numbers are small");
     }
 
     #[test]

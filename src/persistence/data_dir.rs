@@ -10,6 +10,7 @@
 //! snapshot-00000007.snap      the state as of the start of segment 7
 //! snapshot-00000008.snap.tmp  a snapshot being written; removed if its write fails, and any
 //!                             left by a crash at the next start that recovers
+//! token.key                   the key that hides the issue order in queue tokens; made once
 //! ```
 
 use std::fs::{self, File};
@@ -23,6 +24,10 @@ const TORN_TAIL_INFIX: &str = ".torn-";
 const SNAPSHOT_PREFIX: &str = "snapshot-";
 const SNAPSHOT_SUFFIX: &str = ".snap";
 const SNAPSHOT_TEMPORARY_SUFFIX: &str = ".snap.tmp";
+const TOKEN_KEY_FILE: &str = "token.key";
+
+/// The key's length: a SipHash key.
+pub const TOKEN_KEY_BYTES: usize = 16;
 
 /// The data dir, locked for this process for as long as the value lives.
 #[derive(Debug)]
@@ -111,6 +116,34 @@ impl DataDir {
         Ok(indexes)
     }
 
+    /// The token key, made from the operating system's randomness the first time and kept:
+    /// tokens outlive a restart, so the key that reads them must too. Written to a temporary
+    /// file, synced and renamed, so a crash leaves either no key or the whole key.
+    pub fn token_key(&self) -> io::Result<[u8; TOKEN_KEY_BYTES]> {
+        let path = self.path.join(TOKEN_KEY_FILE);
+        match fs::read(&path) {
+            Ok(bytes) => bytes.try_into().map_err(|_| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{} is not a {TOKEN_KEY_BYTES}-byte key", path.display()),
+                )
+            }),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => self.make_token_key(&path),
+            Err(error) => Err(error),
+        }
+    }
+
+    fn make_token_key(&self, path: &Path) -> io::Result<[u8; TOKEN_KEY_BYTES]> {
+        let key: [u8; TOKEN_KEY_BYTES] = rand::random();
+        let temporary = path.with_extension("key.tmp");
+        let mut file = File::create(&temporary)?;
+        io::Write::write_all(&mut file, &key)?;
+        file.sync_all()?;
+        fs::rename(&temporary, path)?;
+        self.sync()?;
+        Ok(key)
+    }
+
     /// Makes renames and new files in the dir durable.
     pub fn sync(&self) -> io::Result<()> {
         self.handle.sync_all()
@@ -129,6 +162,18 @@ mod tests {
         assert!(refused.to_string().contains("in use by another server process"));
         drop(first);
         DataDir::open(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn the_token_key_is_made_once_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::open(dir.path()).unwrap();
+        let key = data.token_key().unwrap();
+        assert_eq!(data.token_key().unwrap(), key);
+        drop(data);
+        assert_eq!(DataDir::open(dir.path()).unwrap().token_key().unwrap(), key);
+        fs::write(dir.path().join(TOKEN_KEY_FILE), b"short").unwrap();
+        assert!(DataDir::open(dir.path()).unwrap().token_key().is_err());
     }
 
     #[test]

@@ -95,6 +95,11 @@ impl Services {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "state recovered"
         );
+        if !crate::domain::ids::install_token_key(data_dir.token_key()?) {
+            // Only where one process serves several data dirs (the tests): tokens still work,
+            // read with the first dir's key.
+            tracing::debug!("this process keeps the token key of the first data dir it opened");
+        }
         let journal = Journal::start(data_dir.clone(), report.next_segment, config.fsync)?;
         if !report.repairs.is_empty() {
             let mut bytes = Vec::new();

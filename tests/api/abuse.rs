@@ -276,3 +276,20 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget() {
     );
     assert_eq!(register_from(&app, Some("198.51.100.2")).await.status(), 201);
 }
+
+#[tokio::test]
+async fn a_token_does_not_tell_how_many_were_issued_before_it() {
+    let app = spawn_app();
+    let mut numbers = Vec::new();
+    for fan in 0..40 {
+        let token = app.fan(&format!("Fan {fan}")).await.token;
+        assert_eq!(token.len(), 64);
+        numbers.push(u64::from_str_radix(&token[..16], 16).unwrap());
+    }
+    let consecutive = numbers
+        .windows(2)
+        .filter(|pair| pair[1] == pair[0].wrapping_add(1))
+        .count();
+    assert_eq!(consecutive, 0, "{numbers:x?}");
+    assert!(numbers.iter().all(|number| *number > 1 << 32), "{numbers:x?}");
+}
