@@ -24,7 +24,9 @@ fn budgets(c: &mut Criterion) {
             black_box(limiter.check(&users[next]).is_ok())
         })
     });
-    let clients: Vec<IpAddr> = (0..USERS as u32).map(|n| IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + n))).collect();
+    let clients: Vec<IpAddr> = (0..USERS as u32)
+        .map(|n| IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + n)))
+        .collect();
     let limiter = ClientRateLimiter::new(u32::MAX / 2);
     c.bench_function("limits/client_budget_served_among_2000", |b| {
         b.iter(|| {
@@ -35,7 +37,9 @@ fn budgets(c: &mut Criterion) {
     let spent = UserRateLimiter::new(1);
     let user = users[0];
     while spent.check(&user).is_ok() {}
-    c.bench_function("limits/user_budget_refused", |b| b.iter(|| black_box(spent.check(&user).is_err())));
+    c.bench_function("limits/user_budget_refused", |b| {
+        b.iter(|| black_box(spent.check(&user).is_err()))
+    });
 }
 
 fn streams(c: &mut Criterion) {

@@ -10,17 +10,20 @@ struct Server {
     _data_dir: tempfile::TempDir,
 }
 
-/// Starts the binary with `args` and `env`, and waits for the line that says where it listens.
-fn start(args: &[&str], env: &[(&str, &str)]) -> Server {
-    let data_dir = tempfile::tempdir().unwrap();
+/// The binary on a free port and `data_dir`, with `args` and `env`.
+fn server_command(data_dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_server"));
-    command
-        .args(["--addr", ":0", "--data-dir"])
-        .arg(data_dir.path())
-        .args(args);
+    command.args(["--addr", ":0", "--data-dir"]).arg(data_dir).args(args);
     for (name, value) in env {
         command.env(name, value);
     }
+    command
+}
+
+/// Starts the binary with `args` and `env`, and waits for the line that says where it listens.
+fn start(args: &[&str], env: &[(&str, &str)]) -> Server {
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut command = server_command(data_dir.path(), args, env);
     let mut child = command.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let first = lines.next().expect("the server prints a line").unwrap();
@@ -186,10 +189,7 @@ async fn a_stop_ends_open_event_streams_cleanly_instead_of_cutting_them() {
 /// What the server writes to stderr between its start and a SIGTERM, run with `args`.
 fn stderr_of_a_run(args: &[&str]) -> String {
     let data_dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
-        .args(["--addr", ":0", "--data-dir"])
-        .arg(data_dir.path())
-        .args(args)
+    let mut child = server_command(data_dir.path(), args, &[])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -79,42 +79,24 @@ pub struct Routes {
     allowed: Vec<Method>,
 }
 
+/// The methods a resource may be given, each a route for one method.
+macro_rules! method_routes {
+    ($($name:ident => $method:ident),* $(,)?) => {
+        $(
+            pub fn $name<F, Args>(self, handler: F) -> Self
+            where
+                F: Handler<Args>,
+                Args: FromRequest + 'static,
+                F::Output: Responder + 'static,
+            {
+                self.route(Method::$method, handler)
+            }
+        )*
+    };
+}
+
 impl Routes {
-    pub fn get<F, Args>(self, handler: F) -> Self
-    where
-        F: Handler<Args>,
-        Args: FromRequest + 'static,
-        F::Output: Responder + 'static,
-    {
-        self.route(Method::GET, handler)
-    }
-
-    pub fn post<F, Args>(self, handler: F) -> Self
-    where
-        F: Handler<Args>,
-        Args: FromRequest + 'static,
-        F::Output: Responder + 'static,
-    {
-        self.route(Method::POST, handler)
-    }
-
-    pub fn put<F, Args>(self, handler: F) -> Self
-    where
-        F: Handler<Args>,
-        Args: FromRequest + 'static,
-        F::Output: Responder + 'static,
-    {
-        self.route(Method::PUT, handler)
-    }
-
-    pub fn delete<F, Args>(self, handler: F) -> Self
-    where
-        F: Handler<Args>,
-        Args: FromRequest + 'static,
-        F::Output: Responder + 'static,
-    {
-        self.route(Method::DELETE, handler)
-    }
+    method_routes!(get => GET, post => POST, put => PUT, delete => DELETE);
 
     /// Data for this resource's handlers alone (a larger body limit, say).
     pub fn app_data<U: 'static>(mut self, data: U) -> Self {
