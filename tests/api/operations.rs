@@ -6,9 +6,10 @@ use serde_json::json;
 use std::collections::BTreeSet;
 
 /// Every route of API.md, with its methods.
-const CONTRACT_ROUTES: [(&str, &[&str]); 20] = [
+const CONTRACT_ROUTES: [(&str, &[&str]); 21] = [
     ("/api/v1/users", &["post"]),
     ("/api/v1/users/{userId}", &["get"]),
+    ("/api/v1/queue/challenge", &["get"]),
     ("/api/v1/queue/tokens", &["post"]),
     ("/api/v1/queue/tokens/me", &["get", "delete"]),
     ("/api/v1/queue/tokens/me/events", &["get"]),
