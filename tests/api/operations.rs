@@ -122,6 +122,7 @@ async fn the_fan_and_operator_pages_and_their_files_are_served_from_the_binary()
         ("/assets/style.css", "text/css", ".seat"),
         ("/assets/common.js", "text/javascript", "function api("),
         ("/assets/fan.js", "text/javascript", "EventSource"),
+        ("/assets/pow.js", "text/javascript", "crypto.subtle.digest"),
         ("/assets/admin.js", "text/javascript", "/api/v1/admin/queue"),
     ] {
         let response = app.get(path).await;
@@ -131,7 +132,9 @@ async fn the_fan_and_operator_pages_and_their_files_are_served_from_the_binary()
     }
     let page = app.get("/").await;
     assert_eq!(header(&page, "x-frame-options"), "DENY");
-    assert!(header(&page, "content-security-policy").contains("frame-ancestors 'none'"));
+    let policy = header(&page, "content-security-policy");
+    assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+    assert!(policy.contains("worker-src 'self'"), "{policy}");
     assert_problem(app.get("/assets/missing.js").await, 404, "NOT_FOUND").await;
     assert_problem(app.get("/assets/../Cargo.toml").await, 404, "NOT_FOUND").await;
 }
