@@ -81,6 +81,11 @@ pub struct Config {
     /// Addresses or CIDRs, comma-separated, whose `X-Forwarded-For` is believed.
     #[arg(long, env = "CONCERT_TRUSTED_PROXIES", value_delimiter = ',', value_parser = crate::http::client::parse_trusted_proxy)]
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Proof of work before a queue token: the `maxnumber` of the ALTCHA challenge, so a client
+    /// hashes about half this many times a token (0 turns it off). At most 1,000,000: the crate
+    /// that checks solutions looks no further, and a phone would take too long past it.
+    #[arg(long, env = "CONCERT_POW_DIFFICULTY", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=POW_DIFFICULTY_MAX))]
+    pub pow_difficulty: u64,
     /// Time a client has to send a request's headers and its body; then the connection is closed.
     #[arg(long, env = "CONCERT_CLIENT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub client_timeout: Duration,
@@ -112,6 +117,9 @@ impl Config {
         Self::try_parse_from(["server"]).expect("the default configuration parses")
     }
 }
+
+/// The largest `--pow-difficulty`.
+pub const POW_DIFFICULTY_MAX: u64 = 1_000_000;
 
 /// The longest duration any flag takes: deadlines are wall-clock times, and far ones would
 /// overflow them.
@@ -188,6 +196,7 @@ mod tests {
         assert_eq!(config.max_connections, 25_000);
         assert_eq!(config.max_connections_per_client, 256);
         assert!(config.trusted_proxies.is_empty());
+        assert_eq!(config.pow_difficulty, 0);
     }
 
     #[test]
@@ -222,6 +231,8 @@ mod tests {
         assert!(Config::try_parse_from(["server", "--trusted-proxies", "10.0.0.0/8,nonsense"]).is_err());
         let proxies = Config::try_parse_from(["server", "--trusted-proxies", "10.0.0.0/8, 192.0.2.7"]).unwrap();
         assert_eq!(proxies.trusted_proxies.len(), 2);
+        assert!(Config::try_parse_from(["server", "--pow-difficulty", "1000001"]).is_err());
+        assert!(Config::try_parse_from(["server", "--pow-difficulty", "-1"]).is_err());
         assert!(Config::try_parse_from(["server", "--admin-key", "fifteen-chars!!"]).is_err());
         assert!(Config::try_parse_from(["server", "--admin-key", "sixteen-chars!!!"]).is_ok());
     }

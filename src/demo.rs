@@ -158,8 +158,8 @@ async fn seed_catalog(api: &Api) -> std::io::Result<()> {
 async fn seed_fan(api: &Api, name: &str) -> std::io::Result<DemoFan> {
     let user = expect_ok(call(api, Method::POST, "/api/v1/users", None, Some(json!({ "name": name }))).await?)?;
     let user_id = user.body["userId"].as_str().unwrap_or_default().to_string();
-    let issued = json!({ "userId": user_id });
-    let token = expect_ok(call(api, Method::POST, "/api/v1/queue/tokens", None, Some(issued)).await?)?;
+    let token = api.take_token(&user_id).await;
+    let token = expect_ok(token.map_err(|unreachable| std::io::Error::other(unreachable.0))?)?;
     let token = token.body["token"].as_str().unwrap_or_default().to_string();
     let charge = json!({ "amount": DEMO_FAN_BALANCE });
     expect_ok(call(api, Method::POST, "/api/v1/wallet/charges", Some(&token), Some(charge)).await?)?;

@@ -39,10 +39,11 @@ pub enum ErrorCode {
     Unavailable,
     // New codes go last: journaled answers keep codes by their place in this list.
     UnsupportedMediaType,
+    ChallengeRequired,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 28] = [
+    pub const ALL: [ErrorCode; 29] = [
         Self::InvalidRequest,
         Self::InvalidAmount,
         Self::TokenMissing,
@@ -71,6 +72,7 @@ impl ErrorCode {
         Self::QueueFull,
         Self::Unavailable,
         Self::UnsupportedMediaType,
+        Self::ChallengeRequired,
     ];
 
     /// The code as it appears in the `code` field.
@@ -83,7 +85,7 @@ impl ErrorCode {
         match self {
             InvalidRequest | InvalidAmount => 400,
             TokenMissing | TokenInvalid | AdminKeyInvalid => 401,
-            TokenNotActive | AdminDisabled => 403,
+            TokenNotActive | AdminDisabled | ChallengeRequired => 403,
             UserNotFound | ConcertNotFound | DateNotFound | SeatNotFound | NotFound | ReservationNotFound => 404,
             MethodNotAllowed => 405,
             TokenAlreadyIssued | SeatUnavailable | HoldLimitReached | ReservationExpired | ReservationNotHeld
@@ -205,6 +207,11 @@ impl ErrorCode {
                 "UNSUPPORTED_MEDIA_TYPE",
                 "The body must be JSON",
                 "요청 본문은 JSON이어야 합니다",
+            ),
+            ChallengeRequired => (
+                "CHALLENGE_REQUIRED",
+                "A valid, unused proof of work is required",
+                "유효하고 사용되지 않은 작업 증명이 필요합니다",
             ),
             RateLimited => ("RATE_LIMITED", "Too many requests", "요청이 너무 많습니다"),
             Internal => ("INTERNAL", "Internal server error", "서버 오류가 발생했습니다"),
@@ -355,6 +362,16 @@ mod tests {
             let serialized = serde_json::to_value(code).unwrap();
             assert_eq!(serialized, code.as_str());
         }
+    }
+
+    #[test]
+    fn every_code_keeps_its_place_in_the_journal() {
+        for (place, code) in ErrorCode::ALL.into_iter().enumerate() {
+            assert_eq!(postcard::to_allocvec(&code).unwrap(), [place as u8], "{code}");
+        }
+        assert_eq!(ErrorCode::ALL[27], ErrorCode::UnsupportedMediaType);
+        assert_eq!(ErrorCode::ALL[28], ErrorCode::ChallengeRequired);
+        assert_eq!(ErrorCode::ChallengeRequired.status(), 403);
     }
 
     #[test]

@@ -24,9 +24,9 @@ struct Welcome {
     fan_links: Vec<String>,
 }
 
-/// Runs the demo on `data_dir` until its welcome is printed, then `check` against it, then a
-/// SIGTERM, which must stop it cleanly; gives back what `check` did.
-async fn with_demo<F, Fut, T>(data_dir: &Path, check: F) -> T
+/// Runs the demo on `data_dir` with `flags` until its welcome is printed, then `check` against
+/// it, then a SIGTERM, which must stop it cleanly; gives back what `check` did.
+async fn with_demo<F, Fut, T>(data_dir: &Path, flags: &[&str], check: F) -> T
 where
     F: FnOnce(Welcome) -> Fut,
     Fut: std::future::Future<Output = T>,
@@ -35,6 +35,7 @@ where
         Command::new(env!("CARGO_BIN_EXE_demo"))
             .args(["--addr", "127.0.0.1:0", "--admin-key", ADMIN_KEY, "--data-dir"])
             .arg(data_dir)
+            .args(flags)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -87,7 +88,7 @@ async fn get(url: String) -> Value {
 #[tokio::test]
 async fn an_empty_data_dir_gets_a_catalog_and_fans_with_money_once() {
     let data_dir = tempfile::tempdir().unwrap();
-    let first_links = with_demo(data_dir.path(), |welcome| async move {
+    let first_links = with_demo(data_dir.path(), &[], |welcome| async move {
         let figures = get(format!("{}/api/v1/admin/concerts", welcome.base)).await;
         let concerts = figures.as_array().unwrap();
         assert_eq!(concerts.len(), 3);
@@ -115,7 +116,7 @@ async fn an_empty_data_dir_gets_a_catalog_and_fans_with_money_once() {
     })
     .await;
 
-    with_demo(data_dir.path(), |welcome| async move {
+    with_demo(data_dir.path(), &[], |welcome| async move {
         let concerts = get(format!("{}/api/v1/concerts", welcome.base)).await;
         assert_eq!(concerts.as_array().unwrap().len(), 3, "nothing is seeded twice");
         let stats = get(format!("{}/api/v1/admin/stats", welcome.base)).await;
@@ -131,6 +132,37 @@ async fn an_empty_data_dir_gets_a_catalog_and_fans_with_money_once() {
             paths(&first_links),
             "the same fans, printed again"
         );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn with_proof_of_work_on_the_demo_seeds_its_fans_and_its_crowd_solves_its_way_in() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let flags = ["--pow-difficulty", "20000", "--crowd", "3", "--think-time", "100ms"];
+    with_demo(data_dir.path(), &flags, |welcome| async move {
+        let stats = get(format!("{}/api/v1/admin/stats", welcome.base)).await;
+        assert_eq!(
+            stats["balancesTotal"],
+            5 * 500_000,
+            "every demo fan was given a token to charge"
+        );
+        let unsolved = reqwest::Client::new()
+            .post(format!("{}/api/v1/queue/tokens", welcome.base))
+            .json(&serde_json::json!({ "userId": welcome.fan_links[0].rsplit('=').next().unwrap() }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(unsolved.status(), 403);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let queue = get(format!("{}/api/v1/admin/queue", welcome.base)).await;
+            if queue["admittedTotal"].as_u64().unwrap() > 5 {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "the crowd took no token: {queue}");
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
     })
     .await;
 }

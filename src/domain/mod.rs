@@ -7,6 +7,7 @@ pub mod idempotency;
 pub mod ids;
 pub mod seat_map;
 pub mod seq_slab;
+pub mod spent_proofs;
 pub mod text;
 pub mod waiting_line;
 pub mod waiting_room;

@@ -10,7 +10,7 @@ use utoipa::{Modify, OpenApi};
     info(title = "Concert reservation API", description = "A fair waiting room, seat holds, a wallet and payments for a concert on sale. Errors are application/problem+json with a stable `code`; titles are Korean when Accept-Language prefers ko."),
     paths(
         users::register, users::read,
-        queue::issue, queue::read, queue::leave, queue::events,
+        queue::challenge, queue::issue, queue::read, queue::leave, queue::events,
         concerts::list, concerts::available_dates, concerts::seat_map,
         reservations::hold, reservations::read, reservations::cancel,
         wallet::balance, wallet::charge, wallet::transactions,

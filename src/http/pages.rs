@@ -10,7 +10,7 @@ const FAN_PAGE: &str = include_str!("pages/index.html");
 const OPERATOR_PAGE: &str = include_str!("pages/admin.html");
 
 /// The files the pages load, by the name they are served under.
-const ASSETS: [(&str, &str, &str); 4] = [
+const ASSETS: [(&str, &str, &str); 5] = [
     ("style.css", "text/css; charset=utf-8", include_str!("pages/style.css")),
     (
         "common.js",
@@ -18,6 +18,7 @@ const ASSETS: [(&str, &str, &str); 4] = [
         include_str!("pages/common.js"),
     ),
     ("fan.js", "text/javascript; charset=utf-8", include_str!("pages/fan.js")),
+    ("pow.js", "text/javascript; charset=utf-8", include_str!("pages/pow.js")),
     (
         "admin.js",
         "text/javascript; charset=utf-8",
@@ -41,8 +42,10 @@ async fn operator_page() -> HttpResponse {
 }
 
 /// Pages load only their own files and may not be framed by another site (a framed Pay button
-/// could be clicked for the fan).
-const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'";
+/// could be clicked for the fan). Workers come from the page's own files too: the fan page
+/// solves the proof of work in one.
+const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'self'; style-src 'self' 'unsafe-inline'; worker-src 'self'; frame-ancestors 'none'";
 
 fn html(page: &'static str) -> HttpResponse {
     HttpResponse::Ok()

@@ -10,13 +10,14 @@ use crate::domain::waiting_room::{QueueStatus, TokenStatus};
 use crate::domain::{Token, UserId};
 use crate::error::{Error, ErrorCode, Result};
 use crate::services::idempotency::Keyed;
+use actix_web::http::header::{CacheControl, CacheDirective};
 use actix_web::http::StatusCode;
 use actix_web::web::Bytes;
 use actix_web::HttpMessage;
 use actix_web::HttpRequest;
 use actix_web::{web, HttpResponse};
 use futures_util::stream::{self, Stream};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
@@ -29,6 +30,7 @@ const STREAM_KEEPALIVE: Duration = Duration::from_secs(2);
 
 pub fn routes(config: &mut web::ServiceConfig) {
     config
+        .service(resource("/queue/challenge").get(challenge))
         .service(resource("/queue/tokens").post(issue))
         .service(resource("/queue/tokens/me").get(read).delete(leave))
         .service(resource("/queue/tokens/me/events").get(events));
@@ -41,8 +43,55 @@ pub struct NewToken {
     pub user_id: UserId,
 }
 
+/// An ALTCHA challenge: find `number` in 0..=`maxnumber` whose SHA-256 of `salt` followed by the
+/// number in decimal is `challenge` (hex), then send `{algorithm, challenge, number, salt,
+/// signature}` as base64 JSON in `X-Altcha`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PowChallenge {
+    /// Always `SHA-256`.
+    #[schema(example = "SHA-256")]
+    pub algorithm: String,
+    /// Lowercase hex of the SHA-256 to find.
+    pub challenge: String,
+    /// The largest number to try: the `--pow-difficulty`.
+    #[schema(minimum = 1, maximum = 1_000_000)]
+    pub maxnumber: u64,
+    /// Hashed before the number; it carries the challenge's expiry, five minutes after issue.
+    pub salt: String,
+    /// The server's signature of `challenge`, sent back unchanged.
+    pub signature: String,
+}
+
+/// With `--pow-difficulty 0` (the default) there is nothing to solve: 404 NOT_FOUND, and
+/// `POST /queue/tokens` takes no `X-Altcha`. A client may ask here first and solve only on a 200.
+#[utoipa::path(get, path = "/api/v1/queue/challenge", tag = "queue",
+    responses((status = 200, body = PowChallenge, description = "A challenge good for five minutes, for one token request"),
+        (status = 404, body = super::problem::Problem, description = "NOT_FOUND: proof of work is off"),
+        (status = 429, body = super::problem::Problem)))]
+pub async fn challenge(state: web::Data<AppState>, _: Client) -> Result<HttpResponse> {
+    let challenge = state.services.proof_of_work.challenge()?;
+    let body = PowChallenge {
+        algorithm: challenge.algorithm.to_string(),
+        challenge: challenge.challenge,
+        maxnumber: challenge.maxnumber,
+        salt: challenge.salt,
+        signature: challenge.signature,
+    };
+    // A challenge is for one client: a cache handing it to several would leave all but one
+    // with a spent solution.
+    Ok(HttpResponse::Ok()
+        .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+        .json(body))
+}
+
+/// Takes a token. With proof of work on, `X-Altcha` must carry the solution of a challenge from
+/// `GET /queue/challenge`, unexpired and never used (403 CHALLENGE_REQUIRED otherwise); a retry
+/// with the same `Idempotency-Key` gets the first answer without spending another.
 #[utoipa::path(post, path = "/api/v1/queue/tokens", tag = "queue", request_body = NewToken,
-    responses((status = 201, body = QueueStatus), (status = 404, body = super::problem::Problem),
+    params(("X-Altcha" = Option<String>, Header, description = "With proof of work on: the solution, base64 of its JSON")),
+    responses((status = 201, body = QueueStatus),
+        (status = 403, body = super::problem::Problem, description = "CHALLENGE_REQUIRED"),
+        (status = 404, body = super::problem::Problem),
         (status = 409, body = super::problem::Problem), (status = 503, body = super::problem::Problem)))]
 pub async fn issue(
     state: web::Data<AppState>,
@@ -54,6 +103,9 @@ pub async fn issue(
     let user = new.user_id;
     state.services.users.get(user)?;
     let services = state.services.clone();
+    let solution = request.headers().get("x-altcha").map(|value| value.as_bytes().to_vec());
+    // The solution is spent inside the keyed run, after a remembered answer would have been
+    // replayed: a retry of a keyed request gets its first answer, not a refusal of a spent proof.
     run_keyed(
         &state,
         &request,
@@ -61,6 +113,7 @@ pub async fn issue(
         Endpoint::QueueTokens,
         &body,
         move |slot| async move {
+            services.proof_of_work.redeem(solution.as_deref())?;
             let answer = |status: &QueueStatus| json_answer(StatusCode::CREATED, status);
             let keyed = slot.map(|slot| Keyed::new(slot, answer));
             let status = services.queue.issue(user, keyed).await?;

@@ -1,12 +1,16 @@
 //! The harness's HTTP client: every call is timed and counted under its endpoint's name, with the
 //! error code of every refusal, second by second for the plot.
 
+use super::proof_of_work;
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
 use reqwest::{Method, StatusCode};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+
+const TOKENS_PATH: &str = "/api/v1/queue/tokens";
 
 /// Latencies are kept from 1 µs to 60 s with 3 significant figures.
 const LATENCY_MICROS_MAX: u64 = 60_000_000;
@@ -130,7 +134,13 @@ pub struct Api {
     base: String,
     admin_key: Option<String>,
     recorder: std::sync::Arc<Recorder>,
+    /// Set once the server asked for a proof of work: every later token request brings one
+    /// rather than being refused first.
+    proof_of_work: std::sync::Arc<AtomicBool>,
 }
+
+/// The endpoint name token requests are recorded under.
+pub const TAKE_TOKEN: &str = "POST /queue/tokens";
 
 /// A failed call: the connection, not the server, said no.
 #[derive(Debug)]
@@ -148,6 +158,7 @@ impl Api {
             base: base.trim_end_matches('/').to_string(),
             admin_key,
             recorder,
+            proof_of_work: Default::default(),
         }
     }
 
@@ -160,7 +171,57 @@ impl Api {
         token: Option<&str>,
         body: Option<&Value>,
     ) -> Result<Reply, Unreachable> {
+        self.send(endpoint, method, path, token, body, None).await
+    }
+
+    /// Takes a queue token for `user_id`, solving the server's proof of work once it asks for
+    /// one (403 CHALLENGE_REQUIRED), as a fan's page would.
+    pub async fn take_token(&self, user_id: &str) -> Result<Reply, Unreachable> {
+        let body = json!({ "userId": user_id });
+        if !self.proof_of_work.load(Ordering::Relaxed) {
+            let reply = self
+                .call(TAKE_TOKEN, Method::POST, TOKENS_PATH, None, Some(&body))
+                .await?;
+            if reply.code() != Some("CHALLENGE_REQUIRED") {
+                return Ok(reply);
+            }
+            self.proof_of_work.store(true, Ordering::Relaxed);
+        }
+        let challenge = self
+            .call(
+                "GET /queue/challenge",
+                Method::GET,
+                "/api/v1/queue/challenge",
+                None,
+                None,
+            )
+            .await?;
+        if !challenge.ok() {
+            return Ok(challenge);
+        }
+        let solved = tokio::task::spawn_blocking(move || proof_of_work::solve(&challenge.body)).await;
+        let solution = solved
+            .ok()
+            .flatten()
+            .ok_or_else(|| Unreachable("the server's challenge could not be solved".into()))?;
+        let header = ("X-Altcha", solution.as_str());
+        self.send(TAKE_TOKEN, Method::POST, TOKENS_PATH, None, Some(&body), Some(header))
+            .await
+    }
+
+    async fn send(
+        &self,
+        endpoint: &'static str,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+        header: Option<(&str, &str)>,
+    ) -> Result<Reply, Unreachable> {
         let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some((name, value)) = header {
+            request = request.header(name, value);
+        }
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }

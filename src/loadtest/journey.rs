@@ -105,14 +105,7 @@ impl Fan<'_> {
             return Ok(failed("register", &registered));
         };
         let asked = Instant::now();
-        let issued = self
-            .call(
-                "POST /queue/tokens",
-                Method::POST,
-                "/api/v1/queue/tokens",
-                json!({ "userId": user_id }),
-            )
-            .await?;
+        let issued = self.api.take_token(&user_id).await?;
         let Some(token) = issued.body["token"].as_str().map(str::to_string) else {
             return Ok(failed("take a token", &issued));
         };

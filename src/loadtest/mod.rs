@@ -4,11 +4,13 @@
 //!
 //! - [`client`]: the timed, recording HTTP client.
 //! - [`journey`]: one fan's journey, shared with the demo's simulated crowd.
+//! - [`proof_of_work`]: solving the server's challenge before a token, when it asks for one.
 //! - [`verify`]: the checks after a run.
 //! - [`report`]: the table, the JSON and the plot.
 
 pub mod client;
 pub mod journey;
+pub mod proof_of_work;
 pub mod report;
 pub mod verify;
 

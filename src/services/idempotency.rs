@@ -251,12 +251,15 @@ fn key_reused() -> Error {
     )
 }
 
-/// 5xx answers are not kept: the work may succeed on a retry. Nor is a 401: it speaks of the
-/// token the request came with, not of the work, and a retry with a live token deserves a try.
+/// 5xx answers are not kept: the work may succeed on a retry. Nor is a 401 or a
+/// CHALLENGE_REQUIRED: they speak of the token or the proof of work the request came with, not of
+/// the work, and a retry with a live token or a fresh solution deserves a try.
 fn is_kept(answer: &Answer) -> bool {
     match answer {
         Ok(_) => true,
-        Err(error) => error.code.status() < 500 && error.code.status() != 401,
+        Err(error) => {
+            error.code.status() < 500 && error.code.status() != 401 && error.code != ErrorCode::ChallengeRequired
+        }
     }
 }
 
@@ -324,10 +327,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_token_refusal_or_a_server_error_is_not_remembered() {
+    async fn a_token_or_proof_refusal_or_a_server_error_is_not_remembered() {
         let (idempotency, _dir) = idempotency();
         let runs = AtomicUsize::new(0);
-        for refusal in [Error::new(ErrorCode::TokenInvalid, "dead"), Error::unavailable()] {
+        let refusals = [
+            Error::new(ErrorCode::TokenInvalid, "dead"),
+            Error::unavailable(),
+            Error::new(ErrorCode::ChallengeRequired, "no proof"),
+        ];
+        for refusal in refusals {
             let scope = scope();
             let first = run_counting(&idempotency, &scope, &runs, Err(refusal.clone())).await;
             assert_eq!(first, Err(refusal));
@@ -343,6 +351,6 @@ mod tests {
             .await;
             assert_eq!(retry.unwrap().status, 201);
         }
-        assert_eq!(runs.load(Ordering::SeqCst), 4);
+        assert_eq!(runs.load(Ordering::SeqCst), 6);
     }
 }

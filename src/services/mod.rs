@@ -6,6 +6,7 @@ pub mod hold_ledger;
 pub mod idempotency;
 pub mod keyed_locks;
 pub mod payments;
+pub mod proof_of_work;
 pub mod snapshots;
 pub mod users;
 
@@ -24,6 +25,7 @@ use catalog::Catalog;
 use chrono::Duration;
 use hold_ledger::HoldLedger;
 use idempotency::Idempotency;
+use proof_of_work::ProofOfWork;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use users::Users;
@@ -64,6 +66,8 @@ pub struct Services {
     pub queue: QueueHandle,
     pub wallet: WalletHandle,
     pub idempotency: Idempotency,
+    /// The challenges a client solves before a queue token, when `--pow-difficulty` is set.
+    pub proof_of_work: ProofOfWork,
     /// One payment at a time per user.
     pub payment_locks: keyed_locks::KeyedLocks<crate::domain::UserId>,
     /// Tokens whose payment is under way, and their users.
@@ -149,6 +153,7 @@ impl Services {
             catalog: Catalog::restore(state.concerts, state.dates, date_context, threads.clone()),
             users: Users::restore(state.users, stream),
             idempotency: Idempotency::restore(state.answers, stream, clock.clone()),
+            proof_of_work: ProofOfWork::new(config.pow_difficulty, clock.clone()),
             payment_locks: keyed_locks::KeyedLocks::default(),
             paying_tokens: dashmap::DashMap::new(),
             queue,

@@ -11,6 +11,7 @@ mod connections;
 mod errors;
 mod operations;
 mod payments;
+mod pow;
 mod queue;
 mod real_time;
 mod reservations;

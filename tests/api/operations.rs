@@ -6,9 +6,10 @@ use serde_json::json;
 use std::collections::BTreeSet;
 
 /// Every route of API.md, with its methods (and the operator page's per-date sales, `GET /admin/concerts`).
-const CONTRACT_ROUTES: [(&str, &[&str]); 20] = [
+const CONTRACT_ROUTES: [(&str, &[&str]); 21] = [
     ("/api/v1/users", &["post"]),
     ("/api/v1/users/{userId}", &["get"]),
+    ("/api/v1/queue/challenge", &["get"]),
     ("/api/v1/queue/tokens", &["post"]),
     ("/api/v1/queue/tokens/me", &["get", "delete"]),
     ("/api/v1/queue/tokens/me/events", &["get"]),
@@ -169,6 +170,7 @@ async fn the_fan_and_operator_pages_and_their_files_are_served_from_the_binary()
         ("/assets/style.css", "text/css", ".seat"),
         ("/assets/common.js", "text/javascript", "function api("),
         ("/assets/fan.js", "text/javascript", "EventSource"),
+        ("/assets/pow.js", "text/javascript", "crypto.subtle.digest"),
         ("/assets/admin.js", "text/javascript", "/api/v1/admin/queue"),
     ] {
         let response = app.get(path).await;
@@ -178,7 +180,9 @@ async fn the_fan_and_operator_pages_and_their_files_are_served_from_the_binary()
     }
     let page = app.get("/").await;
     assert_eq!(header(&page, "x-frame-options"), "DENY");
-    assert!(header(&page, "content-security-policy").contains("frame-ancestors 'none'"));
+    let policy = header(&page, "content-security-policy");
+    assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+    assert!(policy.contains("worker-src 'self'"), "{policy}");
     assert_problem(app.get("/assets/missing.js").await, 404, "NOT_FOUND").await;
     assert_problem(app.get("/assets/../Cargo.toml").await, 404, "NOT_FOUND").await;
 }

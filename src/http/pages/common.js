@@ -90,3 +90,36 @@ async function attempt(button, action) {
     if (button) button.disabled = false;
   }
 }
+
+/** Solves an ALTCHA challenge (the JSON of GET /api/v1/queue/challenge) in a worker, telling
+ * `onProgress` the share of the numbers tried so far; resolves to the X-Altcha header's value. */
+function solveChallenge(challenge, onProgress) {
+  const unsolved = (title) => new ApiError(0, { title, code: "CHECK_FAILED" });
+  // WebCrypto exists only on https (or localhost): say so rather than fail obscurely.
+  if (!window.isSecureContext || !window.crypto || !crypto.subtle || !window.Worker) {
+    return Promise.reject(unsolved("This browser cannot run the check: open the page over https."));
+  }
+  return new Promise((resolve, reject) => {
+    const worker = new Worker("/assets/pow.js");
+    worker.onmessage = (event) => {
+      const message = event.data;
+      if (message.type === "progress") {
+        onProgress(message.tried / (challenge.maxnumber + 1));
+        return;
+      }
+      worker.terminate();
+      if (message.number === null) {
+        reject(unsolved("The browser check did not succeed. Try again."));
+        return;
+      }
+      const { algorithm, salt, signature } = challenge;
+      const solution = { algorithm, challenge: challenge.challenge, number: message.number, salt, signature, took: message.took };
+      resolve(btoa(JSON.stringify(solution)));
+    };
+    worker.onerror = () => {
+      worker.terminate();
+      reject(unsolved("This browser cannot run the check."));
+    };
+    worker.postMessage({ challenge: challenge.challenge, salt: challenge.salt, maxnumber: challenge.maxnumber });
+  });
+}

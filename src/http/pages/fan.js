@@ -61,9 +61,46 @@ function showQueueIdle() {
   show("leave", false);
 }
 
+/** The X-Altcha header for a token request, or null when the server asks for no proof of work
+ * (its challenge answers 404 while proof of work is off). */
+async function proofOfWork() {
+  let challenge;
+  try {
+    challenge = await api("GET", "/api/v1/queue/challenge");
+  } catch (error) {
+    if (error.status === 404) return null;
+    throw error;
+  }
+  showCheck(0);
+  try {
+    return await solveChallenge(challenge, showCheck);
+  } finally {
+    show("checking", false);
+  }
+}
+
+function showCheck(share) {
+  show("checking", true);
+  $("check-progress").value = share;
+}
+
+/** Takes a token, solving the server's challenge first when it asks for one. A challenge from
+ * before a restart of the server, or one solved too slowly, is refused: then once more with a
+ * fresh one. */
+async function takeToken(freshTries = 1) {
+  const solution = await proofOfWork();
+  const headers = solution ? { "X-Altcha": solution } : {};
+  try {
+    return await api("POST", "/api/v1/queue/tokens", { body: { userId: state.fan.userId }, headers });
+  } catch (error) {
+    if (error.code === "CHALLENGE_REQUIRED" && freshTries > 0) return takeToken(freshTries - 1);
+    throw error;
+  }
+}
+
 async function join() {
   await attempt($("join"), async () => {
-    const status = await api("POST", "/api/v1/queue/tokens", { body: { userId: state.fan.userId } })
+    const status = await takeToken()
       .catch((error) => {
         // A name remembered by this browser that the server does not know: sign in again.
         if (error.code === "USER_NOT_FOUND") signOut();
