@@ -40,6 +40,11 @@ fn a_short_embedded_rush_passes_its_checks_and_writes_its_report() {
     assert_eq!(report["scenario"], "rush");
     assert_eq!(report["invariants"]["ok"], true);
     assert_eq!(report["ceilingRatio"], Value::Null);
+    assert_eq!(
+        report["errors"]["RATE_LIMITED"],
+        Value::Null,
+        "fans a few to an address stay within a default server's per-client budget"
+    );
     let payments = &report["endpoints"]["POST /payments"];
     let paid = payments["count"].as_u64().unwrap();
     assert!(paid > 0 && paid <= 40, "at most the 40 seats are paid for: {paid}");
