@@ -2,21 +2,31 @@
 //! in-process on a temporary data dir), a report per endpoint, and the invariants checked after
 //! every run.
 //!
+//! The attack scenarios (`hoard`, `flood`, `slow`) end in a verdict, PASS or FAIL with the
+//! figures it was decided on.
+//!
 //! - [`options`]: the flags.
 //! - [`client`]: the timed, recording HTTP client; [`sources`]: the addresses clients send from.
 //! - [`journey`]: one fan's journey, shared with the demo's simulated crowd; [`crowd`]: many.
-//! - [`raw`]: the server's address for connections of the harness's own.
+//! - [`line`]: joining and leaving the line, for the attack scenarios.
+//! - [`hoard`], [`flood`], [`slow`]: the attacks and their verdicts ([`verdict`]); [`raw`]:
+//!   connections no client library would make.
 //! - [`verify`]: the checks after a run; [`report`]: the table, the JSON and the plot.
 //! - [`embedded`]: the server `--embedded` starts.
 
 pub mod client;
 pub mod crowd;
 pub mod embedded;
+pub mod flood;
+pub mod hoard;
 pub mod journey;
+pub mod line;
 pub mod options;
 pub mod raw;
 pub mod report;
+pub mod slow;
 pub mod sources;
+pub mod verdict;
 pub mod verify;
 
 pub use options::{Options, Scenario};
@@ -51,7 +61,8 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Runs the scenario, prints the report; true when every invariant held.
+/// Runs the scenario, prints the report (and an attack's verdict); true when every invariant held
+/// and the verdict, if any, is PASS.
 pub async fn run(options: Options) -> Result<bool, String> {
     let (base, admin_key, _embedded) = match &options.url {
         Some(url) => (url.clone(), options.admin_key.clone(), None),
@@ -63,13 +74,22 @@ pub async fn run(options: Options) -> Result<bool, String> {
     let recorder = Arc::new(Recorder::new());
     let target = Target::resolve(&base).await?;
     let sources = Sources::for_target(target.address, options.source_net);
+    if needs_distinct_sources(&options) && !sources.distinct() {
+        return Err(format!(
+            "{} needs clients on addresses of their own: drive a server on loopback, or give --source-net",
+            options.scenario_name()
+        ));
+    }
     let harness = Harness {
         api: Api::new(&base, admin_key, recorder.clone()),
         sources,
         target,
         options,
     };
-    load(&harness, &recorder).await
+    match harness.options.scenario {
+        Scenario::Hoard | Scenario::Flood | Scenario::Slow => attack(&harness, &recorder).await,
+        Scenario::Rush | Scenario::Steady | Scenario::Ceiling => load(&harness, &recorder).await,
+    }
 }
 
 /// What every scenario works with: the harness's own client (with the admin key), the addresses
@@ -79,6 +99,12 @@ pub struct Harness {
     pub sources: Sources,
     pub target: Target,
     pub options: Options,
+}
+
+/// A flood told apart from the fans, or slow connections spread over several clients, need
+/// addresses of their own.
+fn needs_distinct_sources(options: &Options) -> bool {
+    matches!(options.scenario, Scenario::Flood | Scenario::Slow)
 }
 
 /// A rush, steady or ceiling run: the report and the invariants.
@@ -112,15 +138,42 @@ async fn load(harness: &Harness, recorder: &Recorder) -> Result<bool, String> {
         None if recorded.server_errors > 0 => vec![format!("{} answers were 5xx", recorded.server_errors)],
         None => Vec::new(),
     };
-    let scenario = format!("{:?}", options.scenario).to_lowercase();
-    let report = report::Report::new(&scenario, seconds, &recorded, violations, ceiling_rps);
+    let report = report::Report::new(&options.scenario_name(), seconds, &recorded, violations, ceiling_rps);
     println!("{}", journeys_line(&fans));
     finish(report, &recorded, options)
 }
 
-/// Prints the table, writes the JSON and the plot if asked; true when every invariant held.
+/// An attack scenario: its verdict, with the report of every call it made.
+async fn attack(harness: &Harness, recorder: &Recorder) -> Result<bool, String> {
+    let options = &harness.options;
+    recorder.take();
+    let started = Instant::now();
+    let verdict = match options.scenario {
+        Scenario::Hoard => {
+            let venue = create_venue(&harness.api, options).await?;
+            hoard::run(harness, &venue).await?
+        }
+        Scenario::Flood => flood::run(harness).await?,
+        _ => slow::run(harness).await?,
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    let recorded = recorder.take();
+    let violations = match recorded.server_errors {
+        0 => Vec::new(),
+        errors => vec![format!("{errors} answers were 5xx")],
+    };
+    let mut report = report::Report::new(&options.scenario_name(), seconds, &recorded, violations, None);
+    report.verdict = Some(verdict);
+    finish(report, &recorded, options)
+}
+
+/// Prints the table and the verdict, writes the JSON and the plot if asked; true when the run
+/// passed.
 fn finish(report: report::Report, recorded: &client::Recorded, options: &Options) -> Result<bool, String> {
     println!("{}", report.table());
+    if let Some(verdict) = &report.verdict {
+        print!("{}", verdict.lines());
+    }
     if let Some(path) = &options.json {
         report
             .write_json(path)
@@ -129,7 +182,7 @@ fn finish(report: report::Report, recorded: &client::Recorded, options: &Options
     if let Some(path) = &options.plot {
         report::write_plot(recorded, path)?;
     }
-    Ok(report.invariants.ok)
+    Ok(report.invariants.ok && report.verdict.as_ref().is_none_or(|verdict| verdict.pass))
 }
 
 fn journeys_line(fans: &[FanRecord]) -> String {

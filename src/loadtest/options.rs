@@ -13,6 +13,16 @@ pub enum Scenario {
     Steady,
     /// `/healthz` as fast as it answers: the framework's ceiling on this machine.
     Ceiling,
+    /// Waves of throwaway users hold all the seats they may of a date and leave; then honest
+    /// fans must find every seat AVAILABLE and hold one.
+    Hoard,
+    /// One client registers users and takes tokens as fast as it can for `--duration` while
+    /// honest fans join from addresses of their own; the flood must be refused and the fans
+    /// stay near the front.
+    Flood,
+    /// Bodies sent a byte at a time and idle event streams, from several addresses; a write
+    /// must still succeed at once, and the server must cut the slow bodies at `--client-timeout`.
+    Slow,
 }
 
 /// The harness's options.
@@ -40,7 +50,7 @@ pub struct Options {
     /// Fans (or, for `ceiling`, requests) in flight at once, in the closed model.
     #[arg(long, default_value_t = 256)]
     pub concurrency: usize,
-    /// How long a steady or ceiling run lasts.
+    /// How long a steady, ceiling or flood run lasts.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub duration: Duration,
     /// Fans arriving a second, on schedule whatever the answers' speed (open model). Without it
@@ -80,16 +90,40 @@ pub struct Options {
     /// How often a waiting fan asks for its status.
     #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]
     pub poll_interval: Duration,
-    /// The server's `--client-rate-limit`: `--embedded` starts with it.
+    /// `hoard`: throwaway users in each wave of hoarders.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub hoarders: u64,
+    /// `hoard`: waves of hoarders; each joins, holds and leaves together.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub rounds: u32,
+    /// `hoard`, `flood`: honest fans who join after (or during) the attack.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=1_000))]
+    pub fans: u64,
+    /// `slow`: connections that send a body a byte at a time.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub slow_connections: u32,
+    /// `slow`: WAITING tokens that each hold open the two event streams the server allows.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(0..=1_000))]
+    pub streams: u32,
+    /// The server's `--client-rate-limit`: `--embedded` starts with it, and a flood's bound is
+    /// reckoned from it.
     #[arg(long, default_value_t = 20)]
     pub client_rate_limit: u32,
-    /// The server's `--client-timeout`: `--embedded` starts with it.
+    /// The server's `--client-timeout`: `--embedded` starts with it, and `slow` expects its
+    /// bodies cut after it.
     #[arg(long, default_value = "10s", value_parser = timeout)]
     pub client_timeout: Duration,
     /// Local IPv4 addresses (a CIDR) the clients send from, one per fan or small group; by
     /// default all of 127.0.0.0/8 when the server is on loopback, and none otherwise.
     #[arg(long)]
     pub source_net: Option<ipnet::Ipv4Net>,
+}
+
+impl Options {
+    /// The scenario's name as the report and the verdict give it.
+    pub fn scenario_name(&self) -> String {
+        format!("{:?}", self.scenario).to_lowercase()
+    }
 }
 
 fn timeout(text: &str) -> Result<Duration, String> {
