@@ -237,3 +237,41 @@ fn slow_bodies_are_cut_at_the_client_timeout_while_writes_go_on() {
     );
     assert!(figures.contains("a third on one token: 429"), "{figures}");
 }
+
+#[test]
+fn a_rush_beside_a_flood_keeps_its_invariants_and_starves_no_fan() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let args = [
+        "--scenario",
+        "rush",
+        "--with-flood",
+        "--users",
+        "200",
+        "--seats",
+        "20",
+        "--concurrency",
+        "64",
+        "--duration",
+        "3s",
+    ];
+    let output = loadtest(&args, &json);
+    let verdict = verdict(&output, &json);
+    assert_eq!(verdict["pass"], true, "{verdict:#}");
+    assert!(output.status.success());
+    assert!(String::from_utf8_lossy(&output.stdout).contains("invariants: all hold"));
+    assert!(
+        figures(&verdict).contains("honest fans: 200, 200 ACTIVE in the end, 0 failed"),
+        "{verdict:#}"
+    );
+}
+
+#[test]
+fn a_flood_goes_beside_a_crowd_only() {
+    let output = Command::new(env!("CARGO_BIN_EXE_loadtest"))
+        .args(["--embedded", "--scenario", "hoard", "--with-flood"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--with-flood goes with the rush or steady"));
+}

@@ -2,15 +2,15 @@
 //! in-process on a temporary data dir), a report per endpoint, and the invariants checked after
 //! every run.
 //!
-//! The attack scenarios (`hoard`, `flood`, `slow`) end in a verdict, PASS or FAIL with the
-//! figures it was decided on.
+//! The attack scenarios (`hoard`, `flood`, `slow`, and a crowd `--with-flood`) end in a verdict,
+//! PASS or FAIL with the figures it was decided on.
 //!
 //! - [`options`]: the flags.
 //! - [`client`]: the timed, recording HTTP client; [`sources`]: the addresses clients send from.
 //! - [`journey`]: one fan's journey, shared with the demo's simulated crowd; [`crowd`]: many.
 //! - [`line`]: joining and leaving the line, for the attack scenarios.
-//! - [`hoard`], [`flood`], [`slow`]: the attacks and their verdicts ([`verdict`]); [`raw`]:
-//!   connections no client library would make.
+//! - [`hoard`], [`flood`], [`slow`], [`under_flood`]: the attacks and their verdicts
+//!   ([`verdict`]); [`raw`]: connections no client library would make.
 //! - [`verify`]: the checks after a run; [`report`]: the table, the JSON and the plot.
 //! - [`embedded`]: the server `--embedded` starts.
 
@@ -26,6 +26,7 @@ pub mod raw;
 pub mod report;
 pub mod slow;
 pub mod sources;
+pub mod under_flood;
 pub mod verdict;
 pub mod verify;
 
@@ -43,6 +44,7 @@ use sources::Sources;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use under_flood::Flooding;
 
 /// The `loadtest` binary.
 pub fn main() -> ExitCode {
@@ -64,6 +66,7 @@ pub fn main() -> ExitCode {
 /// Runs the scenario, prints the report (and an attack's verdict); true when every invariant held
 /// and the verdict, if any, is PASS.
 pub async fn run(options: Options) -> Result<bool, String> {
+    check_combination(&options)?;
     let (base, admin_key, _embedded) = match &options.url {
         Some(url) => (url.clone(), options.admin_key.clone(), None),
         None => {
@@ -101,13 +104,21 @@ pub struct Harness {
     pub options: Options,
 }
 
+fn check_combination(options: &Options) -> Result<(), String> {
+    if options.with_flood && !matches!(options.scenario, Scenario::Rush | Scenario::Steady) {
+        return Err("--with-flood goes with the rush or steady scenario only".into());
+    }
+    Ok(())
+}
+
 /// A flood told apart from the fans, or slow connections spread over several clients, need
 /// addresses of their own.
 fn needs_distinct_sources(options: &Options) -> bool {
-    matches!(options.scenario, Scenario::Flood | Scenario::Slow)
+    options.with_flood || matches!(options.scenario, Scenario::Flood | Scenario::Slow)
 }
 
-/// A rush, steady or ceiling run: the report and the invariants.
+/// A rush, steady or ceiling run, with a flood alongside if asked: the report, the invariants,
+/// and the flood's verdict.
 async fn load(harness: &Harness, recorder: &Recorder) -> Result<bool, String> {
     let (api, options) = (&harness.api, &harness.options);
     let ceiling_rps = match options.with_ceiling && options.scenario != Scenario::Ceiling {
@@ -121,24 +132,48 @@ async fn load(harness: &Harness, recorder: &Recorder) -> Result<bool, String> {
     }
     recorder.take();
     let started = Instant::now();
-    let (fans, venue) = match options.scenario {
+    let (fans, venue, flooded) = match options.scenario {
         Scenario::Ceiling => {
             ceiling(api, options.concurrency, options.duration).await;
-            (Vec::new(), None)
+            (Vec::new(), None, None)
         }
         _ => {
             let venue = create_venue(api, options).await?;
-            (crowd.run(&venue, options).await, Some(venue))
+            let flooding = match options.with_flood {
+                true => Some(Flooding::start(harness).await?),
+                false => None,
+            };
+            let fans = crowd.run(&venue, options).await;
+            let flooded = match flooding {
+                Some(flooding) => Some(flooding.stop().await),
+                None => None,
+            };
+            (fans, Some(venue), flooded)
         }
     };
     let seconds = started.elapsed().as_secs_f64();
     let recorded = recorder.take();
+    if let Some(flooded) = &flooded {
+        // Before the checks, whose own fan must get into the room.
+        flooded.leave().await;
+    }
     let violations = match &venue {
         Some(venue) => verify::violations(api, venue, &fans, &recorded).await,
         None if recorded.server_errors > 0 => vec![format!("{} answers were 5xx", recorded.server_errors)],
         None => Vec::new(),
     };
-    let report = report::Report::new(&options.scenario_name(), seconds, &recorded, violations, ceiling_rps);
+    let verdict = flooded.map(|flooded| {
+        let figures = under_flood::CrowdFigures {
+            fans: &fans,
+            tally: &flooded.tally,
+            bound: flooded.bound(options.client_rate_limit),
+            waiting_before: flooded.waiting_before,
+            violations: violations.len(),
+        };
+        under_flood::verdict(&options.scenario_name(), &figures)
+    });
+    let mut report = report::Report::new(&options.scenario_name(), seconds, &recorded, violations, ceiling_rps);
+    report.verdict = verdict;
     println!("{}", journeys_line(&fans));
     finish(report, &recorded, options)
 }

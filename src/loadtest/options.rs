@@ -50,7 +50,7 @@ pub struct Options {
     /// Fans (or, for `ceiling`, requests) in flight at once, in the closed model.
     #[arg(long, default_value_t = 256)]
     pub concurrency: usize,
-    /// How long a steady, ceiling or flood run lasts.
+    /// How long a steady, ceiling or flood run lasts (with `--with-flood`, the flood's longest).
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub duration: Duration,
     /// Fans arriving a second, on schedule whatever the answers' speed (open model). Without it
@@ -90,6 +90,10 @@ pub struct Options {
     /// How often a waiting fan asks for its status.
     #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]
     pub poll_interval: Duration,
+    /// `rush` or `steady`: one client floods `POST /users` and `POST /queue/tokens` alongside the
+    /// fans, until they are done or `--duration` has passed.
+    #[arg(long)]
+    pub with_flood: bool,
     /// `hoard`: throwaway users in each wave of hoarders.
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub hoarders: u64,
@@ -122,7 +126,11 @@ pub struct Options {
 impl Options {
     /// The scenario's name as the report and the verdict give it.
     pub fn scenario_name(&self) -> String {
-        format!("{:?}", self.scenario).to_lowercase()
+        let name = format!("{:?}", self.scenario).to_lowercase();
+        match self.with_flood {
+            true => format!("{name} under flood"),
+            false => name,
+        }
     }
 }
 
