@@ -1,8 +1,47 @@
 //! The real `loadtest` binary: a short rush against an embedded server passes its checks, and
-//! writes the JSON report and the plot it was asked for.
+//! writes the JSON report and the plot it was asked for; each attack scenario, small and quick,
+//! passes against a default embedded server, and fails against one without the defence.
 
 use serde_json::Value;
-use std::process::Command;
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// Runs the binary against an embedded server that does not wait for the disk, writing its JSON
+/// report to `json`.
+fn loadtest(args: &[&str], json: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_loadtest"))
+        .args(["--embedded", "--fsync", "never", "--json"])
+        .arg(json)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// The run's verdict from its JSON report, after checking that it printed the same.
+fn verdict(output: &Output, json: &Path) -> Value {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    let verdict = report["verdict"].clone();
+    let word = if verdict["pass"] == true { "PASS" } else { "FAIL" };
+    let line = format!("verdict: {word} {}", verdict["scenario"].as_str().unwrap());
+    assert!(
+        stdout.contains(&line),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    verdict
+}
+
+/// The verdict's figures, one string.
+fn figures(verdict: &Value) -> String {
+    verdict["figures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
 
 #[test]
 fn a_short_embedded_rush_passes_its_checks_and_writes_its_report() {
@@ -40,6 +79,11 @@ fn a_short_embedded_rush_passes_its_checks_and_writes_its_report() {
     assert_eq!(report["scenario"], "rush");
     assert_eq!(report["invariants"]["ok"], true);
     assert_eq!(report["ceilingRatio"], Value::Null);
+    assert_eq!(
+        report["errors"]["RATE_LIMITED"],
+        Value::Null,
+        "fans a few to an address stay within a default server's per-client budget"
+    );
     let payments = &report["endpoints"]["POST /payments"];
     let paid = payments["count"].as_u64().unwrap();
     assert!(paid > 0 && paid <= 40, "at most the 40 seats are paid for: {paid}");
@@ -87,4 +131,147 @@ fn a_run_without_a_server_to_drive_is_refused() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("between 0 and 1"));
+}
+
+#[test]
+fn a_hoard_leaves_no_seat_held_and_honest_fans_hold_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let args = [
+        "--scenario",
+        "hoard",
+        "--hoarders",
+        "20",
+        "--rounds",
+        "2",
+        "--fans",
+        "5",
+        "--seats",
+        "30",
+    ];
+    let output = loadtest(&args, &json);
+    let verdict = verdict(&output, &json);
+    assert_eq!(verdict["pass"], true, "{verdict:#}");
+    assert!(output.status.success());
+    let figures = figures(&verdict);
+    assert!(
+        figures.contains("at most 30 of 30 seats HELD at once; after they left 0 HELD, 30 AVAILABLE"),
+        "{figures}"
+    );
+    assert!(
+        figures.contains("5 of 5 saw every seat AVAILABLE, 5 of 5 holds succeeded"),
+        "{figures}"
+    );
+}
+
+#[test]
+fn a_flood_is_refused_and_fans_who_join_meanwhile_stay_near_the_front() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let output = loadtest(&["--scenario", "flood", "--duration", "2s", "--fans", "3"], &json);
+    let verdict = verdict(&output, &json);
+    assert_eq!(verdict["pass"], true, "{verdict:#}");
+    assert!(output.status.success());
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let refused = report["endpoints"]["flood POST /users"]["errors"]["RATE_LIMITED"]
+        .as_u64()
+        .unwrap();
+    assert!(refused > 0, "{report:#}");
+    assert_eq!(
+        report["endpoints"]["POST /users"]["errors"],
+        serde_json::json!({}),
+        "the fans, on addresses of their own, are never refused"
+    );
+    assert!(
+        figures(&verdict).contains("the fan right after it: position"),
+        "{verdict:#}"
+    );
+}
+
+#[test]
+fn a_flood_against_a_server_without_a_client_budget_fails_its_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let args = [
+        "--scenario",
+        "flood",
+        "--duration",
+        "1s",
+        "--fans",
+        "2",
+        "--client-rate-limit",
+        "0",
+    ];
+    let output = loadtest(&args, &json);
+    let verdict = verdict(&output, &json);
+    assert_eq!(verdict["pass"], false, "{verdict:#}");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("broken: the server has no per-client budget"));
+}
+
+#[test]
+fn slow_bodies_are_cut_at_the_client_timeout_while_writes_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let args = [
+        "--scenario",
+        "slow",
+        "--client-timeout",
+        "2s",
+        "--slow-connections",
+        "60",
+        "--streams",
+        "3",
+        "--active-max",
+        "5",
+    ];
+    let output = loadtest(&args, &json);
+    let verdict = verdict(&output, &json);
+    assert_eq!(verdict["pass"], true, "{verdict:#}");
+    assert!(output.status.success());
+    let figures = figures(&verdict);
+    assert!(figures.contains("60 of 60 answered after"), "{figures}");
+    assert!(
+        figures.contains("6 open on 3 WAITING tokens (behind 5 ACTIVE)"),
+        "{figures}"
+    );
+    assert!(figures.contains("a third on one token: 429"), "{figures}");
+}
+
+#[test]
+fn a_rush_beside_a_flood_keeps_its_invariants_and_starves_no_fan() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let args = [
+        "--scenario",
+        "rush",
+        "--with-flood",
+        "--users",
+        "200",
+        "--seats",
+        "20",
+        "--concurrency",
+        "64",
+        "--duration",
+        "3s",
+    ];
+    let output = loadtest(&args, &json);
+    let verdict = verdict(&output, &json);
+    assert_eq!(verdict["pass"], true, "{verdict:#}");
+    assert!(output.status.success());
+    assert!(String::from_utf8_lossy(&output.stdout).contains("invariants: all hold"));
+    assert!(
+        figures(&verdict).contains("honest fans: 200, 200 ACTIVE in the end, 0 failed"),
+        "{verdict:#}"
+    );
+}
+
+#[test]
+fn a_flood_goes_beside_a_crowd_only() {
+    let output = Command::new(env!("CARGO_BIN_EXE_loadtest"))
+        .args(["--embedded", "--scenario", "hoard", "--with-flood"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--with-flood goes with the rush or steady"));
 }

@@ -7,6 +7,7 @@ use parking_lot::Mutex;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -109,11 +110,12 @@ impl Default for Recorder {
     }
 }
 
-/// An answer: its status and JSON body (`Null` when there is none).
+/// An answer: its status, JSON body (`Null` when there is none) and `Retry-After`.
 #[derive(Debug, Clone)]
 pub struct Reply {
     pub status: StatusCode,
     pub body: Value,
+    pub retry_after: Option<Duration>,
 }
 
 impl Reply {
@@ -141,6 +143,12 @@ pub struct Api {
 
 /// The endpoint name token requests are recorded under.
 pub const TAKE_TOKEN: &str = "POST /queue/tokens";
+/// Tries of a call the server refused RATE_LIMITED, the first included.
+const RATE_LIMITED_TRIES: u32 = 5;
+
+/// The shortest and longest wait before a refused call is tried again, whatever `Retry-After` says.
+const RETRY_WAIT_MIN: Duration = Duration::from_millis(100);
+const RETRY_WAIT_MAX: Duration = Duration::from_secs(5);
 
 /// A failed call: the connection, not the server, said no.
 #[derive(Debug)]
@@ -148,17 +156,47 @@ pub struct Unreachable(pub String);
 
 impl Api {
     pub fn new(base: &str, admin_key: Option<String>, recorder: std::sync::Arc<Recorder>) -> Self {
-        let http = reqwest::Client::builder()
-            .pool_max_idle_per_host(1024)
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("an HTTP client");
         Self {
-            http,
+            http: http_client(None),
             base: base.trim_end_matches('/').to_string(),
             admin_key,
             recorder,
             proof_of_work: Default::default(),
+        }
+    }
+
+    /// The same server, recorder and key, with connections of its own sent from `source` (the
+    /// server budgets requests by the address they come from).
+    pub fn bound_to(&self, source: Option<IpAddr>) -> Self {
+        Self {
+            http: http_client(source),
+            ..self.clone()
+        }
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Like [`Api::call`], but a call refused RATE_LIMITED is tried again after the wait the
+    /// server asks for, as a well-behaved client would, a few times at most.
+    pub async fn call_within_limits(
+        &self,
+        endpoint: &'static str,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Result<Reply, Unreachable> {
+        let mut tries = 1;
+        loop {
+            let reply = self.call(endpoint, method.clone(), path, token, body).await?;
+            if reply.status != StatusCode::TOO_MANY_REQUESTS || tries >= RATE_LIMITED_TRIES {
+                return Ok(reply);
+            }
+            tries += 1;
+            let wait = reply.retry_after.unwrap_or(RETRY_WAIT_MIN);
+            tokio::time::sleep(wait.clamp(RETRY_WAIT_MIN, RETRY_WAIT_MAX)).await;
         }
     }
 
@@ -180,7 +218,7 @@ impl Api {
         let body = json!({ "userId": user_id });
         if !self.proof_of_work.load(Ordering::Relaxed) {
             let reply = self
-                .call(TAKE_TOKEN, Method::POST, TOKENS_PATH, None, Some(&body))
+                .call_within_limits(TAKE_TOKEN, Method::POST, TOKENS_PATH, None, Some(&body))
                 .await?;
             if reply.code() != Some("CHALLENGE_REQUIRED") {
                 return Ok(reply);
@@ -188,7 +226,7 @@ impl Api {
             self.proof_of_work.store(true, Ordering::Relaxed);
         }
         let challenge = self
-            .call(
+            .call_within_limits(
                 "GET /queue/challenge",
                 Method::GET,
                 "/api/v1/queue/challenge",
@@ -234,12 +272,30 @@ impl Api {
         let started = Instant::now();
         let response = request.send().await.map_err(|error| Unreachable(error.to_string()))?;
         let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|value| value.to_str().ok()?.trim().parse().ok())
+            .map(Duration::from_secs);
         let bytes = response.bytes().await.map_err(|error| Unreachable(error.to_string()))?;
         let latency = started.elapsed();
         let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        let reply = Reply { status, body };
+        let reply = Reply {
+            status,
+            body,
+            retry_after,
+        };
         let error = (!reply.ok()).then(|| reply.code().unwrap_or(status.as_str()).to_string());
         self.recorder.record(endpoint, latency, error, status.is_server_error());
         Ok(reply)
     }
+}
+
+fn http_client(source: Option<IpAddr>) -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(1024)
+        .timeout(Duration::from_secs(30))
+        .local_address(source)
+        .build()
+        .expect("an HTTP client")
 }

@@ -62,7 +62,34 @@ pub struct FanRecord {
     pub active_seen: Option<Instant>,
     /// When the fan last asked and was told WAITING (the request's departure).
     pub waiting_asked: Option<Instant>,
+    /// The token's place in line and the server's estimate of the wait, as first answered.
+    pub joined: Option<Joined>,
+    /// When the token was asked for.
+    pub token_asked: Option<Instant>,
     pub outcome: Outcome,
+}
+
+impl FanRecord {
+    /// How long the fan waited from asking for its token to seeing it ACTIVE.
+    pub fn waited(&self) -> Option<std::time::Duration> {
+        Some(self.active_seen?.saturating_duration_since(self.token_asked?))
+    }
+}
+
+/// A token's `position` and `estimatedWaitSeconds` when it was issued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Joined {
+    pub position: u64,
+    pub estimated_wait_seconds: u64,
+}
+
+impl Joined {
+    pub fn from_status(status: &Value) -> Option<Self> {
+        Some(Self {
+            position: status["position"].as_u64()?,
+            estimated_wait_seconds: status["estimatedWaitSeconds"].as_u64()?,
+        })
+    }
 }
 
 struct Fan<'a> {
@@ -72,10 +99,24 @@ struct Fan<'a> {
     rng: &'a mut StdRng,
     record: FanRecord,
     token: String,
+    /// A fan still WAITING then gives up and leaves.
+    patience: Option<Instant>,
 }
 
-/// Runs one fan's journey to its end.
+/// Runs one fan's journey to its end, however long the line.
 pub async fn run(api: &Api, venue: &Venue, behaviour: &Behaviour, rng: &mut StdRng, name: String) -> FanRecord {
+    run_within(api, venue, behaviour, rng, name, None).await
+}
+
+/// Runs one fan's journey; a fan still WAITING at `patience` leaves the line and fails.
+pub async fn run_within(
+    api: &Api,
+    venue: &Venue,
+    behaviour: &Behaviour,
+    rng: &mut StdRng,
+    name: String,
+    patience: Option<Instant>,
+) -> FanRecord {
     let mut fan = Fan {
         api,
         venue,
@@ -85,9 +126,12 @@ pub async fn run(api: &Api, venue: &Venue, behaviour: &Behaviour, rng: &mut StdR
             issued_at: None,
             active_seen: None,
             waiting_asked: None,
+            joined: None,
+            token_asked: None,
             outcome: Outcome::NoSeat,
         },
         token: String::new(),
+        patience,
     };
     fan.record.outcome = match fan.journey(name).await {
         Ok(outcome) => outcome,
@@ -111,8 +155,16 @@ impl Fan<'_> {
         };
         self.token = token;
         self.record.issued_at = issued.body["issuedAt"].as_str().map(str::to_string);
-        if !self.wait_until_active(&issued, asked).await? {
-            return Ok(Outcome::Failed("the token died while waiting".into()));
+        self.record.joined = Joined::from_status(&issued.body);
+        self.record.token_asked = Some(asked);
+        match self.wait_until_active(&issued, asked).await? {
+            Waited::Active => {}
+            Waited::Died => return Ok(Outcome::Failed("the token died while waiting".into())),
+            Waited::GaveUp => {
+                self.call_empty("DELETE /queue/tokens/me", Method::DELETE, "/api/v1/queue/tokens/me")
+                    .await?;
+                return Ok(Outcome::Failed("still WAITING when its patience ran out".into()));
+            }
         }
         let outcome = self.shop().await?;
         if !matches!(outcome, Outcome::Paid { .. }) {
@@ -122,18 +174,22 @@ impl Fan<'_> {
         Ok(outcome)
     }
 
-    /// Polls until ACTIVE; false if the token died first. `asked` is when the token was asked
-    /// for: a status is true from the moment its request left, not from when its answer came.
-    async fn wait_until_active(&mut self, issued: &Reply, mut asked: Instant) -> Result<bool, Unreachable> {
+    /// Polls until ACTIVE, the token's death or the end of the fan's patience. `asked` is when
+    /// the token was asked for: a status is true from the moment its request left, not from when
+    /// its answer came.
+    async fn wait_until_active(&mut self, issued: &Reply, mut asked: Instant) -> Result<Waited, Unreachable> {
         let mut status = issued.body["status"].as_str().unwrap_or_default().to_string();
         loop {
             match status.as_str() {
                 "ACTIVE" => {
                     self.record.active_seen = Some(Instant::now());
-                    return Ok(true);
+                    return Ok(Waited::Active);
                 }
                 "WAITING" => self.record.waiting_asked = Some(asked),
-                _ => return Ok(false),
+                _ => return Ok(Waited::Died),
+            }
+            if self.patience.is_some_and(|patience| Instant::now() >= patience) {
+                return Ok(Waited::GaveUp);
             }
             tokio::time::sleep(self.behaviour.poll_interval).await;
             asked = Instant::now();
@@ -251,13 +307,22 @@ impl Fan<'_> {
         body: Value,
     ) -> Result<Reply, Unreachable> {
         let token = (!self.token.is_empty()).then_some(self.token.as_str());
-        self.api.call(endpoint, method, path, token, Some(&body)).await
+        self.api
+            .call_within_limits(endpoint, method, path, token, Some(&body))
+            .await
     }
 
     async fn call_empty(&self, endpoint: &'static str, method: Method, path: &str) -> Result<Reply, Unreachable> {
         let token = (!self.token.is_empty()).then_some(self.token.as_str());
-        self.api.call(endpoint, method, path, token, None).await
+        self.api.call_within_limits(endpoint, method, path, token, None).await
     }
+}
+
+/// How a wait in line ended.
+enum Waited {
+    Active,
+    Died,
+    GaveUp,
 }
 
 fn failed(step: &str, reply: &Reply) -> Outcome {

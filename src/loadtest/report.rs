@@ -1,6 +1,7 @@
 //! The run's report: a table per endpoint, the JSON document of `--json`, the SVG of `--plot`.
 
 use super::client::Recorded;
+use super::verdict::Verdict;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -35,6 +36,8 @@ pub struct Report {
     pub endpoints: BTreeMap<String, EndpointReport>,
     pub invariants: Invariants,
     pub ceiling_ratio: Option<f64>,
+    /// An attack scenario's verdict.
+    pub verdict: Option<Verdict>,
 }
 
 fn millis(micros: u64) -> f64 {
@@ -81,6 +84,7 @@ impl Report {
                 violations,
             },
             ceiling_ratio: ceiling_rps.filter(|rps| *rps > 0.0).map(|rps| throughput_rps / rps),
+            verdict: None,
         }
     }
 

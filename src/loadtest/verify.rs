@@ -168,6 +168,8 @@ mod tests {
             issued_at: Some(issued_at.to_string()),
             active_seen,
             waiting_asked,
+            joined: None,
+            token_asked: None,
             outcome: Outcome::NoSeat,
         }
     }

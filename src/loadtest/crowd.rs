@@ -1,0 +1,129 @@
+//! The crowd of a rush or a steady run: fans `--concurrency` at a time or arriving on schedule,
+//! a few to each source address, as fans behind their own connections would be.
+
+use super::client::Api;
+use super::journey::{self, Behaviour, FanRecord, Venue};
+use super::options::{Options, Scenario};
+use super::sources::Sources;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use reqwest::Method;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Fans who share a source address: their registrations and tokens (two requests each) stay
+/// well within a default per-client burst of 40.
+const FANS_PER_ADDRESS: u64 = 8;
+
+/// Source addresses a crowd uses at most; past that, fans share them in turn.
+const ADDRESSES_MAX: u64 = 4_096;
+
+/// How long a fan waits in line before leaving: a run must end by itself even when the line
+/// does not move.
+const WAIT_PATIENCE: Duration = Duration::from_secs(120);
+
+/// The clients of a crowd, one per source address.
+pub struct Crowd {
+    apis: Vec<Api>,
+}
+
+impl Crowd {
+    /// Clients enough for `fans`, each from an address of its own when there are any.
+    pub fn new(api: &Api, sources: &Sources, fans: u64) -> Self {
+        let count = match sources.distinct() {
+            true => fans.div_ceil(FANS_PER_ADDRESS).clamp(1, ADDRESSES_MAX),
+            false => 1,
+        };
+        Self {
+            apis: (0..count).map(|_| api.bound_to(sources.take())).collect(),
+        }
+    }
+
+    fn api_of(&self, fan: u64) -> &Api {
+        &self.apis[((fan / FANS_PER_ADDRESS) % self.apis.len() as u64) as usize]
+    }
+
+    /// Opens the connections of the first `concurrency` fans before the clock starts, as a crowd
+    /// of fans would each have theirs: what is measured is the server's answers, not the
+    /// harness's TCP handshakes.
+    pub async fn warm_up(&self, concurrency: usize) {
+        let calls = (0..concurrency.max(1) as u64).map(|fan| {
+            self.api_of(fan)
+                .call("GET /healthz", Method::GET, "/healthz", None, None)
+        });
+        futures_util::future::join_all(calls).await;
+    }
+
+    /// Runs every fan's journey: `--concurrency` at a time, or arriving on schedule.
+    pub async fn run(&self, venue: &Venue, options: &Options) -> Vec<FanRecord> {
+        let behaviour = behaviour(options);
+        let rate = match options.scenario {
+            Scenario::Steady => Some(options.arrival_rate.unwrap_or(50.0)),
+            _ => options.arrival_rate,
+        };
+        let deadline = (options.scenario == Scenario::Steady).then(|| Instant::now() + options.duration);
+        let progress = progress_bar(options.users);
+        let slots = Arc::new(tokio::sync::Semaphore::new(if rate.is_some() {
+            usize::MAX >> 4
+        } else {
+            options.concurrency.max(1)
+        }));
+        let started = Instant::now();
+        let mut journeys = Vec::new();
+        for fan in 0..options.users {
+            if let Some(rate) = rate {
+                let due = started + Duration::from_secs_f64(fan as f64 / rate);
+                tokio::time::sleep_until(due.into()).await;
+            }
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                break;
+            }
+            let permit = slots.clone().acquire_owned().await.expect("the semaphore stays open");
+            let (api, venue, behaviour, progress) = (
+                self.api_of(fan).clone(),
+                venue.clone(),
+                behaviour.clone(),
+                progress.clone(),
+            );
+            let seed = options.seed.wrapping_mul(1_000_003).wrapping_add(fan);
+            journeys.push(tokio::spawn(async move {
+                let mut rng = StdRng::seed_from_u64(seed);
+                let patience = Some(Instant::now() + WAIT_PATIENCE);
+                let name = format!("fan {fan}");
+                let record = journey::run_within(&api, &venue, &behaviour, &mut rng, name, patience).await;
+                progress.inc(1);
+                drop(permit);
+                record
+            }));
+        }
+        let mut fans = Vec::new();
+        for journey in journeys {
+            if let Ok(record) = journey.await {
+                fans.push(record);
+            }
+        }
+        progress.finish_and_clear();
+        fans
+    }
+}
+
+fn behaviour(options: &Options) -> Behaviour {
+    Behaviour {
+        abandon_ratio: options.abandon_ratio,
+        popular_share: options.popular_share,
+        popular_seats: 5,
+        hold_attempts: 3,
+        poll_interval: options.poll_interval,
+        think_time: Duration::ZERO,
+        seats_left_min: 0,
+    }
+}
+
+fn progress_bar(fans: u64) -> indicatif::ProgressBar {
+    let progress = indicatif::ProgressBar::new(fans);
+    progress.set_style(
+        indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} fans done {msg}")
+            .expect("a valid template"),
+    );
+    progress
+}

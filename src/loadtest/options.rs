@@ -1,0 +1,151 @@
+//! The harness's flags: which scenario, against which server, with how many fans and attackers.
+
+use crate::config::FsyncPolicy;
+use clap::{Parser, ValueEnum};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Scenario {
+    /// `--users` fans arrive at once (or at `--arrival-rate`) for a few seats.
+    Rush,
+    /// Fans arrive at `--arrival-rate` a second for `--duration`.
+    Steady,
+    /// `/healthz` as fast as it answers: the framework's ceiling on this machine.
+    Ceiling,
+    /// Waves of throwaway users hold all the seats they may of a date and leave; then honest
+    /// fans must find every seat AVAILABLE and hold one.
+    Hoard,
+    /// One client registers users and takes tokens as fast as it can for `--duration` while
+    /// honest fans join from addresses of their own; the flood must be refused and the fans
+    /// stay near the front.
+    Flood,
+    /// Bodies sent a byte at a time and idle event streams, from several addresses; a write
+    /// must still succeed at once, and the server must cut the slow bodies at `--client-timeout`.
+    Slow,
+}
+
+/// The harness's options.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "loadtest",
+    version,
+    about = "Drives fan journeys against the concert server and checks its invariants"
+)]
+pub struct Options {
+    /// The server to drive, e.g. http://127.0.0.1:8080.
+    #[arg(long, required_unless_present = "embedded", conflicts_with = "embedded")]
+    pub url: Option<String>,
+    /// Start a server in this process, on a temporary data dir.
+    #[arg(long)]
+    pub embedded: bool,
+    /// The server's admin key (to create the concert and read the totals); `--embedded` makes its own.
+    #[arg(long, env = "CONCERT_ADMIN_KEY")]
+    pub admin_key: Option<String>,
+    #[arg(long, value_enum, default_value_t = Scenario::Rush)]
+    pub scenario: Scenario,
+    /// Fans in a rush; the most fans a steady run starts.
+    #[arg(long, default_value_t = 1_000)]
+    pub users: u64,
+    /// Fans (or, for `ceiling`, requests) in flight at once, in the closed model.
+    #[arg(long, default_value_t = 256)]
+    pub concurrency: usize,
+    /// How long a steady, ceiling or flood run lasts (with `--with-flood`, the flood's longest).
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// Fans arriving a second, on schedule whatever the answers' speed (open model). Without it
+    /// a rush runs `--concurrency` fans at a time (closed model).
+    #[arg(long)]
+    pub arrival_rate: Option<f64>,
+    /// Dates of the concert the fans go for.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=366))]
+    pub dates: u32,
+    /// Seats on each date.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub seats: u32,
+    /// Share of fans who give their seat back instead of paying (0 to 1).
+    #[arg(long, default_value_t = 0.2, value_parser = share)]
+    pub abandon_ratio: f64,
+    /// Share of hold attempts aimed at the five popular seats (0 to 1).
+    #[arg(long, default_value_t = 0.5, value_parser = share)]
+    pub popular_share: f64,
+    /// Makes the fans' choices repeatable.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Measure the `/healthz` ceiling first and report throughput as a ratio to it.
+    #[arg(long)]
+    pub with_ceiling: bool,
+    /// Write the report as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Draw throughput and p99 latency over time as SVG here.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    /// `--embedded`: tokens ACTIVE at once.
+    #[arg(long, default_value_t = 100)]
+    pub active_max: u32,
+    /// `--embedded`: whether writes wait for the disk.
+    #[arg(long, value_enum, default_value_t = FsyncPolicy::Always)]
+    pub fsync: FsyncPolicy,
+    /// How often a waiting fan asks for its status.
+    #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]
+    pub poll_interval: Duration,
+    /// `rush` or `steady`: one client floods `POST /users` and `POST /queue/tokens` alongside the
+    /// fans, until they are done or `--duration` has passed.
+    #[arg(long)]
+    pub with_flood: bool,
+    /// `hoard`: throwaway users in each wave of hoarders.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub hoarders: u64,
+    /// `hoard`: waves of hoarders; each joins, holds and leaves together.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub rounds: u32,
+    /// `hoard`, `flood`: honest fans who join after (or during) the attack.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=1_000))]
+    pub fans: u64,
+    /// `slow`: connections that send a body a byte at a time.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub slow_connections: u32,
+    /// `slow`: WAITING tokens that each hold open the two event streams the server allows.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(0..=1_000))]
+    pub streams: u32,
+    /// The server's `--client-rate-limit`: `--embedded` starts with it, and a flood's bound is
+    /// reckoned from it.
+    #[arg(long, default_value_t = 20)]
+    pub client_rate_limit: u32,
+    /// The server's `--client-timeout`: `--embedded` starts with it, and `slow` expects its
+    /// bodies cut after it.
+    #[arg(long, default_value = "10s", value_parser = timeout)]
+    pub client_timeout: Duration,
+    /// Local IPv4 addresses (a CIDR) the clients send from, one per fan or small group; by
+    /// default all of 127.0.0.0/8 when the server is on loopback, and none otherwise.
+    #[arg(long)]
+    pub source_net: Option<ipnet::Ipv4Net>,
+}
+
+impl Options {
+    /// The scenario's name as the report and the verdict give it.
+    pub fn scenario_name(&self) -> String {
+        let name = format!("{:?}", self.scenario).to_lowercase();
+        match self.with_flood {
+            true => format!("{name} under flood"),
+            false => name,
+        }
+    }
+}
+
+fn timeout(text: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    (Duration::from_millis(100)..=Duration::from_secs(600))
+        .contains(&duration)
+        .then_some(duration)
+        .ok_or_else(|| "a client timeout is between 100ms and 10m".into())
+}
+
+fn share(text: &str) -> Result<f64, String> {
+    let value: f64 = text.parse().map_err(|_| format!("{text} is not a number"))?;
+    (0.0..=1.0)
+        .contains(&value)
+        .then_some(value)
+        .ok_or_else(|| "a share is between 0 and 1".into())
+}
