@@ -3,6 +3,7 @@
 
 use super::auth::Admin;
 use super::concerts::parse_date;
+use super::openapi::answers::{AdminErrors, BodyErrors, BusyErrors};
 use super::{parse_json, resource, AppState, JsonBody};
 use crate::config::Config;
 use crate::domain::text::display_text;
@@ -108,8 +109,7 @@ fn parse_new_date(new: &NewConcertDate, config: &Config) -> Result<NewDate> {
 }
 
 #[utoipa::path(post, path = "/api/v1/admin/concerts", tag = "admin", security(("adminKey" = [])), request_body = NewConcert,
-    responses((status = 201, body = CreatedConcert), (status = 400, body = super::problem::Problem),
-        (status = 401, body = super::problem::Problem), (status = 403, body = super::problem::Problem)))]
+    responses((status = 201, body = CreatedConcert), AdminErrors, BodyErrors, BusyErrors))]
 pub async fn create_concert(state: web::Data<AppState>, _: Admin, body: JsonBody) -> Result<HttpResponse> {
     let valid = ValidConcert::parse(parse_json(&body)?, &state.services.config)?;
     let mut dates: Vec<DateSummary> = valid.dates.iter().map(DateSummary::untouched).collect();
@@ -124,14 +124,13 @@ pub async fn create_concert(state: web::Data<AppState>, _: Admin, body: JsonBody
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/concerts", tag = "admin", security(("adminKey" = [])),
-    responses((status = 200, body = Vec<ConcertFigures>), (status = 401, body = super::problem::Problem),
-        (status = 403, body = super::problem::Problem)))]
+    responses((status = 200, body = Vec<ConcertFigures>), AdminErrors, BusyErrors))]
 pub async fn concert_figures(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse> {
     Ok(HttpResponse::Ok().json(state.services.catalog.figures().await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/queue", tag = "admin", security(("adminKey" = [])),
-    responses((status = 200, body = QueueStats), (status = 401, body = super::problem::Problem), (status = 403, body = super::problem::Problem)))]
+    responses((status = 200, body = QueueStats), AdminErrors, BusyErrors))]
 pub async fn queue(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse> {
     Ok(HttpResponse::Ok().json(state.services.queue.stats().await?))
 }
@@ -144,8 +143,8 @@ pub struct ActiveMax {
 }
 
 #[utoipa::path(put, path = "/api/v1/admin/queue", tag = "admin", security(("adminKey" = [])), request_body = ActiveMax,
-    responses((status = 200, body = QueueStats), (status = 400, body = super::problem::Problem),
-        (status = 401, body = super::problem::Problem), (status = 403, body = super::problem::Problem)))]
+    responses((status = 200, description = "Takes effect at once, admitting waiting tokens if it grew", body = QueueStats),
+        AdminErrors, BodyErrors, BusyErrors))]
 pub async fn set_active_max(state: web::Data<AppState>, _: Admin, body: JsonBody) -> Result<HttpResponse> {
     let request: ActiveMax = parse_json(&body)?;
     if !(1..=ACTIVE_MAX_LIMIT).contains(&request.active_max) {
@@ -183,7 +182,7 @@ pub async fn gather_stats(state: &AppState) -> Result<Stats> {
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/stats", tag = "admin", security(("adminKey" = [])),
-    responses((status = 200, body = Stats), (status = 401, body = super::problem::Problem), (status = 403, body = super::problem::Problem)))]
+    responses((status = 200, body = Stats), AdminErrors, BusyErrors))]
 pub async fn stats(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse> {
     Ok(HttpResponse::Ok().json(gather_stats(&state).await?))
 }

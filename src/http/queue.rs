@@ -2,6 +2,9 @@
 
 use super::client::Client;
 use super::connections::Place;
+use super::openapi::answers::{
+    BodyErrors, BusyErrors, ClientErrors, FanErrors, IssueErrors, KeyedErrors, StreamErrors,
+};
 use super::HeadRequest;
 use super::{json_answer, parse_json, resource, run_keyed, AppState, JsonBody};
 use crate::actors::queue::{Fan, QueueHandle};
@@ -41,9 +44,10 @@ pub struct NewToken {
     pub user_id: UserId,
 }
 
-#[utoipa::path(post, path = "/api/v1/queue/tokens", tag = "queue", request_body = NewToken,
-    responses((status = 201, body = QueueStatus), (status = 404, body = super::problem::Problem),
-        (status = 409, body = super::problem::Problem), (status = 503, body = super::problem::Problem)))]
+/// A token for a registered user: ACTIVE at once when fewer than activeMax are and nobody
+/// waits, WAITING otherwise.
+#[utoipa::path(post, path = "/api/v1/queue/tokens", tag = "queue", request_body = NewToken, params(("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 201, body = QueueStatus), ClientErrors, BodyErrors, KeyedErrors, IssueErrors))]
 pub async fn issue(
     state: web::Data<AppState>,
     _: Client,
@@ -71,28 +75,28 @@ pub async fn issue(
 }
 
 #[utoipa::path(get, path = "/api/v1/queue/tokens/me", tag = "queue", security(("queueToken" = [])),
-    responses((status = 200, body = QueueStatus), (status = 401, body = super::problem::Problem)))]
+    responses((status = 200, body = QueueStatus), FanErrors, BusyErrors))]
 pub async fn read(state: web::Data<AppState>, fan: Fan) -> Result<HttpResponse> {
     Ok(HttpResponse::Ok().json(state.services.queue.status(fan.token).await?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/queue/tokens/me", tag = "queue", security(("queueToken" = [])),
-    responses((status = 204), (status = 401, body = super::problem::Problem)))]
+    responses((status = 204, description = "The token is dead at once, and its unpaid holds are given back"), FanErrors, BusyErrors))]
 pub async fn leave(state: web::Data<AppState>, fan: Fan) -> Result<HttpResponse> {
     state.services.queue.leave(fan.token).await?;
     state.services.catalog.release_holds_of(fan.user).await;
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Deserialize)]
 pub struct StreamQuery {
     /// The queue token: a browser's EventSource cannot send headers.
     pub token: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/queue/tokens/me/events", tag = "queue", params(StreamQuery),
+#[utoipa::path(get, path = "/api/v1/queue/tokens/me/events", tag = "queue", security(("queueTokenQuery" = [])),
     responses((status = 200, description = "`text/event-stream` of `status` events, then `expired` if the token dies", content_type = "text/event-stream"),
-        (status = 401, body = super::problem::Problem)))]
+        StreamErrors, BusyErrors))]
 pub async fn events(
     state: web::Data<AppState>,
     request: HttpRequest,

@@ -1,5 +1,6 @@
 //! `/wallet`: the balance, charges and the transaction history. Any live token will do.
 
+use super::openapi::answers::{BodyErrors, BusyErrors, ChargeErrors, FanErrors, KeyedErrors, ParameterErrors};
 use super::{json_answer, parse_json, resource, run_keyed, AppState, JsonBody};
 use crate::actors::queue::Fan;
 use crate::domain::idempotency::{Answer, Endpoint};
@@ -37,7 +38,7 @@ pub struct NewCharge {
 }
 
 #[utoipa::path(get, path = "/api/v1/wallet", tag = "wallet", security(("queueToken" = [])),
-    responses((status = 200, body = Balance), (status = 401, body = super::problem::Problem)))]
+    responses((status = 200, body = Balance), FanErrors, BusyErrors))]
 pub async fn balance(state: web::Data<AppState>, fan: Fan) -> Result<HttpResponse> {
     let balance = state.services.wallet.balance(fan.user).await?;
     Ok(HttpResponse::Ok().json(Balance {
@@ -48,8 +49,8 @@ pub async fn balance(state: web::Data<AppState>, fan: Fan) -> Result<HttpRespons
 
 #[utoipa::path(post, path = "/api/v1/wallet/charges", tag = "wallet", security(("queueToken" = [])),
     request_body = NewCharge, params(("Idempotency-Key" = Option<String>, Header)),
-    responses((status = 200, body = Balance), (status = 400, description = "INVALID_AMOUNT or INVALID_REQUEST", body = super::problem::Problem),
-        (status = 401, body = super::problem::Problem), (status = 409, description = "BALANCE_LIMIT_EXCEEDED", body = super::problem::Problem)))]
+    // ChargeErrors after BodyErrors and KeyedErrors: its 400 also names INVALID_AMOUNT.
+    responses((status = 200, body = Balance), FanErrors, BodyErrors, KeyedErrors, ChargeErrors, BusyErrors))]
 pub async fn charge(
     state: web::Data<AppState>,
     fan: Fan,
@@ -92,8 +93,7 @@ pub struct TransactionsQuery {
 }
 
 #[utoipa::path(get, path = "/api/v1/wallet/transactions", tag = "wallet", security(("queueToken" = [])), params(TransactionsQuery),
-    responses((status = 200, description = "Newest first", body = [Transaction]), (status = 400, body = super::problem::Problem),
-        (status = 401, body = super::problem::Problem)))]
+    responses((status = 200, description = "Newest first", body = [Transaction]), FanErrors, ParameterErrors, BusyErrors))]
 pub async fn transactions(
     state: web::Data<AppState>,
     fan: Fan,
