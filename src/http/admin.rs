@@ -4,6 +4,7 @@
 use super::auth::Admin;
 use super::concerts::parse_date;
 use super::openapi::answers::{AdminErrors, BodyErrors, BusyErrors};
+use super::openapi::fields::{self, ConcertDate};
 use super::{parse_json, resource, AppState, JsonBody};
 use crate::config::Config;
 use crate::domain::text::display_text;
@@ -15,9 +16,9 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 
-const TITLE_CHARS_MAX: usize = 200;
-const DATES_MAX: usize = 366;
-const ACTIVE_MAX_LIMIT: u32 = 1_000_000;
+pub const TITLE_CHARS_MAX: usize = 200;
+pub(crate) const DATES_MAX: usize = 366;
+pub(crate) const ACTIVE_MAX_LIMIT: u32 = 1_000_000;
 /// A concert of 366 dates is about 20 KiB of JSON, more than the fans' default body limit; the
 /// operator's request may be this large.
 const CONCERT_BODY_LIMIT: usize = 256 * 1024;
@@ -37,19 +38,23 @@ pub fn routes(config: &mut web::ServiceConfig) {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NewConcertDate {
-    /// `YYYY-MM-DD`, unique within the concert.
+    /// Unique within the concert.
+    #[schema(value_type = ConcertDate)]
     pub date: String,
-    /// 1..=seats_per_date_max.
+    /// Up to the server's seats-per-date limit.
+    #[schema(minimum = 1)]
     pub seat_count: u32,
-    /// 0..=charge_max won, for every seat of the date.
+    /// Won, for every seat of the date, up to the server's charge limit.
+    #[schema(minimum = 0)]
     pub price: i64,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewConcert {
-    /// 1..=200 characters.
+    #[schema(schema_with = fields::title)]
     pub title: String,
-    /// 1..=366 dates.
+    /// No date twice.
+    #[schema(min_items = 1, max_items = 366)]
     pub dates: Vec<NewConcertDate>,
 }
 
@@ -138,7 +143,7 @@ pub async fn queue(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse>
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ActiveMax {
-    /// 1..=1,000,000.
+    #[schema(minimum = 1, maximum = 1_000_000)]
     pub active_max: u32,
 }
 

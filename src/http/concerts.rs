@@ -2,6 +2,7 @@
 
 use super::auth::require_active;
 use super::openapi::answers::{ActiveErrors, BusyErrors, ConcertNotFound, DateNotFound, FanErrors, ParameterErrors};
+use super::openapi::fields::ConcertDate;
 use super::users::parse_uuid;
 use super::{resource, AppState};
 use crate::actors::concert_date::SeatMapView;
@@ -68,7 +69,7 @@ pub async fn available_dates(state: web::Data<AppState>, path: web::Path<String>
 }
 
 #[utoipa::path(get, path = "/api/v1/concerts/{concertId}/dates/{date}/seats", tag = "concerts", security(("queueToken" = [])),
-    params(("concertId" = uuid::Uuid, Path), ("date" = String, Path, description = "YYYY-MM-DD")),
+    params(("concertId" = uuid::Uuid, Path), ("date" = ConcertDate, Path)),
     responses((status = 200, description = "Every seat, by seat number; a lapsed hold shows AVAILABLE at once", body = SeatMapView),
         FanErrors, ParameterErrors, ActiveErrors, DateNotFound, BusyErrors))]
 pub async fn seat_map(state: web::Data<AppState>, fan: Fan, path: web::Path<(String, String)>) -> Result<HttpResponse> {

@@ -1,11 +1,13 @@
 //! `/openapi.json`: the OpenAPI 3 document of the whole API, generated from the handlers' own
-//! annotations.
+//! annotations, with the bounds of the running server's configuration.
 
 pub mod answers;
+pub mod fields;
 
 use super::problem::Problem;
-use super::{admin, concerts, metrics, payments, queue, reservations, users, wallet};
-use actix_web::HttpResponse;
+use super::{admin, concerts, metrics, payments, queue, reservations, users, wallet, AppState};
+use crate::config::Config;
+use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 use std::sync::LazyLock;
 use utoipa::openapi::header::HeaderBuilder;
@@ -30,7 +32,7 @@ use utoipa::{Modify, OpenApi};
         admin::create_concert, admin::concert_figures, admin::queue, admin::set_active_max, admin::stats,
         metrics::healthz, metrics::prometheus, document,
     ),
-    components(schemas(Problem)),
+    components(schemas(Problem, fields::ConcertDate)),
     modifiers(&SecuritySchemes, &MethodNotAllowed),
 )]
 pub struct ApiDoc;
@@ -79,12 +81,74 @@ impl Modify for MethodNotAllowed {
     }
 }
 
-/// The document as the annotations make it, with what they cannot say: built once.
+/// The document as the annotations make it, with what they cannot say, before any
+/// configuration: built once.
 static ANNOTATED: LazyLock<Value> = LazyLock::new(|| {
     let mut document = serde_json::to_value(ApiDoc::openapi()).expect("the document serializes");
+    // A date twice is refused, so the same item twice is too; utoipa says so only of sets.
+    set(&mut document, "NewConcert/properties/dates/uniqueItems", json!(true));
     require_response_headers(&mut document);
+    as_openapi_3_0(&mut document);
     document
 });
+
+/// Rewrites utoipa's OpenAPI 3.1 as 3.0.3, whose schemas follow JSON Schema draft 4: there an
+/// `integer` is a number written without a fraction or exponent, as the contract's integers are
+/// and as the server reads them, where in 3.1 (JSON Schema 2020-12) `7.0` is an integer too. The
+/// document uses nothing else of 3.1 but `null` in a list of types and `examples`.
+fn as_openapi_3_0(document: &mut Value) {
+    document["openapi"] = json!("3.0.3");
+    rewrite_schemas_as_draft_4(document);
+}
+
+fn rewrite_schemas_as_draft_4(value: &mut Value) {
+    match value {
+        Value::Object(object) => {
+            if let Some(Value::Array(types)) = object.get("type") {
+                let nullable = types.iter().any(|name| name == "null");
+                let others: Vec<Value> = types.iter().filter(|name| *name != "null").cloned().collect();
+                assert_eq!(others.len(), 1, "a schema of one type, or of one type or null");
+                object.insert("type".to_string(), others[0].clone());
+                if nullable {
+                    object.insert("nullable".to_string(), json!(true));
+                }
+            }
+            // A schema's `examples` is a list; a media type's is a map, the same in 3.0.
+            if let Some(Value::Array(examples)) = object.get("examples") {
+                let first = examples[0].clone();
+                object.remove("examples");
+                object.insert("example".to_string(), first);
+            }
+            object.values_mut().for_each(rewrite_schemas_as_draft_4);
+        }
+        Value::Array(items) => items.iter_mut().for_each(rewrite_schemas_as_draft_4),
+        _ => {}
+    }
+}
+
+/// The document for a server of this configuration: the limits it was started with bound the
+/// fields they limit.
+pub fn document_for(config: &Config) -> Value {
+    let mut document = ANNOTATED.clone();
+    let charge_max = json!(config.charge_max);
+    set(&mut document, "NewCharge/properties/amount/maximum", charge_max.clone());
+    set(&mut document, "NewConcertDate/properties/price/maximum", charge_max);
+    let seats_max = json!(config.seats_per_date_max);
+    set(&mut document, "NewConcertDate/properties/seatCount/maximum", seats_max);
+    document
+}
+
+/// Sets a keyword of a component schema, which must exist: a renamed field fails here, not in
+/// a fuzzer's run.
+fn set(document: &mut Value, path: &str, value: Value) {
+    let (at, keyword) = path.rsplit_once('/').expect("a path to a keyword");
+    let pointer = format!("/components/schemas/{at}");
+    let schema = document
+        .pointer_mut(&pointer)
+        .and_then(Value::as_object_mut)
+        .unwrap_or_else(|| panic!("no schema at {pointer}"));
+    schema.insert(keyword.to_string(), value);
+}
 
 /// Every header this document names on an answer is always sent with it. (utoipa's `Header`
 /// has no `required` to say so.)
@@ -115,6 +179,33 @@ fn require_headers(responses: &mut Value) {
 
 #[utoipa::path(get, path = "/openapi.json", tag = "operations",
     responses((status = 200, description = "This document", content_type = "application/json", body = Object)))]
-pub async fn document() -> HttpResponse {
-    HttpResponse::Ok().json(&*ANNOTATED)
+pub async fn document(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(document_for(&state.services.config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::idempotency::KEY_LENGTH_MAX;
+
+    fn at<'a>(pointer: &str) -> &'a Value {
+        ANNOTATED
+            .pointer(pointer)
+            .unwrap_or_else(|| panic!("nothing at {pointer}"))
+    }
+
+    /// utoipa takes bounds as literals only: these are the constants the handlers check.
+    #[test]
+    fn the_annotated_bounds_are_the_ones_the_handlers_check() {
+        let active_max = at("/components/schemas/ActiveMax/properties/activeMax/maximum");
+        assert_eq!(active_max, &json!(admin::ACTIVE_MAX_LIMIT));
+        assert_eq!(
+            at("/components/schemas/NewConcert/properties/dates/maxItems"),
+            &json!(admin::DATES_MAX)
+        );
+        let limit = at("/paths/~1api~1v1~1wallet~1transactions/get/parameters/0/schema/maximum");
+        assert_eq!(limit, &json!(wallet::TRANSACTIONS_LIMIT_MAX));
+        let key = at("/paths/~1api~1v1~1payments/post/parameters/0/schema/maxLength");
+        assert_eq!(key, &json!(KEY_LENGTH_MAX));
+    }
 }

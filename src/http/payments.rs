@@ -2,6 +2,7 @@
 
 use super::auth::{bearer_token, require_active};
 use super::openapi::answers::{ActiveErrors, BodyErrors, BusyErrors, FanErrors, KeyedErrors, PaymentErrors};
+use super::openapi::fields::IdempotencyKeyHeader;
 use super::users::parse_uuid;
 use super::{idempotency_key, into_response, json_answer, parse_json, resource, run_keyed, AppState, JsonBody};
 use crate::actors::queue::Fan;
@@ -26,7 +27,7 @@ pub struct NewPayment {
 }
 
 #[utoipa::path(post, path = "/api/v1/payments", tag = "payments", security(("queueToken" = [])),
-    request_body = NewPayment, params(("Idempotency-Key" = Option<String>, Header)),
+    request_body = NewPayment, params(IdempotencyKeyHeader),
     responses((status = 201, description = "Paid: the seat is SOLD to the payer and the token has ended", body = PaymentReceipt),
         FanErrors, BodyErrors, ActiveErrors, PaymentErrors, KeyedErrors, BusyErrors))]
 pub async fn pay(state: web::Data<AppState>, request: HttpRequest, body: JsonBody) -> Result<HttpResponse> {

@@ -5,6 +5,7 @@ use super::connections::Place;
 use super::openapi::answers::{
     BodyErrors, BusyErrors, ClientErrors, FanErrors, IssueErrors, KeyedErrors, StreamErrors,
 };
+use super::openapi::fields::IdempotencyKeyHeader;
 use super::HeadRequest;
 use super::{json_answer, parse_json, resource, run_keyed, AppState, JsonBody};
 use crate::actors::queue::{Fan, QueueHandle};
@@ -46,7 +47,7 @@ pub struct NewToken {
 
 /// A token for a registered user: ACTIVE at once when fewer than activeMax are and nobody
 /// waits, WAITING otherwise.
-#[utoipa::path(post, path = "/api/v1/queue/tokens", tag = "queue", request_body = NewToken, params(("Idempotency-Key" = Option<String>, Header)),
+#[utoipa::path(post, path = "/api/v1/queue/tokens", tag = "queue", request_body = NewToken, params(IdempotencyKeyHeader),
     responses((status = 201, body = QueueStatus), ClientErrors, BodyErrors, KeyedErrors, IssueErrors))]
 pub async fn issue(
     state: web::Data<AppState>,

@@ -5,6 +5,7 @@ use super::openapi::answers::{
     ActiveErrors, BodyErrors, BusyErrors, CancelErrors, FanErrors, HoldErrors, KeyedErrors, ParameterErrors,
     ReservationNotFound,
 };
+use super::openapi::fields::{ConcertDate, IdempotencyKeyHeader};
 use super::users::parse_uuid;
 use super::{json_answer, parse_json, resource, run_keyed, AppState, JsonBody};
 use crate::actors::queue::Fan;
@@ -28,10 +29,10 @@ pub fn routes(config: &mut web::ServiceConfig) {
 pub struct NewReservation {
     #[schema(value_type = uuid::Uuid)]
     pub concert_id: ConcertId,
-    /// `YYYY-MM-DD`.
+    #[schema(value_type = ConcertDate)]
     pub date: String,
-    /// Any integer; one the date lacks is 404 SEAT_NOT_FOUND.
-    #[schema(value_type = i64)]
+    /// Any integer, however large; one the date lacks is 404 SEAT_NOT_FOUND.
+    #[schema(schema_with = any_integer)]
     pub seat_number: Box<serde_json::value::RawValue>,
 }
 
@@ -49,9 +50,16 @@ impl NewReservation {
     }
 }
 
+/// Any integer: the seat number is read from the raw text, so no width bounds it.
+fn any_integer() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::Integer)
+        .build()
+}
+
 /// Holds a seat for `hold_ttl`, or until the token ends if that is sooner.
 #[utoipa::path(post, path = "/api/v1/reservations", tag = "reservations", security(("queueToken" = [])),
-    request_body = NewReservation, params(("Idempotency-Key" = Option<String>, Header)),
+    request_body = NewReservation, params(IdempotencyKeyHeader),
     responses((status = 201, body = Reservation), FanErrors, BodyErrors, ActiveErrors, HoldErrors, KeyedErrors, BusyErrors))]
 pub async fn hold(state: web::Data<AppState>, fan: Fan, request: HttpRequest, body: JsonBody) -> Result<HttpResponse> {
     let new: NewReservation = parse_json(&body)?;

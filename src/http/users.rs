@@ -2,6 +2,7 @@
 
 use super::client::Client;
 use super::openapi::answers::{BodyErrors, BusyErrors, ClientErrors, ParameterErrors, UserNotFound};
+use super::openapi::fields;
 use super::{parse_json, resource, AppState, JsonBody};
 use crate::domain::ids::parse_hyphenated_uuid;
 use crate::domain::UserId;
@@ -18,7 +19,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewUser {
-    /// 1..=64 characters after trimming.
+    #[schema(schema_with = fields::name)]
     pub name: String,
 }
 
