@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, VecDeque};
 
-const KEY_LENGTH_MAX: usize = 64;
+pub const KEY_LENGTH_MAX: usize = 64;
 
 /// A client's idempotency key: 1..=64 visible ASCII characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

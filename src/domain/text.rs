@@ -23,7 +23,8 @@ pub fn display_text(raw: &str, chars_max: usize, what: &str) -> Result<String> {
     Ok(text.to_string())
 }
 
-fn is_hidden(c: char) -> bool {
+/// A control (Cc) or format (Cf) character, refused anywhere in a name or a title.
+pub fn is_hidden(c: char) -> bool {
     matches!(c.general_category(), GeneralCategory::Control | GeneralCategory::Format)
 }
 

@@ -3,6 +3,8 @@
 
 use super::auth::Admin;
 use super::concerts::parse_date;
+use super::openapi::answers::{AdminErrors, BodyErrors, BusyErrors};
+use super::openapi::fields::{self, ConcertDate};
 use super::{parse_json, resource, AppState, JsonBody};
 use crate::config::Config;
 use crate::domain::text::display_text;
@@ -14,9 +16,9 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 
-const TITLE_CHARS_MAX: usize = 200;
-const DATES_MAX: usize = 366;
-const ACTIVE_MAX_LIMIT: u32 = 1_000_000;
+pub const TITLE_CHARS_MAX: usize = 200;
+pub(crate) const DATES_MAX: usize = 366;
+pub(crate) const ACTIVE_MAX_LIMIT: u32 = 1_000_000;
 /// A concert of 366 dates is about 20 KiB of JSON, more than the fans' default body limit; the
 /// operator's request may be this large.
 const CONCERT_BODY_LIMIT: usize = 256 * 1024;
@@ -36,19 +38,23 @@ pub fn routes(config: &mut web::ServiceConfig) {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NewConcertDate {
-    /// `YYYY-MM-DD`, unique within the concert.
+    /// Unique within the concert.
+    #[schema(value_type = ConcertDate)]
     pub date: String,
-    /// 1..=seats_per_date_max.
+    /// Up to the server's seats-per-date limit.
+    #[schema(minimum = 1)]
     pub seat_count: u32,
-    /// 0..=charge_max won, for every seat of the date.
+    /// Won, for every seat of the date, up to the server's charge limit.
+    #[schema(minimum = 0)]
     pub price: i64,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewConcert {
-    /// 1..=200 characters.
+    #[schema(schema_with = fields::title)]
     pub title: String,
-    /// 1..=366 dates.
+    /// No date twice.
+    #[schema(min_items = 1, max_items = 366)]
     pub dates: Vec<NewConcertDate>,
 }
 
@@ -108,8 +114,7 @@ fn parse_new_date(new: &NewConcertDate, config: &Config) -> Result<NewDate> {
 }
 
 #[utoipa::path(post, path = "/api/v1/admin/concerts", tag = "admin", security(("adminKey" = [])), request_body = NewConcert,
-    responses((status = 201, body = CreatedConcert), (status = 400, body = super::problem::Problem),
-        (status = 401, body = super::problem::Problem), (status = 403, body = super::problem::Problem)))]
+    responses((status = 201, body = CreatedConcert), AdminErrors, BodyErrors, BusyErrors))]
 pub async fn create_concert(state: web::Data<AppState>, _: Admin, body: JsonBody) -> Result<HttpResponse> {
     let valid = ValidConcert::parse(parse_json(&body)?, &state.services.config)?;
     let mut dates: Vec<DateSummary> = valid.dates.iter().map(DateSummary::untouched).collect();
@@ -124,14 +129,13 @@ pub async fn create_concert(state: web::Data<AppState>, _: Admin, body: JsonBody
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/concerts", tag = "admin", security(("adminKey" = [])),
-    responses((status = 200, body = Vec<ConcertFigures>), (status = 401, body = super::problem::Problem),
-        (status = 403, body = super::problem::Problem)))]
+    responses((status = 200, body = Vec<ConcertFigures>), AdminErrors, BusyErrors))]
 pub async fn concert_figures(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse> {
     Ok(HttpResponse::Ok().json(state.services.catalog.figures().await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/queue", tag = "admin", security(("adminKey" = [])),
-    responses((status = 200, body = QueueStats), (status = 401, body = super::problem::Problem), (status = 403, body = super::problem::Problem)))]
+    responses((status = 200, body = QueueStats), AdminErrors, BusyErrors))]
 pub async fn queue(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse> {
     Ok(HttpResponse::Ok().json(state.services.queue.stats().await?))
 }
@@ -139,13 +143,13 @@ pub async fn queue(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse>
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ActiveMax {
-    /// 1..=1,000,000.
+    #[schema(minimum = 1, maximum = 1_000_000)]
     pub active_max: u32,
 }
 
 #[utoipa::path(put, path = "/api/v1/admin/queue", tag = "admin", security(("adminKey" = [])), request_body = ActiveMax,
-    responses((status = 200, body = QueueStats), (status = 400, body = super::problem::Problem),
-        (status = 401, body = super::problem::Problem), (status = 403, body = super::problem::Problem)))]
+    responses((status = 200, description = "Takes effect at once, admitting waiting tokens if it grew", body = QueueStats),
+        AdminErrors, BodyErrors, BusyErrors))]
 pub async fn set_active_max(state: web::Data<AppState>, _: Admin, body: JsonBody) -> Result<HttpResponse> {
     let request: ActiveMax = parse_json(&body)?;
     if !(1..=ACTIVE_MAX_LIMIT).contains(&request.active_max) {
@@ -183,7 +187,7 @@ pub async fn gather_stats(state: &AppState) -> Result<Stats> {
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/stats", tag = "admin", security(("adminKey" = [])),
-    responses((status = 200, body = Stats), (status = 401, body = super::problem::Problem), (status = 403, body = super::problem::Problem)))]
+    responses((status = 200, body = Stats), AdminErrors, BusyErrors))]
 pub async fn stats(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse> {
     Ok(HttpResponse::Ok().json(gather_stats(&state).await?))
 }

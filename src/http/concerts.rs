@@ -1,6 +1,8 @@
 //! `/concerts`: the catalog, the dates with seats left, and the seat map of a date.
 
 use super::auth::require_active;
+use super::openapi::answers::{ActiveErrors, BusyErrors, ConcertNotFound, DateNotFound, FanErrors, ParameterErrors};
+use super::openapi::fields::ConcertDate;
 use super::users::parse_uuid;
 use super::{resource, AppState};
 use crate::actors::concert_date::SeatMapView;
@@ -58,7 +60,7 @@ pub async fn list(state: web::Data<AppState>) -> HttpResponse {
 #[utoipa::path(get, path = "/api/v1/concerts/{concertId}/dates", tag = "concerts",
     params(("concertId" = uuid::Uuid, Path)),
     responses((status = 200, description = "Dates with at least one AVAILABLE seat, ascending", body = [DateSummary]),
-        (status = 404, body = super::problem::Problem)))]
+        ParameterErrors, ConcertNotFound, BusyErrors))]
 pub async fn available_dates(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse> {
     let concert = ConcertId(parse_uuid(&path, "concertId")?);
     let mut dates = state.services.catalog.date_summaries(concert).await?;
@@ -67,9 +69,9 @@ pub async fn available_dates(state: web::Data<AppState>, path: web::Path<String>
 }
 
 #[utoipa::path(get, path = "/api/v1/concerts/{concertId}/dates/{date}/seats", tag = "concerts", security(("queueToken" = [])),
-    params(("concertId" = uuid::Uuid, Path), ("date" = String, Path, description = "YYYY-MM-DD")),
-    responses((status = 200, body = SeatMapView), (status = 401, body = super::problem::Problem),
-        (status = 403, body = super::problem::Problem), (status = 404, body = super::problem::Problem)))]
+    params(("concertId" = uuid::Uuid, Path), ("date" = ConcertDate, Path)),
+    responses((status = 200, description = "Every seat, by seat number; a lapsed hold shows AVAILABLE at once", body = SeatMapView),
+        FanErrors, ParameterErrors, ActiveErrors, DateNotFound, BusyErrors))]
 pub async fn seat_map(state: web::Data<AppState>, fan: Fan, path: web::Path<(String, String)>) -> Result<HttpResponse> {
     let (concert, date) = path.into_inner();
     let concert = ConcertId(parse_uuid(&concert, "concertId")?);

@@ -4,6 +4,7 @@
 
 use super::admin::gather_stats;
 use super::auth::Admin;
+use super::openapi::answers::AdminErrors;
 use super::AppState;
 use crate::error::{Error, Result};
 use actix_web::body::MessageBody;
@@ -163,9 +164,8 @@ async fn refresh_figures(state: &AppState) -> Result<()> {
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "operations", security(("adminKey" = [])),
-    responses((status = 200, description = "Prometheus text format; figures at most a second old", content_type = "text/plain"),
-        (status = 401, body = super::problem::Problem, content_type = "application/problem+json"),
-        (status = 403, body = super::problem::Problem, content_type = "application/problem+json")))]
+    responses((status = 200, description = "The OpenMetrics text format; figures at most a second old", body = String,
+        content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"), AdminErrors))]
 pub async fn prometheus(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse> {
     exposition(&state)
 }

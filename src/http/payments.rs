@@ -1,6 +1,8 @@
 //! `/payments`: paying a hold from the wallet, and the fan's payments.
 
 use super::auth::{bearer_token, require_active};
+use super::openapi::answers::{ActiveErrors, BodyErrors, BusyErrors, FanErrors, KeyedErrors, PaymentErrors};
+use super::openapi::fields::IdempotencyKeyHeader;
 use super::users::parse_uuid;
 use super::{idempotency_key, into_response, json_answer, parse_json, resource, run_keyed, AppState, JsonBody};
 use crate::actors::queue::Fan;
@@ -25,10 +27,9 @@ pub struct NewPayment {
 }
 
 #[utoipa::path(post, path = "/api/v1/payments", tag = "payments", security(("queueToken" = [])),
-    request_body = NewPayment, params(("Idempotency-Key" = Option<String>, Header)),
-    responses((status = 201, body = PaymentReceipt), (status = 401, body = super::problem::Problem),
-        (status = 403, body = super::problem::Problem), (status = 404, body = super::problem::Problem),
-        (status = 409, description = "RESERVATION_EXPIRED, RESERVATION_NOT_HELD or INSUFFICIENT_BALANCE", body = super::problem::Problem)))]
+    request_body = NewPayment, params(IdempotencyKeyHeader),
+    responses((status = 201, description = "Paid: the seat is SOLD to the payer and the token has ended", body = PaymentReceipt),
+        FanErrors, BodyErrors, ActiveErrors, PaymentErrors, KeyedErrors, BusyErrors))]
 pub async fn pay(state: web::Data<AppState>, request: HttpRequest, body: JsonBody) -> Result<HttpResponse> {
     let fan = match Fan::extract(&request).await {
         Ok(fan) => fan,
@@ -73,7 +74,7 @@ async fn replay_after_payment(state: &AppState, request: &HttpRequest, body: &[u
 }
 
 #[utoipa::path(get, path = "/api/v1/payments", tag = "payments", security(("queueToken" = [])),
-    responses((status = 200, description = "Newest first", body = [Payment]), (status = 401, body = super::problem::Problem)))]
+    responses((status = 200, description = "Newest first", body = [Payment]), FanErrors, BusyErrors))]
 pub async fn list(state: web::Data<AppState>, fan: Fan) -> Result<HttpResponse> {
     Ok(HttpResponse::Ok().json(state.services.wallet.payments(fan.user).await?))
 }

@@ -2,6 +2,11 @@
 
 use super::client::Client;
 use super::connections::Place;
+use super::openapi::answers::{
+    BodyErrors, BusyErrors, ChallengeErrors, ChallengeOff, ClientErrors, FanErrors, IssueErrors, KeyedErrors,
+    StreamErrors,
+};
+use super::openapi::fields::{AltchaHeader, IdempotencyKeyHeader};
 use super::HeadRequest;
 use super::{json_answer, parse_json, resource, run_keyed, AppState, JsonBody};
 use crate::actors::queue::{Fan, QueueHandle};
@@ -66,8 +71,7 @@ pub struct PowChallenge {
 /// `POST /queue/tokens` takes no `X-Altcha`. A client may ask here first and solve only on a 200.
 #[utoipa::path(get, path = "/api/v1/queue/challenge", tag = "queue",
     responses((status = 200, body = PowChallenge, description = "A challenge good for five minutes, for one token request"),
-        (status = 404, body = super::problem::Problem, description = "NOT_FOUND: proof of work is off"),
-        (status = 429, body = super::problem::Problem)))]
+        ChallengeOff, ClientErrors))]
 pub async fn challenge(state: web::Data<AppState>, _: Client) -> Result<HttpResponse> {
     let challenge = state.services.proof_of_work.challenge()?;
     let body = PowChallenge {
@@ -88,11 +92,8 @@ pub async fn challenge(state: web::Data<AppState>, _: Client) -> Result<HttpResp
 /// `GET /queue/challenge`, unexpired and never used (403 CHALLENGE_REQUIRED otherwise); a retry
 /// with the same `Idempotency-Key` gets the first answer without spending another.
 #[utoipa::path(post, path = "/api/v1/queue/tokens", tag = "queue", request_body = NewToken,
-    params(("X-Altcha" = Option<String>, Header, description = "With proof of work on: the solution, base64 of its JSON")),
-    responses((status = 201, body = QueueStatus),
-        (status = 403, body = super::problem::Problem, description = "CHALLENGE_REQUIRED"),
-        (status = 404, body = super::problem::Problem),
-        (status = 409, body = super::problem::Problem), (status = 503, body = super::problem::Problem)))]
+    params(IdempotencyKeyHeader, AltchaHeader),
+    responses((status = 201, body = QueueStatus), ClientErrors, BodyErrors, KeyedErrors, ChallengeErrors, IssueErrors))]
 pub async fn issue(
     state: web::Data<AppState>,
     _: Client,
@@ -124,28 +125,28 @@ pub async fn issue(
 }
 
 #[utoipa::path(get, path = "/api/v1/queue/tokens/me", tag = "queue", security(("queueToken" = [])),
-    responses((status = 200, body = QueueStatus), (status = 401, body = super::problem::Problem)))]
+    responses((status = 200, body = QueueStatus), FanErrors, BusyErrors))]
 pub async fn read(state: web::Data<AppState>, fan: Fan) -> Result<HttpResponse> {
     Ok(HttpResponse::Ok().json(state.services.queue.status(fan.token).await?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/queue/tokens/me", tag = "queue", security(("queueToken" = [])),
-    responses((status = 204), (status = 401, body = super::problem::Problem)))]
+    responses((status = 204, description = "The token is dead at once, and its unpaid holds are given back"), FanErrors, BusyErrors))]
 pub async fn leave(state: web::Data<AppState>, fan: Fan) -> Result<HttpResponse> {
     state.services.queue.leave(fan.token).await?;
     state.services.catalog.release_holds_of(fan.user).await;
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Deserialize)]
 pub struct StreamQuery {
     /// The queue token: a browser's EventSource cannot send headers.
     pub token: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/queue/tokens/me/events", tag = "queue", params(StreamQuery),
+#[utoipa::path(get, path = "/api/v1/queue/tokens/me/events", tag = "queue", security(("queueTokenQuery" = [])),
     responses((status = 200, description = "`text/event-stream` of `status` events, then `expired` if the token dies", content_type = "text/event-stream"),
-        (status = 401, body = super::problem::Problem)))]
+        StreamErrors, BusyErrors))]
 pub async fn events(
     state: web::Data<AppState>,
     request: HttpRequest,

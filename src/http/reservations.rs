@@ -1,6 +1,11 @@
 //! `/reservations`: holding a seat, reading a hold back, and giving it up.
 
 use super::auth::require_active;
+use super::openapi::answers::{
+    ActiveErrors, BodyErrors, BusyErrors, CancelErrors, FanErrors, HoldErrors, KeyedErrors, ParameterErrors,
+    ReservationNotFound,
+};
+use super::openapi::fields::{ConcertDate, IdempotencyKeyHeader};
 use super::users::parse_uuid;
 use super::{json_answer, parse_json, resource, run_keyed, AppState, JsonBody};
 use crate::actors::queue::Fan;
@@ -24,10 +29,10 @@ pub fn routes(config: &mut web::ServiceConfig) {
 pub struct NewReservation {
     #[schema(value_type = uuid::Uuid)]
     pub concert_id: ConcertId,
-    /// `YYYY-MM-DD`.
+    #[schema(value_type = ConcertDate)]
     pub date: String,
-    /// Any integer; one the date lacks is 404 SEAT_NOT_FOUND.
-    #[schema(value_type = i64)]
+    /// Any integer, however large; one the date lacks is 404 SEAT_NOT_FOUND.
+    #[schema(schema_with = any_integer)]
     pub seat_number: Box<serde_json::value::RawValue>,
 }
 
@@ -45,11 +50,17 @@ impl NewReservation {
     }
 }
 
+/// Any integer: the seat number is read from the raw text, so no width bounds it.
+fn any_integer() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::Integer)
+        .build()
+}
+
+/// Holds a seat for `hold_ttl`, or until the token ends if that is sooner.
 #[utoipa::path(post, path = "/api/v1/reservations", tag = "reservations", security(("queueToken" = [])),
-    request_body = NewReservation, params(("Idempotency-Key" = Option<String>, Header)),
-    responses((status = 201, body = Reservation), (status = 400, body = super::problem::Problem),
-        (status = 401, body = super::problem::Problem), (status = 403, body = super::problem::Problem),
-        (status = 404, body = super::problem::Problem), (status = 409, description = "SEAT_UNAVAILABLE or HOLD_LIMIT_REACHED", body = super::problem::Problem)))]
+    request_body = NewReservation, params(IdempotencyKeyHeader),
+    responses((status = 201, body = Reservation), FanErrors, BodyErrors, ActiveErrors, HoldErrors, KeyedErrors, BusyErrors))]
 pub async fn hold(state: web::Data<AppState>, fan: Fan, request: HttpRequest, body: JsonBody) -> Result<HttpResponse> {
     let new: NewReservation = parse_json(&body)?;
     let date = super::concerts::parse_date(&new.date)?;
@@ -80,7 +91,7 @@ fn reservation_id(path: &str) -> Result<ReservationId> {
 
 #[utoipa::path(get, path = "/api/v1/reservations/{reservationId}", tag = "reservations", security(("queueToken" = [])),
     params(("reservationId" = uuid::Uuid, Path)),
-    responses((status = 200, body = Reservation), (status = 401, body = super::problem::Problem), (status = 404, body = super::problem::Problem)))]
+    responses((status = 200, body = Reservation), FanErrors, ParameterErrors, ReservationNotFound, BusyErrors))]
 pub async fn read(state: web::Data<AppState>, fan: Fan, path: web::Path<String>) -> Result<HttpResponse> {
     let reservation = reservation_id(&path)?;
     let handle = state.services.catalog.date_of_reservation(reservation)?;
@@ -89,8 +100,7 @@ pub async fn read(state: web::Data<AppState>, fan: Fan, path: web::Path<String>)
 
 #[utoipa::path(delete, path = "/api/v1/reservations/{reservationId}", tag = "reservations", security(("queueToken" = [])),
     params(("reservationId" = uuid::Uuid, Path)),
-    responses((status = 204), (status = 401, body = super::problem::Problem), (status = 404, body = super::problem::Problem),
-        (status = 409, description = "RESERVATION_NOT_HELD (paid, cancelled, or a payment for it under way) or RESERVATION_EXPIRED", body = super::problem::Problem)))]
+    responses((status = 204, description = "The seat is AVAILABLE again"), FanErrors, ParameterErrors, CancelErrors, BusyErrors))]
 pub async fn cancel(state: web::Data<AppState>, fan: Fan, path: web::Path<String>) -> Result<HttpResponse> {
     let reservation = reservation_id(&path)?;
     let handle = state.services.catalog.date_of_reservation(reservation)?;

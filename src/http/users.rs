@@ -1,6 +1,8 @@
 //! `/users`: registering a fan and reading one back.
 
 use super::client::Client;
+use super::openapi::answers::{BodyErrors, BusyErrors, ClientErrors, ParameterErrors, UserNotFound};
+use super::openapi::fields;
 use super::{parse_json, resource, AppState, JsonBody};
 use crate::domain::ids::parse_hyphenated_uuid;
 use crate::domain::UserId;
@@ -17,7 +19,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewUser {
-    /// 1..=64 characters after trimming.
+    #[schema(schema_with = fields::name)]
     pub name: String,
 }
 
@@ -27,7 +29,7 @@ pub fn parse_uuid(text: &str, what: &str) -> Result<uuid::Uuid> {
 }
 
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = NewUser,
-    responses((status = 201, body = User), (status = 400, body = super::problem::Problem)))]
+    responses((status = 201, body = User), ClientErrors, BodyErrors, BusyErrors))]
 pub async fn register(state: web::Data<AppState>, _: Client, body: JsonBody) -> Result<HttpResponse> {
     let new_user: NewUser = parse_json(&body)?;
     let user = state.services.users.register(&new_user.name).await?;
@@ -36,7 +38,7 @@ pub async fn register(state: web::Data<AppState>, _: Client, body: JsonBody) -> 
 
 #[utoipa::path(get, path = "/api/v1/users/{userId}", tag = "users",
     params(("userId" = uuid::Uuid, Path)),
-    responses((status = 200, body = User), (status = 404, body = super::problem::Problem)))]
+    responses((status = 200, body = User), ParameterErrors, UserNotFound))]
 pub async fn read(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse> {
     let user = UserId(parse_uuid(&path, "userId")?);
     Ok(HttpResponse::Ok().json(state.services.users.get(user)?))

@@ -1,5 +1,7 @@
 //! `/wallet`: the balance, charges and the transaction history. Any live token will do.
 
+use super::openapi::answers::{BodyErrors, BusyErrors, ChargeErrors, FanErrors, KeyedErrors, ParameterErrors};
+use super::openapi::fields::IdempotencyKeyHeader;
 use super::{json_answer, parse_json, resource, run_keyed, AppState, JsonBody};
 use crate::actors::queue::Fan;
 use crate::domain::idempotency::{Answer, Endpoint};
@@ -12,7 +14,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
 const TRANSACTIONS_LIMIT_DEFAULT: usize = 50;
-const TRANSACTIONS_LIMIT_MAX: usize = 1000;
+pub(crate) const TRANSACTIONS_LIMIT_MAX: usize = 1000;
 
 pub fn routes(config: &mut web::ServiceConfig) {
     config
@@ -31,13 +33,13 @@ pub struct Balance {
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewCharge {
-    /// Whole won, 1..=charge_max; anything else is 400 INVALID_AMOUNT.
-    #[schema(value_type = i64)]
+    /// Whole won, up to the server's charge limit; anything else is 400 INVALID_AMOUNT.
+    #[schema(value_type = i64, minimum = 1)]
     pub amount: serde_json::Value,
 }
 
 #[utoipa::path(get, path = "/api/v1/wallet", tag = "wallet", security(("queueToken" = [])),
-    responses((status = 200, body = Balance), (status = 401, body = super::problem::Problem)))]
+    responses((status = 200, body = Balance), FanErrors, BusyErrors))]
 pub async fn balance(state: web::Data<AppState>, fan: Fan) -> Result<HttpResponse> {
     let balance = state.services.wallet.balance(fan.user).await?;
     Ok(HttpResponse::Ok().json(Balance {
@@ -47,9 +49,9 @@ pub async fn balance(state: web::Data<AppState>, fan: Fan) -> Result<HttpRespons
 }
 
 #[utoipa::path(post, path = "/api/v1/wallet/charges", tag = "wallet", security(("queueToken" = [])),
-    request_body = NewCharge, params(("Idempotency-Key" = Option<String>, Header)),
-    responses((status = 200, body = Balance), (status = 400, description = "INVALID_AMOUNT or INVALID_REQUEST", body = super::problem::Problem),
-        (status = 401, body = super::problem::Problem), (status = 409, description = "BALANCE_LIMIT_EXCEEDED", body = super::problem::Problem)))]
+    request_body = NewCharge, params(IdempotencyKeyHeader),
+    // ChargeErrors after BodyErrors and KeyedErrors: its 400 also names INVALID_AMOUNT.
+    responses((status = 200, body = Balance), FanErrors, BodyErrors, KeyedErrors, ChargeErrors, BusyErrors))]
 pub async fn charge(
     state: web::Data<AppState>,
     fan: Fan,
@@ -87,13 +89,13 @@ fn charged(user_id: UserId, balance: i64) -> Answer {
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct TransactionsQuery {
-    /// 1..=1000, default 50.
+    /// How many, newest first: 1 to 1000, 50 when not given.
+    #[param(nullable = false, minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
 }
 
 #[utoipa::path(get, path = "/api/v1/wallet/transactions", tag = "wallet", security(("queueToken" = [])), params(TransactionsQuery),
-    responses((status = 200, description = "Newest first", body = [Transaction]), (status = 400, body = super::problem::Problem),
-        (status = 401, body = super::problem::Problem)))]
+    responses((status = 200, description = "Newest first", body = [Transaction]), FanErrors, ParameterErrors, BusyErrors))]
 pub async fn transactions(
     state: web::Data<AppState>,
     fan: Fan,

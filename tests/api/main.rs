@@ -9,6 +9,7 @@ mod concerts;
 mod concurrency;
 mod connections;
 mod errors;
+mod openapi;
 mod operations;
 mod payments;
 mod pow;
