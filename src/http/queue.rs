@@ -15,6 +15,7 @@ use crate::domain::waiting_room::{QueueStatus, TokenStatus};
 use crate::domain::{Token, UserId};
 use crate::error::{Error, ErrorCode, Result};
 use crate::services::idempotency::Keyed;
+use crate::services::proof_of_work::SOLUTION_CHARS_MAX;
 use actix_web::http::header::{CacheControl, CacheDirective};
 use actix_web::http::StatusCode;
 use actix_web::web::Bytes;
@@ -104,7 +105,7 @@ pub async fn issue(
     let user = new.user_id;
     state.services.users.get(user)?;
     let services = state.services.clone();
-    let solution = request.headers().get("x-altcha").map(|value| value.as_bytes().to_vec());
+    let solution = altcha_header(&request)?;
     // The solution is spent inside the keyed run, after a remembered answer would have been
     // replayed: a retry of a keyed request gets its first answer, not a refusal of a spent proof.
     run_keyed(
@@ -122,6 +123,22 @@ pub async fn issue(
         },
     )
     .await
+}
+
+/// `X-Altcha` as sent, if it has the shape of a solution (base64, at most 1,024 characters):
+/// anything else is a malformed request, whether or not proof of work is on.
+fn altcha_header(request: &HttpRequest) -> Result<Option<Vec<u8>>> {
+    let Some(value) = request.headers().get("x-altcha") else {
+        return Ok(None);
+    };
+    let bytes = value.as_bytes();
+    let base64 = |byte: &u8| byte.is_ascii_alphanumeric() || matches!(byte, b'+' | b'/' | b'=');
+    if bytes.is_empty() || bytes.len() > SOLUTION_CHARS_MAX || !bytes.iter().all(base64) {
+        return Err(Error::invalid_request(
+            "X-Altcha must be the base64 solution of a challenge, at most 1,024 characters.",
+        ));
+    }
+    Ok(Some(bytes.to_vec()))
 }
 
 #[utoipa::path(get, path = "/api/v1/queue/tokens/me", tag = "queue", security(("queueToken" = [])),

@@ -100,10 +100,14 @@ async fn a_challenge_is_an_altcha_challenge_no_cache_may_keep() {
 async fn a_token_request_without_a_valid_solution_is_challenge_required_and_takes_nothing() {
     let app = pow_app();
     let user = app.create_user("Kim").await;
-    let huge = "A".repeat(8 * 1024);
-    for solution in [None, Some("not base64!"), Some("e30="), Some(huge.as_str())] {
+    for solution in [None, Some("e30="), Some("AAAA")] {
         let response = take_token(&app, &user, solution, None).await;
         assert_problem(response, 403, "CHALLENGE_REQUIRED").await;
+    }
+    let huge = "A".repeat(8 * 1024);
+    for malformed in ["not base64!", huge.as_str()] {
+        let response = take_token(&app, &user, Some(malformed), None).await;
+        assert_problem(response, 400, "INVALID_REQUEST").await;
     }
     let challenge = challenge(&app).await;
     let wrong = (solve(&challenge) + 1) % (DIFFICULTY + 1);
@@ -227,4 +231,19 @@ async fn a_keyed_request_refused_for_its_proof_is_not_remembered() {
     let solution = solution(&app).await;
     let retry = take_token(&app, &user, Some(&solution), Some("join-1")).await;
     assert_eq!(retry.status(), StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn a_malformed_solution_is_an_invalid_request_even_with_proof_of_work_off() {
+    let app = spawn_app();
+    let user = app.create_user("Kim").await;
+    let response = take_token(&app, &user, Some("*,not base64"), None).await;
+    assert_problem(response, 400, "INVALID_REQUEST").await;
+    assert_eq!(app.queue_stats().await["active"], 0, "no token was issued");
+    let ignored = take_token(&app, &user, Some("e30="), None).await;
+    assert_eq!(
+        ignored.status(),
+        201,
+        "a well-formed one is ignored while proof of work is off"
+    );
 }
