@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The hot paths over HTTP against /healthz, with a token per request as a real crowd has (3,000
+# fans, each well under the per-user budget), and a refused request against a served one.
+#
+# Usage: benches/http-limits.sh SERVER_BINARY LABEL [server flags...]
+#   limits on:  benches/http-limits.sh target/release/server on --trusted-proxies 127.0.0.1
+#   limits off: benches/http-limits.sh target/release/server off --trusted-proxies 127.0.0.1 --user-rate-limit 0 --client-rate-limit 0
+# Needs wrk (Debian package). The fans are registered with X-Forwarded-For addresses of their own,
+# so a server with the per-client limit on lets the setup through when it trusts 127.0.0.1.
+set -euo pipefail
+BIN=$1; LABEL=$2; shift 2
+HERE=$(cd "$(dirname "$0")" && pwd)
+PORT=18090; BASE=http://127.0.0.1:$PORT; API=$BASE/api/v1; KEY=benchmark-admin-key-0123
+WORK=$(mktemp -d)
+"$BIN" --addr 127.0.0.1:$PORT --data-dir "$WORK/data" --admin-key $KEY --active-max 5000 --fsync always "$@" > "$WORK/server.log" 2>&1 &
+PID=$!
+trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$WORK"' EXIT
+sleep 1
+field() { sed -E "s/.*\"$1\":\"([^\"]+)\".*/\\1/"; }
+CONCERT=$(curl -s -X POST $API/admin/concerts -H "X-Admin-Key: $KEY" -H 'Content-Type: application/json' \
+  -d '{"title":"Bench","dates":[{"date":"2026-12-24","seatCount":50,"price":1000}]}' | field concertId)
+for i in $(seq 1 3000); do
+  XFF="10.$((i/65536%256)).$((i/256%256)).$((i%256))"
+  U=$(curl -s -X POST $API/users -H "X-Forwarded-For: $XFF" -H 'Content-Type: application/json' -d '{"name":"b"}' | field userId)
+  curl -s -X POST $API/queue/tokens -H "X-Forwarded-For: $XFF" -H 'Content-Type: application/json' -d "{\"userId\":\"$U\"}" | field token
+  echo
+done > "$WORK/tokens.txt"
+head -1 "$WORK/tokens.txt" > "$WORK/one-token.txt"
+report() { # label, wrk output
+  echo "$LABEL | $1 | $(awk '/Requests\/sec/ {print $2}' <<<"$2") | p50 $(awk '$1=="50%" {print $2}' <<<"$2") | p99 $(awk '$1=="99%" {print $2}' <<<"$2") | non-2xx $(awk '/Non-2xx/ {print $5}' <<<"$2")"
+}
+run() { # name, then the Lua script's environment
+  local name=$1; shift
+  report "$name" "$(env TOKENS_FILE="$WORK/tokens.txt" "$@" wrk -t2 -c64 -d10s --latency -s "$HERE/http-limits.lua" $BASE 2>&1)"
+}
+report healthz "$(wrk -t2 -c64 -d10s --latency $BASE/healthz 2>&1)"
+run seat_map BENCH_PATH=/api/v1/concerts/$CONCERT/dates/2026-12-24/seats
+run token_status BENCH_PATH=/api/v1/queue/tokens/me
+run hold_attempt BENCH_PATH=/api/v1/reservations BENCH_METHOD=POST "BENCH_BODY={\"concertId\":\"$CONCERT\",\"date\":\"2026-12-24\",\"seatNumber\":7}"
+run token_status_one_user TOKENS_FILE="$WORK/one-token.txt" BENCH_PATH=/api/v1/queue/tokens/me
