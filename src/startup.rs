@@ -84,6 +84,7 @@ impl Application {
         };
         let body_limit = config.body_limit;
         let per_client = Occupancy::new(config.max_connections_per_client);
+        let trusted_proxies = config.trusted_proxies.clone();
         let workers = worker_count(&config);
         let max_connections = connections_within_descriptors(config.max_connections);
         let server = HttpServer::new(move || {
@@ -103,7 +104,9 @@ impl Application {
                 .wrap(from_fn(metrics::record))
                 .configure(http::configure)
         })
-        .on_connect(move |connection, extensions| admit_connection(&per_client, connection, extensions))
+        .on_connect(move |connection, extensions| {
+            admit_connection(&per_client, &trusted_proxies, connection, extensions)
+        })
         .workers(workers)
         // The bound is kept per worker; together they hold the configured total.
         .max_connections(max_connections.div_ceil(workers))

@@ -206,7 +206,15 @@ fn a_flood_against_a_server_without_a_client_budget_fails_its_verdict() {
     let verdict = verdict(&output, &json);
     assert_eq!(verdict["pass"], false, "{verdict:#}");
     assert_eq!(output.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&output.stdout).contains("broken: the server has no per-client budget"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("broken: the server has no per-client budget"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("of the flood was refused"),
+        "the server's own answers fail it too: {stdout}"
+    );
 }
 
 #[test]

@@ -60,7 +60,7 @@ pub fn client_address(request: &HttpRequest, trusted: &[IpNet]) -> Option<IpAddr
     Some(nearest)
 }
 
-fn is_trusted(address: IpAddr, trusted: &[IpNet]) -> bool {
+pub fn is_trusted(address: IpAddr, trusted: &[IpNet]) -> bool {
     let address = canonical(address);
     trusted.iter().any(|net| net.contains(&address))
 }

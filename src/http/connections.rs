@@ -2,9 +2,10 @@
 //! with a thousand sockets must find the door shut long before the process runs out of file
 //! descriptors.
 
-use super::client::budget_key;
+use super::client::{budget_key, is_trusted};
 use actix_web::dev::Extensions;
 use actix_web::rt::net::TcpStream;
+use ipnet::IpNet;
 use parking_lot::Mutex;
 use std::any::Any;
 use std::collections::HashMap;
@@ -67,13 +68,23 @@ impl<K: Hash + Eq + Clone> Drop for Place<K> {
 /// For `HttpServer::on_connect`: counts the connection against its client, and shuts a
 /// connection past the client's share at once, before it can hold a worker's attention. The
 /// place lives in the connection's extensions, so it is given back when the connection closes.
-pub fn admit_connection(per_client: &Arc<Occupancy<IpAddr>>, connection: &dyn Any, extensions: &mut Extensions) {
+/// A trusted proxy carries many clients, whose own shares it cannot tell apart at connect time:
+/// its connections are not counted.
+pub fn admit_connection(
+    per_client: &Arc<Occupancy<IpAddr>>,
+    trusted_proxies: &[IpNet],
+    connection: &dyn Any,
+    extensions: &mut Extensions,
+) {
     let Some(stream) = connection.downcast_ref::<TcpStream>() else {
         return;
     };
     let Ok(peer) = stream.peer_addr() else {
         return;
     };
+    if is_trusted(peer.ip(), trusted_proxies) {
+        return;
+    }
     match per_client.enter(budget_key(peer.ip())) {
         Some(place) => {
             extensions.insert(place);

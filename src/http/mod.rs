@@ -274,16 +274,17 @@ where
 {
     let key = idempotency_key(request)?;
     let services = state.services.clone();
-    let fingerprint = fingerprint(body);
+    // Only a keyed request needs its body's fingerprint: parsing it again costs the rest nothing.
+    let fingerprint = key.as_ref().map(|_| fingerprint(body));
     let task = async move {
-        match key {
-            Some(key) => {
+        match (key, fingerprint) {
+            (Some(key), Some(fingerprint)) => {
                 services
                     .idempotency
                     .run(Scope { user, endpoint, key }, fingerprint, work)
                     .await
             }
-            None => work(None).await,
+            _ => work(None).await,
         }
     };
     let answer = actix_web::rt::spawn(task).await.map_err(Error::internal)?;

@@ -174,10 +174,6 @@ impl Api {
         }
     }
 
-    pub fn base(&self) -> &str {
-        &self.base
-    }
-
     /// Like [`Api::call`], but a call refused RATE_LIMITED is tried again after the wait the
     /// server asks for, as a well-behaved client would, a few times at most.
     pub async fn call_within_limits(

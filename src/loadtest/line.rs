@@ -30,15 +30,8 @@ pub async fn join(api: &Api, name: &str) -> Result<Member, String> {
         .await
         .map_err(|e| format!("unreachable: {}", e.0))?;
     let user_id = user.body["userId"].as_str().ok_or_else(|| refusal("register", &user))?;
-    let body = json!({ "userId": user_id });
     let issued = api
-        .call_within_limits(
-            "POST /queue/tokens",
-            Method::POST,
-            "/api/v1/queue/tokens",
-            None,
-            Some(&body),
-        )
+        .take_token(user_id)
         .await
         .map_err(|e| format!("unreachable: {}", e.0))?;
     let token = issued.body["token"]

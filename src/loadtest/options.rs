@@ -107,7 +107,7 @@ pub struct Options {
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub slow_connections: u32,
     /// `slow`: WAITING tokens that each hold open the two event streams the server allows.
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(0..=1_000))]
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1_000))]
     pub streams: u32,
     /// The server's `--client-rate-limit`: `--embedded` starts with it, and a flood's bound is
     /// reckoned from it.

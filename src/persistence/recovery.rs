@@ -408,9 +408,9 @@ fn torn_tail(
 ) -> Result<TornTail, RecoveryError> {
     let found = match (next, &damage) {
         (Some(next), _) => Some(Corruption::SegmentFollows(next)),
-        // A record of another format is whole, not torn: cutting it would drop writes that
-        // another version of the server acknowledged.
-        (None, Damage::UnknownVersion(_)) => Some(Corruption::OtherFormat),
+        // A record of another format, or one whose checksum holds but whose body this build
+        // cannot read, is whole, not torn: cutting it would drop an acknowledged write.
+        (None, Damage::UnknownVersion(_) | Damage::Undecodable(_)) => Some(Corruption::OtherFormat),
         (None, _) => frame::next_whole_record(bytes, offset).map(|at| Corruption::RecordFollows(at as u64)),
     };
     match found {

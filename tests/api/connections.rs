@@ -159,3 +159,29 @@ async fn a_token_has_at_most_two_event_streams() {
     }
     assert!(reopened, "a closed stream gives its place back");
 }
+
+#[tokio::test]
+async fn a_trusted_proxy_is_not_held_to_one_clients_share_of_connections() {
+    let app = spawn_app_with(|config| {
+        config.max_connections_per_client = 5;
+        config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    });
+    let mut held = Vec::new();
+    for _ in 0..20 {
+        let mut stream = connect_from(&app, "127.0.0.1").await;
+        assert_eq!(
+            status_over(&mut stream, "/healthz").await,
+            200,
+            "the proxy's clients are many"
+        );
+        held.push(stream);
+    }
+    for _ in 0..6 {
+        held.push(connect_from(&app, "127.0.0.2").await);
+    }
+    let mut sixth = held.pop().unwrap();
+    assert!(
+        closed_within(&mut sixth, Duration::from_secs(2)).await,
+        "an untrusted peer keeps its share"
+    );
+}
