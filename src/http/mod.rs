@@ -19,7 +19,7 @@ pub mod wallet;
 
 use crate::domain::idempotency::{fingerprint, Answer, Endpoint, IdempotencyKey, Scope, StoredResponse};
 use crate::domain::UserId;
-use crate::error::{Error, ErrorCode, Language, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::services::idempotency::AnswerSlot;
 use crate::services::Services;
 use actix_web::body::MessageBody;
@@ -160,9 +160,7 @@ async fn not_found() -> Result<HttpResponse> {
 
 fn method_not_allowed(request: &HttpRequest, allow: &str) -> HttpResponse {
     let error = Error::new(ErrorCode::MethodNotAllowed, format!("This route takes {allow}."));
-    let accept_language = request.headers().get(actix_web::http::header::ACCEPT_LANGUAGE);
-    let language = Language::preferred_by(accept_language.and_then(|value| value.to_str().ok()));
-    let mut response = error.to_response(language);
+    let mut response = error.to_response(problem::language_of(request));
     if let Ok(value) = actix_web::http::header::HeaderValue::from_str(allow) {
         response.headers_mut().insert(actix_web::http::header::ALLOW, value);
     }

@@ -76,8 +76,7 @@ pub async fn render_problems(
     if !(status.is_client_error() || status.is_server_error()) {
         return Ok(response.map_into_left_body());
     }
-    let accept_language = response.request().headers().get(header::ACCEPT_LANGUAGE);
-    let language = Language::preferred_by(accept_language.and_then(|v| v.to_str().ok()));
+    let language = language_of(response.request());
     let error = match response.response().error() {
         Some(error) => match error.as_error::<Error>() {
             Some(ours) => ours.clone(),
@@ -89,6 +88,12 @@ pub async fn render_problems(
     Ok(response
         .into_response(error.to_response(language))
         .map_into_right_body())
+}
+
+/// The language the request prefers its problems in.
+pub fn language_of(request: &actix_web::HttpRequest) -> Language {
+    let accept_language = request.headers().get(header::ACCEPT_LANGUAGE);
+    Language::preferred_by(accept_language.and_then(|value| value.to_str().ok()))
 }
 
 fn framework_error(status: StatusCode) -> Error {

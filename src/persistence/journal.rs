@@ -104,13 +104,11 @@ impl Journal {
         let _ = self.requests.send(Request::Rotate { began });
         match answer.await {
             Ok(Ok(index)) => Ok(index),
-            Ok(Err(reason)) => Err(Error {
-                retry_after_seconds: Some(1),
-                ..Error::new(
-                    ErrorCode::Unavailable,
-                    format!("The journal could not begin a new segment: {reason}."),
-                )
-            }),
+            Ok(Err(reason)) => Err(Error::new(
+                ErrorCode::Unavailable,
+                format!("The journal could not begin a new segment: {reason}."),
+            )
+            .with_retry_after(1)),
             Err(_) => Err(not_durable()),
         }
     }

@@ -208,8 +208,27 @@ fn unbounded(document: &Value, schema: &Value, name: &str) -> Vec<String> {
                 .flat_map(|(field, schema)| unbounded(document, schema, &format!("{prefix}.{field}")))
                 .collect()
         }
-        _ => Vec::new(),
+        Some("string" | "integer" | "boolean") => Vec::new(),
+        Some(other) => vec![format!("{name}: a {other} this test does not know how to bound")],
+        None => composed(document, schema, name),
     }
+}
+
+/// A schema made of others (`allOf`, `oneOf`, `anyOf`) is bounded when each of its parts is;
+/// any other schema without a type admits anything.
+fn composed(document: &Value, schema: &Value, name: &str) -> Vec<String> {
+    let parts: Vec<&Value> = ["allOf", "oneOf", "anyOf"]
+        .iter()
+        .filter_map(|keyword| schema[*keyword].as_array())
+        .flatten()
+        .collect();
+    if parts.is_empty() {
+        return vec![format!("{name}: a schema with no type")];
+    }
+    parts
+        .into_iter()
+        .flat_map(|part| unbounded(document, part, name))
+        .collect()
 }
 
 /// The component a schema is, if it is one.

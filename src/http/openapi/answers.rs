@@ -72,6 +72,9 @@ pub const UNAVAILABLE: Answer = Answer {
     )
 };
 
+pub const USER_NOT_FOUND: Answer = answer(404, "USER_NOT_FOUND");
+pub const RESERVATION_NOT_FOUND: Answer = answer(404, "RESERVATION_NOT_FOUND, also for another user's");
+
 /// The answers of the sets listed, in one map; a status two of them share keeps one meaning.
 fn responses(answers: &[&Answer]) -> BTreeMap<String, RefOr<Response>> {
     answers
@@ -146,10 +149,10 @@ answer_sets! {
     /// Work an actor or the journal does: a full mailbox, or storage that cannot write.
     BusyErrors = [UNAVAILABLE];
 
-    UserNotFound = [answer(404, "USER_NOT_FOUND")];
+    UserNotFound = [USER_NOT_FOUND];
     /// `POST /queue/tokens`.
     IssueErrors = [
-        answer(404, "USER_NOT_FOUND"),
+        USER_NOT_FOUND,
         answer(409, "TOKEN_ALREADY_ISSUED: the user holds a live token already"),
         Answer {
             headers: &[Header::RetryAfter],
@@ -176,10 +179,10 @@ answer_sets! {
         answer(409, "SEAT_UNAVAILABLE: the seat is HELD or SOLD; or HOLD_LIMIT_REACHED"),
     ];
     /// Reading a reservation: one of another user is not found either.
-    ReservationNotFound = [answer(404, "RESERVATION_NOT_FOUND, also for another user's")];
+    ReservationNotFound = [RESERVATION_NOT_FOUND];
     /// `DELETE /reservations/{reservationId}`.
     CancelErrors = [
-        answer(404, "RESERVATION_NOT_FOUND, also for another user's"),
+        RESERVATION_NOT_FOUND,
         answer(409, "RESERVATION_NOT_HELD: paid, cancelled, or being paid; or RESERVATION_EXPIRED"),
     ];
     /// `POST /wallet/charges`, listed after `BodyErrors`: its 400 also names INVALID_AMOUNT.
@@ -189,7 +192,7 @@ answer_sets! {
     ];
     /// `POST /payments`.
     PaymentErrors = [
-        answer(404, "RESERVATION_NOT_FOUND, also for another user's"),
+        RESERVATION_NOT_FOUND,
         answer(409, "RESERVATION_EXPIRED, RESERVATION_NOT_HELD or INSUFFICIENT_BALANCE"),
     ];
 }
