@@ -40,10 +40,13 @@ pub enum ErrorCode {
     // New codes go last: journaled answers keep codes by their place in this list.
     UnsupportedMediaType,
     ChallengeRequired,
+    RequestTimeout,
+    UriTooLong,
+    HeadersTooLarge,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 29] = [
+    pub const ALL: [ErrorCode; 32] = [
         Self::InvalidRequest,
         Self::InvalidAmount,
         Self::TokenMissing,
@@ -73,6 +76,9 @@ impl ErrorCode {
         Self::Unavailable,
         Self::UnsupportedMediaType,
         Self::ChallengeRequired,
+        Self::RequestTimeout,
+        Self::UriTooLong,
+        Self::HeadersTooLarge,
     ];
 
     /// The code as it appears in the `code` field.
@@ -88,12 +94,15 @@ impl ErrorCode {
             TokenNotActive | AdminDisabled | ChallengeRequired => 403,
             UserNotFound | ConcertNotFound | DateNotFound | SeatNotFound | NotFound | ReservationNotFound => 404,
             MethodNotAllowed => 405,
+            RequestTimeout => 408,
             TokenAlreadyIssued | SeatUnavailable | HoldLimitReached | ReservationExpired | ReservationNotHeld
             | InsufficientBalance | BalanceLimitExceeded => 409,
             PayloadTooLarge => 413,
+            UriTooLong => 414,
             UnsupportedMediaType => 415,
             IdempotencyKeyReused => 422,
             RateLimited => 429,
+            HeadersTooLarge => 431,
             Internal => 500,
             QueueFull | Unavailable => 503,
         }
@@ -212,6 +221,21 @@ impl ErrorCode {
                 "CHALLENGE_REQUIRED",
                 "A valid, unused proof of work is required",
                 "유효하고 사용되지 않은 작업 증명이 필요합니다",
+            ),
+            RequestTimeout => (
+                "REQUEST_TIMEOUT",
+                "The request did not arrive in time",
+                "요청이 제한 시간 안에 도착하지 않았습니다",
+            ),
+            UriTooLong => (
+                "URI_TOO_LONG",
+                "The request target is too long",
+                "요청 주소가 너무 깁니다",
+            ),
+            HeadersTooLarge => (
+                "HEADERS_TOO_LARGE",
+                "The request headers are too large",
+                "요청 헤더가 너무 큽니다",
             ),
             RateLimited => ("RATE_LIMITED", "Too many requests", "요청이 너무 많습니다"),
             Internal => ("INTERNAL", "Internal server error", "서버 오류가 발생했습니다"),
@@ -371,6 +395,9 @@ mod tests {
         }
         assert_eq!(ErrorCode::ALL[27], ErrorCode::UnsupportedMediaType);
         assert_eq!(ErrorCode::ALL[28], ErrorCode::ChallengeRequired);
+        assert_eq!(ErrorCode::ALL[29], ErrorCode::RequestTimeout);
+        assert_eq!(ErrorCode::ALL[30], ErrorCode::UriTooLong);
+        assert_eq!(ErrorCode::ALL[31], ErrorCode::HeadersTooLarge);
         assert_eq!(ErrorCode::ChallengeRequired.status(), 403);
     }
 

@@ -7,10 +7,15 @@ use crate::error::Error;
 use crate::http::connections::{admit_connection, Occupancy};
 use crate::http::metrics::{self, Metrics};
 use crate::http::rate_limit::{ClientRateLimiter, UserRateLimiter};
+use crate::http::wire::ProblemStream;
 use crate::http::{self, problem, AppState};
 use crate::services::Services;
-use actix_web::dev::Server;
+use actix_http::{HttpService, Protocol};
+use actix_service::{fn_service, map_config, IntoServiceFactory, ServiceFactory, ServiceFactoryExt};
+use actix_web::body::MessageBody;
+use actix_web::dev::{AppConfig, Server, ServiceRequest, ServiceResponse};
 use actix_web::middleware::from_fn;
+use actix_web::rt::net::TcpStream;
 use actix_web::{web, App, HttpServer};
 use std::io::IsTerminal;
 use std::net::{SocketAddr, TcpListener};
@@ -82,41 +87,10 @@ impl Application {
             Some(address) => Some(metrics_server(address, state.clone())?),
             None => None,
         };
-        let body_limit = config.body_limit;
-        let per_client = Occupancy::new(config.max_connections_per_client);
-        let trusted_proxies = config.trusted_proxies.clone();
-        let workers = worker_count(&config);
-        let max_connections = connections_within_descriptors(config.max_connections);
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                .app_data(web::PayloadConfig::new(body_limit))
-                .app_data(
-                    web::QueryConfig::default()
-                        .error_handler(|e, _| Error::invalid_request(format!("Bad query: {e}.")).into()),
-                )
-                .app_data(
-                    web::PathConfig::default()
-                        .error_handler(|e, _| Error::invalid_request(format!("Bad path: {e}.")).into()),
-                )
-                .wrap(from_fn(problem::render_problems))
-                .wrap(from_fn(http::head_as_get))
-                .wrap(from_fn(metrics::record))
-                .configure(http::configure)
-        })
-        .on_connect(move |connection, extensions| {
-            admit_connection(&per_client, &trusted_proxies, connection, extensions)
-        })
-        .workers(workers)
-        // The bound is kept per worker; together they hold the configured total.
-        .max_connections(max_connections.div_ceil(workers))
-        .client_request_timeout(config.client_timeout)
-        .listen(listener)?
-        .disable_signals()
-        .shutdown_timeout(SHUTDOWN_GRACE_SECONDS);
+        let server = serve(listener, state, &config)?;
         Ok(Self {
             address,
-            server: server.run(),
+            server,
             metrics_server,
             services,
             stop_signals: None,
@@ -167,6 +141,86 @@ impl Application {
         finish(&self.services).await;
         outcome
     }
+}
+
+/// Time a connection gets to close once its answer is written, as actix-web's server gives.
+const CLIENT_DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The HTTP server, assembled as actix-web's `HttpServer` would, but over a stream that turns the
+/// parser's own empty error answers into problem documents ([`ProblemStream`]).
+fn serve(listener: TcpListener, state: web::Data<AppState>, config: &Config) -> std::io::Result<Server> {
+    let address = listener.local_addr()?;
+    let body_limit = config.body_limit;
+    let client_timeout = config.client_timeout;
+    let per_client = Occupancy::new(config.max_connections_per_client);
+    let trusted_proxies = config.trusted_proxies.clone();
+    let workers = worker_count(config);
+    let max_connections = connections_within_descriptors(config.max_connections);
+    let builder = actix_server::Server::build();
+    let shutting_down = builder.graceful_shutdown_signal();
+    let server = builder
+        .workers(workers)
+        // The bound is kept per worker; together they hold the configured total.
+        .max_concurrent_connections(max_connections.div_ceil(workers))
+        .disable_signals()
+        .shutdown_timeout(SHUTDOWN_GRACE_SECONDS)
+        .listen("http", listener, move || {
+            let shutting_down = shutting_down.clone();
+            let per_client = per_client.clone();
+            let trusted_proxies = trusted_proxies.clone();
+            let http = HttpService::build()
+                .graceful_shutdown_signal(move || {
+                    let signal = shutting_down.clone();
+                    async move { signal.notified().await }
+                })
+                .client_request_timeout(client_timeout)
+                .client_disconnect_timeout(CLIENT_DISCONNECT_TIMEOUT)
+                .local_addr(address)
+                .on_connect_ext(move |stream: &ProblemStream, extensions| {
+                    admit_connection(&per_client, &trusted_proxies, stream.get_ref(), extensions)
+                })
+                .finish(map_config(
+                    application(state.clone(), body_limit)
+                        .into_factory()
+                        .map_err(|error| error.error_response()),
+                    move |_| AppConfig::__priv_test_new(false, address.to_string(), address),
+                ));
+            fn_service(|stream: TcpStream| async move {
+                let peer = stream.peer_addr().ok();
+                Ok((ProblemStream::new(stream), Protocol::Http1, peer))
+            })
+            .and_then(http)
+        })?
+        .run();
+    Ok(server)
+}
+
+/// The service's routes inside the middleware every request passes.
+fn application(
+    state: web::Data<AppState>,
+    body_limit: usize,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(state)
+        .app_data(web::PayloadConfig::new(body_limit))
+        .app_data(
+            web::QueryConfig::default().error_handler(|e, _| Error::invalid_request(format!("Bad query: {e}.")).into()),
+        )
+        .app_data(
+            web::PathConfig::default().error_handler(|e, _| Error::invalid_request(format!("Bad path: {e}.")).into()),
+        )
+        .wrap(from_fn(problem::render_problems))
+        .wrap(from_fn(http::head_as_get))
+        .wrap(from_fn(metrics::record))
+        .configure(http::configure)
 }
 
 /// A listener with `/metrics` alone, needing no key: for a scraper on a private network.

@@ -7,7 +7,6 @@ use actix_web::dev::Extensions;
 use actix_web::rt::net::TcpStream;
 use ipnet::IpNet;
 use parking_lot::Mutex;
-use std::any::Any;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::{IpAddr, Shutdown};
@@ -65,7 +64,7 @@ impl<K: Hash + Eq + Clone> Drop for Place<K> {
     }
 }
 
-/// For `HttpServer::on_connect`: counts the connection against its client, and shuts a
+/// For the server's `on_connect`: counts the connection against its client, and shuts a
 /// connection past the client's share at once, before it can hold a worker's attention. The
 /// place lives in the connection's extensions, so it is given back when the connection closes.
 /// A trusted proxy carries many clients, whose own shares it cannot tell apart at connect time:
@@ -73,12 +72,9 @@ impl<K: Hash + Eq + Clone> Drop for Place<K> {
 pub fn admit_connection(
     per_client: &Arc<Occupancy<IpAddr>>,
     trusted_proxies: &[IpNet],
-    connection: &dyn Any,
+    stream: &TcpStream,
     extensions: &mut Extensions,
 ) {
-    let Some(stream) = connection.downcast_ref::<TcpStream>() else {
-        return;
-    };
     let Ok(peer) = stream.peer_addr() else {
         return;
     };

@@ -16,6 +16,7 @@ pub mod rate_limit;
 pub mod reservations;
 pub mod users;
 pub mod wallet;
+pub mod wire;
 
 use crate::domain::idempotency::{fingerprint, Answer, Endpoint, IdempotencyKey, Scope, StoredResponse};
 use crate::domain::UserId;

@@ -21,7 +21,9 @@ use utoipa::{Modify, OpenApi};
     info(title = "Concert reservation API", description = "A fair waiting room, seat holds, a wallet and payments for a concert on sale. \
         Errors are application/problem+json with a stable `code`; titles are Korean when Accept-Language prefers ko. \
         HEAD answers wherever GET does; a method a path does not list is 405 METHOD_NOT_ALLOWED with `Allow` \
-        (`#/components/responses/MethodNotAllowed`)."),
+        (`#/components/responses/MethodNotAllowed`). A request the HTTP parser refuses before any operation sees it \
+        is a problem too, on any path: 400 INVALID_REQUEST, 408 REQUEST_TIMEOUT, 414 URI_TOO_LONG, 431 HEADERS_TOO_LARGE \
+        (`#/components/responses/ParserRefused`)."),
     paths(
         users::register, users::read,
         queue::challenge, queue::issue, queue::read, queue::leave, queue::events,
@@ -33,7 +35,7 @@ use utoipa::{Modify, OpenApi};
         metrics::healthz, metrics::prometheus, document,
     ),
     components(schemas(Problem, fields::ConcertDate)),
-    modifiers(&SecuritySchemes, &MethodNotAllowed),
+    modifiers(&SecuritySchemes, &MethodNotAllowed, &ParserRefused),
 )]
 pub struct ApiDoc;
 
@@ -78,6 +80,29 @@ impl Modify for MethodNotAllowed {
         components
             .responses
             .insert("MethodNotAllowed".to_string(), response.into());
+    }
+}
+
+/// The answers to a request the HTTP parser refuses, on any path, before any operation runs.
+struct ParserRefused;
+
+impl Modify for ParserRefused {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let problem = ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("Problem")))
+            .build();
+        let response = ResponseBuilder::new()
+            .description(
+                "400 INVALID_REQUEST (not HTTP/1.1), 408 REQUEST_TIMEOUT (the head did not arrive within the client timeout), \
+                 414 URI_TOO_LONG (a request target over 65,534 bytes), 431 HEADERS_TOO_LARGE (a head over 128 KiB or with \
+                 more than 96 headers); the connection is closed after it",
+            )
+            .content("application/problem+json", problem)
+            .build();
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components
+            .responses
+            .insert("ParserRefused".to_string(), response.into());
     }
 }
 
