@@ -6,7 +6,9 @@
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use concert_reservation::config::FsyncPolicy;
+use concert_reservation::domain::concert::{ConcertRecord, NewDate};
 use concert_reservation::domain::seat_map::SeatMap;
+use concert_reservation::domain::user::User;
 use concert_reservation::domain::waiting_room::{WaitingRoom, WaitingRoomLimits};
 use concert_reservation::domain::wallet::{Wallet, WalletLimits};
 use concert_reservation::domain::{ConcertId, ReservationId, TokenSecret, TransactionId, UserId};
@@ -14,8 +16,6 @@ use concert_reservation::persistence::data_dir::DataDir;
 use concert_reservation::persistence::journal::Journal;
 use concert_reservation::persistence::recovery::{self, Limits, State};
 use concert_reservation::persistence::{frame, snapshot, Change, Entry, Part};
-use concert_reservation::services::catalog::{ConcertRecord, NewDate};
-use concert_reservation::services::users::User;
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -2,15 +2,16 @@
 //! requests for one seat exactly one wins. It publishes a rendered seat map that readers reuse
 //! until something changes or a hold in it lapses.
 
+use super::hold_ledger::HoldLedger;
+use super::keyed::Keyed;
 use super::{Alarm, DeadlineActor, Mailbox};
 use crate::clock::SharedClock;
+use crate::domain::concert::DateKey;
 use crate::domain::seat_map::{Reservation, SeatCounts, SeatEvent, SeatMap, SeatView};
 use crate::domain::{ConcertId, PaymentId, ReservationId, UserId};
 use crate::error::{Error, ErrorCode, Result};
 use crate::persistence::journal::{Journal, StreamWriter};
 use crate::persistence::{Change, Part};
-use crate::services::hold_ledger::HoldLedger;
-use crate::services::idempotency::Keyed;
 use actix::prelude::*;
 use actix_web::web::Bytes;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -18,9 +19,6 @@ use dashmap::DashMap;
 use parking_lot::RwLock;
 use serde::Serialize;
 use std::sync::Arc;
-
-/// Where a reservation lives: its concert date.
-pub type DateKey = (ConcertId, NaiveDate);
 
 /// The seat map of a date as the API returns it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]

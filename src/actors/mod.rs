@@ -6,6 +6,8 @@
 //! - [`wallet`]: every balance, transaction and payment.
 
 pub mod concert_date;
+pub mod hold_ledger;
+pub mod keyed;
 pub mod queue;
 pub mod wallet;
 
@@ -13,10 +15,10 @@ use crate::clock::SharedClock;
 use crate::error::{Error, Result};
 use crate::persistence::journal::{Commit, StreamWriter};
 use crate::persistence::Change;
-use crate::services::idempotency::{seal, Keyed};
 use actix::dev::ToEnvelope;
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
+use keyed::{seal, Keyed};
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 

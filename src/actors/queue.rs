@@ -1,6 +1,7 @@
 //! The queue actor: sole writer of the waiting room, and of the token index that request
 //! handlers read to validate a token without a mailbox hop.
 
+use super::keyed::Keyed;
 use super::{Alarm, DeadlineActor, Mailbox};
 use crate::clock::SharedClock;
 use crate::domain::seq_slab::SeqSlab;
@@ -9,7 +10,6 @@ use crate::domain::{Token, TokenSecret, UserId};
 use crate::error::{Error, ErrorCode, Result};
 use crate::persistence::journal::{Journal, StreamWriter};
 use crate::persistence::{Change, PaidTokens, Part};
-use crate::services::idempotency::Keyed;
 use actix::prelude::*;
 use chrono::{DateTime, Duration, Utc};
 use dashmap::DashMap;

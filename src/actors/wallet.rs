@@ -1,6 +1,7 @@
 //! The wallet actor: sole writer of balances, transactions and payments, so concurrent charges
 //! and payments never lose an update.
 
+use super::keyed::{seal, Keyed};
 use super::{answer_when_durable, Mailbox};
 use crate::clock::SharedClock;
 use crate::domain::wallet::{MoneyTotals, Payment, Transaction, Wallet, WalletEvent};
@@ -8,7 +9,6 @@ use crate::domain::{Token, TransactionId, UserId};
 use crate::error::Result;
 use crate::persistence::journal::{Commit, Journal, StreamWriter};
 use crate::persistence::{Change, Part};
-use crate::services::idempotency::{seal, Keyed};
 use actix::prelude::*;
 
 pub struct WalletActor {

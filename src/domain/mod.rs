@@ -3,12 +3,14 @@
 //! Each type decides a command against its state and returns the event that happened; its one
 //! `apply` changes state from events, so the same code serves live requests and replay.
 
+pub mod concert;
 pub mod idempotency;
 pub mod ids;
 pub mod seat_map;
 pub mod seq_slab;
 pub mod spent_proofs;
 pub mod text;
+pub mod user;
 pub mod waiting_line;
 pub mod waiting_room;
 pub mod wallet;

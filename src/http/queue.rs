@@ -14,7 +14,6 @@ use crate::domain::idempotency::Endpoint;
 use crate::domain::waiting_room::{QueueStatus, TokenStatus};
 use crate::domain::{Token, UserId};
 use crate::error::{Error, ErrorCode, Result};
-use crate::services::idempotency::Keyed;
 use crate::services::proof_of_work::SOLUTION_CHARS_MAX;
 use actix_web::http::header::{CacheControl, CacheDirective};
 use actix_web::http::StatusCode;
@@ -117,7 +116,7 @@ pub async fn issue(
         move |slot| async move {
             services.proof_of_work.redeem(solution.as_deref())?;
             let answer = |status: &QueueStatus| json_answer(StatusCode::CREATED, status);
-            let keyed = slot.map(|slot| Keyed::new(slot, answer));
+            let keyed = slot.map(|slot| slot.keyed(answer));
             let status = services.queue.issue(user, keyed).await?;
             answer(&status)
         },

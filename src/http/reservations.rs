@@ -13,7 +13,6 @@ use crate::domain::idempotency::Endpoint;
 use crate::domain::seat_map::Reservation;
 use crate::domain::{ConcertId, ReservationId};
 use crate::error::{Error, Result};
-use crate::services::idempotency::Keyed;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -77,7 +76,7 @@ pub async fn hold(state: web::Data<AppState>, fan: Fan, request: HttpRequest, bo
         move |slot| async move {
             let handle = services.catalog.date(new.concert_id, date)?;
             let answer = |reservation: &Reservation| json_answer(StatusCode::CREATED, reservation);
-            let keyed = slot.map(|slot| Keyed::new(slot, answer));
+            let keyed = slot.map(|slot| slot.keyed(answer));
             let reservation = handle.hold(fan.user, seat_number, token_ends, keyed).await?;
             answer(&reservation)
         },

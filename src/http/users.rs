@@ -5,9 +5,9 @@ use super::openapi::answers::{BodyErrors, BusyErrors, ClientErrors, ParameterErr
 use super::openapi::fields;
 use super::{parse_json, resource, AppState, JsonBody};
 use crate::domain::ids::parse_hyphenated_uuid;
+use crate::domain::user::User;
 use crate::domain::UserId;
 use crate::error::{Error, Result};
-use crate::services::users::User;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 

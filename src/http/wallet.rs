@@ -8,7 +8,6 @@ use crate::domain::idempotency::{Answer, Endpoint};
 use crate::domain::wallet::Transaction;
 use crate::domain::UserId;
 use crate::error::{Error, ErrorCode, Result};
-use crate::services::idempotency::Keyed;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -75,7 +74,7 @@ pub async fn charge(
         &body,
         move |slot| async move {
             let answer = move |balance: &i64| charged(fan.user, *balance);
-            let keyed = slot.map(|slot| Keyed::new(slot, answer));
+            let keyed = slot.map(|slot| slot.keyed(answer));
             let balance = services.wallet.charge(fan.user, amount, keyed).await?;
             answer(&balance)
         },

@@ -20,14 +20,13 @@ pub mod journal;
 pub mod recovery;
 pub mod snapshot;
 
-use crate::actors::concert_date::DateKey;
+use crate::domain::concert::{ConcertRecord, DateKey};
 use crate::domain::idempotency::{AnswerRecord, IdempotencyStore};
 use crate::domain::seat_map::{SeatEvent, SeatMap};
+use crate::domain::user::User;
 use crate::domain::waiting_room::{QueueEvent, RoomImage};
 use crate::domain::wallet::{Wallet, WalletEvent};
 use crate::domain::{Token, UserId};
-use crate::services::catalog::ConcertRecord;
-use crate::services::users::User;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 

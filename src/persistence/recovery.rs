@@ -11,14 +11,13 @@
 use super::data_dir::DataDir;
 use super::frame::{self, Damage};
 use super::{snapshot, Change, Entry, Image, Part};
-use crate::actors::concert_date::DateKey;
+use crate::domain::concert::{ConcertRecord, DateKey};
 use crate::domain::idempotency::IdempotencyStore;
 use crate::domain::seat_map::{ReservationStatus, SeatEvent, SeatMap};
+use crate::domain::user::User;
 use crate::domain::waiting_room::{QueueEvent, TokenEnd, WaitingRoom, WaitingRoomLimits};
 use crate::domain::wallet::{Wallet, WalletEvent, WalletLimits};
 use crate::domain::{Token, UserId};
-use crate::services::catalog::ConcertRecord;
-use crate::services::users::User;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};

@@ -1,7 +1,8 @@
 //! The catalog: concerts, their dates and the registry of date actors. Created once by an admin,
 //! then only read; every seat change goes through the date's actor.
 
-use crate::actors::concert_date::{ConcertDateHandle, DateContext, DateKey};
+use crate::actors::concert_date::{ConcertDateHandle, DateContext};
+use crate::domain::concert::{ConcertRecord, DateKey, NewDate};
 use crate::domain::seat_map::{SeatCounts, SeatMap};
 use crate::domain::{ConcertId, ReservationId, UserId};
 use crate::error::{Error, ErrorCode, Result};
@@ -12,25 +13,9 @@ use chrono::NaiveDate;
 use dashmap::DashMap;
 use futures_util::future::try_join_all;
 use parking_lot::Mutex;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
-
-/// One date to create: its seat count and the price of every seat.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NewDate {
-    pub date: NaiveDate,
-    pub seat_count: u32,
-    pub price: i64,
-}
-
-/// A concert as created, which is all the journal needs to create it again.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ConcertRecord {
-    pub concert_id: ConcertId,
-    pub title: String,
-    pub dates: Vec<NewDate>,
-}
 
 #[derive(Debug, Clone)]
 pub struct Concert {

@@ -6,6 +6,7 @@
 //! change on disk without its answer and let a retry do the work twice. Answers that change
 //! nothing (a refusal) are journaled on their own.
 
+use crate::actors::keyed::Keyed;
 use crate::clock::SharedClock;
 use crate::domain::idempotency::{Answer, AnswerRecord, IdempotencyStore, Recall, Scope, KEYS_PER_USER_MAX};
 use crate::domain::UserId;
@@ -200,47 +201,28 @@ pub struct AnswerSlot {
     clock: SharedClock,
 }
 
-/// A command's answer slot, and how to render its answer from the actor's reply.
-pub struct Keyed<T> {
-    slot: AnswerSlot,
-    render: Box<dyn FnOnce(&T) -> Answer + Send>,
-}
-
-impl<T> Keyed<T> {
-    pub fn new(slot: AnswerSlot, render: impl FnOnce(&T) -> Answer + Send + 'static) -> Self {
-        Self {
-            slot,
-            render: Box::new(render),
-        }
+impl AnswerSlot {
+    /// The slot as an actor takes it: `render` makes the answer from the actor's reply.
+    pub fn keyed<T>(self, render: impl FnOnce(&T) -> Answer + Send + 'static) -> Keyed<T> {
+        Keyed::new(move |reply, work| self.seal(render(reply), work))
     }
 
-    /// Remembers the answer to `reply` and joins it to `work`, the change that made it, for the
-    /// journal.
-    pub fn seal(self, reply: &T, work: Change) -> Change {
-        let answer = (self.render)(reply);
+    /// Remembers `answer` and joins it to `work`, the change that made it, for the journal.
+    fn seal(self, answer: Answer, work: Change) -> Change {
         if !is_kept(&answer) {
             return work;
         }
-        let slot = self.slot;
         let record = AnswerRecord {
-            scope: slot.scope,
-            fingerprint: slot.fingerprint,
+            scope: self.scope,
+            fingerprint: self.fingerprint,
             answer,
-            at: slot.clock.now(),
+            at: self.clock.now(),
         };
-        slot.book.lock().keep(&record);
+        self.book.lock().keep(&record);
         Change::Keyed {
             work: Box::new(work),
             answer: record,
         }
-    }
-}
-
-/// `work` joined with its answer when the command was keyed.
-pub fn seal<T>(keyed: Option<Keyed<T>>, reply: &T, work: Change) -> Change {
-    match keyed {
-        Some(keyed) => keyed.seal(reply, work),
-        None => work,
     }
 }
 

@@ -2,7 +2,6 @@
 //! work that spans actors.
 
 pub mod catalog;
-pub mod hold_ledger;
 pub mod idempotency;
 pub mod keyed_locks;
 pub mod payments;
@@ -11,6 +10,7 @@ pub mod snapshots;
 pub mod users;
 
 use crate::actors::concert_date::DateContext;
+use crate::actors::hold_ledger::HoldLedger;
 use crate::actors::queue::QueueHandle;
 use crate::actors::wallet::WalletHandle;
 use crate::clock::SharedClock;
@@ -23,7 +23,6 @@ use crate::persistence::recovery::{self, Limits, State};
 use actix::{Arbiter, ArbiterHandle};
 use catalog::Catalog;
 use chrono::Duration;
-use hold_ledger::HoldLedger;
 use idempotency::Idempotency;
 use proof_of_work::ProofOfWork;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -14,7 +14,7 @@ use crate::domain::idempotency::StoredResponse;
 use crate::domain::wallet::Payment;
 use crate::domain::{PaymentId, ReservationId, Token, UserId};
 use crate::error::Result;
-use crate::services::idempotency::{AnswerSlot, Keyed};
+use crate::services::idempotency::AnswerSlot;
 use crate::services::Services;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -76,7 +76,7 @@ async fn pay_alone(
         paid_at,
     };
     let answer = move |balance: &i64| StoredResponse::json(201, &receipt(*balance));
-    let keyed = slot.map(|slot| Keyed::new(slot, answer));
+    let keyed = slot.map(|slot| slot.keyed(answer));
     match services.wallet.pay(payment, fan.token, keyed).await {
         Ok(balance) => {
             finish_committed(services, &date, fan, reservation, payment_id).await;

@@ -1,28 +1,12 @@
 //! Registered fans: created once, then only read.
 
-use crate::domain::text::display_text;
+use crate::domain::user::{parse_name, User};
 use crate::domain::UserId;
 use crate::error::{Error, ErrorCode, Result};
 use crate::persistence::journal::StreamWriter;
 use crate::persistence::{Change, Part};
 use dashmap::DashMap;
 use parking_lot::Mutex;
-use serde::{Deserialize, Serialize};
-
-pub const NAME_CHARS_MAX: usize = 64;
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct User {
-    #[schema(value_type = uuid::Uuid)]
-    pub user_id: UserId,
-    pub name: String,
-}
-
-/// A display name: 1..=64 characters of visible text after trimming.
-pub fn parse_name(raw: &str) -> Result<String> {
-    display_text(raw, NAME_CHARS_MAX, "name")
-}
 
 pub struct Users {
     users: DashMap<UserId, User>,
@@ -72,18 +56,5 @@ impl Users {
             seq: stream.seq(),
             state: self.users.iter().map(|entry| entry.value().clone()).collect(),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_are_trimmed_and_bounded() {
-        assert_eq!(parse_name("  Kim ").unwrap(), "Kim");
-        assert_eq!(parse_name(&"김".repeat(64)).unwrap().chars().count(), 64);
-        assert!(parse_name("   ").is_err());
-        assert!(parse_name(&"a".repeat(65)).is_err());
     }
 }

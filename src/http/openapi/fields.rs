@@ -32,9 +32,9 @@ impl utoipa::PartialSchema for ConcertDate {
 
 impl utoipa::ToSchema for ConcertDate {}
 
-/// A fan's name: what `services::users::parse_name` accepts.
+/// A fan's name: what `domain::user::parse_name` accepts.
 pub fn name() -> Object {
-    display_text(crate::services::users::NAME_CHARS_MAX, "Kim")
+    display_text(crate::domain::user::NAME_CHARS_MAX, "Kim")
 }
 
 /// A concert's title: what `POST /admin/concerts` accepts.
