@@ -158,6 +158,7 @@ impl TokenIndex {
                 entry.deadline = active_until;
             }),
             QueueEvent::TokenEnded { token, .. } => self.remove(&token),
+            QueueEvent::ActiveMaxChanged { .. } => {}
         }
     }
 

@@ -58,6 +58,8 @@ pub enum QueueEvent {
         at: DateTime<Utc>,
         reason: TokenEnd,
     },
+    /// The operator chose how many tokens may be ACTIVE at once; the choice outlives restarts.
+    ActiveMaxChanged { active_max: u32, at: DateTime<Utc> },
 }
 
 /// A token as a fan sees it.
@@ -121,6 +123,8 @@ pub struct RoomImage {
     admitted_total: u64,
     expired_total: u64,
     admissions_per_second: VecDeque<(i64, u64)>,
+    /// The operator's choice of `active_max`, if one was made: it stands over the configured one.
+    active_max_chosen: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -138,6 +142,8 @@ pub struct WaitingRoom {
     expired_total: u64,
     /// Admissions from the line per second, for the estimated wait: (unix second, count).
     admissions_per_second: VecDeque<(i64, u64)>,
+    /// The operator's choice of `active_max`, if one was made: it stands over the configured one.
+    active_max_chosen: Option<u32>,
 }
 
 impl WaitingRoom {
@@ -155,6 +161,7 @@ impl WaitingRoom {
             admitted_total: 0,
             expired_total: 0,
             admissions_per_second: VecDeque::new(),
+            active_max_chosen: None,
         }
     }
 
@@ -224,8 +231,11 @@ impl WaitingRoom {
     pub fn set_active_max(&mut self, active_max: u32, now: DateTime<Utc>) -> Vec<QueueEvent> {
         assert!(active_max >= 1, "active_max must allow at least one token");
         self.assert_nothing_due(now);
-        self.limits.active_max = active_max;
-        self.admit_waiting(now)
+        let changed = QueueEvent::ActiveMaxChanged { active_max, at: now };
+        self.apply(&changed);
+        let mut events = vec![changed];
+        events.extend(self.admit_waiting(now));
+        events
     }
 
     /// Commands decide against a room whose deadlines up to `now` have been processed: the
@@ -313,12 +323,16 @@ impl WaitingRoom {
             admitted_total: self.admitted_total,
             expired_total: self.expired_total,
             admissions_per_second: self.admissions_per_second.clone(),
+            active_max_chosen: self.active_max_chosen,
         }
     }
 
-    /// The room a snapshot kept, under the limits configured now.
-    pub fn restore(limits: WaitingRoomLimits, image: RoomImage) -> Self {
+    /// The room a snapshot kept, under the limits configured now, except an `active_max` the
+    /// operator chose.
+    pub fn restore(mut limits: WaitingRoomLimits, image: RoomImage) -> Self {
+        limits.active_max = image.active_max_chosen.unwrap_or(limits.active_max);
         let mut room = Self::new(limits);
+        room.active_max_chosen = image.active_max_chosen;
         let mut records = image.records;
         records.sort_unstable_by_key(TokenRecord::seq);
         for record in records {
@@ -403,6 +417,10 @@ impl WaitingRoom {
                 seq, at, active_until, ..
             } => self.apply_admitted(seq, at, active_until),
             QueueEvent::TokenEnded { seq, reason, .. } => self.apply_ended(seq, reason),
+            QueueEvent::ActiveMaxChanged { active_max, .. } => {
+                self.limits.active_max = active_max;
+                self.active_max_chosen = Some(active_max);
+            }
         }
     }
 

@@ -10,7 +10,7 @@ use crate::config::FsyncPolicy;
 use crate::domain::concert::{ConcertRecord, NewDate};
 use crate::domain::idempotency::{AnswerRecord, Endpoint, IdempotencyKey, Scope, StoredResponse};
 use crate::domain::user::User;
-use crate::domain::waiting_room::WaitingRoomLimits;
+use crate::domain::waiting_room::{QueueEvent, WaitingRoomLimits};
 use crate::domain::wallet::{Payment, WalletLimits};
 use crate::domain::{ConcertId, ReservationId, Token, TokenSecret, TransactionId, UserId};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -920,4 +920,26 @@ fn temporary_snapshot_files_left_behind_go_at_a_start_that_recovers() {
     let refused = dir_with_segment(&damaged);
     std::fs::write(refused.path().join(stale[0]), b"half a snapshot").unwrap();
     assert_refused_in(refused.path(), ends[0], "a stale temporary file");
+}
+
+#[test]
+fn the_operators_active_max_outlives_a_restart_by_journal_and_by_snapshot() {
+    let changed = Entry {
+        seq: 1,
+        change: Change::Queue(QueueEvent::ActiveMaxChanged {
+            active_max: 7,
+            at: start_time(),
+        }),
+    };
+    let journaled = dir_with_segment(&frame::encode(&changed));
+    let state = recover(journaled.path()).unwrap();
+    assert_eq!(state.room.state.stats().active_max, 7, "replayed from the journal");
+
+    let snapshotted = tempfile::tempdir().unwrap();
+    let dir = DataDir::open(snapshotted.path()).unwrap();
+    snapshot::write(&dir, 1, &state.image()).unwrap();
+    drop(dir);
+    let state = recover(snapshotted.path()).unwrap();
+    assert_eq!(state.room.state.stats().active_max, 7, "kept by the snapshot");
+    assert_ne!(limits().room.active_max, 7, "the configured limit differs");
 }

@@ -20,6 +20,13 @@ fn issue(room: &mut WaitingRoom, now: DateTime<Utc>) -> Token {
     room.issue(UserId::random(), TokenSecret::random(), now).unwrap().0
 }
 
+/// Issues a token and returns the events that happened.
+fn issue_events(room: &mut WaitingRoom, now: DateTime<Utc>) -> Vec<QueueEvent> {
+    let mut events = room.expire_due(now);
+    events.extend(room.issue(UserId::random(), TokenSecret::random(), now).unwrap().1);
+    events
+}
+
 fn status(room: &mut WaitingRoom, token: &Token, now: DateTime<Utc>) -> QueueStatus {
     read(room, token, now).unwrap()
 }
@@ -195,6 +202,30 @@ fn raising_active_max_admits_waiters_at_once() {
 }
 
 #[test]
+fn the_operators_active_max_is_an_event_that_replay_and_a_snapshot_keep() {
+    let mut room = WaitingRoom::new(limits(1));
+    let mut events = [issue_events(&mut room, start()), issue_events(&mut room, start())].concat();
+    events.extend(room.set_active_max(5, start()));
+    assert!(events.contains(&QueueEvent::ActiveMaxChanged {
+        active_max: 5,
+        at: start()
+    }));
+    let mut replayed = WaitingRoom::new(limits(1));
+    for event in &events {
+        replayed.apply(event);
+    }
+    assert_eq!(replayed.stats(), room.stats());
+    let restored = WaitingRoom::restore(limits(2), room.image());
+    assert_eq!(
+        restored.stats().active_max,
+        5,
+        "the operator's choice stands over the flag"
+    );
+    let untouched = WaitingRoom::restore(limits(2), WaitingRoom::new(limits(1)).image());
+    assert_eq!(untouched.stats().active_max, 2, "without a choice the flag stands");
+}
+
+#[test]
 fn a_payment_ends_the_users_token() {
     let mut room = WaitingRoom::new(limits(1));
     let user = UserId::random();
@@ -315,10 +346,10 @@ proptest! {
             }
         }
         let mut replayed = WaitingRoom::new(WaitingRoomLimits { waiting_max: 50, ..limits(3) });
-        replayed.set_active_max(room.stats().active_max, start());
         for event in &events {
             replayed.apply(event);
         }
+        prop_assert_eq!(replayed.stats().active_max, room.stats().active_max);
         prop_assert_eq!(replayed.stats().waiting, room.stats().waiting);
         prop_assert_eq!(replayed.stats().active, room.stats().active);
     }
