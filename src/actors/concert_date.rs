@@ -7,7 +7,7 @@ use super::keyed::Keyed;
 use super::{Alarm, DeadlineActor, Mailbox};
 use crate::clock::SharedClock;
 use crate::domain::concert::DateKey;
-use crate::domain::seat_map::{Reservation, SeatCounts, SeatEvent, SeatMap, SeatView};
+use crate::domain::seat_map::{RecordedPayment, Reservation, SeatCounts, SeatEvent, SeatMap, SeatView};
 use crate::domain::{ConcertId, PaymentId, ReservationId, UserId};
 use crate::error::{Error, ErrorCode, Result};
 use crate::persistence::journal::{Journal, StreamWriter};
@@ -72,6 +72,8 @@ pub struct DateContext {
 
 pub struct ConcertDateActor {
     map: SeatMap,
+    /// Payments a crash cut short, finished first thing at start.
+    unfinished_payments: Vec<RecordedPayment>,
     context: DateContext,
     stream: StreamWriter,
     published: Arc<RwLock<Published>>,
@@ -118,6 +120,20 @@ impl ConcertDateActor {
     }
 }
 
+impl ConcertDateActor {
+    /// Ends the payments a crash cut short, before any request and before any hold lapses (see
+    /// `SeatMap::finish_payments`).
+    fn finish_payments(&mut self) {
+        let recorded = std::mem::take(&mut self.unfinished_payments);
+        let events = self.map.finish_payments(&recorded, self.context.clock.now());
+        if !events.is_empty() {
+            tracing::info!(events = events.len(), "finished the payments a crash cut short");
+        }
+        self.record(&events);
+        let _ = self.journal(&events);
+    }
+}
+
 impl DeadlineActor for ConcertDateActor {
     type Event = SeatEvent;
 
@@ -159,6 +175,17 @@ impl DeadlineActor for ConcertDateActor {
                 | SeatEvent::SeatSold { reservation, .. } => {
                     self.context.ledger.release(self.map.holder(reservation), reservation);
                 }
+                // A hold being paid cannot lapse, so it counts against the limit until it ends.
+                SeatEvent::PaymentBegun { reservation, .. } => {
+                    let holder = self.map.holder(reservation);
+                    self.context
+                        .ledger
+                        .extend(holder, reservation, DateTime::<Utc>::MAX_UTC);
+                }
+                SeatEvent::PaymentAborted { reservation, .. } => {
+                    let (holder, until) = self.map.hold_of(reservation);
+                    self.context.ledger.extend(holder, reservation, until);
+                }
             }
         }
         // Any change, events or not (a payment begun or aborted), outdates what readers see.
@@ -174,6 +201,7 @@ impl Actor for ConcertDateActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(super::MAILBOX_CAPACITY);
+        self.finish_payments();
         self.rearm(ctx);
     }
 }
@@ -265,14 +293,9 @@ impl Handler<BeginPayment> for ConcertDateActor {
     type Result = ActorResponse<Self, Result<Reservation>>;
 
     fn handle(&mut self, message: BeginPayment, ctx: &mut Context<Self>) -> Self::Result {
-        self.run(ctx, |actor, now| {
-            let held = actor.map.begin_payment(message.reservation, message.user, now)?;
-            // A hold being paid cannot lapse, so it counts against the limit until it ends.
-            actor
-                .context
-                .ledger
-                .extend(message.user, message.reservation, DateTime::<Utc>::MAX_UTC);
-            Ok((held, Vec::new()))
+        self.run_applied(ctx, |actor, now| {
+            let (held, begun) = actor.map.begin_payment(message.reservation, message.user, now)?;
+            Ok((held, vec![begun]))
         })
     }
 }
@@ -289,7 +312,7 @@ impl Handler<CompletePayment> for ConcertDateActor {
     type Result = ActorResponse<Self, Result<()>>;
 
     fn handle(&mut self, message: CompletePayment, ctx: &mut Context<Self>) -> Self::Result {
-        self.run(ctx, |actor, now| {
+        self.run_applied(ctx, |actor, now| {
             Ok((
                 (),
                 vec![actor.map.complete_payment(message.reservation, message.payment, now)],
@@ -309,18 +332,8 @@ impl Handler<AbortPayment> for ConcertDateActor {
     type Result = ActorResponse<Self, Result<()>>;
 
     fn handle(&mut self, message: AbortPayment, ctx: &mut Context<Self>) -> Self::Result {
-        self.run(ctx, |actor, now| {
-            let lapsed = actor.map.abort_payment(message.reservation, now);
-            if lapsed.is_empty() {
-                let held = actor
-                    .map
-                    .reservation(message.reservation, actor.map.holder(message.reservation), now)?;
-                actor
-                    .context
-                    .ledger
-                    .extend(held.user_id, message.reservation, held.held_until);
-            }
-            Ok(((), lapsed))
+        self.run_applied(ctx, |actor, now| {
+            Ok(((), actor.map.abort_payment(message.reservation, now)))
         })
     }
 }
@@ -368,8 +381,14 @@ pub struct ConcertDateHandle {
 
 impl ConcertDateHandle {
     /// Starts the actor on a new or recovered map, continuing its journal stream, and enters
-    /// the map's reservations and live holds in the shared indexes.
-    pub fn start(map: Part<SeatMap>, context: DateContext, arbiter: &ArbiterHandle) -> Self {
+    /// the map's reservations and live holds in the shared indexes. The actor first finishes
+    /// the payments a crash cut short: `recorded` are those the wallet recorded.
+    pub fn start(
+        map: Part<SeatMap>,
+        recorded: Vec<RecordedPayment>,
+        context: DateContext,
+        arbiter: &ArbiterHandle,
+    ) -> Self {
         let clock = context.clock.clone();
         let requests_max = context.requests_max;
         let published = Arc::new(RwLock::new(Published::nothing_yet()));
@@ -382,6 +401,7 @@ impl ConcertDateHandle {
             context.ledger.restore(user, reservation, until);
         }
         let actor = ConcertDateActor {
+            unfinished_payments: recorded,
             seen_version: map.version(),
             stream: StreamWriter::new(context.journal.clone(), seq),
             map,
@@ -482,7 +502,10 @@ mod tests {
         };
         let map = SeatMap::new(ConcertId::random(), "2026-12-24".parse().unwrap(), seats, 1_000);
         let map = Part { seq: 0, state: map };
-        (ConcertDateHandle::start(map, context, &actix::Arbiter::current()), dir)
+        (
+            ConcertDateHandle::start(map, Vec::new(), context, &actix::Arbiter::current()),
+            dir,
+        )
     }
 
     /// A token that outlives any hold of these tests.

@@ -169,6 +169,27 @@ pub trait DeadlineActor: Actor<Context = Context<Self>> {
         self.run_keyed(ctx, None, command)
     }
 
+    /// `run` for a step of a payment around the wallet's record, which alone decides the
+    /// payment: the answer goes out once the change is applied and handed to the journal,
+    /// without waiting for the disk. The journal keeps order, so a step before the wallet's
+    /// record is on disk when that record is; a step after it is finished again at start if a
+    /// crash lost it (see `services::payments`).
+    fn run_applied<T: 'static>(
+        &mut self,
+        ctx: &mut Context<Self>,
+        command: impl FnOnce(&mut Self, DateTime<Utc>) -> Result<(T, Vec<Self::Event>)>,
+    ) -> ActorResponse<Self, Result<T>> {
+        let now = self.catch_up();
+        let outcome = command(self, now).map(|(value, events)| {
+            self.record(&events);
+            // Nobody waits: the wallet's record vouches for the payment.
+            let _ = self.journal(&events);
+            value
+        });
+        self.rearm(ctx);
+        ActorResponse::reply(outcome)
+    }
+
     /// `run` for a command that may carry a keyed request's answer slot: the answer is journaled
     /// in one entry with the command's last event.
     fn run_keyed<T: 'static>(

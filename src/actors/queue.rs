@@ -9,19 +9,12 @@ use crate::domain::waiting_room::{QueueEvent, QueueStats, QueueStatus, RoomImage
 use crate::domain::{Token, TokenSecret, UserId};
 use crate::error::{Error, ErrorCode, Result};
 use crate::persistence::journal::{Journal, StreamWriter};
-use crate::persistence::{Change, PaidTokens, Part};
+use crate::persistence::{Change, Part};
 use actix::prelude::*;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 use parking_lot::RwLock;
 use std::sync::Arc;
-
-/// How long a token ended by a payment still identifies its user, so a retried payment with the
-/// same idempotency key can be answered.
-const PAID_TOKEN_MEMORY: Duration = Duration::hours(24);
-
-/// How often tokens ended by payments are looked over for forgetting.
-const PAID_TOKEN_SWEEP_INTERVAL: Duration = Duration::minutes(1);
 
 /// A live token as validation sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,21 +44,22 @@ struct IndexEntry {
 /// reads costs a million waiting tokens 64 MB rather than a hash map's 150.
 pub struct TokenIndex {
     live: Box<[RwLock<SeqSlab<IndexEntry>>]>,
-    ended_by_payment: DashMap<Token, (UserId, DateTime<Utc>)>,
+    /// Tokens payments were made with, and whose: mirrors the room's memory of them.
+    paid: DashMap<Token, UserId>,
 }
 
 impl Default for TokenIndex {
     fn default() -> Self {
         Self {
             live: (0..INDEX_SHARDS).map(|_| RwLock::default()).collect(),
-            ended_by_payment: DashMap::new(),
+            paid: DashMap::new(),
         }
     }
 }
 
 impl TokenIndex {
     /// The index of a recovered room.
-    pub fn of(room: &WaitingRoom, paid_tokens: PaidTokens) -> Self {
+    pub fn of(room: &WaitingRoom) -> Self {
         let index = Self::default();
         for (token, user, status, deadline) in room.live_tokens() {
             index.insert(IndexEntry {
@@ -75,8 +69,8 @@ impl TokenIndex {
                 deadline,
             });
         }
-        for (token, user, at) in paid_tokens {
-            index.ended_by_payment.insert(token, (user, at));
+        for (token, user, _) in room.paid_tokens() {
+            index.paid.insert(token, user);
         }
         index
     }
@@ -112,13 +106,6 @@ impl TokenIndex {
         }
     }
 
-    fn paid_tokens(&self) -> PaidTokens {
-        let entries = self.ended_by_payment.iter();
-        entries
-            .map(|entry| (*entry.key(), entry.value().0, entry.value().1))
-            .collect()
-    }
-
     /// The live token's fan. A token past its deadline (active or idle) is dead at once, before
     /// the queue actor's timer has swept it.
     pub fn authenticate(&self, token: &Token, now: DateTime<Utc>) -> Result<Fan> {
@@ -136,7 +123,7 @@ impl TokenIndex {
 
     /// The user a token belonged to if a payment ended it.
     pub fn paid_by(&self, token: &Token) -> Option<UserId> {
-        self.ended_by_payment.get(token).map(|entry| entry.0)
+        self.paid.get(token).map(|entry| *entry.value())
     }
 
     /// Brings the index in step with one event; `room` has already applied it (and maybe later
@@ -158,6 +145,12 @@ impl TokenIndex {
                 entry.deadline = active_until;
             }),
             QueueEvent::TokenEnded { token, .. } => self.remove(&token),
+            QueueEvent::TokenPaid { token, user, .. } => {
+                self.paid.insert(token, user);
+            }
+            QueueEvent::PaidTokenForgotten { token, .. } => {
+                self.paid.remove(&token);
+            }
             QueueEvent::ActiveMaxChanged { .. } => {}
         }
     }
@@ -167,10 +160,6 @@ impl TokenIndex {
         if let Some(deadline) = room.deadline(token) {
             self.update(token, |entry| entry.deadline = deadline);
         }
-    }
-
-    fn forget_paid_before(&self, cutoff: DateTime<Utc>) {
-        self.ended_by_payment.retain(|_, (_, at)| *at > cutoff);
     }
 }
 
@@ -187,12 +176,23 @@ pub struct QueueActor {
     index: Arc<TokenIndex>,
     stream: StreamWriter,
     alarm: Alarm,
+    /// Payments a crash cut short before their tokens were ended: (token, user), finished
+    /// first thing at start.
+    unfinished_payments: Vec<(Token, UserId)>,
 }
 
 impl QueueActor {
-    fn forget_old_paid_tokens(&mut self) {
-        let now = self.clock.now();
-        self.index.forget_paid_before(now - PAID_TOKEN_MEMORY);
+    /// Ends the tokens of payments the wallet recorded before a crash, as the payment would
+    /// have, before any request is served.
+    fn finish_payments(&mut self) {
+        let now = self.catch_up();
+        let paid_with = std::mem::take(&mut self.unfinished_payments);
+        let events = self.room.finish_payments(&paid_with, now);
+        if !events.is_empty() {
+            tracing::info!(events = events.len(), "ended the tokens of payments a crash cut short");
+        }
+        self.record(&events);
+        let _ = self.journal(&events);
     }
 }
 
@@ -236,8 +236,7 @@ impl Actor for QueueActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(super::MAILBOX_CAPACITY);
-        let sweep = PAID_TOKEN_SWEEP_INTERVAL.to_std().expect("a positive interval");
-        ctx.run_interval(sweep, |actor, _| actor.forget_old_paid_tokens());
+        self.finish_payments();
         self.rearm(ctx);
     }
 }
@@ -322,11 +321,8 @@ impl Handler<EndAfterPayment> for QueueActor {
     type Result = ActorResponse<Self, Result<()>>;
 
     fn handle(&mut self, message: EndAfterPayment, ctx: &mut Context<Self>) -> Self::Result {
-        self.run(ctx, |actor, now| {
-            // Remembered even if the token expired meanwhile, so a retry of the payment is
-            // still answered.
-            actor.index.ended_by_payment.insert(message.token, (message.user, now));
-            Ok(((), actor.room.end_after_payment(&message.token, now)))
+        self.run_applied(ctx, |actor, now| {
+            Ok(((), actor.room.end_after_payment(&message.token, message.user, now)))
         })
     }
 }
@@ -360,9 +356,9 @@ impl Handler<ReadQueueStats> for QueueActor {
     }
 }
 
-/// The room and the tokens payments ended, as a snapshot keeps them.
+/// The room as a snapshot keeps it.
 #[derive(Message)]
-#[rtype(result = "Part<(RoomImage, PaidTokens)>")]
+#[rtype(result = "Part<RoomImage>")]
 pub struct CaptureImage;
 
 impl Handler<CaptureImage> for QueueActor {
@@ -371,7 +367,7 @@ impl Handler<CaptureImage> for QueueActor {
     fn handle(&mut self, _: CaptureImage, _: &mut Context<Self>) -> Self::Result {
         MessageResult(Part {
             seq: self.stream.seq(),
-            state: (self.room.image(), self.index.paid_tokens()),
+            state: self.room.image(),
         })
     }
 }
@@ -385,22 +381,24 @@ pub struct QueueHandle {
 }
 
 impl QueueHandle {
-    /// Starts the actor on a recovered room, continuing its journal stream.
+    /// Starts the actor on a recovered room, continuing its journal stream; it first ends the
+    /// tokens of `unfinished_payments` (token, user) that are not ended yet.
     pub fn start(
         room: Part<WaitingRoom>,
-        paid_tokens: PaidTokens,
+        unfinished_payments: Vec<(Token, UserId)>,
         journal: Journal,
         clock: SharedClock,
         arbiter: &ArbiterHandle,
         requests_max: usize,
     ) -> Self {
-        let index = Arc::new(TokenIndex::of(&room.state, paid_tokens));
+        let index = Arc::new(TokenIndex::of(&room.state));
         let actor = QueueActor {
             room: room.state,
             clock: clock.clone(),
             index: index.clone(),
             stream: StreamWriter::new(journal, room.seq),
             alarm: Alarm::default(),
+            unfinished_payments,
         };
         let address = QueueActor::start_in_arbiter(arbiter, |_| actor);
         Self {
@@ -451,7 +449,7 @@ impl QueueHandle {
         self.mailbox.ask(ReadQueueStats).await?
     }
 
-    pub async fn image(&self) -> Result<Part<(RoomImage, PaidTokens)>> {
+    pub async fn image(&self) -> Result<Part<RoomImage>> {
         self.mailbox.insist(CaptureImage).await
     }
 }
@@ -460,6 +458,7 @@ impl QueueHandle {
 mod tests {
     use super::*;
     use crate::domain::waiting_room::WaitingRoomLimits;
+    use chrono::Duration;
 
     fn start() -> DateTime<Utc> {
         "2026-12-24T10:00:00Z".parse().unwrap()
@@ -552,7 +551,7 @@ mod tests {
     fn a_recovered_index_holds_every_live_token_of_the_room() {
         let (mut room, live) = (room(2), TokenIndex::default());
         let tokens: Vec<Token> = (0..20).map(|_| issue(&mut room, &live)).collect();
-        let recovered = TokenIndex::of(&room, Vec::new());
+        let recovered = TokenIndex::of(&room);
         for token in &tokens {
             assert_eq!(
                 recovered.authenticate(token, start()),

@@ -47,6 +47,25 @@ pub enum SeatEvent {
         payment: PaymentId,
         at: DateTime<Utc>,
     },
+    /// A payment of the hold began: it can neither lapse nor be cancelled until the payment
+    /// ends, by `SeatSold` or `PaymentAborted`.
+    PaymentBegun {
+        reservation: ReservationId,
+        at: DateTime<Utc>,
+    },
+    /// The payment did not happen: the hold is as it was, lapsing at its own deadline.
+    PaymentAborted {
+        reservation: ReservationId,
+        at: DateTime<Utc>,
+    },
+}
+
+/// A payment the wallet recorded for a hold whose seat is not sold yet: a crash came between.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordedPayment {
+    pub reservation: ReservationId,
+    pub payment: PaymentId,
+    pub paid_at: DateTime<Utc>,
 }
 
 /// One seat as the seat map shows it.
@@ -217,28 +236,21 @@ impl SeatMap {
         reservation: ReservationId,
         user: UserId,
         now: DateTime<Utc>,
-    ) -> Result<Reservation> {
+    ) -> Result<(Reservation, SeatEvent)> {
         self.assert_nothing_due(now);
-        let until = self.unpaid_hold(reservation, user)?.view.held_until;
-        self.hold_deadlines.remove(&(until, reservation));
-        let record = self.reservations.get_mut(&reservation).expect("checked above");
-        record.paying = true;
-        // Not an event (a payment that never commits leaves no trace), but still a change.
-        self.version += 1;
-        Ok(record.view.clone())
+        self.unpaid_hold(reservation, user)?;
+        let begun = SeatEvent::PaymentBegun { reservation, at: now };
+        self.apply(&begun);
+        Ok((self.reservations[&reservation].view.clone(), begun))
     }
 
     /// The payment did not happen: the hold is as it was, and lapses at once if its time passed.
     pub fn abort_payment(&mut self, reservation: ReservationId, now: DateTime<Utc>) -> Vec<SeatEvent> {
-        let record = self
-            .reservations
-            .get_mut(&reservation)
-            .expect("an aborted payment has a reservation");
-        assert!(record.paying, "only a payment under way is aborted");
-        record.paying = false;
-        self.hold_deadlines.insert((record.view.held_until, reservation));
-        self.version += 1;
-        self.lapse_due(now)
+        let aborted = SeatEvent::PaymentAborted { reservation, at: now };
+        self.apply(&aborted);
+        let mut events = vec![aborted];
+        events.extend(self.lapse_due(now));
+        events
     }
 
     /// The money moved: the seat is SOLD to the payer.
@@ -257,6 +269,48 @@ impl SeatMap {
         };
         self.apply(&sold);
         sold
+    }
+
+    /// Ends the payments a crash cut short, as they would have ended: a hold whose payment the
+    /// wallet `recorded` is sold, whatever the clock says; a hold whose payment began but was
+    /// never recorded is given back, as an aborted payment is (and lapses if its time passed).
+    pub fn finish_payments(&mut self, recorded: &[RecordedPayment], now: DateTime<Utc>) -> Vec<SeatEvent> {
+        let mut events = Vec::new();
+        for payment in recorded {
+            events.extend(self.finish_recorded_payment(payment.reservation, payment.payment, payment.paid_at));
+        }
+        let never_recorded: Vec<ReservationId> = self.payments_under_way().collect();
+        for reservation in never_recorded {
+            events.extend(self.abort_payment(reservation, now));
+        }
+        events
+    }
+
+    /// The wallet recorded a payment of this hold, and a crash came before the seat was sold:
+    /// the seat is sold now, as the payment would have sold it, whatever the clock says.
+    pub fn finish_recorded_payment(
+        &mut self,
+        reservation: ReservationId,
+        payment: PaymentId,
+        paid_at: DateTime<Utc>,
+    ) -> Vec<SeatEvent> {
+        let record = &self.reservations[&reservation];
+        assert_eq!(
+            record.view.status,
+            ReservationStatus::Held,
+            "a recorded payment's hold is live"
+        );
+        let mut events = Vec::new();
+        if !record.paying {
+            // A journal written before payments began by an event of their own.
+            events.push(SeatEvent::PaymentBegun {
+                reservation,
+                at: paid_at,
+            });
+            self.apply(&events[0]);
+        }
+        events.push(self.complete_payment(reservation, payment, paid_at));
+        events
     }
 
     /// Lapses every hold whose time has come, earliest first.
@@ -293,15 +347,11 @@ impl SeatMap {
             })
     }
 
-    /// Payment marks are not events: one found in a restored map belongs to a payment that ended
-    /// with the process. Each such hold is an ordinary hold again, lapsing at its own deadline,
-    /// exactly as a replay of the journal alone would leave it.
-    pub fn forget_payments_under_way(&mut self) {
-        for record in self.reservations.values_mut().filter(|record| record.paying) {
-            record.paying = false;
-            self.hold_deadlines
-                .insert((record.view.held_until, record.view.reservation_id));
-        }
+    /// Holds whose payment began and has not ended: after a crash, those the wallet never
+    /// recorded are aborted and the others sold, when the date's actor starts.
+    pub fn payments_under_way(&self) -> impl Iterator<Item = ReservationId> + '_ {
+        let paying = self.reservations.values().filter(|record| record.paying);
+        paying.map(|record| record.view.reservation_id)
     }
 
     /// The status of a reservation as recorded, without regard to the clock.
@@ -312,6 +362,12 @@ impl SeatMap {
     /// Who made `reservation`.
     pub fn holder(&self, reservation: ReservationId) -> UserId {
         self.reservations[&reservation].view.user_id
+    }
+
+    /// Who made `reservation`, and until when it is held when nobody pays it.
+    pub fn hold_of(&self, reservation: ReservationId) -> (UserId, DateTime<Utc>) {
+        let view = &self.reservations[&reservation].view;
+        (view.user_id, view.held_until)
     }
 
     pub fn next_deadline(&self) -> Option<DateTime<Utc>> {
@@ -367,6 +423,8 @@ impl SeatMap {
             SeatEvent::HoldCancelled { reservation, .. } => self.free_hold(reservation, ReservationStatus::Cancelled),
             SeatEvent::HoldLapsed { reservation, .. } => self.free_hold(reservation, ReservationStatus::Expired),
             SeatEvent::SeatSold { reservation, .. } => self.apply_sold(reservation),
+            SeatEvent::PaymentBegun { reservation, .. } => self.mark_paying(reservation, true),
+            SeatEvent::PaymentAborted { reservation, .. } => self.mark_paying(reservation, false),
         }
     }
 
@@ -395,6 +453,21 @@ impl SeatMap {
         self.reservations.insert(reservation, Record { view, paying: false });
         self.hold_deadlines.insert((until, reservation));
         self.held += 1;
+    }
+
+    /// A live hold being paid has no deadline; one whose payment ended without a sale has its
+    /// own again.
+    fn mark_paying(&mut self, reservation: ReservationId, paying: bool) {
+        let record = self.reservations.get_mut(&reservation).expect("a paid hold exists");
+        assert_eq!(record.view.status, ReservationStatus::Held, "only a live hold is paid");
+        assert_ne!(record.paying, paying, "a payment begins once and ends once");
+        record.paying = paying;
+        let deadline = (record.view.held_until, reservation);
+        if paying {
+            self.hold_deadlines.remove(&deadline);
+        } else {
+            self.hold_deadlines.insert(deadline);
+        }
     }
 
     fn free_hold(&mut self, reservation: ReservationId, status: ReservationStatus) {

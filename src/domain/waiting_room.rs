@@ -60,7 +60,21 @@ pub enum QueueEvent {
     },
     /// The operator chose how many tokens may be ACTIVE at once; the choice outlives restarts.
     ActiveMaxChanged { active_max: u32, at: DateTime<Utc> },
+    /// A payment was made with `token`: the room remembers whose it was for
+    /// [`PAID_TOKEN_MEMORY`], so a retried payment with that token is still answered.
+    TokenPaid {
+        token: Token,
+        user: UserId,
+        at: DateTime<Utc>,
+    },
+    /// A paid token's memory ran out.
+    PaidTokenForgotten { token: Token, at: DateTime<Utc> },
 }
+
+/// How long a token a payment was made with still names its user, so that a client retrying the
+/// payment (its token now ended) gets the first answer rather than TOKEN_INVALID. As long as an
+/// idempotency key is kept.
+pub const PAID_TOKEN_MEMORY: Duration = Duration::hours(24);
 
 /// A token as a fan sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -125,6 +139,8 @@ pub struct RoomImage {
     admissions_per_second: VecDeque<(i64, u64)>,
     /// The operator's choice of `active_max`, if one was made: it stands over the configured one.
     active_max_chosen: Option<u32>,
+    /// Tokens payments were made with: token, user, when paid.
+    paid: Vec<(Token, UserId, DateTime<Utc>)>,
 }
 
 #[derive(Debug, Clone)]
@@ -144,6 +160,10 @@ pub struct WaitingRoom {
     admissions_per_second: VecDeque<(i64, u64)>,
     /// The operator's choice of `active_max`, if one was made: it stands over the configured one.
     active_max_chosen: Option<u32>,
+    /// Tokens payments were made with, and whose: token → (user, when paid).
+    paid: HashMap<Token, (UserId, DateTime<Utc>)>,
+    /// When each paid token is forgotten, earliest first.
+    paid_deadlines: BTreeSet<(DateTime<Utc>, Token)>,
 }
 
 impl WaitingRoom {
@@ -162,6 +182,8 @@ impl WaitingRoom {
             expired_total: 0,
             admissions_per_second: VecDeque::new(),
             active_max_chosen: None,
+            paid: HashMap::new(),
+            paid_deadlines: BTreeSet::new(),
         }
     }
 
@@ -218,13 +240,44 @@ impl WaitingRoom {
         Ok(self.end(seq, now, TokenEnd::Left))
     }
 
-    /// A completed payment ends the token that paid, if it is still alive.
-    pub fn end_after_payment(&mut self, token: &Token, now: DateTime<Utc>) -> Vec<QueueEvent> {
+    /// A completed payment ends the token that paid, if it is still alive, and the room
+    /// remembers whose it was (first, so that the token never reads as nobody's in between).
+    pub fn end_after_payment(&mut self, token: &Token, user: UserId, now: DateTime<Utc>) -> Vec<QueueEvent> {
         self.assert_nothing_due(now);
-        match self.live_seq(token) {
-            Ok(seq) => self.end(seq, now, TokenEnd::Paid),
-            Err(_) => Vec::new(),
+        let mut events = Vec::new();
+        if !self.paid.contains_key(token) {
+            let paid = QueueEvent::TokenPaid {
+                token: *token,
+                user,
+                at: now,
+            };
+            self.apply(&paid);
+            events.push(paid);
         }
+        if let Ok(seq) = self.live_seq(token) {
+            events.extend(self.end(seq, now, TokenEnd::Paid));
+        }
+        events
+    }
+
+    /// Ends the tokens of payments a crash cut short, `(token, user)`, as the payments would
+    /// have: the deadlines up to `now` first, like any command.
+    pub fn finish_payments(&mut self, paid_with: &[(Token, UserId)], now: DateTime<Utc>) -> Vec<QueueEvent> {
+        let mut events = self.expire_due(now);
+        for (token, user) in paid_with {
+            events.extend(self.end_after_payment(token, *user, now));
+        }
+        events
+    }
+
+    /// The user whose payment was made with `token`, while the room remembers it.
+    pub fn paid_by(&self, token: &Token) -> Option<UserId> {
+        self.paid.get(token).map(|(user, _)| *user)
+    }
+
+    /// Every paid token the room remembers: token, user, when paid.
+    pub fn paid_tokens(&self) -> impl Iterator<Item = (Token, UserId, DateTime<Utc>)> + '_ {
+        self.paid.iter().map(|(token, (user, at))| (*token, *user, *at))
     }
 
     /// Changes how many tokens may be ACTIVE at once, admitting waiters if it grew.
@@ -250,7 +303,7 @@ impl WaitingRoom {
     /// Ends every token whose deadline has come, earliest first, admitting into each freed slot
     /// at the moment it freed.
     pub fn expire_due(&mut self, now: DateTime<Utc>) -> Vec<QueueEvent> {
-        let mut events = Vec::new();
+        let mut events = self.forget_paid_due(now);
         while let Some((deadline, seq, reason)) = self.earliest_deadline().filter(|(at, _, _)| *at <= now) {
             if reason == TokenEnd::IdledOut && !self.idle_entry_is_due(deadline, seq) {
                 continue;
@@ -258,6 +311,17 @@ impl WaitingRoom {
             events.extend(self.end(seq, deadline, reason));
         }
         events.extend(self.admit_waiting(now));
+        events
+    }
+
+    /// Forgets every paid token whose memory ran out by `now`.
+    fn forget_paid_due(&mut self, now: DateTime<Utc>) -> Vec<QueueEvent> {
+        let mut events = Vec::new();
+        while let Some(&(at, token)) = self.paid_deadlines.first().filter(|(at, _)| *at <= now) {
+            let forgotten = QueueEvent::PaidTokenForgotten { token, at };
+            self.apply(&forgotten);
+            events.push(forgotten);
+        }
         events
     }
 
@@ -296,7 +360,9 @@ impl WaitingRoom {
 
     /// The earliest moment something expires by itself.
     pub fn next_deadline(&self) -> Option<DateTime<Utc>> {
-        self.earliest_deadline().map(|(at, _, _)| at)
+        let token = self.earliest_deadline().map(|(at, _, _)| at);
+        let paid = self.paid_deadlines.first().map(|(at, _)| *at);
+        token.into_iter().chain(paid).min()
     }
 
     /// When a live token dies unless something happens first: its idle deadline while WAITING
@@ -324,6 +390,7 @@ impl WaitingRoom {
             expired_total: self.expired_total,
             admissions_per_second: self.admissions_per_second.clone(),
             active_max_chosen: self.active_max_chosen,
+            paid: self.paid_tokens().collect(),
         }
     }
 
@@ -346,6 +413,9 @@ impl WaitingRoom {
         room.admitted_total = image.admitted_total;
         room.expired_total = image.expired_total;
         room.admissions_per_second = image.admissions_per_second;
+        for (token, user, at) in image.paid {
+            room.apply(&QueueEvent::TokenPaid { token, user, at });
+        }
         room
     }
 
@@ -420,6 +490,14 @@ impl WaitingRoom {
             QueueEvent::ActiveMaxChanged { active_max, .. } => {
                 self.limits.active_max = active_max;
                 self.active_max_chosen = Some(active_max);
+            }
+            QueueEvent::TokenPaid { token, user, at } => {
+                assert!(self.paid.insert(token, (user, at)).is_none(), "a token pays once");
+                self.paid_deadlines.insert((at + PAID_TOKEN_MEMORY, token));
+            }
+            QueueEvent::PaidTokenForgotten { token, .. } => {
+                let (_, at) = self.paid.remove(&token).expect("a forgotten paid token was remembered");
+                self.paid_deadlines.remove(&(at + PAID_TOKEN_MEMORY, token));
             }
         }
     }

@@ -100,7 +100,8 @@ struct Account {
     balance: i64,
     /// Oldest first; read newest first.
     transactions: Vec<Transaction>,
-    payments: Vec<Payment>,
+    /// Each payment with the queue token it was made with, which the payment ends.
+    payments: Vec<(Payment, Token)>,
 }
 
 /// Serializable whole for snapshots; the limits are the configuration's, set again on restore.
@@ -132,7 +133,13 @@ impl Wallet {
 
     /// Every payment of every user, in no particular order.
     pub fn all_payments(&self) -> impl Iterator<Item = &Payment> + '_ {
-        self.accounts.values().flat_map(|account| account.payments.iter())
+        self.payments_with_tokens().map(|(payment, _)| payment)
+    }
+
+    /// Every payment and the queue token it was made with.
+    pub fn payments_with_tokens(&self) -> impl Iterator<Item = (&Payment, Token)> + '_ {
+        let payments = self.accounts.values().flat_map(|account| account.payments.iter());
+        payments.map(|(payment, token)| (payment, *token))
     }
 
     pub fn balance(&self, user: UserId) -> i64 {
@@ -194,9 +201,14 @@ impl Wallet {
 
     /// The user's payments, newest first.
     pub fn payments(&self, user: UserId) -> Vec<Payment> {
-        self.accounts
-            .get(&user)
-            .map_or_else(Vec::new, |account| account.payments.iter().rev().cloned().collect())
+        self.accounts.get(&user).map_or_else(Vec::new, |account| {
+            account
+                .payments
+                .iter()
+                .rev()
+                .map(|(payment, _)| payment.clone())
+                .collect()
+        })
     }
 
     pub fn totals(&self) -> MoneyTotals {
@@ -229,7 +241,9 @@ impl Wallet {
                 self.totals.balances += amount;
             }
             WalletEvent::PaymentCompleted {
-                transaction, payment, ..
+                transaction,
+                payment,
+                paid_with,
             } => {
                 let account = self.accounts.entry(payment.user_id).or_default();
                 account.balance -= payment.amount;
@@ -243,7 +257,7 @@ impl Wallet {
                     payment_id: Some(payment.payment_id),
                 };
                 account.transactions.push(record);
-                account.payments.push(payment.clone());
+                account.payments.push((payment.clone(), *paid_with));
                 self.totals.balances -= payment.amount;
                 self.totals.revenue += payment.amount;
             }

@@ -26,8 +26,6 @@ use crate::domain::seat_map::{SeatEvent, SeatMap};
 use crate::domain::user::User;
 use crate::domain::waiting_room::{QueueEvent, RoomImage};
 use crate::domain::wallet::{Wallet, WalletEvent};
-use crate::domain::{Token, UserId};
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// One journal record: a change and its number in its writer's stream.
@@ -62,17 +60,13 @@ pub struct Part<T> {
     pub state: T,
 }
 
-/// Tokens whose payment ended them: token → (user, when), so a retried payment is still answered.
-pub type PaidTokens = Vec<(Token, UserId, DateTime<Utc>)>;
-
 /// Everything the service holds, as a snapshot keeps it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Image {
     pub users: Part<Vec<User>>,
     pub concerts: Part<Vec<ConcertRecord>>,
     pub dates: Vec<(DateKey, Part<SeatMap>)>,
-    /// The queue stream: the room and the tokens payments ended.
-    pub room: Part<(RoomImage, PaidTokens)>,
+    pub room: Part<RoomImage>,
     pub wallet: Part<Wallet>,
     pub answers: Part<IdempotencyStore>,
 }

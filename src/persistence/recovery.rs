@@ -1,5 +1,6 @@
 //! Recovery at start: the newest valid snapshot, then every journal entry after it through the
-//! same `apply` that live requests use, then the settling of what a crash may have cut in half.
+//! same `apply` that live requests use, and nothing else. A payment a crash cut in half is
+//! finished by the actors when they start, as the payment itself would have finished it.
 //!
 //! Damage in the journal is one of two things. A torn tail is damage at the end of the last
 //! segment with no whole record after it: a write the process never finished, cut off at start
@@ -13,10 +14,10 @@ use super::frame::{self, Damage};
 use super::{snapshot, Change, Entry, Image, Part};
 use crate::domain::concert::{ConcertRecord, DateKey};
 use crate::domain::idempotency::IdempotencyStore;
-use crate::domain::seat_map::{ReservationStatus, SeatEvent, SeatMap};
+use crate::domain::seat_map::{RecordedPayment, ReservationStatus, SeatMap};
 use crate::domain::user::User;
-use crate::domain::waiting_room::{QueueEvent, TokenEnd, WaitingRoom, WaitingRoomLimits};
-use crate::domain::wallet::{Wallet, WalletEvent, WalletLimits};
+use crate::domain::waiting_room::{WaitingRoom, WaitingRoomLimits, PAID_TOKEN_MEMORY};
+use crate::domain::wallet::{Wallet, WalletLimits};
 use crate::domain::{Token, UserId};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -39,12 +40,8 @@ pub struct State {
     pub concerts: Part<Vec<ConcertRecord>>,
     pub dates: HashMap<DateKey, Part<SeatMap>>,
     pub room: Part<WaitingRoom>,
-    pub paid_tokens: HashMap<Token, (UserId, DateTime<Utc>)>,
     pub wallet: Part<Wallet>,
     pub answers: Part<IdempotencyStore>,
-    /// Payments replayed from the journal: the token that paid, and when. Recovery ends those
-    /// tokens if a crash kept them alive.
-    pub replayed_payments: Vec<(Token, DateTime<Utc>)>,
 }
 
 /// Why the state cannot be recovered; the server refuses to start rather than lose writes.
@@ -92,8 +89,6 @@ pub struct Report {
     pub torn_tail_kept: Option<PathBuf>,
     /// The segment the journal continues with.
     pub next_segment: u64,
-    /// Entries recovery made to finish payments a crash cut short; to be journaled first.
-    pub repairs: Vec<Entry>,
 }
 
 impl State {
@@ -112,7 +107,6 @@ impl State {
                 seq: 0,
                 state: WaitingRoom::new(limits.room.clone()),
             },
-            paid_tokens: HashMap::new(),
             wallet: Part {
                 seq: 0,
                 state: Wallet::new(limits.wallet),
@@ -121,47 +115,35 @@ impl State {
                 seq: 0,
                 state: IdempotencyStore::new(limits.answer_retention),
             },
-            replayed_payments: Vec::new(),
         }
     }
 
     pub fn from_image(image: Image, limits: &Limits) -> Self {
-        let (room, paid_tokens) = image.room.state;
         Self {
             users: image.users,
             concerts: image.concerts,
-            dates: image.dates.into_iter().map(restore_date).collect(),
+            dates: image.dates.into_iter().collect(),
             room: Part {
                 seq: image.room.seq,
-                state: WaitingRoom::restore(limits.room.clone(), room),
+                state: WaitingRoom::restore(limits.room.clone(), image.room.state),
             },
-            paid_tokens: paid_tokens
-                .into_iter()
-                .map(|(token, user, at)| (token, (user, at)))
-                .collect(),
             wallet: Part {
                 seq: image.wallet.seq,
                 state: image.wallet.state.with_limits(limits.wallet),
             },
             answers: image.answers,
-            replayed_payments: Vec::new(),
         }
     }
 
     /// The state as a snapshot keeps it.
     pub fn image(&self) -> Image {
-        let paid_tokens = self
-            .paid_tokens
-            .iter()
-            .map(|(token, (user, at))| (*token, *user, *at))
-            .collect();
         Image {
             users: self.users.clone(),
             concerts: self.concerts.clone(),
             dates: self.dates.iter().map(|(key, part)| (*key, part.clone())).collect(),
             room: Part {
                 seq: self.room.seq,
-                state: (self.room.state.image(), paid_tokens),
+                state: self.room.state.image(),
             },
             wallet: self.wallet.clone(),
             answers: self.answers.clone(),
@@ -181,26 +163,12 @@ impl State {
                     concerts.push(concert)
                 })
             }
-            Change::Queue(event) => {
-                let paid_tokens = &mut self.paid_tokens;
-                follow(&mut self.room, seq, |room| {
-                    remember_paid_token(room, paid_tokens, &event);
-                    room.apply(&event)
-                })
-            }
+            Change::Queue(event) => follow(&mut self.room, seq, |room| room.apply(&event)),
             Change::Seat(key, event) => {
                 let part = self.dates.get_mut(&key).ok_or_else(|| format!("no date {key:?}"))?;
                 follow(part, seq, |map| map.apply(&event))
             }
-            Change::Wallet(event) => {
-                let payments = &mut self.replayed_payments;
-                follow(&mut self.wallet, seq, |wallet| {
-                    if let WalletEvent::PaymentCompleted { payment, paid_with, .. } = &event {
-                        payments.push((*paid_with, payment.paid_at));
-                    }
-                    wallet.apply(&event)
-                })
-            }
+            Change::Wallet(event) => follow(&mut self.wallet, seq, |wallet| wallet.apply(&event)),
             Change::Answered(record) => follow(&mut self.answers, seq, |answers| answers.apply(&record)),
             Change::Keyed { work, answer } => {
                 self.apply(Entry { seq, change: *work })?;
@@ -209,68 +177,40 @@ impl State {
             }
         }
     }
+}
 
-    /// A payment is committed once the wallet recorded it; a crash may have come before its
-    /// seat was marked SOLD or its token ended. Finishes both, through `apply`, and returns the
-    /// entries to journal so that the next recovery finds them done. Every payment's seat is
-    /// checked; the tokens are those of the payments replayed, which name the token that paid.
-    pub fn settle_payments(&mut self) -> Vec<Entry> {
-        let mut changes = Vec::new();
-        for payment in self.wallet.state.all_payments() {
+/// What a crash cut short between the wallet's record of a payment and its end: found in the
+/// recovered state, finished by the actors as they start.
+pub struct CutShort {
+    /// Per date, the payments the wallet recorded whose seats are not sold yet.
+    pub seats: HashMap<DateKey, Vec<RecordedPayment>>,
+    /// The tokens of recent payments the waiting room does not know as paid: (token, user).
+    pub tokens: Vec<(Token, UserId)>,
+}
+
+impl CutShort {
+    /// What the recovered `state` leaves unfinished, as of `now`.
+    pub fn of(state: &State, now: DateTime<Utc>) -> Self {
+        let mut cut_short = Self {
+            seats: HashMap::new(),
+            tokens: Vec::new(),
+        };
+        for (payment, token) in state.wallet.state.payments_with_tokens() {
             let key = (payment.concert_id, payment.date);
-            let map = &self.dates.get(&key).expect("a payment's date exists").state;
+            let map = &state.dates.get(&key).expect("a payment's date exists").state;
             if map.recorded_status(payment.reservation_id) == Some(ReservationStatus::Held) {
-                let sold = SeatEvent::SeatSold {
+                cut_short.seats.entry(key).or_default().push(RecordedPayment {
                     reservation: payment.reservation_id,
                     payment: payment.payment_id,
-                    at: payment.paid_at,
-                };
-                changes.push(Change::Seat(key, sold));
+                    paid_at: payment.paid_at,
+                });
+            }
+            let remembered = payment.paid_at + PAID_TOKEN_MEMORY > now;
+            if remembered && state.room.state.paid_by(&token).is_none() {
+                cut_short.tokens.push((token, payment.user_id));
             }
         }
-        let mut ended = std::collections::HashSet::new();
-        for (token, at) in std::mem::take(&mut self.replayed_payments) {
-            if let Some(seq) = self.room.state.seq_of(&token).filter(|_| ended.insert(token)) {
-                changes.push(Change::Queue(QueueEvent::TokenEnded {
-                    seq,
-                    token,
-                    at,
-                    reason: TokenEnd::Paid,
-                }));
-            }
-        }
-        changes.into_iter().map(|change| self.apply_new(change)).collect()
-    }
-
-    /// Applies a change made now as the next entry of its stream.
-    fn apply_new(&mut self, change: Change) -> Entry {
-        let entry = Entry {
-            seq: self.last_seq(&change) + 1,
-            change,
-        };
-        tracing::warn!(change = ?entry.change, "finishing a committed payment that a crash cut short");
-        self.apply(entry.clone()).expect("the next entry of a stream applies");
-        entry
-    }
-}
-
-fn restore_date((key, mut part): (DateKey, Part<SeatMap>)) -> (DateKey, Part<SeatMap>) {
-    part.state.forget_payments_under_way();
-    (key, part)
-}
-
-impl State {
-    /// The number of the last entry of the stream `change` belongs to.
-    fn last_seq(&self, change: &Change) -> u64 {
-        match change {
-            Change::UserRegistered(_) => self.users.seq,
-            Change::ConcertCreated(_) => self.concerts.seq,
-            Change::Queue(_) => self.room.seq,
-            Change::Seat(key, _) => self.dates[key].seq,
-            Change::Wallet(_) => self.wallet.seq,
-            Change::Answered(_) => self.answers.seq,
-            Change::Keyed { work, .. } => self.last_seq(work),
-        }
+        cut_short
     }
 }
 
@@ -297,23 +237,6 @@ fn add_dates(dates: &mut HashMap<DateKey, Part<SeatMap>>, concert: &ConcertRecor
     }
 }
 
-fn remember_paid_token(
-    room: &WaitingRoom,
-    paid_tokens: &mut HashMap<Token, (UserId, DateTime<Utc>)>,
-    event: &QueueEvent,
-) {
-    if let QueueEvent::TokenEnded {
-        token,
-        at,
-        reason: TokenEnd::Paid,
-        ..
-    } = *event
-    {
-        let user = room.user_of(&token).expect("an ended token was live");
-        paid_tokens.insert(token, (user, at));
-    }
-}
-
 /// Rebuilds the state from `dir`: the newest readable snapshot, then the journal after it. A
 /// torn tail is cut off with a warning once everything else has replayed; corruption refuses.
 pub fn recover(dir: &DataDir, limits: &Limits) -> Result<(State, Report), RecoveryError> {
@@ -331,7 +254,6 @@ pub fn recover(dir: &DataDir, limits: &Limits) -> Result<(State, Report), Recove
         torn = replay_segment(dir, segment, next, &mut state, &mut report)?;
     }
     report.segments = replayed.len();
-    report.repairs = state.settle_payments();
     if let Some(torn) = torn {
         cut_torn_tail(dir, torn, &mut report)?;
     }

@@ -4,11 +4,12 @@
 
 use super::data_dir::DataDir;
 use super::journal::Journal;
-use super::recovery::{self, Corruption, Limits, RecoveryError, State};
+use super::recovery::{self, Corruption, CutShort, Limits, RecoveryError, State};
 use super::{frame, snapshot, Change, Entry};
 use crate::config::FsyncPolicy;
 use crate::domain::concert::{ConcertRecord, NewDate};
 use crate::domain::idempotency::{AnswerRecord, Endpoint, IdempotencyKey, Scope, StoredResponse};
+use crate::domain::seat_map::ReservationStatus;
 use crate::domain::user::User;
 use crate::domain::waiting_room::{QueueEvent, WaitingRoomLimits};
 use crate::domain::wallet::{Payment, WalletLimits};
@@ -283,9 +284,10 @@ impl Engine {
             return;
         };
         let map = &mut self.state.dates.get_mut(&key).unwrap().state;
-        let Ok(held) = map.begin_payment(reservation, user, self.now) else {
+        let Ok((held, begun)) = map.begin_payment(reservation, user, self.now) else {
             return;
         };
+        self.journal_applied(vec![Change::Seat(key, begun)]);
         let payment = Payment::for_hold(&held, self.now);
         let payment_id = payment.payment_id;
         match self.state.wallet.state.pay(payment, TransactionId::random(), token) {
@@ -294,13 +296,13 @@ impl Engine {
                 let map = &mut self.state.dates.get_mut(&key).unwrap().state;
                 let sold = map.complete_payment(reservation, payment_id, self.now);
                 self.journal_applied(vec![Change::Seat(key, sold)]);
-                let ended = self.state.room.state.end_after_payment(&token, self.now);
+                let ended = self.state.room.state.end_after_payment(&token, user, self.now);
                 self.journal_applied(ended.into_iter().map(Change::Queue).collect());
             }
             Err(_) => {
                 let map = &mut self.state.dates.get_mut(&key).unwrap().state;
-                let lapsed = map.abort_payment(reservation, self.now);
-                self.journal_applied(lapsed.into_iter().map(|event| Change::Seat(key, event)).collect());
+                let aborted = map.abort_payment(reservation, self.now);
+                self.journal_applied(aborted.into_iter().map(|event| Change::Seat(key, event)).collect());
             }
         }
     }
@@ -443,14 +445,40 @@ fn engine_after(steps: usize) -> (tempfile::TempDir, Engine) {
     (live, engine)
 }
 
-/// The state a clean prefix of `entries` gives, settled as recovery settles it.
+/// The state a clean prefix of `entries` gives: recovery is replay and nothing else.
 fn replay_prefix(entries: &[Entry]) -> State {
     let mut state = State::empty(&limits());
     for entry in entries {
         state.apply(entry.clone()).unwrap();
     }
-    state.settle_payments();
     state
+}
+
+/// What the actors do first when they start on a recovered state, through the same domain
+/// calls: finish the payments a crash cut short.
+fn started(mut state: State, now: DateTime<Utc>) -> State {
+    let cut_short = CutShort::of(&state, now);
+    for (key, part) in state.dates.iter_mut() {
+        let recorded = cut_short.seats.get(key).map_or(&[][..], Vec::as_slice);
+        part.state.finish_payments(recorded, now);
+    }
+    state.room.state.finish_payments(&cut_short.tokens, now);
+    state
+}
+
+/// Every payment the wallet recorded has its seat SOLD, and no payment is left under way.
+fn assert_every_payment_is_finished(state: &State) {
+    for payment in state.wallet.state.all_payments() {
+        let map = &state.dates[&(payment.concert_id, payment.date)].state;
+        assert_eq!(
+            map.recorded_status(payment.reservation_id),
+            Some(ReservationStatus::Confirmed),
+            "a recorded payment's seat is sold"
+        );
+    }
+    for part in state.dates.values() {
+        assert_eq!(part.state.payments_under_way().count(), 0, "a payment left under way");
+    }
 }
 
 #[test]
@@ -538,8 +566,8 @@ fn crash_and_recover(commands: &[Command], in_flight: &Command, kept_per_mille: 
     for entry in frame::decode_all::<Entry>(&bytes[acknowledged_len..cut]).records {
         expected.apply(entry).unwrap();
     }
-    expected.settle_payments();
     assert_eq!(describe(&recovered, &holds, now), describe(&expected, &holds, now));
+    assert_every_payment_is_finished(&started(recovered, now));
     let again = recover(live.path()).unwrap();
     assert_eq!(
         describe(&again, &holds, now),
@@ -769,7 +797,7 @@ fn engine_token_of(state: &State, user: UserId) -> Option<Token> {
 }
 
 #[test]
-fn a_payment_cut_short_by_a_crash_is_finished_at_recovery() {
+fn a_payment_cut_short_by_a_crash_is_finished_when_the_actors_start() {
     let live = tempfile::tempdir().unwrap();
     let mut engine = Engine::start(live.path());
     let mut day = scripted_day();
@@ -795,19 +823,19 @@ fn a_payment_cut_short_by_a_crash_is_finished_at_recovery() {
     let kept: usize = entries[..=paid].iter().map(|entry| frame::encode(entry).len()).sum();
     std::fs::write(&segment, &bytes[..kept]).unwrap();
 
-    let (state, report) = recovery::recover(&DataDir::open(live.path()).unwrap(), &limits()).unwrap();
-    assert_eq!(
-        report.repairs.len(),
-        2,
-        "the seat is sold and the token ended: {:?}",
-        report.repairs
-    );
+    let recovered = recover(live.path()).unwrap();
     let (user, reservation, key) = holds[0];
+    let paying = engine_token_of(&recovered, user).expect("replay alone leaves the token alive");
+    let cut_short = CutShort::of(&recovered, now);
+    assert_eq!(cut_short.seats[&key].len(), 1, "the seat is to be sold");
+    assert_eq!(cut_short.tokens, [(paying, user)], "the token is to be ended");
+
+    let state = started(recovered, now);
     let view = state.dates[&key].state.reservation(reservation, user, now).unwrap();
-    assert_eq!(view.status, crate::domain::seat_map::ReservationStatus::Confirmed);
-    let token = engine_token_of(&state, user);
-    assert!(token.is_none(), "the paying token ended");
-    assert!(state.paid_tokens.values().any(|(paid_by, _)| *paid_by == user));
+    assert_eq!(view.status, ReservationStatus::Confirmed);
+    assert!(engine_token_of(&state, user).is_none(), "the paying token ended");
+    assert_eq!(state.room.state.paid_by(&paying), Some(user));
+    assert!(CutShort::of(&state, now).tokens.is_empty(), "nothing is left to finish");
 }
 
 #[test]
@@ -824,17 +852,26 @@ fn a_snapshot_gives_back_exactly_the_state_it_was_taken_of() {
 }
 
 #[test]
-fn a_hold_snapshotted_mid_payment_is_an_ordinary_hold_after_a_crash() {
+fn a_hold_snapshotted_mid_payment_is_an_ordinary_hold_once_the_actors_start() {
     let (live, mut engine) = engine_after(10);
     let (user, reservation, key) = engine.holds[0];
     let map = &mut engine.state.dates.get_mut(&key).unwrap().state;
-    map.begin_payment(reservation, user, engine.now).unwrap();
+    let (_, begun) = map.begin_payment(reservation, user, engine.now).unwrap();
+    engine.journal_applied(vec![Change::Seat(key, begun)]);
     engine.run(&Command::Snapshot);
     let now = engine.now;
     engine.stop();
 
-    let mut recovered = recover(live.path()).unwrap();
+    let recovered = recover(live.path()).unwrap();
+    let under_way: Vec<_> = recovered.dates[&key].state.payments_under_way().collect();
+    assert_eq!(under_way, [reservation], "the snapshot keeps the payment under way");
+    let mut recovered = started(recovered, now);
     let map = &mut recovered.dates.get_mut(&key).unwrap().state;
+    assert_eq!(
+        map.payments_under_way().count(),
+        0,
+        "the wallet never recorded it: aborted"
+    );
     let held_until = map.reservation(reservation, user, now).unwrap().held_until;
     let lapsed = map.lapse_due(held_until);
     assert!(lapsed.contains(&crate::domain::seat_map::SeatEvent::HoldLapsed {
@@ -852,7 +889,8 @@ fn recovery_ends_only_the_token_that_paid() {
     // The payment begins with token A; A ends (the fan left) and the fan takes token B before
     // the wallet commits; then the process dies before the sale.
     let map = &mut engine.state.dates.get_mut(&key).unwrap().state;
-    let held = map.begin_payment(reservation, user, engine.now).unwrap();
+    let (held, begun) = map.begin_payment(reservation, user, engine.now).unwrap();
+    engine.journal_applied(vec![Change::Seat(key, begun)]);
     engine.run(&Command::Leave { fan: 0 });
     engine.run(&Command::Issue { fan: 0 });
     let later = engine.tokens[0].unwrap();
@@ -868,19 +906,18 @@ fn recovery_ends_only_the_token_that_paid() {
     let now = engine.now;
     engine.stop();
 
-    let (state, report) = recovery::recover(&DataDir::open(live.path()).unwrap(), &limits()).unwrap();
-    assert_eq!(
-        report.repairs.len(),
-        1,
-        "only the sale is finished: {:?}",
-        report.repairs
-    );
+    let state = started(recover(live.path()).unwrap(), now);
     let view = state.dates[&key].state.reservation(reservation, user, now).unwrap();
-    assert_eq!(view.status, crate::domain::seat_map::ReservationStatus::Confirmed);
+    assert_eq!(view.status, ReservationStatus::Confirmed);
     assert_eq!(
         engine_token_of(&state, user),
         Some(later),
         "the fan's new token lives on"
+    );
+    assert_eq!(
+        state.room.state.paid_by(&paying),
+        Some(user),
+        "the paying token is remembered"
     );
 }
 

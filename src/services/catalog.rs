@@ -3,6 +3,7 @@
 
 use crate::actors::concert_date::{ConcertDateHandle, DateContext};
 use crate::domain::concert::{ConcertRecord, DateKey, NewDate};
+use crate::domain::seat_map::RecordedPayment;
 use crate::domain::seat_map::{SeatCounts, SeatMap};
 use crate::domain::{ConcertId, ReservationId, UserId};
 use crate::error::{Error, ErrorCode, Result};
@@ -89,10 +90,12 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    /// The catalog recovered: its concerts, and one actor per date on the seat map recovered.
+    /// The catalog recovered: its concerts, and one actor per date on the seat map recovered,
+    /// which first finishes the payments of its holds the wallet `recorded`.
     pub fn restore(
         concerts: Part<Vec<ConcertRecord>>,
         mut maps: HashMap<DateKey, Part<SeatMap>>,
+        mut recorded: HashMap<DateKey, Vec<RecordedPayment>>,
         context: DateContext,
         threads: Arc<ActorThreads>,
     ) -> Self {
@@ -108,11 +111,13 @@ impl Catalog {
         {
             let mut created = catalog.created.lock();
             for record in concerts.state {
-                catalog.start(&record, created.0.len(), |key| maps.remove(&key));
+                let recovered = |key| Some((maps.remove(&key)?, recorded.remove(&key).unwrap_or_default()));
+                catalog.start(&record, created.0.len(), recovered);
                 created.0.push(record);
             }
         }
         assert!(maps.is_empty(), "every recovered seat map belongs to a concert");
+        assert!(recorded.is_empty(), "every recorded payment's date was started");
         catalog
     }
 
@@ -140,16 +145,16 @@ impl Catalog {
         &self,
         record: &ConcertRecord,
         created_order: usize,
-        mut recovered: impl FnMut(DateKey) -> Option<Part<SeatMap>>,
+        mut recovered: impl FnMut(DateKey) -> Option<(Part<SeatMap>, Vec<RecordedPayment>)>,
     ) -> Arc<Concert> {
         let concert_id = record.concert_id;
         for new_date in &record.dates {
             let key = (concert_id, new_date.date);
-            let map = recovered(key).unwrap_or_else(|| Part {
-                seq: 0,
-                state: SeatMap::new(concert_id, new_date.date, new_date.seat_count, new_date.price),
+            let (map, recorded) = recovered(key).unwrap_or_else(|| {
+                let map = SeatMap::new(concert_id, new_date.date, new_date.seat_count, new_date.price);
+                (Part { seq: 0, state: map }, Vec::new())
             });
-            let handle = ConcertDateHandle::start(map, self.context.clone(), &self.threads.next());
+            let handle = ConcertDateHandle::start(map, recorded, self.context.clone(), &self.threads.next());
             self.dates.insert(key, handle);
         }
         let mut dates: Vec<NaiveDate> = record.dates.iter().map(|d| d.date).collect();

@@ -69,8 +69,6 @@ pub struct Services {
     pub proof_of_work: ProofOfWork,
     /// One payment at a time per user.
     pub payment_locks: keyed_locks::KeyedLocks<crate::domain::UserId>,
-    /// Tokens whose payment is under way, and their users.
-    pub paying_tokens: dashmap::DashMap<crate::domain::Token, crate::domain::UserId>,
     pub threads: Arc<ActorThreads>,
     /// Turns true when the application begins a graceful stop, so long-lived answers (event
     /// streams) end instead of holding the stop up.
@@ -104,28 +102,16 @@ impl Services {
             tracing::debug!("this process keeps the token key of the first data dir it opened");
         }
         let journal = Journal::start(data_dir.clone(), report.next_segment, config.fsync)?;
-        if !report.repairs.is_empty() {
-            let mut bytes = Vec::new();
-            for entry in &report.repairs {
-                crate::persistence::frame::encode_into(entry, &mut bytes);
-            }
-            // Nobody waits: every later acknowledged write vouches for these.
-            let _ = journal.append(bytes);
-        }
         Ok(Self::start(config, clock, state, journal, data_dir))
     }
 
     fn start(config: Config, clock: SharedClock, state: State, journal: Journal, data_dir: Arc<DataDir>) -> Arc<Self> {
         let threads = Arc::new(ActorThreads::new(2));
         let requests_max = config.actor_requests_max as usize;
-        let paid_tokens = state
-            .paid_tokens
-            .into_iter()
-            .map(|(token, (user, at))| (token, user, at))
-            .collect();
+        let cut_short = recovery::CutShort::of(&state, clock.now());
         let queue = QueueHandle::start(
             state.room,
-            paid_tokens,
+            cut_short.tokens,
             journal.clone(),
             clock.clone(),
             &threads.next(),
@@ -149,12 +135,17 @@ impl Services {
         };
         let stream = |seq| StreamWriter::new(journal.clone(), seq);
         Arc::new(Self {
-            catalog: Catalog::restore(state.concerts, state.dates, date_context, threads.clone()),
+            catalog: Catalog::restore(
+                state.concerts,
+                state.dates,
+                cut_short.seats,
+                date_context,
+                threads.clone(),
+            ),
             users: Users::restore(state.users, stream),
             idempotency: Idempotency::restore(state.answers, stream, clock.clone()),
             proof_of_work: ProofOfWork::new(config.pow_difficulty, clock.clone()),
             payment_locks: keyed_locks::KeyedLocks::default(),
-            paying_tokens: dashmap::DashMap::new(),
             queue,
             wallet,
             clock,

@@ -1,9 +1,18 @@
-//! The payment saga across the date actor (the seat) and the wallet actor (the money).
+//! The payment saga across the date actor (the seat), the wallet actor (the money) and the queue
+//! actor (the token).
 //!
-//! 1. The date actor marks the hold as being paid: it can no longer lapse or be cancelled.
-//! 2. The wallet actor debits and records the payment: the commit point.
+//! 1. The date actor marks the hold as being paid (`PaymentBegun`): it can no longer lapse or be
+//!    cancelled.
+//! 2. The wallet actor debits and records the payment (`PaymentCompleted`): the commit point,
+//!    and the one record the fan waits to be durable.
 //! 3. On success the seat becomes SOLD and the fan's token ends; on failure the hold is put back
-//!    exactly as it was.
+//!    exactly as it was (`PaymentAborted`). The fan is answered once these are applied, not once
+//!    they are on disk: the wallet's record already decides them.
+//!
+//! The journal keeps order, so step 1 is on disk whenever step 2 is. If a crash cuts the saga
+//! between 2 and 3, the actors finish it when they start (`persistence::recovery::CutShort`): the date actor sells the
+//! seats the wallet recorded and gives back holds whose payment it never recorded, and the queue
+//! actor ends the tokens those payments were made with.
 //!
 //! The saga runs as its own task, so a client that hangs up mid-payment cannot leave a hold
 //! marked as being paid.
@@ -34,26 +43,21 @@ pub struct PaymentReceipt {
 }
 
 /// Pays `reservation` with `fan`'s token, all or nothing. A user's payments run one at a time,
-/// so a token that a payment ended cannot pay again. While it runs, the token is known as paying,
-/// so a retry that finds the token already dead still waits for this answer.
-/// With `slot`, the receipt is journaled with the payment, as its keyed request's answer.
+/// so a token that a payment ended cannot pay again. With `slot`, the receipt is journaled with
+/// the payment, as its keyed request's answer.
 pub async fn pay(
     services: Arc<Services>,
     fan: Fan,
     reservation: ReservationId,
     slot: Option<AnswerSlot>,
 ) -> Result<PaymentReceipt> {
-    services.paying_tokens.insert(fan.token, fan.user);
     let locks = &services.payment_locks;
-    let outcome = locks.run(&fan.user, pay_alone(&services, fan, reservation, slot)).await;
-    services.paying_tokens.remove(&fan.token);
-    outcome
+    locks.run(&fan.user, pay_alone(&services, fan, reservation, slot)).await
 }
 
-/// The user whose payment is using `token` right now, or whose payment ended it.
+/// The user whose payment was made with `token`, while the waiting room remembers it.
 pub fn payer_of(services: &Services, token: &Token) -> Option<UserId> {
-    let paying = services.paying_tokens.get(token).map(|entry| *entry.value());
-    paying.or_else(|| services.queue.paid_by(token))
+    services.queue.paid_by(token)
 }
 
 async fn pay_alone(
@@ -92,7 +96,8 @@ async fn pay_alone(
 /// After the commit point the payment has happened, whatever follows: the seat is sold and the
 /// token ended. Neither can be refused by a full mailbox; only a crashed actor (a bug, already
 /// reported by its panic) fails them, and then the fan still learns the payment went through.
-/// The two are independent, so they go at once and the fan waits for one journal sync, not two.
+/// The two are independent, so they go at once; each answers once applied, so a read after the
+/// fan's answer sees both, and the fan waits for no journal sync but the wallet's.
 async fn finish_committed(
     services: &Services,
     date: &ConcertDateHandle,

@@ -154,7 +154,13 @@ fn an_aborted_payment_leaves_the_hold_as_it_was_or_lapses_it_if_its_time_passed(
     let user = UserId::random();
     let kept = hold(&mut map, user, 1, start()).unwrap();
     map.begin_payment(kept, user, start()).unwrap();
-    assert!(map.abort_payment(kept, start()).is_empty());
+    assert_eq!(
+        map.abort_payment(kept, start()),
+        [SeatEvent::PaymentAborted {
+            reservation: kept,
+            at: start()
+        }]
+    );
     assert_eq!(
         map.reservation(kept, user, start()).unwrap().status,
         ReservationStatus::Held
@@ -163,7 +169,7 @@ fn an_aborted_payment_leaves_the_hold_as_it_was_or_lapses_it_if_its_time_passed(
 
     map.begin_payment(kept, user, start()).unwrap();
     let late = start() + Duration::minutes(7);
-    assert_eq!(map.abort_payment(kept, late).len(), 1);
+    assert_eq!(map.abort_payment(kept, late).len(), 2, "aborted, then lapsed");
     assert_eq!(map.seats(late)[0].status, SeatStatus::Available);
 }
 
@@ -177,6 +183,24 @@ fn beginning_or_aborting_a_payment_changes_the_version() {
     let paying = map.version();
     map.abort_payment(reservation, start());
     assert!(held < paying && paying < map.version());
+}
+
+#[test]
+fn a_payment_the_wallet_recorded_sells_the_seat_even_past_the_holds_deadline() {
+    let mut map = map(50);
+    let user = UserId::random();
+    let begun = hold(&mut map, user, 1, start()).unwrap();
+    map.begin_payment(begun, user, start()).unwrap();
+    let never_begun = hold(&mut map, user, 2, start()).unwrap();
+    let late = start() + Duration::minutes(9);
+    for reservation in [begun, never_begun] {
+        let events = map.finish_recorded_payment(reservation, PaymentId::random(), late);
+        assert!(matches!(events.last(), Some(SeatEvent::SeatSold { .. })));
+    }
+    assert_eq!(map.seats(late)[0].status, SeatStatus::Sold);
+    assert_eq!(map.seats(late)[1].status, SeatStatus::Sold);
+    assert!(map.lapse_due(late).is_empty(), "a sold hold never lapses");
+    assert_eq!(map.payments_under_way().count(), 0);
 }
 
 #[test]
@@ -243,7 +267,8 @@ proptest! {
                 }
                 Command::Pay { pick, succeeds } if !made.is_empty() => {
                     let (reservation, user) = made[pick % made.len()];
-                    if let Ok(held) = map.begin_payment(reservation, user, now) {
+                    if let Ok((held, begun)) = map.begin_payment(reservation, user, now) {
+                        journal.push(begun);
                         if succeeds {
                             journal.push(map.complete_payment(reservation, PaymentId::random(), now));
                             prop_assert!(owner_of_sold.insert(held.seat_number, user).is_none(), "a seat sold twice");

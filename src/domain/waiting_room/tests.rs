@@ -98,7 +98,11 @@ fn a_token_with_a_live_number_and_another_secret_is_no_token() {
         ErrorCode::TokenInvalid
     );
     assert_eq!(room.leave(&forged, start()).unwrap_err().code, ErrorCode::TokenInvalid);
-    assert!(room.end_after_payment(&forged, start()).is_empty());
+    let events = room.end_after_payment(&forged, UserId::random(), start());
+    assert!(
+        matches!(events[..], [QueueEvent::TokenPaid { .. }]),
+        "a forged token ends nothing"
+    );
     assert_eq!(room.deadline(&forged), None);
     assert_eq!(status(&mut room, &token, start()).status, TokenStatus::Active);
 }
@@ -230,14 +234,24 @@ fn a_payment_ends_the_users_token() {
     let mut room = WaitingRoom::new(limits(1));
     let user = UserId::random();
     let (token, _) = room.issue(user, TokenSecret::random(), start()).unwrap();
-    let events = room.end_after_payment(&token, start());
-    assert!(matches!(
+    let events = room.end_after_payment(&token, user, start());
+    assert_eq!(
         events[0],
+        QueueEvent::TokenPaid {
+            token,
+            user,
+            at: start()
+        },
+        "remembered before it ends, so it is never nobody's"
+    );
+    assert!(matches!(
+        events[1],
         QueueEvent::TokenEnded {
             reason: TokenEnd::Paid,
             ..
         }
     ));
+    assert_eq!(room.paid_by(&token), Some(user));
     assert_eq!(
         read(&mut room, &token, start()).unwrap_err().code,
         ErrorCode::TokenInvalid
@@ -325,7 +339,8 @@ proptest! {
                     }
                 }
                 Command::Pay(i) if !issued.is_empty() => {
-                    events.extend(room.end_after_payment(&issued[i % issued.len()].1, now));
+                    let (user, token) = issued[i % issued.len()];
+                    events.extend(room.end_after_payment(&token, user, now));
                 }
                 Command::Wait(seconds) => now += Duration::seconds(i64::from(seconds)),
                 Command::SetActiveMax(max) => events.extend(room.set_active_max(u32::from(max), now)),
@@ -359,4 +374,34 @@ proptest! {
 fn a_waiting_token_costs_the_room_80_bytes_of_record() {
     // A million of these sit in place in the room's slab; a field that grows them shows here.
     assert_eq!(std::mem::size_of::<Option<TokenRecord>>(), 80);
+}
+
+#[test]
+fn a_paid_token_is_forgotten_by_its_own_deadline_a_day_later() {
+    let mut room = WaitingRoom::new(limits(1));
+    let user = UserId::random();
+    let (token, _) = room.issue(user, TokenSecret::random(), start()).unwrap();
+    room.end_after_payment(&token, user, start());
+    let forgotten_at = start() + PAID_TOKEN_MEMORY;
+    assert_eq!(room.next_deadline(), Some(forgotten_at));
+    assert!(room.expire_due(forgotten_at - Duration::seconds(1)).is_empty());
+    assert_eq!(room.paid_by(&token), Some(user));
+    let events = room.expire_due(forgotten_at);
+    assert_eq!(
+        events,
+        [QueueEvent::PaidTokenForgotten {
+            token,
+            at: forgotten_at
+        }]
+    );
+    assert_eq!(room.paid_by(&token), None);
+    assert_eq!(room.next_deadline(), None);
+    let mut replayed = WaitingRoom::restore(limits(1), WaitingRoom::new(limits(1)).image());
+    replayed.apply(&QueueEvent::TokenPaid {
+        token,
+        user,
+        at: start(),
+    });
+    replayed.apply(&events[0]);
+    assert_eq!(replayed.paid_by(&token), None);
 }
