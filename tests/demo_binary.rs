@@ -1,26 +1,18 @@
 //! The real `demo` binary: what it seeds into an empty data dir, what it prints, and that a
 //! restart on the same dir seeds nothing twice and prints the same fans.
 
-use serde_json::Value;
-use std::io::{BufRead, BufReader};
+mod common;
+
+use common::client::Client;
+use common::process::{Binary, Log};
+use reqwest::Method;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 const ADMIN_KEY: &str = "demo-test-admin-key";
 
-/// The demo process, killed if a failed assertion leaves it running.
-struct Demo(std::process::Child);
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// The demo's welcome, once it has printed it whole.
 struct Welcome {
-    base: String,
+    api: Client,
     fan_links: Vec<String>,
 }
 
@@ -31,28 +23,15 @@ where
     F: FnOnce(Welcome) -> Fut,
     Fut: std::future::Future<Output = T>,
 {
-    let mut demo = Demo(
-        Command::new(env!("CARGO_BIN_EXE_demo"))
-            .args(["--addr", "127.0.0.1:0", "--admin-key", ADMIN_KEY, "--data-dir"])
-            .arg(data_dir)
-            .args(flags)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap(),
-    );
-    let lines: Vec<String> = BufReader::new(demo.0.stdout.take().unwrap())
-        .lines()
-        .map(Result::unwrap)
-        .take_while(|line| !line.trim_start().starts_with("data dir"))
-        .collect();
-    let first = lines
-        .first()
-        .expect("the demo printed its welcome (its errors are above)");
-    let base = first
-        .strip_prefix("listening on ")
-        .expect("the first line says where")
-        .to_string();
+    let mut demo = Binary::demo(data_dir)
+        .admin_key(ADMIN_KEY)
+        .args(flags)
+        .log(Log::Inherit)
+        .start();
+    let lines = demo
+        .process
+        .lines_before(|line| line.trim_start().starts_with("data dir"));
+    let base = demo.api.base();
     let fan_links = lines
         .iter()
         .filter_map(|line| line.split_whitespace().find(|word| word.contains("/?as=")))
@@ -64,32 +43,17 @@ where
             .any(|line| line.contains(&format!("{base}/admin")) && line.contains(ADMIN_KEY)),
         "the operator page and its key are printed: {lines:?}"
     );
-    let checked = check(Welcome { base, fan_links }).await;
-    let killed = Command::new("kill")
-        .args(["-TERM", &demo.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    assert!(demo.0.wait().unwrap().success());
+    let api = demo.api.clone();
+    let checked = check(Welcome { api, fan_links }).await;
+    assert!(demo.process.terminate().success());
     checked
-}
-
-async fn get(url: String) -> Value {
-    let response = reqwest::Client::new()
-        .get(url)
-        .header("X-Admin-Key", ADMIN_KEY)
-        .send()
-        .await
-        .unwrap();
-    assert!(response.status().is_success());
-    response.json().await.unwrap()
 }
 
 #[tokio::test]
 async fn an_empty_data_dir_gets_a_catalog_and_fans_with_money_once() {
     let data_dir = tempfile::tempdir().unwrap();
     let first_links = with_demo(data_dir.path(), &[], |welcome| async move {
-        let figures = get(format!("{}/api/v1/admin/concerts", welcome.base)).await;
+        let figures = welcome.api.get_plain("/api/v1/admin/concerts").await;
         let concerts = figures.as_array().unwrap();
         assert_eq!(concerts.len(), 3);
         for concert in concerts {
@@ -97,11 +61,11 @@ async fn an_empty_data_dir_gets_a_catalog_and_fans_with_money_once() {
             assert_eq!(dates.len(), 3, "{concert}");
             assert!(dates.iter().all(|date| date["totalSeats"] == 50), "{concert}");
         }
-        let stats = get(format!("{}/api/v1/admin/stats", welcome.base)).await;
+        let stats = welcome.api.get_plain("/api/v1/admin/stats").await;
         assert_eq!(stats["users"], 5);
         assert_eq!(stats["balancesTotal"], 5 * 500_000);
         assert_eq!(stats["chargedTotal"], 5 * 500_000);
-        let queue = get(format!("{}/api/v1/admin/queue", welcome.base)).await;
+        let queue = welcome.api.get_plain("/api/v1/admin/queue").await;
         assert_eq!(
             queue["waiting"].as_u64().unwrap() + queue["active"].as_u64().unwrap(),
             0
@@ -109,7 +73,7 @@ async fn an_empty_data_dir_gets_a_catalog_and_fans_with_money_once() {
         assert_eq!(welcome.fan_links.len(), 5);
         for link in &welcome.fan_links {
             let user_id = link.rsplit('=').next().unwrap();
-            let user = get(format!("{}/api/v1/users/{user_id}", welcome.base)).await;
+            let user = welcome.api.get_plain(&format!("/api/v1/users/{user_id}")).await;
             assert!(!user["name"].as_str().unwrap().is_empty());
         }
         welcome.fan_links
@@ -117,9 +81,9 @@ async fn an_empty_data_dir_gets_a_catalog_and_fans_with_money_once() {
     .await;
 
     with_demo(data_dir.path(), &[], |welcome| async move {
-        let concerts = get(format!("{}/api/v1/concerts", welcome.base)).await;
+        let concerts = welcome.api.get_plain("/api/v1/concerts").await;
         assert_eq!(concerts.as_array().unwrap().len(), 3, "nothing is seeded twice");
-        let stats = get(format!("{}/api/v1/admin/stats", welcome.base)).await;
+        let stats = welcome.api.get_plain("/api/v1/admin/stats").await;
         assert_eq!(stats["users"], 5);
         let paths = |links: &[String]| -> Vec<String> {
             links
@@ -141,22 +105,20 @@ async fn with_proof_of_work_on_the_demo_seeds_its_fans_and_its_crowd_solves_its_
     let data_dir = tempfile::tempdir().unwrap();
     let flags = ["--pow-difficulty", "20000", "--crowd", "3", "--think-time", "100ms"];
     with_demo(data_dir.path(), &flags, |welcome| async move {
-        let stats = get(format!("{}/api/v1/admin/stats", welcome.base)).await;
+        let stats = welcome.api.get_plain("/api/v1/admin/stats").await;
         assert_eq!(
             stats["balancesTotal"],
             5 * 500_000,
             "every demo fan was given a token to charge"
         );
-        let unsolved = reqwest::Client::new()
-            .post(format!("{}/api/v1/queue/tokens", welcome.base))
-            .json(&serde_json::json!({ "userId": welcome.fan_links[0].rsplit('=').next().unwrap() }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(unsolved.status(), 403);
+        let user_id = welcome.fan_links[0].rsplit('=').next().unwrap();
+        let body = serde_json::json!({ "userId": user_id });
+        let path = "/api/v1/queue/tokens";
+        let (unsolved, _) = welcome.api.send(Method::POST, path, None, Some(&body)).await.unwrap();
+        assert_eq!(unsolved, 403);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         loop {
-            let queue = get(format!("{}/api/v1/admin/queue", welcome.base)).await;
+            let queue = welcome.api.get_plain("/api/v1/admin/queue").await;
             if queue["admittedTotal"].as_u64().unwrap() > 5 {
                 break;
             }

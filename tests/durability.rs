@@ -1,12 +1,15 @@
 //! Durability of the real `server` binary: every acknowledged write survives `kill -9` at random
 //! moments under load, a graceful stop keeps the whole state, and one data dir serves one process.
 
-use reqwest::{Client, Method, StatusCode};
+mod common;
+
+use common::client::{int, list, text, Client};
+use common::process::{Binary, Log, Process, Server};
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,187 +27,36 @@ const HISTORY_MAX: usize = 1000;
 /// Flags every test starts the server with: nothing expires and nobody is rate limited.
 const CALM: &[&str] = &["--user-rate-limit", "0", "--active-ttl", "1h", "--hold-ttl", "1h"];
 
-struct Server {
-    child: Child,
-    api: Api,
+/// A request the server does not answer in whole within this has failed.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The binary on `data_dir` with the admin key, `CALM` and `extra` flags.
+fn server_binary(data_dir: &Path, extra: &[&str]) -> Binary {
+    Binary::server(data_dir).admin_key(ADMIN_KEY).args(CALM).args(extra)
 }
 
 /// Starts the binary on `data_dir` with `CALM` and `extra` flags; its log goes to `log`.
 fn start(data_dir: &Path, log: &Path, extra: &[&str]) -> Server {
-    start_command(server_command(data_dir, extra), log)
+    start_binary(server_binary(data_dir, extra), log)
 }
 
-/// Starts the server `command` runs and waits until it says where it listens.
-fn start_command(mut command: Command, log: &Path) -> Server {
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let Some(Ok(first)) = lines.next() else {
-        let status = child.wait().unwrap();
-        panic!(
-            "the server ended ({status}) without saying where it listens; its log:\n{}",
-            std::fs::read_to_string(log).unwrap_or_default()
-        );
-    };
-    let base = first
-        .strip_prefix("listening on ")
-        .expect("the line says where it listens");
-    let client = Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
+/// Starts `binary`, its log going to `log`, and waits until it says where it listens.
+fn start_binary(binary: Binary, log: &Path) -> Server {
+    let server = binary.log(Log::File(log.to_path_buf())).start();
     Server {
-        child,
-        api: Api {
-            client,
-            base: base.to_string(),
-        },
+        api: server.api.with_timeout(REQUEST_TIMEOUT),
+        ..server
     }
 }
 
-fn server_command(data_dir: &Path, extra: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_server"));
-    command
-        .args(["--addr", ":0", "--admin-key", ADMIN_KEY, "--data-dir"])
-        .arg(data_dir)
-        .args(CALM)
-        .args(extra);
-    command
-}
-
-/// `command` run by `sh` after `setup` (limits, ignored signals), which `exec` keeps.
-fn after_shell(setup: &str, command: &Command) -> Command {
-    let mut limited = Command::new("sh");
-    limited
-        .arg("-c")
-        .arg(format!("{setup} && exec \"$0\" \"$@\""))
-        .arg(command.get_program())
-        .args(command.get_args());
-    limited
-}
-
-impl Server {
-    /// The file descriptors the process has open below `limit`: the numbers it may still use,
-    /// leaving out any it inherited above.
-    fn fds_open_below(&self, limit: usize) -> usize {
-        let Ok(fds) = std::fs::read_dir(format!("/proc/{}/fd", self.child.id())) else {
-            return 0;
-        };
-        let numbers = fds.filter_map(|fd| fd.ok()?.file_name().to_str()?.parse::<usize>().ok());
-        numbers.filter(|number| *number < limit).count()
-    }
-
-    /// SIGKILL: the process gets no chance to tidy up.
-    fn crash(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    /// SIGTERM, and the exit status once the server is gone.
-    fn terminate(&mut self) -> ExitStatus {
-        let sent = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-        self.child.wait().unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// HTTP
-// ---------------------------------------------------------------------------------------------
-
-#[derive(Clone)]
-struct Api {
-    client: Client,
-    base: String,
-}
-
-impl Api {
-    /// One request; `Err` when the connection failed or the answer was cut (not acknowledged).
-    async fn send(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<&Value>,
-    ) -> reqwest::Result<(StatusCode, Value)> {
-        let mut request = self.client.request(method, format!("{}{path}", self.base));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        if path.starts_with("/api/v1/admin") {
-            request = request.header("X-Admin-Key", ADMIN_KEY);
-        }
-        let response = request.send().await?;
-        let status = response.status();
-        let bytes = response.bytes().await?;
-        let value = match bytes.is_empty() {
-            true => Value::Null,
-            false => serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned())),
-        };
-        Ok((status, value))
-    }
-
-    /// A request that must be answered with `expected`; the body of the answer.
-    async fn expect(
-        &self,
-        expected: u16,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<&Value>,
-    ) -> Value {
-        let (status, value) = self
-            .send(method.clone(), path, token, body)
-            .await
-            .unwrap_or_else(|error| panic!("{method} {path}: {error}"));
-        assert_eq!(status.as_u16(), expected, "{method} {path} answered {value}");
-        value
-    }
-
-    async fn get(&self, path: &str, token: &str) -> Value {
-        self.expect(200, Method::GET, path, Some(token), None).await
-    }
-
-    /// A GET without a token (public and admin routes).
-    async fn get_plain(&self, path: &str) -> Value {
-        self.expect(200, Method::GET, path, None, None).await
-    }
-
-    async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Value {
-        self.expect(201, Method::POST, path, token, Some(&body)).await
-    }
-}
-
-fn text(value: &Value) -> String {
-    value
-        .as_str()
-        .unwrap_or_else(|| panic!("{value} is not a string"))
-        .to_string()
-}
-
-fn int(value: &Value) -> i64 {
-    value.as_i64().unwrap_or_else(|| panic!("{value} is not an integer"))
-}
-
-fn list(value: Value) -> Vec<Value> {
-    match value {
-        Value::Array(items) => items,
-        other => panic!("{other} is not a list"),
-    }
+/// The file descriptors `process` has open below `limit`: the numbers it may still use, leaving
+/// out any it inherited above.
+fn fds_open_below(process: &Process, limit: usize) -> usize {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{}/fd", process.id())) else {
+        return 0;
+    };
+    let numbers = fds.filter_map(|fd| fd.ok()?.file_name().to_str()?.parse::<usize>().ok());
+    numbers.filter(|number| *number < limit).count()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -262,7 +114,7 @@ impl Venue {
     }
 }
 
-async fn create_concert(api: &Api, dates: &[&str], seats: u64, price: i64) -> Venue {
+async fn create_concert(api: &Client, dates: &[&str], seats: u64, price: i64) -> Venue {
     let dates_body: Vec<Value> = dates
         .iter()
         .map(|date| json!({"date": date, "seatCount": seats, "price": price}))
@@ -330,7 +182,7 @@ impl Fan {
 }
 
 /// Registers a fan and takes an ACTIVE token for them.
-async fn register_fan(api: &Api, name: &str) -> Fan {
+async fn register_fan(api: &Client, name: &str) -> Fan {
     let user = api.post("/api/v1/users", None, json!({"name": name})).await;
     let mut fan = Fan {
         name: name.to_string(),
@@ -341,7 +193,7 @@ async fn register_fan(api: &Api, name: &str) -> Fan {
     fan
 }
 
-async fn issue_token(api: &Api, user_id: &str) -> String {
+async fn issue_token(api: &Client, user_id: &str) -> String {
     let queue = api.post("/api/v1/queue/tokens", None, json!({"userId": user_id})).await;
     assert_eq!(queue["status"], "ACTIVE", "{queue}");
     text(&queue["token"])
@@ -359,7 +211,13 @@ const CHARGES_PER_FAN_MAX: usize = HISTORY_MAX - 100;
 
 /// Runs the fan until its token is ended by a payment or the server stops answering. Answers the
 /// contract does not allow for this traffic come back as problems.
-async fn drive(api: Api, mut fan: Fan, venue: Arc<Venue>, mut rng: Rng, amounts: Arc<AtomicI64>) -> (Fan, Vec<String>) {
+async fn drive(
+    api: Client,
+    mut fan: Fan,
+    venue: Arc<Venue>,
+    mut rng: Rng,
+    amounts: Arc<AtomicI64>,
+) -> (Fan, Vec<String>) {
     let mut problems = Vec::new();
     while fan.token.is_some() {
         match step(&api, &mut fan, &venue, &mut rng, &amounts).await {
@@ -376,7 +234,7 @@ async fn drive(api: Api, mut fan: Fan, venue: Arc<Venue>, mut rng: Rng, amounts:
 
 /// One request: `Ok(true)` to go on, `Ok(false)` when the server is gone (the request stays in
 /// `fan.unanswered`), `Err` for an answer the contract does not allow here.
-async fn step(api: &Api, fan: &mut Fan, venue: &Venue, rng: &mut Rng, amounts: &AtomicI64) -> Result<bool, String> {
+async fn step(api: &Client, fan: &mut Fan, venue: &Venue, rng: &mut Rng, amounts: &AtomicI64) -> Result<bool, String> {
     let token = fan.token().to_string();
     let roll = rng.below(100);
     if fan.pays && roll < PAY_PERCENT && !fan.held.is_empty() {
@@ -469,7 +327,7 @@ async fn load_then_crash(
         })
         .collect();
     tokio::time::sleep(for_how_long).await;
-    server.crash();
+    server.process.crash();
     let mut fans = Vec::new();
     let mut problems = Vec::new();
     for task in tasks {
@@ -502,7 +360,7 @@ struct Totals {
 
 /// Gives every fan a live token again: a token issued before a crash must still be valid unless a
 /// payment ended it. Returns whether the token was ended by a payment the fan never heard about.
-async fn revive_token(api: &Api, fan: &mut Fan, when: &str) -> bool {
+async fn revive_token(api: &Client, fan: &mut Fan, when: &str) -> bool {
     let mut ended_unheard = false;
     if let Some(token) = fan.token.clone() {
         let (status, queue) = api
@@ -531,7 +389,7 @@ async fn revive_token(api: &Api, fan: &mut Fan, when: &str) -> bool {
 }
 
 /// Checks one fan's wallet, payments and reservations against what was acknowledged to them.
-async fn check_fan(api: &Api, fan: &mut Fan, totals: &mut Totals, when: &str) {
+async fn check_fan(api: &Client, fan: &mut Fan, totals: &mut Totals, when: &str) {
     let ended_unheard = revive_token(api, fan, when).await;
     let token = fan.token().to_string();
     let who = format!("{when}, {}", fan.name);
@@ -638,7 +496,7 @@ async fn check_fan(api: &Api, fan: &mut Fan, totals: &mut Totals, when: &str) {
 }
 
 /// Checks everything the server acknowledged so far, and that money and seats add up.
-async fn check_everything(api: &Api, venue: &Venue, fans: &mut [Fan], when: &str) {
+async fn check_everything(api: &Client, venue: &Venue, fans: &mut [Fan], when: &str) {
     let mut totals = Totals::default();
     for fan in fans.iter_mut() {
         check_fan(api, fan, &mut totals, when).await;
@@ -754,7 +612,7 @@ async fn acknowledged_writes_survive_repeated_sigkill() {
 
     let snapshots = files_named(data.path(), "snapshot-");
     assert!(!snapshots.is_empty(), "no snapshot was taken between the crashes");
-    let status = server.terminate();
+    let status = server.process.terminate();
     assert!(status.success(), "{status}");
     let server = start(data.path(), &logs.path().join("after-stop.log"), &flags);
     check_everything(&server.api, &venue, &mut fans, "after the crashes and a graceful stop").await;
@@ -770,7 +628,12 @@ fn files_named(dir: &Path, prefix: &str) -> Vec<String> {
 
 /// Everything a client can read back, keyed by what it is. Time-dependent fields (the estimated
 /// wait) are left out.
-async fn picture(api: &Api, venue: &Venue, fans: &[Fan], reservations: &[(usize, String)]) -> BTreeMap<String, Value> {
+async fn picture(
+    api: &Client,
+    venue: &Venue,
+    fans: &[Fan],
+    reservations: &[(usize, String)],
+) -> BTreeMap<String, Value> {
     let mut picture = BTreeMap::new();
     picture.insert("stats".into(), api.get_plain("/api/v1/admin/stats").await);
     let queue = api.get_plain("/api/v1/admin/queue").await;
@@ -812,12 +675,9 @@ async fn picture(api: &Api, venue: &Venue, fans: &[Fan], reservations: &[(usize,
     picture
 }
 
-async fn charge(api: &Api, fan: &Fan, amount: i64, idempotency_key: Option<&str>) -> Value {
-    let mut request = api
-        .client
-        .post(format!("{}/api/v1/wallet/charges", api.base))
-        .bearer_auth(fan.token())
-        .json(&json!({"amount": amount}));
+async fn charge(api: &Client, fan: &Fan, amount: i64, idempotency_key: Option<&str>) -> Value {
+    let body = json!({"amount": amount});
+    let mut request = api.build(Method::POST, "/api/v1/wallet/charges", Some(fan.token()), Some(&body));
     if let Some(key) = idempotency_key {
         request = request.header("Idempotency-Key", key);
     }
@@ -826,7 +686,7 @@ async fn charge(api: &Api, fan: &Fan, amount: i64, idempotency_key: Option<&str>
     response.json().await.unwrap()
 }
 
-async fn hold(api: &Api, fan: &Fan, venue: &Venue, date: usize, seat: i64) -> String {
+async fn hold(api: &Client, fan: &Fan, venue: &Venue, date: usize, seat: i64) -> String {
     let body = json!({"concertId": venue.concert_id, "date": venue.dates[date], "seatNumber": seat});
     text(&api.post("/api/v1/reservations", Some(fan.token()), body).await["reservationId"])
 }
@@ -880,7 +740,7 @@ async fn a_graceful_stop_keeps_everything() {
     assert_eq!(before["dong queue"]["status"], "ACTIVE", "{}", before["dong queue"]);
     assert_eq!(int(&before["stats"]["seatsSold"]), 1, "{}", before["stats"]);
 
-    let status = server.terminate();
+    let status = server.process.terminate();
     assert!(status.success(), "a graceful stop exits 0, not {status}");
     let snapshots = files_named(data.path(), "snapshot-");
     assert!(
@@ -910,7 +770,7 @@ async fn a_graceful_stop_keeps_everything() {
 }
 
 /// Registers a fan whose token must wait, all ACTIVE places being taken.
-async fn register_fan_waiting(api: &Api, name: &str) -> Fan {
+async fn register_fan_waiting(api: &Client, name: &str) -> Fan {
     let user = api.post("/api/v1/users", None, json!({"name": name})).await;
     let user_id = text(&user["userId"]);
     let queue = api.post("/api/v1/queue/tokens", None, json!({"userId": user_id})).await;
@@ -940,24 +800,9 @@ async fn a_second_server_on_the_same_data_dir_is_refused() {
 
 /// Starts the binary on `data_dir` expecting it to refuse: its exit status and its log.
 async fn start_refused(data_dir: &Path, log: &Path) -> (ExitStatus, String) {
-    let mut child = server_command(data_dir, &[])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > Duration::from_secs(20) {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the server kept running on {}", data_dir.display());
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    (status, std::fs::read_to_string(log).unwrap())
+    let mut process = server_binary(data_dir, &[]).log(Log::File(log.to_path_buf())).spawn();
+    let status = process.exit_within(Duration::from_secs(20)).await;
+    (status, process.log())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -975,7 +820,7 @@ async fn charged_then_crashed(data_dir: &Path, log: &Path) -> std::path::PathBuf
     for charge_number in 1..=DAMAGE_CHARGES {
         charge(&server.api, &fan, 10 * charge_number, None).await;
     }
-    server.crash();
+    server.process.crash();
     let segments = files_named(data_dir, "journal-");
     assert_eq!(segments, ["journal-00000001.log"], "one segment and nothing beside it");
     data_dir.join(&segments[0])
@@ -1093,16 +938,14 @@ async fn a_connection_flood_never_takes_the_descriptors_the_journal_and_snapshot
     let logs = tempfile::tempdir().unwrap();
     let log = logs.path().join("server.log");
     let flags = ["--snapshot-interval", "200ms", "--workers", "1"];
-    let mut server = start_command(
-        after_shell(&format!("ulimit -n {FDS_MAX}"), &server_command(data.path(), &flags)),
-        &log,
-    );
+    let limited = server_binary(data.path(), &flags).after_shell(&format!("ulimit -n {FDS_MAX}"));
+    let mut server = start_binary(limited, &log);
     let fan = register_fan(&server.api, "fei").await;
     charge(&server.api, &fan, 10, None).await;
-    let lowered = std::fs::read_to_string(&log).unwrap_or_default();
+    let lowered = server.process.log();
     assert!(lowered.contains("more than the descriptor limit allows"), "{lowered}");
 
-    let address = server.api.base.trim_start_matches("http://").to_string();
+    let address = server.api.base().trim_start_matches("http://").to_string();
     let mut connections = Vec::new();
     while connections.len() < 2 * FDS_MAX {
         // Past the accepted ones and the listen backlog, a connect waits: the door is shut.
@@ -1113,12 +956,12 @@ async fn a_connection_flood_never_takes_the_descriptors_the_journal_and_snapshot
         }
     }
     assert!(connections.len() > FDS_MAX, "{} connections", connections.len());
-    let open = server.fds_open_below(FDS_MAX);
+    let open = fds_open_below(&server.process, FDS_MAX);
     assert!(open < FDS_MAX - 64, "{open} descriptors open under a flood");
     let snapshot_during = newest_snapshot(data.path());
     let snapshot_taken = || newest_snapshot(data.path()) > snapshot_during;
     wait_until("a snapshot is taken while the flood holds", snapshot_taken).await;
-    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let text = server.process.log();
     assert!(!text.contains("Too many open files"), "{text}");
 
     drop(connections);
@@ -1126,7 +969,7 @@ async fn a_connection_flood_never_takes_the_descriptors_the_journal_and_snapshot
     let health = server.api.expect(200, Method::GET, "/healthz", None, None).await;
     assert_eq!(health["status"], "ok", "{health}");
 
-    server.crash();
+    server.process.crash();
     let server = start(data.path(), &logs.path().join("after.log"), &[]);
     let stats = server.api.get_plain("/api/v1/admin/stats").await;
     assert_eq!(
@@ -1137,7 +980,7 @@ async fn a_connection_flood_never_takes_the_descriptors_the_journal_and_snapshot
 }
 
 /// The status a charge is answered with.
-async fn charge_status(api: &Api, fan: &Fan, amount: i64) -> StatusCode {
+async fn charge_status(api: &Client, fan: &Fan, amount: i64) -> StatusCode {
     let body = json!({"amount": amount});
     let path = "/api/v1/wallet/charges";
     let (status, _) = api
@@ -1158,8 +1001,8 @@ async fn a_write_the_disk_refuses_stops_acknowledgements_until_a_restart_which_l
     let log = logs.path().join("server.log");
     // Files of at most 8 KiB; a write past that fails with EFBIG rather than killing the process,
     // as a full disk would fail it with ENOSPC.
-    let limited = after_shell("trap '' XFSZ; ulimit -f 16", &server_command(data.path(), &[]));
-    let mut server = start_command(limited, &log);
+    let limited = server_binary(data.path(), &[]).after_shell("trap '' XFSZ; ulimit -f 16");
+    let mut server = start_binary(limited, &log);
     let fan = register_fan(&server.api, "gil").await;
     let mut acknowledged = 0;
     let mut refused = None;
@@ -1187,10 +1030,10 @@ async fn a_write_the_disk_refuses_stops_acknowledgements_until_a_restart_which_l
     assert_eq!(health["status"], "failing", "{health}");
     let reason = health["reason"].as_str().unwrap_or_default();
     assert!(reason.contains("could not write or sync segment 1"), "{health}");
-    let text = std::fs::read_to_string(&log).unwrap();
+    let text = server.process.log();
     assert!(text.contains("could not write or sync segment 1"), "{text}");
 
-    server.crash();
+    server.process.crash();
     let server = start(data.path(), &logs.path().join("after.log"), &[]);
     let stats = server.api.get_plain("/api/v1/admin/stats").await;
     assert_eq!(int(&stats["chargedTotal"]), acknowledged, "{stats}");

@@ -2,19 +2,21 @@
 //! writes the JSON report and the plot it was asked for; each attack scenario, small and quick,
 //! passes against a default embedded server, and fails against one without the defence.
 
+mod common;
+
+use common::process::{Binary, LOADTEST};
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 /// Runs the binary against an embedded server that does not wait for the disk, writing its JSON
 /// report to `json`.
 fn loadtest(args: &[&str], json: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_loadtest"))
+    Binary::new(LOADTEST)
         .args(["--embedded", "--fsync", "never", "--json"])
         .arg(json)
         .args(args)
         .output()
-        .unwrap()
 }
 
 /// The run's verdict from its JSON report, after checking that it printed the same.
@@ -48,24 +50,20 @@ fn a_short_embedded_rush_passes_its_checks_and_writes_its_report() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("report.json");
     let plot = dir.path().join("plot.svg");
-    let output = Command::new(env!("CARGO_BIN_EXE_loadtest"))
-        .args([
-            "--embedded",
-            "--users",
-            "300",
-            "--seats",
-            "20",
-            "--concurrency",
-            "64",
-            "--seed",
-            "7",
-        ])
-        .args(["--fsync", "never", "--json"])
-        .arg(&json)
-        .arg("--plot")
-        .arg(&plot)
-        .output()
-        .unwrap();
+    let plot_arg = plot.to_str().unwrap();
+    let args = [
+        "--users",
+        "300",
+        "--seats",
+        "20",
+        "--concurrency",
+        "64",
+        "--seed",
+        "7",
+        "--plot",
+        plot_arg,
+    ];
+    let output = loadtest(&args, &json);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -103,18 +101,16 @@ fn a_short_embedded_rush_passes_its_checks_and_writes_its_report() {
 
 #[test]
 fn the_ceiling_scenario_measures_healthz_alone() {
-    let output = Command::new(env!("CARGO_BIN_EXE_loadtest"))
-        .args([
-            "--embedded",
-            "--scenario",
-            "ceiling",
-            "--duration",
-            "1s",
-            "--concurrency",
-            "16",
-        ])
-        .output()
-        .unwrap();
+    let args = [
+        "--embedded",
+        "--scenario",
+        "ceiling",
+        "--duration",
+        "1s",
+        "--concurrency",
+        "16",
+    ];
+    let output = Binary::new(LOADTEST).args(args).output();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}");
     assert!(stdout.contains("GET /healthz"), "{stdout}");
@@ -123,12 +119,11 @@ fn the_ceiling_scenario_measures_healthz_alone() {
 
 #[test]
 fn a_run_without_a_server_to_drive_is_refused() {
-    let output = Command::new(env!("CARGO_BIN_EXE_loadtest")).output().unwrap();
+    let output = Binary::new(LOADTEST).output();
     assert_eq!(output.status.code(), Some(2));
-    let output = Command::new(env!("CARGO_BIN_EXE_loadtest"))
+    let output = Binary::new(LOADTEST)
         .args(["--embedded", "--abandon-ratio", "1.5"])
-        .output()
-        .unwrap();
+        .output();
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("between 0 and 1"));
 }
@@ -276,10 +271,9 @@ fn a_rush_beside_a_flood_keeps_its_invariants_and_starves_no_fan() {
 
 #[test]
 fn a_flood_goes_beside_a_crowd_only() {
-    let output = Command::new(env!("CARGO_BIN_EXE_loadtest"))
+    let output = Binary::new(LOADTEST)
         .args(["--embedded", "--scenario", "hoard", "--with-flood"])
-        .output()
-        .unwrap();
+        .output();
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--with-flood goes with the rush or steady"));
 }

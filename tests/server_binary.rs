@@ -1,114 +1,51 @@
 //! The real `server` binary: flags and their environment variables, the `listening on` line, and
 //! a graceful stop on SIGTERM and SIGINT.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
 
-struct Server {
-    child: Child,
-    base: String,
-    _data_dir: tempfile::TempDir,
-}
+use common::client::Client;
+use common::process::{Binary, Log, SERVER};
+use reqwest::Method;
 
-/// The binary on a free port and `data_dir`, with `args` and `env`.
-fn server_command(data_dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_server"));
-    command.args(["--addr", ":0", "--data-dir"]).arg(data_dir).args(args);
-    for (name, value) in env {
-        command.env(name, value);
-    }
-    command
-}
-
-/// Starts the binary with `args` and `env`, and waits for the line that says where it listens.
-fn start(args: &[&str], env: &[(&str, &str)]) -> Server {
-    let data_dir = tempfile::tempdir().unwrap();
-    let mut command = server_command(data_dir.path(), args, env);
-    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().expect("the server prints a line").unwrap();
-    let base = first
-        .strip_prefix("listening on ")
-        .expect("the line says where it listens")
-        .to_string();
-    assert!(
-        base.starts_with("http://127.0.0.1:") && !base.ends_with(":0"),
-        "{first}"
-    );
-    Server {
-        child,
-        base,
-        _data_dir: data_dir,
-    }
-}
-
-impl Server {
-    fn signal(&mut self, signal: &str) -> std::process::ExitStatus {
-        let status = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        self.child.wait().unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
-
-async fn get(url: String, admin_key: &str) -> reqwest::Response {
-    reqwest::Client::new()
-        .get(url)
-        .header("X-Admin-Key", admin_key)
-        .send()
-        .await
-        .unwrap()
+/// The binary on a free port and a data dir of its own, with `args` and `env`.
+fn server(args: &[&str], env: &[(&str, &str)]) -> Binary {
+    Binary::server_on_a_fresh_dir().args(args).env(env)
 }
 
 #[tokio::test]
 async fn the_server_listens_where_it_says_and_stops_cleanly_on_sigterm() {
-    let mut server = start(&["--admin-key", "server-binary-admin-key"], &[]);
-    let health = get(format!("{}/healthz", server.base), "k").await;
-    assert_eq!(health.status(), 200);
-    assert_eq!(health.json::<serde_json::Value>().await.unwrap()["status"], "ok");
-    let status = server.signal("-TERM");
+    let mut server = server(&["--admin-key", "server-binary-admin-key"], &[]).start();
+    let health = server.api.get_plain("/healthz").await;
+    assert_eq!(health["status"], "ok");
+    let status = server.process.terminate();
     assert!(status.success(), "{status:?}");
 }
 
 #[tokio::test]
 async fn the_server_stops_cleanly_on_sigint() {
-    let mut server = start(&[], &[]);
-    let status = server.signal("-INT");
+    let mut server = server(&[], &[]).start();
+    let status = server.process.signal(libc::SIGINT);
     assert!(status.success(), "{status:?}");
 }
 
 #[tokio::test]
 async fn every_flag_reads_its_environment_variable_and_a_flag_wins() {
-    let server = start(
+    let server = server(
         &["--active-max", "7"],
         &[
             ("CONCERT_ADMIN_KEY", "key-from-the-environment"),
             ("CONCERT_ACTIVE_MAX", "3"),
         ],
-    );
-    let queue = get(
-        format!("{}/api/v1/admin/queue", server.base),
-        "key-from-the-environment",
     )
-    .await;
-    assert_eq!(queue.status(), 200);
-    assert_eq!(queue.json::<serde_json::Value>().await.unwrap()["activeMax"], 7);
+    .start();
+    let api = server.api.with_admin_key("key-from-the-environment");
+    let queue = api.get_plain("/api/v1/admin/queue").await;
+    assert_eq!(queue["activeMax"], 7);
 }
 
 #[test]
 fn a_nonsense_flag_value_is_refused_before_serving() {
-    let output = Command::new(env!("CARGO_BIN_EXE_server"))
-        .args(["--hold-ttl", "soon"])
-        .output()
-        .unwrap();
+    let output = Binary::new(SERVER).args(["--hold-ttl", "soon"]).output();
     assert!(!output.status.success());
     let message = String::from_utf8_lossy(&output.stderr);
     assert!(message.contains("--hold-ttl"), "{message}");
@@ -116,16 +53,7 @@ fn a_nonsense_flag_value_is_refused_before_serving() {
 
 /// Runs the binary with `args` and `env` and expects it to refuse to start.
 fn refused_start(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
-    let data_dir = tempfile::tempdir().unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_server"));
-    command
-        .args(["--addr", ":0", "--data-dir"])
-        .arg(data_dir.path())
-        .args(args);
-    for (name, value) in env {
-        command.env(name, value);
-    }
-    let output = command.output().unwrap();
+    let output = server(args, env).output();
     (
         output.status.code(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
@@ -146,21 +74,12 @@ fn an_empty_or_short_admin_key_is_refused_at_start() {
     }
 }
 
-async fn post(url: String, body: serde_json::Value) -> serde_json::Value {
-    let response = reqwest::Client::new().post(url).json(&body).send().await.unwrap();
-    assert_eq!(response.status(), 201);
-    response.json().await.unwrap()
-}
-
 /// A fan's token in a server with one ACTIVE slot already taken: WAITING.
-async fn waiting_token(base: &str) -> String {
+async fn waiting_token(api: &Client) -> String {
     for name in ["first", "second"] {
-        let user = post(format!("{base}/api/v1/users"), serde_json::json!({"name": name})).await;
-        let queue = post(
-            format!("{base}/api/v1/queue/tokens"),
-            serde_json::json!({"userId": user["userId"]}),
-        )
-        .await;
+        let user = api.post("/api/v1/users", None, serde_json::json!({"name": name})).await;
+        let body = serde_json::json!({"userId": user["userId"]});
+        let queue = api.post("/api/v1/queue/tokens", None, body).await;
         if queue["status"] == "WAITING" {
             return queue["token"].as_str().unwrap().to_string();
         }
@@ -171,14 +90,15 @@ async fn waiting_token(base: &str) -> String {
 #[tokio::test]
 async fn a_stop_ends_open_event_streams_cleanly_instead_of_cutting_them() {
     use futures_util::StreamExt;
-    let mut server = start(&["--active-max", "1"], &[]);
-    let token = waiting_token(&server.base).await;
-    let url = format!("{}/api/v1/queue/tokens/me/events?token={token}", server.base);
-    let mut stream = reqwest::get(url).await.unwrap().bytes_stream();
+    let mut server = server(&["--active-max", "1"], &[]).start();
+    let token = waiting_token(&server.api).await;
+    let path = format!("/api/v1/queue/tokens/me/events?token={token}");
+    let events = server.api.request(Method::GET, &path).send().await.unwrap();
+    let mut stream = events.bytes_stream();
     let first = stream.next().await.unwrap().unwrap();
     assert!(String::from_utf8_lossy(&first).contains("\"WAITING\""));
 
-    let status = server.signal("-TERM");
+    let status = server.process.terminate();
     assert!(status.success(), "{status:?}");
     // A cut connection would surface as an error from an unfinished chunked body.
     while let Some(chunk) = stream.next().await {
@@ -188,19 +108,9 @@ async fn a_stop_ends_open_event_streams_cleanly_instead_of_cutting_them() {
 
 /// What the server writes to stderr between its start and a SIGTERM, run with `args`.
 fn stderr_of_a_run(args: &[&str]) -> String {
-    let data_dir = tempfile::tempdir().unwrap();
-    let mut child = server_command(data_dir.path(), args, &[])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    assert!(lines.next().unwrap().unwrap().starts_with("listening on "));
-    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-    assert!(killed.unwrap().success());
-    let output = child.wait_with_output().unwrap();
-    assert!(output.status.success());
-    String::from_utf8(output.stderr).unwrap()
+    let mut server = server(args, &[]).log(Log::Capture).start();
+    assert!(server.process.terminate().success());
+    server.process.captured_log()
 }
 
 #[test]
@@ -261,20 +171,10 @@ async fn slow_bodies(address: std::net::SocketAddr, client: &str, count: usize) 
 #[tokio::test]
 async fn a_flood_of_slow_connections_under_a_low_descriptor_limit_never_stops_writes() {
     raise_own_descriptor_limit();
-    let data_dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new("sh")
-        .args(["-c", "ulimit -n 1024 && exec \"$0\" \"$@\""])
-        .arg(env!("CARGO_BIN_EXE_server"))
-        .args(["--addr", ":0", "--snapshot-interval", "200ms", "--data-dir"])
-        .arg(data_dir.path())
-        .env("CONCERT_CLIENT_TIMEOUT", "2s")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let base = lines.next().unwrap().unwrap().replace("listening on ", "");
-    let address: std::net::SocketAddr = base.trim_start_matches("http://").parse().unwrap();
+    let server = server(&["--snapshot-interval", "200ms"], &[("CONCERT_CLIENT_TIMEOUT", "2s")])
+        .after_shell("ulimit -n 1024")
+        .start();
+    let address: std::net::SocketAddr = server.api.base().trim_start_matches("http://").parse().unwrap();
 
     let mut flood = Vec::new();
     for client in ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6"] {
@@ -288,11 +188,11 @@ async fn a_flood_of_slow_connections_under_a_low_descriptor_limit_never_stops_wr
     tokio::time::sleep(std::time::Duration::from_millis(1_000)).await;
     drop(flood);
 
-    let client = reqwest::Client::new();
     let mut registered = None;
     for _ in 0..50 {
-        let response = client
-            .post(format!("{base}/api/v1/users"))
+        let response = server
+            .api
+            .request(Method::POST, "/api/v1/users")
             .json(&serde_json::json!({"name": "After the flood"}))
             .send()
             .await;
@@ -309,8 +209,5 @@ async fn a_flood_of_slow_connections_under_a_low_descriptor_limit_never_stops_wr
         Some(201),
         "writes work again on their own"
     );
-    let health = client.get(format!("{base}/healthz")).send().await.unwrap();
-    assert_eq!(health.status(), 200);
-    let _ = child.kill();
-    let _ = child.wait();
+    server.api.get_plain("/healthz").await;
 }

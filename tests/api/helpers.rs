@@ -1,6 +1,14 @@
 //! Starts the application on a free port in a thread of its own and gives typed requests.
 
+// Shared with the tests of the real binaries, each of which uses its own part of it.
+#[allow(dead_code)]
+#[path = "../common/client.rs"]
+mod client;
+
+pub use client::text;
+
 use chrono::{DateTime, Utc};
+use client::Client;
 use concert_reservation::clock::{ManualClock, SharedClock, SystemClock};
 use concert_reservation::{Application, Config};
 use futures_util::stream::BoxStream;
@@ -19,7 +27,7 @@ pub struct TestApp {
     pub base: String,
     /// `/metrics` without the key, when the app was started with `--metrics-addr`.
     pub metrics_base: Option<String>,
-    pub client: reqwest::Client,
+    client: Client,
     /// Set when the app runs on a clock the test moves.
     pub clock: Option<ManualClock>,
     _data_dir: tempfile::TempDir,
@@ -80,10 +88,11 @@ fn launch(adjust: impl FnOnce(&mut Config), clock: Option<ManualClock>) -> TestA
         })
     });
     let (port, metrics) = receiver.recv().expect("the application reports its port");
+    let base = format!("http://127.0.0.1:{port}");
     TestApp {
-        base: format!("http://127.0.0.1:{port}"),
+        client: Client::new(&base).with_admin_key(ADMIN_KEY),
+        base,
         metrics_base: metrics.map(|address| format!("http://{address}")),
-        client: reqwest::Client::new(),
         clock,
         _data_dir: data_dir,
     }
@@ -91,15 +100,15 @@ fn launch(adjust: impl FnOnce(&mut Config), clock: Option<ManualClock>) -> TestA
 
 impl TestApp {
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        self.client.request(method, format!("{}{}", self.base, path))
+        self.client.request(method, path)
     }
 
     pub fn with_token(&self, method: Method, path: &str, token: &str) -> RequestBuilder {
-        self.request(method, path).bearer_auth(token)
+        self.client.with_token(method, path, token)
     }
 
     pub fn admin(&self, method: Method, path: &str) -> RequestBuilder {
-        self.request(method, path).header("X-Admin-Key", ADMIN_KEY)
+        self.client.admin(method, path)
     }
 
     pub fn advance(&self, by: chrono::Duration) {
@@ -113,7 +122,15 @@ impl TestApp {
 
     /// A GET with the fan's token.
     pub async fn get_as(&self, fan: &Fan, path: &str) -> Response {
-        self.with_token(Method::GET, path, &fan.token).send().await.unwrap()
+        self.send(Method::GET, path, Some(fan), None).await
+    }
+
+    /// `method` on `path` with the fan's token and the JSON `body`, when given (and the admin key
+    /// on admin paths).
+    async fn send(&self, method: Method, path: &str, fan: Option<&Fan>, body: Option<&Value>) -> Response {
+        let token = fan.map(|fan| fan.token.as_str());
+        let request = self.client.build(method, path, token, body);
+        request.send().await.unwrap()
     }
 
     /// Creates a concert with `(date, seatCount, price)` dates; returns its id.
@@ -129,30 +146,21 @@ impl TestApp {
 
     /// POST /admin/concerts with any body.
     pub async fn post_concert(&self, concert: &Value) -> Response {
-        self.admin(Method::POST, "/api/v1/admin/concerts")
-            .json(concert)
-            .send()
+        self.send(Method::POST, "/api/v1/admin/concerts", None, Some(concert))
             .await
-            .unwrap()
     }
 
     pub async fn create_user(&self, name: &str) -> String {
         let response = self
-            .request(Method::POST, "/api/v1/users")
-            .json(&json!({"name": name}))
-            .send()
-            .await
-            .unwrap();
+            .send(Method::POST, "/api/v1/users", None, Some(&json!({"name": name})))
+            .await;
         assert_eq!(response.status(), StatusCode::CREATED);
         body(response).await["userId"].as_str().unwrap().to_string()
     }
 
     pub async fn issue_token(&self, user_id: &str) -> Response {
-        self.request(Method::POST, "/api/v1/queue/tokens")
-            .json(&json!({"userId": user_id}))
-            .send()
-            .await
-            .unwrap()
+        let body = json!({"userId": user_id});
+        self.send(Method::POST, "/api/v1/queue/tokens", None, Some(&body)).await
     }
 
     /// Registers a fan and takes a token for them.
@@ -187,18 +195,14 @@ impl TestApp {
 
     /// DELETE /queue/tokens/me.
     pub async fn leave(&self, fan: &Fan) -> Response {
-        self.with_token(Method::DELETE, "/api/v1/queue/tokens/me", &fan.token)
-            .send()
+        self.send(Method::DELETE, "/api/v1/queue/tokens/me", Some(fan), None)
             .await
-            .unwrap()
     }
 
     pub async fn hold(&self, fan: &Fan, concert_id: &str, date: &str, seat: i64) -> Response {
-        self.with_token(Method::POST, "/api/v1/reservations", &fan.token)
-            .json(&json!({"concertId": concert_id, "date": date, "seatNumber": seat}))
-            .send()
+        let body = json!({"concertId": concert_id, "date": date, "seatNumber": seat});
+        self.send(Method::POST, "/api/v1/reservations", Some(fan), Some(&body))
             .await
-            .unwrap()
     }
 
     /// Holds a seat that must be free; returns the reservation.
@@ -216,22 +220,14 @@ impl TestApp {
 
     /// DELETE /reservations/{id}.
     pub async fn cancel(&self, fan: &Fan, reservation_id: &str) -> Response {
-        self.with_token(
-            Method::DELETE,
-            &format!("/api/v1/reservations/{reservation_id}"),
-            &fan.token,
-        )
-        .send()
-        .await
-        .unwrap()
+        let path = format!("/api/v1/reservations/{reservation_id}");
+        self.send(Method::DELETE, &path, Some(fan), None).await
     }
 
     pub async fn charge(&self, fan: &Fan, amount: i64) -> Response {
-        self.with_token(Method::POST, "/api/v1/wallet/charges", &fan.token)
-            .json(&json!({"amount": amount}))
-            .send()
+        let body = json!({"amount": amount});
+        self.send(Method::POST, "/api/v1/wallet/charges", Some(fan), Some(&body))
             .await
-            .unwrap()
     }
 
     /// The fan's balance, which must be readable.
@@ -242,11 +238,9 @@ impl TestApp {
     }
 
     pub async fn pay(&self, fan: &Fan, reservation_id: &str) -> Response {
-        self.with_token(Method::POST, "/api/v1/payments", &fan.token)
-            .json(&json!({"reservationId": reservation_id}))
-            .send()
+        let body = json!({"reservationId": reservation_id});
+        self.send(Method::POST, "/api/v1/payments", Some(fan), Some(&body))
             .await
-            .unwrap()
     }
 
     pub async fn seat_map(&self, fan: &Fan, concert_id: &str, date: &str) -> Response {
@@ -268,14 +262,14 @@ impl TestApp {
     }
 
     pub async fn stats(&self) -> Value {
-        let response = self.admin(Method::GET, "/api/v1/admin/stats").send().await.unwrap();
+        let response = self.send(Method::GET, "/api/v1/admin/stats", None, None).await;
         assert_eq!(response.status(), StatusCode::OK);
         body(response).await
     }
 
     /// GET /admin/queue.
     pub async fn queue_stats(&self) -> Value {
-        let response = self.admin(Method::GET, "/api/v1/admin/queue").send().await.unwrap();
+        let response = self.send(Method::GET, "/api/v1/admin/queue", None, None).await;
         assert_eq!(response.status(), StatusCode::OK);
         body(response).await
     }
@@ -293,14 +287,6 @@ impl TestApp {
             buffer: String::new(),
         }
     }
-}
-
-/// A field that must be a string, as an owned string (ids, tokens).
-pub fn text(value: &Value) -> String {
-    value
-        .as_str()
-        .unwrap_or_else(|| panic!("{value} is not a string"))
-        .to_string()
 }
 
 /// An RFC 3339 UTC instant, written with `Z`.
