@@ -108,6 +108,9 @@ pub struct Config {
     /// HTTP worker threads (0: one per core).
     #[arg(long, env = "CONCERT_WORKERS", default_value_t = 0)]
     pub workers: usize,
+    /// Threads the actors run on (the queue, the wallet, the concert dates spread over them).
+    #[arg(long, env = "CONCERT_ACTOR_THREADS", default_value_t = default_actor_threads(), value_parser = clap::value_parser!(u32).range(1..=i64::from(ACTOR_THREADS_MAX)))]
+    pub actor_threads: u32,
 }
 
 impl Config {
@@ -117,6 +120,21 @@ impl Config {
         Self::try_parse_from(["server"]).expect("the default configuration parses")
     }
 }
+
+/// One actor thread per core: an actor decides in memory and never waits on the disk (the
+/// journal's own thread does), so more threads than cores only take turns on them, and fewer
+/// leave cores idle while busy dates queue behind one another. At least one, and no more than
+/// the flag allows, whatever the machine reports.
+fn default_actor_threads() -> u32 {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    u32::try_from(cores)
+        .unwrap_or(ACTOR_THREADS_MAX)
+        .clamp(1, ACTOR_THREADS_MAX)
+}
+
+/// The most `--actor-threads`: each is an OS thread with its own event loop, and past the cores
+/// of any machine this serves on they only cost memory and switches.
+pub const ACTOR_THREADS_MAX: u32 = 1024;
 
 /// The largest `--pow-difficulty`.
 pub const POW_DIFFICULTY_MAX: u64 = 1_000_000;
@@ -197,6 +215,22 @@ mod tests {
         assert_eq!(config.max_connections_per_client, 256);
         assert!(config.trusted_proxies.is_empty());
         assert_eq!(config.pow_difficulty, 0);
+        let cores = std::thread::available_parallelism().unwrap().get();
+        assert_eq!(config.actor_threads as usize, cores.min(ACTOR_THREADS_MAX as usize));
+    }
+
+    #[test]
+    fn actor_threads_are_at_least_one_and_read_from_the_flag_or_the_environment() {
+        let config = Config::try_parse_from(["server", "--actor-threads", "3"]).unwrap();
+        assert_eq!(config.actor_threads, 3);
+        assert!(Config::try_parse_from(["server", "--actor-threads", "0"]).is_err());
+        assert!(Config::try_parse_from(["server", "--actor-threads", "1025"]).is_err());
+        let command = <Config as clap::CommandFactory>::command();
+        let flag = command
+            .get_arguments()
+            .find(|arg| arg.get_long() == Some("actor-threads"));
+        let variable = flag.and_then(clap::Arg::get_env);
+        assert_eq!(variable, Some(std::ffi::OsStr::new("CONCERT_ACTOR_THREADS")));
     }
 
     #[test]

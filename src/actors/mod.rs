@@ -160,13 +160,18 @@ pub trait DeadlineActor: Actor<Context = Context<Self>> {
     }
 
     /// Runs one command: catch up, decide, record, journal, re-arm the timer; the answer waits
-    /// for the journal, while the actor goes on with its next message.
+    /// for the journal, while the actor goes on with its next message. Never refused for want of
+    /// room in the journal: it serves reads and the commands that end what a keyed command began
+    /// (a cancellation, a departure, the second half of a payment), which must go through and
+    /// cannot write more than was admitted.
     fn run<T: 'static>(
         &mut self,
         ctx: &mut Context<Self>,
         command: impl FnOnce(&mut Self, DateTime<Utc>) -> Result<(T, Vec<Self::Event>)>,
     ) -> ActorResponse<Self, Result<T>> {
-        self.run_keyed(ctx, None, command)
+        let outcome = decide(self, None, command);
+        self.rearm(ctx);
+        answer_when_durable(outcome)
     }
 
     /// `run` for a step of a payment around the wallet's record, which alone decides the
@@ -191,25 +196,39 @@ pub trait DeadlineActor: Actor<Context = Context<Self>> {
     }
 
     /// `run` for a command that may carry a keyed request's answer slot: the answer is journaled
-    /// in one entry with the command's last event.
+    /// in one entry with the command's last event. These commands make something new (a hold, a
+    /// token), so while the journal is behind the disk they are refused, before they decide
+    /// anything: once applied, a change must be appended.
     fn run_keyed<T: 'static>(
         &mut self,
         ctx: &mut Context<Self>,
         keyed: Option<Keyed<T>>,
         command: impl FnOnce(&mut Self, DateTime<Utc>) -> Result<(T, Vec<Self::Event>)>,
     ) -> ActorResponse<Self, Result<T>> {
-        let now = self.catch_up();
-        let outcome = command(self, now).map(|(value, events)| {
-            self.record(&events);
-            let mut changes: Vec<Change> = events.iter().map(|event| self.change(event)).collect();
-            if let Some(last) = changes.pop() {
-                changes.push(seal(keyed, &value, last));
-            }
-            (value, self.stream().append(changes))
-        });
+        if !self.stream().has_room() {
+            return ActorResponse::reply(Err(Error::unavailable()));
+        }
+        let outcome = decide(self, keyed, command);
         self.rearm(ctx);
         answer_when_durable(outcome)
     }
+}
+
+/// Catches up, decides, records and journals one command.
+fn decide<A: DeadlineActor, T>(
+    actor: &mut A,
+    keyed: Option<Keyed<T>>,
+    command: impl FnOnce(&mut A, DateTime<Utc>) -> Result<(T, Vec<A::Event>)>,
+) -> Result<(T, Commit)> {
+    let now = actor.catch_up();
+    command(actor, now).map(|(value, events)| {
+        actor.record(&events);
+        let mut changes: Vec<Change> = events.iter().map(|event| actor.change(event)).collect();
+        if let Some(last) = changes.pop() {
+            changes.push(seal(keyed, &value, last));
+        }
+        (value, actor.stream().append(changes))
+    })
 }
 
 /// The value, once its commit is durable: at once when there was nothing to write (a read, a
@@ -225,5 +244,130 @@ where
             commit.durable().await?;
             Ok(value)
         })),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::concert_date::{ConcertDateHandle, DateContext};
+    use crate::clock::{Clock, ManualClock};
+    use crate::domain::seat_map::SeatMap;
+    use crate::domain::{ConcertId, PaymentId, ReservationId, UserId};
+    use crate::error::ErrorCode;
+    use crate::persistence::journal::{Gate, Journal};
+    use crate::persistence::Part;
+    use chrono::{DateTime, Duration, Utc};
+    use std::sync::Arc;
+
+    /// Room in the journal of these tests: less than one record.
+    const QUEUED_BYTES: usize = 64;
+
+    struct Rig {
+        clock: ManualClock,
+        journal: Journal,
+        gate: Gate,
+        date: ConcertDateHandle,
+        _dir: tempfile::TempDir,
+    }
+
+    /// A date of `seats` seats whose journal has room for `QUEUED_BYTES` and whose writer waits
+    /// until the gate is opened.
+    fn rig(seats: u32) -> Rig {
+        let clock = ManualClock::starting_at("2026-12-24T10:00:00Z".parse().unwrap());
+        let (journal, gate, dir) = Journal::held_up(QUEUED_BYTES);
+        let context = DateContext {
+            clock: Arc::new(clock.clone()),
+            hold_ttl: Duration::minutes(5),
+            hold_max: 4,
+            ledger: Arc::default(),
+            reservations: Arc::default(),
+            requests_max: 64,
+            journal: journal.clone(),
+        };
+        let map = SeatMap::new(ConcertId::random(), "2026-12-24".parse().unwrap(), seats, 1_000);
+        let date = ConcertDateHandle::start(Part { seq: 0, state: map }, context, &actix::Arbiter::current());
+        Rig {
+            clock,
+            journal,
+            gate,
+            date,
+            _dir: dir,
+        }
+    }
+
+    impl Rig {
+        fn token_ends(&self) -> DateTime<Utc> {
+            self.clock.now() + Duration::hours(1)
+        }
+
+        /// Returns once the actor has taken every message sent before: it takes them in order,
+        /// and any answer to this one, a refusal too, comes after.
+        async fn settled(&self, user: UserId) {
+            let nobody = ReservationId::random();
+            let _ = self.date.reservation(nobody, user).await;
+        }
+
+        /// Fills the journal's room with records the disk has not taken yet.
+        fn fill_journal(&self) -> super::Commit {
+            let queued = self.journal.append(vec![0; QUEUED_BYTES]);
+            assert!(!self.journal.has_room());
+            queued
+        }
+    }
+
+    #[actix_rt::test]
+    async fn a_hold_is_refused_and_changes_nothing_while_the_journal_is_behind_then_goes_through() {
+        let rig = rig(2);
+        let user = UserId::random();
+        let queued = rig.fill_journal();
+
+        let (refused, available) = tokio::join!(rig.date.hold(user, 1, rig.token_ends(), None), async {
+            rig.settled(user).await;
+            let available = rig.date.counts().await.unwrap().available();
+            // Opened whatever the hold did, so that a hold let through fails the test below
+            // instead of waiting for the disk forever.
+            rig.gate.open();
+            available
+        });
+        assert_eq!(available, 2, "the seat stayed AVAILABLE");
+        let refused = refused.unwrap_err();
+        assert_eq!(refused.code, ErrorCode::Unavailable);
+        assert_eq!(refused.retry_after_seconds, Some(1));
+
+        queued.durable().await.unwrap();
+        let held = rig.date.hold(user, 1, rig.token_ends(), None).await.unwrap();
+        assert_eq!(held.seat_number, 1);
+        assert_eq!(rig.date.counts().await.unwrap().held, 1);
+    }
+
+    #[actix_rt::test]
+    async fn the_second_half_of_a_payment_goes_through_while_the_journal_is_behind() {
+        let rig = rig(2);
+        let user = UserId::random();
+        rig.gate.open();
+        let paid = rig.date.hold(user, 1, rig.token_ends(), None).await.unwrap();
+        let aborted = rig.date.hold(user, 2, rig.token_ends(), None).await.unwrap();
+        rig.date.begin_payment(paid.reservation_id, user).await.unwrap();
+        rig.date.begin_payment(aborted.reservation_id, user).await.unwrap();
+        rig.gate.close();
+        let queued = rig.fill_journal();
+
+        let (sold, put_back, ()) = tokio::join!(
+            rig.date.complete_payment(paid.reservation_id, PaymentId::random()),
+            rig.date.abort_payment(aborted.reservation_id),
+            async {
+                rig.settled(user).await;
+                rig.gate.open();
+            },
+        );
+        sold.unwrap();
+        put_back.unwrap();
+        queued.durable().await.unwrap();
+        let counts = rig.date.counts().await.unwrap();
+        assert_eq!(
+            (counts.sold, counts.held),
+            (1, 1),
+            "one seat sold, the other held as before"
+        );
     }
 }

@@ -6,7 +6,7 @@ use super::{answer_when_durable, Mailbox};
 use crate::clock::SharedClock;
 use crate::domain::wallet::{MoneyTotals, Payment, Transaction, Wallet, WalletEvent};
 use crate::domain::{Token, TransactionId, UserId};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::persistence::journal::{Commit, Journal, StreamWriter};
 use crate::persistence::{Change, Part};
 use actix::prelude::*;
@@ -18,14 +18,20 @@ pub struct WalletActor {
 }
 
 impl WalletActor {
-    /// The new balance of `user`, answered once the event (and the keyed answer) is durable.
-    fn answer(
+    /// Decides a command for `user` and answers the new balance once the event (and the keyed
+    /// answer) is durable. Every wallet command moves money, so each is refused while the journal
+    /// is behind the disk; the check comes before `decide`, because the wallet applies what it
+    /// decides and what it applied must be appended.
+    fn command(
         &mut self,
         user: UserId,
-        decided: Result<WalletEvent>,
         keyed: Option<Keyed<i64>>,
+        decide: impl FnOnce(&mut Wallet) -> Result<WalletEvent>,
     ) -> ActorResponse<Self, Result<i64>> {
-        let outcome = decided.map(|event| {
+        if !self.stream.has_room() {
+            return ActorResponse::reply(Err(Error::unavailable()));
+        }
+        let outcome = decide(&mut self.wallet).map(|event| {
             let balance = self.wallet.balance(user);
             let commit: Commit = self.stream.append([seal(keyed, &balance, Change::Wallet(event))]);
             (balance, commit)
@@ -55,10 +61,9 @@ impl Handler<Charge> for WalletActor {
 
     fn handle(&mut self, message: Charge, _: &mut Context<Self>) -> Self::Result {
         let now = self.clock.now();
-        let charged = self
-            .wallet
-            .charge(message.user, message.amount, TransactionId::random(), now);
-        self.answer(message.user, charged, message.keyed)
+        self.command(message.user, message.keyed, |wallet| {
+            wallet.charge(message.user, message.amount, TransactionId::random(), now)
+        })
     }
 }
 
@@ -76,10 +81,9 @@ impl Handler<Pay> for WalletActor {
 
     fn handle(&mut self, message: Pay, _: &mut Context<Self>) -> Self::Result {
         let user = message.payment.user_id;
-        let paid = self
-            .wallet
-            .pay(message.payment, TransactionId::random(), message.paid_with);
-        self.answer(user, paid, message.keyed)
+        self.command(user, message.keyed, |wallet| {
+            wallet.pay(message.payment, TransactionId::random(), message.paid_with)
+        })
     }
 }
 
@@ -214,5 +218,51 @@ impl WalletHandle {
 
     pub async fn image(&self) -> Result<Part<Wallet>> {
         self.mailbox.insist(CaptureImage).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::domain::wallet::WalletLimits;
+    use crate::error::ErrorCode;
+    use std::sync::Arc;
+
+    #[actix_rt::test]
+    async fn a_charge_is_refused_and_changes_nothing_while_the_journal_is_behind_then_goes_through() {
+        let (journal, gate, _dir) = Journal::held_up(64);
+        let limits = WalletLimits {
+            charge_max: 10_000,
+            balance_max: 100_000,
+        };
+        let wallet = Part {
+            seq: 0,
+            state: Wallet::new(limits),
+        };
+        let clock = ManualClock::starting_at("2026-12-24T10:00:00Z".parse().unwrap());
+        let arbiter = Arbiter::current();
+        let wallet = WalletHandle::start(wallet, journal.clone(), Arc::new(clock), &arbiter, 64);
+        let user = UserId::random();
+        // As much as the journal has room for, waiting for the disk.
+        let queued = journal.append(vec![0; 64]);
+
+        let (refused, balance) = tokio::join!(wallet.charge(user, 500, None), async {
+            // The actor takes its messages in order: this read comes after the charge.
+            let balance = wallet.balance(user).await.unwrap();
+            // Opened whatever the charge did, so that a charge let through fails the test below
+            // instead of waiting for the disk forever.
+            gate.open();
+            balance
+        });
+        assert_eq!(balance, 0, "the refused charge changed nothing");
+        let refused = refused.unwrap_err();
+        assert_eq!(refused.code, ErrorCode::Unavailable);
+        assert_eq!(refused.retry_after_seconds, Some(1));
+        assert!(wallet.transactions(user, 10).await.unwrap().is_empty());
+
+        queued.durable().await.unwrap();
+        assert_eq!(wallet.charge(user, 500, None).await.unwrap(), 500);
+        assert_eq!(wallet.balance(user).await.unwrap(), 500);
     }
 }

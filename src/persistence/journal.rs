@@ -16,6 +16,14 @@
 //! then reports success for data that is not there. So the journal latches: nothing more is
 //! written or acknowledged, [`Journal::failure`] says why, and a restart rebuilds memory from
 //! exactly what the disk holds.
+//!
+//! The queue to the writer is bounded in bytes, not by blocking the sender: an actor has already
+//! applied a change when it appends it, so an append is never refused. Instead the journal counts
+//! the bytes sent and not yet written, and [`Journal::has_room`] tells a writer of state, before
+//! it decides a command, whether the disk is keeping up. Past [`QUEUED_BYTES_MAX`] new commands
+//! are refused while what is already under way (deadlines falling due, the second half of a
+//! payment) still goes in; those only end what admitted commands began, so they cannot grow the
+//! queue without limit.
 
 use super::data_dir::DataDir;
 use super::frame;
@@ -24,6 +32,7 @@ use crate::config::FsyncPolicy;
 use crate::error::{Error, ErrorCode};
 use std::fs::{self, File};
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -31,6 +40,14 @@ use tokio::sync::oneshot;
 
 /// Requests taken into one write and one sync at most.
 const BATCH_REQUESTS_MAX: usize = 4096;
+
+/// Bytes sent to the writer and not yet written past which new commands are refused. A record
+/// is 30 to 600 bytes, most near 100 (a keyed one carries its answer), so this is some 300,000
+/// records: about two seconds of them at the rate group commit sustains on a local disk (about
+/// 150,000 a second, BENCHMARKS.md). A disk slow for a sync or two never meets it; one that has
+/// stalled costs at most this much memory, and the requests waiting on it, before commands get
+/// 503 instead of the queue growing.
+pub const QUEUED_BYTES_MAX: usize = 32 * 1024 * 1024;
 
 /// A segment past this size is closed and a new one begun.
 const SEGMENT_BYTES_MAX: u64 = 256 * 1024 * 1024;
@@ -57,8 +74,17 @@ enum Request {
 #[derive(Clone)]
 pub struct Journal {
     requests: Sender<Request>,
+    shared: Arc<Shared>,
+    queued_bytes_max: usize,
+}
+
+/// What the handles and the writer both see.
+#[derive(Default)]
+struct Shared {
     /// Why the journal stopped acknowledging, once it has.
-    failure: Arc<OnceLock<String>>,
+    failure: OnceLock<String>,
+    /// Bytes sent to the writer and not yet written (or dropped, after a failure).
+    queued_bytes: AtomicUsize,
 }
 
 impl Journal {
@@ -73,27 +99,40 @@ impl Journal {
 
     /// Starts the writer on `segment`.
     fn spawn(dir: Arc<DataDir>, segment: Segment, fsync: FsyncPolicy) -> io::Result<Self> {
+        Self::spawn_writer(Writer::new(dir, segment, fsync), QUEUED_BYTES_MAX)
+    }
+
+    fn spawn_writer(writer: Writer, queued_bytes_max: usize) -> io::Result<Self> {
         let (requests, receiver) = mpsc::channel();
-        let failure = Arc::new(OnceLock::new());
-        let writer = Writer {
-            dir,
-            segment,
-            fsync,
-            failure: failure.clone(),
-            rotation_retry_at: None,
-        };
+        let shared = writer.shared.clone();
         std::thread::Builder::new()
             .name("journal".into())
             .spawn(move || writer.run(receiver))?;
-        Ok(Self { requests, failure })
+        Ok(Self {
+            requests,
+            shared,
+            queued_bytes_max,
+        })
     }
 
-    /// Sends framed records; the answer comes once they are durable.
+    /// Sends framed records; the answer comes once they are durable. Never refused, however
+    /// much is queued: the caller has already applied them.
     pub fn append(&self, bytes: Vec<u8>) -> Commit {
         let (durable, answer) = oneshot::channel();
-        // A stopped writer drops the request, and the commit reports that.
-        let _ = self.requests.send(Request::Append { bytes, durable });
+        let len = bytes.len();
+        self.shared.queued_bytes.fetch_add(len, Ordering::Relaxed);
+        if self.requests.send(Request::Append { bytes, durable }).is_err() {
+            // A stopped writer drops the request, and the commit reports that.
+            self.shared.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+        }
         Commit(Some(answer))
+    }
+
+    /// Whether a new command may go ahead: false while more than [`QUEUED_BYTES_MAX`] bytes wait
+    /// for the disk. Asked before a command decides anything, never after, since what a command
+    /// applied must be appended.
+    pub fn has_room(&self) -> bool {
+        self.shared.queued_bytes.load(Ordering::Relaxed) < self.queued_bytes_max
     }
 
     /// Closes the segment; returns the index of the next one. If the next cannot be begun (no
@@ -128,7 +167,7 @@ impl Journal {
 
     /// Why nothing is acknowledged any more, once a write or sync of the journal failed.
     pub fn failure(&self) -> Option<&str> {
-        self.failure.get().map(String::as_str)
+        self.shared.failure.get().map(String::as_str)
     }
 
     /// False once a write or sync failed: from then on nothing is acknowledged.
@@ -184,6 +223,11 @@ impl StreamWriter {
 
     pub fn seq(&self) -> u64 {
         self.seq
+    }
+
+    /// Whether a new command may go ahead; see [`Journal::has_room`].
+    pub fn has_room(&self) -> bool {
+        self.journal.has_room()
     }
 
     pub fn append(&mut self, changes: impl IntoIterator<Item = Change>) -> Commit {
@@ -247,15 +291,34 @@ struct Writer {
     dir: Arc<DataDir>,
     segment: Segment,
     fsync: FsyncPolicy,
-    failure: Arc<OnceLock<String>>,
+    shared: Arc<Shared>,
     /// When the writer may try again to begin a segment past the size limit, after a failure.
     rotation_retry_at: Option<Instant>,
+    /// Holds the writer before each batch until opened.
+    #[cfg(test)]
+    gate: Option<Gate>,
 }
 
 impl Writer {
+    fn new(dir: Arc<DataDir>, segment: Segment, fsync: FsyncPolicy) -> Self {
+        Self {
+            dir,
+            segment,
+            fsync,
+            shared: Arc::default(),
+            rotation_retry_at: None,
+            #[cfg(test)]
+            gate: None,
+        }
+    }
+
     fn run(mut self, requests: Receiver<Request>) {
         let mut batch = Vec::new();
         while let Ok(first) = requests.recv() {
+            #[cfg(test)]
+            if let Some(gate) = &self.gate {
+                gate.pass();
+            }
             batch.push(first);
             batch.extend(requests.try_iter().take(BATCH_REQUESTS_MAX - 1));
             if let std::ops::ControlFlow::Break(stopped) = self.serve(&mut batch) {
@@ -306,31 +369,35 @@ impl Writer {
         if bytes.is_empty() && waiting.is_empty() {
             return;
         }
-        if self.failure.get().is_some() {
-            bytes.clear();
-            waiting.clear();
-            return;
-        }
-        match self.write(bytes) {
-            Ok(()) => {
-                for durable in waiting.drain(..) {
-                    let _ = durable.send(());
-                }
-            }
-            Err(error) => {
-                let segment = self.segment.index;
-                self.fail(format!(
-                    "the journal could not write or sync segment {segment}: {error}"
-                ));
-                waiting.clear();
-            }
-        }
+        let written = self.shared.failure.get().is_none() && self.write_or_fail(bytes);
+        // Counted out before anyone is told, so whoever learns a record is durable also sees the
+        // room it left.
+        self.shared.queued_bytes.fetch_sub(bytes.len(), Ordering::Relaxed);
         bytes.clear();
+        if written {
+            for durable in waiting.drain(..) {
+                let _ = durable.send(());
+            }
+        } else {
+            waiting.clear();
+        }
+    }
+
+    /// Writes (and syncs) `bytes`; on failure latches the journal and returns false.
+    fn write_or_fail(&mut self, bytes: &[u8]) -> bool {
+        let Err(error) = self.write(bytes) else {
+            return true;
+        };
+        let segment = self.segment.index;
+        self.fail(format!(
+            "the journal could not write or sync segment {segment}: {error}"
+        ));
+        false
     }
 
     fn fail(&self, reason: String) {
         tracing::error!(%reason, "nothing more is acknowledged; restart the server to recover");
-        let _ = self.failure.set(reason);
+        let _ = self.shared.failure.set(reason);
     }
 
     fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
@@ -346,7 +413,7 @@ impl Writer {
     fn rotate(&mut self) -> Result<u64, String> {
         // After a failure the last segment must stay the last: its tail may be torn, which
         // recovery mends only in the last segment.
-        if let Some(reason) = self.failure.get() {
+        if let Some(reason) = self.shared.failure.get() {
             return Err(reason.clone());
         }
         let next = self.segment.index + 1;
@@ -370,9 +437,81 @@ impl Writer {
     }
 }
 
+/// A latch a test holds the writer at, so that records stay queued for as long as it likes.
+#[cfg(test)]
+#[derive(Clone, Default)]
+pub(crate) struct Gate(Arc<(parking_lot::Mutex<bool>, parking_lot::Condvar)>);
+
+#[cfg(test)]
+impl Gate {
+    /// Lets the writer through, now and until the gate is closed again.
+    pub(crate) fn open(&self) {
+        let (open, opened) = &*self.0;
+        *open.lock() = true;
+        opened.notify_all();
+    }
+
+    /// Holds the writer again from the next request it takes.
+    pub(crate) fn close(&self) {
+        let (open, _) = &*self.0;
+        *open.lock() = false;
+    }
+
+    fn pass(&self) {
+        let (open, opened) = &*self.0;
+        let mut open = open.lock();
+        while !*open {
+            opened.wait(&mut open);
+        }
+    }
+}
+
+#[cfg(test)]
+impl Journal {
+    /// A journal in a temporary dir that lives as long as the returned guard, with room for
+    /// `queued_bytes_max` bytes, whose writer takes a request and then waits at the gate (closed
+    /// at first) until the test opens it.
+    pub(crate) fn held_up(queued_bytes_max: usize) -> (Self, Gate, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("a temporary dir");
+        let data_dir = Arc::new(DataDir::open(dir.path()).expect("a fresh dir opens"));
+        let segment = Segment::create(&data_dir, 1)
+            .map_err(NotBegun::into_error)
+            .expect("segment 1 is begun");
+        let gate = Gate::default();
+        let writer = Writer {
+            gate: Some(gate.clone()),
+            ..Writer::new(data_dir, segment, FsyncPolicy::Never)
+        };
+        let journal = Self::spawn_writer(writer, queued_bytes_max).expect("the writer starts");
+        (journal, gate, dir)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn there_is_no_room_while_the_writer_is_behind_and_room_again_once_it_catches_up() {
+        let (journal, gate, dir) = Journal::held_up(8);
+        assert!(journal.has_room());
+        let first = journal.append(vec![1; 5]);
+        assert!(journal.has_room(), "5 bytes of 8 queued");
+        let second = journal.append(vec![2; 5]);
+        assert!(!journal.has_room(), "10 bytes of 8 queued");
+        // Past the bound an append still goes in: whoever sends it has applied it already.
+        let third = journal.append(vec![3; 2]);
+        assert!(!journal.has_room());
+
+        gate.open();
+        first.durable().await.unwrap();
+        second.durable().await.unwrap();
+        third.durable().await.unwrap();
+        assert!(journal.has_room(), "nothing is queued once all of it is durable");
+        journal.stop().await;
+        let written = std::fs::read(dir.path().join("journal-00000001.log")).unwrap();
+        assert_eq!(written, [[1; 5].as_slice(), &[2; 5], &[3; 2]].concat());
+    }
 
     fn started() -> (tempfile::TempDir, Arc<DataDir>, Journal) {
         let dir = tempfile::tempdir().unwrap();

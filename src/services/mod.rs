@@ -106,7 +106,7 @@ impl Services {
     }
 
     fn start(config: Config, clock: SharedClock, state: State, journal: Journal, data_dir: Arc<DataDir>) -> Arc<Self> {
-        let threads = Arc::new(ActorThreads::new(2));
+        let threads = Arc::new(ActorThreads::new(config.actor_threads as usize));
         let requests_max = config.actor_requests_max as usize;
         let cut_short = recovery::CutShort::of(&state, clock.now());
         let queue = QueueHandle::start(
