@@ -285,7 +285,12 @@ mod tests {
             journal: journal.clone(),
         };
         let map = SeatMap::new(ConcertId::random(), "2026-12-24".parse().unwrap(), seats, 1_000);
-        let date = ConcertDateHandle::start(Part { seq: 0, state: map }, context, &actix::Arbiter::current());
+        let date = ConcertDateHandle::start(
+            Part { seq: 0, state: map },
+            Vec::new(),
+            context,
+            &actix::Arbiter::current(),
+        );
         Rig {
             clock,
             journal,

@@ -131,6 +131,10 @@ impl Catalog {
         let (concert, commit) = {
             let mut created = self.created.lock();
             let (records, stream) = &mut *created;
+            // Refused before anything is applied while the journal is behind the disk.
+            if !stream.has_room() {
+                return Err(Error::unavailable());
+            }
             let commit = stream.append([Change::ConcertCreated(record.clone())]);
             let concert = self.start(&record, records.len(), |_| None);
             records.push(record);

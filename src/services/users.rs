@@ -31,6 +31,10 @@ impl Users {
         };
         let commit = {
             let mut stream = self.stream.lock();
+            // Refused before anything is applied while the journal is behind the disk.
+            if !stream.has_room() {
+                return Err(Error::unavailable());
+            }
             self.users.insert(user.user_id, user.clone());
             stream.append([Change::UserRegistered(user.clone())])
         };
@@ -56,5 +60,32 @@ impl Users {
             seq: stream.seq(),
             state: self.users.iter().map(|entry| entry.value().clone()).collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::persistence::journal::Journal;
+
+    #[tokio::test]
+    async fn a_registration_is_refused_and_changes_nothing_while_the_journal_is_behind() {
+        let (journal, gate, _dir) = Journal::held_up(64);
+        let users = Users::restore(
+            Part {
+                seq: 0,
+                state: Vec::new(),
+            },
+            |seq| StreamWriter::new(journal.clone(), seq),
+        );
+        // As much as the journal has room for, waiting for the disk.
+        let queued = journal.append(vec![0; 64]);
+        let refused = users.register("Kim").await.unwrap_err();
+        assert_eq!(refused.code, ErrorCode::Unavailable);
+        assert_eq!(users.count(), 0, "the refused registration changed nothing");
+        gate.open();
+        queued.durable().await.unwrap();
+        let user = users.register("Kim").await.unwrap();
+        assert_eq!(users.get(user.user_id).unwrap().name, "Kim");
     }
 }

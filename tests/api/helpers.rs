@@ -52,6 +52,8 @@ pub fn test_config() -> Config {
     // Every test client is this one address; the tests of the bound set their own.
     config.max_connections_per_client = 10_000;
     config.workers = 2;
+    // As many as a small machine has, whatever the machine running the tests has.
+    config.actor_threads = 2;
     config
 }
 
