@@ -129,7 +129,7 @@ impl ConcertDateActor {
         if !events.is_empty() {
             tracing::info!(events = events.len(), "finished the payments a crash cut short");
         }
-        self.record(&events);
+        self.publish(&events);
         let _ = self.journal(&events);
     }
 }
@@ -162,7 +162,7 @@ impl DeadlineActor for ConcertDateActor {
     }
 
     /// Keeps the shared indexes in step with what happened and marks the rendering stale.
-    fn record(&mut self, events: &[SeatEvent]) {
+    fn publish(&mut self, events: &[SeatEvent]) {
         for event in events {
             match *event {
                 SeatEvent::SeatHeld { reservation, .. } => {
@@ -220,7 +220,7 @@ impl Handler<HoldSeat> for ConcertDateActor {
     type Result = ActorResponse<Self, Result<Reservation>>;
 
     fn handle(&mut self, message: HoldSeat, ctx: &mut Context<Self>) -> Self::Result {
-        self.run_keyed(ctx, message.keyed, |actor, now| {
+        self.run_admitted(ctx, message.keyed, |actor, now| {
             if message.token_ends <= now {
                 return Err(Error::new(ErrorCode::TokenInvalid, "The token has expired."));
             }

@@ -127,8 +127,9 @@ pub trait DeadlineActor: Actor<Context = Context<Self>> {
     fn next_deadline(&self) -> Option<DateTime<Utc>>;
     /// Processes every deadline up to `now`; returns what happened.
     fn process_due(&mut self, now: DateTime<Utc>) -> Vec<Self::Event>;
-    /// Keeps whatever depends on the events in step (shared indexes, caches).
-    fn record(&mut self, events: &[Self::Event]);
+    /// Publishes what happened to whatever readers share outside the actor (the token index, the
+    /// hold ledger, the seat map's published state).
+    fn publish(&mut self, events: &[Self::Event]);
     /// The event as the journal keeps it.
     fn change(&self, event: &Self::Event) -> Change;
 
@@ -140,7 +141,7 @@ pub trait DeadlineActor: Actor<Context = Context<Self>> {
     fn catch_up(&mut self) -> DateTime<Utc> {
         let now = self.clock().now();
         let due = self.process_due(now);
-        self.record(&due);
+        self.publish(&due);
         // Nobody waits for these: the journal keeps order, so the next acknowledged write of
         // this actor vouches for them.
         let _ = self.journal(&due);
@@ -186,7 +187,7 @@ pub trait DeadlineActor: Actor<Context = Context<Self>> {
     ) -> ActorResponse<Self, Result<T>> {
         let now = self.catch_up();
         let outcome = command(self, now).map(|(value, events)| {
-            self.record(&events);
+            self.publish(&events);
             // Nobody waits: the wallet's record vouches for the payment.
             let _ = self.journal(&events);
             value
@@ -195,11 +196,11 @@ pub trait DeadlineActor: Actor<Context = Context<Self>> {
         ActorResponse::reply(outcome)
     }
 
-    /// `run` for a command that may carry a keyed request's answer slot: the answer is journaled
-    /// in one entry with the command's last event. These commands make something new (a hold, a
-    /// token), so while the journal is behind the disk they are refused, before they decide
-    /// anything: once applied, a change must be appended.
-    fn run_keyed<T: 'static>(
+    /// `run` for a command that makes something new (a hold, a token), admitted only while the
+    /// journal keeps up with the disk: refused before it decides anything otherwise, since once
+    /// applied a change must be appended. It may carry a keyed request's answer slot: the answer
+    /// is journaled in one entry with the command's last event.
+    fn run_admitted<T: 'static>(
         &mut self,
         ctx: &mut Context<Self>,
         keyed: Option<Keyed<T>>,
@@ -222,7 +223,7 @@ fn decide<A: DeadlineActor, T>(
 ) -> Result<(T, Commit)> {
     let now = actor.catch_up();
     command(actor, now).map(|(value, events)| {
-        actor.record(&events);
+        actor.publish(&events);
         let mut changes: Vec<Change> = events.iter().map(|event| actor.change(event)).collect();
         if let Some(last) = changes.pop() {
             changes.push(seal(keyed, &value, last));

@@ -191,7 +191,7 @@ impl QueueActor {
         if !events.is_empty() {
             tracing::info!(events = events.len(), "ended the tokens of payments a crash cut short");
         }
-        self.record(&events);
+        self.publish(&events);
         let _ = self.journal(&events);
     }
 }
@@ -224,7 +224,7 @@ impl DeadlineActor for QueueActor {
     }
 
     /// Publishes what happened to the token index.
-    fn record(&mut self, events: &[QueueEvent]) {
+    fn publish(&mut self, events: &[QueueEvent]) {
         for event in events {
             self.index.publish(event, &self.room);
         }
@@ -252,7 +252,7 @@ impl Handler<IssueToken> for QueueActor {
     type Result = ActorResponse<Self, Result<QueueStatus>>;
 
     fn handle(&mut self, message: IssueToken, ctx: &mut Context<Self>) -> Self::Result {
-        self.run_keyed(ctx, message.keyed, |actor, now| {
+        self.run_admitted(ctx, message.keyed, |actor, now| {
             let (token, events) = actor.room.issue(message.user, TokenSecret::random(), now)?;
             // A peek: the token was issued this instant, so there is no idle deadline to move.
             Ok((actor.room.peek(&token, now)?, events))
