@@ -205,8 +205,11 @@ impl CutShort {
                     paid_at: payment.paid_at,
                 });
             }
-            let remembered = payment.paid_at + PAID_TOKEN_MEMORY > now;
-            if remembered && state.room.state.paid_by(&token).is_none() {
+            // The room remembers the token and ends it in two records; a crash may keep the first.
+            let room = &state.room.state;
+            let unremembered = payment.paid_at + PAID_TOKEN_MEMORY > now && room.paid_by(&token).is_none();
+            let alive = room.deadline(&token).is_some();
+            if unremembered || alive {
                 cut_short.tokens.push((token, payment.user_id));
             }
         }

@@ -2,6 +2,8 @@
 //! work that spans actors.
 
 pub mod catalog;
+#[cfg(test)]
+mod crash_model;
 pub mod idempotency;
 pub mod keyed_locks;
 pub mod payments;
