@@ -32,7 +32,7 @@ use crate::config::FsyncPolicy;
 use crate::error::{Error, ErrorCode};
 use std::fs::{self, File};
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -85,6 +85,8 @@ struct Shared {
     failure: OnceLock<String>,
     /// Bytes sent to the writer and not yet written (or dropped, after a failure).
     queued_bytes: AtomicUsize,
+    /// Syncs of the journal to disk so far.
+    syncs: AtomicU64,
 }
 
 impl Journal {
@@ -155,6 +157,11 @@ impl Journal {
     /// Waits until every record sent before this call is durable.
     pub async fn barrier(&self) -> Result<(), Error> {
         self.append(Vec::new()).durable().await
+    }
+
+    /// How many times the journal has been synced to disk.
+    pub fn syncs(&self) -> u64 {
+        self.shared.syncs.load(Ordering::Relaxed)
     }
 
     /// Makes every record sent so far durable and ends the writer.
@@ -294,6 +301,8 @@ struct Writer {
     shared: Arc<Shared>,
     /// When the writer may try again to begin a segment past the size limit, after a failure.
     rotation_retry_at: Option<Instant>,
+    /// Records are written but not yet synced: nobody waited for them.
+    unsynced: bool,
     /// Holds the writer before each batch until opened.
     #[cfg(test)]
     gate: Option<Gate>,
@@ -307,6 +316,7 @@ impl Writer {
             fsync,
             shared: Arc::default(),
             rotation_retry_at: None,
+            unsynced: false,
             #[cfg(test)]
             gate: None,
         }
@@ -344,11 +354,12 @@ impl Writer {
                     waiting.push(durable);
                 }
                 Request::Rotate { began } => {
-                    self.commit(&mut bytes, &mut waiting);
+                    // A later sync of the next segment would not cover this one.
+                    self.commit_synced(&mut bytes, &mut waiting);
                     let _ = began.send(self.rotate());
                 }
                 Request::Stop { stopped } => {
-                    self.commit(&mut bytes, &mut waiting);
+                    self.commit_synced(&mut bytes, &mut waiting);
                     return std::ops::ControlFlow::Break(stopped);
                 }
             }
@@ -365,11 +376,26 @@ impl Writer {
     /// One write and one sync for everything pending, then every waiter is told. After a failure
     /// nobody is told again: the memory of the actors may be ahead of the disk, so the service
     /// must stop, and a restart recovers exactly what was acknowledged.
+    ///
+    /// Records nobody waits for (a lapse, the steps of a payment around the wallet's record) are
+    /// written at once but synced only with the next record somebody waits for: the file keeps
+    /// order, so that sync makes them durable too, and a crash that loses them loses only what
+    /// the engine derives again at start. So a payment's fan waits for one sync, not one per step.
     fn commit(&mut self, bytes: &mut Vec<u8>, waiting: &mut Vec<oneshot::Sender<()>>) {
-        if bytes.is_empty() && waiting.is_empty() {
+        let awaited = waiting.iter().any(|durable| !durable.is_closed());
+        self.commit_with(bytes, waiting, awaited);
+    }
+
+    /// `commit`, synced whether or not anybody waits.
+    fn commit_synced(&mut self, bytes: &mut Vec<u8>, waiting: &mut Vec<oneshot::Sender<()>>) {
+        self.commit_with(bytes, waiting, true);
+    }
+
+    fn commit_with(&mut self, bytes: &mut Vec<u8>, waiting: &mut Vec<oneshot::Sender<()>>, sync: bool) {
+        if bytes.is_empty() && waiting.is_empty() && !(sync && self.unsynced) {
             return;
         }
-        let written = self.shared.failure.get().is_none() && self.write_or_fail(bytes);
+        let written = self.shared.failure.get().is_none() && self.write_or_fail(bytes, sync);
         // Counted out before anyone is told, so whoever learns a record is durable also sees the
         // room it left.
         self.shared.queued_bytes.fetch_sub(bytes.len(), Ordering::Relaxed);
@@ -383,9 +409,9 @@ impl Writer {
         }
     }
 
-    /// Writes (and syncs) `bytes`; on failure latches the journal and returns false.
-    fn write_or_fail(&mut self, bytes: &[u8]) -> bool {
-        let Err(error) = self.write(bytes) else {
+    /// Writes (and syncs, when `sync`) `bytes`; on failure latches the journal and returns false.
+    fn write_or_fail(&mut self, bytes: &[u8], sync: bool) -> bool {
+        let Err(error) = self.write(bytes, sync) else {
             return true;
         };
         let segment = self.segment.index;
@@ -400,11 +426,14 @@ impl Writer {
         let _ = self.shared.failure.set(reason);
     }
 
-    fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+    fn write(&mut self, bytes: &[u8], sync: bool) -> io::Result<()> {
         self.segment.file.write_all(bytes)?;
         self.segment.len += bytes.len() as u64;
-        if self.fsync == FsyncPolicy::Always {
+        self.unsynced |= !bytes.is_empty();
+        if sync && self.unsynced && self.fsync == FsyncPolicy::Always {
             self.segment.file.sync_data()?;
+            self.unsynced = false;
+            self.shared.syncs.fetch_add(1, Ordering::Relaxed);
         }
         Ok(())
     }
@@ -415,6 +444,10 @@ impl Writer {
         // recovery mends only in the last segment.
         if let Some(reason) = self.shared.failure.get() {
             return Err(reason.clone());
+        }
+        // A sync of the next segment would not cover what this one holds unsynced.
+        if !self.write_or_fail(&[], true) {
+            return Err(self.shared.failure.get().cloned().unwrap_or_default());
         }
         let next = self.segment.index + 1;
         match Segment::create(&self.dir, next) {
@@ -511,6 +544,33 @@ mod tests {
         journal.stop().await;
         let written = std::fs::read(dir.path().join("journal-00000001.log")).unwrap();
         assert_eq!(written, [[1; 5].as_slice(), &[2; 5], &[3; 2]].concat());
+    }
+
+    #[tokio::test]
+    async fn records_nobody_waits_for_are_synced_with_the_next_one_somebody_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = Arc::new(DataDir::open(dir.path()).unwrap());
+        let journal = Journal::start(data_dir, 1, FsyncPolicy::Always).unwrap();
+        let segment = dir.path().join("journal-00000001.log");
+        drop(journal.append(vec![1; 4]));
+        drop(journal.append(vec![2; 4]));
+        // Written in batches of their own before the next record is sent.
+        while std::fs::metadata(&segment).unwrap().len() < 8 {
+            tokio::task::yield_now().await;
+        }
+        journal.append(vec![3; 4]).durable().await.unwrap();
+        assert_eq!(
+            journal.syncs(),
+            1,
+            "one sync for the record waited for and those before it"
+        );
+        journal.barrier().await.unwrap();
+        assert_eq!(journal.syncs(), 1, "nothing new to sync");
+        drop(journal.append(vec![4; 4]));
+        journal.stop().await;
+        assert_eq!(journal.syncs(), 2, "a stop syncs what nobody waited for");
+        let written = std::fs::read(&segment).unwrap();
+        assert_eq!(written, [[1; 4], [2; 4], [3; 4], [4; 4]].concat());
     }
 
     fn started() -> (tempfile::TempDir, Arc<DataDir>, Journal) {
