@@ -13,9 +13,10 @@ use concert_reservation::domain::waiting_room::{WaitingRoom, WaitingRoomLimits};
 use concert_reservation::domain::wallet::{Wallet, WalletLimits};
 use concert_reservation::domain::{ConcertId, ReservationId, TokenSecret, TransactionId, UserId};
 use concert_reservation::persistence::data_dir::DataDir;
+use concert_reservation::persistence::format::{self, FileKind};
 use concert_reservation::persistence::journal::Journal;
 use concert_reservation::persistence::recovery::{self, Limits, State};
-use concert_reservation::persistence::{frame, snapshot, Change, Entry, Part};
+use concert_reservation::persistence::{snapshot, Change, Entry, Part};
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -52,10 +53,10 @@ fn charge_entry(seq: u64) -> Vec<u8> {
     let event = wallet
         .charge(UserId::random(), 1_000, TransactionId::random(), start())
         .expect("a valid charge");
-    frame::encode(&Entry {
-        seq,
-        change: Change::Wallet(event),
-    })
+    let mut bytes = Vec::new();
+    let change = Change::Wallet(event);
+    format::encode_entry(Entry { seq, change }, &mut bytes);
+    bytes
 }
 
 /// Appends `count` records from `writers` concurrent writers, each waiting for its own commit
@@ -134,8 +135,8 @@ impl Streams {
 /// leaving, charging, holding seats and cancelling.
 fn busy_day_journal() -> Vec<u8> {
     let mut streams = Streams::default();
-    let mut bytes = Vec::new();
-    let mut push = |change: Change, bytes: &mut Vec<u8>| frame::encode_into(&streams.entry(change), bytes);
+    let mut bytes = format::header(FileKind::Journal).to_vec();
+    let mut push = |change: Change, bytes: &mut Vec<u8>| format::encode_entry(streams.entry(change), bytes);
     let fans: Vec<UserId> = (0..FANS).map(|_| UserId::random()).collect();
     for (number, fan) in fans.iter().enumerate() {
         let name = format!("fan {number}");
@@ -189,7 +190,7 @@ fn busy_day_journal() -> Vec<u8> {
 fn recovery_of_a_million_entries(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("a temporary dir");
     let journal = busy_day_journal();
-    let entries = frame::decode_all::<Entry>(&journal).records.len();
+    let entries = format::read_segment(&journal).expect("this version").records.len();
     assert!(entries >= RECOVERED_ENTRIES, "{entries} entries");
     std::fs::write(dir.path().join("journal-00000001.log"), &journal).expect("written");
     let mut group = c.benchmark_group("recovery");

@@ -1,6 +1,7 @@
 //! Durability of the real `server` binary: every acknowledged write survives `kill -9` at random
 //! moments under load, a graceful stop keeps the whole state, and one data dir serves one process.
 
+use concert_reservation::persistence::format::HEADER_BYTES;
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -981,10 +982,10 @@ async fn charged_then_crashed(data_dir: &Path, log: &Path) -> std::path::PathBuf
     data_dir.join(&segments[0])
 }
 
-/// Where each record of a journal segment starts, and the segment's length.
+/// Where each record of a journal segment starts, after the segment's header.
 fn record_starts(bytes: &[u8]) -> Vec<usize> {
     let mut starts = Vec::new();
-    let mut offset = 0;
+    let mut offset = HEADER_BYTES;
     while offset < bytes.len() {
         starts.push(offset);
         let length = u32::from_le_bytes(bytes[offset..offset + 4].try_into().unwrap()) as usize;

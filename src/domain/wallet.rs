@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WalletLimits {
     pub charge_max: i64,
     pub balance_max: i64,
@@ -71,7 +71,7 @@ impl Payment {
 
 /// What happened to the wallets; `apply` replays these exactly. `PaymentCompleted` is the commit
 /// point of a payment: on replay it also makes the seat SOLD.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WalletEvent {
     Charged {
         transaction: TransactionId,
@@ -88,23 +88,33 @@ pub enum WalletEvent {
 }
 
 /// Money totals across all wallets.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MoneyTotals {
     pub charged: i64,
     pub balances: i64,
     pub revenue: i64,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct Account {
-    balance: i64,
+/// One fan's wallet.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Account {
+    pub balance: i64,
     /// Oldest first; read newest first.
-    transactions: Vec<Transaction>,
-    payments: Vec<Payment>,
+    pub transactions: Vec<Transaction>,
+    /// Oldest first.
+    pub payments: Vec<Payment>,
 }
 
-/// Serializable whole for snapshots; the limits are the configuration's, set again on restore.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// The wallets as a snapshot keeps them. The limits are those of the day the image was taken;
+/// recovery sets the configuration's again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalletImage {
+    pub limits: WalletLimits,
+    pub accounts: Vec<(UserId, Account)>,
+    pub totals: MoneyTotals,
+}
+
+#[derive(Debug, Clone)]
 pub struct Wallet {
     limits: WalletLimits,
     accounts: HashMap<UserId, Account>,
@@ -121,6 +131,34 @@ impl Wallet {
             limits,
             accounts: HashMap::new(),
             totals: MoneyTotals::default(),
+        }
+    }
+
+    /// The wallets as a snapshot keeps them; accounts in no particular order.
+    pub fn image(&self) -> WalletImage {
+        WalletImage {
+            limits: self.limits,
+            accounts: (self.accounts.iter())
+                .map(|(user, account)| (*user, account.clone()))
+                .collect(),
+            totals: self.totals,
+        }
+    }
+
+    /// The wallets a snapshot kept.
+    pub fn restore(image: WalletImage) -> Self {
+        let totals = image.totals;
+        let balances: i64 = image.accounts.iter().map(|(_, account)| account.balance).sum();
+        assert_eq!(balances, totals.balances, "the balances add up to their total");
+        assert_eq!(
+            totals.charged,
+            totals.balances + totals.revenue,
+            "no money is lost or invented"
+        );
+        Self {
+            limits: image.limits,
+            accounts: image.accounts.into_iter().collect(),
+            totals,
         }
     }
 

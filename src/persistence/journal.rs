@@ -18,7 +18,7 @@
 //! exactly what the disk holds.
 
 use super::data_dir::DataDir;
-use super::frame;
+use super::format::{self, FileKind};
 use super::{Change, Entry};
 use crate::config::FsyncPolicy;
 use crate::error::{Error, ErrorCode};
@@ -190,7 +190,7 @@ impl StreamWriter {
         let mut bytes = Vec::new();
         for change in changes {
             self.seq += 1;
-            frame::encode_into(&Entry { seq: self.seq, change }, &mut bytes);
+            format::encode_entry(Entry { seq: self.seq, change }, &mut bytes);
         }
         if bytes.is_empty() {
             return Commit::done();
@@ -222,24 +222,33 @@ impl NotBegun {
 }
 
 impl Segment {
-    /// Creates segment `index` and makes its name durable before any record in it can be
-    /// acknowledged. If that fails the file goes again: an empty segment after the one in use
-    /// would leave that one no longer the last, and a torn tail at its end refused at start.
+    /// Creates segment `index` and makes its header and its name durable before any record in
+    /// it can be acknowledged: a segment that is not the last never ends inside its header. If
+    /// that fails the file goes again: an empty segment after the one in use would leave that one
+    /// no longer the last, and a torn tail at its end refused at start.
     fn create(dir: &DataDir, index: u64) -> Result<Self, NotBegun> {
         let path = dir.segment_path(index);
-        let file = File::options()
+        let mut file = File::options()
             .create_new(true)
             .append(true)
             .open(&path)
             .map_err(NotBegun::Nothing)?;
-        if let Err(error) = dir.sync() {
+        let header = format::header(FileKind::Journal);
+        let durable = (file.write_all(&header))
+            .and_then(|()| file.sync_data())
+            .and_then(|()| dir.sync());
+        if let Err(error) = durable {
             drop(file);
             return Err(match fs::remove_file(&path) {
                 Ok(()) => NotBegun::Nothing(error),
                 Err(_) => NotBegun::LeftBehind(error),
             });
         }
-        Ok(Self { index, file, len: 0 })
+        Ok(Self {
+            index,
+            file,
+            len: header.len() as u64,
+        })
     }
 }
 
@@ -390,14 +399,21 @@ mod tests {
         assert_eq!(refused.code, ErrorCode::Unavailable);
         assert!(journal.is_healthy());
         journal.append(vec![1, 2, 3]).durable().await.unwrap();
-        assert_eq!(std::fs::read(data_dir.segment_path(1)).unwrap(), [1, 2, 3]);
+        let records = |index| std::fs::read(data_dir.segment_path(index)).unwrap()[format::HEADER_BYTES..].to_vec();
+        assert_eq!(records(1), [1, 2, 3]);
 
         std::fs::remove_dir(data_dir.segment_path(2)).unwrap();
         assert_eq!(journal.rotate().await.unwrap(), 2);
         journal.append(vec![4, 5]).durable().await.unwrap();
         journal.stop().await;
-        assert_eq!(std::fs::read(data_dir.segment_path(1)).unwrap(), [1, 2, 3]);
-        assert_eq!(std::fs::read(data_dir.segment_path(2)).unwrap(), [4, 5]);
+        assert_eq!(records(1), [1, 2, 3]);
+        assert_eq!(records(2), [4, 5]);
+        let header = std::fs::read(data_dir.segment_path(2)).unwrap()[..format::HEADER_BYTES].to_vec();
+        assert_eq!(
+            header,
+            format::header(FileKind::Journal),
+            "a segment begins with its header"
+        );
     }
 
     #[tokio::test]

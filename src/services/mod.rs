@@ -107,7 +107,7 @@ impl Services {
         if !report.repairs.is_empty() {
             let mut bytes = Vec::new();
             for entry in &report.repairs {
-                crate::persistence::frame::encode_into(entry, &mut bytes);
+                crate::persistence::format::encode_entry(entry.clone(), &mut bytes);
             }
             // Nobody waits: every later acknowledged write vouches for these.
             let _ = journal.append(bytes);
