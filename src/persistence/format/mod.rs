@@ -24,6 +24,9 @@
 //! - what the engine keeps in hash maps is written sorted by key, so one state always gives the
 //!   same bytes.
 //!
+//! The golden files under `tests/golden/` pin the bytes of a record of every kind and of a small
+//! snapshot (`golden.rs`). A change to any of it is a new format version.
+//!
 //! Versions:
 //!
 //! - 2: no file header; every payload begins with the byte 2, then the same postcard body as in
@@ -38,6 +41,10 @@ pub mod numbers;
 pub mod records;
 pub mod snapshot;
 
+#[cfg(test)]
+mod golden;
+#[cfg(test)]
+mod golden_values;
 #[cfg(test)]
 mod tests;
 
