@@ -1,5 +1,5 @@
-//! Benchmarks of durability: journal appends with and without group commit, recovery of a
-//! million journal entries, and a snapshot of a million waiting tokens and 100,000 seats (the
+//! Benchmarks of durability: journal appends with and without group commit, the encoding and
+//! decoding of journal records, recovery of a million journal entries, and a snapshot of a million waiting tokens and 100,000 seats (the
 //! copy each actor pauses for, and the write that happens off the actors).
 //!
 //! `cargo bench --bench persistence`
@@ -7,6 +7,9 @@
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use concert_reservation::config::FsyncPolicy;
 use concert_reservation::domain::concert::{ConcertRecord, NewDate};
+use concert_reservation::domain::idempotency::{
+    fingerprint, AnswerRecord, Endpoint, IdempotencyKey, Scope, StoredResponse,
+};
 use concert_reservation::domain::seat_map::SeatMap;
 use concert_reservation::domain::user::User;
 use concert_reservation::domain::waiting_room::{WaitingRoom, WaitingRoomLimits};
@@ -17,7 +20,7 @@ use concert_reservation::persistence::format::{self, FileKind};
 use concert_reservation::persistence::journal::Journal;
 use concert_reservation::persistence::recovery::{self, Limits, State};
 use concert_reservation::persistence::{snapshot, Change, Entry, Part};
-use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
@@ -103,6 +106,82 @@ fn journal_appends(c: &mut Criterion) {
             })
         });
     }
+    group.finish();
+}
+
+/// A thousand entries as fans write them in a busy minute: each takes a token and is admitted,
+/// charges with an idempotency key (the charge and its answer in one record), holds a seat,
+/// gives it back and leaves.
+fn a_thousand_entries() -> Vec<Entry> {
+    let concert_id = ConcertId::random();
+    let date = NaiveDate::from_ymd_opt(2026, 12, 24).expect("a date");
+    let mut room = WaitingRoom::new(limits().room);
+    let mut map = SeatMap::new(concert_id, date, SEATS_PER_DATE, 1_000);
+    let mut wallet = Wallet::new(limits().wallet);
+    let mut changes = Vec::new();
+    let mut round = 0;
+    while changes.len() < 1_000 {
+        let fan = UserId::random();
+        let now = start() + Duration::milliseconds(round);
+        let (token, issued) = room.issue(fan, TokenSecret::random(), now).expect("issued");
+        changes.extend(issued.into_iter().map(Change::Queue));
+        let charged = wallet.charge(fan, 10, TransactionId::random(), now).expect("charged");
+        let key = IdempotencyKey::parse(&format!("charge-{round}")).expect("a valid key");
+        let answer = AnswerRecord {
+            scope: Scope {
+                user: fan,
+                endpoint: Endpoint::Charges,
+                key,
+            },
+            fingerprint: fingerprint(br#"{"amount":10}"#),
+            answer: StoredResponse::json(200, &wallet.balance(fan)),
+            at: now,
+        };
+        let work = Box::new(Change::Wallet(charged));
+        changes.push(Change::Keyed { work, answer });
+        let reservation = ReservationId::random();
+        let seat = round % i64::from(SEATS_PER_DATE) + 1;
+        let held = map.hold(fan, seat, reservation, now, Duration::minutes(5), |_| true);
+        let cancelled = map.cancel(reservation, fan, now).expect("cancelled");
+        changes.extend([held.expect("held"), cancelled].map(|event| Change::Seat((concert_id, date), event)));
+        changes.extend(room.leave(&token, now).expect("left").into_iter().map(Change::Queue));
+        round += 1;
+    }
+    changes.truncate(1_000);
+    let numbered = changes.into_iter().enumerate();
+    numbered
+        .map(|(seq, change)| Entry {
+            seq: seq as u64 + 1,
+            change,
+        })
+        .collect()
+}
+
+/// What a writer of state pays to turn entries into framed records, and recovery to read them
+/// back, apart from any I/O.
+fn journal_encoding(c: &mut Criterion) {
+    let entries = a_thousand_entries();
+    let mut group = c.benchmark_group("journal");
+    group.bench_function("encode_1000_entries", |b| {
+        b.iter_batched(
+            || entries.clone(),
+            |entries| {
+                let mut bytes = Vec::new();
+                for entry in entries {
+                    format::encode_entry(entry, &mut bytes);
+                }
+                bytes
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    let mut segment = format::header(FileKind::Journal).to_vec();
+    for entry in entries.clone() {
+        format::encode_entry(entry, &mut segment);
+    }
+    group.bench_function("decode_1000_entries", |b| {
+        b.iter(|| format::read_segment(&segment).expect("this version").records.len())
+    });
     group.finish();
 }
 
@@ -259,5 +338,11 @@ fn snapshots(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, journal_appends, recovery_of_a_million_entries, snapshots);
+criterion_group!(
+    benches,
+    journal_appends,
+    journal_encoding,
+    recovery_of_a_million_entries,
+    snapshots
+);
 criterion_main!(benches);
