@@ -1,5 +1,5 @@
-//! Benchmarks of durability: journal appends with and without group commit, recovery of a
-//! million journal entries, and a snapshot of a million waiting tokens and 100,000 seats (the
+//! Benchmarks of durability: journal appends with and without group commit, the encoding and
+//! decoding of journal records, recovery of a million journal entries, and a snapshot of a million waiting tokens and 100,000 seats (the
 //! copy each actor pauses for, and the write that happens off the actors).
 //!
 //! `cargo bench --bench persistence`
@@ -7,16 +7,20 @@
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use concert_reservation::config::FsyncPolicy;
 use concert_reservation::domain::concert::{ConcertRecord, NewDate};
+use concert_reservation::domain::idempotency::{
+    fingerprint, AnswerRecord, Endpoint, IdempotencyKey, Scope, StoredResponse,
+};
 use concert_reservation::domain::seat_map::SeatMap;
 use concert_reservation::domain::user::User;
 use concert_reservation::domain::waiting_room::{WaitingRoom, WaitingRoomLimits};
 use concert_reservation::domain::wallet::{Wallet, WalletLimits};
 use concert_reservation::domain::{ConcertId, ReservationId, TokenSecret, TransactionId, UserId};
 use concert_reservation::persistence::data_dir::DataDir;
+use concert_reservation::persistence::format::{self, FileKind};
 use concert_reservation::persistence::journal::Journal;
 use concert_reservation::persistence::recovery::{self, Limits, State};
-use concert_reservation::persistence::{frame, snapshot, Change, Entry, Part};
-use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use concert_reservation::persistence::{snapshot, Change, Entry, Part};
+use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
@@ -52,10 +56,10 @@ fn charge_entry(seq: u64) -> Vec<u8> {
     let event = wallet
         .charge(UserId::random(), 1_000, TransactionId::random(), start())
         .expect("a valid charge");
-    frame::encode(&Entry {
-        seq,
-        change: Change::Wallet(event),
-    })
+    let mut bytes = Vec::new();
+    let change = Change::Wallet(event);
+    format::encode_entry(Entry { seq, change }, &mut bytes);
+    bytes
 }
 
 /// Appends `count` records from `writers` concurrent writers, each waiting for its own commit
@@ -105,6 +109,82 @@ fn journal_appends(c: &mut Criterion) {
     group.finish();
 }
 
+/// A thousand entries as fans write them in a busy minute: each takes a token and is admitted,
+/// charges with an idempotency key (the charge and its answer in one record), holds a seat,
+/// gives it back and leaves.
+fn a_thousand_entries() -> Vec<Entry> {
+    let concert_id = ConcertId::random();
+    let date = NaiveDate::from_ymd_opt(2026, 12, 24).expect("a date");
+    let mut room = WaitingRoom::new(limits().room);
+    let mut map = SeatMap::new(concert_id, date, SEATS_PER_DATE, 1_000);
+    let mut wallet = Wallet::new(limits().wallet);
+    let mut changes = Vec::new();
+    let mut round = 0;
+    while changes.len() < 1_000 {
+        let fan = UserId::random();
+        let now = start() + Duration::milliseconds(round);
+        let (token, issued) = room.issue(fan, TokenSecret::random(), now).expect("issued");
+        changes.extend(issued.into_iter().map(Change::Queue));
+        let charged = wallet.charge(fan, 10, TransactionId::random(), now).expect("charged");
+        let key = IdempotencyKey::parse(&format!("charge-{round}")).expect("a valid key");
+        let answer = AnswerRecord {
+            scope: Scope {
+                user: fan,
+                endpoint: Endpoint::Charges,
+                key,
+            },
+            fingerprint: fingerprint(br#"{"amount":10}"#),
+            answer: StoredResponse::json(200, &wallet.balance(fan)),
+            at: now,
+        };
+        let work = Box::new(Change::Wallet(charged));
+        changes.push(Change::Keyed { work, answer });
+        let reservation = ReservationId::random();
+        let seat = round % i64::from(SEATS_PER_DATE) + 1;
+        let held = map.hold(fan, seat, reservation, now, Duration::minutes(5), |_| true);
+        let cancelled = map.cancel(reservation, fan, now).expect("cancelled");
+        changes.extend([held.expect("held"), cancelled].map(|event| Change::Seat((concert_id, date), event)));
+        changes.extend(room.leave(&token, now).expect("left").into_iter().map(Change::Queue));
+        round += 1;
+    }
+    changes.truncate(1_000);
+    let numbered = changes.into_iter().enumerate();
+    numbered
+        .map(|(seq, change)| Entry {
+            seq: seq as u64 + 1,
+            change,
+        })
+        .collect()
+}
+
+/// What a writer of state pays to turn entries into framed records, and recovery to read them
+/// back, apart from any I/O.
+fn journal_encoding(c: &mut Criterion) {
+    let entries = a_thousand_entries();
+    let mut group = c.benchmark_group("journal");
+    group.bench_function("encode_1000_entries", |b| {
+        b.iter_batched(
+            || entries.clone(),
+            |entries| {
+                let mut bytes = Vec::new();
+                for entry in entries {
+                    format::encode_entry(entry, &mut bytes);
+                }
+                bytes
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    let mut segment = format::header(FileKind::Journal).to_vec();
+    for entry in entries.clone() {
+        format::encode_entry(entry, &mut segment);
+    }
+    group.bench_function("decode_1000_entries", |b| {
+        b.iter(|| format::read_segment(&segment).expect("this version").records.len())
+    });
+    group.finish();
+}
+
 /// Entry numbers per stream, as the live writers keep them.
 #[derive(Default)]
 struct Streams {
@@ -134,8 +214,8 @@ impl Streams {
 /// leaving, charging, holding seats and cancelling.
 fn busy_day_journal() -> Vec<u8> {
     let mut streams = Streams::default();
-    let mut bytes = Vec::new();
-    let mut push = |change: Change, bytes: &mut Vec<u8>| frame::encode_into(&streams.entry(change), bytes);
+    let mut bytes = format::header(FileKind::Journal).to_vec();
+    let mut push = |change: Change, bytes: &mut Vec<u8>| format::encode_entry(streams.entry(change), bytes);
     let fans: Vec<UserId> = (0..FANS).map(|_| UserId::random()).collect();
     for (number, fan) in fans.iter().enumerate() {
         let name = format!("fan {number}");
@@ -189,7 +269,7 @@ fn busy_day_journal() -> Vec<u8> {
 fn recovery_of_a_million_entries(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("a temporary dir");
     let journal = busy_day_journal();
-    let entries = frame::decode_all::<Entry>(&journal).records.len();
+    let entries = format::read_segment(&journal).expect("this version").records.len();
     assert!(entries >= RECOVERED_ENTRIES, "{entries} entries");
     std::fs::write(dir.path().join("journal-00000001.log"), &journal).expect("written");
     let mut group = c.benchmark_group("recovery");
@@ -258,5 +338,11 @@ fn snapshots(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, journal_appends, recovery_of_a_million_entries, snapshots);
+criterion_group!(
+    benches,
+    journal_appends,
+    journal_encoding,
+    recovery_of_a_million_entries,
+    snapshots
+);
 criterion_main!(benches);

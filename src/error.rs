@@ -6,7 +6,8 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// The stable, machine-readable error codes of the API contract.
+/// The stable, machine-readable error codes of the API contract. On disk (remembered answers)
+/// each is a number of its own (see `persistence::format`), so this list may be reordered freely.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ErrorCode {
@@ -37,7 +38,6 @@ pub enum ErrorCode {
     Internal,
     QueueFull,
     Unavailable,
-    // New codes go last: journaled answers keep codes by their place in this list.
     UnsupportedMediaType,
     ChallengeRequired,
     RequestTimeout,
@@ -292,8 +292,7 @@ impl Language {
 }
 
 /// An operating condition the caller is told about, as a problem document.
-#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
-#[serde(into = "StoredError", from = "StoredError")]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{code}: {detail}")]
 pub struct Error {
     pub code: ErrorCode,
@@ -302,38 +301,6 @@ pub struct Error {
     pub queue: Option<serde_json::Value>,
     /// For RATE_LIMITED and UNAVAILABLE: seconds after which a retry may succeed.
     pub retry_after_seconds: Option<u64>,
-}
-
-/// An error as the journal keeps it (a remembered answer): the queue status as JSON text, since
-/// the journal's format cannot hold free-form JSON values.
-#[derive(Serialize, Deserialize)]
-struct StoredError {
-    code: ErrorCode,
-    detail: String,
-    queue: Option<String>,
-    retry_after_seconds: Option<u64>,
-}
-
-impl From<Error> for StoredError {
-    fn from(error: Error) -> Self {
-        Self {
-            code: error.code,
-            detail: error.detail,
-            queue: error.queue.map(|queue| queue.to_string()),
-            retry_after_seconds: error.retry_after_seconds,
-        }
-    }
-}
-
-impl From<StoredError> for Error {
-    fn from(stored: StoredError) -> Self {
-        Self {
-            code: stored.code,
-            detail: stored.detail,
-            queue: stored.queue.and_then(|text| serde_json::from_str(&text).ok()),
-            retry_after_seconds: stored.retry_after_seconds,
-        }
-    }
 }
 
 impl Error {
@@ -389,15 +356,7 @@ mod tests {
     }
 
     #[test]
-    fn every_code_keeps_its_place_in_the_journal() {
-        for (place, code) in ErrorCode::ALL.into_iter().enumerate() {
-            assert_eq!(postcard::to_allocvec(&code).unwrap(), [place as u8], "{code}");
-        }
-        assert_eq!(ErrorCode::ALL[27], ErrorCode::UnsupportedMediaType);
-        assert_eq!(ErrorCode::ALL[28], ErrorCode::ChallengeRequired);
-        assert_eq!(ErrorCode::ALL[29], ErrorCode::RequestTimeout);
-        assert_eq!(ErrorCode::ALL[30], ErrorCode::UriTooLong);
-        assert_eq!(ErrorCode::ALL[31], ErrorCode::HeadersTooLarge);
+    fn the_challenge_is_refused_as_forbidden() {
         assert_eq!(ErrorCode::ChallengeRequired.status(), 403);
     }
 

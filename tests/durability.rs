@@ -5,6 +5,7 @@ mod common;
 
 use common::client::{int, list, text, Client};
 use common::process::{Binary, Log, Process, Server};
+use concert_reservation::persistence::format::{FORMAT_VERSION, HEADER_BYTES};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -826,10 +827,10 @@ async fn charged_then_crashed(data_dir: &Path, log: &Path) -> std::path::PathBuf
     data_dir.join(&segments[0])
 }
 
-/// Where each record of a journal segment starts, and the segment's length.
+/// Where each record of a journal segment starts, after the segment's header.
 fn record_starts(bytes: &[u8]) -> Vec<usize> {
     let mut starts = Vec::new();
-    let mut offset = 0;
+    let mut offset = HEADER_BYTES;
     while offset < bytes.len() {
         starts.push(offset);
         let length = u32::from_le_bytes(bytes[offset..offset + 4].try_into().unwrap()) as usize;
@@ -876,6 +877,31 @@ async fn a_flipped_byte_inside_the_journal_refuses_the_start_and_changes_nothing
     assert!(
         message.contains(&format!("byte {damaged}")),
         "the offset is named: {message}"
+    );
+    assert!(
+        contents(data.path()) == before,
+        "the refused start changed the data dir"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_segment_of_an_unknown_format_version_refuses_the_start_naming_the_file_and_both_versions() {
+    let data = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let segment = charged_then_crashed(data.path(), &logs.path().join("first.log")).await;
+    let mut bytes = std::fs::read(&segment).unwrap();
+    bytes[HEADER_BYTES - 4..HEADER_BYTES].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
+    std::fs::write(&segment, bytes).unwrap();
+    let before = contents(data.path());
+
+    let (status, message) = start_refused(data.path(), &logs.path().join("refused.log")).await;
+    assert_eq!(status.code(), Some(1), "{status}: {message}");
+    assert!(message.contains("journal-00000001.log"), "the file is named: {message}");
+    let found = format!("format version {}", FORMAT_VERSION + 1);
+    let known = format!("reads only version {FORMAT_VERSION}");
+    assert!(
+        message.contains(&found) && message.contains(&known),
+        "both versions are named: {message}"
     );
     assert!(
         contents(data.path()) == before,

@@ -2,13 +2,12 @@
 
 use super::ConcertId;
 use chrono::NaiveDate;
-use serde::{Deserialize, Serialize};
 
 /// Where a seat, a hold or a sale lives: its concert date.
 pub type DateKey = (ConcertId, NaiveDate);
 
 /// One date to create: its seat count and the price of every seat.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewDate {
     pub date: NaiveDate,
     pub seat_count: u32,
@@ -16,7 +15,7 @@ pub struct NewDate {
 }
 
 /// A concert as created, which is all the journal needs to create it again.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConcertRecord {
     pub concert_id: ConcertId,
     pub title: String,

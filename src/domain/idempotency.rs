@@ -4,14 +4,14 @@
 use super::UserId;
 use crate::error::{Error, Result};
 use chrono::{DateTime, Duration, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, VecDeque};
 
 pub const KEY_LENGTH_MAX: usize = 64;
 
 /// A client's idempotency key: 1..=64 visible ASCII characters.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct IdempotencyKey(String);
 
 impl IdempotencyKey {
@@ -24,20 +24,24 @@ impl IdempotencyKey {
         }
         Ok(Self(text.to_string()))
     }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
-/// The endpoints that honour idempotency keys.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// The endpoints that honour idempotency keys. On disk each is a number of its own (see
+/// `persistence::format`), so this list may be reordered freely.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Endpoint {
     Charges,
     Reservations,
     Payments,
-    // New endpoints go last: journaled scopes keep endpoints by their place in this list.
     QueueTokens,
 }
 
 /// Keys are scoped to the user and the endpoint.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Scope {
     pub user: UserId,
     pub endpoint: Endpoint,
@@ -45,7 +49,7 @@ pub struct Scope {
 }
 
 /// A successful answer as it went out: its status and JSON body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredResponse {
     pub status: u16,
     pub body: String,
@@ -73,14 +77,15 @@ pub enum Recall {
     Mismatch,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Entry {
-    fingerprint: String,
-    answer: Answer,
+/// A remembered answer and the fingerprint of the request it answered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub fingerprint: String,
+    pub answer: Answer,
 }
 
 /// One remembered answer as the journal keeps it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AnswerRecord {
     pub scope: Scope,
     pub fingerprint: String,
@@ -93,38 +98,23 @@ pub struct AnswerRecord {
 pub const KEYS_PER_USER_MAX: u32 = 1_000;
 
 /// Remembered answers, forgotten oldest first once older than `retention`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(from = "StoreImage")]
+#[derive(Debug, Clone)]
 pub struct IdempotencyStore {
     retention: Duration,
     entries: HashMap<Scope, Entry>,
     by_age: VecDeque<(DateTime<Utc>, Scope)>,
-    /// Answers kept per user; counted from `entries`, so never written.
-    #[serde(skip_serializing)]
+    /// Answers kept per user; counted from `entries`, so not in an image.
     per_user: HashMap<UserId, u32>,
 }
 
 /// The store as snapshots keep it: its fields but the derived counts.
-#[derive(Deserialize)]
-struct StoreImage {
-    retention: Duration,
-    entries: HashMap<Scope, Entry>,
-    by_age: VecDeque<(DateTime<Utc>, Scope)>,
-}
-
-impl From<StoreImage> for IdempotencyStore {
-    fn from(image: StoreImage) -> Self {
-        let mut per_user = HashMap::new();
-        for scope in image.entries.keys() {
-            *per_user.entry(scope.user).or_insert(0) += 1;
-        }
-        Self {
-            retention: image.retention,
-            entries: image.entries,
-            by_age: image.by_age,
-            per_user,
-        }
-    }
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreImage {
+    pub retention: Duration,
+    /// In no particular order.
+    pub entries: Vec<(Scope, Entry)>,
+    /// Oldest first: each kept answer's scope and when it was remembered.
+    pub by_age: VecDeque<(DateTime<Utc>, Scope)>,
 }
 
 impl IdempotencyStore {
@@ -134,6 +124,36 @@ impl IdempotencyStore {
             entries: HashMap::new(),
             by_age: VecDeque::new(),
             per_user: HashMap::new(),
+        }
+    }
+
+    /// The store as a snapshot keeps it.
+    pub fn image(&self) -> StoreImage {
+        StoreImage {
+            retention: self.retention,
+            entries: (self.entries.iter())
+                .map(|(scope, entry)| (scope.clone(), entry.clone()))
+                .collect(),
+            by_age: self.by_age.clone(),
+        }
+    }
+
+    /// The store a snapshot kept.
+    pub fn restore(image: StoreImage) -> Self {
+        assert_eq!(
+            image.entries.len(),
+            image.by_age.len(),
+            "every kept answer has its age, once"
+        );
+        let mut per_user = HashMap::new();
+        for (scope, _) in &image.entries {
+            *per_user.entry(scope.user).or_insert(0) += 1;
+        }
+        Self {
+            retention: image.retention,
+            entries: image.entries.into_iter().collect(),
+            by_age: image.by_age,
+            per_user,
         }
     }
 
@@ -301,8 +321,7 @@ mod tests {
         store.remember(scope("a"), "a".into(), answer(201), now());
         store.remember(other.clone(), "x".into(), answer(201), now());
         store.remember(scope("b"), "b".into(), answer(201), now() + Duration::hours(1));
-        let bytes = postcard::to_allocvec(&store).unwrap();
-        let mut restored: IdempotencyStore = postcard::from_bytes(&bytes).unwrap();
+        let mut restored = IdempotencyStore::restore(store.image());
         assert_eq!(
             (restored.kept_for(scope("a").user), restored.kept_for(other.user)),
             (2, 1)

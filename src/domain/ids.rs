@@ -43,7 +43,7 @@ pub fn parse_hyphenated_uuid(text: &str) -> Option<Uuid> {
     (text.len() == 36).then(|| Uuid::try_parse(text).ok()).flatten()
 }
 
-/// Text in JSON, bytes in the journal and snapshots.
+/// Text in JSON, bytes in binary encodings.
 fn deserialize_uuid<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Uuid, D::Error> {
     if !deserializer.is_human_readable() {
         return Uuid::deserialize(deserializer);
@@ -94,6 +94,15 @@ impl TokenSecret {
     pub fn random() -> Self {
         Self(rand::random())
     }
+
+    /// The secret a token was issued with, as a snapshot or the journal kept it.
+    pub fn from_bytes(bytes: [u8; 24]) -> Self {
+        Self(bytes)
+    }
+
+    pub fn bytes(&self) -> [u8; 24] {
+        self.0
+    }
 }
 
 /// The key the number's mask is made with; one per process, read from the data dir at start.
@@ -128,6 +137,10 @@ impl Token {
         self.seq
     }
 
+    pub fn secret(&self) -> TokenSecret {
+        self.secret
+    }
+
     /// True if `presented` is this token. The secrets are compared in constant time: the number
     /// is public, so an early exit would let a client find a secret byte by byte from timings.
     pub fn is(&self, presented: &Token) -> bool {
@@ -159,8 +172,7 @@ impl fmt::Display for Token {
     }
 }
 
-/// 64 hex digits for people (JSON), the number and the 24 bytes themselves for the journal and
-/// snapshots, which hold millions of tokens.
+/// 64 hex digits for people (JSON), the number and the 24 bytes themselves in binary encodings.
 impl Serialize for Token {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         if serializer.is_human_readable() {

@@ -25,7 +25,7 @@ pub enum ReservationStatus {
 }
 
 /// What happened on a seat map; `apply` replays these exactly.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SeatEvent {
     SeatHeld {
         reservation: ReservationId,
@@ -111,28 +111,44 @@ impl SeatCounts {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-enum Occupant {
+/// Who a seat belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Occupant {
     Free,
     Held(ReservationId),
     Sold(ReservationId),
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Seat {
-    price: i64,
-    occupant: Occupant,
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seat {
+    pub price: i64,
+    pub occupant: Occupant,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Record {
-    view: Reservation,
+/// A reservation as the map keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub view: Reservation,
     /// A payment is under way: the hold cannot lapse or be cancelled until it ends.
-    paying: bool,
+    pub paying: bool,
 }
 
-/// Serializable whole for snapshots: replaying events onto a restored map continues exactly.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// A seat map as a snapshot keeps it: every field, the counts that follow from the others
+/// included, so that replaying events onto the restored map continues exactly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeatMapImage {
+    pub concert: ConcertId,
+    pub date: NaiveDate,
+    pub seats: Vec<Seat>,
+    pub reservations: Vec<(ReservationId, Record)>,
+    pub hold_deadlines: Vec<(DateTime<Utc>, ReservationId)>,
+    pub held: u64,
+    pub sold: u64,
+    pub revenue: i64,
+    pub version: u64,
+}
+
+#[derive(Debug, Clone)]
 pub struct SeatMap {
     concert: ConcertId,
     date: NaiveDate,
@@ -181,6 +197,50 @@ impl SeatMap {
 
     pub fn version(&self) -> u64 {
         self.version
+    }
+
+    /// The map as a snapshot keeps it; reservations in no particular order.
+    pub fn image(&self) -> SeatMapImage {
+        SeatMapImage {
+            concert: self.concert,
+            date: self.date,
+            seats: self.seats.clone(),
+            reservations: (self.reservations.iter())
+                .map(|(id, record)| (*id, record.clone()))
+                .collect(),
+            hold_deadlines: self.hold_deadlines.iter().copied().collect(),
+            held: self.held,
+            sold: self.sold,
+            revenue: self.revenue,
+            version: self.version,
+        }
+    }
+
+    /// The map a snapshot kept.
+    pub fn restore(image: SeatMapImage) -> Self {
+        let occupied = |held: bool| {
+            let seats = image.seats.iter();
+            seats
+                .filter(|seat| match seat.occupant {
+                    Occupant::Free => false,
+                    Occupant::Held(_) => held,
+                    Occupant::Sold(_) => !held,
+                })
+                .count() as u64
+        };
+        assert_eq!(occupied(true), image.held, "the held count matches the seats");
+        assert_eq!(occupied(false), image.sold, "the sold count matches the seats");
+        Self {
+            concert: image.concert,
+            date: image.date,
+            seats: image.seats,
+            reservations: image.reservations.into_iter().collect(),
+            hold_deadlines: image.hold_deadlines.into_iter().collect(),
+            held: image.held,
+            sold: image.sold,
+            revenue: image.revenue,
+            version: image.version,
+        }
     }
 
     /// Holds `seat_number` for `user` until `now + hold_ttl`. `within_hold_limit` is asked last,

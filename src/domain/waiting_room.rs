@@ -29,7 +29,7 @@ pub enum TokenStatus {
 }
 
 /// Why a token died.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenEnd {
     Left,
     ActiveExpired,
@@ -38,7 +38,7 @@ pub enum TokenEnd {
 }
 
 /// What happened in the waiting room; `apply` replays these exactly.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QueueEvent {
     TokenIssued {
         seq: u64,
@@ -103,19 +103,16 @@ pub struct QueueStats {
     pub expired_total: u64,
 }
 
-/// A live token, 80 bytes. Times are kept as nanosecond counts in snapshots, which hold millions
-/// of these.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+/// A live token, 80 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TokenRecord {
-    token: Token,
-    user: UserId,
-    #[serde(with = "chrono::serde::ts_nanoseconds")]
-    issued_at: DateTime<Utc>,
-    status: TokenStatus,
+    pub token: Token,
+    pub user: UserId,
+    pub issued_at: DateTime<Utc>,
+    pub status: TokenStatus,
     /// When the token dies unless something happens first: while WAITING, its idle deadline
     /// (moved by every read); once ACTIVE, the end of its slot.
-    #[serde(with = "chrono::serde::ts_nanoseconds")]
-    deadline: DateTime<Utc>,
+    pub deadline: DateTime<Utc>,
 }
 
 impl TokenRecord {
@@ -130,17 +127,19 @@ impl TokenRecord {
 
 /// The waiting room in a snapshot: the live tokens and the counters. The indexes are rebuilt
 /// from them on restore, so taking an image costs one pass over the tokens.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoomImage {
-    records: Vec<TokenRecord>,
-    next_seq: u64,
-    admitted_total: u64,
-    expired_total: u64,
-    admissions_per_second: VecDeque<(i64, u64)>,
+    /// In sequence order.
+    pub records: Vec<TokenRecord>,
+    pub next_seq: u64,
+    pub admitted_total: u64,
+    pub expired_total: u64,
+    /// Admissions from the line per second: (unix second, count), oldest first.
+    pub admissions_per_second: VecDeque<(i64, u64)>,
     /// The operator's choice of `active_max`, if one was made: it stands over the configured one.
-    active_max_chosen: Option<u32>,
+    pub active_max_chosen: Option<u32>,
     /// Tokens payments were made with: token, user, when paid.
-    paid: Vec<(Token, UserId, DateTime<Utc>)>,
+    pub paid: Vec<(Token, UserId, DateTime<Utc>)>,
 }
 
 #[derive(Debug, Clone)]

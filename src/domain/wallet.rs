@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WalletLimits {
     pub charge_max: i64,
     pub balance_max: i64,
@@ -71,7 +71,7 @@ impl Payment {
 
 /// What happened to the wallets; `apply` replays these exactly. `PaymentCompleted` is the commit
 /// point of a payment: on replay it also makes the seat SOLD.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WalletEvent {
     Charged {
         transaction: TransactionId,
@@ -88,24 +88,34 @@ pub enum WalletEvent {
 }
 
 /// Money totals across all wallets.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MoneyTotals {
     pub charged: i64,
     pub balances: i64,
     pub revenue: i64,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct Account {
-    balance: i64,
+/// One fan's wallet.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Account {
+    pub balance: i64,
     /// Oldest first; read newest first.
-    transactions: Vec<Transaction>,
-    /// Each payment with the queue token it was made with, which the payment ends.
-    payments: Vec<(Payment, Token)>,
+    pub transactions: Vec<Transaction>,
+    /// Oldest first, each with the queue token it was made with, which the payment ends (unknown
+    /// for payments a data dir of format version 2 kept in a snapshot).
+    pub payments: Vec<(Payment, Option<Token>)>,
 }
 
-/// Serializable whole for snapshots; the limits are the configuration's, set again on restore.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// The wallets as a snapshot keeps them. The limits are those of the day the image was taken;
+/// recovery sets the configuration's again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalletImage {
+    pub limits: WalletLimits,
+    pub accounts: Vec<(UserId, Account)>,
+    pub totals: MoneyTotals,
+}
+
+#[derive(Debug, Clone)]
 pub struct Wallet {
     limits: WalletLimits,
     accounts: HashMap<UserId, Account>,
@@ -125,6 +135,34 @@ impl Wallet {
         }
     }
 
+    /// The wallets as a snapshot keeps them; accounts in no particular order.
+    pub fn image(&self) -> WalletImage {
+        WalletImage {
+            limits: self.limits,
+            accounts: (self.accounts.iter())
+                .map(|(user, account)| (*user, account.clone()))
+                .collect(),
+            totals: self.totals,
+        }
+    }
+
+    /// The wallets a snapshot kept.
+    pub fn restore(image: WalletImage) -> Self {
+        let totals = image.totals;
+        let balances: i64 = image.accounts.iter().map(|(_, account)| account.balance).sum();
+        assert_eq!(balances, totals.balances, "the balances add up to their total");
+        assert_eq!(
+            totals.charged,
+            totals.balances + totals.revenue,
+            "no money is lost or invented"
+        );
+        Self {
+            limits: image.limits,
+            accounts: image.accounts.into_iter().collect(),
+            totals,
+        }
+    }
+
     /// The same wallets under new limits: a restart may change the configuration.
     pub fn with_limits(mut self, limits: WalletLimits) -> Self {
         self.limits = limits;
@@ -136,8 +174,8 @@ impl Wallet {
         self.payments_with_tokens().map(|(payment, _)| payment)
     }
 
-    /// Every payment and the queue token it was made with.
-    pub fn payments_with_tokens(&self) -> impl Iterator<Item = (&Payment, Token)> + '_ {
+    /// Every payment and the queue token it was made with, where that is known.
+    pub fn payments_with_tokens(&self) -> impl Iterator<Item = (&Payment, Option<Token>)> + '_ {
         let payments = self.accounts.values().flat_map(|account| account.payments.iter());
         payments.map(|(payment, token)| (payment, *token))
     }
@@ -257,7 +295,7 @@ impl Wallet {
                     payment_id: Some(payment.payment_id),
                 };
                 account.transactions.push(record);
-                account.payments.push((payment.clone(), *paid_with));
+                account.payments.push((payment.clone(), Some(*paid_with)));
                 self.totals.balances -= payment.amount;
                 self.totals.revenue += payment.amount;
             }

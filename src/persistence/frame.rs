@@ -1,19 +1,15 @@
-//! The record framing shared by the journal and the snapshots.
+//! The record framing shared by the journal and the snapshots; what a payload holds is for
+//! [`super::format`] to say.
 //!
 //! ```text
 //! record  = length: u32 LE | crc32(payload): u32 LE | payload
-//! payload = format version: u8 | postcard body
 //! ```
 //!
 //! A reader stops at the first record that is cut short, fails its checksum or does not decode:
 //! everything before it is a clean prefix of what was written. Whether anything written later
 //! survives past that point is for [`next_whole_record`] to find.
 
-use serde::de::DeserializeOwned;
 use serde::Serialize;
-
-/// The payload format; a reader refuses a version it does not know.
-pub const FORMAT_VERSION: u8 = 2;
 
 const HEADER_BYTES: usize = 8;
 
@@ -32,12 +28,11 @@ pub fn encode_into<T: Serialize>(value: &T, out: &mut Vec<u8>) {
     try_encode_into(value, out).expect("a journal record fits the length limit");
 }
 
-/// Appends one framed record holding `value` to `out`, or leaves `out` as it was if the record
-/// would be too large.
+/// Appends one framed record holding the postcard encoding of `value` to `out`, or leaves `out`
+/// as it was if the record would be too large.
 pub fn try_encode_into<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), TooLarge> {
     let start = out.len();
     out.extend_from_slice(&[0; HEADER_BYTES]);
-    out.push(FORMAT_VERSION);
     let body = postcard::to_extend(value, std::mem::take(out)).expect("in-memory encoding cannot fail");
     *out = body;
     let payload_len = out.len() - start - HEADER_BYTES;
@@ -69,7 +64,7 @@ pub enum Damage {
     Checksum,
     /// A record's payload is of a format this build does not know: written by another version.
     #[error("a record of format version {0}, which this build does not know")]
-    UnknownVersion(u8),
+    UnknownVersion(u32),
     /// A record's payload does not decode.
     #[error("a record that does not decode: {0}")]
     Undecodable(String),
@@ -85,12 +80,13 @@ pub struct Decoded<T> {
     pub damage: Option<Damage>,
 }
 
-/// Reads records until the end of `bytes` or the first damaged one.
-pub fn decode_all<T: DeserializeOwned>(bytes: &[u8]) -> Decoded<T> {
+/// Reads records until the end of `bytes` or the first damaged one, each payload through
+/// `decode`.
+pub fn decode_all<T>(bytes: &[u8], mut decode: impl FnMut(&[u8]) -> Result<T, Damage>) -> Decoded<T> {
     let mut records = Vec::new();
     let mut offset = 0;
     while offset < bytes.len() {
-        match decode_one(&bytes[offset..]) {
+        match decode_one(&bytes[offset..], &mut decode) {
             Ok((record, used)) => {
                 records.push(record);
                 offset += used;
@@ -111,9 +107,9 @@ pub fn decode_all<T: DeserializeOwned>(bytes: &[u8]) -> Decoded<T> {
     }
 }
 
-/// Reads exactly one record spanning all of `bytes`.
-pub fn decode_exact<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Damage> {
-    let (record, used) = decode_one(bytes)?;
+/// Reads exactly one record spanning all of `bytes`, its payload through `decode`.
+pub fn decode_exact<T>(bytes: &[u8], decode: impl FnOnce(&[u8]) -> Result<T, Damage>) -> Result<T, Damage> {
+    let (record, used) = decode_one(bytes, decode)?;
     if used != bytes.len() {
         return Err(Damage::Undecodable(format!(
             "{} bytes after the record",
@@ -123,8 +119,8 @@ pub fn decode_exact<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Damage> {
     Ok(record)
 }
 
-/// The offset of the first whole record with a matching checksum that starts after `from`, of
-/// any format version: what a reader that stopped at damaged bytes asks to tell bytes a write
+/// The offset of the first whole record with a matching checksum that starts after `from`,
+/// whatever its payload: what a reader that stopped at damaged bytes asks to tell bytes a write
 /// never finished (nothing whole after them) from damage to bytes written before others.
 ///
 /// Every offset is tried, because a damaged length says nothing about where the next record
@@ -153,13 +149,28 @@ fn checked_payload(bytes: &[u8]) -> Result<&[u8], Damage> {
     Ok(payload)
 }
 
-fn decode_one<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, usize), Damage> {
+fn decode_one<T>(bytes: &[u8], decode: impl FnOnce(&[u8]) -> Result<T, Damage>) -> Result<(T, usize), Damage> {
     let payload = checked_payload(bytes)?;
-    if payload[0] != FORMAT_VERSION {
-        return Err(Damage::UnknownVersion(payload[0]));
+    Ok((decode(payload)?, HEADER_BYTES + payload.len()))
+}
+
+/// One framed record holding `payload` as it is.
+#[cfg(test)]
+pub(crate) fn frame_payload(payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_BYTES + payload.len());
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+/// The value a whole payload encodes with postcard.
+pub fn postcard_value<T: serde::de::DeserializeOwned>(payload: &[u8]) -> Result<T, Damage> {
+    let (value, rest) = postcard::take_from_bytes(payload).map_err(|e| Damage::Undecodable(e.to_string()))?;
+    if !rest.is_empty() {
+        return Err(Damage::Undecodable(format!("{} bytes after the value", rest.len())));
     }
-    let record = postcard::from_bytes(&payload[1..]).map_err(|e| Damage::Undecodable(e.to_string()))?;
-    Ok((record, HEADER_BYTES + payload.len()))
+    Ok(value)
 }
 
 #[cfg(test)]
@@ -196,11 +207,14 @@ mod tests {
     fn records_round_trip() {
         let records = samples(20);
         let (bytes, _) = encode_all(&records);
-        let decoded = decode_all::<Sample>(&bytes);
+        let decoded = decode_all(&bytes, postcard_value::<Sample>);
         assert_eq!(decoded.records, records);
         assert_eq!(decoded.valid_len, bytes.len());
         assert_eq!(decoded.damage, None);
-        assert_eq!(decode_exact::<Sample>(&encode(&records[3])).unwrap(), records[3]);
+        assert_eq!(
+            decode_exact(&encode(&records[3]), postcard_value::<Sample>).unwrap(),
+            records[3]
+        );
     }
 
     #[test]
@@ -208,7 +222,7 @@ mod tests {
         let records = samples(12);
         let (bytes, ends) = encode_all(&records);
         for cut in 0..=bytes.len() {
-            let decoded = decode_all::<Sample>(&bytes[..cut]);
+            let decoded = decode_all(&bytes[..cut], postcard_value::<Sample>);
             let whole = ends.iter().filter(|end| **end <= cut).count();
             assert_eq!(decoded.records, records[..whole], "cut at {cut}");
             assert_eq!(decoded.valid_len, if whole == 0 { 0 } else { ends[whole - 1] });
@@ -224,7 +238,7 @@ mod tests {
         for position in 0..bytes.len() {
             let mut damaged = bytes.clone();
             damaged[position] ^= 0x10;
-            let decoded = decode_all::<Sample>(&damaged);
+            let decoded = decode_all(&damaged, postcard_value::<Sample>);
             let intact = ends.iter().filter(|end| **end <= position).count();
             assert_eq!(decoded.records, records[..intact], "bit flipped at {position}");
             assert!(decoded.damage.is_some());
@@ -238,7 +252,7 @@ mod tests {
         for position in 0..bytes.len() {
             let mut damaged = bytes.clone();
             damaged[position] ^= 0x10;
-            let decoded = decode_all::<Sample>(&damaged);
+            let decoded = decode_all(&damaged, postcard_value::<Sample>);
             let next = ends.iter().copied().find(|end| *end > position && *end < bytes.len());
             assert_eq!(
                 next_whole_record(&damaged, decoded.valid_len),
@@ -260,14 +274,13 @@ mod tests {
     }
 
     #[test]
-    fn an_unknown_version_is_refused() {
-        let mut bytes = encode(&samples(1)[0]);
-        bytes[8] = FORMAT_VERSION + 1;
-        let crc = crc32fast::hash(&bytes[8..]);
-        bytes[4..8].copy_from_slice(&crc.to_le_bytes());
-        assert_eq!(
-            decode_exact::<Sample>(&bytes),
-            Err(Damage::UnknownVersion(FORMAT_VERSION + 1))
-        );
+    fn a_payload_with_bytes_after_its_value_does_not_decode() {
+        let mut payload = postcard::to_allocvec(&samples(2)[1]).unwrap();
+        payload.push(0);
+        let bytes = frame_payload(&payload);
+        assert!(matches!(
+            decode_exact(&bytes, postcard_value::<Sample>),
+            Err(Damage::Undecodable(_))
+        ));
     }
 }

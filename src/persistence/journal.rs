@@ -26,7 +26,7 @@
 //! queue without limit.
 
 use super::data_dir::DataDir;
-use super::frame;
+use super::format::{self, FileKind};
 use super::{Change, Entry};
 use crate::config::FsyncPolicy;
 use crate::error::{Error, ErrorCode};
@@ -241,7 +241,7 @@ impl StreamWriter {
         let mut bytes = Vec::new();
         for change in changes {
             self.seq += 1;
-            frame::encode_into(&Entry { seq: self.seq, change }, &mut bytes);
+            format::encode_entry(Entry { seq: self.seq, change }, &mut bytes);
         }
         if bytes.is_empty() {
             return Commit::done();
@@ -273,24 +273,33 @@ impl NotBegun {
 }
 
 impl Segment {
-    /// Creates segment `index` and makes its name durable before any record in it can be
-    /// acknowledged. If that fails the file goes again: an empty segment after the one in use
-    /// would leave that one no longer the last, and a torn tail at its end refused at start.
+    /// Creates segment `index` and makes its header and its name durable before any record in
+    /// it can be acknowledged: a segment that is not the last never ends inside its header. If
+    /// that fails the file goes again: an empty segment after the one in use would leave that one
+    /// no longer the last, and a torn tail at its end refused at start.
     fn create(dir: &DataDir, index: u64) -> Result<Self, NotBegun> {
         let path = dir.segment_path(index);
-        let file = File::options()
+        let mut file = File::options()
             .create_new(true)
             .append(true)
             .open(&path)
             .map_err(NotBegun::Nothing)?;
-        if let Err(error) = dir.sync() {
+        let header = format::header(FileKind::Journal);
+        let durable = (file.write_all(&header))
+            .and_then(|()| file.sync_data())
+            .and_then(|()| dir.sync());
+        if let Err(error) = durable {
             drop(file);
             return Err(match fs::remove_file(&path) {
                 Ok(()) => NotBegun::Nothing(error),
                 Err(_) => NotBegun::LeftBehind(error),
             });
         }
-        Ok(Self { index, file, len: 0 })
+        Ok(Self {
+            index,
+            file,
+            len: header.len() as u64,
+        })
     }
 }
 
@@ -523,6 +532,7 @@ impl Journal {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::persistence::format::HEADER_BYTES;
 
     #[tokio::test]
     async fn there_is_no_room_while_the_writer_is_behind_and_room_again_once_it_catches_up() {
@@ -543,7 +553,7 @@ mod tests {
         assert!(journal.has_room(), "nothing is queued once all of it is durable");
         journal.stop().await;
         let written = std::fs::read(dir.path().join("journal-00000001.log")).unwrap();
-        assert_eq!(written, [[1; 5].as_slice(), &[2; 5], &[3; 2]].concat());
+        assert_eq!(written[HEADER_BYTES..], [[1; 5].as_slice(), &[2; 5], &[3; 2]].concat());
     }
 
     #[tokio::test]
@@ -555,7 +565,7 @@ mod tests {
         drop(journal.append(vec![1; 4]));
         drop(journal.append(vec![2; 4]));
         // Written in batches of their own before the next record is sent.
-        while std::fs::metadata(&segment).unwrap().len() < 8 {
+        while std::fs::metadata(&segment).unwrap().len() < (HEADER_BYTES + 8) as u64 {
             tokio::task::yield_now().await;
         }
         journal.append(vec![3; 4]).durable().await.unwrap();
@@ -570,7 +580,7 @@ mod tests {
         journal.stop().await;
         assert_eq!(journal.syncs(), 2, "a stop syncs what nobody waited for");
         let written = std::fs::read(&segment).unwrap();
-        assert_eq!(written, [[1; 4], [2; 4], [3; 4], [4; 4]].concat());
+        assert_eq!(written[HEADER_BYTES..], [[1; 4], [2; 4], [3; 4], [4; 4]].concat());
     }
 
     fn started() -> (tempfile::TempDir, Arc<DataDir>, Journal) {
@@ -589,14 +599,21 @@ mod tests {
         assert_eq!(refused.code, ErrorCode::Unavailable);
         assert!(journal.is_healthy());
         journal.append(vec![1, 2, 3]).durable().await.unwrap();
-        assert_eq!(std::fs::read(data_dir.segment_path(1)).unwrap(), [1, 2, 3]);
+        let records = |index| std::fs::read(data_dir.segment_path(index)).unwrap()[format::HEADER_BYTES..].to_vec();
+        assert_eq!(records(1), [1, 2, 3]);
 
         std::fs::remove_dir(data_dir.segment_path(2)).unwrap();
         assert_eq!(journal.rotate().await.unwrap(), 2);
         journal.append(vec![4, 5]).durable().await.unwrap();
         journal.stop().await;
-        assert_eq!(std::fs::read(data_dir.segment_path(1)).unwrap(), [1, 2, 3]);
-        assert_eq!(std::fs::read(data_dir.segment_path(2)).unwrap(), [4, 5]);
+        assert_eq!(records(1), [1, 2, 3]);
+        assert_eq!(records(2), [4, 5]);
+        let header = std::fs::read(data_dir.segment_path(2)).unwrap()[..format::HEADER_BYTES].to_vec();
+        assert_eq!(
+            header,
+            format::header(FileKind::Journal),
+            "a segment begins with its header"
+        );
     }
 
     #[tokio::test]

@@ -8,13 +8,15 @@
 //! holds, so replay skips exactly what the snapshot already has, even though the parts of one
 //! snapshot are taken at slightly different moments.
 //!
-//! - [`frame`]: the checksummed, versioned record format.
+//! - [`format`]: the disk format: its own types, versioned files, the conversions.
+//! - [`frame`]: the checksummed record framing.
 //! - [`journal`]: the writer thread and its group commit.
 //! - [`snapshot`]: writing, reading and pruning snapshots.
 //! - [`recovery`]: the state rebuilt at start.
 //! - [`data_dir`]: the files and the lock.
 
 pub mod data_dir;
+pub mod format;
 pub mod frame;
 pub mod journal;
 pub mod recovery;
@@ -26,17 +28,17 @@ use crate::domain::seat_map::{SeatEvent, SeatMap};
 use crate::domain::user::User;
 use crate::domain::waiting_room::{QueueEvent, RoomImage};
 use crate::domain::wallet::{Wallet, WalletEvent};
-use serde::{Deserialize, Serialize};
 
-/// One journal record: a change and its number in its writer's stream.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One journal record: a change and its number in its writer's stream. Written as
+/// [`format::records::Record`].
+#[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
     pub seq: u64,
     pub change: Change,
 }
 
 /// Every kind of change the service makes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Change {
     UserRegistered(User),
     ConcertCreated(ConcertRecord),
@@ -54,14 +56,15 @@ pub enum Change {
 }
 
 /// A piece of state with the number of the last entry of its stream it includes.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct Part<T> {
     pub seq: u64,
     pub state: T,
 }
 
-/// Everything the service holds, as a snapshot keeps it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Everything the service holds, as a snapshot keeps it. Written as
+/// [`format::snapshot::Snapshot`].
+#[derive(Debug, Clone)]
 pub struct Image {
     pub users: Part<Vec<User>>,
     pub concerts: Part<Vec<ConcertRecord>>,

@@ -10,6 +10,7 @@
 //! dir exactly as it found it.
 
 use super::data_dir::DataDir;
+use super::format::{self, SnapshotError, UnknownVersion};
 use super::frame::{self, Damage};
 use super::{snapshot, Change, Entry, Image, Part};
 use crate::domain::concert::{ConcertRecord, DateKey};
@@ -61,6 +62,11 @@ pub enum RecoveryError {
         damage: Damage,
         found: Corruption,
     },
+    #[error(
+        "{} is of {version}: the server refuses to start and has changed nothing on disk; start it with a build that reads that version",
+        path.display()
+    )]
+    UnknownVersion { path: PathBuf, version: UnknownVersion },
     #[error("journal segment {segment}: {problem}")]
     Inconsistent { segment: u64, problem: String },
     #[error("no snapshot could be read and the journal no longer starts at the beginning (segment {first})")]
@@ -207,6 +213,8 @@ impl CutShort {
             }
             // The room remembers the token and ends it in two records; a crash may keep the first.
             let room = &state.room.state;
+            // A payment a version 2 snapshot kept does not name its token; that token ended then.
+            let Some(token) = token else { continue };
             let unremembered = payment.paid_at + PAID_TOKEN_MEMORY > now && room.paid_by(&token).is_none();
             let alive = room.deadline(&token).is_some();
             if unremembered || alive {
@@ -274,7 +282,13 @@ fn starting_point(
     for index in dir.snapshots()?.into_iter().rev() {
         match snapshot::read(dir, index) {
             Ok(image) => return Ok((State::from_image(image, limits), index, Some(index))),
-            Err(damage) => tracing::warn!(
+            // A newer build's snapshot is not passed over: the journal after it is of that
+            // build too, and a fallback would let this one prune what that one can read.
+            Err(SnapshotError::UnknownVersion(version)) => {
+                let path = dir.snapshot_path(index);
+                return Err(RecoveryError::UnknownVersion { path, version });
+            }
+            Err(SnapshotError::Damaged(damage)) => tracing::warn!(
                 snapshot = index,
                 ?damage,
                 "a snapshot is damaged; trying the one before"
@@ -296,8 +310,9 @@ fn replay_segment(
     state: &mut State,
     report: &mut Report,
 ) -> Result<Option<TornTail>, RecoveryError> {
-    let bytes = fs::read(dir.segment_path(segment))?;
-    let decoded = frame::decode_all::<Entry>(&bytes);
+    let path = dir.segment_path(segment);
+    let bytes = fs::read(&path)?;
+    let decoded = format::read_segment(&bytes).map_err(|version| RecoveryError::UnknownVersion { path, version })?;
     let torn = match decoded.damage {
         None => None,
         Some(damage) => Some(torn_tail(dir, segment, next, &bytes, decoded.valid_len, damage)?),

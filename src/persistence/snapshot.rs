@@ -1,14 +1,15 @@
-//! Snapshots: the whole [`Image`] as one checksummed record, written to a temporary file, synced,
-//! renamed into place, and the dir synced, so a snapshot file is either whole or absent. A
-//! temporary file never outlives its write: a failed write removes it, and the start after a
-//! crash removes any the crash left.
+//! Snapshots: the whole [`Image`] as a file of one checksummed record after the format's header,
+//! written to a temporary file, synced, renamed into place, and the dir synced, so a snapshot
+//! file is either whole or absent. A temporary file never outlives its write: a failed write
+//! removes it, and the start after a crash removes any the crash left.
 //!
 //! Snapshot `k` holds the state as of the start of journal segment `k` or later; recovery replays
 //! segments `k..`. The two newest snapshots are kept, and the segments the older one needs, so a
 //! damaged newest snapshot falls back to the one before.
 
 use super::data_dir::DataDir;
-use super::frame::{self, Damage};
+use super::format::{self, SnapshotError};
+use super::frame::Damage;
 use super::Image;
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -19,9 +20,8 @@ pub const SNAPSHOTS_KEPT: usize = 2;
 
 /// Writes snapshot `index` durably; returns its size in bytes.
 pub fn write(dir: &DataDir, index: u64, image: &Image) -> io::Result<u64> {
-    let mut bytes = Vec::new();
     // Too large a state is refused as an error: the journal still holds everything.
-    frame::try_encode_into(image, &mut bytes).map_err(io::Error::other)?;
+    let bytes = format::encode_snapshot(image).map_err(io::Error::other)?;
     let temporary = dir.snapshot_temporary_path(index);
     let renamed = write_synced(&temporary, &bytes).and_then(|()| fs::rename(&temporary, dir.snapshot_path(index)));
     if let Err(error) = renamed {
@@ -59,10 +59,11 @@ pub fn remove_temporaries(dir: &DataDir) -> io::Result<()> {
     Ok(())
 }
 
-/// Reads snapshot `index`, refusing one that is damaged.
-pub fn read(dir: &DataDir, index: u64) -> Result<Image, Damage> {
+/// Reads snapshot `index`, refusing one that is damaged or of a version this build does not
+/// read.
+pub fn read(dir: &DataDir, index: u64) -> Result<Image, SnapshotError> {
     let bytes = fs::read(dir.snapshot_path(index)).map_err(|error| Damage::Undecodable(error.to_string()))?;
-    frame::decode_exact(&bytes)
+    format::decode_snapshot(&bytes)
 }
 
 /// Deletes snapshots beyond the newest `SNAPSHOTS_KEPT`, and the journal segments that no kept

@@ -3,9 +3,10 @@
 //! back what was acknowledged.
 
 use super::data_dir::DataDir;
+use super::format::{self, HEADER_BYTES, MAGIC_BYTES};
 use super::journal::Journal;
 use super::recovery::{self, Corruption, CutShort, Limits, RecoveryError, State};
-use super::{frame, snapshot, Change, Entry};
+use super::{snapshot, Change, Entry};
 use crate::config::FsyncPolicy;
 use crate::domain::concert::{ConcertRecord, NewDate};
 use crate::domain::idempotency::{AnswerRecord, Endpoint, IdempotencyKey, Scope, StoredResponse};
@@ -125,7 +126,7 @@ impl Engine {
                 _ => unreachable!("users, concerts and answers go through apply"),
             };
             *part_seq += 1;
-            frame::encode_into(&Entry { seq: *part_seq, change }, &mut bytes);
+            format::encode_entry(Entry { seq: *part_seq, change }, &mut bytes);
         }
         self.wait_for(bytes);
     }
@@ -140,7 +141,7 @@ impl Engine {
         };
         let entry = Entry { seq, change };
         self.state.apply(entry.clone()).unwrap();
-        self.wait_for(frame::encode(&entry));
+        self.wait_for(encoded(&entry));
     }
 
     fn wait_for(&self, bytes: Vec<u8>) {
@@ -380,6 +381,26 @@ fn assert_every_charge_is_answered(state: &State) {
     assert_eq!(charges, answered.count(), "every charge has its answer");
 }
 
+/// One entry as a framed journal record.
+fn encoded(entry: &Entry) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    format::encode_entry(entry.clone(), &mut bytes);
+    bytes
+}
+
+/// The entries of a whole segment and where each of their records ends.
+fn segment_entries(bytes: &[u8]) -> (Vec<Entry>, Vec<usize>) {
+    let decoded = format::read_segment(bytes).unwrap();
+    assert_eq!(decoded.damage, None, "the segment is whole");
+    let ends = (decoded.records.iter())
+        .scan(HEADER_BYTES, |end, entry| {
+            *end += encoded(entry).len();
+            Some(*end)
+        })
+        .collect();
+    (decoded.records, ends)
+}
+
 /// The newest journal segment, found without taking the dir's lock.
 fn last_segment(path: &Path) -> std::path::PathBuf {
     let mut segments: Vec<_> = std::fs::read_dir(path)
@@ -507,14 +528,8 @@ fn a_journal_cut_at_any_byte_recovers_exactly_the_whole_records_before_the_cut()
     let (_, holds) = engine.stop();
     let segment = last_segment(live.path());
     let bytes = std::fs::read(&segment).unwrap();
-    let entries = frame::decode_all::<Entry>(&bytes).records;
-    let mut ends = Vec::new();
-    let mut end = 0;
-    for entry in &entries {
-        end += frame::encode(entry).len();
-        ends.push(end);
-    }
-    assert_eq!(end, bytes.len());
+    let (entries, ends) = segment_entries(&bytes);
+    assert_eq!(ends.last(), Some(&bytes.len()));
     for cut in 0..=bytes.len() {
         let crashed = tempfile::tempdir().unwrap();
         let path = crashed.path().join(segment.file_name().unwrap());
@@ -528,7 +543,12 @@ fn a_journal_cut_at_any_byte_recovers_exactly_the_whole_records_before_the_cut()
             describe(&expected, &holds, now),
             "cut at {cut}"
         );
-        let kept = if whole == 0 { 0 } else { ends[whole - 1] };
+        // A segment cut inside its header holds nothing: all of it goes.
+        let kept = match whole {
+            0 if cut < HEADER_BYTES => 0,
+            0 => HEADER_BYTES,
+            _ => ends[whole - 1],
+        };
         assert_eq!(
             std::fs::metadata(&path).unwrap().len() as usize,
             kept,
@@ -563,7 +583,7 @@ fn crash_and_recover(commands: &[Command], in_flight: &Command, kept_per_mille: 
     let recovered = recover(live.path()).unwrap();
     assert_every_charge_is_answered(&recovered);
     let mut expected = acknowledged;
-    for entry in frame::decode_all::<Entry>(&bytes[acknowledged_len..cut]).records {
+    for entry in format::decode_records(&bytes[acknowledged_len..cut]).records {
         expected.apply(entry).unwrap();
     }
     assert_eq!(describe(&recovered, &holds, now), describe(&expected, &holds, now));
@@ -651,14 +671,7 @@ fn scripted_journal() -> (Vec<u8>, Vec<Entry>, Vec<usize>) {
     let (live, engine) = engine_after(scripted_day().len());
     engine.stop();
     let bytes = std::fs::read(last_segment(live.path())).unwrap();
-    let entries = frame::decode_all::<Entry>(&bytes).records;
-    let ends = entries
-        .iter()
-        .scan(0, |end, entry| {
-            *end += frame::encode(entry).len();
-            Some(*end)
-        })
-        .collect();
+    let (entries, ends) = segment_entries(&bytes);
     (bytes, entries, ends)
 }
 
@@ -714,14 +727,49 @@ fn a_flipped_byte_anywhere_but_in_the_last_record_refuses_to_start_and_changes_n
             assert_cut_and_kept(&damaged, last_start, &entries[..entries.len() - 1], &what);
             continue;
         }
-        let record = ends.iter().position(|end| *end > position).unwrap();
-        let start = if record == 0 { 0 } else { ends[record - 1] };
+        if (MAGIC_BYTES..HEADER_BYTES).contains(&position) {
+            assert_refused_as_another_version(&damaged, &what);
+            continue;
+        }
+        // Without its magic the header is read as the start of a record, which is damaged.
+        let (start, next) = match ends.iter().position(|end| *end > position) {
+            _ if position < HEADER_BYTES => (0, HEADER_BYTES),
+            Some(0) => (HEADER_BYTES, ends[0]),
+            Some(record) => (ends[record - 1], ends[record]),
+            None => unreachable!("the position is inside the segment"),
+        };
         let refused = assert_refused_unchanged(&damaged, start, &what);
         let RecoveryError::DamagedSegment { found, .. } = refused else {
             unreachable!()
         };
-        assert_eq!(found, Corruption::RecordFollows(ends[record] as u64), "{what}");
+        assert_eq!(found, Corruption::RecordFollows(next as u64), "{what}");
     }
+}
+
+/// Recovery of a segment whose header names another version refuses, names the file and both
+/// versions, and changes nothing.
+fn assert_refused_as_another_version(damaged: &[u8], what: &str) {
+    let crashed = dir_with_segment(damaged);
+    let before = contents(crashed.path());
+    let refused = recover(crashed.path())
+        .err()
+        .unwrap_or_else(|| panic!("{what}: recovery refuses"));
+    let RecoveryError::UnknownVersion { path, version } = &refused else {
+        panic!("{what}: {refused}");
+    };
+    assert!(path.ends_with("journal-00000001.log"), "{what}: {refused}");
+    assert_ne!(version.found, format::FORMAT_VERSION, "{what}");
+    let message = refused.to_string();
+    for named in [
+        format!("version {}", version.found),
+        format!("version {}", format::FORMAT_VERSION),
+    ] {
+        assert!(message.contains(&named), "{what}: {message}");
+    }
+    assert!(
+        contents(crashed.path()) == before,
+        "{what}: the refusal changed the dir"
+    );
 }
 
 #[test]
@@ -761,16 +809,9 @@ fn damage_before_the_last_segment_refuses_to_start_rather_than_lose_writes() {
     engine.stop();
     let first = DataDir::open(live.path()).unwrap().segment_path(1);
     let bytes = std::fs::read(&first).unwrap();
-    let ends: Vec<usize> = frame::decode_all::<Entry>(&bytes)
-        .records
-        .iter()
-        .scan(0, |end, entry| {
-            *end += frame::encode(entry).len();
-            Some(*end)
-        })
-        .collect();
+    let (_, ends) = segment_entries(&bytes);
     // The last record of a segment that is not the last is damage too, torn or not.
-    for (start, position) in [(0, 20), (ends[ends.len() - 2], bytes.len() - 3)] {
+    for (start, position) in [(HEADER_BYTES, 20), (ends[ends.len() - 2], bytes.len() - 3)] {
         let mut damaged = bytes.clone();
         damaged[position] ^= 0x01;
         std::fs::write(&first, damaged).unwrap();
@@ -810,7 +851,7 @@ fn a_payment_cut_short_by_a_crash_is_finished_when_the_actors_start() {
     // Drop the sale and the token's end that followed the payment of the last command.
     let segment = last_segment(live.path());
     let bytes = std::fs::read(&segment).unwrap();
-    let entries = frame::decode_all::<Entry>(&bytes).records;
+    let (entries, ends) = segment_entries(&bytes);
     let paid = entries
         .iter()
         .rposition(|entry| {
@@ -820,8 +861,7 @@ fn a_payment_cut_short_by_a_crash_is_finished_when_the_actors_start() {
             )
         })
         .unwrap();
-    let kept: usize = entries[..=paid].iter().map(|entry| frame::encode(entry).len()).sum();
-    std::fs::write(&segment, &bytes[..kept]).unwrap();
+    std::fs::write(&segment, &bytes[..ends[paid]]).unwrap();
 
     let recovered = recover(live.path()).unwrap();
     let (user, reservation, key) = holds[0];
@@ -845,8 +885,8 @@ fn a_snapshot_gives_back_exactly_the_state_it_was_taken_of() {
     engine.run(&Command::Issue { fan: 2 });
     let now = engine.now;
     let (state, holds) = engine.stop();
-    let bytes = frame::encode(&state.image());
-    let restored = State::from_image(frame::decode_exact(&bytes).unwrap(), &limits());
+    let bytes = format::encode_snapshot(&state.image()).unwrap();
+    let restored = State::from_image(format::decode_snapshot(&bytes).unwrap(), &limits());
     assert!(state.room.state.live_tokens().count() > 0);
     assert_eq!(describe(&restored, &holds, now), describe(&state, &holds, now));
 }
@@ -968,7 +1008,8 @@ fn the_operators_active_max_outlives_a_restart_by_journal_and_by_snapshot() {
             at: start_time(),
         }),
     };
-    let journaled = dir_with_segment(&frame::encode(&changed));
+    let segment = [&format::header(format::FileKind::Journal)[..], &encoded(&changed)].concat();
+    let journaled = dir_with_segment(&segment);
     let state = recover(journaled.path()).unwrap();
     assert_eq!(state.room.state.stats().active_max, 7, "replayed from the journal");
 
@@ -979,4 +1020,91 @@ fn the_operators_active_max_outlives_a_restart_by_journal_and_by_snapshot() {
     let state = recover(snapshotted.path()).unwrap();
     assert_eq!(state.room.state.stats().active_max, 7, "kept by the snapshot");
     assert_ne!(limits().room.active_max, 7, "the configured limit differs");
+}
+
+/// The same file as a build before the header wrote it (format version 2): no header, and the
+/// version byte at the start of every payload.
+fn as_version_2(bytes: &[u8]) -> Vec<u8> {
+    let mut old = Vec::new();
+    let mut offset = HEADER_BYTES;
+    while offset < bytes.len() {
+        let length = u32::from_le_bytes(bytes[offset..offset + 4].try_into().unwrap()) as usize;
+        let payload = &bytes[offset + 8..offset + 8 + length];
+        old.extend(super::frame::frame_payload(&[&[2], payload].concat()));
+        offset += 8 + length;
+    }
+    old
+}
+
+#[test]
+fn a_data_dir_from_before_the_header_recovers_and_goes_on_in_version_3() {
+    let live = tempfile::tempdir().unwrap();
+    let mut engine = Engine::start(live.path());
+    // Version 2 snapshots, laid out otherwise, are read in the golden tests (format/golden.rs).
+    for command in scripted_day() {
+        engine.run(&command);
+    }
+    let now = engine.now;
+    let expected = describe(&engine.state, &engine.holds, now);
+    let (_, holds) = engine.stop();
+    for (name, bytes) in contents(live.path()) {
+        if name.ends_with(".log") {
+            std::fs::write(live.path().join(name), as_version_2(&bytes)).unwrap();
+        }
+    }
+    let old = contents(live.path());
+
+    let dir = Arc::new(DataDir::open(live.path()).unwrap());
+    let (mut state, report) = recovery::recover(&dir, &limits()).unwrap();
+    assert_eq!(report.snapshot, None);
+    assert_eq!(describe(&state, &holds, now), expected);
+    let journal = Journal::start(dir.clone(), report.next_segment, FsyncPolicy::Never).unwrap();
+    let user = User {
+        user_id: UserId::random(),
+        name: "after the upgrade".into(),
+    };
+    let entry = Entry {
+        seq: state.users.seq + 1,
+        change: Change::UserRegistered(user),
+    };
+    state.apply(entry.clone()).unwrap();
+    runtime().block_on(async {
+        journal.append(encoded(&entry)).durable().await.unwrap();
+        journal.stop().await;
+    });
+    drop(dir);
+
+    let new = std::fs::read(live.path().join("journal-00000002.log")).unwrap();
+    assert_eq!(new[..HEADER_BYTES], format::header(format::FileKind::Journal));
+    let recovered = recover(live.path()).unwrap();
+    assert_eq!(describe(&recovered, &holds, now), describe(&state, &holds, now));
+    for (name, bytes) in old {
+        assert!(contents(live.path())[&name] == bytes, "{name} is left as it was");
+    }
+}
+
+#[test]
+fn a_snapshot_of_another_version_refuses_the_start_rather_than_fall_back() {
+    let (live, mut engine) = engine_after(9);
+    engine.run(&Command::Snapshot);
+    engine.run(&Command::Charge { fan: 0, amount: 10 });
+    engine.stop();
+    let path = DataDir::open(live.path()).unwrap().snapshot_path(2);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[MAGIC_BYTES..HEADER_BYTES].copy_from_slice(&7u32.to_le_bytes());
+    std::fs::write(&path, bytes).unwrap();
+    let before = contents(live.path());
+
+    let refused = recover(live.path()).err().expect("recovery refuses");
+    let RecoveryError::UnknownVersion { path: named, version } = &refused else {
+        panic!("{refused}");
+    };
+    assert_eq!((named, version.found), (&path, 7));
+    let message = refused.to_string();
+    assert!(message.contains("snapshot-00000002.snap"), "{message}");
+    assert!(
+        message.contains("version 7") && message.contains("version 3"),
+        "{message}"
+    );
+    assert!(contents(live.path()) == before, "the refusal changed the dir");
 }

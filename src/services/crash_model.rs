@@ -13,7 +13,7 @@ use crate::domain::seat_map::ReservationStatus;
 use crate::domain::wallet::WalletEvent;
 use crate::domain::{ReservationId, Token, UserId};
 use crate::error::ErrorCode;
-use crate::persistence::{frame, Change, Entry};
+use crate::persistence::{format, Change};
 use chrono::{Duration, NaiveDate};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, HashMap};
@@ -410,12 +410,14 @@ fn a_payment_cut_short_after_the_wallets_record_is_finished_when_the_engine_star
 /// The ends of the records written from `from`, starting with the wallet's record of the
 /// payment: every place a crash may cut what the payment wrote after it.
 fn record_ends_from_payment(bytes: &[u8], from: usize) -> Vec<usize> {
-    let written = frame::decode_all::<Entry>(&bytes[from..]).records;
+    let written = format::decode_records(&bytes[from..]).records;
     let mut end = from;
     let mut ends = Vec::new();
     for entry in written {
-        end += frame::encode(&entry).len();
         let paid = matches!(entry.change, Change::Wallet(WalletEvent::PaymentCompleted { .. }));
+        let mut encoded = Vec::new();
+        format::encode_entry(entry, &mut encoded);
+        end += encoded.len();
         if paid || !ends.is_empty() {
             ends.push(end);
         }

@@ -1,0 +1,1167 @@
+//! Conversions between the engine's types and the format's, both ways. Every struct is taken
+//! apart field by field and every enum matched variant by variant, so a field or a variant the
+//! engine gains does not compile until the format says how it is written.
+//!
+//! Writing cannot fail. Reading can, for values the format holds but the engine refuses (an
+//! idempotency key it would not accept, queue JSON that does not parse): [`Invalid`].
+
+use super::numbers;
+use super::records as disk;
+use super::snapshot as disk_snapshot;
+use crate::domain::concert::{ConcertRecord, DateKey, NewDate};
+use crate::domain::idempotency::{
+    self, Answer, AnswerRecord, IdempotencyKey, IdempotencyStore, Scope, StoreImage, StoredResponse,
+};
+use crate::domain::seat_map::{
+    Occupant, Record as SeatRecord, Reservation, ReservationStatus, Seat, SeatEvent, SeatMap, SeatMapImage,
+};
+use crate::domain::user::User;
+use crate::domain::waiting_room::{QueueEvent, RoomImage, TokenEnd, TokenRecord, TokenStatus};
+use crate::domain::wallet::{
+    Account, MoneyTotals, Payment, Transaction, TransactionType, Wallet, WalletEvent, WalletImage, WalletLimits,
+};
+use crate::domain::{ConcertId, PaymentId, ReservationId, Token, TokenSecret, TransactionId, UserId};
+use crate::error::Error;
+use crate::persistence::{Change, Entry, Image, Part};
+
+/// A value the format holds but the engine cannot take.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+// ---------------------------------------------------------------------------------------------
+// Journal records
+// ---------------------------------------------------------------------------------------------
+
+impl From<Entry> for disk::Record {
+    fn from(Entry { seq, change }: Entry) -> Self {
+        Self {
+            seq,
+            change: change.into(),
+        }
+    }
+}
+
+impl TryFrom<disk::Record> for Entry {
+    type Error = Invalid;
+
+    fn try_from(disk::Record { seq, change }: disk::Record) -> Result<Self, Invalid> {
+        Ok(Self {
+            seq,
+            change: change.try_into()?,
+        })
+    }
+}
+
+impl From<Change> for disk::Change {
+    fn from(change: Change) -> Self {
+        match change {
+            Change::UserRegistered(user) => Self::UserRegistered(user.into()),
+            Change::ConcertCreated(concert) => Self::ConcertCreated(concert.into()),
+            Change::Queue(event) => Self::Queue(event.into()),
+            Change::Seat(key, event) => Self::Seat(key.into(), event.into()),
+            Change::Wallet(event) => Self::Wallet(event.into()),
+            Change::Answered(record) => Self::Answered(record.into()),
+            Change::Keyed { work, answer } => Self::Keyed {
+                work: Box::new((*work).into()),
+                answer: answer.into(),
+            },
+        }
+    }
+}
+
+impl TryFrom<disk::Change> for Change {
+    type Error = Invalid;
+
+    fn try_from(change: disk::Change) -> Result<Self, Invalid> {
+        Ok(match change {
+            disk::Change::UserRegistered(user) => Self::UserRegistered(user.into()),
+            disk::Change::ConcertCreated(concert) => Self::ConcertCreated(concert.into()),
+            disk::Change::Queue(event) => Self::Queue(event.into()),
+            disk::Change::Seat(key, event) => Self::Seat(key.into(), event.into()),
+            disk::Change::Wallet(event) => Self::Wallet(event.into()),
+            disk::Change::Answered(record) => Self::Answered(record.try_into()?),
+            disk::Change::Keyed { work, answer } => Self::Keyed {
+                work: Box::new((*work).try_into()?),
+                answer: answer.try_into()?,
+            },
+        })
+    }
+}
+
+impl From<User> for disk::User {
+    fn from(User { user_id, name }: User) -> Self {
+        Self {
+            user_id: user_id.0,
+            name,
+        }
+    }
+}
+
+impl From<disk::User> for User {
+    fn from(disk::User { user_id, name }: disk::User) -> Self {
+        Self {
+            user_id: UserId(user_id),
+            name,
+        }
+    }
+}
+
+impl From<ConcertRecord> for disk::Concert {
+    fn from(
+        ConcertRecord {
+            concert_id,
+            title,
+            dates,
+        }: ConcertRecord,
+    ) -> Self {
+        Self {
+            concert_id: concert_id.0,
+            title,
+            dates: dates.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+impl From<disk::Concert> for ConcertRecord {
+    fn from(
+        disk::Concert {
+            concert_id,
+            title,
+            dates,
+        }: disk::Concert,
+    ) -> Self {
+        Self {
+            concert_id: ConcertId(concert_id),
+            title,
+            dates: dates.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+impl From<NewDate> for disk::NewDate {
+    fn from(
+        NewDate {
+            date,
+            seat_count,
+            price,
+        }: NewDate,
+    ) -> Self {
+        Self {
+            date,
+            seat_count,
+            price,
+        }
+    }
+}
+
+impl From<disk::NewDate> for NewDate {
+    fn from(
+        disk::NewDate {
+            date,
+            seat_count,
+            price,
+        }: disk::NewDate,
+    ) -> Self {
+        Self {
+            date,
+            seat_count,
+            price,
+        }
+    }
+}
+
+impl From<DateKey> for disk::DateKey {
+    fn from((concert, date): DateKey) -> Self {
+        Self {
+            concert: concert.0,
+            date,
+        }
+    }
+}
+
+impl From<disk::DateKey> for DateKey {
+    fn from(disk::DateKey { concert, date }: disk::DateKey) -> Self {
+        (ConcertId(concert), date)
+    }
+}
+
+impl From<Token> for disk::Token {
+    fn from(token: Token) -> Self {
+        Self {
+            seq: token.seq(),
+            secret: token.secret().bytes(),
+        }
+    }
+}
+
+impl From<disk::Token> for Token {
+    fn from(disk::Token { seq, secret }: disk::Token) -> Self {
+        Token::new(seq, TokenSecret::from_bytes(secret))
+    }
+}
+
+impl From<QueueEvent> for disk::QueueEvent {
+    fn from(event: QueueEvent) -> Self {
+        match event {
+            QueueEvent::TokenIssued { seq, token, user, at } => Self::TokenIssued {
+                seq,
+                token: token.into(),
+                user: user.0,
+                at,
+            },
+            QueueEvent::TokenAdmitted {
+                seq,
+                token,
+                at,
+                active_until,
+            } => Self::TokenAdmitted {
+                seq,
+                token: token.into(),
+                at,
+                active_until,
+            },
+            QueueEvent::TokenEnded { seq, token, at, reason } => Self::TokenEnded {
+                seq,
+                token: token.into(),
+                at,
+                reason: reason.into(),
+            },
+            QueueEvent::ActiveMaxChanged { active_max, at } => Self::ActiveMaxChanged { active_max, at },
+            QueueEvent::TokenPaid { token, user, at } => Self::TokenPaid {
+                token: token.into(),
+                user: user.0,
+                at,
+            },
+            QueueEvent::PaidTokenForgotten { token, at } => Self::PaidTokenForgotten {
+                token: token.into(),
+                at,
+            },
+        }
+    }
+}
+
+impl From<disk::QueueEvent> for QueueEvent {
+    fn from(event: disk::QueueEvent) -> Self {
+        match event {
+            disk::QueueEvent::TokenIssued { seq, token, user, at } => Self::TokenIssued {
+                seq,
+                token: token.into(),
+                user: UserId(user),
+                at,
+            },
+            disk::QueueEvent::TokenAdmitted {
+                seq,
+                token,
+                at,
+                active_until,
+            } => Self::TokenAdmitted {
+                seq,
+                token: token.into(),
+                at,
+                active_until,
+            },
+            disk::QueueEvent::TokenEnded { seq, token, at, reason } => Self::TokenEnded {
+                seq,
+                token: token.into(),
+                at,
+                reason: reason.into(),
+            },
+            disk::QueueEvent::ActiveMaxChanged { active_max, at } => Self::ActiveMaxChanged { active_max, at },
+            disk::QueueEvent::TokenPaid { token, user, at } => Self::TokenPaid {
+                token: token.into(),
+                user: UserId(user),
+                at,
+            },
+            disk::QueueEvent::PaidTokenForgotten { token, at } => Self::PaidTokenForgotten {
+                token: token.into(),
+                at,
+            },
+        }
+    }
+}
+
+impl From<TokenEnd> for disk::TokenEnd {
+    fn from(reason: TokenEnd) -> Self {
+        match reason {
+            TokenEnd::Left => Self::Left,
+            TokenEnd::ActiveExpired => Self::ActiveExpired,
+            TokenEnd::IdledOut => Self::IdledOut,
+            TokenEnd::Paid => Self::Paid,
+        }
+    }
+}
+
+impl From<disk::TokenEnd> for TokenEnd {
+    fn from(reason: disk::TokenEnd) -> Self {
+        match reason {
+            disk::TokenEnd::Left => Self::Left,
+            disk::TokenEnd::ActiveExpired => Self::ActiveExpired,
+            disk::TokenEnd::IdledOut => Self::IdledOut,
+            disk::TokenEnd::Paid => Self::Paid,
+        }
+    }
+}
+
+impl From<SeatEvent> for disk::SeatEvent {
+    fn from(event: SeatEvent) -> Self {
+        match event {
+            SeatEvent::SeatHeld {
+                reservation,
+                user,
+                seat_number,
+                at,
+                until,
+            } => Self::SeatHeld {
+                reservation: reservation.0,
+                user: user.0,
+                seat_number,
+                at,
+                until,
+            },
+            SeatEvent::HoldCancelled { reservation, at } => Self::HoldCancelled {
+                reservation: reservation.0,
+                at,
+            },
+            SeatEvent::HoldLapsed { reservation, at } => Self::HoldLapsed {
+                reservation: reservation.0,
+                at,
+            },
+            SeatEvent::SeatSold {
+                reservation,
+                payment,
+                at,
+            } => Self::SeatSold {
+                reservation: reservation.0,
+                payment: payment.0,
+                at,
+            },
+            SeatEvent::PaymentBegun { reservation, at } => Self::PaymentBegun {
+                reservation: reservation.0,
+                at,
+            },
+            SeatEvent::PaymentAborted { reservation, at } => Self::PaymentAborted {
+                reservation: reservation.0,
+                at,
+            },
+        }
+    }
+}
+
+impl From<disk::SeatEvent> for SeatEvent {
+    fn from(event: disk::SeatEvent) -> Self {
+        match event {
+            disk::SeatEvent::SeatHeld {
+                reservation,
+                user,
+                seat_number,
+                at,
+                until,
+            } => Self::SeatHeld {
+                reservation: ReservationId(reservation),
+                user: UserId(user),
+                seat_number,
+                at,
+                until,
+            },
+            disk::SeatEvent::HoldCancelled { reservation, at } => Self::HoldCancelled {
+                reservation: ReservationId(reservation),
+                at,
+            },
+            disk::SeatEvent::HoldLapsed { reservation, at } => Self::HoldLapsed {
+                reservation: ReservationId(reservation),
+                at,
+            },
+            disk::SeatEvent::SeatSold {
+                reservation,
+                payment,
+                at,
+            } => Self::SeatSold {
+                reservation: ReservationId(reservation),
+                payment: PaymentId(payment),
+                at,
+            },
+            disk::SeatEvent::PaymentBegun { reservation, at } => Self::PaymentBegun {
+                reservation: ReservationId(reservation),
+                at,
+            },
+            disk::SeatEvent::PaymentAborted { reservation, at } => Self::PaymentAborted {
+                reservation: ReservationId(reservation),
+                at,
+            },
+        }
+    }
+}
+
+impl From<WalletEvent> for disk::WalletEvent {
+    fn from(event: WalletEvent) -> Self {
+        match event {
+            WalletEvent::Charged {
+                transaction,
+                user,
+                amount,
+                at,
+            } => Self::Charged {
+                transaction: transaction.0,
+                user: user.0,
+                amount,
+                at,
+            },
+            WalletEvent::PaymentCompleted {
+                transaction,
+                payment,
+                paid_with,
+            } => Self::PaymentCompleted {
+                transaction: transaction.0,
+                payment: payment.into(),
+                paid_with: paid_with.into(),
+            },
+        }
+    }
+}
+
+impl From<disk::WalletEvent> for WalletEvent {
+    fn from(event: disk::WalletEvent) -> Self {
+        match event {
+            disk::WalletEvent::Charged {
+                transaction,
+                user,
+                amount,
+                at,
+            } => Self::Charged {
+                transaction: TransactionId(transaction),
+                user: UserId(user),
+                amount,
+                at,
+            },
+            disk::WalletEvent::PaymentCompleted {
+                transaction,
+                payment,
+                paid_with,
+            } => Self::PaymentCompleted {
+                transaction: TransactionId(transaction),
+                payment: payment.into(),
+                paid_with: paid_with.into(),
+            },
+        }
+    }
+}
+
+impl From<Payment> for disk::Payment {
+    fn from(
+        Payment {
+            payment_id,
+            reservation_id,
+            user_id,
+            concert_id,
+            date,
+            seat_number,
+            amount,
+            paid_at,
+        }: Payment,
+    ) -> Self {
+        Self {
+            payment_id: payment_id.0,
+            reservation_id: reservation_id.0,
+            user_id: user_id.0,
+            concert_id: concert_id.0,
+            date,
+            seat_number,
+            amount,
+            paid_at,
+        }
+    }
+}
+
+impl From<disk::Payment> for Payment {
+    fn from(
+        disk::Payment {
+            payment_id,
+            reservation_id,
+            user_id,
+            concert_id,
+            date,
+            seat_number,
+            amount,
+            paid_at,
+        }: disk::Payment,
+    ) -> Self {
+        Self {
+            payment_id: PaymentId(payment_id),
+            reservation_id: ReservationId(reservation_id),
+            user_id: UserId(user_id),
+            concert_id: ConcertId(concert_id),
+            date,
+            seat_number,
+            amount,
+            paid_at,
+        }
+    }
+}
+
+impl From<AnswerRecord> for disk::AnswerRecord {
+    fn from(
+        AnswerRecord {
+            scope,
+            fingerprint,
+            answer,
+            at,
+        }: AnswerRecord,
+    ) -> Self {
+        Self {
+            scope: scope.into(),
+            fingerprint,
+            answer: answer.into(),
+            at,
+        }
+    }
+}
+
+impl TryFrom<disk::AnswerRecord> for AnswerRecord {
+    type Error = Invalid;
+
+    fn try_from(
+        disk::AnswerRecord {
+            scope,
+            fingerprint,
+            answer,
+            at,
+        }: disk::AnswerRecord,
+    ) -> Result<Self, Invalid> {
+        Ok(Self {
+            scope: scope.try_into()?,
+            fingerprint,
+            answer: answer_of(answer)?,
+            at,
+        })
+    }
+}
+
+impl From<Scope> for disk::Scope {
+    fn from(Scope { user, endpoint, key }: Scope) -> Self {
+        Self {
+            user: user.0,
+            endpoint: numbers::endpoint_number(endpoint),
+            key: key.as_str().to_string(),
+        }
+    }
+}
+
+impl TryFrom<disk::Scope> for Scope {
+    type Error = Invalid;
+
+    fn try_from(disk::Scope { user, endpoint, key }: disk::Scope) -> Result<Self, Invalid> {
+        let endpoint = numbers::endpoint_of(endpoint).ok_or_else(|| {
+            Invalid(format!(
+                "idempotency endpoint number {endpoint} is not one this build knows"
+            ))
+        })?;
+        let key = IdempotencyKey::parse(&key).map_err(|error| Invalid(format!("idempotency key {key:?}: {error}")))?;
+        Ok(Self {
+            user: UserId(user),
+            endpoint,
+            key,
+        })
+    }
+}
+
+impl From<Answer> for disk::Answer {
+    fn from(answer: Answer) -> Self {
+        match answer {
+            Ok(StoredResponse { status, body }) => Self::Done(disk::Response { status, body }),
+            Err(Error {
+                code,
+                detail,
+                queue,
+                retry_after_seconds,
+            }) => Self::Refused(disk::Refusal {
+                code: numbers::error_code_number(code),
+                detail,
+                queue: queue.map(|queue| queue.to_string()),
+                retry_after_seconds,
+            }),
+        }
+    }
+}
+
+fn answer_of(answer: disk::Answer) -> Result<Answer, Invalid> {
+    Ok(match answer {
+        disk::Answer::Done(disk::Response { status, body }) => Ok(StoredResponse { status, body }),
+        disk::Answer::Refused(disk::Refusal {
+            code,
+            detail,
+            queue,
+            retry_after_seconds,
+        }) => {
+            let code = numbers::error_code_of(code)
+                .ok_or_else(|| Invalid(format!("error code number {code} is not one this build knows")))?;
+            let queue = queue
+                .map(|text| serde_json::from_str(&text))
+                .transpose()
+                .map_err(|error| Invalid(format!("the queue status of a remembered {code}: {error}")))?;
+            Err(Error {
+                code,
+                detail,
+                queue,
+                retry_after_seconds,
+            })
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Snapshots
+// ---------------------------------------------------------------------------------------------
+
+impl From<&Image> for disk_snapshot::Snapshot {
+    fn from(
+        Image {
+            users,
+            concerts,
+            dates,
+            room,
+            wallet,
+            answers,
+        }: &Image,
+    ) -> Self {
+        let mut dates: Vec<_> = (dates.iter())
+            .map(|(key, part)| (disk::DateKey::from(*key), part_of(part, |map| map.image().into())))
+            .collect();
+        dates.sort_unstable_by_key(|(key, _)| *key);
+        Self {
+            users: part_of(users, |users| users.iter().cloned().map(Into::into).collect()),
+            concerts: part_of(concerts, |concerts| concerts.iter().cloned().map(Into::into).collect()),
+            dates,
+            queue: part_of(room, queue_of),
+            wallet: part_of(wallet, |wallet| wallet.image().into()),
+            answers: part_of(answers, |store| store.image().into()),
+        }
+    }
+}
+
+impl TryFrom<disk_snapshot::Snapshot> for Image {
+    type Error = Invalid;
+
+    fn try_from(
+        disk_snapshot::Snapshot {
+            users,
+            concerts,
+            dates,
+            queue,
+            wallet,
+            answers,
+        }: disk_snapshot::Snapshot,
+    ) -> Result<Self, Invalid> {
+        let dates = (dates.into_iter())
+            .map(|(key, part)| (key.into(), part_from(part, |map| SeatMap::restore(map.into()))))
+            .collect();
+        Ok(Self {
+            users: part_from(users, |users| users.into_iter().map(Into::into).collect()),
+            concerts: part_from(concerts, |concerts| concerts.into_iter().map(Into::into).collect()),
+            dates,
+            room: part_from(queue, room_of),
+            wallet: part_from(wallet, |wallet| Wallet::restore(wallet.into())),
+            answers: Part {
+                seq: answers.seq,
+                state: IdempotencyStore::restore(answers.state.try_into()?),
+            },
+        })
+    }
+}
+
+fn part_of<T, U>(part: &Part<T>, convert: impl FnOnce(&T) -> U) -> disk_snapshot::Part<U> {
+    disk_snapshot::Part {
+        seq: part.seq,
+        state: convert(&part.state),
+    }
+}
+
+fn part_from<T, U>(part: disk_snapshot::Part<T>, convert: impl FnOnce(T) -> U) -> Part<U> {
+    Part {
+        seq: part.seq,
+        state: convert(part.state),
+    }
+}
+
+impl From<SeatMapImage> for disk_snapshot::SeatMap {
+    fn from(
+        SeatMapImage {
+            concert,
+            date,
+            seats,
+            reservations,
+            hold_deadlines,
+            held,
+            sold,
+            revenue,
+            version,
+        }: SeatMapImage,
+    ) -> Self {
+        let mut reservations: Vec<_> = (reservations.into_iter())
+            .map(|(id, record)| (id.0, record.into()))
+            .collect();
+        reservations.sort_unstable_by_key(|(id, _)| *id);
+        Self {
+            concert: concert.0,
+            date,
+            seats: seats.into_iter().map(Into::into).collect(),
+            reservations,
+            hold_deadlines: (hold_deadlines.into_iter())
+                .map(|(at, reservation)| (at, reservation.0))
+                .collect(),
+            held,
+            sold,
+            revenue,
+            version,
+        }
+    }
+}
+
+impl From<disk_snapshot::SeatMap> for SeatMapImage {
+    fn from(
+        disk_snapshot::SeatMap {
+            concert,
+            date,
+            seats,
+            reservations,
+            hold_deadlines,
+            held,
+            sold,
+            revenue,
+            version,
+        }: disk_snapshot::SeatMap,
+    ) -> Self {
+        Self {
+            concert: ConcertId(concert),
+            date,
+            seats: seats.into_iter().map(Into::into).collect(),
+            reservations: (reservations.into_iter())
+                .map(|(id, record)| (ReservationId(id), record.into()))
+                .collect(),
+            hold_deadlines: (hold_deadlines.into_iter())
+                .map(|(at, reservation)| (at, ReservationId(reservation)))
+                .collect(),
+            held,
+            sold,
+            revenue,
+            version,
+        }
+    }
+}
+
+impl From<Seat> for disk_snapshot::Seat {
+    fn from(Seat { price, occupant }: Seat) -> Self {
+        let occupant = match occupant {
+            Occupant::Free => disk_snapshot::Occupant::Free,
+            Occupant::Held(reservation) => disk_snapshot::Occupant::Held(reservation.0),
+            Occupant::Sold(reservation) => disk_snapshot::Occupant::Sold(reservation.0),
+        };
+        Self { price, occupant }
+    }
+}
+
+impl From<disk_snapshot::Seat> for Seat {
+    fn from(disk_snapshot::Seat { price, occupant }: disk_snapshot::Seat) -> Self {
+        let occupant = match occupant {
+            disk_snapshot::Occupant::Free => Occupant::Free,
+            disk_snapshot::Occupant::Held(reservation) => Occupant::Held(ReservationId(reservation)),
+            disk_snapshot::Occupant::Sold(reservation) => Occupant::Sold(ReservationId(reservation)),
+        };
+        Self { price, occupant }
+    }
+}
+
+impl From<SeatRecord> for disk_snapshot::Reservation {
+    fn from(SeatRecord { view, paying }: SeatRecord) -> Self {
+        let Reservation {
+            reservation_id,
+            user_id,
+            concert_id,
+            date,
+            seat_number,
+            price,
+            status,
+            held_until,
+            created_at,
+        } = view;
+        let status = match status {
+            ReservationStatus::Held => disk_snapshot::ReservationStatus::Held,
+            ReservationStatus::Confirmed => disk_snapshot::ReservationStatus::Confirmed,
+            ReservationStatus::Expired => disk_snapshot::ReservationStatus::Expired,
+            ReservationStatus::Cancelled => disk_snapshot::ReservationStatus::Cancelled,
+        };
+        let view = disk_snapshot::ReservationView {
+            reservation_id: reservation_id.0,
+            user_id: user_id.0,
+            concert_id: concert_id.0,
+            date,
+            seat_number,
+            price,
+            status,
+            held_until,
+            created_at,
+        };
+        Self { view, paying }
+    }
+}
+
+impl From<disk_snapshot::Reservation> for SeatRecord {
+    fn from(disk_snapshot::Reservation { view, paying }: disk_snapshot::Reservation) -> Self {
+        let disk_snapshot::ReservationView {
+            reservation_id,
+            user_id,
+            concert_id,
+            date,
+            seat_number,
+            price,
+            status,
+            held_until,
+            created_at,
+        } = view;
+        let status = match status {
+            disk_snapshot::ReservationStatus::Held => ReservationStatus::Held,
+            disk_snapshot::ReservationStatus::Confirmed => ReservationStatus::Confirmed,
+            disk_snapshot::ReservationStatus::Expired => ReservationStatus::Expired,
+            disk_snapshot::ReservationStatus::Cancelled => ReservationStatus::Cancelled,
+        };
+        let view = Reservation {
+            reservation_id: ReservationId(reservation_id),
+            user_id: UserId(user_id),
+            concert_id: ConcertId(concert_id),
+            date,
+            seat_number,
+            price,
+            status,
+            held_until,
+            created_at,
+        };
+        Self { view, paying }
+    }
+}
+
+fn queue_of(room: &RoomImage) -> disk_snapshot::Queue {
+    let RoomImage {
+        records,
+        next_seq,
+        admitted_total,
+        expired_total,
+        admissions_per_second,
+        active_max_chosen,
+        paid,
+    } = room;
+    let mut paid_tokens: Vec<_> = (paid.iter())
+        .map(|&(token, user, at)| disk_snapshot::PaidToken {
+            token: token.into(),
+            user: user.0,
+            at,
+        })
+        .collect();
+    paid_tokens.sort_unstable_by_key(|paid| paid.token);
+    let room = disk_snapshot::Room {
+        records: records.iter().copied().map(Into::into).collect(),
+        next_seq: *next_seq,
+        admitted_total: *admitted_total,
+        expired_total: *expired_total,
+        admissions_per_second: admissions_per_second.iter().copied().collect(),
+    };
+    disk_snapshot::Queue {
+        room,
+        paid_tokens,
+        active_max_chosen: *active_max_chosen,
+    }
+}
+
+fn room_of(queue: disk_snapshot::Queue) -> RoomImage {
+    let disk_snapshot::Queue {
+        room,
+        paid_tokens,
+        active_max_chosen,
+    } = queue;
+    let disk_snapshot::Room {
+        records,
+        next_seq,
+        admitted_total,
+        expired_total,
+        admissions_per_second,
+    } = room;
+    let paid = (paid_tokens.into_iter())
+        .map(|disk_snapshot::PaidToken { token, user, at }| (token.into(), UserId(user), at))
+        .collect();
+    RoomImage {
+        records: records.into_iter().map(Into::into).collect(),
+        next_seq,
+        admitted_total,
+        expired_total,
+        admissions_per_second: admissions_per_second.into_iter().collect(),
+        active_max_chosen,
+        paid,
+    }
+}
+
+impl From<TokenRecord> for disk_snapshot::TokenRecord {
+    fn from(
+        TokenRecord {
+            token,
+            user,
+            issued_at,
+            status,
+            deadline,
+        }: TokenRecord,
+    ) -> Self {
+        let status = match status {
+            TokenStatus::Waiting => disk_snapshot::TokenStatus::Waiting,
+            TokenStatus::Active => disk_snapshot::TokenStatus::Active,
+        };
+        Self {
+            token: token.into(),
+            user: user.0,
+            issued_at,
+            status,
+            deadline,
+        }
+    }
+}
+
+impl From<disk_snapshot::TokenRecord> for TokenRecord {
+    fn from(
+        disk_snapshot::TokenRecord {
+            token,
+            user,
+            issued_at,
+            status,
+            deadline,
+        }: disk_snapshot::TokenRecord,
+    ) -> Self {
+        let status = match status {
+            disk_snapshot::TokenStatus::Waiting => TokenStatus::Waiting,
+            disk_snapshot::TokenStatus::Active => TokenStatus::Active,
+        };
+        Self {
+            token: token.into(),
+            user: UserId(user),
+            issued_at,
+            status,
+            deadline,
+        }
+    }
+}
+
+impl From<WalletImage> for disk_snapshot::Wallet {
+    fn from(
+        WalletImage {
+            limits,
+            accounts,
+            totals,
+        }: WalletImage,
+    ) -> Self {
+        let WalletLimits {
+            charge_max,
+            balance_max,
+        } = limits;
+        let MoneyTotals {
+            charged,
+            balances,
+            revenue,
+        } = totals;
+        let mut accounts: Vec<_> = (accounts.into_iter())
+            .map(|(user, account)| (user.0, account.into()))
+            .collect();
+        accounts.sort_unstable_by_key(|(user, _)| *user);
+        Self {
+            limits: disk_snapshot::WalletLimits {
+                charge_max,
+                balance_max,
+            },
+            accounts,
+            totals: disk_snapshot::MoneyTotals {
+                charged,
+                balances,
+                revenue,
+            },
+        }
+    }
+}
+
+impl From<disk_snapshot::Wallet> for WalletImage {
+    fn from(
+        disk_snapshot::Wallet {
+            limits,
+            accounts,
+            totals,
+        }: disk_snapshot::Wallet,
+    ) -> Self {
+        let disk_snapshot::WalletLimits {
+            charge_max,
+            balance_max,
+        } = limits;
+        let disk_snapshot::MoneyTotals {
+            charged,
+            balances,
+            revenue,
+        } = totals;
+        Self {
+            limits: WalletLimits {
+                charge_max,
+                balance_max,
+            },
+            accounts: (accounts.into_iter())
+                .map(|(user, account)| (UserId(user), account.into()))
+                .collect(),
+            totals: MoneyTotals {
+                charged,
+                balances,
+                revenue,
+            },
+        }
+    }
+}
+
+impl From<Account> for disk_snapshot::Account {
+    fn from(
+        Account {
+            balance,
+            transactions,
+            payments,
+        }: Account,
+    ) -> Self {
+        Self {
+            balance,
+            transactions: transactions.into_iter().map(Into::into).collect(),
+            payments: (payments.into_iter())
+                .map(|(payment, paid_with)| disk_snapshot::PaidPayment {
+                    payment: payment.into(),
+                    paid_with: paid_with.map(Into::into),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl From<disk_snapshot::Account> for Account {
+    fn from(
+        disk_snapshot::Account {
+            balance,
+            transactions,
+            payments,
+        }: disk_snapshot::Account,
+    ) -> Self {
+        Self {
+            balance,
+            transactions: transactions.into_iter().map(Into::into).collect(),
+            payments: (payments.into_iter())
+                .map(|disk_snapshot::PaidPayment { payment, paid_with }| (payment.into(), paid_with.map(Into::into)))
+                .collect(),
+        }
+    }
+}
+
+impl From<Transaction> for disk_snapshot::Transaction {
+    fn from(
+        Transaction {
+            transaction_id,
+            kind,
+            amount,
+            balance_after,
+            at,
+            payment_id,
+        }: Transaction,
+    ) -> Self {
+        let kind = match kind {
+            TransactionType::Charge => disk_snapshot::TransactionType::Charge,
+            TransactionType::Payment => disk_snapshot::TransactionType::Payment,
+        };
+        Self {
+            transaction_id: transaction_id.0,
+            kind,
+            amount,
+            balance_after,
+            at,
+            payment_id: payment_id.map(|payment| payment.0),
+        }
+    }
+}
+
+impl From<disk_snapshot::Transaction> for Transaction {
+    fn from(
+        disk_snapshot::Transaction {
+            transaction_id,
+            kind,
+            amount,
+            balance_after,
+            at,
+            payment_id,
+        }: disk_snapshot::Transaction,
+    ) -> Self {
+        let kind = match kind {
+            disk_snapshot::TransactionType::Charge => TransactionType::Charge,
+            disk_snapshot::TransactionType::Payment => TransactionType::Payment,
+        };
+        Self {
+            transaction_id: TransactionId(transaction_id),
+            kind,
+            amount,
+            balance_after,
+            at,
+            payment_id: payment_id.map(PaymentId),
+        }
+    }
+}
+
+impl From<StoreImage> for disk_snapshot::AnswerStore {
+    fn from(
+        StoreImage {
+            retention,
+            entries,
+            by_age,
+        }: StoreImage,
+    ) -> Self {
+        assert!(retention >= chrono::Duration::zero(), "a retention is never negative");
+        let mut entries: Vec<_> = (entries.into_iter())
+            .map(|(scope, idempotency::Entry { fingerprint, answer })| {
+                let answer = answer.into();
+                (scope.into(), disk_snapshot::KeptAnswer { fingerprint, answer })
+            })
+            .collect();
+        entries.sort_unstable_by(|(a, _), (b, _)| disk_snapshot::scope_order(a).cmp(&disk_snapshot::scope_order(b)));
+        Self {
+            retention: disk_snapshot::Duration {
+                seconds: retention.num_seconds(),
+                nanoseconds: retention.subsec_nanos(),
+            },
+            entries,
+            by_age: by_age.into_iter().map(|(at, scope)| (at, scope.into())).collect(),
+        }
+    }
+}
+
+impl TryFrom<disk_snapshot::AnswerStore> for StoreImage {
+    type Error = Invalid;
+
+    fn try_from(
+        disk_snapshot::AnswerStore {
+            retention,
+            entries,
+            by_age,
+        }: disk_snapshot::AnswerStore,
+    ) -> Result<Self, Invalid> {
+        let disk_snapshot::Duration { seconds, nanoseconds } = retention;
+        let retention = u32::try_from(nanoseconds)
+            .ok()
+            .and_then(|nanoseconds| chrono::Duration::new(seconds, nanoseconds))
+            .ok_or_else(|| Invalid(format!("a retention of {seconds} s and {nanoseconds} ns")))?;
+        let entries = (entries.into_iter())
+            .map(|(scope, disk_snapshot::KeptAnswer { fingerprint, answer })| {
+                let answer = answer_of(answer)?;
+                Ok((scope.try_into()?, idempotency::Entry { fingerprint, answer }))
+            })
+            .collect::<Result<_, Invalid>>()?;
+        let by_age = (by_age.into_iter())
+            .map(|(at, scope)| Ok((at, scope.try_into()?)))
+            .collect::<Result<_, Invalid>>()?;
+        Ok(Self {
+            retention,
+            entries,
+            by_age,
+        })
+    }
+}

@@ -1,0 +1,121 @@
+//! Golden bytes. `tests/golden/v3/` holds what this build writes: one journal segment per kind
+//! of record (every change, every event, a remembered error and a remembered success, alone
+//! and with the change they answer) and one small snapshot. Each file must read to exactly the
+//! value in `golden_values.rs`, and that value must write exactly the file's bytes, so any
+//! change to the encoding fails here.
+//!
+//! Regenerating the files means that bytes already on disk would be read differently: that is
+//! a new format version, never a fix to a test. So: raise `FORMAT_VERSION`, keep reading the
+//! version before (or refuse it, and say so in the README), keep its files as they are under
+//! `tests/golden/v<N>/` with a test that they still read, and only then write the new ones:
+//!
+//! ```text
+//! GOLDEN_REGENERATE=1 cargo test --lib persistence::format::golden
+//! ```
+//!
+//! `tests/golden/v2/` holds the same records and snapshot as the build before the header wrote
+//! them. Nothing writes version 2 any more, so those files are never regenerated.
+
+use super::golden_values as values;
+use super::{decode_snapshot, encode_entry, encode_snapshot, header, read_segment, snapshot, FileKind};
+use crate::persistence::frame::Decoded;
+use crate::persistence::{Entry, Image};
+use std::path::{Path, PathBuf};
+
+const REGENERATE: &str = "GOLDEN_REGENERATE";
+
+fn golden_path(version: &str, name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(version)
+        .join(format!("{name}.bin"))
+}
+
+/// The committed bytes of `name`, which must be `written`; under `GOLDEN_REGENERATE=1`, first
+/// writes them.
+fn golden(name: &str, written: &[u8]) -> Vec<u8> {
+    let path = golden_path("v3", name);
+    if std::env::var_os(REGENERATE).is_some_and(|value| value == "1") {
+        std::fs::create_dir_all(path.parent().expect("a parent dir")).expect("the golden dir is made");
+        std::fs::write(&path, written).expect("the golden file is written");
+    }
+    let committed = std::fs::read(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+    if committed != written {
+        let differs_at = (committed.iter().zip(written)).position(|(a, b)| a != b);
+        panic!(
+            "{name}: the bytes written differ from {} (first at byte {}; {} bytes then, {} now); a change to the encoding is a new format version (see golden.rs)",
+            path.display(),
+            differs_at.unwrap_or(committed.len().min(written.len())),
+            committed.len(),
+            written.len(),
+        );
+    }
+    committed
+}
+
+/// A segment of version 3 holding `entry` alone.
+fn segment_of(entry: &Entry) -> Vec<u8> {
+    let mut bytes = header(FileKind::Journal).to_vec();
+    encode_entry(entry.clone(), &mut bytes);
+    bytes
+}
+
+fn the_only_entry(name: &str, decoded: Decoded<Entry>, bytes: &[u8]) -> Entry {
+    assert_eq!(decoded.damage, None, "{name}");
+    assert_eq!(decoded.valid_len, bytes.len(), "{name}");
+    let [entry] = <[Entry; 1]>::try_from(decoded.records).unwrap_or_else(|records| panic!("{name}: {records:?}"));
+    entry
+}
+
+/// The image as the format writes it, which compares whole.
+fn written_form(image: &Image) -> snapshot::Snapshot {
+    snapshot::Snapshot::from(image)
+}
+
+#[test]
+fn a_record_of_every_kind_reads_from_and_writes_to_its_golden_bytes() {
+    for (name, expected) in values::records() {
+        let committed = golden(name, &segment_of(&expected));
+        let read = read_segment(&committed).unwrap_or_else(|error| panic!("{name}: {error}"));
+        assert_eq!(the_only_entry(name, read, &committed), expected, "{name}");
+    }
+}
+
+#[test]
+fn the_golden_snapshot_reads_to_its_state_and_writes_to_its_bytes() {
+    let image = values::state().image();
+    let committed = golden("snapshot", &encode_snapshot(&image).expect("a small snapshot"));
+    let read = decode_snapshot(&committed).expect("the golden snapshot reads");
+    assert_eq!(written_form(&read), written_form(&image));
+    let paying = read.dates.iter().flat_map(|(_, part)| part.state.live_holds());
+    let paying = paying.filter(|(_, _, until)| *until == chrono::DateTime::<chrono::Utc>::MAX_UTC);
+    assert_eq!(paying.count(), 1, "the snapshot holds a payment under way");
+    assert_eq!(read.room.state.paid.len(), 1, "and a token a payment was made with");
+    assert_eq!(
+        read.room.state.active_max_chosen,
+        Some(2),
+        "and the operator's active max"
+    );
+}
+
+#[test]
+fn files_written_before_the_header_read_as_version_2_to_the_same_values() {
+    for (name, expected) in values::records() {
+        let path = golden_path("v2", name);
+        if values::SINCE_VERSION_3.contains(&name) {
+            assert!(!path.exists(), "{name} is of version 3 on");
+            continue;
+        }
+        let old = std::fs::read(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+        let read = read_segment(&old).unwrap_or_else(|error| panic!("{name}: {error}"));
+        assert_eq!(the_only_entry(name, read, &old), expected, "{name}");
+        // The same body, after the version byte that version 3 moved into the header.
+        let now = segment_of(&expected);
+        assert_eq!(old[8], 2, "{name}");
+        assert_eq!(old[9..], now[super::HEADER_BYTES + 8..], "{name}: the bodies agree");
+    }
+    let old = std::fs::read(golden_path("v2", "snapshot")).expect("the old snapshot");
+    let read = decode_snapshot(&old).expect("the old snapshot reads");
+    let expected = values::as_version_2_kept_it(written_form(&values::state().image()));
+    assert_eq!(written_form(&read), expected);
+}
