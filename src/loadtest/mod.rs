@@ -8,7 +8,7 @@
 //! - [`options`]: the flags.
 //! - [`client`]: the timed, recording HTTP client; [`sources`]: the addresses clients send from.
 //! - [`journey`]: one fan's journey, shared with the demo's simulated crowd; [`crowd`]: many.
-//! - [`line`]: joining and leaving the line, for the attack scenarios.
+//! - [`mod@line`]: joining and leaving the line, for the attack scenarios.
 //! - [`proof_of_work`]: solving the server's challenge before a token, when it asks for one.
 //! - [`hoard`], [`flood`], [`slow`], [`under_flood`]: the attacks and their verdicts
 //!   ([`verdict`]); [`raw`]: connections no client library would make.

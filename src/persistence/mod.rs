@@ -8,7 +8,7 @@
 //! holds, so replay skips exactly what the snapshot already has, even though the parts of one
 //! snapshot are taken at slightly different moments.
 //!
-//! - [`format`]: the disk format: its own types, versioned files, the conversions.
+//! - [`mod@format`]: the disk format: its own types, versioned files, the conversions.
 //! - [`frame`]: the checksummed record framing.
 //! - [`journal`]: the writer thread and its group commit.
 //! - [`snapshot`]: writing, reading and pruning snapshots.
