@@ -2,9 +2,9 @@
 //! totals. Every route needs `X-Admin-Key`.
 
 use super::auth::Admin;
-use super::concerts::parse_date;
 use super::openapi::answers::{AdminErrors, BodyErrors, BusyErrors};
-use super::openapi::fields::{self, ConcertDate};
+use super::openapi::fields;
+use super::params::ConcertDate;
 use super::{parse_json, resource, AppState, JsonBody};
 use crate::config::Config;
 use crate::domain::concert::NewDate;
@@ -94,7 +94,7 @@ impl ValidConcert {
 }
 
 fn parse_new_date(new: &NewConcertDate, config: &Config) -> Result<NewDate> {
-    let date = parse_date(&new.date)?;
+    let date: ConcertDate = new.date.parse()?;
     if !(1..=config.seats_per_date_max).contains(&new.seat_count) {
         return Err(Error::invalid_request(format!(
             "seatCount must be from 1 to {}.",
@@ -108,7 +108,7 @@ fn parse_new_date(new: &NewConcertDate, config: &Config) -> Result<NewDate> {
         )));
     }
     Ok(NewDate {
-        date,
+        date: date.get(),
         seat_count: new.seat_count,
         price: new.price,
     })

@@ -9,6 +9,7 @@ pub mod connections;
 pub mod metrics;
 pub mod openapi;
 pub mod pages;
+pub mod params;
 pub mod payments;
 pub mod problem;
 pub mod queue;

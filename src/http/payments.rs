@@ -3,13 +3,12 @@
 use super::auth::{bearer_token, require_active};
 use super::openapi::answers::{ActiveErrors, BodyErrors, BusyErrors, FanErrors, KeyedErrors, PaymentErrors};
 use super::openapi::fields::IdempotencyKeyHeader;
-use super::users::parse_uuid;
-use super::{idempotency_key, into_response, json_answer, parse_json, resource, run_keyed, AppState, JsonBody};
+use super::{idempotency_key, into_response, json_answer, params, parse_json, resource, run_keyed, AppState, JsonBody};
 use crate::actors::queue::Fan;
 use crate::domain::idempotency::{fingerprint, Endpoint, Scope};
 use crate::domain::wallet::Payment;
 use crate::domain::ReservationId;
-use crate::error::{ErrorCode, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::services::payments::{self, PaymentReceipt};
 use actix_web::http::StatusCode;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
@@ -24,6 +23,14 @@ pub fn routes(config: &mut web::ServiceConfig) {
 pub struct NewPayment {
     #[schema(value_type = uuid::Uuid)]
     pub reservation_id: String,
+}
+
+impl TryFrom<NewPayment> for ReservationId {
+    type Error = Error;
+
+    fn try_from(new: NewPayment) -> Result<Self> {
+        params::id(&new.reservation_id, "reservationId")
+    }
 }
 
 #[utoipa::path(post, path = "/api/v1/payments", tag = "payments", security(("queueToken" = [])),
@@ -41,7 +48,7 @@ pub async fn pay(state: web::Data<AppState>, request: HttpRequest, body: JsonBod
         Err(error) => return Err(error),
     };
     let new: NewPayment = parse_json(&body)?;
-    let reservation = ReservationId(parse_uuid(&new.reservation_id, "reservationId")?);
+    let reservation = ReservationId::try_from(new)?;
     require_active(&state, &fan).await?;
     let services = state.services.clone();
     run_keyed(

@@ -5,10 +5,11 @@ use super::openapi::answers::{
     ActiveErrors, BodyErrors, BusyErrors, CancelErrors, FanErrors, HoldErrors, KeyedErrors, ParameterErrors,
     ReservationNotFound,
 };
-use super::openapi::fields::{ConcertDate, IdempotencyKeyHeader};
-use super::users::parse_uuid;
+use super::openapi::fields::IdempotencyKeyHeader;
+use super::params::{self, ConcertDate};
 use super::{json_answer, parse_json, resource, run_keyed, AppState, JsonBody};
 use crate::actors::queue::Fan;
+use crate::domain::concert::DateKey;
 use crate::domain::idempotency::Endpoint;
 use crate::domain::seat_map::Reservation;
 use crate::domain::{ConcertId, ReservationId};
@@ -35,6 +36,24 @@ pub struct NewReservation {
     pub seat_number: Box<serde_json::value::RawValue>,
 }
 
+/// A seat asked for: its date and its number, which the date may lack.
+struct SeatWanted {
+    date: DateKey,
+    seat_number: i64,
+}
+
+impl TryFrom<&NewReservation> for SeatWanted {
+    type Error = Error;
+
+    fn try_from(new: &NewReservation) -> Result<Self> {
+        let date: ConcertDate = new.date.parse()?;
+        Ok(Self {
+            date: (new.concert_id, date.get()),
+            seat_number: new.seat_number()?,
+        })
+    }
+}
+
 impl NewReservation {
     /// The seat number as written. Read from the raw text, since an integer too large for 64
     /// bits would otherwise arrive as a float; such a number is no seat of any date.
@@ -46,6 +65,21 @@ impl NewReservation {
         }
         let beyond = if text.starts_with('-') { i64::MIN } else { i64::MAX };
         Ok(text.parse().unwrap_or(beyond))
+    }
+}
+
+/// `/reservations/{reservationId}` as the path spells it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReservationPath {
+    reservation_id: String,
+}
+
+impl TryFrom<ReservationPath> for ReservationId {
+    type Error = Error;
+
+    fn try_from(path: ReservationPath) -> Result<Self> {
+        params::id(&path.reservation_id, "reservationId")
     }
 }
 
@@ -62,8 +96,7 @@ fn any_integer() -> utoipa::openapi::Object {
     responses((status = 201, body = Reservation), FanErrors, BodyErrors, ActiveErrors, HoldErrors, KeyedErrors, BusyErrors))]
 pub async fn hold(state: web::Data<AppState>, fan: Fan, request: HttpRequest, body: JsonBody) -> Result<HttpResponse> {
     let new: NewReservation = parse_json(&body)?;
-    let date = super::concerts::parse_date(&new.date)?;
-    let seat_number = new.seat_number()?;
+    let wanted = SeatWanted::try_from(&new)?;
     // A hold lives no longer than the token that made it.
     let token_ends = require_active(&state, &fan).await?;
     let services = state.services.clone();
@@ -74,25 +107,22 @@ pub async fn hold(state: web::Data<AppState>, fan: Fan, request: HttpRequest, bo
         Endpoint::Reservations,
         &body,
         move |slot| async move {
-            let handle = services.catalog.date(new.concert_id, date)?;
+            let (concert, date) = wanted.date;
+            let handle = services.catalog.date(concert, date)?;
             let answer = |reservation: &Reservation| json_answer(StatusCode::CREATED, reservation);
             let keyed = slot.map(|slot| slot.keyed(answer));
-            let reservation = handle.hold(fan.user, seat_number, token_ends, keyed).await?;
+            let reservation = handle.hold(fan.user, wanted.seat_number, token_ends, keyed).await?;
             answer(&reservation)
         },
     )
     .await
 }
 
-fn reservation_id(path: &str) -> Result<ReservationId> {
-    Ok(ReservationId(parse_uuid(path, "reservationId")?))
-}
-
 #[utoipa::path(get, path = "/api/v1/reservations/{reservationId}", tag = "reservations", security(("queueToken" = [])),
     params(("reservationId" = uuid::Uuid, Path)),
     responses((status = 200, body = Reservation), FanErrors, ParameterErrors, ReservationNotFound, BusyErrors))]
-pub async fn read(state: web::Data<AppState>, fan: Fan, path: web::Path<String>) -> Result<HttpResponse> {
-    let reservation = reservation_id(&path)?;
+pub async fn read(state: web::Data<AppState>, fan: Fan, path: web::Path<ReservationPath>) -> Result<HttpResponse> {
+    let reservation = ReservationId::try_from(path.into_inner())?;
     let handle = state.services.catalog.date_of_reservation(reservation)?;
     Ok(HttpResponse::Ok().json(handle.reservation(reservation, fan.user).await?))
 }
@@ -100,8 +130,8 @@ pub async fn read(state: web::Data<AppState>, fan: Fan, path: web::Path<String>)
 #[utoipa::path(delete, path = "/api/v1/reservations/{reservationId}", tag = "reservations", security(("queueToken" = [])),
     params(("reservationId" = uuid::Uuid, Path)),
     responses((status = 204, description = "The seat is AVAILABLE again"), FanErrors, ParameterErrors, CancelErrors, BusyErrors))]
-pub async fn cancel(state: web::Data<AppState>, fan: Fan, path: web::Path<String>) -> Result<HttpResponse> {
-    let reservation = reservation_id(&path)?;
+pub async fn cancel(state: web::Data<AppState>, fan: Fan, path: web::Path<ReservationPath>) -> Result<HttpResponse> {
+    let reservation = ReservationId::try_from(path.into_inner())?;
     let handle = state.services.catalog.date_of_reservation(reservation)?;
     handle.cancel(reservation, fan.user).await?;
     Ok(HttpResponse::NoContent().finish())

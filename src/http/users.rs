@@ -3,8 +3,7 @@
 use super::client::Client;
 use super::openapi::answers::{BodyErrors, BusyErrors, ClientErrors, ParameterErrors, UserNotFound};
 use super::openapi::fields;
-use super::{parse_json, resource, AppState, JsonBody};
-use crate::domain::ids::parse_hyphenated_uuid;
+use super::{params, parse_json, resource, AppState, JsonBody};
 use crate::domain::user::User;
 use crate::domain::UserId;
 use crate::error::{Error, Result};
@@ -23,9 +22,19 @@ pub struct NewUser {
     pub name: String,
 }
 
-/// Parses a hyphenated UUID path parameter; anything else is 400 INVALID_REQUEST.
-pub fn parse_uuid(text: &str, what: &str) -> Result<uuid::Uuid> {
-    parse_hyphenated_uuid(text).ok_or_else(|| Error::invalid_request(format!("{what} must be a hyphenated UUID.")))
+/// `/users/{userId}` as the path spells it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserPath {
+    user_id: String,
+}
+
+impl TryFrom<UserPath> for UserId {
+    type Error = Error;
+
+    fn try_from(path: UserPath) -> Result<Self> {
+        params::id(&path.user_id, "userId")
+    }
 }
 
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = NewUser,
@@ -39,7 +48,7 @@ pub async fn register(state: web::Data<AppState>, _: Client, body: JsonBody) -> 
 #[utoipa::path(get, path = "/api/v1/users/{userId}", tag = "users",
     params(("userId" = uuid::Uuid, Path)),
     responses((status = 200, body = User), ParameterErrors, UserNotFound))]
-pub async fn read(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse> {
-    let user = UserId(parse_uuid(&path, "userId")?);
+pub async fn read(state: web::Data<AppState>, path: web::Path<UserPath>) -> Result<HttpResponse> {
+    let user = UserId::try_from(path.into_inner())?;
     Ok(HttpResponse::Ok().json(state.services.users.get(user)?))
 }
