@@ -4,14 +4,15 @@ use super::auth::require_active;
 use super::openapi::answers::{ActiveErrors, BusyErrors, ConcertNotFound, DateNotFound, FanErrors, ParameterErrors};
 use super::params::{self, ConcertDate};
 use super::{resource, AppState};
-use crate::actors::concert_date::SeatMapView;
 use crate::actors::queue::Fan;
 use crate::domain::concert::DateKey;
+use crate::domain::seat_map;
 use crate::domain::ConcertId;
 use crate::error::{Error, Result};
-use crate::services::catalog::{ConcertSummary, DateSummary};
+use crate::services::catalog;
 use actix_web::{web, HttpResponse};
-use serde::Deserialize;
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
 
 pub fn routes(config: &mut web::ServiceConfig) {
     config
@@ -53,9 +54,95 @@ impl TryFrom<DatePath> for DateKey {
     }
 }
 
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConcertSummary {
+    #[schema(value_type = uuid::Uuid)]
+    pub concert_id: ConcertId,
+    pub title: String,
+    pub date_count: usize,
+}
+
+impl From<catalog::ConcertSummary> for ConcertSummary {
+    fn from(summary: catalog::ConcertSummary) -> Self {
+        Self {
+            concert_id: summary.concert_id,
+            title: summary.title,
+            date_count: summary.date_count,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DateSummary {
+    pub date: NaiveDate,
+    pub total_seats: u64,
+    pub available_seats: u64,
+}
+
+impl From<&catalog::DateSummary> for DateSummary {
+    fn from(summary: &catalog::DateSummary) -> Self {
+        Self {
+            date: summary.date,
+            total_seats: summary.total_seats,
+            available_seats: summary.available_seats,
+        }
+    }
+}
+
+/// The seat map of a date as the API returns it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SeatMapView {
+    #[schema(value_type = uuid::Uuid)]
+    pub concert_id: ConcertId,
+    pub date: NaiveDate,
+    pub available_seats: u64,
+    pub seats: Vec<SeatView>,
+}
+
+/// One seat as the seat map shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SeatView {
+    pub seat_number: u32,
+    pub status: SeatStatus,
+    pub price: i64,
+}
+
+impl From<&seat_map::SeatView> for SeatView {
+    fn from(seat: &seat_map::SeatView) -> Self {
+        Self {
+            seat_number: seat.seat_number,
+            status: seat.status.into(),
+            price: seat.price,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SeatStatus {
+    Available,
+    Held,
+    Sold,
+}
+
+impl From<seat_map::SeatStatus> for SeatStatus {
+    fn from(status: seat_map::SeatStatus) -> Self {
+        match status {
+            seat_map::SeatStatus::Available => Self::Available,
+            seat_map::SeatStatus::Held => Self::Held,
+            seat_map::SeatStatus::Sold => Self::Sold,
+        }
+    }
+}
+
 #[utoipa::path(get, path = "/api/v1/concerts", tag = "concerts", responses((status = 200, body = [ConcertSummary])))]
 pub async fn list(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().json(state.services.catalog.list())
+    let concerts = state.services.catalog.list().into_iter().map(ConcertSummary::from);
+    HttpResponse::Ok().json(concerts.collect::<Vec<_>>())
 }
 
 #[utoipa::path(get, path = "/api/v1/concerts/{concertId}/dates", tag = "concerts",
@@ -64,9 +151,9 @@ pub async fn list(state: web::Data<AppState>) -> HttpResponse {
         ParameterErrors, ConcertNotFound, BusyErrors))]
 pub async fn available_dates(state: web::Data<AppState>, path: web::Path<ConcertPath>) -> Result<HttpResponse> {
     let concert = ConcertId::try_from(path.into_inner())?;
-    let mut dates = state.services.catalog.date_summaries(concert).await?;
-    dates.retain(|date| date.available_seats > 0);
-    Ok(HttpResponse::Ok().json(dates))
+    let dates = state.services.catalog.date_summaries(concert).await?;
+    let available = dates.iter().filter(|date| date.available_seats > 0);
+    Ok(HttpResponse::Ok().json(available.map(DateSummary::from).collect::<Vec<_>>()))
 }
 
 #[utoipa::path(get, path = "/api/v1/concerts/{concertId}/dates/{date}/seats", tag = "concerts", security(("queueToken" = [])),
@@ -77,6 +164,6 @@ pub async fn seat_map(state: web::Data<AppState>, fan: Fan, path: web::Path<Date
     let (concert, date) = DateKey::try_from(path.into_inner())?;
     require_active(&state, &fan).await?;
     let handle = state.services.catalog.date(concert, date)?;
-    let body = handle.seat_map_json().await?;
+    let body = state.seat_maps.json((concert, date), &handle).await?;
     Ok(HttpResponse::Ok().content_type("application/json").body(body))
 }

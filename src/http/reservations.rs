@@ -10,13 +10,14 @@ use super::params::{self, ConcertDate};
 use super::{json_answer, parse_json, resource, run_keyed, AppState, JsonBody};
 use crate::actors::queue::Fan;
 use crate::domain::concert::DateKey;
-use crate::domain::idempotency::Endpoint;
-use crate::domain::seat_map::Reservation;
-use crate::domain::{ConcertId, ReservationId};
+use crate::domain::idempotency::{Answer, Endpoint};
+use crate::domain::seat_map;
+use crate::domain::{ConcertId, ReservationId, UserId};
 use crate::error::{Error, Result};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Deserialize;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
 
 pub fn routes(config: &mut web::ServiceConfig) {
     config
@@ -83,6 +84,60 @@ impl TryFrom<ReservationPath> for ReservationId {
     }
 }
 
+/// A reservation as its owner sees it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Reservation {
+    #[schema(value_type = uuid::Uuid)]
+    pub reservation_id: ReservationId,
+    #[schema(value_type = uuid::Uuid)]
+    pub user_id: UserId,
+    #[schema(value_type = uuid::Uuid)]
+    pub concert_id: ConcertId,
+    pub date: NaiveDate,
+    pub seat_number: u32,
+    pub price: i64,
+    pub status: ReservationStatus,
+    pub held_until: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&seat_map::Reservation> for Reservation {
+    fn from(reservation: &seat_map::Reservation) -> Self {
+        Self {
+            reservation_id: reservation.reservation_id,
+            user_id: reservation.user_id,
+            concert_id: reservation.concert_id,
+            date: reservation.date,
+            seat_number: reservation.seat_number,
+            price: reservation.price,
+            status: reservation.status.into(),
+            held_until: reservation.held_until,
+            created_at: reservation.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ReservationStatus {
+    Held,
+    Confirmed,
+    Expired,
+    Cancelled,
+}
+
+impl From<seat_map::ReservationStatus> for ReservationStatus {
+    fn from(status: seat_map::ReservationStatus) -> Self {
+        match status {
+            seat_map::ReservationStatus::Held => Self::Held,
+            seat_map::ReservationStatus::Confirmed => Self::Confirmed,
+            seat_map::ReservationStatus::Expired => Self::Expired,
+            seat_map::ReservationStatus::Cancelled => Self::Cancelled,
+        }
+    }
+}
+
 /// Any integer: the seat number is read from the raw text, so no width bounds it.
 fn any_integer() -> utoipa::openapi::Object {
     utoipa::openapi::ObjectBuilder::new()
@@ -109,13 +164,16 @@ pub async fn hold(state: web::Data<AppState>, fan: Fan, request: HttpRequest, bo
         move |slot| async move {
             let (concert, date) = wanted.date;
             let handle = services.catalog.date(concert, date)?;
-            let answer = |reservation: &Reservation| json_answer(StatusCode::CREATED, reservation);
-            let keyed = slot.map(|slot| slot.keyed(answer));
+            let keyed = slot.map(|slot| slot.keyed(held));
             let reservation = handle.hold(fan.user, wanted.seat_number, token_ends, keyed).await?;
-            answer(&reservation)
+            held(&reservation)
         },
     )
     .await
+}
+
+fn held(reservation: &seat_map::Reservation) -> Answer {
+    json_answer(StatusCode::CREATED, &Reservation::from(reservation))
 }
 
 #[utoipa::path(get, path = "/api/v1/reservations/{reservationId}", tag = "reservations", security(("queueToken" = [])),
@@ -124,7 +182,8 @@ pub async fn hold(state: web::Data<AppState>, fan: Fan, request: HttpRequest, bo
 pub async fn read(state: web::Data<AppState>, fan: Fan, path: web::Path<ReservationPath>) -> Result<HttpResponse> {
     let reservation = ReservationId::try_from(path.into_inner())?;
     let handle = state.services.catalog.date_of_reservation(reservation)?;
-    Ok(HttpResponse::Ok().json(handle.reservation(reservation, fan.user).await?))
+    let held = handle.reservation(reservation, fan.user).await?;
+    Ok(HttpResponse::Ok().json(Reservation::from(&held)))
 }
 
 #[utoipa::path(delete, path = "/api/v1/reservations/{reservationId}", tag = "reservations", security(("queueToken" = [])),

@@ -4,11 +4,10 @@ use super::client::Client;
 use super::openapi::answers::{BodyErrors, BusyErrors, ClientErrors, ParameterErrors, UserNotFound};
 use super::openapi::fields;
 use super::{params, parse_json, resource, AppState, JsonBody};
-use crate::domain::user::User;
-use crate::domain::UserId;
+use crate::domain::{user, UserId};
 use crate::error::{Error, Result};
 use actix_web::{web, HttpResponse};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 pub fn routes(config: &mut web::ServiceConfig) {
     config
@@ -37,12 +36,29 @@ impl TryFrom<UserPath> for UserId {
     }
 }
 
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    #[schema(value_type = uuid::Uuid)]
+    pub user_id: UserId,
+    pub name: String,
+}
+
+impl From<user::User> for User {
+    fn from(user: user::User) -> Self {
+        Self {
+            user_id: user.user_id,
+            name: user.name,
+        }
+    }
+}
+
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = NewUser,
     responses((status = 201, body = User), ClientErrors, BodyErrors, BusyErrors))]
 pub async fn register(state: web::Data<AppState>, _: Client, body: JsonBody) -> Result<HttpResponse> {
     let new_user: NewUser = parse_json(&body)?;
     let user = state.services.users.register(&new_user.name).await?;
-    Ok(HttpResponse::Created().json(user))
+    Ok(HttpResponse::Created().json(User::from(user)))
 }
 
 #[utoipa::path(get, path = "/api/v1/users/{userId}", tag = "users",
@@ -50,5 +66,5 @@ pub async fn register(state: web::Data<AppState>, _: Client, body: JsonBody) -> 
     responses((status = 200, body = User), ParameterErrors, UserNotFound))]
 pub async fn read(state: web::Data<AppState>, path: web::Path<UserPath>) -> Result<HttpResponse> {
     let user = UserId::try_from(path.into_inner())?;
-    Ok(HttpResponse::Ok().json(state.services.users.get(user)?))
+    Ok(HttpResponse::Ok().json(User::from(state.services.users.get(user)?)))
 }
