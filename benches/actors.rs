@@ -1,21 +1,25 @@
 //! Benchmarks through the actors' typed handles, each actor on its own thread as in the server: a
 //! round trip to the wallet actor (a read, and a journaled charge), token issues through the queue
-//! actor, and the resident memory of a million waiting tokens as the queue actor holds them.
+//! actor, the resident memory of a million waiting tokens as the queue actor holds them, and a
+//! date's seat map read as the API serves it, unchanged and just changed.
 //!
 //! `cargo bench --bench actors`
 
 mod common;
 
 use actix::{Arbiter, System, SystemRunner};
-use chrono::Duration;
+use chrono::{Duration, NaiveDate, Utc};
 use common::resident_bytes;
+use concert_reservation::actors::concert_date::{ConcertDateHandle, DateContext};
 use concert_reservation::actors::queue::QueueHandle;
 use concert_reservation::actors::wallet::WalletHandle;
 use concert_reservation::clock::{SharedClock, SystemClock};
 use concert_reservation::config::FsyncPolicy;
+use concert_reservation::domain::seat_map::SeatMap;
 use concert_reservation::domain::waiting_room::{WaitingRoom, WaitingRoomLimits};
 use concert_reservation::domain::wallet::{Wallet, WalletLimits};
-use concert_reservation::domain::{Token, UserId};
+use concert_reservation::domain::{ConcertId, Token, UserId};
+use concert_reservation::http::seat_maps::SeatMaps;
 use concert_reservation::persistence::data_dir::DataDir;
 use concert_reservation::persistence::journal::Journal;
 use concert_reservation::persistence::Part;
@@ -223,5 +227,57 @@ fn queue_actor(c: &mut Criterion) {
     rig.stop();
 }
 
-criterion_group!(benches, queue_actor, wallet_actor);
+/// Seats of the date whose seat map is read: the configuration's default bound.
+const SEATS: u32 = 1_000;
+
+fn seat_map(c: &mut Criterion) {
+    let rig = Rig::new();
+    let context = DateContext {
+        clock: rig.clock.clone(),
+        hold_ttl: Duration::minutes(5),
+        hold_max: 4,
+        ledger: Arc::default(),
+        reservations: Arc::default(),
+        requests_max: REQUESTS_MAX,
+        journal: rig.journal.clone(),
+    };
+    let key = (
+        ConcertId::random(),
+        NaiveDate::from_ymd_opt(2026, 12, 24).expect("a date"),
+    );
+    let map = Part {
+        seq: 0,
+        state: SeatMap::new(key.0, key.1, SEATS, 1_000),
+    };
+    let date = ConcertDateHandle::start(map, Vec::new(), context, &rig.arbiter.handle());
+    let seat_maps = SeatMaps::default();
+    let user = UserId::random();
+    let token_ends = Utc::now() + Duration::hours(1);
+    rig.system.block_on(date.hold(user, 7, token_ends, None)).expect("held");
+    let mut group = c.benchmark_group("seat_map");
+    // What a hot date costs: the rendering is fresh, so neither the actor nor serde is asked.
+    group.bench_function("read_1000_seats_while_unchanged", |b| {
+        b.iter_custom(|iters| round_trips(&rig, iters, || seat_maps.json(key, &date)))
+    });
+    // A hold and its cancellation off the clock, then the read that renders the map anew.
+    group.bench_function("read_1000_seats_after_a_change", |b| {
+        b.iter_custom(|iters| {
+            rig.system.block_on(async {
+                let mut elapsed = StdDuration::ZERO;
+                for _ in 0..iters {
+                    let held = date.hold(user, 9, token_ends, None).await.expect("held");
+                    date.cancel(held.reservation_id, user).await.expect("cancelled");
+                    let started = Instant::now();
+                    black_box(seat_maps.json(key, &date).await.expect("read"));
+                    elapsed += started.elapsed();
+                }
+                elapsed
+            })
+        })
+    });
+    group.finish();
+    rig.stop();
+}
+
+criterion_group!(benches, queue_actor, wallet_actor, seat_map);
 criterion_main!(benches);

@@ -7,6 +7,7 @@ use crate::error::Error;
 use crate::http::connections::{admit_connection, Occupancy};
 use crate::http::metrics::{self, Metrics};
 use crate::http::rate_limit::{ClientRateLimiter, UserRateLimiter};
+use crate::http::seat_maps::SeatMaps;
 use crate::http::wire::ProblemStream;
 use crate::http::{self, problem, AppState};
 use crate::services::Services;
@@ -80,6 +81,7 @@ impl Application {
             clients: ClientRateLimiter::new(config.client_rate_limit),
             streams: Occupancy::new(EVENT_STREAMS_PER_TOKEN),
             metrics: Metrics::default(),
+            seat_maps: SeatMaps::default(),
         });
         spawn_rate_limit_pruning(state.clone());
         actix_web::rt::spawn(metrics::refresh_figures_periodically(state.clone()));

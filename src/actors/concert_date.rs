@@ -1,6 +1,6 @@
 //! The actor of one concert date: sole writer of its seat map, so of any number of concurrent
-//! requests for one seat exactly one wins. It publishes a rendered seat map that readers reuse
-//! until something changes or a hold in it lapses.
+//! requests for one seat exactly one wins. It publishes its seat counts and seats, numbered by a
+//! version, for readers to use until something changes or a hold in it lapses.
 
 use super::hold_ledger::HoldLedger;
 use super::keyed::Keyed;
@@ -8,53 +8,61 @@ use super::{Alarm, DeadlineActor, Mailbox};
 use crate::clock::SharedClock;
 use crate::domain::concert::DateKey;
 use crate::domain::seat_map::{RecordedPayment, Reservation, SeatCounts, SeatEvent, SeatMap, SeatView};
-use crate::domain::{ConcertId, PaymentId, ReservationId, UserId};
+use crate::domain::{PaymentId, ReservationId, UserId};
 use crate::error::{Error, ErrorCode, Result};
 use crate::persistence::journal::{Journal, StreamWriter};
 use crate::persistence::{Change, Part};
 use actix::prelude::*;
-use actix_web::web::Bytes;
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, Utc};
 use dashmap::DashMap;
 use parking_lot::RwLock;
-use serde::Serialize;
 use std::sync::Arc;
 
-/// The seat map of a date as the API returns it.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct SeatMapView {
-    #[schema(value_type = uuid::Uuid)]
-    pub concert_id: ConcertId,
-    pub date: NaiveDate,
-    pub available_seats: u64,
-    pub seats: Vec<SeatView>,
-}
-
 /// What readers may use without asking the actor: the seat counts and, once someone asked for
-/// it, the seat map's JSON. Good until `valid_until` (the next hold deadline) or until the map
-/// changes, whichever comes first.
+/// them, the seats. Good until `valid_until` (the next hold deadline) or until the map changes,
+/// whichever comes first.
 #[derive(Debug, Clone)]
 struct Published {
     stale: bool,
+    /// Grows with every publication: what a reader made of one publication is true of every
+    /// other of the same version.
+    version: u64,
     valid_until: Option<DateTime<Utc>>,
     counts: SeatCounts,
-    body: Option<Bytes>,
+    seats: Option<Arc<[SeatView]>>,
 }
 
 impl Published {
     fn nothing_yet() -> Self {
         Self {
             stale: true,
+            version: 0,
             valid_until: None,
             counts: SeatCounts::default(),
-            body: None,
+            seats: None,
         }
     }
 
     fn is_fresh(&self, now: DateTime<Utc>) -> bool {
         !self.stale && self.valid_until.is_none_or(|until| now < until)
     }
+
+    fn seat_map(&self) -> Option<PublishedSeatMap> {
+        Some(PublishedSeatMap {
+            version: self.version,
+            counts: self.counts,
+            seats: self.seats.clone()?,
+        })
+    }
+}
+
+/// A date's seats as its actor published them, with the version of that publication.
+#[derive(Debug, Clone)]
+pub struct PublishedSeatMap {
+    pub version: u64,
+    pub counts: SeatCounts,
+    /// By seat number.
+    pub seats: Arc<[SeatView]>,
 }
 
 /// Limits and shared indexes every date actor uses.
@@ -83,40 +91,32 @@ pub struct ConcertDateActor {
 }
 
 impl ConcertDateActor {
-    /// Makes `published` true at `now`, rendering the JSON too when `with_body`. Serializing
-    /// happens outside the lock, so readers are never held up by it.
-    fn refresh(&mut self, now: DateTime<Utc>, with_body: bool) -> (Option<Bytes>, SeatCounts) {
+    /// Makes `published` true at `now` under a new version, with the seats too when
+    /// `with_seats`. The seats are gathered outside the lock, so readers are never held up by it.
+    fn refresh(&mut self, now: DateTime<Utc>, with_seats: bool) -> Published {
         let fresh = self.published.read().is_fresh(now);
         if !fresh {
             let counts = self.map.counts(now);
             let valid_until = self.map.next_deadline();
-            *self.published.write() = Published {
+            let mut published = self.published.write();
+            *published = Published {
                 stale: false,
+                version: published.version + 1,
                 valid_until,
                 counts,
-                body: None,
+                seats: None,
             };
         }
-        let (body, counts) = {
-            let published = self.published.read();
-            (published.body.clone(), published.counts)
-        };
-        if body.is_some() || !with_body {
-            return (body, counts);
+        let published = self.published.read().clone();
+        if published.seats.is_some() || !with_seats {
+            return published;
         }
-        let body = self.render_json(now, counts);
-        self.published.write().body = Some(body.clone());
-        (Some(body), counts)
-    }
-
-    fn render_json(&self, now: DateTime<Utc>, counts: SeatCounts) -> Bytes {
-        let view = SeatMapView {
-            concert_id: self.map.concert(),
-            date: self.map.date(),
-            available_seats: counts.available(),
-            seats: self.map.seats(now),
-        };
-        Bytes::from(serde_json::to_vec(&view).expect("a seat map serializes"))
+        let seats: Arc<[SeatView]> = self.map.seats(now).into();
+        self.published.write().seats = Some(seats.clone());
+        Published {
+            seats: Some(seats),
+            ..published
+        }
     }
 }
 
@@ -338,11 +338,11 @@ impl Handler<AbortPayment> for ConcertDateActor {
     }
 }
 
-/// Brings the published counts (and the JSON, if asked) up to date, and returns them.
+/// Brings the published counts (and the seats, if asked) up to date, and returns them.
 #[derive(Message)]
-#[rtype(result = "(Option<Bytes>, SeatCounts)")]
+#[rtype(result = "Published")]
 struct Refresh {
-    with_body: bool,
+    with_seats: bool,
 }
 
 impl Handler<Refresh> for ConcertDateActor {
@@ -351,7 +351,7 @@ impl Handler<Refresh> for ConcertDateActor {
     fn handle(&mut self, message: Refresh, ctx: &mut Context<Self>) -> Self::Result {
         let now = self.catch_up();
         self.rearm(ctx);
-        MessageResult(self.refresh(now, message.with_body))
+        MessageResult(self.refresh(now, message.with_seats))
     }
 }
 
@@ -417,20 +417,28 @@ impl ConcertDateHandle {
         }
     }
 
-    /// The seat map as JSON, from the published rendering while it is still true.
-    pub async fn seat_map_json(&self) -> Result<Bytes> {
-        if let Some(body) = self.published_now(|published| published.body.clone()) {
-            return Ok(body);
+    /// The version of what is published, while it is still true: a reader that made something
+    /// of the seat map of this version may use it again without asking the actor.
+    pub fn published_version(&self) -> Option<u64> {
+        self.published_now(|published| Some(published.version))
+    }
+
+    /// The seats and counts, from what is published while it is still true.
+    pub async fn seat_map(&self) -> Result<PublishedSeatMap> {
+        if let Some(seat_map) = self.published_now(Published::seat_map) {
+            return Ok(seat_map);
         }
-        let (body, _) = self.mailbox.ask(Refresh { with_body: true }).await?;
-        Ok(body.expect("a refresh asked for the body renders it"))
+        let published = self.mailbox.ask(Refresh { with_seats: true }).await?;
+        Ok(published
+            .seat_map()
+            .expect("a refresh asked for the seats publishes them"))
     }
 
     pub async fn counts(&self) -> Result<SeatCounts> {
         if let Some(counts) = self.published_now(|published| Some(published.counts)) {
             return Ok(counts);
         }
-        Ok(self.mailbox.ask(Refresh { with_body: false }).await?.1)
+        Ok(self.mailbox.ask(Refresh { with_seats: false }).await?.counts)
     }
 
     /// Reads from the published state if it is true now.
@@ -487,6 +495,7 @@ mod tests {
     use super::*;
     use crate::clock::{Clock, ManualClock};
     use crate::domain::seat_map::SeatStatus;
+    use crate::domain::ConcertId;
 
     /// A date actor journaling into a temporary dir, which lives as long as the returned guard.
     fn start_date(clock: &ManualClock, seats: u32) -> (ConcertDateHandle, tempfile::TempDir) {
@@ -534,12 +543,17 @@ mod tests {
     }
 
     async fn seat_statuses(date: &ConcertDateHandle) -> Vec<SeatStatus> {
-        let body = date.seat_map_json().await.unwrap();
-        let view: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        let seats = view["seats"].as_array().unwrap().iter();
-        seats
-            .map(|seat| serde_json::from_value(seat["status"].clone()).unwrap())
-            .collect()
+        let seat_map = date.seat_map().await.unwrap();
+        assert_eq!(
+            seat_map.counts.available(),
+            seat_map
+                .seats
+                .iter()
+                .filter(|seat| seat.status == SeatStatus::Available)
+                .count() as u64,
+            "the counts and the seats are of one moment"
+        );
+        seat_map.seats.iter().map(|seat| seat.status).collect()
     }
 
     #[actix_rt::test]
@@ -574,5 +588,33 @@ mod tests {
         clock.advance(Duration::minutes(5));
         assert_eq!(seat_statuses(&date).await[2], SeatStatus::Available);
         assert_eq!(date.counts().await.unwrap().held, 0);
+    }
+
+    #[actix_rt::test]
+    async fn the_published_seat_map_keeps_its_version_until_the_map_changes() {
+        let clock = ManualClock::starting_at("2026-12-24T10:00:00Z".parse().unwrap());
+        let (date, _dir) = start_date(&clock, 2);
+        assert_eq!(date.published_version(), None, "nothing is published before a read");
+        date.counts().await.unwrap();
+        let counted = date.published_version().expect("the counts are published");
+        let first = date.seat_map().await.unwrap();
+        assert_eq!(first.version, counted, "the seats join the publication of the counts");
+        let again = date.seat_map().await.unwrap();
+        assert_eq!(again.version, first.version);
+        assert!(
+            Arc::ptr_eq(&again.seats, &first.seats),
+            "read again, not gathered again"
+        );
+        let user = UserId::random();
+        date.hold(user, 1, token_ends(&clock), None).await.unwrap();
+        assert_eq!(date.published_version(), None, "a change outdates what is published");
+        let held = date.seat_map().await.unwrap();
+        assert!(held.version > first.version);
+        assert_eq!(held.seats[0].status, SeatStatus::Held);
+        clock.advance(Duration::minutes(5));
+        assert_eq!(date.published_version(), None, "so does a hold falling due");
+        let lapsed = date.seat_map().await.unwrap();
+        assert!(lapsed.version > held.version);
+        assert_eq!(lapsed.seats[0].status, SeatStatus::Available);
     }
 }

@@ -272,7 +272,7 @@ mod tests {
 
     fn scope(key: &str) -> Scope {
         Scope {
-            user: UserId(uuid::Uuid::nil()),
+            user: UserId::from_uuid(uuid::Uuid::nil()),
             endpoint: Endpoint::Charges,
             key: IdempotencyKey::parse(key).unwrap(),
         }
@@ -315,7 +315,7 @@ mod tests {
     fn answers_are_counted_per_user_through_a_snapshot_and_forgetting() {
         let mut store = IdempotencyStore::new(Duration::hours(24));
         let other = Scope {
-            user: UserId(uuid::Uuid::from_u128(1)),
+            user: UserId::from_uuid(uuid::Uuid::from_u128(1)),
             ..scope("x")
         };
         store.remember(scope("a"), "a".into(), answer(201), now());

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use siphasher::sip::SipHasher24;
 use std::fmt;
 use std::hash::Hasher;
+use std::str::FromStr;
 use std::sync::OnceLock;
 use uuid::Uuid;
 
@@ -13,12 +14,39 @@ macro_rules! uuid_id {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
         #[serde(transparent)]
-        pub struct $name(pub Uuid);
+        pub struct $name(Uuid);
 
         impl $name {
             /// A fresh random id.
             pub fn random() -> Self {
                 Self(Uuid::new_v4())
+            }
+
+            /// The id whose UUID is `uuid`, as stored.
+            pub const fn from_uuid(uuid: Uuid) -> Self {
+                Self(uuid)
+            }
+
+            /// Its UUID, to be stored.
+            pub const fn as_uuid(&self) -> Uuid {
+                self.0
+            }
+        }
+
+        /// Reads the id only as the API writes it, hyphenated.
+        impl FromStr for $name {
+            type Err = MalformedId;
+
+            fn from_str(text: &str) -> Result<Self, MalformedId> {
+                parse_hyphenated_uuid(text).map(Self).ok_or(MalformedId)
+            }
+        }
+
+        impl TryFrom<&str> for $name {
+            type Error = MalformedId;
+
+            fn try_from(text: &str) -> Result<Self, MalformedId> {
+                text.parse()
             }
         }
 
@@ -36,10 +64,14 @@ macro_rules! uuid_id {
     };
 }
 
-/// Reads a UUID written the one way the API writes it, hyphenated (8-4-4-4-12): other
-/// spellings of one id would otherwise be other keys to whatever compares the text (logs,
-/// idempotency fingerprints, caches in front of the service).
-pub fn parse_hyphenated_uuid(text: &str) -> Option<Uuid> {
+/// Text that is no id: an id is read only hyphenated (8-4-4-4-12), the one way the API writes
+/// it, since other spellings of one id would otherwise be other keys to whatever compares the
+/// text (logs, idempotency fingerprints, caches in front of the service).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("not a hyphenated UUID")]
+pub struct MalformedId;
+
+fn parse_hyphenated_uuid(text: &str) -> Option<Uuid> {
     (text.len() == 36).then(|| Uuid::try_parse(text).ok()).flatten()
 }
 
@@ -49,7 +81,7 @@ fn deserialize_uuid<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result
         return Uuid::deserialize(deserializer);
     }
     let text = std::borrow::Cow::<str>::deserialize(deserializer)?;
-    parse_hyphenated_uuid(&text).ok_or_else(|| serde::de::Error::custom("not a hyphenated UUID"))
+    parse_hyphenated_uuid(&text).ok_or_else(|| serde::de::Error::custom(MalformedId))
 }
 
 uuid_id!(
@@ -234,18 +266,38 @@ mod tests {
     #[test]
     fn ids_are_read_hyphenated_only() {
         let id = UserId::random();
-        let hyphenated = format!("\"{}\"", id.0.hyphenated());
-        assert_eq!(serde_json::from_str::<UserId>(&hyphenated).unwrap(), id);
+        let uuid = id.as_uuid();
+        let hyphenated = uuid.hyphenated().to_string();
+        assert_eq!(hyphenated.parse::<UserId>(), Ok(id));
+        assert_eq!(UserId::try_from(hyphenated.to_uppercase().as_str()), Ok(id));
+        assert_eq!(
+            serde_json::from_str::<UserId>(&format!("\"{hyphenated}\"")).unwrap(),
+            id
+        );
         for other in [
-            format!("\"{}\"", id.0.simple()),
-            format!("\"{}\"", id.0.braced()),
-            format!("\"{}\"", id.0.urn()),
-            "\"not-a-uuid\"".to_string(),
+            uuid.simple().to_string(),
+            uuid.braced().to_string(),
+            uuid.urn().to_string(),
+            format!(" {hyphenated}"),
+            "not-a-uuid".to_string(),
+            String::new(),
         ] {
-            assert!(serde_json::from_str::<UserId>(&other).is_err(), "{other} was read");
+            assert_eq!(other.parse::<UserId>(), Err(MalformedId), "{other} was read");
+            let refused = serde_json::from_str::<UserId>(&format!("\"{other}\"")).unwrap_err();
+            assert!(refused.to_string().starts_with("not a hyphenated UUID"), "{refused}");
         }
         let bytes = postcard::to_allocvec(&id).unwrap();
         assert_eq!(postcard::from_bytes::<UserId>(&bytes).unwrap(), id);
+    }
+
+    #[test]
+    fn an_id_is_its_uuid_and_prints_as_it() {
+        let uuid = Uuid::new_v4();
+        let id = ReservationId::from_uuid(uuid);
+        assert_eq!(id.as_uuid(), uuid);
+        assert_eq!(id.to_string(), uuid.hyphenated().to_string());
+        assert_eq!(serde_json::to_string(&id).unwrap(), format!("\"{uuid}\""));
+        assert_ne!(ReservationId::random(), ReservationId::random());
     }
 
     #[test]

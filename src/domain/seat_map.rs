@@ -7,15 +7,14 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SeatStatus {
     Available,
     Held,
     Sold,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ReservationStatus {
     Held,
@@ -69,8 +68,7 @@ pub struct RecordedPayment {
 }
 
 /// One seat as the seat map shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeatView {
     pub seat_number: u32,
     pub status: SeatStatus,
@@ -78,14 +76,11 @@ pub struct SeatView {
 }
 
 /// A reservation as its owner sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Reservation {
-    #[schema(value_type = uuid::Uuid)]
     pub reservation_id: ReservationId,
-    #[schema(value_type = uuid::Uuid)]
     pub user_id: UserId,
-    #[schema(value_type = uuid::Uuid)]
     pub concert_id: ConcertId,
     pub date: NaiveDate,
     pub seat_number: u32,

@@ -7,10 +7,9 @@ use serde::{Deserialize, Serialize};
 
 pub const NAME_CHARS_MAX: usize = 64;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct User {
-    #[schema(value_type = uuid::Uuid)]
     pub user_id: UserId,
     pub name: String,
 }

@@ -21,7 +21,7 @@ pub struct WaitingRoomLimits {
     pub waiting_max: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TokenStatus {
     Waiting,
@@ -77,12 +77,9 @@ pub enum QueueEvent {
 pub const PAID_TOKEN_MEMORY: Duration = Duration::hours(24);
 
 /// A token as a fan sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueStatus {
-    #[schema(value_type = String)]
     pub token: Token,
-    #[schema(value_type = uuid::Uuid)]
     pub user_id: UserId,
     pub status: TokenStatus,
     /// 1-based among WAITING tokens; 0 when ACTIVE.
@@ -93,8 +90,7 @@ pub struct QueueStatus {
 }
 
 /// Counters for the operator.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueStats {
     pub waiting: u64,
     pub active: u64,

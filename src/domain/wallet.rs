@@ -14,38 +14,32 @@ pub struct WalletLimits {
     pub balance_max: i64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TransactionType {
     Charge,
     Payment,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Transaction {
-    #[schema(value_type = uuid::Uuid)]
     pub transaction_id: TransactionId,
     #[serde(rename = "type")]
     pub kind: TransactionType,
     pub amount: i64,
     pub balance_after: i64,
     pub at: DateTime<Utc>,
-    #[schema(value_type = Option<uuid::Uuid>)]
     pub payment_id: Option<PaymentId>,
 }
 
 /// A completed payment for one seat.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Payment {
-    #[schema(value_type = uuid::Uuid)]
     pub payment_id: PaymentId,
-    #[schema(value_type = uuid::Uuid)]
     pub reservation_id: ReservationId,
-    #[schema(value_type = uuid::Uuid)]
     pub user_id: UserId,
-    #[schema(value_type = uuid::Uuid)]
     pub concert_id: ConcertId,
     pub date: NaiveDate,
     pub seat_number: u32,

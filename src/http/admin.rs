@@ -2,18 +2,20 @@
 //! totals. Every route needs `X-Admin-Key`.
 
 use super::auth::Admin;
-use super::concerts::parse_date;
+use super::concerts::DateSummary;
 use super::openapi::answers::{AdminErrors, BodyErrors, BusyErrors};
-use super::openapi::fields::{self, ConcertDate};
+use super::openapi::fields;
+use super::params::ConcertDate;
 use super::{parse_json, resource, AppState, JsonBody};
 use crate::config::Config;
 use crate::domain::concert::NewDate;
 use crate::domain::text::display_text;
-use crate::domain::waiting_room::QueueStats;
+use crate::domain::waiting_room;
 use crate::domain::ConcertId;
 use crate::error::{Error, Result};
-use crate::services::catalog::{ConcertFigures, DateSummary};
+use crate::services::catalog;
 use actix_web::{web, HttpResponse};
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 
@@ -68,6 +70,73 @@ pub struct CreatedConcert {
     pub dates: Vec<DateSummary>,
 }
 
+/// A concert's dates as the operator sees them.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConcertFigures {
+    #[schema(value_type = uuid::Uuid)]
+    pub concert_id: ConcertId,
+    pub title: String,
+    /// Ascending.
+    pub dates: Vec<DateFigures>,
+}
+
+impl From<catalog::ConcertFigures> for ConcertFigures {
+    fn from(figures: catalog::ConcertFigures) -> Self {
+        Self {
+            concert_id: figures.concert_id,
+            title: figures.title,
+            dates: figures.dates.iter().map(DateFigures::from).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DateFigures {
+    pub date: NaiveDate,
+    pub total_seats: u64,
+    pub seats_held: u64,
+    pub seats_sold: u64,
+    /// The prices of the sold seats, in won.
+    pub revenue: i64,
+}
+
+impl From<&catalog::DateFigures> for DateFigures {
+    fn from(figures: &catalog::DateFigures) -> Self {
+        Self {
+            date: figures.date,
+            total_seats: figures.total_seats,
+            seats_held: figures.seats_held,
+            seats_sold: figures.seats_sold,
+            revenue: figures.revenue,
+        }
+    }
+}
+
+/// Counters for the operator.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueStats {
+    pub waiting: u64,
+    pub active: u64,
+    pub active_max: u32,
+    pub admitted_total: u64,
+    pub expired_total: u64,
+}
+
+impl From<waiting_room::QueueStats> for QueueStats {
+    fn from(stats: waiting_room::QueueStats) -> Self {
+        Self {
+            waiting: stats.waiting,
+            active: stats.active,
+            active_max: stats.active_max,
+            admitted_total: stats.admitted_total,
+            expired_total: stats.expired_total,
+        }
+    }
+}
+
 /// A concert that passed every rule.
 struct ValidConcert {
     title: String,
@@ -94,7 +163,7 @@ impl ValidConcert {
 }
 
 fn parse_new_date(new: &NewConcertDate, config: &Config) -> Result<NewDate> {
-    let date = parse_date(&new.date)?;
+    let date: ConcertDate = new.date.parse()?;
     if !(1..=config.seats_per_date_max).contains(&new.seat_count) {
         return Err(Error::invalid_request(format!(
             "seatCount must be from 1 to {}.",
@@ -108,7 +177,7 @@ fn parse_new_date(new: &NewConcertDate, config: &Config) -> Result<NewDate> {
         )));
     }
     Ok(NewDate {
-        date,
+        date: date.get(),
         seat_count: new.seat_count,
         price: new.price,
     })
@@ -118,7 +187,9 @@ fn parse_new_date(new: &NewConcertDate, config: &Config) -> Result<NewDate> {
     responses((status = 201, body = CreatedConcert), AdminErrors, BodyErrors, BusyErrors))]
 pub async fn create_concert(state: web::Data<AppState>, _: Admin, body: JsonBody) -> Result<HttpResponse> {
     let valid = ValidConcert::parse(parse_json(&body)?, &state.services.config)?;
-    let mut dates: Vec<DateSummary> = valid.dates.iter().map(DateSummary::untouched).collect();
+    let mut dates: Vec<DateSummary> = (valid.dates.iter())
+        .map(|new| DateSummary::from(&catalog::DateSummary::untouched(new)))
+        .collect();
     dates.sort_by_key(|d| d.date);
     let concert = state.services.catalog.create(valid.title, valid.dates).await?;
     let created = CreatedConcert {
@@ -132,13 +203,14 @@ pub async fn create_concert(state: web::Data<AppState>, _: Admin, body: JsonBody
 #[utoipa::path(get, path = "/api/v1/admin/concerts", tag = "admin", security(("adminKey" = [])),
     responses((status = 200, body = Vec<ConcertFigures>), AdminErrors, BusyErrors))]
 pub async fn concert_figures(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse> {
-    Ok(HttpResponse::Ok().json(state.services.catalog.figures().await?))
+    let figures = state.services.catalog.figures().await?;
+    Ok(HttpResponse::Ok().json(figures.into_iter().map(ConcertFigures::from).collect::<Vec<_>>()))
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/queue", tag = "admin", security(("adminKey" = [])),
     responses((status = 200, body = QueueStats), AdminErrors, BusyErrors))]
 pub async fn queue(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse> {
-    Ok(HttpResponse::Ok().json(state.services.queue.stats().await?))
+    Ok(HttpResponse::Ok().json(QueueStats::from(state.services.queue.stats().await?)))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -156,7 +228,8 @@ pub async fn set_active_max(state: web::Data<AppState>, _: Admin, body: JsonBody
     if !(1..=ACTIVE_MAX_LIMIT).contains(&request.active_max) {
         return Err(Error::invalid_request("activeMax must be from 1 to 1,000,000."));
     }
-    Ok(HttpResponse::Ok().json(state.services.queue.set_active_max(request.active_max).await?))
+    let stats = state.services.queue.set_active_max(request.active_max).await?;
+    Ok(HttpResponse::Ok().json(QueueStats::from(stats)))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

@@ -66,7 +66,7 @@ pub async fn require_active(state: &AppState, fan: &Fan) -> Result<DateTime<Utc>
     if let (TokenStatus::Active, Some(active_until)) = (queue.status, queue.active_until) {
         return Ok(active_until);
     }
-    let queue = serde_json::to_value(queue).map_err(Error::internal)?;
+    let queue = serde_json::to_value(super::queue::QueueStatus::from(&queue)).map_err(Error::internal)?;
     Err(Error::new(ErrorCode::TokenNotActive, "The token is still waiting in the queue.").with_queue(queue))
 }
 

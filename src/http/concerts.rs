@@ -2,16 +2,17 @@
 
 use super::auth::require_active;
 use super::openapi::answers::{ActiveErrors, BusyErrors, ConcertNotFound, DateNotFound, FanErrors, ParameterErrors};
-use super::openapi::fields::ConcertDate;
-use super::users::parse_uuid;
+use super::params::{self, ConcertDate};
 use super::{resource, AppState};
-use crate::actors::concert_date::SeatMapView;
 use crate::actors::queue::Fan;
+use crate::domain::concert::DateKey;
+use crate::domain::seat_map;
 use crate::domain::ConcertId;
 use crate::error::{Error, Result};
-use crate::services::catalog::{ConcertSummary, DateSummary};
+use crate::services::catalog;
 use actix_web::{web, HttpResponse};
 use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
 
 pub fn routes(config: &mut web::ServiceConfig) {
     config
@@ -20,64 +21,149 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .service(resource("/concerts/{concertId}/dates/{date}/seats").get(seat_map));
 }
 
-/// The dates a concert may have: a year 0 or 9999 is a typing slip, not a show.
-const DATES: std::ops::RangeInclusive<NaiveDate> = {
-    let (Some(first), Some(last)) = (
-        NaiveDate::from_ymd_opt(2000, 1, 1),
-        NaiveDate::from_ymd_opt(2099, 12, 31),
-    ) else {
-        panic!("the date bounds are real dates");
-    };
-    first..=last
-};
+/// `/concerts/{concertId}` as the path spells it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConcertPath {
+    concert_id: String,
+}
 
-/// A concert date as `YYYY-MM-DD` in 2000..=2099; anything else is 400 INVALID_REQUEST.
-pub fn parse_date(text: &str) -> Result<NaiveDate> {
-    let shaped = text.len() == 10
-        && text.bytes().enumerate().all(|(i, b)| {
-            if i == 4 || i == 7 {
-                b == b'-'
-            } else {
-                b.is_ascii_digit()
-            }
-        });
-    shaped
-        .then(|| NaiveDate::parse_from_str(text, "%Y-%m-%d").ok())
-        .flatten()
-        .filter(|date| DATES.contains(date))
-        .ok_or_else(|| {
-            Error::invalid_request(format!(
-                "{text:?} is not a date written YYYY-MM-DD from 2000-01-01 to 2099-12-31."
-            ))
-        })
+impl TryFrom<ConcertPath> for ConcertId {
+    type Error = Error;
+
+    fn try_from(path: ConcertPath) -> Result<Self> {
+        params::id(&path.concert_id, "concertId")
+    }
+}
+
+/// `/concerts/{concertId}/dates/{date}` as the path spells it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DatePath {
+    concert_id: String,
+    date: String,
+}
+
+impl TryFrom<DatePath> for DateKey {
+    type Error = Error;
+
+    fn try_from(path: DatePath) -> Result<Self> {
+        let concert = params::id(&path.concert_id, "concertId")?;
+        let date: ConcertDate = path.date.parse()?;
+        Ok((concert, date.get()))
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConcertSummary {
+    #[schema(value_type = uuid::Uuid)]
+    pub concert_id: ConcertId,
+    pub title: String,
+    pub date_count: usize,
+}
+
+impl From<catalog::ConcertSummary> for ConcertSummary {
+    fn from(summary: catalog::ConcertSummary) -> Self {
+        Self {
+            concert_id: summary.concert_id,
+            title: summary.title,
+            date_count: summary.date_count,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DateSummary {
+    pub date: NaiveDate,
+    pub total_seats: u64,
+    pub available_seats: u64,
+}
+
+impl From<&catalog::DateSummary> for DateSummary {
+    fn from(summary: &catalog::DateSummary) -> Self {
+        Self {
+            date: summary.date,
+            total_seats: summary.total_seats,
+            available_seats: summary.available_seats,
+        }
+    }
+}
+
+/// The seat map of a date as the API returns it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SeatMapView {
+    #[schema(value_type = uuid::Uuid)]
+    pub concert_id: ConcertId,
+    pub date: NaiveDate,
+    pub available_seats: u64,
+    pub seats: Vec<SeatView>,
+}
+
+/// One seat as the seat map shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SeatView {
+    pub seat_number: u32,
+    pub status: SeatStatus,
+    pub price: i64,
+}
+
+impl From<&seat_map::SeatView> for SeatView {
+    fn from(seat: &seat_map::SeatView) -> Self {
+        Self {
+            seat_number: seat.seat_number,
+            status: seat.status.into(),
+            price: seat.price,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SeatStatus {
+    Available,
+    Held,
+    Sold,
+}
+
+impl From<seat_map::SeatStatus> for SeatStatus {
+    fn from(status: seat_map::SeatStatus) -> Self {
+        match status {
+            seat_map::SeatStatus::Available => Self::Available,
+            seat_map::SeatStatus::Held => Self::Held,
+            seat_map::SeatStatus::Sold => Self::Sold,
+        }
+    }
 }
 
 #[utoipa::path(get, path = "/api/v1/concerts", tag = "concerts", responses((status = 200, body = [ConcertSummary])))]
 pub async fn list(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().json(state.services.catalog.list())
+    let concerts = state.services.catalog.list().into_iter().map(ConcertSummary::from);
+    HttpResponse::Ok().json(concerts.collect::<Vec<_>>())
 }
 
 #[utoipa::path(get, path = "/api/v1/concerts/{concertId}/dates", tag = "concerts",
     params(("concertId" = uuid::Uuid, Path)),
     responses((status = 200, description = "Dates with at least one AVAILABLE seat, ascending", body = [DateSummary]),
         ParameterErrors, ConcertNotFound, BusyErrors))]
-pub async fn available_dates(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse> {
-    let concert = ConcertId(parse_uuid(&path, "concertId")?);
-    let mut dates = state.services.catalog.date_summaries(concert).await?;
-    dates.retain(|date| date.available_seats > 0);
-    Ok(HttpResponse::Ok().json(dates))
+pub async fn available_dates(state: web::Data<AppState>, path: web::Path<ConcertPath>) -> Result<HttpResponse> {
+    let concert = ConcertId::try_from(path.into_inner())?;
+    let dates = state.services.catalog.date_summaries(concert).await?;
+    let available = dates.iter().filter(|date| date.available_seats > 0);
+    Ok(HttpResponse::Ok().json(available.map(DateSummary::from).collect::<Vec<_>>()))
 }
 
 #[utoipa::path(get, path = "/api/v1/concerts/{concertId}/dates/{date}/seats", tag = "concerts", security(("queueToken" = [])),
     params(("concertId" = uuid::Uuid, Path), ("date" = ConcertDate, Path)),
     responses((status = 200, description = "Every seat, by seat number; a lapsed hold shows AVAILABLE at once", body = SeatMapView),
         FanErrors, ParameterErrors, ActiveErrors, DateNotFound, BusyErrors))]
-pub async fn seat_map(state: web::Data<AppState>, fan: Fan, path: web::Path<(String, String)>) -> Result<HttpResponse> {
-    let (concert, date) = path.into_inner();
-    let concert = ConcertId(parse_uuid(&concert, "concertId")?);
-    let date = parse_date(&date)?;
+pub async fn seat_map(state: web::Data<AppState>, fan: Fan, path: web::Path<DatePath>) -> Result<HttpResponse> {
+    let (concert, date) = DateKey::try_from(path.into_inner())?;
     require_active(&state, &fan).await?;
     let handle = state.services.catalog.date(concert, date)?;
-    let body = handle.seat_map_json().await?;
+    let body = state.seat_maps.json((concert, date), &handle).await?;
     Ok(HttpResponse::Ok().content_type("application/json").body(body))
 }

@@ -1,5 +1,6 @@
-//! The actix-web front end of the API contract: one file per resource, problem+json errors, a
-//! per-user rate limit, metrics and the OpenAPI document.
+//! The actix-web front end of the API contract: one file per resource, with the views it answers
+//! with (built from domain values) and the paths and bodies it reads (parsed into them),
+//! problem+json errors, a per-user rate limit, metrics and the OpenAPI document.
 
 pub mod admin;
 pub mod auth;
@@ -9,11 +10,13 @@ pub mod connections;
 pub mod metrics;
 pub mod openapi;
 pub mod pages;
+pub mod params;
 pub mod payments;
 pub mod problem;
 pub mod queue;
 pub mod rate_limit;
 pub mod reservations;
+pub mod seat_maps;
 pub mod users;
 pub mod wallet;
 pub mod wire;
@@ -43,6 +46,8 @@ pub struct AppState {
     /// Event streams open per token.
     pub streams: Arc<connections::Occupancy<crate::domain::Token>>,
     pub metrics: Metrics,
+    /// The seat maps' JSON, kept for as long as their dates' actors publish no change.
+    pub seat_maps: seat_maps::SeatMaps,
 }
 
 /// Registers every route of the API.

@@ -4,6 +4,7 @@
 pub mod answers;
 pub mod fields;
 
+use super::params::ConcertDate;
 use super::problem::Problem;
 use super::{admin, concerts, metrics, payments, queue, reservations, users, wallet, AppState};
 use crate::config::Config;
@@ -34,7 +35,7 @@ use utoipa::{Modify, OpenApi};
         admin::create_concert, admin::concert_figures, admin::queue, admin::set_active_max, admin::stats,
         metrics::healthz, metrics::prometheus, document,
     ),
-    components(schemas(Problem, fields::ConcertDate)),
+    components(schemas(Problem, ConcertDate)),
     modifiers(&SecuritySchemes, &MethodNotAllowed, &ParserRefused),
 )]
 pub struct ApiDoc;

@@ -3,17 +3,17 @@
 use super::auth::{bearer_token, require_active};
 use super::openapi::answers::{ActiveErrors, BodyErrors, BusyErrors, FanErrors, KeyedErrors, PaymentErrors};
 use super::openapi::fields::IdempotencyKeyHeader;
-use super::users::parse_uuid;
-use super::{idempotency_key, into_response, json_answer, parse_json, resource, run_keyed, AppState, JsonBody};
+use super::{idempotency_key, into_response, json_answer, params, parse_json, resource, run_keyed, AppState, JsonBody};
 use crate::actors::queue::Fan;
-use crate::domain::idempotency::{fingerprint, Endpoint, Scope};
-use crate::domain::wallet::Payment;
-use crate::domain::ReservationId;
-use crate::error::{ErrorCode, Result};
-use crate::services::payments::{self, PaymentReceipt};
+use crate::domain::idempotency::{fingerprint, Answer, Endpoint, Scope};
+use crate::domain::wallet;
+use crate::domain::{ConcertId, PaymentId, ReservationId, UserId};
+use crate::error::{Error, ErrorCode, Result};
+use crate::services::payments;
 use actix_web::http::StatusCode;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
-use serde::Deserialize;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
 
 pub fn routes(config: &mut web::ServiceConfig) {
     config.service(resource("/payments").post(pay).get(list));
@@ -24,6 +24,72 @@ pub fn routes(config: &mut web::ServiceConfig) {
 pub struct NewPayment {
     #[schema(value_type = uuid::Uuid)]
     pub reservation_id: String,
+}
+
+impl TryFrom<NewPayment> for ReservationId {
+    type Error = Error;
+
+    fn try_from(new: NewPayment) -> Result<Self> {
+        params::id(&new.reservation_id, "reservationId")
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentReceipt {
+    #[schema(value_type = uuid::Uuid)]
+    pub payment_id: PaymentId,
+    #[schema(value_type = uuid::Uuid)]
+    pub reservation_id: ReservationId,
+    pub amount: i64,
+    /// The balance after the payment.
+    pub balance: i64,
+    pub paid_at: DateTime<Utc>,
+}
+
+impl From<&payments::PaymentReceipt> for PaymentReceipt {
+    fn from(receipt: &payments::PaymentReceipt) -> Self {
+        Self {
+            payment_id: receipt.payment_id,
+            reservation_id: receipt.reservation_id,
+            amount: receipt.amount,
+            balance: receipt.balance,
+            paid_at: receipt.paid_at,
+        }
+    }
+}
+
+/// A completed payment for one seat.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Payment {
+    #[schema(value_type = uuid::Uuid)]
+    pub payment_id: PaymentId,
+    #[schema(value_type = uuid::Uuid)]
+    pub reservation_id: ReservationId,
+    #[schema(value_type = uuid::Uuid)]
+    pub user_id: UserId,
+    #[schema(value_type = uuid::Uuid)]
+    pub concert_id: ConcertId,
+    pub date: NaiveDate,
+    pub seat_number: u32,
+    pub amount: i64,
+    pub paid_at: DateTime<Utc>,
+}
+
+impl From<&wallet::Payment> for Payment {
+    fn from(payment: &wallet::Payment) -> Self {
+        Self {
+            payment_id: payment.payment_id,
+            reservation_id: payment.reservation_id,
+            user_id: payment.user_id,
+            concert_id: payment.concert_id,
+            date: payment.date,
+            seat_number: payment.seat_number,
+            amount: payment.amount,
+            paid_at: payment.paid_at,
+        }
+    }
 }
 
 #[utoipa::path(post, path = "/api/v1/payments", tag = "payments", security(("queueToken" = [])),
@@ -41,7 +107,7 @@ pub async fn pay(state: web::Data<AppState>, request: HttpRequest, body: JsonBod
         Err(error) => return Err(error),
     };
     let new: NewPayment = parse_json(&body)?;
-    let reservation = ReservationId(parse_uuid(&new.reservation_id, "reservationId")?);
+    let reservation = ReservationId::try_from(new)?;
     require_active(&state, &fan).await?;
     let services = state.services.clone();
     run_keyed(
@@ -51,11 +117,16 @@ pub async fn pay(state: web::Data<AppState>, request: HttpRequest, body: JsonBod
         Endpoint::Payments,
         &body,
         move |slot| async move {
-            let receipt = payments::pay(services, fan, reservation, slot).await?;
-            json_answer(StatusCode::CREATED, &receipt)
+            let keyed = slot.map(|slot| (slot, paid as payments::ReceiptAnswer));
+            let receipt = payments::pay(services, fan, reservation, keyed).await?;
+            paid(&receipt)
         },
     )
     .await
+}
+
+fn paid(receipt: &payments::PaymentReceipt) -> Answer {
+    json_answer(StatusCode::CREATED, &PaymentReceipt::from(receipt))
 }
 
 /// A payment ends its token, so the client's retry arrives with a dead token: with the same
@@ -76,5 +147,6 @@ async fn replay_after_payment(state: &AppState, request: &HttpRequest, body: &[u
 #[utoipa::path(get, path = "/api/v1/payments", tag = "payments", security(("queueToken" = [])),
     responses((status = 200, description = "Newest first", body = [Payment]), FanErrors, BusyErrors))]
 pub async fn list(state: web::Data<AppState>, fan: Fan) -> Result<HttpResponse> {
-    Ok(HttpResponse::Ok().json(state.services.wallet.payments(fan.user).await?))
+    let payments = state.services.wallet.payments(fan.user).await?;
+    Ok(HttpResponse::Ok().json(payments.iter().map(Payment::from).collect::<Vec<_>>()))
 }

@@ -10,8 +10,8 @@ use super::openapi::fields::{AltchaHeader, IdempotencyKeyHeader};
 use super::HeadRequest;
 use super::{json_answer, parse_json, resource, run_keyed, AppState, JsonBody};
 use crate::actors::queue::{Fan, QueueHandle};
-use crate::domain::idempotency::Endpoint;
-use crate::domain::waiting_room::{QueueStatus, TokenStatus};
+use crate::domain::idempotency::{Answer, Endpoint};
+use crate::domain::waiting_room;
 use crate::domain::{Token, UserId};
 use crate::error::{Error, ErrorCode, Result};
 use crate::services::proof_of_work::SOLUTION_CHARS_MAX;
@@ -21,6 +21,7 @@ use actix_web::web::Bytes;
 use actix_web::HttpMessage;
 use actix_web::HttpRequest;
 use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
 use futures_util::stream::{self, Stream};
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
@@ -46,6 +47,52 @@ pub fn routes(config: &mut web::ServiceConfig) {
 pub struct NewToken {
     #[schema(value_type = uuid::Uuid)]
     pub user_id: UserId,
+}
+
+/// A token as a fan sees it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueStatus {
+    #[schema(value_type = String)]
+    pub token: Token,
+    #[schema(value_type = uuid::Uuid)]
+    pub user_id: UserId,
+    pub status: TokenStatus,
+    /// 1-based among WAITING tokens; 0 when ACTIVE.
+    pub position: u64,
+    pub estimated_wait_seconds: u64,
+    pub issued_at: DateTime<Utc>,
+    pub active_until: Option<DateTime<Utc>>,
+}
+
+impl From<&waiting_room::QueueStatus> for QueueStatus {
+    fn from(status: &waiting_room::QueueStatus) -> Self {
+        Self {
+            token: status.token,
+            user_id: status.user_id,
+            status: status.status.into(),
+            position: status.position,
+            estimated_wait_seconds: status.estimated_wait_seconds,
+            issued_at: status.issued_at,
+            active_until: status.active_until,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TokenStatus {
+    Waiting,
+    Active,
+}
+
+impl From<waiting_room::TokenStatus> for TokenStatus {
+    fn from(status: waiting_room::TokenStatus) -> Self {
+        match status {
+            waiting_room::TokenStatus::Waiting => Self::Waiting,
+            waiting_room::TokenStatus::Active => Self::Active,
+        }
+    }
 }
 
 /// An ALTCHA challenge: find `number` in 0..=`maxnumber` whose SHA-256 of `salt` followed by the
@@ -115,13 +162,16 @@ pub async fn issue(
         &body,
         move |slot| async move {
             services.proof_of_work.redeem(solution.as_deref())?;
-            let answer = |status: &QueueStatus| json_answer(StatusCode::CREATED, status);
-            let keyed = slot.map(|slot| slot.keyed(answer));
+            let keyed = slot.map(|slot| slot.keyed(issued));
             let status = services.queue.issue(user, keyed).await?;
-            answer(&status)
+            issued(&status)
         },
     )
     .await
+}
+
+fn issued(status: &waiting_room::QueueStatus) -> Answer {
+    json_answer(StatusCode::CREATED, &QueueStatus::from(status))
 }
 
 /// `X-Altcha` as sent, if it has the shape of a solution (base64, at most 1,024 characters):
@@ -143,7 +193,8 @@ fn altcha_header(request: &HttpRequest) -> Result<Option<Vec<u8>>> {
 #[utoipa::path(get, path = "/api/v1/queue/tokens/me", tag = "queue", security(("queueToken" = [])),
     responses((status = 200, body = QueueStatus), FanErrors, BusyErrors))]
 pub async fn read(state: web::Data<AppState>, fan: Fan) -> Result<HttpResponse> {
-    Ok(HttpResponse::Ok().json(state.services.queue.status(fan.token).await?))
+    let status = state.services.queue.status(fan.token).await?;
+    Ok(HttpResponse::Ok().json(QueueStatus::from(&status)))
 }
 
 #[utoipa::path(delete, path = "/api/v1/queue/tokens/me", tag = "queue", security(("queueToken" = [])),
@@ -197,9 +248,9 @@ struct StreamState {
     queue: QueueHandle,
     stopping: watch::Receiver<bool>,
     token: Token,
-    last_sent: Option<QueueStatus>,
+    last_sent: Option<waiting_room::QueueStatus>,
     last_write: Instant,
-    pending_first: Option<QueueStatus>,
+    pending_first: Option<waiting_room::QueueStatus>,
     finished: bool,
     /// The stream's place among its token's streams, given back when the stream ends or the
     /// client goes away.
@@ -212,7 +263,7 @@ struct StreamState {
 fn status_stream(
     state: &AppState,
     token: Token,
-    first: QueueStatus,
+    first: waiting_room::QueueStatus,
     place: Place<Token>,
 ) -> impl Stream<Item = Result<Bytes, actix_web::Error>> {
     let state = StreamState {
@@ -262,14 +313,14 @@ async fn next_chunk(state: &mut StreamState) -> Option<Bytes> {
     }
 }
 
-fn changed(last: Option<&QueueStatus>, now: &QueueStatus) -> bool {
+fn changed(last: Option<&waiting_room::QueueStatus>, now: &waiting_room::QueueStatus) -> bool {
     last.is_none_or(|last| last.status != now.status || last.position != now.position)
 }
 
-fn status_event(state: &mut StreamState, status: QueueStatus) -> Bytes {
-    state.finished = status.status == TokenStatus::Active;
+fn status_event(state: &mut StreamState, status: waiting_room::QueueStatus) -> Bytes {
+    state.finished = status.status == waiting_room::TokenStatus::Active;
     state.last_write = Instant::now();
-    let data = serde_json::to_string(&status).expect("a queue status serializes");
+    let data = serde_json::to_string(&QueueStatus::from(&status)).expect("a queue status serializes");
     state.last_sent = Some(status);
     Bytes::from(format!("event: status\ndata: {data}\n\n"))
 }

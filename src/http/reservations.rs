@@ -5,17 +5,19 @@ use super::openapi::answers::{
     ActiveErrors, BodyErrors, BusyErrors, CancelErrors, FanErrors, HoldErrors, KeyedErrors, ParameterErrors,
     ReservationNotFound,
 };
-use super::openapi::fields::{ConcertDate, IdempotencyKeyHeader};
-use super::users::parse_uuid;
+use super::openapi::fields::IdempotencyKeyHeader;
+use super::params::{self, ConcertDate};
 use super::{json_answer, parse_json, resource, run_keyed, AppState, JsonBody};
 use crate::actors::queue::Fan;
-use crate::domain::idempotency::Endpoint;
-use crate::domain::seat_map::Reservation;
-use crate::domain::{ConcertId, ReservationId};
+use crate::domain::concert::DateKey;
+use crate::domain::idempotency::{Answer, Endpoint};
+use crate::domain::seat_map;
+use crate::domain::{ConcertId, ReservationId, UserId};
 use crate::error::{Error, Result};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Deserialize;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
 
 pub fn routes(config: &mut web::ServiceConfig) {
     config
@@ -35,6 +37,24 @@ pub struct NewReservation {
     pub seat_number: Box<serde_json::value::RawValue>,
 }
 
+/// A seat asked for: its date and its number, which the date may lack.
+struct SeatWanted {
+    date: DateKey,
+    seat_number: i64,
+}
+
+impl TryFrom<&NewReservation> for SeatWanted {
+    type Error = Error;
+
+    fn try_from(new: &NewReservation) -> Result<Self> {
+        let date: ConcertDate = new.date.parse()?;
+        Ok(Self {
+            date: (new.concert_id, date.get()),
+            seat_number: new.seat_number()?,
+        })
+    }
+}
+
 impl NewReservation {
     /// The seat number as written. Read from the raw text, since an integer too large for 64
     /// bits would otherwise arrive as a float; such a number is no seat of any date.
@@ -46,6 +66,75 @@ impl NewReservation {
         }
         let beyond = if text.starts_with('-') { i64::MIN } else { i64::MAX };
         Ok(text.parse().unwrap_or(beyond))
+    }
+}
+
+/// `/reservations/{reservationId}` as the path spells it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReservationPath {
+    reservation_id: String,
+}
+
+impl TryFrom<ReservationPath> for ReservationId {
+    type Error = Error;
+
+    fn try_from(path: ReservationPath) -> Result<Self> {
+        params::id(&path.reservation_id, "reservationId")
+    }
+}
+
+/// A reservation as its owner sees it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Reservation {
+    #[schema(value_type = uuid::Uuid)]
+    pub reservation_id: ReservationId,
+    #[schema(value_type = uuid::Uuid)]
+    pub user_id: UserId,
+    #[schema(value_type = uuid::Uuid)]
+    pub concert_id: ConcertId,
+    pub date: NaiveDate,
+    pub seat_number: u32,
+    pub price: i64,
+    pub status: ReservationStatus,
+    pub held_until: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&seat_map::Reservation> for Reservation {
+    fn from(reservation: &seat_map::Reservation) -> Self {
+        Self {
+            reservation_id: reservation.reservation_id,
+            user_id: reservation.user_id,
+            concert_id: reservation.concert_id,
+            date: reservation.date,
+            seat_number: reservation.seat_number,
+            price: reservation.price,
+            status: reservation.status.into(),
+            held_until: reservation.held_until,
+            created_at: reservation.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ReservationStatus {
+    Held,
+    Confirmed,
+    Expired,
+    Cancelled,
+}
+
+impl From<seat_map::ReservationStatus> for ReservationStatus {
+    fn from(status: seat_map::ReservationStatus) -> Self {
+        match status {
+            seat_map::ReservationStatus::Held => Self::Held,
+            seat_map::ReservationStatus::Confirmed => Self::Confirmed,
+            seat_map::ReservationStatus::Expired => Self::Expired,
+            seat_map::ReservationStatus::Cancelled => Self::Cancelled,
+        }
     }
 }
 
@@ -62,8 +151,7 @@ fn any_integer() -> utoipa::openapi::Object {
     responses((status = 201, body = Reservation), FanErrors, BodyErrors, ActiveErrors, HoldErrors, KeyedErrors, BusyErrors))]
 pub async fn hold(state: web::Data<AppState>, fan: Fan, request: HttpRequest, body: JsonBody) -> Result<HttpResponse> {
     let new: NewReservation = parse_json(&body)?;
-    let date = super::concerts::parse_date(&new.date)?;
-    let seat_number = new.seat_number()?;
+    let wanted = SeatWanted::try_from(&new)?;
     // A hold lives no longer than the token that made it.
     let token_ends = require_active(&state, &fan).await?;
     let services = state.services.clone();
@@ -74,34 +162,35 @@ pub async fn hold(state: web::Data<AppState>, fan: Fan, request: HttpRequest, bo
         Endpoint::Reservations,
         &body,
         move |slot| async move {
-            let handle = services.catalog.date(new.concert_id, date)?;
-            let answer = |reservation: &Reservation| json_answer(StatusCode::CREATED, reservation);
-            let keyed = slot.map(|slot| slot.keyed(answer));
-            let reservation = handle.hold(fan.user, seat_number, token_ends, keyed).await?;
-            answer(&reservation)
+            let (concert, date) = wanted.date;
+            let handle = services.catalog.date(concert, date)?;
+            let keyed = slot.map(|slot| slot.keyed(held));
+            let reservation = handle.hold(fan.user, wanted.seat_number, token_ends, keyed).await?;
+            held(&reservation)
         },
     )
     .await
 }
 
-fn reservation_id(path: &str) -> Result<ReservationId> {
-    Ok(ReservationId(parse_uuid(path, "reservationId")?))
+fn held(reservation: &seat_map::Reservation) -> Answer {
+    json_answer(StatusCode::CREATED, &Reservation::from(reservation))
 }
 
 #[utoipa::path(get, path = "/api/v1/reservations/{reservationId}", tag = "reservations", security(("queueToken" = [])),
     params(("reservationId" = uuid::Uuid, Path)),
     responses((status = 200, body = Reservation), FanErrors, ParameterErrors, ReservationNotFound, BusyErrors))]
-pub async fn read(state: web::Data<AppState>, fan: Fan, path: web::Path<String>) -> Result<HttpResponse> {
-    let reservation = reservation_id(&path)?;
+pub async fn read(state: web::Data<AppState>, fan: Fan, path: web::Path<ReservationPath>) -> Result<HttpResponse> {
+    let reservation = ReservationId::try_from(path.into_inner())?;
     let handle = state.services.catalog.date_of_reservation(reservation)?;
-    Ok(HttpResponse::Ok().json(handle.reservation(reservation, fan.user).await?))
+    let held = handle.reservation(reservation, fan.user).await?;
+    Ok(HttpResponse::Ok().json(Reservation::from(&held)))
 }
 
 #[utoipa::path(delete, path = "/api/v1/reservations/{reservationId}", tag = "reservations", security(("queueToken" = [])),
     params(("reservationId" = uuid::Uuid, Path)),
     responses((status = 204, description = "The seat is AVAILABLE again"), FanErrors, ParameterErrors, CancelErrors, BusyErrors))]
-pub async fn cancel(state: web::Data<AppState>, fan: Fan, path: web::Path<String>) -> Result<HttpResponse> {
-    let reservation = reservation_id(&path)?;
+pub async fn cancel(state: web::Data<AppState>, fan: Fan, path: web::Path<ReservationPath>) -> Result<HttpResponse> {
+    let reservation = ReservationId::try_from(path.into_inner())?;
     let handle = state.services.catalog.date_of_reservation(reservation)?;
     handle.cancel(reservation, fan.user).await?;
     Ok(HttpResponse::NoContent().finish())

@@ -3,13 +3,11 @@
 use super::client::Client;
 use super::openapi::answers::{BodyErrors, BusyErrors, ClientErrors, ParameterErrors, UserNotFound};
 use super::openapi::fields;
-use super::{parse_json, resource, AppState, JsonBody};
-use crate::domain::ids::parse_hyphenated_uuid;
-use crate::domain::user::User;
-use crate::domain::UserId;
+use super::{params, parse_json, resource, AppState, JsonBody};
+use crate::domain::{user, UserId};
 use crate::error::{Error, Result};
 use actix_web::{web, HttpResponse};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 pub fn routes(config: &mut web::ServiceConfig) {
     config
@@ -23,9 +21,36 @@ pub struct NewUser {
     pub name: String,
 }
 
-/// Parses a hyphenated UUID path parameter; anything else is 400 INVALID_REQUEST.
-pub fn parse_uuid(text: &str, what: &str) -> Result<uuid::Uuid> {
-    parse_hyphenated_uuid(text).ok_or_else(|| Error::invalid_request(format!("{what} must be a hyphenated UUID.")))
+/// `/users/{userId}` as the path spells it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserPath {
+    user_id: String,
+}
+
+impl TryFrom<UserPath> for UserId {
+    type Error = Error;
+
+    fn try_from(path: UserPath) -> Result<Self> {
+        params::id(&path.user_id, "userId")
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    #[schema(value_type = uuid::Uuid)]
+    pub user_id: UserId,
+    pub name: String,
+}
+
+impl From<user::User> for User {
+    fn from(user: user::User) -> Self {
+        Self {
+            user_id: user.user_id,
+            name: user.name,
+        }
+    }
 }
 
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = NewUser,
@@ -33,13 +58,13 @@ pub fn parse_uuid(text: &str, what: &str) -> Result<uuid::Uuid> {
 pub async fn register(state: web::Data<AppState>, _: Client, body: JsonBody) -> Result<HttpResponse> {
     let new_user: NewUser = parse_json(&body)?;
     let user = state.services.users.register(&new_user.name).await?;
-    Ok(HttpResponse::Created().json(user))
+    Ok(HttpResponse::Created().json(User::from(user)))
 }
 
 #[utoipa::path(get, path = "/api/v1/users/{userId}", tag = "users",
     params(("userId" = uuid::Uuid, Path)),
     responses((status = 200, body = User), ParameterErrors, UserNotFound))]
-pub async fn read(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse> {
-    let user = UserId(parse_uuid(&path, "userId")?);
-    Ok(HttpResponse::Ok().json(state.services.users.get(user)?))
+pub async fn read(state: web::Data<AppState>, path: web::Path<UserPath>) -> Result<HttpResponse> {
+    let user = UserId::try_from(path.into_inner())?;
+    Ok(HttpResponse::Ok().json(User::from(state.services.users.get(user)?)))
 }

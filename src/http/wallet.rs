@@ -5,11 +5,12 @@ use super::openapi::fields::IdempotencyKeyHeader;
 use super::{json_answer, parse_json, resource, run_keyed, AppState, JsonBody};
 use crate::actors::queue::Fan;
 use crate::domain::idempotency::{Answer, Endpoint};
-use crate::domain::wallet::Transaction;
-use crate::domain::UserId;
+use crate::domain::wallet;
+use crate::domain::{PaymentId, TransactionId, UserId};
 use crate::error::{Error, ErrorCode, Result};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 const TRANSACTIONS_LIMIT_DEFAULT: usize = 50;
@@ -28,6 +29,49 @@ pub struct Balance {
     #[schema(value_type = uuid::Uuid)]
     pub user_id: UserId,
     pub balance: i64,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Transaction {
+    #[schema(value_type = uuid::Uuid)]
+    pub transaction_id: TransactionId,
+    #[serde(rename = "type")]
+    pub kind: TransactionType,
+    pub amount: i64,
+    pub balance_after: i64,
+    pub at: DateTime<Utc>,
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub payment_id: Option<PaymentId>,
+}
+
+impl From<&wallet::Transaction> for Transaction {
+    fn from(transaction: &wallet::Transaction) -> Self {
+        Self {
+            transaction_id: transaction.transaction_id,
+            kind: transaction.kind.into(),
+            amount: transaction.amount,
+            balance_after: transaction.balance_after,
+            at: transaction.at,
+            payment_id: transaction.payment_id,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TransactionType {
+    Charge,
+    Payment,
+}
+
+impl From<wallet::TransactionType> for TransactionType {
+    fn from(kind: wallet::TransactionType) -> Self {
+        match kind {
+            wallet::TransactionType::Charge => Self::Charge,
+            wallet::TransactionType::Payment => Self::Payment,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -104,5 +148,6 @@ pub async fn transactions(
     if !(1..=TRANSACTIONS_LIMIT_MAX).contains(&limit) {
         return Err(Error::invalid_request("limit must be from 1 to 1000."));
     }
-    Ok(HttpResponse::Ok().json(state.services.wallet.transactions(fan.user, limit).await?))
+    let transactions = state.services.wallet.transactions(fan.user, limit).await?;
+    Ok(HttpResponse::Ok().json(transactions.iter().map(Transaction::from).collect::<Vec<_>>()))
 }

@@ -14,7 +14,6 @@ use chrono::NaiveDate;
 use dashmap::DashMap;
 use futures_util::future::try_join_all;
 use parking_lot::Mutex;
-use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -27,17 +26,14 @@ pub struct Concert {
     created_order: usize,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct ConcertSummary {
-    #[schema(value_type = uuid::Uuid)]
     pub concert_id: ConcertId,
     pub title: String,
     pub date_count: usize,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct DateSummary {
     pub date: NaiveDate,
     pub total_seats: u64,
@@ -57,18 +53,15 @@ impl DateSummary {
 }
 
 /// A concert's dates as the operator sees them.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct ConcertFigures {
-    #[schema(value_type = uuid::Uuid)]
     pub concert_id: ConcertId,
     pub title: String,
     /// Ascending.
     pub dates: Vec<DateFigures>,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct DateFigures {
     pub date: NaiveDate,
     pub total_seats: u64,

@@ -19,22 +19,18 @@
 
 use crate::actors::concert_date::ConcertDateHandle;
 use crate::actors::queue::Fan;
-use crate::domain::idempotency::StoredResponse;
+use crate::domain::idempotency::Answer;
 use crate::domain::wallet::Payment;
 use crate::domain::{PaymentId, ReservationId, Token, UserId};
 use crate::error::Result;
 use crate::services::idempotency::AnswerSlot;
 use crate::services::Services;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use std::sync::Arc;
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct PaymentReceipt {
-    #[schema(value_type = uuid::Uuid)]
     pub payment_id: PaymentId,
-    #[schema(value_type = uuid::Uuid)]
     pub reservation_id: ReservationId,
     pub amount: i64,
     /// The balance after the payment.
@@ -43,17 +39,22 @@ pub struct PaymentReceipt {
 }
 
 /// Pays `reservation` with `fan`'s token, all or nothing. A user's payments run one at a time,
-/// so a token that a payment ended cannot pay again. With `slot`, the receipt is journaled with
-/// the payment, as its keyed request's answer.
+/// so a token that a payment ended cannot pay again. With `keyed`, the receipt is journaled with
+/// the payment, as its keyed request's answer, which the function given makes of it.
 pub async fn pay(
     services: Arc<Services>,
     fan: Fan,
     reservation: ReservationId,
-    slot: Option<AnswerSlot>,
+    keyed: Option<(AnswerSlot, ReceiptAnswer)>,
 ) -> Result<PaymentReceipt> {
     let locks = &services.payment_locks;
-    locks.run(&fan.user, pay_alone(&services, fan, reservation, slot)).await
+    locks
+        .run(&fan.user, pay_alone(&services, fan, reservation, keyed))
+        .await
 }
+
+/// How a keyed payment's answer is made of its receipt.
+pub type ReceiptAnswer = fn(&PaymentReceipt) -> Answer;
 
 /// The user whose payment was made with `token`, while the waiting room remembers it.
 pub fn payer_of(services: &Services, token: &Token) -> Option<UserId> {
@@ -64,7 +65,7 @@ async fn pay_alone(
     services: &Services,
     fan: Fan,
     reservation: ReservationId,
-    slot: Option<AnswerSlot>,
+    keyed: Option<(AnswerSlot, ReceiptAnswer)>,
 ) -> Result<PaymentReceipt> {
     // A payment ahead of this one may have ended the token.
     services.queue.authenticate(&fan.token)?;
@@ -79,8 +80,7 @@ async fn pay_alone(
         balance,
         paid_at,
     };
-    let answer = move |balance: &i64| StoredResponse::json(201, &receipt(*balance));
-    let keyed = slot.map(|slot| slot.keyed(answer));
+    let keyed = keyed.map(|(slot, answer)| slot.keyed(move |balance: &i64| answer(&receipt(*balance))));
     match services.wallet.pay(payment, fan.token, keyed).await {
         Ok(balance) => {
             finish_committed(services, &date, fan, reservation, payment_id).await;

@@ -92,7 +92,7 @@ impl TryFrom<disk::Change> for Change {
 impl From<User> for disk::User {
     fn from(User { user_id, name }: User) -> Self {
         Self {
-            user_id: user_id.0,
+            user_id: user_id.as_uuid(),
             name,
         }
     }
@@ -101,7 +101,7 @@ impl From<User> for disk::User {
 impl From<disk::User> for User {
     fn from(disk::User { user_id, name }: disk::User) -> Self {
         Self {
-            user_id: UserId(user_id),
+            user_id: UserId::from_uuid(user_id),
             name,
         }
     }
@@ -116,7 +116,7 @@ impl From<ConcertRecord> for disk::Concert {
         }: ConcertRecord,
     ) -> Self {
         Self {
-            concert_id: concert_id.0,
+            concert_id: concert_id.as_uuid(),
             title,
             dates: dates.into_iter().map(Into::into).collect(),
         }
@@ -132,7 +132,7 @@ impl From<disk::Concert> for ConcertRecord {
         }: disk::Concert,
     ) -> Self {
         Self {
-            concert_id: ConcertId(concert_id),
+            concert_id: ConcertId::from_uuid(concert_id),
             title,
             dates: dates.into_iter().map(Into::into).collect(),
         }
@@ -174,7 +174,7 @@ impl From<disk::NewDate> for NewDate {
 impl From<DateKey> for disk::DateKey {
     fn from((concert, date): DateKey) -> Self {
         Self {
-            concert: concert.0,
+            concert: concert.as_uuid(),
             date,
         }
     }
@@ -182,7 +182,7 @@ impl From<DateKey> for disk::DateKey {
 
 impl From<disk::DateKey> for DateKey {
     fn from(disk::DateKey { concert, date }: disk::DateKey) -> Self {
-        (ConcertId(concert), date)
+        (ConcertId::from_uuid(concert), date)
     }
 }
 
@@ -207,7 +207,7 @@ impl From<QueueEvent> for disk::QueueEvent {
             QueueEvent::TokenIssued { seq, token, user, at } => Self::TokenIssued {
                 seq,
                 token: token.into(),
-                user: user.0,
+                user: user.as_uuid(),
                 at,
             },
             QueueEvent::TokenAdmitted {
@@ -230,7 +230,7 @@ impl From<QueueEvent> for disk::QueueEvent {
             QueueEvent::ActiveMaxChanged { active_max, at } => Self::ActiveMaxChanged { active_max, at },
             QueueEvent::TokenPaid { token, user, at } => Self::TokenPaid {
                 token: token.into(),
-                user: user.0,
+                user: user.as_uuid(),
                 at,
             },
             QueueEvent::PaidTokenForgotten { token, at } => Self::PaidTokenForgotten {
@@ -247,7 +247,7 @@ impl From<disk::QueueEvent> for QueueEvent {
             disk::QueueEvent::TokenIssued { seq, token, user, at } => Self::TokenIssued {
                 seq,
                 token: token.into(),
-                user: UserId(user),
+                user: UserId::from_uuid(user),
                 at,
             },
             disk::QueueEvent::TokenAdmitted {
@@ -270,7 +270,7 @@ impl From<disk::QueueEvent> for QueueEvent {
             disk::QueueEvent::ActiveMaxChanged { active_max, at } => Self::ActiveMaxChanged { active_max, at },
             disk::QueueEvent::TokenPaid { token, user, at } => Self::TokenPaid {
                 token: token.into(),
-                user: UserId(user),
+                user: UserId::from_uuid(user),
                 at,
             },
             disk::QueueEvent::PaidTokenForgotten { token, at } => Self::PaidTokenForgotten {
@@ -313,18 +313,18 @@ impl From<SeatEvent> for disk::SeatEvent {
                 at,
                 until,
             } => Self::SeatHeld {
-                reservation: reservation.0,
-                user: user.0,
+                reservation: reservation.as_uuid(),
+                user: user.as_uuid(),
                 seat_number,
                 at,
                 until,
             },
             SeatEvent::HoldCancelled { reservation, at } => Self::HoldCancelled {
-                reservation: reservation.0,
+                reservation: reservation.as_uuid(),
                 at,
             },
             SeatEvent::HoldLapsed { reservation, at } => Self::HoldLapsed {
-                reservation: reservation.0,
+                reservation: reservation.as_uuid(),
                 at,
             },
             SeatEvent::SeatSold {
@@ -332,16 +332,16 @@ impl From<SeatEvent> for disk::SeatEvent {
                 payment,
                 at,
             } => Self::SeatSold {
-                reservation: reservation.0,
-                payment: payment.0,
+                reservation: reservation.as_uuid(),
+                payment: payment.as_uuid(),
                 at,
             },
             SeatEvent::PaymentBegun { reservation, at } => Self::PaymentBegun {
-                reservation: reservation.0,
+                reservation: reservation.as_uuid(),
                 at,
             },
             SeatEvent::PaymentAborted { reservation, at } => Self::PaymentAborted {
-                reservation: reservation.0,
+                reservation: reservation.as_uuid(),
                 at,
             },
         }
@@ -358,18 +358,18 @@ impl From<disk::SeatEvent> for SeatEvent {
                 at,
                 until,
             } => Self::SeatHeld {
-                reservation: ReservationId(reservation),
-                user: UserId(user),
+                reservation: ReservationId::from_uuid(reservation),
+                user: UserId::from_uuid(user),
                 seat_number,
                 at,
                 until,
             },
             disk::SeatEvent::HoldCancelled { reservation, at } => Self::HoldCancelled {
-                reservation: ReservationId(reservation),
+                reservation: ReservationId::from_uuid(reservation),
                 at,
             },
             disk::SeatEvent::HoldLapsed { reservation, at } => Self::HoldLapsed {
-                reservation: ReservationId(reservation),
+                reservation: ReservationId::from_uuid(reservation),
                 at,
             },
             disk::SeatEvent::SeatSold {
@@ -377,16 +377,16 @@ impl From<disk::SeatEvent> for SeatEvent {
                 payment,
                 at,
             } => Self::SeatSold {
-                reservation: ReservationId(reservation),
-                payment: PaymentId(payment),
+                reservation: ReservationId::from_uuid(reservation),
+                payment: PaymentId::from_uuid(payment),
                 at,
             },
             disk::SeatEvent::PaymentBegun { reservation, at } => Self::PaymentBegun {
-                reservation: ReservationId(reservation),
+                reservation: ReservationId::from_uuid(reservation),
                 at,
             },
             disk::SeatEvent::PaymentAborted { reservation, at } => Self::PaymentAborted {
-                reservation: ReservationId(reservation),
+                reservation: ReservationId::from_uuid(reservation),
                 at,
             },
         }
@@ -402,8 +402,8 @@ impl From<WalletEvent> for disk::WalletEvent {
                 amount,
                 at,
             } => Self::Charged {
-                transaction: transaction.0,
-                user: user.0,
+                transaction: transaction.as_uuid(),
+                user: user.as_uuid(),
                 amount,
                 at,
             },
@@ -412,7 +412,7 @@ impl From<WalletEvent> for disk::WalletEvent {
                 payment,
                 paid_with,
             } => Self::PaymentCompleted {
-                transaction: transaction.0,
+                transaction: transaction.as_uuid(),
                 payment: payment.into(),
                 paid_with: paid_with.into(),
             },
@@ -429,8 +429,8 @@ impl From<disk::WalletEvent> for WalletEvent {
                 amount,
                 at,
             } => Self::Charged {
-                transaction: TransactionId(transaction),
-                user: UserId(user),
+                transaction: TransactionId::from_uuid(transaction),
+                user: UserId::from_uuid(user),
                 amount,
                 at,
             },
@@ -439,7 +439,7 @@ impl From<disk::WalletEvent> for WalletEvent {
                 payment,
                 paid_with,
             } => Self::PaymentCompleted {
-                transaction: TransactionId(transaction),
+                transaction: TransactionId::from_uuid(transaction),
                 payment: payment.into(),
                 paid_with: paid_with.into(),
             },
@@ -461,10 +461,10 @@ impl From<Payment> for disk::Payment {
         }: Payment,
     ) -> Self {
         Self {
-            payment_id: payment_id.0,
-            reservation_id: reservation_id.0,
-            user_id: user_id.0,
-            concert_id: concert_id.0,
+            payment_id: payment_id.as_uuid(),
+            reservation_id: reservation_id.as_uuid(),
+            user_id: user_id.as_uuid(),
+            concert_id: concert_id.as_uuid(),
             date,
             seat_number,
             amount,
@@ -487,10 +487,10 @@ impl From<disk::Payment> for Payment {
         }: disk::Payment,
     ) -> Self {
         Self {
-            payment_id: PaymentId(payment_id),
-            reservation_id: ReservationId(reservation_id),
-            user_id: UserId(user_id),
-            concert_id: ConcertId(concert_id),
+            payment_id: PaymentId::from_uuid(payment_id),
+            reservation_id: ReservationId::from_uuid(reservation_id),
+            user_id: UserId::from_uuid(user_id),
+            concert_id: ConcertId::from_uuid(concert_id),
             date,
             seat_number,
             amount,
@@ -540,7 +540,7 @@ impl TryFrom<disk::AnswerRecord> for AnswerRecord {
 impl From<Scope> for disk::Scope {
     fn from(Scope { user, endpoint, key }: Scope) -> Self {
         Self {
-            user: user.0,
+            user: user.as_uuid(),
             endpoint: numbers::endpoint_number(endpoint),
             key: key.as_str().to_string(),
         }
@@ -558,7 +558,7 @@ impl TryFrom<disk::Scope> for Scope {
         })?;
         let key = IdempotencyKey::parse(&key).map_err(|error| Invalid(format!("idempotency key {key:?}: {error}")))?;
         Ok(Self {
-            user: UserId(user),
+            user: UserId::from_uuid(user),
             endpoint,
             key,
         })
@@ -698,16 +698,16 @@ impl From<SeatMapImage> for disk_snapshot::SeatMap {
         }: SeatMapImage,
     ) -> Self {
         let mut reservations: Vec<_> = (reservations.into_iter())
-            .map(|(id, record)| (id.0, record.into()))
+            .map(|(id, record)| (id.as_uuid(), record.into()))
             .collect();
         reservations.sort_unstable_by_key(|(id, _)| *id);
         Self {
-            concert: concert.0,
+            concert: concert.as_uuid(),
             date,
             seats: seats.into_iter().map(Into::into).collect(),
             reservations,
             hold_deadlines: (hold_deadlines.into_iter())
-                .map(|(at, reservation)| (at, reservation.0))
+                .map(|(at, reservation)| (at, reservation.as_uuid()))
                 .collect(),
             held,
             sold,
@@ -732,14 +732,14 @@ impl From<disk_snapshot::SeatMap> for SeatMapImage {
         }: disk_snapshot::SeatMap,
     ) -> Self {
         Self {
-            concert: ConcertId(concert),
+            concert: ConcertId::from_uuid(concert),
             date,
             seats: seats.into_iter().map(Into::into).collect(),
             reservations: (reservations.into_iter())
-                .map(|(id, record)| (ReservationId(id), record.into()))
+                .map(|(id, record)| (ReservationId::from_uuid(id), record.into()))
                 .collect(),
             hold_deadlines: (hold_deadlines.into_iter())
-                .map(|(at, reservation)| (at, ReservationId(reservation)))
+                .map(|(at, reservation)| (at, ReservationId::from_uuid(reservation)))
                 .collect(),
             held,
             sold,
@@ -753,8 +753,8 @@ impl From<Seat> for disk_snapshot::Seat {
     fn from(Seat { price, occupant }: Seat) -> Self {
         let occupant = match occupant {
             Occupant::Free => disk_snapshot::Occupant::Free,
-            Occupant::Held(reservation) => disk_snapshot::Occupant::Held(reservation.0),
-            Occupant::Sold(reservation) => disk_snapshot::Occupant::Sold(reservation.0),
+            Occupant::Held(reservation) => disk_snapshot::Occupant::Held(reservation.as_uuid()),
+            Occupant::Sold(reservation) => disk_snapshot::Occupant::Sold(reservation.as_uuid()),
         };
         Self { price, occupant }
     }
@@ -764,8 +764,8 @@ impl From<disk_snapshot::Seat> for Seat {
     fn from(disk_snapshot::Seat { price, occupant }: disk_snapshot::Seat) -> Self {
         let occupant = match occupant {
             disk_snapshot::Occupant::Free => Occupant::Free,
-            disk_snapshot::Occupant::Held(reservation) => Occupant::Held(ReservationId(reservation)),
-            disk_snapshot::Occupant::Sold(reservation) => Occupant::Sold(ReservationId(reservation)),
+            disk_snapshot::Occupant::Held(reservation) => Occupant::Held(ReservationId::from_uuid(reservation)),
+            disk_snapshot::Occupant::Sold(reservation) => Occupant::Sold(ReservationId::from_uuid(reservation)),
         };
         Self { price, occupant }
     }
@@ -791,9 +791,9 @@ impl From<SeatRecord> for disk_snapshot::Reservation {
             ReservationStatus::Cancelled => disk_snapshot::ReservationStatus::Cancelled,
         };
         let view = disk_snapshot::ReservationView {
-            reservation_id: reservation_id.0,
-            user_id: user_id.0,
-            concert_id: concert_id.0,
+            reservation_id: reservation_id.as_uuid(),
+            user_id: user_id.as_uuid(),
+            concert_id: concert_id.as_uuid(),
             date,
             seat_number,
             price,
@@ -825,9 +825,9 @@ impl From<disk_snapshot::Reservation> for SeatRecord {
             disk_snapshot::ReservationStatus::Cancelled => ReservationStatus::Cancelled,
         };
         let view = Reservation {
-            reservation_id: ReservationId(reservation_id),
-            user_id: UserId(user_id),
-            concert_id: ConcertId(concert_id),
+            reservation_id: ReservationId::from_uuid(reservation_id),
+            user_id: UserId::from_uuid(user_id),
+            concert_id: ConcertId::from_uuid(concert_id),
             date,
             seat_number,
             price,
@@ -852,7 +852,7 @@ fn queue_of(room: &RoomImage) -> disk_snapshot::Queue {
     let mut paid_tokens: Vec<_> = (paid.iter())
         .map(|&(token, user, at)| disk_snapshot::PaidToken {
             token: token.into(),
-            user: user.0,
+            user: user.as_uuid(),
             at,
         })
         .collect();
@@ -885,7 +885,7 @@ fn room_of(queue: disk_snapshot::Queue) -> RoomImage {
         admissions_per_second,
     } = room;
     let paid = (paid_tokens.into_iter())
-        .map(|disk_snapshot::PaidToken { token, user, at }| (token.into(), UserId(user), at))
+        .map(|disk_snapshot::PaidToken { token, user, at }| (token.into(), UserId::from_uuid(user), at))
         .collect();
     RoomImage {
         records: records.into_iter().map(Into::into).collect(),
@@ -914,7 +914,7 @@ impl From<TokenRecord> for disk_snapshot::TokenRecord {
         };
         Self {
             token: token.into(),
-            user: user.0,
+            user: user.as_uuid(),
             issued_at,
             status,
             deadline,
@@ -938,7 +938,7 @@ impl From<disk_snapshot::TokenRecord> for TokenRecord {
         };
         Self {
             token: token.into(),
-            user: UserId(user),
+            user: UserId::from_uuid(user),
             issued_at,
             status,
             deadline,
@@ -964,7 +964,7 @@ impl From<WalletImage> for disk_snapshot::Wallet {
             revenue,
         } = totals;
         let mut accounts: Vec<_> = (accounts.into_iter())
-            .map(|(user, account)| (user.0, account.into()))
+            .map(|(user, account)| (user.as_uuid(), account.into()))
             .collect();
         accounts.sort_unstable_by_key(|(user, _)| *user);
         Self {
@@ -1005,7 +1005,7 @@ impl From<disk_snapshot::Wallet> for WalletImage {
                 balance_max,
             },
             accounts: (accounts.into_iter())
-                .map(|(user, account)| (UserId(user), account.into()))
+                .map(|(user, account)| (UserId::from_uuid(user), account.into()))
                 .collect(),
             totals: MoneyTotals {
                 charged,
@@ -1071,12 +1071,12 @@ impl From<Transaction> for disk_snapshot::Transaction {
             TransactionType::Payment => disk_snapshot::TransactionType::Payment,
         };
         Self {
-            transaction_id: transaction_id.0,
+            transaction_id: transaction_id.as_uuid(),
             kind,
             amount,
             balance_after,
             at,
-            payment_id: payment_id.map(|payment| payment.0),
+            payment_id: payment_id.map(|payment| payment.as_uuid()),
         }
     }
 }
@@ -1097,12 +1097,12 @@ impl From<disk_snapshot::Transaction> for Transaction {
             disk_snapshot::TransactionType::Payment => TransactionType::Payment,
         };
         Self {
-            transaction_id: TransactionId(transaction_id),
+            transaction_id: TransactionId::from_uuid(transaction_id),
             kind,
             amount,
             balance_after,
             at,
-            payment_id: payment_id.map(PaymentId),
+            payment_id: payment_id.map(PaymentId::from_uuid),
         }
     }
 }

@@ -44,11 +44,11 @@ fn t(seconds: i64) -> DateTime<Utc> {
 
 /// Fan `n`; the other ids likewise, each kind in a range of its own.
 fn fan(n: u128) -> UserId {
-    UserId(Uuid::from_u128(0x0f0f_0000_0000_4000_8000_0000_0000_0000 + n))
+    UserId::from_uuid(Uuid::from_u128(0x0f0f_0000_0000_4000_8000_0000_0000_0000 + n))
 }
 
 fn concert() -> ConcertId {
-    ConcertId(Uuid::from_u128(0xc0c0_0000_0000_4000_8000_0000_0000_0001))
+    ConcertId::from_uuid(Uuid::from_u128(0xc0c0_0000_0000_4000_8000_0000_0000_0001))
 }
 
 /// The concert's date `n`, from Christmas Eve.
@@ -57,15 +57,15 @@ fn day(n: u32) -> NaiveDate {
 }
 
 fn reservation(n: u128) -> ReservationId {
-    ReservationId(Uuid::from_u128(0x4e4e_0000_0000_4000_8000_0000_0000_0000 + n))
+    ReservationId::from_uuid(Uuid::from_u128(0x4e4e_0000_0000_4000_8000_0000_0000_0000 + n))
 }
 
 fn payment(n: u128) -> PaymentId {
-    PaymentId(Uuid::from_u128(0x9a9a_0000_0000_4000_8000_0000_0000_0000 + n))
+    PaymentId::from_uuid(Uuid::from_u128(0x9a9a_0000_0000_4000_8000_0000_0000_0000 + n))
 }
 
 fn transaction(n: u128) -> TransactionId {
-    TransactionId(Uuid::from_u128(0x7171_0000_0000_4000_8000_0000_0000_0000 + n))
+    TransactionId::from_uuid(Uuid::from_u128(0x7171_0000_0000_4000_8000_0000_0000_0000 + n))
 }
 
 fn scope(user: UserId, endpoint: Endpoint, key: &str) -> Scope {

@@ -47,7 +47,7 @@ fn empty_image() -> Image {
 
 fn user_registered() -> Entry {
     let user = User {
-        user_id: UserId(Uuid::nil()),
+        user_id: UserId::from_uuid(Uuid::nil()),
         name: "fan".into(),
     };
     Entry {
