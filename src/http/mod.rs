@@ -264,7 +264,7 @@ pub fn idempotency_key(request: &HttpRequest) -> Result<Option<IdempotencyKey>> 
 /// Runs `work` once per idempotency key (or simply once without one), in a task of its own so a
 /// client hanging up cannot cut it in half. With a key, `work` gets the slot its answer goes to,
 /// for the actor that makes its change to journal the two together.
-pub async fn run_keyed<F, Fut>(
+pub async fn at_most_once_per_key<F, Fut>(
     state: &AppState,
     request: &HttpRequest,
     user: UserId,

@@ -3,7 +3,9 @@
 use super::auth::{bearer_token, require_active};
 use super::openapi::answers::{ActiveErrors, BodyErrors, BusyErrors, FanErrors, KeyedErrors, PaymentErrors};
 use super::openapi::fields::IdempotencyKeyHeader;
-use super::{idempotency_key, into_response, json_answer, params, parse_json, resource, run_keyed, AppState, JsonBody};
+use super::{
+    at_most_once_per_key, idempotency_key, into_response, json_answer, params, parse_json, resource, AppState, JsonBody,
+};
 use crate::actors::queue::Fan;
 use crate::domain::idempotency::{fingerprint, Answer, Endpoint, Scope};
 use crate::domain::wallet;
@@ -110,7 +112,7 @@ pub async fn pay(state: web::Data<AppState>, request: HttpRequest, body: JsonBod
     let reservation = ReservationId::try_from(new)?;
     require_active(&state, &fan).await?;
     let services = state.services.clone();
-    run_keyed(
+    at_most_once_per_key(
         &state,
         &request,
         fan.user,

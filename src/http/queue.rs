@@ -8,7 +8,7 @@ use super::openapi::answers::{
 };
 use super::openapi::fields::{AltchaHeader, IdempotencyKeyHeader};
 use super::HeadRequest;
-use super::{json_answer, parse_json, resource, run_keyed, AppState, JsonBody};
+use super::{at_most_once_per_key, json_answer, parse_json, resource, AppState, JsonBody};
 use crate::actors::queue::{Fan, QueueHandle};
 use crate::domain::idempotency::{Answer, Endpoint};
 use crate::domain::waiting_room;
@@ -154,7 +154,7 @@ pub async fn issue(
     let solution = altcha_header(&request)?;
     // The solution is spent inside the keyed run, after a remembered answer would have been
     // replayed: a retry of a keyed request gets its first answer, not a refusal of a spent proof.
-    run_keyed(
+    at_most_once_per_key(
         &state,
         &request,
         user,

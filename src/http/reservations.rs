@@ -7,7 +7,7 @@ use super::openapi::answers::{
 };
 use super::openapi::fields::IdempotencyKeyHeader;
 use super::params::{self, ConcertDate};
-use super::{json_answer, parse_json, resource, run_keyed, AppState, JsonBody};
+use super::{at_most_once_per_key, json_answer, parse_json, resource, AppState, JsonBody};
 use crate::actors::queue::Fan;
 use crate::domain::concert::DateKey;
 use crate::domain::idempotency::{Answer, Endpoint};
@@ -155,7 +155,7 @@ pub async fn hold(state: web::Data<AppState>, fan: Fan, request: HttpRequest, bo
     // A hold lives no longer than the token that made it.
     let token_ends = require_active(&state, &fan).await?;
     let services = state.services.clone();
-    run_keyed(
+    at_most_once_per_key(
         &state,
         &request,
         fan.user,

@@ -2,7 +2,7 @@
 
 use super::openapi::answers::{BodyErrors, BusyErrors, ChargeErrors, FanErrors, KeyedErrors, ParameterErrors};
 use super::openapi::fields::IdempotencyKeyHeader;
-use super::{json_answer, parse_json, resource, run_keyed, AppState, JsonBody};
+use super::{at_most_once_per_key, json_answer, parse_json, resource, AppState, JsonBody};
 use crate::actors::queue::Fan;
 use crate::domain::idempotency::{Answer, Endpoint};
 use crate::domain::wallet;
@@ -110,7 +110,7 @@ pub async fn charge(
         Error::new(ErrorCode::InvalidAmount, detail)
     })?;
     let services = state.services.clone();
-    run_keyed(
+    at_most_once_per_key(
         &state,
         &request,
         fan.user,

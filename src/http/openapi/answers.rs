@@ -144,7 +144,7 @@ answer_sets! {
     BodyErrors = [INVALID_REQUEST, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE];
     /// A path or query parameter that must parse: a UUID, a date, a limit.
     ParameterErrors = [INVALID_REQUEST];
-    /// `run_keyed`: a malformed Idempotency-Key, one used with another body, or one too many.
+    /// `at_most_once_per_key`: a malformed Idempotency-Key, one used with another body, or one too many.
     KeyedErrors = [INVALID_REQUEST, KEY_REUSED, RATE_LIMITED];
     /// Work an actor or the journal does: a full mailbox, or storage that cannot write.
     BusyErrors = [UNAVAILABLE];
