@@ -504,11 +504,7 @@ fn assert_every_payment_is_finished(state: &State) {
 
 #[test]
 fn recovery_gives_back_exactly_what_the_live_side_holds() {
-    let live = tempfile::tempdir().unwrap();
-    let mut engine = Engine::start(live.path());
-    for command in scripted_day() {
-        engine.run(&command);
-    }
+    let (live, engine) = engine_after(scripted_day().len());
     let now = engine.now;
     let expected = describe(&engine.state, &engine.holds, now);
     let (_, holds) = engine.stop();
@@ -1038,12 +1034,8 @@ fn as_version_2(bytes: &[u8]) -> Vec<u8> {
 
 #[test]
 fn a_data_dir_from_before_the_header_recovers_and_goes_on_in_version_3() {
-    let live = tempfile::tempdir().unwrap();
-    let mut engine = Engine::start(live.path());
     // Version 2 snapshots, laid out otherwise, are read in the golden tests (format/golden.rs).
-    for command in scripted_day() {
-        engine.run(&command);
-    }
+    let (live, engine) = engine_after(scripted_day().len());
     let now = engine.now;
     let expected = describe(&engine.state, &engine.holds, now);
     let (_, holds) = engine.stop();

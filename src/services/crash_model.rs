@@ -144,6 +144,13 @@ impl Engine {
         (self.clock, self.users, self.dates)
     }
 
+    /// The journal segment being written now.
+    fn last_segment(&self) -> PathBuf {
+        let data_dir = &self.services.data_dir;
+        let last = data_dir.segments().unwrap().pop().expect("the journal has a segment");
+        data_dir.segment_path(last)
+    }
+
     fn fan(&self, fan: usize) -> Option<Fan> {
         let fan = self.services.queue.authenticate(&self.tokens[fan]?).ok()?;
         (fan.status == crate::domain::waiting_room::TokenStatus::Active).then_some(fan)
@@ -294,17 +301,6 @@ impl Engine {
     }
 }
 
-/// The newest journal segment.
-fn last_segment(dir: &Path) -> PathBuf {
-    let mut segments: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|extension| extension == "log"))
-        .collect();
-    segments.sort();
-    segments.pop().unwrap()
-}
-
 fn length(path: &Path) -> u64 {
     std::fs::metadata(path).unwrap().len()
 }
@@ -319,7 +315,7 @@ async fn crash_and_restart(commands: &[Command], under_way: &Command, kept_per_m
     for command in commands {
         engine.run(command, &mut told).await;
     }
-    let segment = last_segment(dir.path());
+    let segment = engine.last_segment();
     let acknowledged = length(&segment);
     engine.run(under_way, &mut Told::default()).await;
     let (clock, users, dates) = engine.crash().await;
@@ -374,7 +370,7 @@ fn a_payment_cut_short_after_the_wallets_record_is_finished_when_the_engine_star
         for command in &day {
             engine.run(command, &mut told).await;
         }
-        let segment = last_segment(dir.path());
+        let segment = engine.last_segment();
         let before = std::fs::read(&segment).unwrap().len();
         engine.run(&Pay { hold: 0 }, &mut told).await;
         assert_eq!(told.paid.len(), 1, "the payment was acknowledged");
