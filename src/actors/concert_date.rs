@@ -293,6 +293,11 @@ impl Handler<BeginPayment> for ConcertDateActor {
     type Result = ActorResponse<Self, Result<Reservation>>;
 
     fn handle(&mut self, message: BeginPayment, ctx: &mut Context<Self>) -> Self::Result {
+        // A payment begun writes its mark and, if refused, its end: a new payment is admitted
+        // only while the journal keeps up, like any command that makes something new.
+        if !self.stream().has_room() {
+            return ActorResponse::reply(Err(Error::unavailable()));
+        }
         self.run_applied(ctx, |actor, now| {
             let (held, begun) = actor.map.begin_payment(message.reservation, message.user, now)?;
             Ok((held, vec![begun]))

@@ -322,6 +322,28 @@ mod tests {
     }
 
     #[actix_rt::test]
+    async fn a_payment_is_not_begun_while_the_journal_is_behind() {
+        let rig = rig(2);
+        let user = UserId::random();
+        rig.gate.open();
+        let held = rig.date.hold(user, 1, rig.token_ends(), None).await.unwrap();
+        rig.gate.close();
+        let queued = rig.fill_journal();
+        let refused = rig.date.begin_payment(held.reservation_id, user).await.unwrap_err();
+        assert_eq!(refused.code, ErrorCode::Unavailable);
+        rig.gate.open();
+        queued.durable().await.unwrap();
+        rig.date.begin_payment(held.reservation_id, user).await.unwrap();
+        rig.journal.barrier().await.unwrap();
+        let refused_again = rig.date.cancel(held.reservation_id, user).await.unwrap_err();
+        assert_eq!(
+            refused_again.code,
+            ErrorCode::ReservationNotHeld,
+            "the payment is under way now"
+        );
+    }
+
+    #[actix_rt::test]
     async fn a_hold_is_refused_and_changes_nothing_while_the_journal_is_behind_then_goes_through() {
         let rig = rig(2);
         let user = UserId::random();
@@ -354,7 +376,10 @@ mod tests {
         let paid = rig.date.hold(user, 1, rig.token_ends(), None).await.unwrap();
         let aborted = rig.date.hold(user, 2, rig.token_ends(), None).await.unwrap();
         rig.date.begin_payment(paid.reservation_id, user).await.unwrap();
+        // The mark nobody waited for is on disk before the next payment asks for room.
+        rig.journal.barrier().await.unwrap();
         rig.date.begin_payment(aborted.reservation_id, user).await.unwrap();
+        rig.journal.barrier().await.unwrap();
         rig.gate.close();
         let queued = rig.fill_journal();
 

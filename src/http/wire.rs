@@ -28,7 +28,8 @@ pub struct ProblemStream<T = TcpStream> {
     inner: T,
     /// The problem document replacing the parser's answer, and how much of it is written.
     replacement: Option<(Vec<u8>, usize)>,
-    /// Length of the input line being read, and the longest one read so far.
+    /// Length of the input line being read, and the longest read since the last answer went out
+    /// (a body read before an answer is not the head of a request that follows it).
     line_length: usize,
     longest_line: usize,
 }
@@ -121,7 +122,13 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for ProblemStream<T> {
                 let _ = this.poll_replacement(cx)?;
                 Poll::Ready(Ok(buf.len()))
             }
-            None => Pin::new(&mut this.inner).poll_write(cx, buf),
+            None => {
+                // An answer goes out once its request was read whole: what comes next is a new
+                // request's head.
+                this.line_length = 0;
+                this.longest_line = 0;
+                Pin::new(&mut this.inner).poll_write(cx, buf)
+            }
         }
     }
 
@@ -240,5 +247,24 @@ mod tests {
         stream.note_input(&vec![b'a'; TARGET_LENGTH_MAX]);
         stream.note_input(b" HTTP/1.1\r\nhost: x\r\n");
         assert_eq!(stream.problem_for(400).code, ErrorCode::UriTooLong);
+    }
+
+    #[tokio::test]
+    async fn a_long_body_answered_before_a_bad_request_does_not_make_its_400_a_414() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (client, server) = tokio::io::duplex(256 * 1024);
+        let (mut client, mut stream) = (client, ProblemStream::new(server));
+        let body = vec![b'a'; TARGET_LENGTH_MAX + 10];
+        client.write_all(&body).await.unwrap();
+        let mut read = vec![0; body.len()];
+        stream.read_exact(&mut read).await.unwrap();
+        assert_eq!(stream.problem_for(400).code, ErrorCode::UriTooLong, "a long line read");
+        let answer = b"HTTP/1.1 201 Created\r\ncontent-length: 2\r\ncontent-type: application/json\r\n\r\n{}";
+        stream.write_all(answer).await.unwrap();
+        assert_eq!(
+            stream.problem_for(400).code,
+            ErrorCode::InvalidRequest,
+            "the answer went out since"
+        );
     }
 }

@@ -347,6 +347,8 @@ impl Writer {
                 return;
             }
         }
+        // Every handle is gone without a stop: what nobody waited for is still made durable.
+        self.commit_synced(&mut Vec::new(), &mut Vec::new());
     }
 
     /// Writes a batch in order; a rotation or stop inside it first makes what came before durable.
