@@ -21,7 +21,8 @@ use concert_reservation::domain::wallet::{Wallet, WalletLimits};
 use concert_reservation::domain::{ConcertId, Token, UserId};
 use concert_reservation::http::seat_maps::SeatMaps;
 use concert_reservation::persistence::data_dir::DataDir;
-use concert_reservation::persistence::journal::Journal;
+use concert_reservation::persistence::file_log::FileLog;
+use concert_reservation::persistence::log::SharedLog;
 use concert_reservation::persistence::Part;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use futures_util::future::join_all;
@@ -40,7 +41,7 @@ const REQUESTS_MAX: usize = 16_384;
 struct Rig {
     system: SystemRunner,
     arbiter: Arbiter,
-    journal: Journal,
+    log: SharedLog,
     clock: SharedClock,
     _dir: TempDir,
 }
@@ -50,11 +51,12 @@ impl Rig {
         let system = System::new();
         let dir = tempfile::tempdir().expect("a temporary dir");
         let data_dir = Arc::new(DataDir::open(dir.path()).expect("the dir opens"));
-        let journal = Journal::start(data_dir, 1, FsyncPolicy::Never).expect("the journal starts");
+        let log: SharedLog =
+            FileLog::start(data_dir, 1, FsyncPolicy::Never, Default::default()).expect("the log starts");
         Self {
             system,
             arbiter: Arbiter::new(),
-            journal,
+            log,
             clock: Arc::new(SystemClock),
             _dir: dir,
         }
@@ -63,7 +65,7 @@ impl Rig {
     fn stop(self) {
         self.arbiter.stop();
         self.arbiter.join().expect("the actor thread ends");
-        self.system.block_on(self.journal.stop());
+        self.system.block_on(self.log.stop());
     }
 }
 
@@ -100,7 +102,7 @@ fn wallet_actor(c: &mut Criterion) {
         state: Wallet::new(limits),
     };
     let arbiter = rig.arbiter.handle();
-    let wallet = WalletHandle::start(part, rig.journal.clone(), rig.clock.clone(), &arbiter, REQUESTS_MAX);
+    let wallet = WalletHandle::start(part, rig.log.clone(), rig.clock.clone(), &arbiter, REQUESTS_MAX);
     let users: Vec<UserId> = (0..BATCH).map(|_| UserId::random()).collect();
     let user = users[0];
     let mut group = c.benchmark_group("wallet_actor");
@@ -190,7 +192,7 @@ fn queue_actor(c: &mut Criterion) {
     let queue = QueueHandle::start(
         part,
         Vec::new(),
-        rig.journal.clone(),
+        rig.log.clone(),
         rig.clock.clone(),
         &arbiter,
         REQUESTS_MAX,
@@ -239,7 +241,7 @@ fn seat_map(c: &mut Criterion) {
         ledger: Arc::default(),
         reservations: Arc::default(),
         requests_max: REQUESTS_MAX,
-        journal: rig.journal.clone(),
+        log: rig.log.clone(),
     };
     let key = (
         ConcertId::random(),

@@ -64,7 +64,7 @@ fn payments_with(c: &mut Criterion, fsync: FsyncPolicy, name: &str) {
         })
     });
     group.finish();
-    system.block_on(services.journal.stop());
+    system.block_on(services.log.stop());
     services.threads.stop();
 }
 

@@ -101,7 +101,8 @@ fn journal_appends(c: &mut Criterion) {
             b.iter_custom(|iterations| {
                 let dir = tempfile::tempdir().expect("a temporary dir");
                 let data_dir = Arc::new(DataDir::open(dir.path()).expect("the dir opens"));
-                let journal = Journal::start(data_dir, 1, FsyncPolicy::Always).expect("the journal starts");
+                let journal =
+                    Journal::start(data_dir, 1, FsyncPolicy::Always, Default::default()).expect("the journal starts");
                 (0..iterations).map(|_| append_all(&journal, 1_000, writers)).sum()
             })
         });

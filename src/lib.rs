@@ -6,7 +6,8 @@
 //! - [`domain`]: pure, synchronous state machines (waiting room, seat map, wallet, idempotency)
 //!   and the vocabulary (ids, users, concerts), with time passed in; every change is an event
 //!   applied by one `apply`.
-//! - [`persistence`]: the journal, snapshots and recovery, which is replay and nothing else.
+//! - [`persistence`]: the partitions and the event-log trait they append through, the journal
+//!   (its local implementation), snapshots and recovery, which is replay and nothing else.
 //! - [`actors`]: thin actix actors that own the domain state, one writer each, behind typed
 //!   handles; they finish at start what a crash cut short.
 //! - [`services`]: work that spans actors (the payment saga), the read-mostly registries,

@@ -248,7 +248,7 @@ async fn finish(services: &Services) {
     if let Err(error) = services.snapshot().await {
         tracing::error!(%error, "the final snapshot failed; the journal still holds everything");
     }
-    services.journal.stop().await;
+    services.log.stop().await;
     services.threads.stop();
 }
 

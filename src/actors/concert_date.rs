@@ -10,7 +10,7 @@ use crate::domain::concert::DateKey;
 use crate::domain::seat_map::{RecordedPayment, Reservation, SeatCounts, SeatEvent, SeatMap, SeatView};
 use crate::domain::{PaymentId, ReservationId, UserId};
 use crate::error::{Error, ErrorCode, Result};
-use crate::persistence::journal::{Journal, StreamWriter};
+use crate::persistence::log::{Partition, PartitionWriter, SharedLog};
 use crate::persistence::{Change, Part};
 use actix::prelude::*;
 use chrono::{DateTime, Duration, Utc};
@@ -75,7 +75,7 @@ pub struct DateContext {
     pub reservations: Arc<DashMap<ReservationId, DateKey>>,
     /// Requests one date actor takes in flight before answering UNAVAILABLE.
     pub requests_max: usize,
-    pub journal: Journal,
+    pub log: SharedLog,
 }
 
 pub struct ConcertDateActor {
@@ -83,7 +83,7 @@ pub struct ConcertDateActor {
     /// Payments a crash cut short, finished first thing at start.
     unfinished_payments: Vec<RecordedPayment>,
     context: DateContext,
-    stream: StreamWriter,
+    stream: PartitionWriter,
     published: Arc<RwLock<Published>>,
     /// The map's version when `published` was last marked stale or refreshed.
     seen_version: u64,
@@ -145,7 +145,7 @@ impl DeadlineActor for ConcertDateActor {
         &mut self.alarm
     }
 
-    fn stream(&mut self) -> &mut StreamWriter {
+    fn stream(&mut self) -> &mut PartitionWriter {
         &mut self.stream
     }
 
@@ -408,7 +408,7 @@ impl ConcertDateHandle {
         let actor = ConcertDateActor {
             unfinished_payments: recorded,
             seen_version: map.version(),
-            stream: StreamWriter::new(context.journal.clone(), seq),
+            stream: PartitionWriter::new(context.log.clone(), Partition::Date(key), seq),
             map,
             context,
             published: published.clone(),
@@ -504,7 +504,7 @@ mod tests {
 
     /// A date actor journaling into a temporary dir, which lives as long as the returned guard.
     fn start_date(clock: &ManualClock, seats: u32) -> (ConcertDateHandle, tempfile::TempDir) {
-        let (journal, dir) = crate::persistence::scratch_journal();
+        let (log, dir) = crate::persistence::scratch_log();
         let context = DateContext {
             clock: Arc::new(clock.clone()),
             hold_ttl: Duration::minutes(5),
@@ -512,7 +512,7 @@ mod tests {
             ledger: Arc::default(),
             reservations: Arc::default(),
             requests_max: 64,
-            journal,
+            log,
         };
         let map = SeatMap::new(ConcertId::random(), "2026-12-24".parse().unwrap(), seats, 1_000);
         let map = Part { seq: 0, state: map };

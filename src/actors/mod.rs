@@ -13,7 +13,8 @@ pub mod wallet;
 
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
-use crate::persistence::journal::{Commit, StreamWriter};
+use crate::persistence::journal::Commit;
+use crate::persistence::log::PartitionWriter;
 use crate::persistence::Change;
 use actix::dev::ToEnvelope;
 use actix::prelude::*;
@@ -123,7 +124,7 @@ pub trait DeadlineActor: Actor<Context = Context<Self>> {
 
     fn clock(&self) -> &SharedClock;
     fn alarm(&mut self) -> &mut Alarm;
-    fn stream(&mut self) -> &mut StreamWriter;
+    fn stream(&mut self) -> &mut PartitionWriter;
     fn next_deadline(&self) -> Option<DateTime<Utc>>;
     /// Processes every deadline up to `now`; returns what happened.
     fn process_due(&mut self, now: DateTime<Utc>) -> Vec<Self::Event>;
@@ -255,7 +256,8 @@ mod tests {
     use crate::domain::seat_map::SeatMap;
     use crate::domain::{ConcertId, PaymentId, ReservationId, UserId};
     use crate::error::ErrorCode;
-    use crate::persistence::journal::{Gate, Journal};
+    use crate::persistence::file_log::FileLog;
+    use crate::persistence::journal::Gate;
     use crate::persistence::Part;
     use chrono::{DateTime, Duration, Utc};
     use std::sync::Arc;
@@ -265,7 +267,7 @@ mod tests {
 
     struct Rig {
         clock: ManualClock,
-        journal: Journal,
+        log: Arc<FileLog>,
         gate: Gate,
         date: ConcertDateHandle,
         _dir: tempfile::TempDir,
@@ -275,7 +277,7 @@ mod tests {
     /// until the gate is opened.
     fn rig(seats: u32) -> Rig {
         let clock = ManualClock::starting_at("2026-12-24T10:00:00Z".parse().unwrap());
-        let (journal, gate, dir) = Journal::held_up(QUEUED_BYTES);
+        let (log, gate, dir) = FileLog::held_up(QUEUED_BYTES);
         let context = DateContext {
             clock: Arc::new(clock.clone()),
             hold_ttl: Duration::minutes(5),
@@ -283,7 +285,7 @@ mod tests {
             ledger: Arc::default(),
             reservations: Arc::default(),
             requests_max: 64,
-            journal: journal.clone(),
+            log: log.clone(),
         };
         let map = SeatMap::new(ConcertId::random(), "2026-12-24".parse().unwrap(), seats, 1_000);
         let date = ConcertDateHandle::start(
@@ -294,7 +296,7 @@ mod tests {
         );
         Rig {
             clock,
-            journal,
+            log,
             gate,
             date,
             _dir: dir,
@@ -315,8 +317,8 @@ mod tests {
 
         /// Fills the journal's room with records the disk has not taken yet.
         fn fill_journal(&self) -> super::Commit {
-            let queued = self.journal.append(vec![0; QUEUED_BYTES]);
-            assert!(!self.journal.has_room());
+            let queued = self.log.journal().append(vec![0; QUEUED_BYTES]);
+            assert!(!self.log.journal().has_room());
             queued
         }
     }
@@ -334,7 +336,7 @@ mod tests {
         rig.gate.open();
         queued.durable().await.unwrap();
         rig.date.begin_payment(held.reservation_id, user).await.unwrap();
-        rig.journal.barrier().await.unwrap();
+        rig.log.journal().barrier().await.unwrap();
         let refused_again = rig.date.cancel(held.reservation_id, user).await.unwrap_err();
         assert_eq!(
             refused_again.code,
@@ -377,9 +379,9 @@ mod tests {
         let aborted = rig.date.hold(user, 2, rig.token_ends(), None).await.unwrap();
         rig.date.begin_payment(paid.reservation_id, user).await.unwrap();
         // The mark nobody waited for is on disk before the next payment asks for room.
-        rig.journal.barrier().await.unwrap();
+        rig.log.journal().barrier().await.unwrap();
         rig.date.begin_payment(aborted.reservation_id, user).await.unwrap();
-        rig.journal.barrier().await.unwrap();
+        rig.log.journal().barrier().await.unwrap();
         rig.gate.close();
         let queued = rig.fill_journal();
 

@@ -8,7 +8,7 @@ use crate::domain::seq_slab::SeqSlab;
 use crate::domain::waiting_room::{QueueEvent, QueueStats, QueueStatus, RoomImage, TokenStatus, WaitingRoom};
 use crate::domain::{Token, TokenSecret, UserId};
 use crate::error::{Error, ErrorCode, Result};
-use crate::persistence::journal::{Journal, StreamWriter};
+use crate::persistence::log::{Partition, PartitionWriter, SharedLog};
 use crate::persistence::{Change, Part};
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
@@ -174,7 +174,7 @@ pub struct QueueActor {
     room: WaitingRoom,
     clock: SharedClock,
     index: Arc<TokenIndex>,
-    stream: StreamWriter,
+    stream: PartitionWriter,
     alarm: Alarm,
     /// Payments a crash cut short before their tokens were ended: (token, user), finished
     /// first thing at start.
@@ -207,7 +207,7 @@ impl DeadlineActor for QueueActor {
         &mut self.alarm
     }
 
-    fn stream(&mut self) -> &mut StreamWriter {
+    fn stream(&mut self) -> &mut PartitionWriter {
         &mut self.stream
     }
 
@@ -386,7 +386,7 @@ impl QueueHandle {
     pub fn start(
         room: Part<WaitingRoom>,
         unfinished_payments: Vec<(Token, UserId)>,
-        journal: Journal,
+        log: SharedLog,
         clock: SharedClock,
         arbiter: &ArbiterHandle,
         requests_max: usize,
@@ -396,7 +396,7 @@ impl QueueHandle {
             room: room.state,
             clock: clock.clone(),
             index: index.clone(),
-            stream: StreamWriter::new(journal, room.seq),
+            stream: PartitionWriter::new(log, Partition::Room, room.seq),
             alarm: Alarm::default(),
             unfinished_payments,
         };

@@ -7,14 +7,15 @@ use crate::clock::SharedClock;
 use crate::domain::wallet::{MoneyTotals, Payment, Transaction, Wallet, WalletEvent};
 use crate::domain::{Token, TransactionId, UserId};
 use crate::error::{Error, Result};
-use crate::persistence::journal::{Commit, Journal, StreamWriter};
+use crate::persistence::journal::Commit;
+use crate::persistence::log::{Partition, PartitionWriter, SharedLog};
 use crate::persistence::{Change, Part};
 use actix::prelude::*;
 
 pub struct WalletActor {
     wallet: Wallet,
     clock: SharedClock,
-    stream: StreamWriter,
+    stream: PartitionWriter,
 }
 
 impl WalletActor {
@@ -168,7 +169,7 @@ impl WalletHandle {
     /// Starts the actor on recovered wallets, continuing their journal stream.
     pub fn start(
         wallet: Part<Wallet>,
-        journal: Journal,
+        log: SharedLog,
         clock: SharedClock,
         arbiter: &ArbiterHandle,
         requests_max: usize,
@@ -176,7 +177,7 @@ impl WalletHandle {
         let actor = WalletActor {
             wallet: wallet.state,
             clock,
-            stream: StreamWriter::new(journal, wallet.seq),
+            stream: PartitionWriter::new(log, Partition::Wallet, wallet.seq),
         };
         let address = WalletActor::start_in_arbiter(arbiter, |_| actor);
         Self {
@@ -231,7 +232,8 @@ mod tests {
 
     #[actix_rt::test]
     async fn a_charge_is_refused_and_changes_nothing_while_the_journal_is_behind_then_goes_through() {
-        let (journal, gate, _dir) = Journal::held_up(64);
+        let (log, gate, _dir) = crate::persistence::file_log::FileLog::held_up(64);
+        let journal = log.journal().clone();
         let limits = WalletLimits {
             charge_max: 10_000,
             balance_max: 100_000,
@@ -242,7 +244,7 @@ mod tests {
         };
         let clock = ManualClock::starting_at("2026-12-24T10:00:00Z".parse().unwrap());
         let arbiter = Arbiter::current();
-        let wallet = WalletHandle::start(wallet, journal.clone(), Arc::new(clock), &arbiter, 64);
+        let wallet = WalletHandle::start(wallet, log, Arc::new(clock), &arbiter, 64);
         let user = UserId::random();
         // As much as the journal has room for, waiting for the disk.
         let queued = journal.append(vec![0; 64]);

@@ -175,7 +175,10 @@ impl IdempotencyStore {
         let previous = self.entries.insert(scope.clone(), Entry { fingerprint, answer });
         assert!(previous.is_none(), "an idempotency key is answered once");
         *self.per_user.entry(scope.user).or_insert(0) += 1;
-        self.by_age.push_back((now, scope));
+        // Live answers come in time order and go last; on replay an answer kept with the change
+        // it answers comes with its partition's log, so it may be older than some kept already.
+        let place = self.by_age.partition_point(|(at, _)| *at <= now);
+        self.by_age.insert(place, (now, scope));
     }
 
     /// Remembers an answer as `remember` did live: what had expired by then is forgotten first,

@@ -125,7 +125,7 @@ pub async fn record(
         example = json!({"status": "failing", "reason": "the journal could not write or sync segment 7: No space left on device (os error 28)"})),
 ))]
 pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
-    match state.services.journal.failure() {
+    match state.services.log.failure() {
         None => HttpResponse::Ok().json(serde_json::json!({ "status": "ok" })),
         // Only a restart brings the disk and memory back in step: this tells a supervisor to.
         Some(reason) => {

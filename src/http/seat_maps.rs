@@ -86,7 +86,7 @@ mod tests {
     /// A date of `seats` seats with its actor, journaling into a temporary dir that lives as long
     /// as the returned guard.
     fn start_date(clock: &ManualClock, seats: u32) -> (DateKey, ConcertDateHandle, tempfile::TempDir) {
-        let (journal, dir) = crate::persistence::scratch_journal();
+        let (log, dir) = crate::persistence::scratch_log();
         let context = DateContext {
             clock: Arc::new(clock.clone()),
             hold_ttl: Duration::minutes(5),
@@ -94,7 +94,7 @@ mod tests {
             ledger: Arc::default(),
             reservations: Arc::default(),
             requests_max: 64,
-            journal,
+            log,
         };
         let key = (ConcertId::random(), "2026-12-24".parse().unwrap());
         let map = Part {

@@ -27,9 +27,10 @@
 
 use super::data_dir::DataDir;
 use super::format::{self, FileKind};
-use super::{Change, Entry};
+use super::log::Partition;
 use crate::config::FsyncPolicy;
 use crate::error::{Error, ErrorCode};
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -59,6 +60,8 @@ const ROTATION_RETRY_INTERVAL: Duration = Duration::from_secs(1);
 enum Request {
     Append {
         bytes: Vec<u8>,
+        /// The entries' partition and numbers, checked against the partition's last entry.
+        claim: Option<Claim>,
         durable: oneshot::Sender<()>,
     },
     /// Closes the segment and begins the next; answers the new segment's index once every record
@@ -68,6 +71,14 @@ enum Request {
     },
     /// Makes everything sent before durable and ends the writer.
     Stop { stopped: oneshot::Sender<()> },
+}
+
+/// What an append claims: `count` entries of `partition` that follow its entry `after`.
+#[derive(Debug, Clone, Copy)]
+pub struct Claim {
+    pub partition: Partition,
+    pub after: u64,
+    pub count: u64,
 }
 
 /// The handle every writer of state holds.
@@ -90,18 +101,18 @@ struct Shared {
 }
 
 impl Journal {
-    /// Starts the writer on a new segment `index` in `dir`.
-    pub fn start(dir: Arc<DataDir>, index: u64, fsync: FsyncPolicy) -> io::Result<Self> {
+    /// Starts the writer on a new segment `index` in `dir`, where each partition's last entry is
+    /// as `last` says (0 for a partition it does not name).
+    pub fn start(dir: Arc<DataDir>, index: u64, fsync: FsyncPolicy, last: HashMap<Partition, u64>) -> io::Result<Self> {
         if fsync == FsyncPolicy::Never {
             tracing::warn!("--fsync never: writes are acknowledged before they are on disk; for benchmarks only");
         }
         let segment = Segment::create(&dir, index).map_err(NotBegun::into_error)?;
-        Self::spawn(dir, segment, fsync)
-    }
-
-    /// Starts the writer on `segment`.
-    fn spawn(dir: Arc<DataDir>, segment: Segment, fsync: FsyncPolicy) -> io::Result<Self> {
-        Self::spawn_writer(Writer::new(dir, segment, fsync), QUEUED_BYTES_MAX)
+        let writer = Writer {
+            last,
+            ..Writer::new(dir, segment, fsync)
+        };
+        Self::spawn_writer(writer, QUEUED_BYTES_MAX)
     }
 
     fn spawn_writer(writer: Writer, queued_bytes_max: usize) -> io::Result<Self> {
@@ -120,10 +131,21 @@ impl Journal {
     /// Sends framed records; the answer comes once they are durable. Never refused, however
     /// much is queued: the caller has already applied them.
     pub fn append(&self, bytes: Vec<u8>) -> Commit {
+        self.send(bytes, None)
+    }
+
+    /// Sends the framed records of the entries `claim` names. Written only if they follow the
+    /// partition's last entry; if not, a second writer of the partition is at work, and the
+    /// journal stops acknowledging anything (see [`Journal::failure`]).
+    pub fn append_claimed(&self, bytes: Vec<u8>, claim: Claim) -> Commit {
+        self.send(bytes, Some(claim))
+    }
+
+    fn send(&self, bytes: Vec<u8>, claim: Option<Claim>) -> Commit {
         let (durable, answer) = oneshot::channel();
         let len = bytes.len();
         self.shared.queued_bytes.fetch_add(len, Ordering::Relaxed);
-        if self.requests.send(Request::Append { bytes, durable }).is_err() {
+        if self.requests.send(Request::Append { bytes, claim, durable }).is_err() {
             // A stopped writer drops the request, and the commit reports that.
             self.shared.queued_bytes.fetch_sub(len, Ordering::Relaxed);
         }
@@ -193,6 +215,12 @@ impl Commit {
         Self(None)
     }
 
+    /// Never durable: the log refused the records.
+    pub fn refused() -> Self {
+        let (_, answer) = oneshot::channel();
+        Self(Some(answer))
+    }
+
     /// True when there is nothing to wait for.
     pub fn is_done(&self) -> bool {
         self.0.is_none()
@@ -211,42 +239,6 @@ fn not_durable() -> Error {
     Error {
         retry_after_seconds: Some(1),
         ..Error::new(ErrorCode::Unavailable, "Storage could not make the write durable.")
-    }
-}
-
-/// The records of one writer of state, numbered so that recovery can tell which of them a
-/// snapshot already holds.
-pub struct StreamWriter {
-    journal: Journal,
-    /// The number of the last record sent.
-    seq: u64,
-}
-
-impl StreamWriter {
-    /// Continues a stream whose last record was `seq`.
-    pub fn new(journal: Journal, seq: u64) -> Self {
-        Self { journal, seq }
-    }
-
-    pub fn seq(&self) -> u64 {
-        self.seq
-    }
-
-    /// Whether a new command may go ahead; see [`Journal::has_room`].
-    pub fn has_room(&self) -> bool {
-        self.journal.has_room()
-    }
-
-    pub fn append(&mut self, changes: impl IntoIterator<Item = Change>) -> Commit {
-        let mut bytes = Vec::new();
-        for change in changes {
-            self.seq += 1;
-            format::encode_entry(Entry { seq: self.seq, change }, &mut bytes);
-        }
-        if bytes.is_empty() {
-            return Commit::done();
-        }
-        self.journal.append(bytes)
     }
 }
 
@@ -312,6 +304,8 @@ struct Writer {
     rotation_retry_at: Option<Instant>,
     /// Records are written but not yet synced: nobody waited for them.
     unsynced: bool,
+    /// The number of each partition's last entry taken; 0 for a partition not named.
+    last: HashMap<Partition, u64>,
     /// Holds the writer before each batch until opened.
     #[cfg(test)]
     gate: Option<Gate>,
@@ -326,6 +320,7 @@ impl Writer {
             shared: Arc::default(),
             rotation_retry_at: None,
             unsynced: false,
+            last: HashMap::new(),
             #[cfg(test)]
             gate: None,
         }
@@ -359,8 +354,18 @@ impl Writer {
             match request {
                 Request::Append {
                     bytes: records,
+                    claim,
                     durable,
                 } => {
+                    if let Some(claim) = claim {
+                        if let Err(reason) = self.take_claim(claim) {
+                            // What came before is another writer's, and stands.
+                            self.commit_synced(&mut bytes, &mut waiting);
+                            self.shared.queued_bytes.fetch_sub(records.len(), Ordering::Relaxed);
+                            self.fail(reason);
+                            continue;
+                        }
+                    }
                     bytes.extend_from_slice(&records);
                     waiting.push(durable);
                 }
@@ -382,6 +387,19 @@ impl Writer {
             let _ = self.rotate();
         }
         std::ops::ControlFlow::Continue(())
+    }
+
+    /// Notes the entries `claim` names as their partition's last, if they follow its last.
+    fn take_claim(&mut self, claim: Claim) -> Result<(), String> {
+        let last = self.last.entry(claim.partition).or_insert(0);
+        if *last != claim.after {
+            return Err(format!(
+                "partition {} was appended to after entry {} while its last is {}: it has a second writer",
+                claim.partition, claim.after, last
+            ));
+        }
+        *last += claim.count;
+        Ok(())
     }
 
     /// One write and one sync for everything pending, then every waiter is told. After a failure
@@ -515,7 +533,7 @@ impl Journal {
     /// A journal in a temporary dir that lives as long as the returned guard, with room for
     /// `queued_bytes_max` bytes, whose writer takes a request and then waits at the gate (closed
     /// at first) until the test opens it.
-    pub(crate) fn held_up(queued_bytes_max: usize) -> (Self, Gate, tempfile::TempDir) {
+    pub(crate) fn held_up(queued_bytes_max: usize) -> (Self, Gate, tempfile::TempDir, Arc<DataDir>) {
         let dir = tempfile::tempdir().expect("a temporary dir");
         let data_dir = Arc::new(DataDir::open(dir.path()).expect("a fresh dir opens"));
         let segment = Segment::create(&data_dir, 1)
@@ -524,10 +542,10 @@ impl Journal {
         let gate = Gate::default();
         let writer = Writer {
             gate: Some(gate.clone()),
-            ..Writer::new(data_dir, segment, FsyncPolicy::Never)
+            ..Writer::new(data_dir.clone(), segment, FsyncPolicy::Never)
         };
         let journal = Self::spawn_writer(writer, queued_bytes_max).expect("the writer starts");
-        (journal, gate, dir)
+        (journal, gate, dir, data_dir)
     }
 }
 
@@ -538,7 +556,7 @@ mod tests {
 
     #[tokio::test]
     async fn there_is_no_room_while_the_writer_is_behind_and_room_again_once_it_catches_up() {
-        let (journal, gate, dir) = Journal::held_up(8);
+        let (journal, gate, dir, _) = Journal::held_up(8);
         assert!(journal.has_room());
         let first = journal.append(vec![1; 5]);
         assert!(journal.has_room(), "5 bytes of 8 queued");
@@ -562,7 +580,7 @@ mod tests {
     async fn records_nobody_waits_for_are_synced_with_the_next_one_somebody_does() {
         let dir = tempfile::tempdir().unwrap();
         let data_dir = Arc::new(DataDir::open(dir.path()).unwrap());
-        let journal = Journal::start(data_dir, 1, FsyncPolicy::Always).unwrap();
+        let journal = Journal::start(data_dir, 1, FsyncPolicy::Always, HashMap::new()).unwrap();
         let segment = dir.path().join("journal-00000001.log");
         drop(journal.append(vec![1; 4]));
         drop(journal.append(vec![2; 4]));
@@ -585,10 +603,57 @@ mod tests {
         assert_eq!(written[HEADER_BYTES..], [[1; 4], [2; 4], [3; 4], [4; 4]].concat());
     }
 
+    #[tokio::test]
+    async fn an_append_that_does_not_follow_its_partitions_last_entry_is_refused_and_ends_acknowledging() {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = Arc::new(DataDir::open(dir.path()).unwrap());
+        let recovered = HashMap::from([(Partition::Wallet, 4)]);
+        let journal = Journal::start(data_dir.clone(), 1, FsyncPolicy::Never, recovered).unwrap();
+        let claim = |partition, after, count| Claim {
+            partition,
+            after,
+            count,
+        };
+        journal
+            .append_claimed(vec![1], claim(Partition::Wallet, 4, 2))
+            .durable()
+            .await
+            .unwrap();
+        journal
+            .append_claimed(vec![2], claim(Partition::Room, 0, 1))
+            .durable()
+            .await
+            .unwrap();
+        journal
+            .append_claimed(vec![3], claim(Partition::Wallet, 6, 1))
+            .durable()
+            .await
+            .unwrap();
+        assert!(journal.is_healthy());
+
+        // A second writer of the wallet that still believes its last entry is 6.
+        let refused = journal.append_claimed(vec![4], claim(Partition::Wallet, 6, 1));
+        assert_eq!(refused.durable().await.unwrap_err().code, ErrorCode::Unavailable);
+        let reason = journal.failure().expect("the journal says why").to_string();
+        assert!(
+            reason.contains("partition wallet") && reason.contains("after entry 6 while its last is 7"),
+            "{reason}"
+        );
+        let next = journal.append_claimed(vec![5], claim(Partition::Room, 1, 1));
+        assert!(next.durable().await.is_err(), "nothing more is acknowledged");
+        journal.stop().await;
+        let written = std::fs::read(data_dir.segment_path(1)).unwrap();
+        assert_eq!(
+            written[HEADER_BYTES..],
+            [1, 2, 3],
+            "what followed its partition's last entry stands"
+        );
+    }
+
     fn started() -> (tempfile::TempDir, Arc<DataDir>, Journal) {
         let dir = tempfile::tempdir().unwrap();
         let data_dir = Arc::new(DataDir::open(dir.path()).unwrap());
-        let journal = Journal::start(data_dir.clone(), 1, FsyncPolicy::Never).unwrap();
+        let journal = Journal::start(data_dir.clone(), 1, FsyncPolicy::Never, HashMap::new()).unwrap();
         (dir, data_dir, journal)
     }
 
@@ -629,7 +694,11 @@ mod tests {
             file: full,
             len: 0,
         };
-        let journal = Journal::spawn(data_dir.clone(), segment, FsyncPolicy::Never).unwrap();
+        let journal = Journal::spawn_writer(
+            Writer::new(data_dir.clone(), segment, FsyncPolicy::Never),
+            QUEUED_BYTES_MAX,
+        )
+        .unwrap();
         assert!(journal.is_healthy());
         let refused = journal.append(vec![1, 2, 3]).durable().await.unwrap_err();
         assert_eq!(refused.code, ErrorCode::Unavailable);

@@ -1,24 +1,30 @@
-//! Durability: every change is an [`Entry`] in an append-only journal before its request is
-//! acknowledged; periodic snapshots hold the whole state; recovery loads the newest valid
-//! snapshot and replays the journal after it through the same `apply` code that live requests
-//! use.
+//! Durability: every change is an [`Entry`] in its partition's log before its request is
+//! acknowledged; snapshots hold each partition's state at one of its entries; recovery rebuilds
+//! each partition from its newest snapshot and its own entries after it, through the same
+//! `apply` code that live requests use.
 //!
 //! Each writer of state (the users, the catalog, the queue, each concert date, the wallet, the
-//! idempotency answers) numbers its own entries. A snapshot part records the last number it
-//! holds, so replay skips exactly what the snapshot already has, even though the parts of one
-//! snapshot are taken at slightly different moments.
+//! idempotency answers) is a [`log::Partition`] and numbers its own entries. A snapshot part
+//! records the last number it holds, so replay skips exactly what the snapshot already has,
+//! even though the parts of one snapshot are taken at slightly different moments.
 //!
 //! - [`mod@format`]: the disk format: its own types, versioned files, the conversions.
 //! - [`frame`]: the checksummed record framing.
+//! - [`log`]: the partitions, and the event log trait every writer of state appends through.
+//! - [`file_log`]: that trait on local files, and the reader recovery reads them with.
+//! - [`memory_log`]: that trait in memory, for tests of what runs above it.
 //! - [`journal`]: the writer thread and its group commit.
 //! - [`snapshot`]: writing, reading and pruning snapshots.
 //! - [`recovery`]: the state rebuilt at start.
 //! - [`data_dir`]: the files and the lock.
 
 pub mod data_dir;
+pub mod file_log;
 pub mod format;
 pub mod frame;
 pub mod journal;
+pub mod log;
+pub mod memory_log;
 pub mod recovery;
 pub mod snapshot;
 
@@ -77,11 +83,12 @@ pub struct Image {
 #[cfg(test)]
 mod tests;
 
-/// A journal in a temporary dir that lives as long as the returned guard, for unit tests.
+/// A log in a temporary dir that lives as long as the returned guard, for unit tests.
 #[cfg(test)]
-pub(crate) fn scratch_journal() -> (journal::Journal, tempfile::TempDir) {
+pub(crate) fn scratch_log() -> (log::SharedLog, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("a temporary dir");
     let data_dir = std::sync::Arc::new(data_dir::DataDir::open(dir.path()).expect("a fresh dir opens"));
-    let journal = journal::Journal::start(data_dir, 1, crate::config::FsyncPolicy::Never).expect("the journal starts");
-    (journal, dir)
+    let never = crate::config::FsyncPolicy::Never;
+    let log = file_log::FileLog::start(data_dir, 1, never, Default::default()).expect("the log starts");
+    (log, dir)
 }

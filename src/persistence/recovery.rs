@@ -1,18 +1,14 @@
-//! Recovery at start: the newest valid snapshot, then every journal entry after it through the
-//! same `apply` that live requests use, and nothing else. A payment a crash cut in half is
-//! finished by the actors when they start, as the payment itself would have finished it.
-//!
-//! Damage in the journal is one of two things. A torn tail is damage at the end of the last
-//! segment with no whole record after it: a write the process never finished, cut off at start
-//! (its bytes kept beside the segment). Anything else is corruption of bytes written before
-//! others: acknowledged writes would be lost by cutting it, so recovery refuses, and it changes
-//! the disk only once everything has been read and replayed, so a refused start leaves the data
-//! dir exactly as it found it.
+//! Recovery at start, partition by partition through a [`LogReader`]: each partition's newest
+//! snapshot, then every entry of its own log after it through the same `apply` that live
+//! requests use, and nothing else. A payment a crash cut in half is finished by the actors when
+//! they start, as the payment itself would have finished it.
 
 use super::data_dir::DataDir;
-use super::format::{self, SnapshotError, UnknownVersion};
-use super::frame::{self, Damage};
-use super::{snapshot, Change, Entry, Image, Part};
+use super::file_log::{FileReader, Report};
+use super::format::UnknownVersion;
+use super::frame::Damage;
+use super::log::{LogReader, PartState, Partition};
+use super::{Change, Entry, Image, Part};
 use crate::domain::concert::{ConcertRecord, DateKey};
 use crate::domain::idempotency::IdempotencyStore;
 use crate::domain::seat_map::{RecordedPayment, ReservationStatus, SeatMap};
@@ -22,8 +18,6 @@ use crate::domain::wallet::{Wallet, WalletLimits};
 use crate::domain::{Token, UserId};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
 use std::path::PathBuf;
 
 /// The limits configured now; replay itself never depends on them.
@@ -67,8 +61,8 @@ pub enum RecoveryError {
         path.display()
     )]
     UnknownVersion { path: PathBuf, version: UnknownVersion },
-    #[error("journal segment {segment}: {problem}")]
-    Inconsistent { segment: u64, problem: String },
+    #[error("the log of partition {partition}: {problem}")]
+    Inconsistent { partition: String, problem: String },
     #[error("no snapshot could be read and the journal no longer starts at the beginning (segment {first})")]
     NoStartingPoint { first: u64 },
 }
@@ -82,19 +76,6 @@ pub enum Corruption {
     SegmentFollows(u64),
     #[error("which another version of the server wrote")]
     OtherFormat,
-}
-
-/// What recovery did, for the log and the benchmarks.
-#[derive(Debug, Clone, Default)]
-pub struct Report {
-    pub snapshot: Option<u64>,
-    pub segments: usize,
-    pub entries_replayed: u64,
-    pub bytes_cut: u64,
-    /// Where the bytes cut from a torn tail were kept.
-    pub torn_tail_kept: Option<PathBuf>,
-    /// The segment the journal continues with.
-    pub next_segment: u64,
 }
 
 impl State {
@@ -125,20 +106,53 @@ impl State {
     }
 
     pub fn from_image(image: Image, limits: &Limits) -> Self {
-        Self {
-            users: image.users,
-            concerts: image.concerts,
-            dates: image.dates.into_iter().collect(),
-            room: Part {
-                seq: image.room.seq,
-                state: WaitingRoom::restore(limits.room.clone(), image.room.state),
-            },
-            wallet: Part {
-                seq: image.wallet.seq,
-                state: image.wallet.state.with_limits(limits.wallet),
-            },
-            answers: image.answers,
+        let mut state = Self::empty(limits);
+        for (partition, part) in image.into_parts() {
+            state.restore(partition, part, limits);
         }
+        state
+    }
+
+    /// Puts a partition's snapshot in place.
+    fn restore(&mut self, partition: Partition, part: Part<PartState>, limits: &Limits) {
+        let seq = part.seq;
+        match (partition, part.state) {
+            (Partition::Users, PartState::Users(users)) => self.users = Part { seq, state: users },
+            (Partition::Catalog, PartState::Catalog(concerts)) => self.concerts = Part { seq, state: concerts },
+            (Partition::Room, PartState::Room(image)) => {
+                let state = WaitingRoom::restore(limits.room.clone(), image);
+                self.room = Part { seq, state };
+            }
+            (Partition::Wallet, PartState::Wallet(wallet)) => {
+                let state = wallet.with_limits(limits.wallet);
+                self.wallet = Part { seq, state };
+            }
+            (Partition::Answers, PartState::Answers(answers)) => self.answers = Part { seq, state: answers },
+            (Partition::Date(key), PartState::Date(map)) => {
+                self.dates.insert(key, Part { seq, state: map });
+            }
+            (partition, state) => panic!("partition {partition} holds the state of another: {state:?}"),
+        }
+    }
+
+    /// The number of `partition`'s last entry this state holds; 0 for a date it does not know.
+    pub fn seq_of(&self, partition: Partition) -> u64 {
+        match partition {
+            Partition::Users => self.users.seq,
+            Partition::Catalog => self.concerts.seq,
+            Partition::Room => self.room.seq,
+            Partition::Wallet => self.wallet.seq,
+            Partition::Answers => self.answers.seq,
+            Partition::Date(key) => self.dates.get(&key).map_or(0, |part| part.seq),
+        }
+    }
+
+    /// Every partition's last entry this state holds.
+    pub fn seqs(&self) -> HashMap<Partition, u64> {
+        let dates = self.dates.keys().map(|key| Partition::Date(*key));
+        (Partition::FIXED.into_iter().chain(dates))
+            .map(|partition| (partition, self.seq_of(partition)))
+            .collect()
     }
 
     /// The state as a snapshot keeps it.
@@ -248,147 +262,40 @@ fn add_dates(dates: &mut HashMap<DateKey, Part<SeatMap>>, concert: &ConcertRecor
     }
 }
 
-/// Rebuilds the state from `dir`: the newest readable snapshot, then the journal after it. A
-/// torn tail is cut off with a warning once everything else has replayed; corruption refuses.
-pub fn recover(dir: &DataDir, limits: &Limits) -> Result<(State, Report), RecoveryError> {
-    let segments = dir.segments()?;
-    let (mut state, start, snapshot) = starting_point(dir, limits, &segments)?;
-    let mut report = Report {
-        snapshot,
-        next_segment: segments.last().map_or(start, |last| (last + 1).max(start)),
-        ..Report::default()
-    };
-    let replayed: Vec<u64> = segments.into_iter().filter(|index| *index >= start).collect();
-    let mut torn = None;
-    for (position, &segment) in replayed.iter().enumerate() {
-        let next = replayed.get(position + 1).copied();
-        torn = replay_segment(dir, segment, next, &mut state, &mut report)?;
-    }
-    report.segments = replayed.len();
-    if let Some(torn) = torn {
-        cut_torn_tail(dir, torn, &mut report)?;
-    }
-    snapshot::remove_temporaries(dir)?;
-    Ok((state, report))
-}
-
-/// The newest snapshot that reads, or the empty state if the journal still starts at its first
-/// segment.
-fn starting_point(
-    dir: &DataDir,
-    limits: &Limits,
-    segments: &[u64],
-) -> Result<(State, u64, Option<u64>), RecoveryError> {
-    for index in dir.snapshots()?.into_iter().rev() {
-        match snapshot::read(dir, index) {
-            Ok(image) => return Ok((State::from_image(image, limits), index, Some(index))),
-            // A newer build's snapshot is not passed over: the journal after it is of that
-            // build too, and a fallback would let this one prune what that one can read.
-            Err(SnapshotError::UnknownVersion(version)) => {
-                let path = dir.snapshot_path(index);
-                return Err(RecoveryError::UnknownVersion { path, version });
-            }
-            Err(SnapshotError::Damaged(damage)) => tracing::warn!(
-                snapshot = index,
-                ?damage,
-                "a snapshot is damaged; trying the one before"
-            ),
+/// Rebuilds the state from what `reader` holds: every partition's snapshot, then each
+/// partition's own entries after it. The catalog goes before the dates, which its concerts
+/// create; the answers before the partitions whose entries carry answers too, so that an answer
+/// one of those carries is kept only if the answers' own log has none for its key that came
+/// later (a key reused after its retention).
+pub fn rebuild(reader: &mut dyn LogReader, limits: &Limits) -> Result<State, RecoveryError> {
+    let mut state = State::empty(limits);
+    for partition in reader.partitions() {
+        if let Some(part) = reader.take_snapshot(partition) {
+            state.restore(partition, part, limits);
         }
     }
-    match segments.first() {
-        None | Some(1) => Ok((State::empty(limits), 1, None)),
-        Some(&first) => Err(RecoveryError::NoStartingPoint { first }),
+    for partition in [Partition::Users, Partition::Catalog, Partition::Answers] {
+        read_partition(&mut state, reader, partition)?;
     }
-}
-
-/// Replays the whole records of `segment`, which segment `next` follows unless it is the last;
-/// returns its torn tail, if it has one.
-fn replay_segment(
-    dir: &DataDir,
-    segment: u64,
-    next: Option<u64>,
-    state: &mut State,
-    report: &mut Report,
-) -> Result<Option<TornTail>, RecoveryError> {
-    let path = dir.segment_path(segment);
-    let bytes = fs::read(&path)?;
-    let decoded = format::read_segment(&bytes).map_err(|version| RecoveryError::UnknownVersion { path, version })?;
-    let torn = match decoded.damage {
-        None => None,
-        Some(damage) => Some(torn_tail(dir, segment, next, &bytes, decoded.valid_len, damage)?),
-    };
-    for entry in decoded.records {
-        state
-            .apply(entry)
-            .map_err(|problem| RecoveryError::Inconsistent { segment, problem })?;
-        report.entries_replayed += 1;
+    let mut dates: Vec<Partition> = state.dates.keys().map(|key| Partition::Date(*key)).collect();
+    dates.sort();
+    for partition in dates.into_iter().chain([Partition::Room, Partition::Wallet]) {
+        read_partition(&mut state, reader, partition)?;
     }
-    Ok(torn)
+    Ok(state)
 }
 
-/// The bytes at the end of the last segment that a write the process never finished left: damage
-/// with no whole record after it.
-#[derive(Debug)]
-struct TornTail {
-    segment: u64,
-    offset: u64,
-    bytes: Vec<u8>,
-    damage: Damage,
+fn read_partition(state: &mut State, reader: &mut dyn LogReader, partition: Partition) -> Result<(), RecoveryError> {
+    let after = state.seq_of(partition);
+    reader.read(partition, after, &mut |entry| state.apply(entry))
 }
 
-/// Damage at `offset` of `segment` as a torn tail, or the corruption it is.
-fn torn_tail(
-    dir: &DataDir,
-    segment: u64,
-    next: Option<u64>,
-    bytes: &[u8],
-    offset: usize,
-    damage: Damage,
-) -> Result<TornTail, RecoveryError> {
-    let found = match (next, &damage) {
-        (Some(next), _) => Some(Corruption::SegmentFollows(next)),
-        // A record of another format, or one whose checksum holds but whose body this build
-        // cannot read, is whole, not torn: cutting it would drop an acknowledged write.
-        (None, Damage::UnknownVersion(_) | Damage::Undecodable(_)) => Some(Corruption::OtherFormat),
-        (None, _) => frame::next_whole_record(bytes, offset).map(|at| Corruption::RecordFollows(at as u64)),
-    };
-    match found {
-        Some(found) => Err(RecoveryError::DamagedSegment {
-            segment,
-            path: dir.segment_path(segment),
-            offset: offset as u64,
-            damage,
-            found,
-        }),
-        None => Ok(TornTail {
-            segment,
-            offset: offset as u64,
-            bytes: bytes[offset..].to_vec(),
-            damage,
-        }),
-    }
-}
-
-/// Keeps a torn tail's bytes beside its segment, durably, and only then cuts them off: a crash in
-/// between loses nothing, as the next start finds the same tail and keeps it again.
-fn cut_torn_tail(dir: &DataDir, torn: TornTail, report: &mut Report) -> io::Result<()> {
-    let kept = dir.torn_tail_path(torn.segment, torn.offset);
-    let mut file = File::create(&kept)?;
-    file.write_all(&torn.bytes)?;
-    file.sync_all()?;
-    dir.sync()?;
-    let segment = OpenOptions::new().write(true).open(dir.segment_path(torn.segment))?;
-    segment.set_len(torn.offset)?;
-    segment.sync_all()?;
-    tracing::warn!(
-        segment = torn.segment,
-        offset = torn.offset,
-        bytes_cut = torn.bytes.len(),
-        damage = %torn.damage,
-        kept = %kept.display(),
-        "the journal ends in a write that never finished (a torn tail); it is cut off and its bytes kept"
-    );
-    report.bytes_cut += torn.bytes.len() as u64;
-    report.torn_tail_kept = Some(kept);
-    Ok(())
+/// Rebuilds the state from the files of `dir`: the newest readable snapshot, then the journal
+/// after it. A torn tail is cut off with a warning once everything else has replayed;
+/// corruption refuses and changes nothing.
+pub fn recover(dir: &DataDir, limits: &Limits) -> Result<(State, Report), RecoveryError> {
+    let mut reader = FileReader::open(dir)?;
+    let state = rebuild(&mut reader, limits)?;
+    let report = reader.finish(dir)?;
+    Ok((state, report))
 }

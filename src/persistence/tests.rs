@@ -97,7 +97,7 @@ struct Engine {
 impl Engine {
     fn start(path: &Path) -> Self {
         let dir = Arc::new(DataDir::open(path).unwrap());
-        let journal = Journal::start(dir.clone(), 1, FsyncPolicy::Never).unwrap();
+        let journal = Journal::start(dir.clone(), 1, FsyncPolicy::Never, Default::default()).unwrap();
         Self {
             dir,
             journal,
@@ -1050,7 +1050,7 @@ fn a_data_dir_from_before_the_header_recovers_and_goes_on_in_version_3() {
     let (mut state, report) = recovery::recover(&dir, &limits()).unwrap();
     assert_eq!(report.snapshot, None);
     assert_eq!(describe(&state, &holds, now), expected);
-    let journal = Journal::start(dir.clone(), report.next_segment, FsyncPolicy::Never).unwrap();
+    let journal = Journal::start(dir.clone(), report.next_segment, FsyncPolicy::Never, Default::default()).unwrap();
     let user = User {
         user_id: UserId::random(),
         name: "after the upgrade".into(),

@@ -7,7 +7,7 @@ use crate::domain::seat_map::RecordedPayment;
 use crate::domain::seat_map::{SeatCounts, SeatMap};
 use crate::domain::{ConcertId, ReservationId, UserId};
 use crate::error::{Error, ErrorCode, Result};
-use crate::persistence::journal::StreamWriter;
+use crate::persistence::log::{Partition, PartitionWriter};
 use crate::persistence::{Change, Part};
 use crate::services::ActorThreads;
 use chrono::NaiveDate;
@@ -77,7 +77,7 @@ pub struct Catalog {
     reservations: Arc<DashMap<ReservationId, DateKey>>,
     /// Every concert as created, oldest first, and the catalog's journal stream; held while a
     /// concert is added, so a snapshot sees them agree.
-    created: Mutex<(Vec<ConcertRecord>, StreamWriter)>,
+    created: Mutex<(Vec<ConcertRecord>, PartitionWriter)>,
     context: DateContext,
     threads: Arc<ActorThreads>,
 }
@@ -92,7 +92,7 @@ impl Catalog {
         context: DateContext,
         threads: Arc<ActorThreads>,
     ) -> Self {
-        let stream = StreamWriter::new(context.journal.clone(), concerts.seq);
+        let stream = PartitionWriter::new(context.log.clone(), Partition::Catalog, concerts.seq);
         let catalog = Self {
             concerts: DashMap::new(),
             dates: DashMap::new(),

@@ -139,14 +139,14 @@ impl Engine {
 
     /// The process dies: whatever was handed to the journal is written, nothing else happens.
     async fn crash(self) -> (ManualClock, Vec<UserId>, Vec<DateKey>) {
-        self.services.journal.stop().await;
+        self.services.log.stop().await;
         self.services.threads.stop();
         (self.clock, self.users, self.dates)
     }
 
     /// The journal segment being written now.
     fn last_segment(&self) -> PathBuf {
-        let data_dir = &self.services.data_dir;
+        let data_dir = self.services.data_dir.as_ref().expect("the engine is on files");
         let last = data_dir.segments().unwrap().pop().expect("the journal has a segment");
         data_dir.segment_path(last)
     }

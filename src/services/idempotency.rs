@@ -11,7 +11,7 @@ use crate::clock::SharedClock;
 use crate::domain::idempotency::{Answer, AnswerRecord, IdempotencyStore, Recall, Scope, KEYS_PER_USER_MAX};
 use crate::domain::UserId;
 use crate::error::{Error, ErrorCode};
-use crate::persistence::journal::StreamWriter;
+use crate::persistence::log::{Partition, PartitionWriter, SharedLog};
 use crate::persistence::{Change, Part};
 use crate::services::keyed_locks::KeyedLocks;
 use chrono::Duration;
@@ -29,7 +29,7 @@ pub const RETENTION: Duration = Duration::hours(24);
 /// The answers and their journal stream, changed together.
 struct Book {
     store: IdempotencyStore,
-    stream: StreamWriter,
+    stream: PartitionWriter,
     /// Keys whose work is under way and whose answer is not kept yet: they count against their
     /// user's limit as if kept.
     under_way: HashSet<Scope>,
@@ -94,14 +94,10 @@ pub struct Idempotency {
 
 impl Idempotency {
     /// The answers recovered, continuing their journal stream.
-    pub fn restore(
-        answers: Part<IdempotencyStore>,
-        stream: impl FnOnce(u64) -> StreamWriter,
-        clock: SharedClock,
-    ) -> Self {
+    pub fn restore(answers: Part<IdempotencyStore>, log: SharedLog, clock: SharedClock) -> Self {
         Self {
             book: Arc::new(Mutex::new(Book {
-                stream: stream(answers.seq),
+                stream: PartitionWriter::new(log, Partition::Answers, answers.seq),
                 store: answers.state,
                 under_way: HashSet::new(),
                 under_way_per_user: HashMap::new(),
@@ -263,13 +259,12 @@ mod tests {
     }
 
     fn idempotency() -> (Idempotency, tempfile::TempDir) {
-        let (journal, dir) = crate::persistence::scratch_journal();
+        let (log, dir) = crate::persistence::scratch_log();
         let answers = Part {
             seq: 0,
             state: IdempotencyStore::new(RETENTION),
         };
-        let stream = |seq| StreamWriter::new(journal, seq);
-        (Idempotency::restore(answers, stream, Arc::new(SystemClock)), dir)
+        (Idempotency::restore(answers, log, Arc::new(SystemClock)), dir)
     }
 
     /// Runs `answer` under `scope` and counts how often the work really ran.

@@ -6,6 +6,8 @@ pub mod catalog;
 mod crash_model;
 pub mod idempotency;
 pub mod keyed_locks;
+#[cfg(test)]
+mod on_any_log;
 pub mod payments;
 pub mod proof_of_work;
 pub mod snapshots;
@@ -20,7 +22,8 @@ use crate::config::Config;
 use crate::domain::waiting_room::WaitingRoomLimits;
 use crate::domain::wallet::WalletLimits;
 use crate::persistence::data_dir::DataDir;
-use crate::persistence::journal::{Journal, StreamWriter};
+use crate::persistence::file_log::FileLog;
+use crate::persistence::log::SharedLog;
 use crate::persistence::recovery::{self, Limits, State};
 use actix::{Arbiter, ArbiterHandle};
 use catalog::Catalog;
@@ -75,8 +78,10 @@ pub struct Services {
     /// Turns true when the application begins a graceful stop, so long-lived answers (event
     /// streams) end instead of holding the stop up.
     pub stopping: tokio::sync::watch::Sender<bool>,
-    pub journal: Journal,
-    pub data_dir: Arc<DataDir>,
+    /// Where every partition's events go.
+    pub log: SharedLog,
+    /// The data dir, when the log is on local files.
+    pub data_dir: Option<Arc<DataDir>>,
     /// One snapshot at a time.
     snapshotting: tokio::sync::Mutex<()>,
 }
@@ -103,29 +108,35 @@ impl Services {
             // read with the first dir's key.
             tracing::debug!("this process keeps the token key of the first data dir it opened");
         }
-        let journal = Journal::start(data_dir.clone(), report.next_segment, config.fsync)?;
-        Ok(Self::start(config, clock, state, journal, data_dir))
+        let log = FileLog::start(data_dir.clone(), report.next_segment, config.fsync, state.seqs())?;
+        Ok(Self::start(config, clock, state, log, Some(data_dir)))
     }
 
-    fn start(config: Config, clock: SharedClock, state: State, journal: Journal, data_dir: Arc<DataDir>) -> Arc<Self> {
+    /// Starts the actors on a recovered `state`, appending to `log`, which holds everything
+    /// `state` does. Must run inside an actix system.
+    pub fn start_on(config: Config, clock: SharedClock, state: State, log: SharedLog) -> Arc<Self> {
+        Self::start(config, clock, state, log, None)
+    }
+
+    fn start(
+        config: Config,
+        clock: SharedClock,
+        state: State,
+        log: SharedLog,
+        data_dir: Option<Arc<DataDir>>,
+    ) -> Arc<Self> {
         let threads = Arc::new(ActorThreads::new(config.actor_threads as usize));
         let requests_max = config.actor_requests_max as usize;
         let cut_short = recovery::CutShort::of(&state, clock.now());
         let queue = QueueHandle::start(
             state.room,
             cut_short.tokens,
-            journal.clone(),
+            log.clone(),
             clock.clone(),
             &threads.next(),
             requests_max,
         );
-        let wallet = WalletHandle::start(
-            state.wallet,
-            journal.clone(),
-            clock.clone(),
-            &threads.next(),
-            requests_max,
-        );
+        let wallet = WalletHandle::start(state.wallet, log.clone(), clock.clone(), &threads.next(), requests_max);
         let date_context = DateContext {
             clock: clock.clone(),
             hold_ttl: duration(config.hold_ttl),
@@ -133,9 +144,8 @@ impl Services {
             ledger: Arc::new(HoldLedger::default()),
             reservations: Arc::default(),
             requests_max,
-            journal: journal.clone(),
+            log: log.clone(),
         };
-        let stream = |seq| StreamWriter::new(journal.clone(), seq);
         Arc::new(Self {
             catalog: Catalog::restore(
                 state.concerts,
@@ -144,8 +154,8 @@ impl Services {
                 date_context,
                 threads.clone(),
             ),
-            users: Users::restore(state.users, stream),
-            idempotency: Idempotency::restore(state.answers, stream, clock.clone()),
+            users: Users::restore(state.users, log.clone()),
+            idempotency: Idempotency::restore(state.answers, log.clone(), clock.clone()),
             proof_of_work: ProofOfWork::new(config.pow_difficulty, clock.clone()),
             payment_locks: keyed_locks::KeyedLocks::default(),
             queue,
@@ -154,7 +164,7 @@ impl Services {
             config,
             threads,
             stopping: tokio::sync::watch::Sender::new(false),
-            journal,
+            log,
             data_dir,
             snapshotting: tokio::sync::Mutex::new(()),
         })

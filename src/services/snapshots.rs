@@ -5,7 +5,7 @@
 
 use super::Services;
 use crate::error::{Error, Result};
-use crate::persistence::{snapshot, Image};
+use crate::persistence::Image;
 use futures_util::future::try_join_all;
 use std::time::{Duration, Instant};
 
@@ -16,7 +16,8 @@ pub struct SnapshotReport {
     pub bytes: u64,
     /// Capturing every part, actors included.
     pub capture: Duration,
-    /// Encoding, writing and syncing, off the actors' threads.
+    /// Storing: the entries the parts hold made durable, then encoded, written and synced, off
+    /// the actors' threads.
     pub write: Duration,
 }
 
@@ -24,23 +25,13 @@ impl Services {
     /// Takes a snapshot and deletes what no kept snapshot needs any more.
     pub async fn snapshot(&self) -> Result<SnapshotReport> {
         let _one_at_a_time = self.snapshotting.lock().await;
-        let index = self.journal.rotate().await?;
+        let mark = self.log.begin_snapshot().await?;
         let started = Instant::now();
         let image = self.capture().await?;
-        // The parts may hold changes whose records are sent but not yet on disk. A snapshot
-        // must never hold a change the journal lost: one that was never acknowledged would
-        // become permanent, and a fallback to the snapshot before would find a gap.
-        self.journal.barrier().await?;
         let capture = started.elapsed();
-        let dir = self.data_dir.clone();
-        let written = actix_web::rt::task::spawn_blocking(move || {
-            let bytes = snapshot::write(&dir, index, &image)?;
-            snapshot::prune(&dir)?;
-            Ok::<u64, std::io::Error>(bytes)
-        });
-        let bytes = written.await.map_err(Error::internal)?.map_err(Error::internal)?;
+        let bytes = self.log.store_snapshot(mark, image).await?;
         let report = SnapshotReport {
-            index,
+            index: mark.0,
             bytes,
             capture,
             write: started.elapsed() - capture,

@@ -3,7 +3,7 @@
 use crate::domain::user::{parse_name, User};
 use crate::domain::UserId;
 use crate::error::{Error, ErrorCode, Result};
-use crate::persistence::journal::StreamWriter;
+use crate::persistence::log::{Partition, PartitionWriter, SharedLog};
 use crate::persistence::{Change, Part};
 use dashmap::DashMap;
 use parking_lot::Mutex;
@@ -11,16 +11,16 @@ use parking_lot::Mutex;
 pub struct Users {
     users: DashMap<UserId, User>,
     /// Held while a user is added, so a snapshot sees the users and their stream number agree.
-    stream: Mutex<StreamWriter>,
+    stream: Mutex<PartitionWriter>,
 }
 
 impl Users {
     /// The users recovered, continuing their journal stream.
-    pub fn restore(part: Part<Vec<User>>, stream: impl FnOnce(u64) -> StreamWriter) -> Self {
+    pub fn restore(part: Part<Vec<User>>, log: SharedLog) -> Self {
         let users = part.state.into_iter().map(|user| (user.user_id, user)).collect();
         Self {
             users,
-            stream: Mutex::new(stream(part.seq)),
+            stream: Mutex::new(PartitionWriter::new(log, Partition::Users, part.seq)),
         }
     }
 
@@ -66,17 +66,18 @@ impl Users {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::persistence::journal::Journal;
+    use crate::persistence::file_log::FileLog;
 
     #[tokio::test]
     async fn a_registration_is_refused_and_changes_nothing_while_the_journal_is_behind() {
-        let (journal, gate, _dir) = Journal::held_up(64);
+        let (log, gate, _dir) = FileLog::held_up(64);
+        let journal = log.journal().clone();
         let users = Users::restore(
             Part {
                 seq: 0,
                 state: Vec::new(),
             },
-            |seq| StreamWriter::new(journal.clone(), seq),
+            log,
         );
         // As much as the journal has room for, waiting for the disk.
         let queued = journal.append(vec![0; 64]);

@@ -46,7 +46,7 @@ pub mod snapshot;
 #[cfg(test)]
 mod golden;
 #[cfg(test)]
-mod golden_values;
+pub(crate) mod golden_values;
 #[cfg(test)]
 mod tests;
 
