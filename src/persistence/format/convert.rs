@@ -22,6 +22,7 @@ use crate::domain::wallet::{
 };
 use crate::domain::{ConcertId, PaymentId, ReservationId, Token, TokenSecret, TransactionId, UserId};
 use crate::error::Error;
+use crate::persistence::log::{PartState, Partition};
 use crate::persistence::{Change, Entry, Image, Part};
 
 /// A value the format holds but the engine cannot take.
@@ -665,6 +666,70 @@ impl TryFrom<disk_snapshot::Snapshot> for Image {
                 seq: answers.seq,
                 state: IdempotencyStore::restore(answers.state.try_into()?),
             },
+        })
+    }
+}
+
+impl From<(Partition, &Part<PartState>)> for disk_snapshot::PartSnapshot {
+    fn from((partition, part): (Partition, &Part<PartState>)) -> Self {
+        use disk_snapshot::PartSnapshot as Disk;
+        fn whole<T>(seq: u64, state: T) -> disk_snapshot::Part<T> {
+            disk_snapshot::Part { seq, state }
+        }
+        let seq = part.seq;
+        match (partition, &part.state) {
+            (Partition::Users, PartState::Users(users)) => {
+                Disk::Users(whole(seq, users.iter().cloned().map(Into::into).collect()))
+            }
+            (Partition::Catalog, PartState::Catalog(concerts)) => {
+                Disk::Catalog(whole(seq, concerts.iter().cloned().map(Into::into).collect()))
+            }
+            (Partition::Room, PartState::Room(room)) => Disk::Queue(whole(seq, queue_of(room))),
+            (Partition::Wallet, PartState::Wallet(wallet)) => Disk::Wallet(whole(seq, wallet.image().into())),
+            (Partition::Answers, PartState::Answers(store)) => Disk::Answers(whole(seq, store.image().into())),
+            (Partition::Date(key), PartState::Date(map)) => Disk::Date(key.into(), whole(seq, map.image().into())),
+            (partition, state) => panic!("partition {partition} holds the state of another: {state:?}"),
+        }
+    }
+}
+
+impl TryFrom<disk_snapshot::PartSnapshot> for (Partition, Part<PartState>) {
+    type Error = Invalid;
+
+    fn try_from(part: disk_snapshot::PartSnapshot) -> Result<Self, Invalid> {
+        use disk_snapshot::PartSnapshot as Disk;
+        Ok(match part {
+            Disk::Users(users) => (
+                Partition::Users,
+                part_from(users, |users| {
+                    PartState::Users(users.into_iter().map(Into::into).collect())
+                }),
+            ),
+            Disk::Catalog(concerts) => (
+                Partition::Catalog,
+                part_from(concerts, |concerts| {
+                    PartState::Catalog(concerts.into_iter().map(Into::into).collect())
+                }),
+            ),
+            Disk::Queue(queue) => (
+                Partition::Room,
+                part_from(queue, |queue| PartState::Room(room_of(queue))),
+            ),
+            Disk::Wallet(wallet) => (
+                Partition::Wallet,
+                part_from(wallet, |wallet| PartState::Wallet(Wallet::restore(wallet.into()))),
+            ),
+            Disk::Answers(answers) => (
+                Partition::Answers,
+                Part {
+                    seq: answers.seq,
+                    state: PartState::Answers(IdempotencyStore::restore(answers.state.try_into()?)),
+                },
+            ),
+            Disk::Date(key, map) => (
+                Partition::Date(key.into()),
+                part_from(map, |map| PartState::Date(SeatMap::restore(map.into()))),
+            ),
         })
     }
 }

@@ -1,6 +1,7 @@
 //! Golden bytes. `tests/golden/v3/` holds what this build writes: one journal segment per kind
 //! of record (every change, every event, a remembered error and a remembered success, alone
-//! and with the change they answer) and one small snapshot. Each file must read to exactly the
+//! and with the change they answer), one small snapshot, and that snapshot's parts as the
+//! snapshots of their partitions (`part-<partition>`, a date's as `part-date-<n>`). Each file must read to exactly the
 //! value in `golden_values.rs`, and that value must write exactly the file's bytes, so any
 //! change to the encoding fails here.
 //!
@@ -17,8 +18,12 @@
 //! them. Nothing writes version 2 any more, so those files are never regenerated.
 
 use super::golden_values as values;
-use super::{decode_snapshot, encode_entry, encode_snapshot, header, read_segment, snapshot, FileKind};
+use super::{
+    decode_part_snapshot, decode_snapshot, encode_entry, encode_part_snapshot, encode_snapshot, header, read_segment,
+    snapshot, FileKind,
+};
 use crate::persistence::frame::Decoded;
+use crate::persistence::log::Partition;
 use crate::persistence::{Entry, Image};
 use std::path::{Path, PathBuf};
 
@@ -96,6 +101,30 @@ fn the_golden_snapshot_reads_to_its_state_and_writes_to_its_bytes() {
         Some(2),
         "and the operator's active max"
     );
+}
+
+#[test]
+fn the_golden_snapshots_of_each_partition_read_to_their_parts_and_write_to_their_bytes() {
+    let mut parts = values::state().image().into_parts();
+    parts.sort_by_key(|(partition, _)| *partition);
+    let mut dates = 0;
+    for (partition, part) in parts {
+        let name = match partition {
+            Partition::Date(_) => {
+                dates += 1;
+                format!("part-date-{dates}")
+            }
+            fixed => format!("part-{fixed}"),
+        };
+        let written = encode_part_snapshot(partition, &part).expect("a small part");
+        let committed = golden(&name, &written);
+        let (read_partition, read) = decode_part_snapshot(&committed).unwrap_or_else(|error| panic!("{name}: {error}"));
+        assert_eq!(read_partition, partition, "{name}");
+        assert_eq!(read.seq, part.seq, "{name}");
+        let again = encode_part_snapshot(read_partition, &read).expect("a small part");
+        assert_eq!(again, committed, "{name}: what it reads to writes the same bytes");
+    }
+    assert_eq!(dates, 2, "the golden state has two dates");
 }
 
 #[test]

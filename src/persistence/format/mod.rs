@@ -6,9 +6,11 @@
 //! ```text
 //! file     = header | record*                  a snapshot holds exactly one record
 //! header   = magic: 8 bytes | format version: u32 LE
-//! magic    = "CRJOURNL" in a journal segment, "CRSNAPSH" in a snapshot
+//! magic    = "CRJOURNL" in a journal segment, "CRSNAPSH" in a snapshot, "CRPARTSN" in the
+//!            snapshot of one partition (kept by a replicated log, one per partition)
 //! record   = length: u32 LE | crc32(payload): u32 LE | payload     (see `frame`)
-//! payload  = postcard encoding of a `records::Record` (journal) or a `snapshot::Snapshot`
+//! payload  = postcard encoding of a `records::Record` (journal), a `snapshot::Snapshot` or a
+//!            `snapshot::PartSnapshot`
 //! ```
 //!
 //! Postcard writes no names: struct fields in order, an enum as its variant's number (a varint)
@@ -53,7 +55,8 @@ mod tests;
 pub use convert::Invalid;
 
 use super::frame::{self, Damage, Decoded, TooLarge};
-use super::{Entry, Image};
+use super::log::{PartState, Partition};
+use super::{Entry, Image, Part};
 
 /// The version this build writes, and reads along with [`HEADERLESS_VERSION`].
 pub const FORMAT_VERSION: u32 = 3;
@@ -68,12 +71,14 @@ pub const HEADER_BYTES: usize = 12;
 pub const MAGIC_BYTES: usize = 8;
 const JOURNAL_MAGIC: [u8; MAGIC_BYTES] = *b"CRJOURNL";
 const SNAPSHOT_MAGIC: [u8; MAGIC_BYTES] = *b"CRSNAPSH";
+const PART_SNAPSHOT_MAGIC: [u8; MAGIC_BYTES] = *b"CRPARTSN";
 
 /// What a file holds, which its magic tells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileKind {
     Journal,
     Snapshot,
+    PartSnapshot,
 }
 
 impl FileKind {
@@ -81,6 +86,7 @@ impl FileKind {
         match self {
             Self::Journal => JOURNAL_MAGIC,
             Self::Snapshot => SNAPSHOT_MAGIC,
+            Self::PartSnapshot => PART_SNAPSHOT_MAGIC,
         }
     }
 }
@@ -203,6 +209,26 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<Image, SnapshotError> {
         Layout::TornHeader => Err(Damage::Torn),
     };
     Ok(image?)
+}
+
+/// The snapshot of one partition's `part`, or why it cannot be one record.
+pub fn encode_part_snapshot(partition: Partition, part: &Part<PartState>) -> Result<Vec<u8>, TooLarge> {
+    let mut bytes = header(FileKind::PartSnapshot).to_vec();
+    frame::try_encode_into(&snapshot::PartSnapshot::from((partition, part)), &mut bytes)?;
+    Ok(bytes)
+}
+
+/// The partition and its part that a partition's snapshot holds.
+pub fn decode_part_snapshot(bytes: &[u8]) -> Result<(Partition, Part<PartState>), SnapshotError> {
+    let part = match layout(FileKind::PartSnapshot, bytes)? {
+        Layout::Current { records_from } => frame::decode_exact(&bytes[records_from..], |payload| {
+            let part: snapshot::PartSnapshot = frame::postcard_value(payload)?;
+            part.try_into().map_err(undecodable)
+        }),
+        // Partitions were kept on their own only from version 3.
+        Layout::Headerless | Layout::TornHeader => Err(Damage::Torn),
+    };
+    Ok(part?)
 }
 
 fn image_of(payload: &[u8]) -> Result<Image, Damage> {

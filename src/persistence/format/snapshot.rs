@@ -21,6 +21,23 @@ pub struct Snapshot {
     pub answers: Part<AnswerStore>,
 }
 
+/// One partition's part, as a replicated log keeps each partition's snapshot on its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PartSnapshot {
+    /// Written as 0.
+    Users(Part<Vec<User>>),
+    /// Written as 1.
+    Catalog(Part<Vec<Concert>>),
+    /// Written as 2.
+    Queue(Part<Queue>),
+    /// Written as 3.
+    Wallet(Part<Wallet>),
+    /// Written as 4.
+    Answers(Part<AnswerStore>),
+    /// Written as 5.
+    Date(DateKey, Part<SeatMap>),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Part<T> {
     pub seq: u64,
