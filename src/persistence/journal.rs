@@ -215,6 +215,11 @@ impl Commit {
         Self(None)
     }
 
+    /// Durable once `answer` is told so; never if its sender goes untold.
+    pub fn waiting_on(answer: oneshot::Receiver<()>) -> Self {
+        Self(Some(answer))
+    }
+
     /// Never durable: the log refused the records.
     pub fn refused() -> Self {
         let (_, answer) = oneshot::channel();

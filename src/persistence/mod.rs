@@ -13,6 +13,7 @@
 //! - [`log`]: the partitions, and the event log trait every writer of state appends through.
 //! - [`file_log`]: that trait on local files, and the reader recovery reads them with.
 //! - [`memory_log`]: that trait in memory, for tests of what runs above it.
+//! - [`jetstream_log`]: that trait on NATS JetStream, replicated, for cluster mode.
 //! - [`journal`]: the writer thread and its group commit.
 //! - [`snapshot`]: writing, reading and pruning snapshots.
 //! - [`recovery`]: the state rebuilt at start.
@@ -22,6 +23,7 @@ pub mod data_dir;
 pub mod file_log;
 pub mod format;
 pub mod frame;
+pub mod jetstream_log;
 pub mod journal;
 pub mod log;
 pub mod memory_log;
