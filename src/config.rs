@@ -111,6 +111,27 @@ pub struct Config {
     /// Threads the actors run on (the queue, the wallet, the concert dates spread over them).
     #[arg(long, env = "CONCERT_ACTOR_THREADS", default_value_t = default_actor_threads(), value_parser = clap::value_parser!(u32).range(1..=i64::from(ACTOR_THREADS_MAX)))]
     pub actor_threads: u32,
+    /// Cluster mode: NATS server URLs, comma-separated. The state then lives in JetStream, and
+    /// the data dir holds nothing.
+    #[arg(long, env = "CONCERT_NATS", value_delimiter = ',', requires = "node_id")]
+    pub nats: Vec<String>,
+    /// This node's name in the cluster (letters, digits, `-` and `_`); required with `--nats`.
+    #[arg(long, env = "CONCERT_NODE_ID", value_parser = parse_node_id, requires = "nats")]
+    pub node_id: Option<String>,
+    /// How long a node's claim on the partitions it owns lasts unless renewed.
+    #[arg(long, env = "CONCERT_LEASE_TTL", default_value = "5s", value_parser = parse_lease_ttl)]
+    pub lease_ttl: Duration,
+    /// Copies JetStream keeps of every event and snapshot.
+    #[arg(long, env = "CONCERT_REPLICAS", default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=5))]
+    pub replicas: u8,
+    /// This node's HTTP address as the other nodes and the fans should see it (default: from
+    /// `--addr`).
+    #[arg(long, env = "CONCERT_ADVERTISE_URL")]
+    pub advertise_url: Option<String>,
+    /// Cluster mode: where the node serves the partitions it owns to the other nodes (keep it
+    /// private; the other nodes reach it with a key derived from the admin key).
+    #[arg(long, env = "CONCERT_PEER_ADDR", default_value = "127.0.0.1:0", value_parser = parse_addr)]
+    pub peer_addr: SocketAddr,
 }
 
 impl Config {
@@ -119,6 +140,37 @@ impl Config {
     pub fn defaults() -> Self {
         Self::try_parse_from(["server"]).expect("the default configuration parses")
     }
+
+    /// Whether the node runs in a cluster, on JetStream.
+    pub fn is_cluster(&self) -> bool {
+        !self.nats.is_empty()
+    }
+
+    /// What a flag alone cannot say: a cluster needs the admin key, which its nodes share.
+    pub fn check(&self) -> Result<(), String> {
+        if self.is_cluster() && self.admin_key.is_none() {
+            return Err("--nats needs --admin-key: the nodes of a cluster share it".into());
+        }
+        Ok(())
+    }
+}
+
+fn parse_node_id(text: &str) -> Result<String, String> {
+    let fits = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    if text.is_empty() || text.len() > 64 || !text.chars().all(fits) {
+        return Err("a node id is 1 to 64 letters, digits, '-' or '_'".into());
+    }
+    Ok(text.to_string())
+}
+
+/// A lease shorter than a second would be lost to a slow renewal; one longer than a minute
+/// leaves a dead node's partitions unserved for that long.
+fn parse_lease_ttl(text: &str) -> Result<Duration, String> {
+    let ttl = parse_duration(text)?;
+    if !(Duration::from_secs(1)..=Duration::from_secs(60)).contains(&ttl) {
+        return Err("a lease lasts from 1s to 60s".into());
+    }
+    Ok(ttl)
 }
 
 /// One actor thread per core: an actor decides in memory and never waits on the disk (the
@@ -217,6 +269,35 @@ mod tests {
         assert_eq!(config.pow_difficulty, 0);
         let cores = std::thread::available_parallelism().unwrap().get();
         assert_eq!(config.actor_threads as usize, cores.min(ACTOR_THREADS_MAX as usize));
+        assert!(!config.is_cluster());
+        assert_eq!(config.lease_ttl, Duration::from_secs(5));
+        assert_eq!(config.replicas, 3);
+        assert!(config.advertise_url.is_none());
+    }
+
+    #[test]
+    fn cluster_mode_needs_a_node_id_and_the_admin_key() {
+        assert!(Config::try_parse_from(["server", "--nats", "nats://127.0.0.1:4222"]).is_err());
+        assert!(Config::try_parse_from(["server", "--node-id", "a"]).is_err());
+        let key = ["--admin-key", "sixteen-chars!!!"];
+        let cluster =
+            Config::try_parse_from(["server", "--nats", "nats://a:4222,nats://b:4222", "--node-id", "node-1"]).unwrap();
+        assert_eq!(cluster.nats, ["nats://a:4222", "nats://b:4222"]);
+        assert!(cluster.is_cluster());
+        assert!(cluster.check().is_err(), "no admin key");
+        let keyed = Config::try_parse_from(
+            [
+                ["server", "--nats", "nats://a:4222", "--node-id", "n1"].as_slice(),
+                &key,
+            ]
+            .concat(),
+        )
+        .unwrap();
+        assert!(keyed.check().is_ok());
+        assert!(Config::try_parse_from(["server", "--nats", "nats://a:4222", "--node-id", "no spaces"]).is_err());
+        assert!(Config::try_parse_from(["server", "--lease-ttl", "500ms"]).is_err());
+        assert!(Config::try_parse_from(["server", "--lease-ttl", "2m"]).is_err());
+        assert!(Config::try_parse_from(["server", "--replicas", "0"]).is_err());
     }
 
     #[test]

@@ -13,11 +13,14 @@
 //! - [`services`]: work that spans actors (the payment saga), the read-mostly registries,
 //!   idempotency and snapshots of the running service.
 //! - [`http`]: the actix-web front end of the API contract, one file per resource.
+//! - [`cluster`]: cluster mode on NATS JetStream: leases, a node's life, the gateway that carries
+//!   each request to the node serving the partitions.
 //! - [`startup`]: builds the whole application for the server binary and the tests.
 //! - [`loadtest`], [`demo`]: the load harness and the embedded demo, over HTTP.
 
 pub mod actors;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod demo;
 pub mod domain;

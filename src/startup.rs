@@ -2,6 +2,9 @@
 //! free one), used alike by the server binary and the tests.
 
 use crate::clock::{SharedClock, SystemClock};
+use crate::cluster;
+use crate::cluster::gateway::{peer_key, Gateway};
+use crate::cluster::node::{EngineServer, Node, StartEngine};
 use crate::config::{Config, LogFormat};
 use crate::error::Error;
 use crate::http::connections::{admit_connection, Occupancy};
@@ -38,8 +41,16 @@ pub struct Application {
     server: Server,
     /// `/metrics` without the key, on `--metrics-addr`.
     metrics_server: Option<(SocketAddr, Server)>,
-    services: Arc<Services>,
+    role: Role,
     stop_signals: Option<StopSignals>,
+}
+
+/// What the process serves.
+enum Role {
+    /// Everything, from the data dir.
+    Single(Arc<Services>),
+    /// A node of a cluster: its gateway, and the engine while it holds the lease.
+    Cluster(Arc<Node>),
 }
 
 /// SIGINT and SIGTERM, listened for from the moment they are registered.
@@ -75,26 +86,49 @@ impl Application {
         let address = listener.local_addr()?;
         let services = Services::recover(config.clone(), clock)?;
         spawn_snapshots(services.clone());
-        let state = web::Data::new(AppState {
-            services: services.clone(),
-            limiter: UserRateLimiter::new(config.user_rate_limit),
-            clients: ClientRateLimiter::new(config.client_rate_limit),
-            streams: Occupancy::new(EVENT_STREAMS_PER_TOKEN),
-            metrics: Metrics::default(),
-            seat_maps: SeatMaps::default(),
-        });
-        spawn_rate_limit_pruning(state.clone());
-        actix_web::rt::spawn(metrics::refresh_figures_periodically(state.clone()));
+        let state = app_state(services.clone(), None);
+        let _background = spawn_upkeep(&state);
         let metrics_server = match config.metrics_addr {
             Some(address) => Some(metrics_server(address, state.clone())?),
             None => None,
         };
-        let server = serve(listener, state, &config)?;
+        let body_limit = config.body_limit;
+        let server = serve(listener, &config, move || application(state.clone(), body_limit))?;
         Ok(Self {
             address,
             server,
             metrics_server,
-            services,
+            role: Role::Single(services),
+            stop_signals: None,
+        })
+    }
+
+    /// A node of a cluster (`--nats`): joins it, serves every request through its gateway, and
+    /// serves the partitions itself whenever it holds the engine's lease. Must run inside an
+    /// actix system.
+    pub async fn build_cluster(config: Config, clock: SharedClock) -> std::io::Result<Self> {
+        config.check().map_err(std::io::Error::other)?;
+        let admin_key = config.admin_key.clone().expect("checked: a cluster has an admin key");
+        let listener = listen(config.addr)?;
+        let address = listener.local_addr()?;
+        let peer_listener = listen(config.peer_addr)?;
+        let peer_url = format!("http://{}", peer_listener.local_addr()?);
+        let start_engine = engine_starter(&config, peer_listener, peer_key(&admin_key));
+        let node = Node::join(engine_config(&config), clock, peer_url, start_engine)
+            .await
+            .map_err(std::io::Error::other)?;
+        actix_web::rt::spawn(node.clone().run());
+        let trusted = config.trusted_proxies.clone();
+        let gateway = web::Data::new(Gateway::new(node.clone(), admin_key, trusted));
+        let body_limit = config.body_limit;
+        let server = serve(listener, &config, move || {
+            gateway_application(gateway.clone(), body_limit)
+        })?;
+        Ok(Self {
+            address,
+            server,
+            metrics_server: None,
+            role: Role::Cluster(node),
             stop_signals: None,
         })
     }
@@ -124,10 +158,15 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         if let Some(signals) = self.stop_signals {
             let server = self.server.handle();
-            let services = self.services.clone();
+            let stopping = match &self.role {
+                Role::Single(services) => Some(services.stopping.clone()),
+                Role::Cluster(_) => None,
+            };
             actix_web::rt::spawn(async move {
                 signals.received().await;
-                services.stopping.send_replace(true);
+                if let Some(stopping) = stopping {
+                    stopping.send_replace(true);
+                }
                 server.stop(true).await;
             });
         }
@@ -140,7 +179,10 @@ impl Application {
         if let Some(metrics) = metrics {
             metrics.stop(false).await;
         }
-        finish(&self.services).await;
+        match &self.role {
+            Role::Single(services) => finish(services).await,
+            Role::Cluster(node) => node.stop().await,
+        }
         outcome
     }
 }
@@ -150,9 +192,19 @@ const CLIENT_DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The HTTP server, assembled as actix-web's `HttpServer` would, but over a stream that turns the
 /// parser's own empty error answers into problem documents ([`ProblemStream`]).
-fn serve(listener: TcpListener, state: web::Data<AppState>, config: &Config) -> std::io::Result<Server> {
+fn serve<F, T, B>(listener: TcpListener, config: &Config, app: F) -> std::io::Result<Server>
+where
+    F: Fn() -> App<T> + Clone + Send + 'static,
+    T: ServiceFactory<
+            ServiceRequest,
+            Config = (),
+            Response = ServiceResponse<B>,
+            Error = actix_web::Error,
+            InitError = (),
+        > + 'static,
+    B: MessageBody + 'static,
+{
     let address = listener.local_addr()?;
-    let body_limit = config.body_limit;
     let client_timeout = config.client_timeout;
     let per_client = Occupancy::new(config.max_connections_per_client);
     let trusted_proxies = config.trusted_proxies.clone();
@@ -170,6 +222,7 @@ fn serve(listener: TcpListener, state: web::Data<AppState>, config: &Config) -> 
             let shutting_down = shutting_down.clone();
             let per_client = per_client.clone();
             let trusted_proxies = trusted_proxies.clone();
+            let app = app.clone();
             let http = HttpService::build()
                 .graceful_shutdown_signal(move || {
                     let signal = shutting_down.clone();
@@ -182,9 +235,7 @@ fn serve(listener: TcpListener, state: web::Data<AppState>, config: &Config) -> 
                     admit_connection(&per_client, &trusted_proxies, stream.get_ref(), extensions)
                 })
                 .finish(map_config(
-                    application(state.clone(), body_limit)
-                        .into_factory()
-                        .map_err(|error| error.error_response()),
+                    app().into_factory().map_err(|error| error.error_response()),
                     move |_| AppConfig::__priv_test_new(false, address.to_string(), address),
                 ));
             fn_service(|stream: TcpStream| async move {
@@ -222,7 +273,98 @@ fn application(
         .wrap(from_fn(problem::render_problems))
         .wrap(from_fn(http::head_as_get))
         .wrap(from_fn(metrics::record))
+        .wrap(from_fn(http::require_peer_key))
         .configure(http::configure)
+}
+
+/// A cluster node's public routes: every request goes to the node serving the partitions.
+fn gateway_application(
+    gateway: web::Data<Gateway>,
+    body_limit: usize,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    // The engine enforces the body limit and answers 413 itself; the gateway only bounds what
+    // it holds.
+    let held_at_most = body_limit.saturating_mul(2).max(GATEWAY_BODY_MIN);
+    App::new()
+        .app_data(gateway)
+        .app_data(web::PayloadConfig::new(held_at_most))
+        .wrap(from_fn(problem::render_problems))
+        .configure(cluster::gateway::configure)
+}
+
+/// The most a gateway holds of a body, whatever `--body-limit` says.
+const GATEWAY_BODY_MIN: usize = 64 * 1024;
+
+/// The application state of the engine on `services`; with `peer_key`, it serves only gateways
+/// that prove themselves with it.
+fn app_state(services: Arc<Services>, peer_key: Option<String>) -> web::Data<AppState> {
+    let config = &services.config;
+    web::Data::new(AppState {
+        limiter: UserRateLimiter::new(config.user_rate_limit),
+        clients: ClientRateLimiter::new(config.client_rate_limit),
+        streams: Occupancy::new(EVENT_STREAMS_PER_TOKEN),
+        metrics: Metrics::default(),
+        seat_maps: SeatMaps::default(),
+        peer_key,
+        services,
+    })
+}
+
+/// The engine's background upkeep: rate limiters pruned, live figures gathered.
+fn spawn_upkeep(state: &web::Data<AppState>) -> [actix_web::rt::task::JoinHandle<()>; 2] {
+    [
+        spawn_rate_limit_pruning(state.clone()),
+        actix_web::rt::spawn(metrics::refresh_figures_periodically(state.clone())),
+    ]
+}
+
+/// How a cluster node starts its engine when it takes the lease: on the peer listener, believing
+/// `X-Forwarded-For` from any gateway that shows the peer key.
+fn engine_starter(config: &Config, peer_listener: TcpListener, peer_key: String) -> StartEngine {
+    let engine_config = engine_config(config);
+    Box::new(move |services: Arc<Services>| {
+        let state = app_state(services, Some(peer_key.clone()));
+        let upkeep = spawn_upkeep(&state);
+        let body_limit = engine_config.body_limit;
+        let server = serve(peer_listener.try_clone()?, &engine_config, move || {
+            application(state.clone(), body_limit)
+        })?;
+        let handle = server.handle();
+        actix_web::rt::spawn(server);
+        Ok(Box::new(Engine { handle, upkeep }) as Box<dyn EngineServer>)
+    })
+}
+
+/// The configuration of a cluster node's engine: it believes the `X-Forwarded-For` of every
+/// gateway, which passes only the client's address as it found it.
+fn engine_config(config: &Config) -> Config {
+    let mut engine = config.clone();
+    engine.trusted_proxies = vec!["0.0.0.0/0".parse().expect("a net"), "::/0".parse().expect("a net")];
+    engine
+}
+
+/// A running engine server and its upkeep.
+struct Engine {
+    handle: actix_web::dev::ServerHandle,
+    upkeep: [actix_web::rt::task::JoinHandle<()>; 2],
+}
+
+impl EngineServer for Engine {
+    fn stop(&self) -> futures_util::future::BoxFuture<'static, ()> {
+        for task in &self.upkeep {
+            task.abort();
+        }
+        let handle = self.handle.clone();
+        Box::pin(async move { handle.stop(true).await })
+    }
 }
 
 /// A listener with `/metrics` alone, needing no key: for a scraper on a private network.
@@ -325,7 +467,7 @@ fn spawn_snapshots(services: Arc<Services>) {
 }
 
 /// Keeps the rate limiters' memory to the users and clients active in the last minute.
-fn spawn_rate_limit_pruning(state: web::Data<AppState>) {
+fn spawn_rate_limit_pruning(state: web::Data<AppState>) -> actix_web::rt::task::JoinHandle<()> {
     actix_web::rt::spawn(async move {
         let mut interval = actix_web::rt::time::interval(RATE_LIMIT_PRUNE_INTERVAL);
         loop {
@@ -333,7 +475,7 @@ fn spawn_rate_limit_pruning(state: web::Data<AppState>) {
             state.limiter.forget_idle();
             state.clients.forget_idle();
         }
-    });
+    })
 }
 
 /// Logs go to stderr, filtered by `RUST_LOG` or else by `default_filter`; stdout is kept for the

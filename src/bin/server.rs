@@ -21,7 +21,12 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(config: Config) -> std::io::Result<()> {
-    let mut application = Application::build(config)?;
+    let mut application = if config.is_cluster() {
+        let clock = std::sync::Arc::new(concert_reservation::clock::SystemClock);
+        Application::build_cluster(config, clock).await?
+    } else {
+        Application::build(config)?
+    };
     application.stop_on_signals()?;
     println!("listening on http://{}", application.address());
     std::io::stdout().flush()?;

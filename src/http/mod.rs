@@ -48,6 +48,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// The seat maps' JSON, kept for as long as their dates' actors publish no change.
     pub seat_maps: seat_maps::SeatMaps,
+    /// In a cluster, the engine serves only the nodes' gateways, which show this key.
+    pub peer_key: Option<String>,
 }
 
 /// Registers every route of the API.
@@ -152,6 +154,32 @@ pub async fn head_as_get(
     if request.method() == Method::HEAD {
         request.extensions_mut().insert(HeadRequest);
         request.head_mut().method = Method::GET;
+    }
+    next.call(request).await
+}
+
+/// Middleware: in a cluster, refuses (403 ADMIN_KEY_INVALID) a request to the engine that does
+/// not show the peer key: only the nodes' gateways may reach it, and the engine believes their
+/// `X-Forwarded-For`.
+pub async fn require_peer_key(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> std::result::Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let state = request
+        .app_data::<web::Data<AppState>>()
+        .expect("the application state is registered");
+    if let Some(expected) = state.peer_key.as_deref() {
+        let shown = request
+            .headers()
+            .get("x-concert-peer-key")
+            .map(|value| value.as_bytes());
+        if shown != Some(expected.as_bytes()) {
+            return Err(Error::new(
+                ErrorCode::AdminKeyInvalid,
+                "Only the cluster's nodes may ask this listener.",
+            )
+            .into());
+        }
     }
     next.call(request).await
 }

@@ -74,6 +74,19 @@ pub struct JetStreamLog {
     /// Where the publishing tasks run.
     runtime: tokio::runtime::Handle,
     failure: OnceLock<String>,
+    /// Until when this writer may act on its partitions (its lease), when it holds them by one:
+    /// past it new commands are refused, and appends stored later are not acknowledged.
+    valid_until: Arc<Mutex<Option<Instant>>>,
+}
+
+/// Why a partition could not be claimed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClaimError {
+    /// Somebody appended after what was read: read the partition again.
+    #[error("{0}")]
+    Stale(String),
+    #[error("{0}")]
+    Unreachable(String),
 }
 
 /// Where one partition's appends wait for their message.
@@ -149,7 +162,53 @@ impl JetStreamLog {
             queued_bytes: Arc::default(),
             runtime: tokio::runtime::Handle::current(),
             failure: OnceLock::new(),
+            valid_until: Arc::default(),
         }))
+    }
+
+    /// From now on this writer acts on its partitions only until `valid_until`.
+    pub fn hold_until(&self, valid_until: Instant) {
+        *self.valid_until.lock() = Some(valid_until);
+    }
+
+    fn is_valid(valid_until: &Mutex<Option<Instant>>) -> bool {
+        valid_until.lock().is_none_or(|until| Instant::now() < until)
+    }
+
+    /// Makes `partition`, as resumed, this writer's: an empty message after its last message,
+    /// so that nothing a former writer still sends can follow what was read.
+    pub async fn claim(&self, partition: Partition) -> std::result::Result<(), ClaimError> {
+        let pipe = self.pipe(partition);
+        let expected = pipe.state.lock().last_message;
+        let id = format!("{}:{partition}:claim", self.writer);
+        match store(&self.js, &pipe, &id, expected, Vec::new()).await {
+            Ok(sequence) => {
+                pipe.state.lock().last_message = sequence;
+                Ok(())
+            }
+            Err(NotStored::Fenced(reason)) => Err(ClaimError::Stale(reason)),
+            Err(NotStored::Unreachable(reason)) => Err(ClaimError::Unreachable(reason)),
+        }
+    }
+
+    /// The partitions whose appends this writer has given up, and why.
+    pub fn fenced_partitions(&self) -> Vec<(Partition, String)> {
+        let pipes: Vec<Arc<Pipe>> = self.pipes.lock().values().cloned().collect();
+        let fenced = pipes.iter().filter_map(|pipe| {
+            let reason = pipe.state.lock().fenced.clone()?;
+            Some((pipe.partition, reason))
+        });
+        fenced.collect()
+    }
+
+    /// Each partition's last entry appended, for the operator.
+    pub fn last_entries(&self) -> Vec<(Partition, u64)> {
+        let pipes: Vec<Arc<Pipe>> = self.pipes.lock().values().cloned().collect();
+        let mut last: Vec<(Partition, u64)> = (pipes.iter())
+            .map(|pipe| (pipe.partition, pipe.state.lock().last_entry))
+            .collect();
+        last.sort();
+        last
     }
 
     /// Continues `partition` as `reader` found it: appends follow its last entry and message.
@@ -191,7 +250,13 @@ impl JetStreamLog {
     }
 
     /// Publishes what waits in `pipe`, message after message, until nothing waits.
-    async fn publish(js: jetstream::Context, writer: String, pipe: Arc<Pipe>, queued_bytes: Arc<AtomicUsize>) {
+    async fn publish(
+        js: jetstream::Context,
+        writer: String,
+        pipe: Arc<Pipe>,
+        queued_bytes: Arc<AtomicUsize>,
+        valid_until: Arc<Mutex<Option<Instant>>>,
+    ) {
         while let Some((message, expected)) = pipe.next_message() {
             let bytes: usize = message.iter().map(|waiting| waiting.bytes.len()).sum();
             let first_entry = message[0].first_entry;
@@ -202,6 +267,15 @@ impl JetStreamLog {
             let id = format!("{writer}:{}:{first_entry}", pipe.partition);
             let stored = store(&js, &pipe, &id, expected, payload).await;
             queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+            let stored = match stored {
+                // Stored, but after the lease may have passed to another: it stays in the log,
+                // which the next owner reads, yet nobody is told it was done.
+                Ok(_) if !Self::is_valid(&valid_until) => Err(NotStored::Fenced(format!(
+                    "partition {}: the lease ran out",
+                    pipe.partition
+                ))),
+                stored => stored,
+            };
             match stored {
                 Ok(sequence) => {
                     let barriers = pipe.stored(first_entry, sequence);
@@ -397,6 +471,7 @@ impl EventLog for JetStreamLog {
                 self.writer.clone(),
                 pipe.clone(),
                 self.queued_bytes.clone(),
+                self.valid_until.clone(),
             );
             self.runtime.spawn(task);
         }
@@ -404,7 +479,7 @@ impl EventLog for JetStreamLog {
     }
 
     fn has_room(&self) -> bool {
-        self.queued_bytes.load(Ordering::Relaxed) < QUEUED_BYTES_MAX
+        self.queued_bytes.load(Ordering::Relaxed) < QUEUED_BYTES_MAX && Self::is_valid(&self.valid_until)
     }
 
     /// Every partition's appends so far, stored.

@@ -1,0 +1,246 @@
+//! A node's public face in a cluster: every request of the API goes to the node that serves the
+//! partitions (this one or another), over HTTP to its engine's private listener, with the client's
+//! address in `X-Forwarded-For` and the cluster's peer key, so that it answers exactly as a
+//! single process would. While no node serves them (a failover under way) the answer is 503
+//! UNAVAILABLE with `Retry-After`, never a guess. `/healthz` and the cluster's own view are
+//! answered here.
+
+use super::node::Node;
+use crate::error::{Error, ErrorCode, Language};
+use crate::http::problem::language_of;
+use actix_web::http::header::{self, HeaderName};
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::TryStreamExt;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The header a gateway proves itself to an engine with.
+pub const PEER_KEY_HEADER: &str = "x-concert-peer-key";
+
+/// How long a forwarded request may take before the gateway gives up on the engine: long enough
+/// for an event stream's whole life is the engine's to bound, so only the connection is timed.
+const CONNECT_WITHIN: Duration = Duration::from_secs(2);
+
+/// The key engines believe gateways by: derived from the admin key every node shares, never the
+/// admin key itself.
+pub fn peer_key(admin_key: &str) -> String {
+    let digest = Sha256::digest(format!("concert-peer-key:{admin_key}").as_bytes());
+    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// What the gateway's handlers share.
+pub struct Gateway {
+    pub node: Arc<Node>,
+    pub admin_key: String,
+    peer_key: String,
+    /// The operator's `--trusted-proxies`: whose `X-Forwarded-For` the gateway believes.
+    trusted_proxies: Vec<ipnet::IpNet>,
+    client: reqwest::Client,
+}
+
+impl Gateway {
+    pub fn new(node: Arc<Node>, admin_key: String, trusted_proxies: Vec<ipnet::IpNet>) -> Self {
+        let client = reqwest::Client::builder()
+            .connect_timeout(CONNECT_WITHIN)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("an HTTP client builds");
+        Self {
+            node,
+            peer_key: peer_key(&admin_key),
+            admin_key,
+            trusted_proxies,
+            client,
+        }
+    }
+}
+
+/// The gateway's routes.
+pub fn configure(config: &mut web::ServiceConfig) {
+    config
+        .route("/healthz", web::get().to(healthz))
+        .route("/api/v1/admin/cluster", web::get().to(cluster_view))
+        .default_service(web::to(forward));
+}
+
+/// Headers that belong to one connection, not to the request.
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "host"
+            | "content-length"
+    ) || name.as_str() == PEER_KEY_HEADER
+}
+
+async fn forward(request: HttpRequest, body: web::Bytes, gateway: web::Data<Gateway>) -> HttpResponse {
+    let Some(leader) = gateway.node.leader() else {
+        return no_engine(language_of(&request));
+    };
+    forward_to(&leader.peer_url, request, body, &gateway).await
+}
+
+/// Sends the request to `base` (a node's engine, or its gateway) and relays the answer.
+async fn forward_to(base: &str, request: HttpRequest, body: web::Bytes, gateway: &Gateway) -> HttpResponse {
+    let language = language_of(&request);
+    let path = request.uri().path_and_query().map_or("/", |path| path.as_str());
+    let url = format!("{base}{path}");
+    let method = reqwest::Method::from_bytes(request.method().as_str().as_bytes()).unwrap_or(reqwest::Method::GET);
+    let mut outgoing = gateway.client.request(method, url).body(body.to_vec());
+    for (name, value) in request.headers() {
+        if !is_hop_by_hop(name) && name != "x-forwarded-for" {
+            outgoing = outgoing.header(name.as_str(), value.as_bytes());
+        }
+    }
+    outgoing = outgoing
+        .header("x-forwarded-for", client_of(&request, &gateway.trusted_proxies))
+        .header(PEER_KEY_HEADER, gateway.peer_key.as_str());
+    match outgoing.send().await {
+        Ok(answer) => relay(answer),
+        Err(error) => {
+            tracing::debug!(%error, %base, "the node could not be reached");
+            no_engine(language)
+        }
+    }
+}
+
+/// The client's address, as a single process would tell it (the peer, or what the operator's
+/// trusted proxies vouch for): the engine believes the gateway, so the gateway passes only that.
+fn client_of(request: &HttpRequest, trusted_proxies: &[ipnet::IpNet]) -> String {
+    let client = crate::http::client::client_address(request, trusted_proxies);
+    client.map(|address| address.to_string()).unwrap_or_default()
+}
+
+/// The engine's answer, streamed back as it comes (an event stream never ends before the fan
+/// leaves).
+fn relay(answer: reqwest::Response) -> HttpResponse {
+    let status = actix_web::http::StatusCode::from_u16(answer.status().as_u16())
+        .unwrap_or(actix_web::http::StatusCode::BAD_GATEWAY);
+    let mut response = HttpResponse::build(status);
+    for (name, value) in answer.headers() {
+        let Ok(name) = HeaderName::from_bytes(name.as_str().as_bytes()) else {
+            continue;
+        };
+        if !is_hop_by_hop(&name) {
+            response.append_header((name, value.as_bytes()));
+        }
+    }
+    let body = answer.bytes_stream().map_err(std::io::Error::other);
+    response.streaming(body)
+}
+
+fn no_engine(language: Language) -> HttpResponse {
+    Error::new(
+        ErrorCode::Unavailable,
+        "No node serves this now; another is taking over.",
+    )
+    .with_retry_after(1)
+    .to_response(language)
+}
+
+async fn healthz(gateway: web::Data<Gateway>) -> HttpResponse {
+    if gateway.node.is_reachable() {
+        HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+    } else {
+        HttpResponse::ServiceUnavailable()
+            .insert_header((header::RETRY_AFTER, "1"))
+            .json(serde_json::json!({ "status": "failing", "reason": "JetStream cannot be reached" }))
+    }
+}
+
+#[derive(Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ClusterView {
+    node_id: String,
+    nodes: Vec<NodeView>,
+    partitions: Vec<PartitionView>,
+}
+
+#[derive(Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NodeView {
+    node_id: String,
+    url: String,
+    partitions: usize,
+}
+
+#[derive(Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PartitionView {
+    name: String,
+    owner: String,
+    sequence: u64,
+}
+
+/// `GET /api/v1/admin/cluster`: the nodes and who serves which partition. Partitions are listed
+/// by the node that serves them; others forward the question there.
+async fn cluster_view(request: HttpRequest, gateway: web::Data<Gateway>) -> HttpResponse {
+    let language = language_of(&request);
+    let given = request
+        .headers()
+        .get("x-admin-key")
+        .and_then(|value| value.to_str().ok());
+    if given != Some(gateway.admin_key.as_str()) {
+        return Error::new(ErrorCode::AdminKeyInvalid, "The admin key is missing or wrong.").to_response(language);
+    }
+    let me = gateway.node.me().clone();
+    let leader = gateway.node.leader();
+    let asked_by_a_peer = request.headers().get(PEER_KEY_HEADER).is_some();
+    if let Some(leader) = leader.filter(|leader| leader.node_id != me.node_id && !asked_by_a_peer) {
+        return leaders_view(&leader.url, &me.node_id, &gateway, language).await;
+    }
+    let partitions: Vec<PartitionView> = (gateway.node.partitions().await.into_iter())
+        .map(|(name, sequence)| PartitionView {
+            name,
+            owner: me.node_id.clone(),
+            sequence,
+        })
+        .collect();
+    let nodes = (gateway.node.members().await.into_iter())
+        .map(|member| NodeView {
+            partitions: if member.node_id == me.node_id {
+                partitions.len()
+            } else {
+                0
+            },
+            node_id: member.node_id,
+            url: member.url,
+        })
+        .collect();
+    HttpResponse::Ok().json(ClusterView {
+        node_id: me.node_id,
+        nodes,
+        partitions,
+    })
+}
+
+/// The view of the node that serves the partitions, as this node (`me`) answers it.
+async fn leaders_view(leader_url: &str, me: &str, gateway: &Gateway, language: Language) -> HttpResponse {
+    let asked = gateway
+        .client
+        .get(format!("{leader_url}/api/v1/admin/cluster"))
+        .header("x-admin-key", gateway.admin_key.as_str())
+        .header(PEER_KEY_HEADER, gateway.peer_key.as_str())
+        .send()
+        .await;
+    let view = match asked {
+        Ok(answer) if answer.status().is_success() => answer.json::<ClusterView>().await.ok(),
+        _ => None,
+    };
+    match view {
+        Some(view) => HttpResponse::Ok().json(ClusterView {
+            node_id: me.to_string(),
+            ..view
+        }),
+        None => no_engine(language),
+    }
+}

@@ -1,0 +1,13 @@
+//! Cluster mode (`--nats`): the state lives in NATS JetStream, so that a sale outlives any one
+//! machine. One node at a time holds the engine's lease and serves every partition from its
+//! engine; every node answers every request through its gateway, which carries it to that node.
+//! When the node dies, another takes the lease once it expires, reads the partitions from
+//! JetStream and serves them (see `docs/cluster.md`).
+//!
+//! - [`lease`]: leases and the list of live nodes in JetStream key-value buckets.
+//! - [`node`]: a node's life: follow, take over, renew, step down.
+//! - [`gateway`]: a node's public listener, forwarding to the engine.
+
+pub mod gateway;
+pub mod lease;
+pub mod node;
