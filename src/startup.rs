@@ -106,11 +106,13 @@ impl Application {
     /// A node of a cluster (`--nats`): joins it, serves every request through its gateway, and
     /// serves the partitions itself whenever it holds the engine's lease. Must run inside an
     /// actix system.
-    pub async fn build_cluster(config: Config, clock: SharedClock) -> std::io::Result<Self> {
+    pub async fn build_cluster(mut config: Config, clock: SharedClock) -> std::io::Result<Self> {
         config.check().map_err(std::io::Error::other)?;
         let admin_key = config.admin_key.clone().expect("checked: a cluster has an admin key");
         let listener = listen(config.addr)?;
         let address = listener.local_addr()?;
+        // With a port of 0, only the bound listener knows the port the others must use.
+        config.advertise_url.get_or_insert_with(|| format!("http://{address}"));
         let peer_listener = listen(config.peer_addr)?;
         let peer_url = format!("http://{}", peer_listener.local_addr()?);
         let start_engine = engine_starter(&config, peer_listener, peer_key(&admin_key));
@@ -273,7 +275,7 @@ fn application(
         .wrap(from_fn(problem::render_problems))
         .wrap(from_fn(http::head_as_get))
         .wrap(from_fn(metrics::record))
-        .wrap(from_fn(http::require_peer_key))
+        .wrap(from_fn(http::guard_engine))
         .configure(http::configure)
 }
 

@@ -104,10 +104,16 @@ async fn forward_to(base: &str, request: HttpRequest, body: web::Bytes, gateway:
     outgoing = outgoing
         .header("x-forwarded-for", client_of(&request, &gateway.trusted_proxies))
         .header(PEER_KEY_HEADER, gateway.peer_key.as_str());
-    match outgoing.send().await {
-        Ok(answer) => relay(answer),
-        Err(error) => {
+    // A node that does not answer within a lease (a paused process, say) has lost the
+    // partitions to another by then, or will have by the client's retry.
+    match tokio::time::timeout(gateway.node.lease_ttl(), outgoing.send()).await {
+        Ok(Ok(answer)) => relay(answer),
+        Ok(Err(error)) => {
             tracing::debug!(%error, %base, "the node could not be reached");
+            no_engine(language)
+        }
+        Err(_) => {
+            tracing::debug!(%base, "the node did not answer in time");
             no_engine(language)
         }
     }
@@ -230,6 +236,7 @@ async fn leaders_view(leader_url: &str, me: &str, gateway: &Gateway, language: L
         .get(format!("{leader_url}/api/v1/admin/cluster"))
         .header("x-admin-key", gateway.admin_key.as_str())
         .header(PEER_KEY_HEADER, gateway.peer_key.as_str())
+        .timeout(gateway.node.lease_ttl())
         .send()
         .await;
     let view = match asked {

@@ -160,8 +160,10 @@ pub async fn head_as_get(
 
 /// Middleware: in a cluster, refuses (403 ADMIN_KEY_INVALID) a request to the engine that does
 /// not show the peer key: only the nodes' gateways may reach it, and the engine believes their
-/// `X-Forwarded-For`.
-pub async fn require_peer_key(
+/// `X-Forwarded-For`. And once its log says it no longer holds the partitions (a lease run out,
+/// say after the process was paused), every request is 503 UNAVAILABLE: another node may have
+/// moved on, so even a read from this memory could be a stale answer.
+pub async fn guard_engine(
     request: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> std::result::Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
@@ -174,12 +176,16 @@ pub async fn require_peer_key(
             .get("x-concert-peer-key")
             .map(|value| value.as_bytes());
         if shown != Some(expected.as_bytes()) {
-            return Err(Error::new(
+            let refused = Error::new(
                 ErrorCode::AdminKeyInvalid,
                 "Only the cluster's nodes may ask this listener.",
-            )
-            .into());
+            );
+            return Err(refused.into());
         }
+    }
+    if !state.services.log.serves() {
+        let moved = Error::new(ErrorCode::Unavailable, "This node no longer serves these partitions.");
+        return Err(moved.with_retry_after(1).into());
     }
     next.call(request).await
 }

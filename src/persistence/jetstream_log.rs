@@ -535,6 +535,10 @@ impl EventLog for JetStreamLog {
     fn failure(&self) -> Option<String> {
         self.failure.get().cloned()
     }
+
+    fn serves(&self) -> bool {
+        Self::is_valid(&self.valid_until)
+    }
 }
 
 async fn put_snapshot(

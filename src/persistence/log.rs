@@ -135,6 +135,13 @@ pub trait EventLog: Send + Sync + 'static {
 
     /// Why nothing is acknowledged any more, once that is so.
     fn failure(&self) -> Option<String>;
+
+    /// Whether this writer still holds its partitions, so that what it holds in memory is the
+    /// truth and may be read. A local log always does; a replicated log's writer does only while
+    /// its lease lasts, and after it, another writer may have moved on.
+    fn serves(&self) -> bool {
+        true
+    }
 }
 
 /// The log every writer of state shares.

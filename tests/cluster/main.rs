@@ -4,3 +4,4 @@
 mod common;
 
 mod jetstream_log;
+mod nodes;
