@@ -4,6 +4,8 @@
 pub mod catalog;
 #[cfg(test)]
 mod crash_model;
+#[cfg(test)]
+mod engine_driver;
 pub mod idempotency;
 pub mod keyed_locks;
 pub mod payments;
