@@ -5,6 +5,8 @@ pub mod catalog;
 #[cfg(test)]
 mod crash_model;
 #[cfg(test)]
+mod disk_damage;
+#[cfg(test)]
 mod engine_driver;
 pub mod idempotency;
 pub mod keyed_locks;
