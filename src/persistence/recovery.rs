@@ -4,7 +4,8 @@
 //! they start, as the payment itself would have finished it.
 
 use super::data_dir::DataDir;
-use super::file_log::{FileReader, Report};
+use super::file_log::FileReader;
+pub use super::file_log::Report;
 use super::format::UnknownVersion;
 use super::frame::Damage;
 use super::log::{LogReader, PartState, Partition};

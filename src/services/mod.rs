@@ -4,6 +4,10 @@
 pub mod catalog;
 #[cfg(test)]
 mod crash_model;
+#[cfg(test)]
+mod disk_damage;
+#[cfg(test)]
+mod engine_driver;
 pub mod idempotency;
 pub mod keyed_locks;
 #[cfg(test)]
