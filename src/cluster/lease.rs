@@ -66,7 +66,11 @@ impl Leases {
         match self.bucket.create(key, encode(holder)).await {
             Ok(revision) => Ok(Some(self.held(revision, started))),
             Err(error) if error.kind() == kv::CreateErrorKind::AlreadyExists => Ok(None),
-            Err(error) => Err(unavailable(error)),
+            // Two nodes creating a key at once: the one refused finds the other's.
+            Err(error) => match self.holder(key).await {
+                Ok(Some(_)) => Ok(None),
+                _ => Err(unavailable(error)),
+            },
         }
     }
 
