@@ -72,9 +72,11 @@ impl Node {
         let client = connect(&config).await?;
         let js = jetstream::new(client.clone());
         let replicas = usize::from(config.replicas);
-        let leases = Leases::open(&js, LEASES, config.lease_ttl, replicas).await?;
-        let members = Leases::open(&js, MEMBERS, config.lease_ttl, replicas).await?;
-        install_shared_token_key(&js, replicas).await?;
+        let ttl = config.lease_ttl;
+        // A cluster of NATS servers starting with the node elects its leaders first.
+        let leases = until_ready(|| Leases::open(&js, LEASES, ttl, replicas)).await?;
+        let members = until_ready(|| Leases::open(&js, MEMBERS, ttl, replicas)).await?;
+        until_ready(|| install_shared_token_key(&js, replicas)).await?;
         let me = Holder {
             node_id: config.node_id.clone().expect("a cluster node has an id"),
             peer_url,
@@ -314,6 +316,28 @@ async fn claim_all(log: &JetStreamLog, state: &recovery::State) -> std::result::
         log.claim(partition).await?;
     }
     Ok(())
+}
+
+/// How long a node waits at its start for JetStream to answer.
+const READY_WITHIN: Duration = Duration::from_secs(60);
+
+/// `step` once it succeeds, tried again every half second while JetStream is not ready yet.
+async fn until_ready<T, F, Fut>(mut step: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let started = Instant::now();
+    loop {
+        match step().await {
+            Ok(value) => return Ok(value),
+            Err(error) if started.elapsed() < READY_WITHIN => {
+                tracing::info!(%error, "JetStream is not ready yet");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(error) => return Err(error),
+        }
+    }
 }
 
 async fn connect(config: &Config) -> Result<async_nats::Client> {

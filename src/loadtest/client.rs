@@ -129,11 +129,13 @@ impl Reply {
     }
 }
 
-/// A client of one server, recording every call.
+/// A client of one server (or one node of a cluster), recording every call.
 #[derive(Clone)]
 pub struct Api {
     http: reqwest::Client,
     base: String,
+    /// Every node's base URL, for fans spread over a cluster's nodes; the one server's otherwise.
+    bases: std::sync::Arc<[String]>,
     admin_key: Option<String>,
     recorder: std::sync::Arc<Recorder>,
     /// Set once the server asked for a proof of work: every later token request brings one
@@ -155,10 +157,17 @@ const RETRY_WAIT_MAX: Duration = Duration::from_secs(5);
 pub struct Unreachable(pub String);
 
 impl Api {
-    pub fn new(base: &str, admin_key: Option<String>, recorder: std::sync::Arc<Recorder>) -> Self {
+    /// A client of `urls`: one server's base URL, or a cluster's, comma-separated; calls go to
+    /// the first until [`Api::on_node`] says otherwise.
+    pub fn new(urls: &str, admin_key: Option<String>, recorder: std::sync::Arc<Recorder>) -> Self {
+        let bases: std::sync::Arc<[String]> = (urls.split(','))
+            .map(|url| url.trim().trim_end_matches('/').to_string())
+            .filter(|url| !url.is_empty())
+            .collect();
         Self {
             http: http_client(None),
-            base: base.trim_end_matches('/').to_string(),
+            base: bases.first().cloned().unwrap_or_default(),
+            bases,
             admin_key,
             recorder,
             proof_of_work: Default::default(),
@@ -170,6 +179,23 @@ impl Api {
     pub fn bound_to(&self, source: Option<IpAddr>) -> Self {
         Self {
             http: http_client(source),
+            ..self.clone()
+        }
+    }
+
+    /// Nodes the calls may be spread over: 1 for a single server.
+    pub fn nodes(&self) -> usize {
+        self.bases.len().max(1)
+    }
+
+    /// The same client, calling node `node` (modulo the nodes there are).
+    pub fn on_node(&self, node: usize) -> Self {
+        Self {
+            base: self
+                .bases
+                .get(node % self.nodes())
+                .cloned()
+                .unwrap_or_else(|| self.base.clone()),
             ..self.clone()
         }
     }

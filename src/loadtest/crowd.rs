@@ -22,9 +22,10 @@ const ADDRESSES_MAX: u64 = 4_096;
 /// does not move.
 const WAIT_PATIENCE: Duration = Duration::from_secs(120);
 
-/// The clients of a crowd, one per source address.
+/// The clients of a crowd, one per source address and node.
 pub struct Crowd {
-    apis: Vec<Api>,
+    /// By source address, then by node.
+    apis: Vec<Vec<Api>>,
 }
 
 impl Crowd {
@@ -34,13 +35,18 @@ impl Crowd {
             true => fans.div_ceil(FANS_PER_ADDRESS).clamp(1, ADDRESSES_MAX),
             false => 1,
         };
+        let on_every_node = |source: Api| (0..api.nodes()).map(|node| source.on_node(node)).collect();
         Self {
-            apis: (0..count).map(|_| api.bound_to(sources.take())).collect(),
+            apis: (0..count)
+                .map(|_| on_every_node(api.bound_to(sources.take())))
+                .collect(),
         }
     }
 
+    /// The fan's client: its source address, and the node it is spread to.
     fn api_of(&self, fan: u64) -> &Api {
-        &self.apis[((fan / FANS_PER_ADDRESS) % self.apis.len() as u64) as usize]
+        let source = &self.apis[((fan / FANS_PER_ADDRESS) % self.apis.len() as u64) as usize];
+        &source[(fan % source.len() as u64) as usize]
     }
 
     /// Opens the connections of the first `concurrency` fans before the clock starts, as a crowd

@@ -77,7 +77,8 @@ pub async fn run(options: Options) -> Result<bool, String> {
         }
     };
     let recorder = Arc::new(Recorder::new());
-    let target = Target::resolve(&base).await?;
+    let first = base.split(',').next().unwrap_or_default();
+    let target = Target::resolve(first).await?;
     let sources = Sources::for_target(target.address, options.source_net);
     if needs_distinct_sources(&options) && !sources.distinct() {
         return Err(format!(

@@ -33,7 +33,8 @@ pub enum Scenario {
     about = "Drives fan journeys against the concert server and checks its invariants"
 )]
 pub struct Options {
-    /// The server to drive, e.g. http://127.0.0.1:8080.
+    /// The server to drive, e.g. http://127.0.0.1:8080; or a cluster's nodes, comma-separated,
+    /// to spread the fans over them (each fan keeps to one node).
     #[arg(long, required_unless_present = "embedded", conflicts_with = "embedded")]
     pub url: Option<String>,
     /// Start a server in this process, on a temporary data dir.

@@ -16,9 +16,17 @@ pub async fn violations(api: &Api, venue: &Venue, fans: &[FanRecord], recorded: 
         found.push(format!("{} answers were 5xx", recorded.server_errors));
     }
     found.extend(admission_order(fans));
-    match server_side(api, venue, fans).await {
-        Ok(problems) => found.extend(problems),
-        Err(Unreachable(reason)) => found.push(format!("the server could not be checked: {reason}")),
+    // A cluster's every node must tell the same truth.
+    for node in 0..api.nodes() {
+        let on_node = api.on_node(node);
+        let label = |problem: String| match api.nodes() {
+            1 => problem,
+            _ => format!("node {}: {problem}", node + 1),
+        };
+        match server_side(&on_node, venue, fans).await {
+            Ok(problems) => found.extend(problems.into_iter().map(label)),
+            Err(Unreachable(reason)) => found.push(label(format!("the server could not be checked: {reason}"))),
+        }
     }
     found
 }

@@ -534,3 +534,44 @@ async fn a_stopped_leader_hands_its_partitions_over_before_its_lease_would_expir
         "the lease was given back, not left to expire: {handed_over:?}"
     );
 }
+
+#[actix_rt::test]
+async fn the_load_harness_spreads_fans_over_the_nodes_and_checks_every_invariant_on_each() {
+    let cluster = Cluster::start("5s");
+    cluster.leader(0).await;
+    let urls: Vec<&str> = cluster.running().map(|(_, api)| api.base()).collect();
+    let output = Binary::new(crate::common::process::LOADTEST)
+        .args([
+            "--url",
+            &urls.join(","),
+            "--admin-key",
+            KEY,
+            "--users",
+            "300",
+            "--seats",
+            "20",
+            "--seed",
+            "7",
+        ])
+        .output();
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{report}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(report.contains("invariants: all hold"), "{report}");
+    for (index, api) in cluster.running() {
+        let stats = expect_json(
+            api.admin(Method::GET, "/api/v1/admin/stats").send().await.unwrap(),
+            200,
+            "stats",
+        )
+        .await;
+        assert_eq!(
+            int(&stats["seatsSold"]),
+            int(&stats["seatsTotal"]),
+            "node {index}: the fans bought every seat"
+        );
+    }
+}
