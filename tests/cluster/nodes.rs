@@ -18,7 +18,7 @@ const SERVED_AGAIN_WITHIN: Duration = Duration::from_secs(60);
 struct Cluster {
     // The nodes go before the NATS servers they use.
     nodes: Vec<Option<Server>>,
-    _nats: NatsCluster,
+    nats: NatsCluster,
 }
 
 fn node(urls: &str, id: &str, lease_ttl: &str) -> Server {
@@ -45,7 +45,7 @@ impl Cluster {
         let nodes = (1..=3)
             .map(|index| Some(node(&urls, &format!("node-{index}"), lease_ttl)))
             .collect();
-        Self { nodes, _nats: nats }
+        Self { nodes, nats }
     }
 
     fn api(&self, index: usize) -> &Client {
@@ -254,16 +254,19 @@ struct Told {
 /// Fans rush for `seats` seats, each through node `fan % nodes`, trying one seat after another
 /// until they pay or `until`, retrying what a failover turns away.
 async fn rush(apis: Vec<Client>, fans: Vec<Fan>, concert: String, date: String, seats: u32, until: Instant) -> Told {
+    let sold = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
     let tasks = fans.into_iter().enumerate().map(|(index, fan)| {
         let api = apis[index % apis.len()].clone();
-        let (concert, date) = (concert.clone(), date.clone());
+        let (concert, date, sold) = (concert.clone(), date.clone(), sold.clone());
         actix_rt::spawn(async move {
             let mut told = Told::default();
             let mut attempt = 0;
-            while Instant::now() < until && told.paid.is_empty() {
+            let sold_out = || sold.load(std::sync::atomic::Ordering::Relaxed) >= seats;
+            while Instant::now() < until && told.paid.is_empty() && !sold_out() {
                 attempt += 1;
                 let seat = 1 + ((index * 7 + attempt * 13) as u32 % seats);
                 if let Some(paid) = hold_and_pay(&api, &fan, &concert, &date, seat).await {
+                    sold.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     told.paid.push(paid);
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -573,5 +576,46 @@ async fn the_load_harness_spreads_fans_over_the_nodes_and_checks_every_invariant
             int(&stats["seatsTotal"]),
             "node {index}: the fans bought every seat"
         );
+    }
+}
+
+#[actix_rt::test]
+async fn a_rush_goes_on_while_one_of_the_three_nats_servers_is_killed() {
+    let mut cluster = Cluster::start("5s");
+    cluster.leader(0).await;
+    let (concert, date) = create_concert(cluster.api(0), 20).await;
+    let mut fans = Vec::new();
+    for index in 0..30 {
+        fans.push(
+            fan(
+                cluster.api(index % 3),
+                cluster.api(index % 3),
+                cluster.api(index % 3),
+                3_000,
+            )
+            .await,
+        );
+    }
+    let apis: Vec<Client> = cluster.running().map(|(_, api)| api.clone()).collect();
+    let until = Instant::now() + Duration::from_secs(20);
+    let rushing = actix_rt::spawn(rush(apis, fans, concert, date, 20, until));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    cluster.nats.servers[0].kill();
+    let told = rushing.await.expect("the rush ends");
+    assert_eq!(told.paid.len(), 20, "every seat was sold through the rush");
+    for (index, api) in cluster.running() {
+        let stats = expect_json(
+            api.admin(Method::GET, "/api/v1/admin/stats").send().await.unwrap(),
+            200,
+            "stats",
+        )
+        .await;
+        assert_eq!(int(&stats["seatsSold"]), 20, "node {index}");
+        assert_eq!(
+            int(&stats["chargedTotal"]),
+            int(&stats["balancesTotal"]) + int(&stats["revenueTotal"]),
+            "node {index}"
+        );
+        assert_eq!(int(&stats["chargedTotal"]), 90_000, "node {index}: every charge once");
     }
 }
