@@ -302,12 +302,13 @@ fn gateway_application(
         .configure(cluster::gateway::configure)
 }
 
-/// The most a gateway holds of a body, whatever `--body-limit` says.
-const GATEWAY_BODY_MIN: usize = 64 * 1024;
+/// The most a gateway holds of a body, whatever `--body-limit` says: more than any route takes
+/// (a concert of 366 dates, 256 KiB), so that the engine answers as one process would.
+const GATEWAY_BODY_MIN: usize = 512 * 1024;
 
 /// The application state of the engine on `services`; with `peer_key`, it serves only gateways
 /// that prove themselves with it.
-fn app_state(services: Arc<Services>, peer_key: Option<String>) -> web::Data<AppState> {
+fn app_state(services: Arc<Services>, peer_key: Option<(String, String)>) -> web::Data<AppState> {
     let config = &services.config;
     web::Data::new(AppState {
         limiter: UserRateLimiter::new(config.user_rate_limit),
@@ -332,8 +333,8 @@ fn spawn_upkeep(state: &web::Data<AppState>) -> [actix_web::rt::task::JoinHandle
 /// `X-Forwarded-For` from any gateway that shows the peer key.
 fn engine_starter(config: &Config, peer_listener: TcpListener, peer_key: String) -> StartEngine {
     let engine_config = engine_config(config);
-    Box::new(move |services: Arc<Services>| {
-        let state = app_state(services, Some(peer_key.clone()));
+    Box::new(move |services: Arc<Services>, term: String| {
+        let state = app_state(services, Some((peer_key.clone(), term)));
         let upkeep = spawn_upkeep(&state);
         let body_limit = engine_config.body_limit;
         let server = serve(peer_listener.try_clone()?, &engine_config, move || {

@@ -18,10 +18,17 @@ use std::time::Duration;
 
 /// The header a gateway proves itself to an engine with.
 pub const PEER_KEY_HEADER: &str = "x-concert-peer-key";
+/// The header naming the term of the lease a gateway forwards to: an engine serves its own only.
+pub const TERM_HEADER: &str = "x-concert-term";
 
-/// How long a forwarded request may take before the gateway gives up on the engine: long enough
-/// for an event stream's whole life is the engine's to bound, so only the connection is timed.
+/// How long the gateway waits to connect to a node's engine.
 const CONNECT_WITHIN: Duration = Duration::from_secs(2);
+
+/// How long the gateway waits for an engine's answer to begin, past the lease: longer than an
+/// engine keeps retrying a write to JetStream (10 s), so that a write it completes is not
+/// answered 503 here (and done again by a retry without a key). An event stream's life after
+/// its first bytes is the engine's to bound.
+const ANSWER_WITHIN_PAST_LEASE: Duration = Duration::from_secs(12);
 
 /// The key engines believe gateways by: derived from the admin key every node shares, never the
 /// admin key itself.
@@ -61,7 +68,9 @@ impl Gateway {
 pub fn configure(config: &mut web::ServiceConfig) {
     config
         .route("/healthz", web::get().to(healthz))
+        .route("/healthz", web::head().to(healthz))
         .route("/api/v1/admin/cluster", web::get().to(cluster_view))
+        .route("/api/v1/admin/cluster", web::head().to(cluster_view))
         .default_service(web::to(forward));
 }
 
@@ -80,17 +89,27 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
             | "host"
             | "content-length"
     ) || name.as_str() == PEER_KEY_HEADER
+        || name.as_str() == TERM_HEADER
 }
 
 async fn forward(request: HttpRequest, body: web::Bytes, gateway: web::Data<Gateway>) -> HttpResponse {
     let Some(leader) = gateway.node.leader() else {
         return no_engine(language_of(&request));
     };
-    forward_to(&leader.peer_url, request, body, &gateway).await
+    let answer = forward_to(&leader.peer_url, &leader.term, request.clone(), body.clone(), &gateway).await;
+    if answer.status() != actix_web::http::StatusCode::SERVICE_UNAVAILABLE {
+        return answer;
+    }
+    // The holder last seen may have changed since this node's last look: one look now, and one
+    // more try if another holds the lease.
+    match gateway.node.look_again().await {
+        Some(now) if now.term != leader.term => forward_to(&now.peer_url, &now.term, request, body, &gateway).await,
+        _ => answer,
+    }
 }
 
-/// Sends the request to `base` (a node's engine, or its gateway) and relays the answer.
-async fn forward_to(base: &str, request: HttpRequest, body: web::Bytes, gateway: &Gateway) -> HttpResponse {
+/// Sends the request to the engine at `base`, serving `term`, and relays the answer.
+async fn forward_to(base: &str, term: &str, request: HttpRequest, body: web::Bytes, gateway: &Gateway) -> HttpResponse {
     let language = language_of(&request);
     let path = request.uri().path_and_query().map_or("/", |path| path.as_str());
     let url = format!("{base}{path}");
@@ -103,10 +122,12 @@ async fn forward_to(base: &str, request: HttpRequest, body: web::Bytes, gateway:
     }
     outgoing = outgoing
         .header("x-forwarded-for", client_of(&request, &gateway.trusted_proxies))
-        .header(PEER_KEY_HEADER, gateway.peer_key.as_str());
+        .header(PEER_KEY_HEADER, gateway.peer_key.as_str())
+        .header(TERM_HEADER, term);
     // A node that does not answer within a lease (a paused process, say) has lost the
     // partitions to another by then, or will have by the client's retry.
-    match tokio::time::timeout(gateway.node.lease_ttl(), outgoing.send()).await {
+    let within = gateway.node.lease_ttl() + ANSWER_WITHIN_PAST_LEASE;
+    match tokio::time::timeout(within, outgoing.send()).await {
         Ok(Ok(answer)) => relay(answer),
         Ok(Err(error)) => {
             tracing::debug!(%error, %base, "the node could not be reached");
@@ -200,7 +221,8 @@ async fn cluster_view(request: HttpRequest, gateway: web::Data<Gateway>) -> Http
     }
     let me = gateway.node.me().clone();
     let leader = gateway.node.leader();
-    let asked_by_a_peer = request.headers().get(PEER_KEY_HEADER).is_some();
+    let shown = request.headers().get(PEER_KEY_HEADER).map(|value| value.as_bytes());
+    let asked_by_a_peer = shown == Some(gateway.peer_key.as_bytes());
     if let Some(leader) = leader.filter(|leader| leader.node_id != me.node_id && !asked_by_a_peer) {
         return leaders_view(&leader.url, &me.node_id, &gateway, language).await;
     }

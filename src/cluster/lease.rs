@@ -22,6 +22,10 @@ pub struct Holder {
     pub peer_url: String,
     /// The holder's public HTTP address.
     pub url: String,
+    /// The holder's term: random for each time it takes the lease, so that a request meant for
+    /// one term is never served by a later one of the same node.
+    #[serde(default)]
+    pub term: String,
 }
 
 /// A lease this node holds: the revision it last wrote and until when it may act on it.
@@ -44,7 +48,19 @@ impl Leases {
     /// The bucket `name`, made if it is not there yet, with entries that expire after `ttl`.
     pub async fn open(js: &jetstream::Context, name: &str, ttl: Duration, replicas: usize) -> Result<Self> {
         let bucket = match js.get_key_value(name).await {
-            Ok(bucket) => bucket,
+            Ok(bucket) => {
+                // A node believing a longer lease than the bucket keeps would act on a lease
+                // another node may already hold.
+                let kept = bucket.status().await.map_err(unavailable)?.max_age();
+                if kept != ttl {
+                    return Err(Error::invalid_request(format!(
+                        "the cluster keeps leases for {}, and this node was started with --lease-ttl {}: start every node with the same",
+                        humantime::format_duration(kept),
+                        humantime::format_duration(ttl)
+                    )));
+                }
+                bucket
+            }
             Err(_) => js
                 .create_key_value(kv::Config {
                     bucket: name.into(),

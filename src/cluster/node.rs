@@ -11,6 +11,7 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::error::{Error, ErrorCode, Result};
 use crate::persistence::jetstream_log::{ClaimError, JetStreamLog, JetStreamReader, JetStreamSettings};
+use crate::persistence::log::EventLog;
 use crate::persistence::recovery;
 use crate::services::{recovery_limits, Services};
 use async_nats::jetstream::{self, kv};
@@ -34,11 +35,15 @@ pub trait EngineServer: Send + Sync {
 }
 
 /// Starts the engine's HTTP server on a node's services.
-pub type StartEngine = Box<dyn Fn(Arc<Services>) -> std::io::Result<Box<dyn EngineServer>> + Send + Sync>;
+/// Starts the engine's HTTP server on a node's services for a term, serving only requests that
+/// name that term.
+pub type StartEngine = Box<dyn Fn(Arc<Services>, String) -> std::io::Result<Box<dyn EngineServer>> + Send + Sync>;
 
 /// What a node serves while it holds the engine's lease.
 struct Term {
     held: Held,
+    /// The lease's value for this term.
+    holder: Holder,
     services: Arc<Services>,
     log: Arc<JetStreamLog>,
     engine: Box<dyn EngineServer>,
@@ -57,6 +62,8 @@ pub struct Node {
     term: tokio::sync::Mutex<Option<Term>>,
     /// JetStream answered the last time the node asked it.
     reachable: AtomicBool,
+    /// Set by a graceful stop: the node takes nothing over any more.
+    stopping: AtomicBool,
     start_engine: StartEngine,
 }
 
@@ -84,6 +91,7 @@ impl Node {
                 .advertise_url
                 .clone()
                 .unwrap_or_else(|| format!("http://{}", config.addr)),
+            term: String::new(),
         };
         Ok(Arc::new(Self {
             config,
@@ -95,6 +103,7 @@ impl Node {
             leader: RwLock::new(None),
             term: tokio::sync::Mutex::new(None),
             reachable: AtomicBool::new(true),
+            stopping: AtomicBool::new(false),
             start_engine,
         }))
     }
@@ -102,6 +111,18 @@ impl Node {
     /// Who serves the partitions now, as last seen.
     pub fn leader(&self) -> Option<Holder> {
         self.leader.read().clone()
+    }
+
+    /// Reads who holds the engine's lease now, without waiting for the next look: for a gateway
+    /// whose last known holder stopped answering.
+    pub async fn look_again(&self) -> Option<Holder> {
+        let holder = self.leases.holder(ENGINE_LEASE).await.ok().flatten()?;
+        let mut leader = self.leader.write();
+        // While this node serves, its own term is the truth.
+        if leader.as_ref().is_none_or(|known| known.node_id != self.me.node_id) {
+            *leader = Some(holder.clone());
+        }
+        Some(holder)
     }
 
     pub fn me(&self) -> &Holder {
@@ -117,31 +138,38 @@ impl Node {
     /// node runs.
     pub async fn run(self: Arc<Self>) {
         let period = self.leases.ttl() / 3;
-        loop {
+        while !self.stopping.load(Ordering::Relaxed) {
             self.tick().await;
             tokio::time::sleep(period).await;
         }
     }
 
     async fn tick(&self) {
-        if let Err(error) = self.members.announce(&self.me.node_id, &self.me).await {
-            tracing::debug!(%error, "this node could not say where it is");
+        {
+            let mut term = self.term.lock().await;
+            if self.stopping.load(Ordering::Relaxed) {
+                return;
+            }
+            match term.take() {
+                Some(current) => *term = self.keep(current).await,
+                None => *term = self.follow().await,
+            }
         }
-        let mut term = self.term.lock().await;
-        match term.take() {
-            Some(current) => *term = self.keep(current).await,
-            None => *term = self.follow().await,
+        // After the lease, which must not wait behind it.
+        let announced = self.members.announce(&self.me.node_id, &self.me);
+        if tokio::time::timeout(self.leases.ttl() / 3, announced).await.is_err() {
+            tracing::debug!("this node could not say where it is in time");
         }
     }
 
     /// Renews the lease of the term; ends the term when it cannot go on.
     async fn keep(&self, mut current: Term) -> Option<Term> {
-        if let Some((partition, reason)) = current.log.fenced_partitions().into_iter().next() {
-            tracing::warn!(%partition, %reason, "a partition was taken from this node; stepping down");
+        if let Some(reason) = current.log.failure() {
+            tracing::warn!(%reason, "the log stopped; stepping down");
             self.step_down(current, true).await;
             return None;
         }
-        match self.leases.renew(ENGINE_LEASE, &self.me, current.held).await {
+        match self.leases.renew(ENGINE_LEASE, &current.holder, current.held).await {
             Ok(Some(held)) => {
                 self.reachable.store(true, Ordering::Relaxed);
                 current.held = held;
@@ -179,11 +207,15 @@ impl Node {
         };
         self.reachable.store(true, Ordering::Relaxed);
         if let Some(holder) = holder {
-            *self.leader.write() = (holder != self.me).then_some(holder);
+            *self.leader.write() = Some(holder);
             return None;
         }
         *self.leader.write() = None;
-        let held = match self.leases.acquire(ENGINE_LEASE, &self.me).await {
+        let holder = Holder {
+            term: uuid::Uuid::new_v4().simple().to_string(),
+            ..self.me.clone()
+        };
+        let held = match self.leases.acquire(ENGINE_LEASE, &holder).await {
             Ok(Some(held)) => held,
             Ok(None) => return None,
             Err(error) => {
@@ -192,28 +224,92 @@ impl Node {
             }
         };
         let started = Instant::now();
-        match self.take_over(held).await {
-            Ok(term) => {
-                tracing::info!(
-                    elapsed_ms = started.elapsed().as_millis() as u64,
-                    "this node serves every partition"
-                );
-                *self.leader.write() = Some(self.me.clone());
-                Some(term)
+        // Reading a long log may take longer than the lease: it is kept meanwhile.
+        let (keeping, kept) = self.keep_while_taking_over(held, holder.clone());
+        let taken = self.take_over().await;
+        let _ = keeping.send(true);
+        let held = kept.await.ok().flatten();
+        match (taken, held) {
+            (Ok((services, log)), Some(held)) => match self.begin_term(held, holder.clone(), services.clone(), log) {
+                Ok(term) => {
+                    let elapsed_ms = started.elapsed().as_millis() as u64;
+                    tracing::info!(elapsed_ms, "this node serves every partition");
+                    *self.leader.write() = Some(holder);
+                    Some(term)
+                }
+                Err(error) => {
+                    tracing::error!(%error, "the engine could not start; giving the lease back");
+                    services.threads.stop();
+                    let _ = self.leases.release(ENGINE_LEASE, held).await;
+                    None
+                }
+            },
+            (Ok((services, _)), None) => {
+                tracing::warn!("the lease was lost during the takeover");
+                services.threads.stop();
+                None
             }
-            Err(error) => {
+            (Err(error), held) => {
                 tracing::error!(%error, "the takeover failed; giving the lease back");
-                let _ = self.leases.release(ENGINE_LEASE, held).await;
+                if let Some(held) = held {
+                    let _ = self.leases.release(ENGINE_LEASE, held).await;
+                }
                 None
             }
         }
     }
 
-    /// Reads every partition, claims it, and starts the engine on it.
-    async fn take_over(&self, held: Held) -> Result<Term> {
+    /// Renews `held` every third of the TTL until told to stop; answers the lease as last
+    /// renewed, or nothing if it was lost.
+    fn keep_while_taking_over(
+        &self,
+        held: Held,
+        me: Holder,
+    ) -> (
+        tokio::sync::watch::Sender<bool>,
+        actix_web::rt::task::JoinHandle<Option<Held>>,
+    ) {
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let leases = self.leases.clone();
+        let keeping = actix_web::rt::spawn(async move {
+            let mut held = held;
+            loop {
+                tokio::select! {
+                    _ = stopped.changed() => return Some(held),
+                    () = tokio::time::sleep(leases.ttl() / 3) => {}
+                }
+                match leases.renew(ENGINE_LEASE, &me, held).await {
+                    Ok(Some(renewed)) => held = renewed,
+                    Ok(None) => return None,
+                    Err(_) if Instant::now() >= held.valid_until => return None,
+                    Err(_) => {}
+                }
+            }
+        });
+        (stop, keeping)
+    }
+
+    /// Starts the engine on services taken over, for as long as `held` lasts and is renewed.
+    fn begin_term(&self, held: Held, holder: Holder, services: Arc<Services>, log: Arc<JetStreamLog>) -> Result<Term> {
+        log.hold_until(held.valid_until);
+        let engine = (self.start_engine)(services.clone(), holder.term.clone()).map_err(Error::internal)?;
+        let snapshotting = services.clone();
+        let snapshots = actix_web::rt::spawn(async move { snapshotting.snapshot_periodically().await });
+        Ok(Term {
+            held,
+            holder,
+            services,
+            log,
+            engine,
+            snapshots,
+        })
+    }
+
+    /// Reads every partition, claims it, and starts its actors. Nothing is acknowledged yet:
+    /// the lease's validity is set on the log once the term begins.
+    async fn take_over(&self) -> Result<(Arc<Services>, Arc<JetStreamLog>)> {
         for _ in 0..TAKEOVER_ATTEMPTS {
             let log = self.open_log().await?;
-            log.hold_until(held.valid_until);
             let mut reader = JetStreamReader::load_all(&log).await.map_err(unavailable)?;
             log.resume_from(&reader);
             let limits = recovery_limits(&self.config);
@@ -228,16 +324,7 @@ impl Node {
             }
             state.room.state.renew_idle_deadlines(self.clock.now());
             let services = Services::start_on(self.config.clone(), self.clock.clone(), state, log.clone());
-            let engine = (self.start_engine)(services.clone()).map_err(Error::internal)?;
-            let snapshotting = services.clone();
-            let snapshots = actix_web::rt::spawn(async move { snapshotting.snapshot_periodically().await });
-            return Ok(Term {
-                held,
-                services,
-                log,
-                engine,
-                snapshots,
-            });
+            return Ok((services, log));
         }
         Err(Error::new(
             ErrorCode::Unavailable,
@@ -269,7 +356,10 @@ impl Node {
     /// A graceful stop: the last snapshot, every append stored, the lease given back, so another
     /// node takes over at its next look instead of after the TTL.
     pub async fn stop(&self) {
-        let Some(term) = self.term.lock().await.take() else {
+        // Held to the end: no tick takes the partitions over while the node stops.
+        let mut term = self.term.lock().await;
+        self.stopping.store(true, Ordering::Relaxed);
+        let Some(term) = term.take() else {
             return;
         };
         if let Err(error) = term.services.snapshot().await {
@@ -331,7 +421,7 @@ where
     loop {
         match step().await {
             Ok(value) => return Ok(value),
-            Err(error) if started.elapsed() < READY_WITHIN => {
+            Err(error) if error.code == ErrorCode::Unavailable && started.elapsed() < READY_WITHIN => {
                 tracing::info!(%error, "JetStream is not ready yet");
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }

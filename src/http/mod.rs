@@ -48,8 +48,9 @@ pub struct AppState {
     pub metrics: Metrics,
     /// The seat maps' JSON, kept for as long as their dates' actors publish no change.
     pub seat_maps: seat_maps::SeatMaps,
-    /// In a cluster, the engine serves only the nodes' gateways, which show this key.
-    pub peer_key: Option<String>,
+    /// In a cluster, the engine serves only the nodes' gateways, which show this key and name
+    /// this term of the node's lease.
+    pub peer_key: Option<(String, String)>,
 }
 
 /// Registers every route of the API.
@@ -170,17 +171,24 @@ pub async fn guard_engine(
     let state = request
         .app_data::<web::Data<AppState>>()
         .expect("the application state is registered");
-    if let Some(expected) = state.peer_key.as_deref() {
+    if let Some((key, term)) = &state.peer_key {
         let shown = request
             .headers()
             .get("x-concert-peer-key")
             .map(|value| value.as_bytes());
-        if shown != Some(expected.as_bytes()) {
+        if shown != Some(key.as_bytes()) {
             let refused = Error::new(
                 ErrorCode::AdminKeyInvalid,
                 "Only the cluster's nodes may ask this listener.",
             );
             return Err(refused.into());
+        }
+        // A request forwarded to an earlier term (and left waiting in the listener's backlog)
+        // was answered 503 by its gateway long ago: it must not be done now.
+        let named = request.headers().get("x-concert-term").map(|value| value.as_bytes());
+        if named != Some(term.as_bytes()) {
+            let over = Error::new(ErrorCode::Unavailable, "That term of this node is over.");
+            return Err(over.with_retry_after(1).into());
         }
     }
     if !state.services.log.serves() {

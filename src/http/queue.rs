@@ -247,6 +247,9 @@ pub async fn events(
 struct StreamState {
     queue: QueueHandle,
     stopping: watch::Receiver<bool>,
+    /// In a cluster, a node whose lease ran out ends its streams rather than tell from memory
+    /// that may be behind.
+    log: crate::persistence::log::SharedLog,
     token: Token,
     last_sent: Option<waiting_room::QueueStatus>,
     last_write: Instant,
@@ -269,6 +272,7 @@ fn status_stream(
     let state = StreamState {
         queue: state.services.queue.clone(),
         stopping: state.services.stopping.subscribe(),
+        log: state.services.log.clone(),
         token,
         last_sent: None,
         last_write: Instant::now(),
@@ -294,6 +298,9 @@ async fn next_chunk(state: &mut StreamState) -> Option<Bytes> {
         tokio::select! {
             _ = tokio::time::sleep(STREAM_INTERVAL) => {}
             _ = state.stopping.wait_for(|stopping| *stopping) => return None,
+        }
+        if !state.log.serves() {
+            return None;
         }
         match state.queue.status(state.token).await {
             Ok(status) if changed(state.last_sent.as_ref(), &status) => return Some(status_event(state, status)),

@@ -41,7 +41,9 @@ use tokio::sync::oneshot;
 pub const STREAM: &str = "CONCERT_LOG";
 /// The subjects of the stream: `concert.log.<partition>`.
 const SUBJECT_PREFIX: &str = "concert.log.";
-/// The object store of the partitions' snapshots: one object per partition, named as it.
+/// The object store of the partitions' snapshots: `<partition>@<entry>`, the entry zero-padded
+/// to 20 digits. A snapshot never replaces another: a writer that lost its partitions and stores
+/// an older snapshot late cannot hide a newer one, since readers take the highest entry.
 pub const SNAPSHOTS: &str = "concert-snapshots";
 /// The metadata key of a snapshot's object: the stream sequence to read the partition from.
 const READ_FROM: &str = "read-from";
@@ -55,6 +57,8 @@ const QUEUED_BYTES_MAX: usize = super::journal::QUEUED_BYTES_MAX;
 /// memory, so a partition that cannot append must stop acknowledging.
 const RETRY_FOR: Duration = Duration::from_secs(10);
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
+/// How long a reader tries a partition again before it gives up.
+const READ_PATIENCE: Duration = Duration::from_secs(15);
 
 /// Where the log is and how it is kept.
 #[derive(Debug, Clone)]
@@ -73,7 +77,9 @@ pub struct JetStreamLog {
     queued_bytes: Arc<AtomicUsize>,
     /// Where the publishing tasks run.
     runtime: tokio::runtime::Handle,
-    failure: OnceLock<String>,
+    /// Set by the first partition refused: the whole log then stops, as the file journal does
+    /// after a failed write, since the state in memory may be ahead of what is stored.
+    failure: Arc<OnceLock<String>>,
     /// Until when this writer may act on its partitions (its lease), when it holds them by one:
     /// past it new commands are refused, and appends stored later are not acknowledged.
     valid_until: Arc<Mutex<Option<Instant>>>,
@@ -161,7 +167,7 @@ impl JetStreamLog {
             pipes: Mutex::new(HashMap::new()),
             queued_bytes: Arc::default(),
             runtime: tokio::runtime::Handle::current(),
-            failure: OnceLock::new(),
+            failure: Arc::default(),
             valid_until: Arc::default(),
         }))
     }
@@ -256,6 +262,7 @@ impl JetStreamLog {
         pipe: Arc<Pipe>,
         queued_bytes: Arc<AtomicUsize>,
         valid_until: Arc<Mutex<Option<Instant>>>,
+        failure: Arc<OnceLock<String>>,
     ) {
         while let Some((message, expected)) = pipe.next_message() {
             let bytes: usize = message.iter().map(|waiting| waiting.bytes.len()).sum();
@@ -285,7 +292,8 @@ impl JetStreamLog {
                     }
                 }
                 Err(NotStored::Fenced(reason) | NotStored::Unreachable(reason)) => {
-                    tracing::error!(partition = %pipe.partition, %reason, "the partition takes no more appends");
+                    tracing::error!(partition = %pipe.partition, %reason, "the log takes no more appends");
+                    let _ = failure.set(reason.clone());
                     pipe.fence(reason, &queued_bytes);
                     return;
                 }
@@ -448,6 +456,7 @@ impl EventLog for JetStreamLog {
                 "partition {partition} was appended to after entry {after} while its last is {}: it has a second writer",
                 state.last_entry
             );
+            let _ = self.failure.set(reason.clone());
             state.fenced = Some(reason);
             return Commit::refused();
         }
@@ -472,6 +481,7 @@ impl EventLog for JetStreamLog {
                 pipe.clone(),
                 self.queued_bytes.clone(),
                 self.valid_until.clone(),
+                self.failure.clone(),
             );
             self.runtime.spawn(task);
         }
@@ -479,7 +489,7 @@ impl EventLog for JetStreamLog {
     }
 
     fn has_room(&self) -> bool {
-        self.queued_bytes.load(Ordering::Relaxed) < QUEUED_BYTES_MAX && Self::is_valid(&self.valid_until)
+        self.queued_bytes.load(Ordering::Relaxed) < QUEUED_BYTES_MAX && self.serves()
     }
 
     /// Every partition's appends so far, stored.
@@ -511,12 +521,21 @@ impl EventLog for JetStreamLog {
         let snapshots = self.snapshots.clone();
         let js = self.js.clone();
         let pipes: Vec<Arc<Pipe>> = parts.iter().map(|(partition, ..)| self.pipe(*partition)).collect();
+        let (valid_until, failure) = (self.valid_until.clone(), self.failure.clone());
+        let serves = move || failure.get().is_none() && Self::is_valid(&valid_until);
         Box::pin(async move {
             barrier.await?;
             let mut bytes = 0;
             for ((partition, part, from), pipe) in parts.into_iter().zip(pipes) {
+                // A writer that no longer holds its partitions stores and purges nothing.
+                if !serves() {
+                    return Err(Error::new(
+                        ErrorCode::Unavailable,
+                        "This writer no longer holds its partitions.",
+                    ));
+                }
                 bytes += put_snapshot(&snapshots, partition, &part, from).await?;
-                if from > 0 {
+                if from > 0 && serves() {
                     purge_before(&js, partition, from).await?;
                     pipe.purged_before(from);
                 }
@@ -537,7 +556,7 @@ impl EventLog for JetStreamLog {
     }
 
     fn serves(&self) -> bool {
-        Self::is_valid(&self.valid_until)
+        self.failure.get().is_none() && Self::is_valid(&self.valid_until)
     }
 }
 
@@ -549,7 +568,7 @@ async fn put_snapshot(
 ) -> Result<u64> {
     let bytes = format::encode_part_snapshot(partition, part).map_err(Error::internal)?;
     let meta = object_store::ObjectMetadata {
-        name: partition.to_string(),
+        name: snapshot_name(partition, part.seq),
         metadata: HashMap::from([(READ_FROM.to_string(), read_from.to_string())]),
         ..Default::default()
     };
@@ -557,7 +576,43 @@ async fn put_snapshot(
         .put(meta, &mut bytes.as_slice())
         .await
         .map_err(unreachable_error)?;
+    // The older ones are of no more use once this one is stored.
+    let stored = latest_snapshots(snapshots, |name| name.starts_with(&format!("{partition}@")))
+        .await
+        .map_err(unreachable_error)?;
+    for (name, entry) in stored.into_values().flatten() {
+        if entry < part.seq {
+            let _ = snapshots.delete(&name).await;
+        }
+    }
     Ok(bytes.len() as u64)
+}
+
+fn snapshot_name(partition: Partition, entry: u64) -> String {
+    format!("{partition}@{entry:020}")
+}
+
+/// The snapshots stored whose names `wanted` accepts: by partition, every (name, entry).
+async fn latest_snapshots(
+    snapshots: &object_store::ObjectStore,
+    wanted: impl Fn(&str) -> bool,
+) -> std::result::Result<HashMap<Partition, Vec<(String, u64)>>, String> {
+    let mut list = snapshots.list().await.map_err(|error| error.to_string())?;
+    let mut stored: HashMap<Partition, Vec<(String, u64)>> = HashMap::new();
+    while let Some(info) = list.next().await {
+        let info = info.map_err(|error| error.to_string())?;
+        if info.deleted || !wanted(&info.name) {
+            continue;
+        }
+        let Some((partition, entry)) = info.name.rsplit_once('@') else {
+            continue;
+        };
+        let (Ok(partition), Ok(entry)) = (Partition::from_str(partition), entry.parse::<u64>()) else {
+            continue;
+        };
+        stored.entry(partition).or_default().push((info.name.clone(), entry));
+    }
+    Ok(stored)
 }
 
 /// Purges `partition`'s messages before stream sequence `from`.
@@ -626,9 +681,28 @@ impl JetStreamReader {
             read_from: HashMap::new(),
         };
         for &partition in partitions {
-            reader.load_partition(log, partition).await?;
+            reader.load_partition_patiently(log, partition).await?;
         }
         Ok(reader)
+    }
+
+    /// `load_partition`, tried again for a while: a stream or store whose server just died
+    /// answers once its replicas elect a new leader.
+    async fn load_partition_patiently(
+        &mut self,
+        log: &JetStreamLog,
+        partition: Partition,
+    ) -> std::result::Result<(), RecoveryError> {
+        let started = Instant::now();
+        loop {
+            match self.load_partition(log, partition).await {
+                Err(error) if started.elapsed() < READ_PATIENCE => {
+                    tracing::info!(%partition, %error, "reading the partition again");
+                    tokio::time::sleep(RETRY_PAUSE * 5).await;
+                }
+                done => return done,
+            }
+        }
     }
 
     async fn load_partition(
@@ -706,7 +780,16 @@ async fn get_snapshot(
     snapshots: &object_store::ObjectStore,
     partition: Partition,
 ) -> std::result::Result<Option<(Part<PartState>, u64)>, RecoveryError> {
-    let mut object = match snapshots.get(partition.to_string()).await {
+    let stored = latest_snapshots(snapshots, |name| name.starts_with(&format!("{partition}@")))
+        .await
+        .map_err(|error| reading_error(partition, error))?;
+    let newest = stored
+        .get(&partition)
+        .and_then(|all| all.iter().max_by_key(|(_, entry)| *entry));
+    let Some((name, _)) = newest else {
+        return Ok(None);
+    };
+    let mut object = match snapshots.get(name).await {
         Ok(object) => object,
         Err(error) if error.kind() == object_store::GetErrorKind::NotFound => return Ok(None),
         Err(error) => return Err(reading_error(partition, error)),

@@ -17,7 +17,12 @@ impl Client {
     /// A client of the server at `base` (`http://HOST:PORT`), without an admin key or a timeout.
     pub fn new(base: &str) -> Self {
         Self {
-            http: reqwest::Client::new(),
+            // Idle connections are let go of before the server's keep-alive (5 s) closes them,
+            // so a request never goes out on a connection the server is closing.
+            http: reqwest::Client::builder()
+                .pool_idle_timeout(Duration::from_secs(2))
+                .build()
+                .unwrap(),
             base: base.to_string(),
             admin_key: None,
         }
@@ -34,7 +39,11 @@ impl Client {
     /// The same client, giving up on a request that is not answered in whole within `limit`.
     pub fn with_timeout(self, limit: Duration) -> Self {
         Self {
-            http: reqwest::Client::builder().timeout(limit).build().unwrap(),
+            http: reqwest::Client::builder()
+                .timeout(limit)
+                .pool_idle_timeout(Duration::from_secs(2))
+                .build()
+                .unwrap(),
             ..self
         }
     }
