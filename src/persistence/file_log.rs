@@ -13,7 +13,7 @@ use super::data_dir::DataDir;
 use super::format::{self, SnapshotError};
 use super::frame::{self, Damage};
 use super::journal::{Claim, Commit, Journal};
-use super::log::{EventLog, LogReader, PartState, Partition, SnapshotMark};
+use super::log::{EventLog, Loaded, LogReader, PartState, Partition, SnapshotMark};
 use super::recovery::{Corruption, RecoveryError};
 use super::{snapshot, Change, Entry, Image, Part};
 use crate::config::FsyncPolicy;
@@ -145,8 +145,7 @@ pub struct Report {
 /// The files of a data dir, read once: the newest snapshot that reads, and every entry of the
 /// segments after it, by partition.
 pub struct FileReader {
-    snapshot: HashMap<Partition, Part<PartState>>,
-    entries: HashMap<Partition, Vec<Entry>>,
+    loaded: Loaded,
     torn: Option<TornTail>,
     report: Report,
 }
@@ -162,8 +161,10 @@ impl FileReader {
                 next_segment: segments.last().map_or(start, |last| (last + 1).max(start)),
                 ..Report::default()
             },
-            snapshot: image.map(Image::into_parts).unwrap_or_default().into_iter().collect(),
-            entries: HashMap::new(),
+            loaded: Loaded {
+                snapshots: image.map(Image::into_parts).unwrap_or_default().into_iter().collect(),
+                ..Loaded::default()
+            },
             torn: None,
         };
         let replayed: Vec<u64> = segments.into_iter().filter(|index| *index >= start).collect();
@@ -192,7 +193,11 @@ impl FileReader {
             Some(damage) => Some(torn_tail(dir, segment, next, &bytes, decoded.valid_len, damage)?),
         };
         for entry in decoded.records {
-            self.entries.entry(entry.change.partition()).or_default().push(entry);
+            self.loaded
+                .entries
+                .entry(entry.change.partition())
+                .or_default()
+                .push(entry);
         }
         Ok(torn)
     }
@@ -200,13 +205,14 @@ impl FileReader {
     /// After every partition was read: refuses entries no partition took, then cuts a torn
     /// tail off (keeping its bytes) and removes what a crashed snapshot write left.
     pub fn finish(self, dir: &DataDir) -> std::result::Result<Report, RecoveryError> {
-        if let Some((partition, entries)) = self.entries.iter().find(|(_, entries)| !entries.is_empty()) {
+        if let Some((partition, count)) = self.loaded.unread() {
             return Err(RecoveryError::Inconsistent {
                 partition: partition.to_string(),
-                problem: format!("{} entries of a partition nothing created", entries.len()),
+                problem: format!("{count} entries of a partition nothing created"),
             });
         }
         let mut report = self.report;
+        report.entries_replayed = self.loaded.replayed;
         if let Some(torn) = self.torn {
             cut_torn_tail(dir, torn, &mut report)?;
         }
@@ -217,14 +223,11 @@ impl FileReader {
 
 impl LogReader for FileReader {
     fn partitions(&self) -> Vec<Partition> {
-        let mut partitions: Vec<Partition> = self.snapshot.keys().chain(self.entries.keys()).copied().collect();
-        partitions.sort();
-        partitions.dedup();
-        partitions
+        self.loaded.partitions()
     }
 
     fn take_snapshot(&mut self, partition: Partition) -> Option<Part<PartState>> {
-        self.snapshot.remove(&partition)
+        self.loaded.take_snapshot(partition)
     }
 
     fn read(
@@ -233,15 +236,7 @@ impl LogReader for FileReader {
         after: u64,
         apply: &mut dyn FnMut(Entry) -> std::result::Result<(), String>,
     ) -> std::result::Result<(), RecoveryError> {
-        let entries = self.entries.remove(&partition).unwrap_or_default();
-        for entry in entries.into_iter().filter(|entry| entry.seq > after) {
-            apply(entry).map_err(|problem| RecoveryError::Inconsistent {
-                partition: partition.to_string(),
-                problem,
-            })?;
-            self.report.entries_replayed += 1;
-        }
-        Ok(())
+        self.loaded.read(partition, after, apply)
     }
 }
 

@@ -20,7 +20,7 @@
 
 use super::format;
 use super::journal::Commit;
-use super::log::{EventLog, LogReader, PartState, Partition, SnapshotMark};
+use super::log::{EventLog, Loaded, LogReader, PartState, Partition, SnapshotMark};
 use super::recovery::RecoveryError;
 use super::{Change, Entry, Image, Part};
 use crate::domain::ConcertId;
@@ -230,8 +230,8 @@ impl JetStreamLog {
         let loaded = reader
             .last
             .keys()
-            .chain(reader.entries.keys())
-            .chain(reader.snapshots.keys());
+            .chain(reader.loaded.entries.keys())
+            .chain(reader.loaded.snapshots.keys());
         let mut partitions: Vec<Partition> = loaded.copied().collect();
         partitions.sort();
         partitions.dedup();
@@ -657,8 +657,7 @@ impl FromStr for Partition {
 
 /// What recovery reads from JetStream: the partitions asked for, loaded at once.
 pub struct JetStreamReader {
-    snapshots: HashMap<Partition, Part<PartState>>,
-    entries: HashMap<Partition, Vec<Entry>>,
+    loaded: Loaded,
     /// Each partition's last entry and the stream sequence of its last message.
     last: HashMap<Partition, (u64, u64)>,
     /// Where each partition's snapshot says to read it from.
@@ -675,8 +674,7 @@ impl JetStreamReader {
     /// Loads `partitions`: each one's snapshot, then its messages after it.
     pub async fn load(log: &JetStreamLog, partitions: &[Partition]) -> std::result::Result<Self, RecoveryError> {
         let mut reader = Self {
-            snapshots: HashMap::new(),
-            entries: HashMap::new(),
+            loaded: Loaded::default(),
             last: HashMap::new(),
             read_from: HashMap::new(),
         };
@@ -713,7 +711,7 @@ impl JetStreamReader {
         let from = match get_snapshot(&log.snapshots, partition).await? {
             Some((part, from)) => {
                 self.last.insert(partition, (part.seq, 0));
-                self.snapshots.insert(partition, part);
+                self.loaded.snapshots.insert(partition, part);
                 self.read_from.insert(partition, from);
                 from
             }
@@ -738,7 +736,7 @@ impl JetStreamReader {
             }
             entries.extend(decoded.records);
         }
-        self.entries.insert(partition, entries);
+        self.loaded.entries.insert(partition, entries);
         Ok(())
     }
 }
@@ -838,14 +836,11 @@ async fn read_messages(
 
 impl LogReader for JetStreamReader {
     fn partitions(&self) -> Vec<Partition> {
-        let mut partitions: Vec<Partition> = self.snapshots.keys().chain(self.entries.keys()).copied().collect();
-        partitions.sort();
-        partitions.dedup();
-        partitions
+        self.loaded.partitions()
     }
 
     fn take_snapshot(&mut self, partition: Partition) -> Option<Part<PartState>> {
-        self.snapshots.remove(&partition)
+        self.loaded.take_snapshot(partition)
     }
 
     fn read(
@@ -854,10 +849,6 @@ impl LogReader for JetStreamReader {
         after: u64,
         apply: &mut dyn FnMut(Entry) -> std::result::Result<(), String>,
     ) -> std::result::Result<(), RecoveryError> {
-        let entries = self.entries.remove(&partition).unwrap_or_default();
-        for entry in entries.into_iter().filter(|entry| entry.seq > after) {
-            apply(entry).map_err(|problem| inconsistent(partition, problem))?;
-        }
-        Ok(())
+        self.loaded.read(partition, after, apply)
     }
 }

@@ -14,6 +14,7 @@ use crate::domain::waiting_room::RoomImage;
 use crate::domain::wallet::Wallet;
 use crate::error::Result;
 use futures_util::future::BoxFuture;
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -163,6 +164,54 @@ pub trait LogReader {
         after: u64,
         apply: &mut dyn FnMut(Entry) -> std::result::Result<(), String>,
     ) -> std::result::Result<(), RecoveryError>;
+}
+
+/// A log read into memory for recovery: each partition's newest snapshot and its entries after
+/// it. Every implementation loads one and recovery reads it through [`LogReader`].
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub snapshots: HashMap<Partition, Part<PartState>>,
+    pub entries: HashMap<Partition, Vec<Entry>>,
+    /// Entries given to recovery so far.
+    pub replayed: u64,
+}
+
+impl Loaded {
+    /// The entries no partition read: of a partition nothing created.
+    pub fn unread(&self) -> Option<(Partition, usize)> {
+        let unread = self.entries.iter().find(|(_, entries)| !entries.is_empty());
+        unread.map(|(partition, entries)| (*partition, entries.len()))
+    }
+}
+
+impl LogReader for Loaded {
+    fn partitions(&self) -> Vec<Partition> {
+        let mut partitions: Vec<Partition> = self.snapshots.keys().chain(self.entries.keys()).copied().collect();
+        partitions.sort();
+        partitions.dedup();
+        partitions
+    }
+
+    fn take_snapshot(&mut self, partition: Partition) -> Option<Part<PartState>> {
+        self.snapshots.remove(&partition)
+    }
+
+    fn read(
+        &mut self,
+        partition: Partition,
+        after: u64,
+        apply: &mut dyn FnMut(Entry) -> std::result::Result<(), String>,
+    ) -> std::result::Result<(), RecoveryError> {
+        let entries = self.entries.remove(&partition).unwrap_or_default();
+        for entry in entries.into_iter().filter(|entry| entry.seq > after) {
+            apply(entry).map_err(|problem| RecoveryError::Inconsistent {
+                partition: partition.to_string(),
+                problem,
+            })?;
+            self.replayed += 1;
+        }
+        Ok(())
+    }
 }
 
 /// The writer of one partition: numbers its entries and appends them after the last.

@@ -4,8 +4,7 @@
 //! that is not files, a second owner taking a partition over), never a sale.
 
 use super::journal::Commit;
-use super::log::{EventLog, LogReader, PartState, Partition, SnapshotMark};
-use super::recovery::RecoveryError;
+use super::log::{EventLog, Loaded, PartState, Partition, SnapshotMark};
 use super::{Change, Entry, Image, Part};
 use crate::error::Result;
 use futures_util::future::BoxFuture;
@@ -49,11 +48,12 @@ impl MemoryLog {
     }
 
     /// What recovery reads: a copy of the store as it is now.
-    pub fn reader(&self) -> MemoryReader {
+    pub fn reader(&self) -> Loaded {
         let store = self.store.lock();
-        MemoryReader {
+        Loaded {
             entries: store.entries.clone(),
             snapshots: store.snapshots.clone(),
+            replayed: 0,
         }
     }
 
@@ -111,40 +111,5 @@ impl EventLog for MemoryLog {
 
     fn failure(&self) -> Option<String> {
         self.failure.get().cloned()
-    }
-}
-
-/// A copy of the store, read once by recovery.
-pub struct MemoryReader {
-    entries: HashMap<Partition, Vec<Entry>>,
-    snapshots: HashMap<Partition, Part<PartState>>,
-}
-
-impl LogReader for MemoryReader {
-    fn partitions(&self) -> Vec<Partition> {
-        let mut partitions: Vec<Partition> = self.snapshots.keys().chain(self.entries.keys()).copied().collect();
-        partitions.sort();
-        partitions.dedup();
-        partitions
-    }
-
-    fn take_snapshot(&mut self, partition: Partition) -> Option<Part<PartState>> {
-        self.snapshots.remove(&partition)
-    }
-
-    fn read(
-        &mut self,
-        partition: Partition,
-        after: u64,
-        apply: &mut dyn FnMut(Entry) -> std::result::Result<(), String>,
-    ) -> std::result::Result<(), RecoveryError> {
-        let entries = self.entries.remove(&partition).unwrap_or_default();
-        for entry in entries.into_iter().filter(|entry| entry.seq > after) {
-            apply(entry).map_err(|problem| RecoveryError::Inconsistent {
-                partition: partition.to_string(),
-                problem,
-            })?;
-        }
-        Ok(())
     }
 }
