@@ -16,10 +16,7 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The header a gateway proves itself to an engine with.
-pub const PEER_KEY_HEADER: &str = "x-concert-peer-key";
-/// The header naming the term of the lease a gateway forwards to: an engine serves its own only.
-pub const TERM_HEADER: &str = "x-concert-term";
+use crate::http::{PEER_KEY_HEADER, TERM_HEADER};
 
 /// How long the gateway waits to connect to a node's engine.
 const CONNECT_WITHIN: Duration = Duration::from_secs(2);

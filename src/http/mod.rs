@@ -159,6 +159,11 @@ pub async fn head_as_get(
     next.call(request).await
 }
 
+/// The header a cluster's gateway proves itself to an engine with.
+pub const PEER_KEY_HEADER: &str = "x-concert-peer-key";
+/// The header naming the term of the lease a gateway forwards to: an engine serves its own only.
+pub const TERM_HEADER: &str = "x-concert-term";
+
 /// Middleware: in a cluster, refuses (403 ADMIN_KEY_INVALID) a request to the engine that does
 /// not show the peer key: only the nodes' gateways may reach it, and the engine believes their
 /// `X-Forwarded-For`. And once its log says it no longer holds the partitions (a lease run out,
@@ -172,10 +177,7 @@ pub async fn guard_engine(
         .app_data::<web::Data<AppState>>()
         .expect("the application state is registered");
     if let Some((key, term)) = &state.peer_key {
-        let shown = request
-            .headers()
-            .get("x-concert-peer-key")
-            .map(|value| value.as_bytes());
+        let shown = request.headers().get(PEER_KEY_HEADER).map(|value| value.as_bytes());
         if shown != Some(key.as_bytes()) {
             let refused = Error::new(
                 ErrorCode::AdminKeyInvalid,
@@ -185,7 +187,7 @@ pub async fn guard_engine(
         }
         // A request forwarded to an earlier term (and left waiting in the listener's backlog)
         // was answered 503 by its gateway long ago: it must not be done now.
-        let named = request.headers().get("x-concert-term").map(|value| value.as_bytes());
+        let named = request.headers().get(TERM_HEADER).map(|value| value.as_bytes());
         if named != Some(term.as_bytes()) {
             let over = Error::new(ErrorCode::Unavailable, "That term of this node is over.");
             return Err(over.with_retry_after(1).into());
