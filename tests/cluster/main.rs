@@ -3,5 +3,6 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod history;
 mod jetstream_log;
 mod nodes;
