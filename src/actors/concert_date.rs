@@ -27,16 +27,20 @@ struct Published {
     /// Grows with every publication: what a reader made of one publication is true of every
     /// other of the same version.
     version: u64,
+    /// The seat map's own version when this was published or marked stale: a view made before a
+    /// change is published only if no change came after it.
+    map_version: u64,
     valid_until: Option<DateTime<Utc>>,
     counts: SeatCounts,
     seats: Option<Arc<[SeatView]>>,
 }
 
 impl Published {
-    fn nothing_yet() -> Self {
+    fn nothing_yet(map_version: u64) -> Self {
         Self {
             stale: true,
             version: 0,
+            map_version,
             valid_until: None,
             counts: SeatCounts::default(),
             seats: None,
@@ -93,19 +97,12 @@ pub struct ConcertDateActor {
 impl ConcertDateActor {
     /// Makes `published` true at `now` under a new version, with the seats too when
     /// `with_seats`. The seats are gathered outside the lock, so readers are never held up by it.
+    /// Only for a map whose every change is durable (see the `Refresh` handler).
     fn refresh(&mut self, now: DateTime<Utc>, with_seats: bool) -> Published {
         let fresh = self.published.read().is_fresh(now);
         if !fresh {
-            let counts = self.map.counts(now);
-            let valid_until = self.map.next_deadline();
-            let mut published = self.published.write();
-            *published = Published {
-                stale: false,
-                version: published.version + 1,
-                valid_until,
-                counts,
-                seats: None,
-            };
+            let view = self.view(now, false);
+            publish_unless_changed(&self.published, view);
         }
         let published = self.published.read().clone();
         if published.seats.is_some() || !with_seats {
@@ -118,6 +115,30 @@ impl ConcertDateActor {
             ..published
         }
     }
+
+    /// The map as it stands at `now`, not yet published.
+    fn view(&self, now: DateTime<Utc>, with_seats: bool) -> Published {
+        Published {
+            stale: false,
+            version: 0,
+            map_version: self.map.version(),
+            valid_until: self.map.next_deadline(),
+            counts: self.map.counts(now),
+            seats: with_seats.then(|| self.map.seats(now).into()),
+        }
+    }
+}
+
+/// Publishes `view` under a new version unless the map changed after it was made; returns it
+/// with its version either way (the version is never given to another view).
+fn publish_unless_changed(published: &RwLock<Published>, mut view: Published) -> Published {
+    let mut current = published.write();
+    current.version += 1;
+    view.version = current.version;
+    if current.map_version == view.map_version {
+        *current = view.clone();
+    }
+    view
 }
 
 impl ConcertDateActor {
@@ -191,7 +212,9 @@ impl DeadlineActor for ConcertDateActor {
         // Any change, events or not (a payment begun or aborted), outdates what readers see.
         if self.map.version() != self.seen_version {
             self.seen_version = self.map.version();
-            self.published.write().stale = true;
+            let mut published = self.published.write();
+            published.stale = true;
+            published.map_version = self.seen_version;
         }
     }
 }
@@ -345,18 +368,29 @@ impl Handler<AbortPayment> for ConcertDateActor {
 
 /// Brings the published counts (and the seats, if asked) up to date, and returns them.
 #[derive(Message)]
-#[rtype(result = "Published")]
+#[rtype(result = "Result<Published>")]
 struct Refresh {
     with_seats: bool,
 }
 
 impl Handler<Refresh> for ConcertDateActor {
-    type Result = MessageResult<Refresh>;
+    type Result = ActorResponse<Self, Result<Published>>;
 
+    /// A map with changes not yet durable is shown, and published for other readers, only once
+    /// they are: no reader sees a hold that a crash could still take back.
     fn handle(&mut self, message: Refresh, ctx: &mut Context<Self>) -> Self::Result {
         let now = self.catch_up();
         self.rearm(ctx);
-        MessageResult(self.refresh(now, message.with_seats))
+        let settled = self.stream.settled();
+        if settled.is_done() || self.published.read().is_fresh(now) {
+            return ActorResponse::reply(Ok(self.refresh(now, message.with_seats)));
+        }
+        let view = self.view(now, message.with_seats);
+        let published = self.published.clone();
+        ActorResponse::r#async(actix::fut::wrap_future(async move {
+            settled.durable().await?;
+            Ok(publish_unless_changed(&published, view))
+        }))
     }
 }
 
@@ -396,7 +430,7 @@ impl ConcertDateHandle {
     ) -> Self {
         let clock = context.clock.clone();
         let requests_max = context.requests_max;
-        let published = Arc::new(RwLock::new(Published::nothing_yet()));
+        let published = Arc::new(RwLock::new(Published::nothing_yet(map.state.version())));
         let Part { seq, state: map } = map;
         let key = (map.concert(), map.date());
         for reservation in map.reservation_ids() {
@@ -433,7 +467,7 @@ impl ConcertDateHandle {
         if let Some(seat_map) = self.published_now(Published::seat_map) {
             return Ok(seat_map);
         }
-        let published = self.mailbox.ask(Refresh { with_seats: true }).await?;
+        let published = self.mailbox.ask(Refresh { with_seats: true }).await??;
         Ok(published
             .seat_map()
             .expect("a refresh asked for the seats publishes them"))
@@ -443,7 +477,7 @@ impl ConcertDateHandle {
         if let Some(counts) = self.published_now(|published| Some(published.counts)) {
             return Ok(counts);
         }
-        Ok(self.mailbox.ask(Refresh { with_seats: false }).await?.counts)
+        Ok(self.mailbox.ask(Refresh { with_seats: false }).await??.counts)
     }
 
     /// Reads from the published state if it is true now.
@@ -505,6 +539,15 @@ mod tests {
     /// A date actor journaling into a temporary dir, which lives as long as the returned guard.
     fn start_date(clock: &ManualClock, seats: u32) -> (ConcertDateHandle, tempfile::TempDir) {
         let (log, dir) = crate::persistence::scratch_log();
+        start_date_on(clock, seats, log, dir)
+    }
+
+    fn start_date_on(
+        clock: &ManualClock,
+        seats: u32,
+        log: SharedLog,
+        dir: tempfile::TempDir,
+    ) -> (ConcertDateHandle, tempfile::TempDir) {
         let context = DateContext {
             clock: Arc::new(clock.clone()),
             hold_ttl: Duration::minutes(5),
@@ -525,6 +568,42 @@ mod tests {
     /// A token that outlives any hold of these tests.
     fn token_ends(clock: &ManualClock) -> DateTime<Utc> {
         clock.now() + Duration::hours(1)
+    }
+
+    #[actix_rt::test]
+    async fn a_hold_is_seen_by_readers_and_refused_to_others_only_once_it_is_durable() {
+        let clock = ManualClock::starting_at("2026-12-24T10:00:00Z".parse().unwrap());
+        let (log, gate, dir) = crate::persistence::file_log::FileLog::held_up(1 << 20);
+        let (date, _dir) = start_date_on(&clock, 2, log, dir);
+        let (kim, lee) = (UserId::random(), UserId::random());
+        let ends = token_ends(&clock);
+        let holding = actix_rt::spawn({
+            let date = date.clone();
+            async move { date.hold(kim, 1, ends, None).await }
+        });
+        let reading = actix_rt::spawn({
+            let date = date.clone();
+            async move { seat_statuses(&date).await }
+        });
+        let refusing = actix_rt::spawn({
+            let date = date.clone();
+            async move { date.hold(lee, 1, ends, None).await }
+        });
+        // Kim's hold is applied and waits for the disk: a crash now would take it back, so
+        // nobody may be shown it yet, neither by a read nor by a refusal.
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert!(!reading.is_finished(), "a read showed a hold that was not durable");
+        assert!(!refusing.is_finished(), "a refusal told of a hold that was not durable");
+        gate.open();
+        assert!(holding.await.unwrap().is_ok());
+        assert_eq!(reading.await.unwrap(), [SeatStatus::Held, SeatStatus::Available]);
+        let refused = refusing.await.unwrap().unwrap_err();
+        assert_eq!(refused.code, ErrorCode::SeatUnavailable);
+        assert_eq!(
+            seat_statuses(&date).await,
+            [SeatStatus::Held, SeatStatus::Available],
+            "published once durable, read again without waiting"
+        );
     }
 
     #[actix_rt::test]

@@ -171,9 +171,9 @@ pub trait DeadlineActor: Actor<Context = Context<Self>> {
         ctx: &mut Context<Self>,
         command: impl FnOnce(&mut Self, DateTime<Utc>) -> Result<(T, Vec<Self::Event>)>,
     ) -> ActorResponse<Self, Result<T>> {
-        let outcome = decide(self, None, command);
+        let decided = decide(self, None, command);
         self.rearm(ctx);
-        answer_when_durable(outcome)
+        answer_when_durable(decided)
     }
 
     /// `run` for a step of a payment around the wallet's record, which alone decides the
@@ -210,43 +210,57 @@ pub trait DeadlineActor: Actor<Context = Context<Self>> {
         if !self.stream().has_room() {
             return ActorResponse::reply(Err(Error::unavailable()));
         }
-        let outcome = decide(self, keyed, command);
+        let decided = decide(self, keyed, command);
         self.rearm(ctx);
-        answer_when_durable(outcome)
+        answer_when_durable(decided)
     }
 }
 
-/// Catches up, decides, records and journals one command.
+/// Catches up, decides, records and journals one command; the outcome and what its answer
+/// waits for. A command that changes nothing (a read, a refusal) waits for what it saw: a seat
+/// is said to be taken only once the hold that took it is durable.
 fn decide<A: DeadlineActor, T>(
     actor: &mut A,
     keyed: Option<Keyed<T>>,
     command: impl FnOnce(&mut A, DateTime<Utc>) -> Result<(T, Vec<A::Event>)>,
-) -> Result<(T, Commit)> {
+) -> (Result<T>, Commit) {
     let now = actor.catch_up();
-    command(actor, now).map(|(value, events)| {
-        actor.publish(&events);
-        let mut changes: Vec<Change> = events.iter().map(|event| actor.change(event)).collect();
-        if let Some(last) = changes.pop() {
-            changes.push(seal(keyed, &value, last));
+    match command(actor, now) {
+        Ok((value, events)) if events.is_empty() => (Ok(value), actor.stream().settled()),
+        Ok((value, events)) => {
+            actor.publish(&events);
+            let mut changes: Vec<Change> = events.iter().map(|event| actor.change(event)).collect();
+            if let Some(last) = changes.pop() {
+                changes.push(seal(keyed, &value, last));
+            }
+            (Ok(value), actor.stream().append(changes))
         }
-        (value, actor.stream().append(changes))
-    })
+        Err(refused) => (Err(refused), actor.stream().settled()),
+    }
 }
 
-/// The value, once its commit is durable: at once when there was nothing to write (a read, a
-/// refusal), so those cost no allocation and no extra turn of the actor.
-pub fn answer_when_durable<A: Actor, T: 'static>(outcome: Result<(T, Commit)>) -> ActorResponse<A, Result<T>>
+/// The outcome, once its commit is durable: at once when there is nothing to wait for, so most
+/// reads and refusals cost no allocation and no extra turn of the actor.
+pub fn answer_when_durable<A: Actor, T: 'static>((outcome, commit): (Result<T>, Commit)) -> ActorResponse<A, Result<T>>
 where
     A::Context: AsyncContext<A>,
 {
-    match outcome {
-        Err(refused) => ActorResponse::reply(Err(refused)),
-        Ok((value, commit)) if commit.is_done() => ActorResponse::reply(Ok(value)),
-        Ok((value, commit)) => ActorResponse::r#async(actix::fut::wrap_future(async move {
-            commit.durable().await?;
-            Ok(value)
-        })),
+    if commit.is_done() {
+        return ActorResponse::reply(outcome);
     }
+    ActorResponse::r#async(actix::fut::wrap_future(async move {
+        commit.durable().await?;
+        outcome
+    }))
+}
+
+/// A read's answer, once everything `stream` appended before it is durable: what a read shows,
+/// a crash cannot take back.
+pub fn answer_settled<A: Actor, T: 'static>(stream: &mut PartitionWriter, value: T) -> ActorResponse<A, Result<T>>
+where
+    A::Context: AsyncContext<A>,
+{
+    answer_when_durable((Ok(value), stream.settled()))
 }
 
 #[cfg(test)]
@@ -254,7 +268,7 @@ mod tests {
     use super::concert_date::{ConcertDateHandle, DateContext};
     use crate::clock::{Clock, ManualClock};
     use crate::domain::seat_map::SeatMap;
-    use crate::domain::{ConcertId, PaymentId, ReservationId, UserId};
+    use crate::domain::{ConcertId, PaymentId, UserId};
     use crate::error::ErrorCode;
     use crate::persistence::file_log::FileLog;
     use crate::persistence::journal::Gate;
@@ -309,10 +323,9 @@ mod tests {
         }
 
         /// Returns once the actor has taken every message sent before: it takes them in order,
-        /// and any answer to this one, a refusal too, comes after.
-        async fn settled(&self, user: UserId) {
-            let nobody = ReservationId::random();
-            let _ = self.date.reservation(nobody, user).await;
+        /// and answers a copy of its map at once (a read would wait for the journal).
+        async fn taken_in_order(&self) {
+            self.date.image().await.expect("the actor answers");
         }
 
         /// Fills the journal's room with records the disk has not taken yet.
@@ -352,7 +365,7 @@ mod tests {
         let queued = rig.fill_journal();
 
         let (refused, available) = tokio::join!(rig.date.hold(user, 1, rig.token_ends(), None), async {
-            rig.settled(user).await;
+            rig.taken_in_order().await;
             let available = rig.date.counts().await.unwrap().available();
             // Opened whatever the hold did, so that a hold let through fails the test below
             // instead of waiting for the disk forever.
@@ -389,7 +402,7 @@ mod tests {
             rig.date.complete_payment(paid.reservation_id, PaymentId::random()),
             rig.date.abort_payment(aborted.reservation_id),
             async {
-                rig.settled(user).await;
+                rig.taken_in_order().await;
                 rig.gate.open();
             },
         );

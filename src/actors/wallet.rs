@@ -2,7 +2,7 @@
 //! and payments never lose an update.
 
 use super::keyed::{seal, Keyed};
-use super::{answer_when_durable, Mailbox};
+use super::{answer_settled, answer_when_durable, Mailbox};
 use crate::clock::SharedClock;
 use crate::domain::wallet::{MoneyTotals, Payment, Transaction, Wallet, WalletEvent};
 use crate::domain::{Token, TransactionId, UserId};
@@ -32,12 +32,16 @@ impl WalletActor {
         if !self.stream.has_room() {
             return ActorResponse::reply(Err(Error::unavailable()));
         }
-        let outcome = decide(&mut self.wallet).map(|event| {
-            let balance = self.wallet.balance(user);
-            let commit: Commit = self.stream.append([seal(keyed, &balance, Change::Wallet(event))]);
-            (balance, commit)
-        });
-        answer_when_durable(outcome)
+        let decided = match decide(&mut self.wallet) {
+            Ok(event) => {
+                let balance = self.wallet.balance(user);
+                let commit: Commit = self.stream.append([seal(keyed, &balance, Change::Wallet(event))]);
+                (Ok(balance), commit)
+            }
+            // A refusal (a short balance) is a read of the balance: it waits for what it saw.
+            Err(refused) => (Err(refused), self.stream.settled()),
+        };
+        answer_when_durable(decided)
     }
 }
 
@@ -88,58 +92,60 @@ impl Handler<Pay> for WalletActor {
     }
 }
 
+// Reads answer once what they show is durable (`answer_settled`).
+
 #[derive(Message)]
-#[rtype(result = "i64")]
+#[rtype(result = "Result<i64>")]
 pub struct ReadBalance {
     pub user: UserId,
 }
 
 impl Handler<ReadBalance> for WalletActor {
-    type Result = i64;
+    type Result = ActorResponse<Self, Result<i64>>;
 
-    fn handle(&mut self, message: ReadBalance, _: &mut Context<Self>) -> i64 {
-        self.wallet.balance(message.user)
+    fn handle(&mut self, message: ReadBalance, _: &mut Context<Self>) -> Self::Result {
+        answer_settled(&mut self.stream, self.wallet.balance(message.user))
     }
 }
 
 #[derive(Message)]
-#[rtype(result = "Vec<Transaction>")]
+#[rtype(result = "Result<Vec<Transaction>>")]
 pub struct ReadTransactions {
     pub user: UserId,
     pub limit: usize,
 }
 
 impl Handler<ReadTransactions> for WalletActor {
-    type Result = MessageResult<ReadTransactions>;
+    type Result = ActorResponse<Self, Result<Vec<Transaction>>>;
 
     fn handle(&mut self, message: ReadTransactions, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.wallet.transactions(message.user, message.limit))
+        answer_settled(&mut self.stream, self.wallet.transactions(message.user, message.limit))
     }
 }
 
 #[derive(Message)]
-#[rtype(result = "Vec<Payment>")]
+#[rtype(result = "Result<Vec<Payment>>")]
 pub struct ReadPayments {
     pub user: UserId,
 }
 
 impl Handler<ReadPayments> for WalletActor {
-    type Result = MessageResult<ReadPayments>;
+    type Result = ActorResponse<Self, Result<Vec<Payment>>>;
 
     fn handle(&mut self, message: ReadPayments, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.wallet.payments(message.user))
+        answer_settled(&mut self.stream, self.wallet.payments(message.user))
     }
 }
 
 #[derive(Message)]
-#[rtype(result = "MoneyTotals")]
+#[rtype(result = "Result<MoneyTotals>")]
 pub struct ReadTotals;
 
 impl Handler<ReadTotals> for WalletActor {
-    type Result = MessageResult<ReadTotals>;
+    type Result = ActorResponse<Self, Result<MoneyTotals>>;
 
     fn handle(&mut self, _: ReadTotals, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.wallet.totals())
+        answer_settled(&mut self.stream, self.wallet.totals())
     }
 }
 
@@ -202,19 +208,19 @@ impl WalletHandle {
     }
 
     pub async fn balance(&self, user: UserId) -> Result<i64> {
-        self.mailbox.ask(ReadBalance { user }).await
+        self.mailbox.ask(ReadBalance { user }).await?
     }
 
     pub async fn transactions(&self, user: UserId, limit: usize) -> Result<Vec<Transaction>> {
-        self.mailbox.ask(ReadTransactions { user, limit }).await
+        self.mailbox.ask(ReadTransactions { user, limit }).await?
     }
 
     pub async fn payments(&self, user: UserId) -> Result<Vec<Payment>> {
-        self.mailbox.ask(ReadPayments { user }).await
+        self.mailbox.ask(ReadPayments { user }).await?
     }
 
     pub async fn totals(&self) -> Result<MoneyTotals> {
-        self.mailbox.ask(ReadTotals).await
+        self.mailbox.ask(ReadTotals).await?
     }
 
     pub async fn image(&self) -> Result<Part<Wallet>> {
@@ -266,5 +272,35 @@ mod tests {
         queued.durable().await.unwrap();
         assert_eq!(wallet.charge(user, 500, None).await.unwrap(), 500);
         assert_eq!(wallet.balance(user).await.unwrap(), 500);
+    }
+
+    #[actix_rt::test]
+    async fn a_balance_is_read_only_once_the_charge_it_shows_is_durable() {
+        let (log, gate, _dir) = crate::persistence::file_log::FileLog::held_up(1 << 20);
+        let limits = WalletLimits {
+            charge_max: 10_000,
+            balance_max: 100_000,
+        };
+        let wallet = Part {
+            seq: 0,
+            state: Wallet::new(limits),
+        };
+        let clock = ManualClock::starting_at("2026-12-24T10:00:00Z".parse().unwrap());
+        let wallet = WalletHandle::start(wallet, log, Arc::new(clock), &Arbiter::current(), 64);
+        let user = UserId::random();
+        let charging = actix_rt::spawn({
+            let wallet = wallet.clone();
+            async move { wallet.charge(user, 500, None).await }
+        });
+        let reading = actix_rt::spawn({
+            let wallet = wallet.clone();
+            async move { wallet.balance(user).await }
+        });
+        // The charge is applied and waits for the disk; the read, asked after it, must too.
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert!(!reading.is_finished(), "the read showed a charge that was not durable");
+        gate.open();
+        assert_eq!(charging.await.unwrap().unwrap(), 500);
+        assert_eq!(reading.await.unwrap().unwrap(), 500);
     }
 }

@@ -30,6 +30,7 @@ use super::format::{self, FileKind};
 use super::log::Partition;
 use crate::config::FsyncPolicy;
 use crate::error::{Error, ErrorCode};
+use futures_util::future::{self as futures, BoxFuture, FutureExt};
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -149,7 +150,7 @@ impl Journal {
             // A stopped writer drops the request, and the commit reports that.
             self.shared.queued_bytes.fetch_sub(len, Ordering::Relaxed);
         }
-        Commit(Some(answer))
+        Commit::waiting_on(answer)
     }
 
     /// Whether a new command may go ahead: false while more than [`QUEUED_BYTES_MAX`] bytes wait
@@ -207,36 +208,61 @@ impl Journal {
 
 /// The promise that some records will be durable.
 #[must_use = "a write is acknowledged only once its commit is durable"]
-pub struct Commit(Option<oneshot::Receiver<()>>);
+pub struct Commit(Pending);
+
+enum Pending {
+    Nothing,
+    Answer(oneshot::Receiver<()>),
+    Shared(Settled),
+}
+
+/// Whether some records became durable (true) or never will (false), for as many waiters as ask.
+pub type Settled = futures::Shared<BoxFuture<'static, bool>>;
 
 impl Commit {
     /// Nothing to wait for.
     pub fn done() -> Self {
-        Self(None)
+        Self(Pending::Nothing)
     }
 
     /// Durable once `answer` is told so; never if its sender goes untold.
     pub fn waiting_on(answer: oneshot::Receiver<()>) -> Self {
-        Self(Some(answer))
+        Self(Pending::Answer(answer))
     }
 
     /// Never durable: the log refused the records.
     pub fn refused() -> Self {
         let (_, answer) = oneshot::channel();
-        Self(Some(answer))
+        Self::waiting_on(answer)
     }
 
     /// True when there is nothing to wait for.
     pub fn is_done(&self) -> bool {
-        self.0.is_none()
+        matches!(self.0, Pending::Nothing)
+    }
+
+    /// The same promise, for any number of waiters.
+    pub fn shared(self) -> Settled {
+        match self.0 {
+            Pending::Nothing => futures::ready(true).boxed().shared(),
+            Pending::Answer(answer) => answer.map(|told| told.is_ok()).boxed().shared(),
+            Pending::Shared(settled) => settled,
+        }
+    }
+
+    /// Waits on a promise shared with others.
+    pub fn settled(settled: Settled) -> Self {
+        Self(Pending::Shared(settled))
     }
 
     /// Waits until the records are on disk (or written, under `--fsync never`).
     pub async fn durable(self) -> Result<(), Error> {
-        match self.0 {
-            None => Ok(()),
-            Some(answer) => answer.await.map_err(|_| not_durable()),
-        }
+        let durable = match self.0 {
+            Pending::Nothing => true,
+            Pending::Answer(answer) => answer.await.is_ok(),
+            Pending::Shared(settled) => settled.await,
+        };
+        durable.then_some(()).ok_or_else(not_durable)
     }
 }
 

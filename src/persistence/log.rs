@@ -3,7 +3,7 @@
 //! partition. The file journal implements the trait here ([`super::file_log`]); a replicated log
 //! implements the same trait, and nothing above this module knows which one runs.
 
-use super::journal::Commit;
+use super::journal::{Commit, Settled};
 use super::recovery::RecoveryError;
 use super::{Change, Entry, Image, Part};
 use crate::domain::concert::{ConcertRecord, DateKey};
@@ -13,7 +13,7 @@ use crate::domain::user::User;
 use crate::domain::waiting_room::RoomImage;
 use crate::domain::wallet::Wallet;
 use crate::error::Result;
-use futures_util::future::BoxFuture;
+use futures_util::future::{BoxFuture, FutureExt};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
@@ -214,18 +214,27 @@ impl LogReader for Loaded {
     }
 }
 
-/// The writer of one partition: numbers its entries and appends them after the last.
+/// The writer of one partition: numbers its entries and appends them after the last, and tells
+/// readers when all of them are durable.
 pub struct PartitionWriter {
     log: SharedLog,
     partition: Partition,
     /// The number of the last entry sent.
     seq: u64,
+    /// The last append's outcome while it may still be pending: entries become durable in order,
+    /// so it stands for every entry before it too.
+    last: Option<Settled>,
 }
 
 impl PartitionWriter {
     /// Continues `partition`, whose last entry was `seq`.
     pub fn new(log: SharedLog, partition: Partition, seq: u64) -> Self {
-        Self { log, partition, seq }
+        Self {
+            log,
+            partition,
+            seq,
+            last: None,
+        }
     }
 
     pub fn seq(&self) -> u64 {
@@ -248,7 +257,24 @@ impl PartitionWriter {
         );
         let after = self.seq;
         self.seq += changes.len() as u64;
-        self.log.append(self.partition, after, changes)
+        let settled = self.log.append(self.partition, after, changes).shared();
+        self.last = Some(settled.clone());
+        Commit::settled(settled)
+    }
+
+    /// What a read must wait for before it answers from the state this writer's entries made:
+    /// nothing once every entry is durable. A read never shows a change that a crash could still
+    /// take back (a hold or a charge nobody was told of yet).
+    pub fn settled(&mut self) -> Commit {
+        let Some(last) = self.last.clone() else {
+            return Commit::done();
+        };
+        // Asking costs one poll: appends nobody waited for (a lapse) are found durable here.
+        if last.clone().now_or_never() == Some(true) {
+            self.last = None;
+            return Commit::done();
+        }
+        Commit::settled(last)
     }
 }
 

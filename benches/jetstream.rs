@@ -1,0 +1,89 @@
+//! The latency of an append to the JetStream log, acknowledged once JetStream stored it: one
+//! change waited for before the next, and 64 changes in flight at once (group commit: they go
+//! out together behind the publish in flight). On one nats-server (`--replicas 1`) and on three
+//! (`--replicas 3`, stored on a quorum), each syncing every write, on loopback.
+//!
+//! `cargo bench --bench jetstream` (installs the pinned nats-server on first use, or takes
+//! `NATS_SERVER_BIN`)
+
+// The tests' helpers, of which the bench uses some.
+#[allow(dead_code)]
+#[path = "../tests/common/nats.rs"]
+mod nats;
+
+use concert_reservation::domain::user::User;
+use concert_reservation::domain::UserId;
+use concert_reservation::persistence::jetstream_log::{JetStreamLog, JetStreamSettings};
+use concert_reservation::persistence::log::{EventLog, Partition};
+use concert_reservation::persistence::Change;
+use criterion::{criterion_group, criterion_main, Criterion};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::runtime::Runtime;
+
+/// A log on `urls` and the runtime it runs on; appends go to the users' partition.
+struct Bench {
+    runtime: Runtime,
+    log: Arc<JetStreamLog>,
+    last: u64,
+}
+
+impl Bench {
+    fn on(urls: &str, replicas: usize) -> Self {
+        let runtime = Runtime::new().expect("a runtime");
+        let log = runtime.block_on(async {
+            let client = nats::connect(urls).await;
+            JetStreamLog::open(client, &JetStreamSettings { replicas })
+                .await
+                .expect("the log opens")
+        });
+        Self { runtime, log, last: 0 }
+    }
+
+    /// Appends `in_flight` changes at once, `rounds` times; the time they took.
+    fn append(&mut self, rounds: u64, in_flight: u64) -> Duration {
+        let started = Instant::now();
+        for _ in 0..rounds {
+            let commits: Vec<_> = (0..in_flight)
+                .map(|_| {
+                    let after = self.last;
+                    self.last += 1;
+                    self.log.append(Partition::Users, after, vec![a_fan()])
+                })
+                .collect();
+            self.runtime.block_on(async {
+                for commit in commits {
+                    commit.durable().await.expect("JetStream stores the change");
+                }
+            });
+        }
+        started.elapsed()
+    }
+}
+
+fn a_fan() -> Change {
+    Change::UserRegistered(User {
+        user_id: UserId::random(),
+        name: "Kim".into(),
+    })
+}
+
+fn appends(c: &mut Criterion) {
+    let alone = nats::NatsServer::start();
+    let three = nats::NatsCluster::start();
+    let mut group = c.benchmark_group("jetstream_append");
+    group.measurement_time(Duration::from_secs(10));
+    for (name, urls, replicas) in [("r1", alone.url(), 1), ("r3", three.urls(), 3)] {
+        let mut bench = Bench::on(&urls, replicas);
+        group.bench_function(format!("{name}_one_change_waited_for"), |b| {
+            b.iter_custom(|rounds| bench.append(rounds, 1))
+        });
+        group.bench_function(format!("{name}_64_changes_in_flight"), |b| {
+            b.iter_custom(|rounds| bench.append(rounds, 64))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, appends);
+criterion_main!(benches);
