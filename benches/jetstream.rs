@@ -1,7 +1,8 @@
 //! The latency of an append to the JetStream log, acknowledged once JetStream stored it: one
 //! change waited for before the next, and 64 changes in flight at once (group commit: they go
 //! out together behind the publish in flight). On one nats-server (`--replicas 1`) and on three
-//! (`--replicas 3`, stored on a quorum), each syncing every write, on loopback.
+//! (`--replicas 3`, stored on a quorum), each syncing every write, on loopback. And the read a
+//! takeover does: a partition of 10,000 messages after its snapshot, loaded.
 //!
 //! `cargo bench --bench jetstream` (installs the pinned nats-server on first use, or takes
 //! `NATS_SERVER_BIN`)
@@ -13,8 +14,8 @@ mod nats;
 
 use concert_reservation::domain::user::User;
 use concert_reservation::domain::UserId;
-use concert_reservation::persistence::jetstream_log::{JetStreamLog, JetStreamSettings};
-use concert_reservation::persistence::log::{EventLog, Partition};
+use concert_reservation::persistence::jetstream_log::{JetStreamLog, JetStreamReader, JetStreamSettings};
+use concert_reservation::persistence::log::{EventLog, LogReader, Partition};
 use concert_reservation::persistence::Change;
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::sync::Arc;
@@ -85,5 +86,33 @@ fn appends(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, appends);
+/// Messages in the partition a takeover reads.
+const TAKEN_OVER: u64 = 10_000;
+
+fn takeover(c: &mut Criterion) {
+    let three = nats::NatsCluster::start();
+    let mut bench = Bench::on(&three.urls(), 3);
+    // Each append waited for: one message each, as a partition written at a slow pace holds.
+    bench.append(TAKEN_OVER, 1);
+    let mut group = c.benchmark_group("jetstream_takeover");
+    group.sample_size(10);
+    group.bench_function("r3_load_10000_messages", |b| {
+        b.iter(|| {
+            let mut reader = bench
+                .runtime
+                .block_on(JetStreamReader::load(&bench.log, &[Partition::Users]))
+                .expect("the partition loads");
+            let mut entries = 0;
+            let counted = reader.read(Partition::Users, 0, &mut |_| {
+                entries += 1;
+                Ok(())
+            });
+            counted.expect("the entries read");
+            assert_eq!(entries, TAKEN_OVER);
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, appends, takeover);
 criterion_main!(benches);

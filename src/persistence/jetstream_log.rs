@@ -25,7 +25,7 @@ use super::recovery::RecoveryError;
 use super::{Change, Entry, Image, Part};
 use crate::domain::ConcertId;
 use crate::error::{Error, ErrorCode, Result};
-use async_nats::jetstream::{self, context, object_store, stream};
+use async_nats::jetstream::{self, consumer, context, object_store, stream};
 use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
 use parking_lot::Mutex;
@@ -808,30 +808,44 @@ async fn get_snapshot(
     Ok(Some((part, from)))
 }
 
-/// The payloads of `partition`'s messages from stream sequence `from`, with their sequences.
+/// The payloads of `partition`'s messages from stream sequence `from`, with their sequences,
+/// up to its last message as of now. Read through an ordered consumer, which streams them in
+/// batches: a takeover after a long rush reads tens of thousands of messages, and one request
+/// each would add a round trip per message to the failover.
 async fn read_messages(
     js: &jetstream::Context,
     partition: Partition,
     from: u64,
 ) -> std::result::Result<BTreeMap<u64, bytes::Bytes>, RecoveryError> {
     let subject = format!("{SUBJECT_PREFIX}{partition}");
-    let stream = js
-        .get_stream(STREAM)
-        .await
-        .map_err(|error| reading_error(partition, error))?;
+    let failed = |error: &dyn std::fmt::Display| reading_error(partition, error);
+    let stream = js.get_stream(STREAM).await.map_err(|error| failed(&error))?;
     let mut read = BTreeMap::new();
-    let mut next = from.max(1);
-    // One direct get per message: a partition's log after its snapshot is short.
-    loop {
-        match stream.direct_get_next_for_subject(&subject, Some(next)).await {
-            Ok(message) => {
-                next = message.sequence + 1;
-                read.insert(message.sequence, message.payload);
-            }
-            Err(error) if error.kind() == stream::DirectGetErrorKind::NotFound => return Ok(read),
-            Err(error) => return Err(reading_error(partition, error)),
+    let last = match stream.direct_get_last_for_subject(&subject).await {
+        Ok(message) => message.sequence,
+        Err(error) if error.kind() == stream::DirectGetErrorKind::NotFound => return Ok(read),
+        Err(error) => return Err(failed(&error)),
+    };
+    let from = from.max(1);
+    if last < from {
+        return Ok(read);
+    }
+    let ordered = consumer::pull::OrderedConfig {
+        filter_subject: subject,
+        deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence: from },
+        ..Default::default()
+    };
+    let consumer = stream.create_consumer(ordered).await.map_err(|error| failed(&error))?;
+    let mut messages = consumer.messages().await.map_err(|error| failed(&error))?;
+    while let Some(message) = messages.next().await {
+        let message = message.map_err(|error| failed(&error))?;
+        let sequence = message.info().map_err(|error| failed(&error))?.stream_sequence;
+        read.insert(sequence, message.payload.clone());
+        if sequence >= last {
+            return Ok(read);
         }
     }
+    Err(failed(&"the stream of messages ended early"))
 }
 
 impl LogReader for JetStreamReader {
