@@ -96,6 +96,28 @@ impl Leases {
         let started = Instant::now();
         match self.bucket.update(key, encode(holder), held.revision).await {
             Ok(revision) => Ok(Some(self.held(revision, started))),
+            Err(error) if error.kind() == kv::UpdateErrorKind::WrongLastRevision => {
+                self.renew_after_a_lost_answer(key, holder, started).await
+            }
+            Err(error) => Err(unavailable(error)),
+        }
+    }
+
+    /// The lease moved on from the revision this node knew: an earlier renewal of its own may
+    /// have been stored with its answer lost (a timeout while JetStream elected a leader). The
+    /// entry is still this node's if it names this very term (random for each taking, written by
+    /// nobody else) and has not expired; then it is renewed from the revision found. Otherwise
+    /// the lease is lost.
+    async fn renew_after_a_lost_answer(&self, key: &str, holder: &Holder, started: Instant) -> Result<Option<Held>> {
+        let entry = self.bucket.entry(key).await.map_err(unavailable)?;
+        let Some(entry) = entry.filter(|entry| entry.operation == kv::Operation::Put) else {
+            return Ok(None);
+        };
+        if serde_json::from_slice::<Holder>(&entry.value).ok().as_ref() != Some(holder) {
+            return Ok(None);
+        }
+        match self.bucket.update(key, encode(holder), entry.revision).await {
+            Ok(revision) => Ok(Some(self.held(revision, started))),
             Err(error) if error.kind() == kv::UpdateErrorKind::WrongLastRevision => Ok(None),
             Err(error) => Err(unavailable(error)),
         }

@@ -5,4 +5,5 @@ mod common;
 
 mod history;
 mod jetstream_log;
+mod leases;
 mod nodes;
