@@ -69,6 +69,18 @@ fn a_fan() -> Change {
     })
 }
 
+/// A change of `date`'s partition (which change does not matter to the log).
+fn a_seat_event(date: Partition) -> Change {
+    let Partition::Date(key) = date else {
+        panic!("a date's partition")
+    };
+    let event = concert_reservation::domain::seat_map::SeatEvent::HoldCancelled {
+        reservation: concert_reservation::domain::ReservationId::random(),
+        at: chrono::Utc::now(),
+    };
+    Change::Seat(key, event)
+}
+
 fn appends(c: &mut Criterion) {
     let alone = nats::NatsServer::start();
     let three = nats::NatsCluster::start();
@@ -114,5 +126,38 @@ fn takeover(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, appends, takeover);
+/// Dates in the sale a takeover reads, each with a few messages.
+const DATES: usize = 100;
+
+fn takeover_of_many_dates(c: &mut Criterion) {
+    let three = nats::NatsCluster::start();
+    let bench = Bench::on(&three.urls(), 3);
+    let concert = concert_reservation::domain::ConcertId::random();
+    let first: chrono::NaiveDate = "2026-12-01".parse().expect("a date");
+    let dates: Vec<Partition> = (0..DATES)
+        .map(|day| Partition::Date((concert, first + chrono::Days::new(day as u64))))
+        .collect();
+    bench.runtime.block_on(async {
+        for &date in &dates {
+            for after in 0..5 {
+                let commit = bench.log.append(date, after, vec![a_seat_event(date)]);
+                commit.durable().await.expect("JetStream stores the change");
+            }
+        }
+    });
+    let mut group = c.benchmark_group("jetstream_takeover");
+    group.sample_size(10);
+    group.bench_function("r3_load_100_dates_of_5_messages", |b| {
+        b.iter(|| {
+            let reader = bench
+                .runtime
+                .block_on(JetStreamReader::load(&bench.log, &dates))
+                .expect("the dates load");
+            assert_eq!(reader.partitions().len(), DATES);
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, appends, takeover, takeover_of_many_dates);
 criterion_main!(benches);

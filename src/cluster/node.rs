@@ -402,11 +402,17 @@ impl Node {
 async fn claim_all(log: &JetStreamLog, state: &recovery::State) -> std::result::Result<(), ClaimError> {
     let mut partitions: Vec<_> = state.seqs().into_keys().collect();
     partitions.sort();
-    for partition in partitions {
-        log.claim(partition).await?;
-    }
+    // Side by side: each claim is a round trip to a quorum, and a sale has many dates.
+    use futures_util::StreamExt;
+    let claims = futures_util::stream::iter(partitions)
+        .map(|partition| log.claim(partition))
+        .buffer_unordered(CLAIMS_AT_ONCE);
+    futures_util::TryStreamExt::try_collect::<Vec<()>>(claims).await?;
     Ok(())
 }
+
+/// How many partitions a takeover claims at once.
+const CLAIMS_AT_ONCE: usize = 16;
 
 /// How long a node waits at its start for JetStream to answer.
 const READY_WITHIN: Duration = Duration::from_secs(60);

@@ -671,74 +671,118 @@ impl JetStreamReader {
         Self::load(log, &partitions).await
     }
 
-    /// Loads `partitions`: each one's snapshot, then its messages after it.
+    /// Loads `partitions`: each one's snapshot, then its messages after it. The snapshots are
+    /// listed once, and partitions are read side by side: a takeover of a sale with many dates
+    /// waits for the slowest partition, not for the sum of them.
     pub async fn load(log: &JetStreamLog, partitions: &[Partition]) -> std::result::Result<Self, RecoveryError> {
+        let snapshots = Arc::new(list_snapshots_patiently(log).await?);
+        let reads = futures_util::stream::iter(partitions.iter().copied())
+            .map(|partition| load_partition_patiently(log, partition, snapshots.clone()))
+            .buffer_unordered(PARTITIONS_READ_AT_ONCE);
+        let reads: Vec<PartitionRead> = futures_util::TryStreamExt::try_collect(reads).await?;
         let mut reader = Self {
             loaded: Loaded::default(),
             last: HashMap::new(),
             read_from: HashMap::new(),
         };
-        for &partition in partitions {
-            reader.load_partition_patiently(log, partition).await?;
+        for read in reads {
+            reader.take_in(read);
         }
         Ok(reader)
     }
 
-    /// `load_partition`, tried again for a while: a stream or store whose server just died
-    /// answers once its replicas elect a new leader.
-    async fn load_partition_patiently(
-        &mut self,
-        log: &JetStreamLog,
-        partition: Partition,
-    ) -> std::result::Result<(), RecoveryError> {
-        let started = Instant::now();
-        loop {
-            match self.load_partition(log, partition).await {
-                Err(error) if started.elapsed() < READ_PATIENCE => {
-                    tracing::info!(%partition, %error, "reading the partition again");
-                    tokio::time::sleep(RETRY_PAUSE * 5).await;
-                }
-                done => return done,
-            }
+    fn take_in(&mut self, read: PartitionRead) {
+        let partition = read.partition;
+        if let Some((part, from)) = read.snapshot {
+            self.last.insert(partition, (part.seq, 0));
+            self.loaded.snapshots.insert(partition, part);
+            self.read_from.insert(partition, from);
         }
+        if let Some(last) = read.last {
+            self.last.insert(partition, last);
+        }
+        self.loaded.entries.insert(partition, read.entries);
     }
+}
 
-    async fn load_partition(
-        &mut self,
-        log: &JetStreamLog,
-        partition: Partition,
-    ) -> std::result::Result<(), RecoveryError> {
-        let from = match get_snapshot(&log.snapshots, partition).await? {
-            Some((part, from)) => {
-                self.last.insert(partition, (part.seq, 0));
-                self.loaded.snapshots.insert(partition, part);
-                self.read_from.insert(partition, from);
-                from
+/// How many partitions a takeover reads at once.
+const PARTITIONS_READ_AT_ONCE: usize = 16;
+
+/// One partition as JetStream holds it: its newest snapshot and where to read from after it,
+/// its entries after that, and its last entry with the stream sequence of its last message.
+struct PartitionRead {
+    partition: Partition,
+    snapshot: Option<(Part<PartState>, u64)>,
+    entries: Vec<Entry>,
+    last: Option<(u64, u64)>,
+}
+
+/// The stored snapshots by partition, tried again for a while (see `load_partition_patiently`).
+async fn list_snapshots_patiently(
+    log: &JetStreamLog,
+) -> std::result::Result<HashMap<Partition, Vec<(String, u64)>>, RecoveryError> {
+    let started = Instant::now();
+    loop {
+        match latest_snapshots(&log.snapshots, |_| true).await {
+            Err(error) if started.elapsed() < READ_PATIENCE => {
+                tracing::info!(%error, "listing the snapshots again");
+                tokio::time::sleep(RETRY_PAUSE * 5).await;
             }
-            None => 1,
-        };
-        let messages = read_messages(&log.js, partition, from).await?;
-        let mut entries = Vec::new();
-        for (sequence, payload) in messages {
-            let decoded = format::decode_records(&payload);
-            if let Some(damage) = decoded.damage {
-                return Err(inconsistent(
-                    partition,
-                    format!("message {sequence} is damaged: {damage}"),
-                ));
+            listed => {
+                return listed.map_err(|error| inconsistent(Partition::Catalog, format!("snapshots: {error}")));
             }
-            for entry in &decoded.records {
-                self.last.insert(partition, (entry.seq, sequence));
-            }
-            if decoded.records.is_empty() {
-                let (entry, _) = self.last.get(&partition).copied().unwrap_or_default();
-                self.last.insert(partition, (entry, sequence));
-            }
-            entries.extend(decoded.records);
         }
-        self.loaded.entries.insert(partition, entries);
-        Ok(())
     }
+}
+
+/// `load_partition`, tried again for a while: a stream or store whose server just died answers
+/// once its replicas elect a new leader.
+async fn load_partition_patiently(
+    log: &JetStreamLog,
+    partition: Partition,
+    snapshots: Arc<HashMap<Partition, Vec<(String, u64)>>>,
+) -> std::result::Result<PartitionRead, RecoveryError> {
+    let started = Instant::now();
+    loop {
+        match load_partition(log, partition, &snapshots).await {
+            Err(error) if started.elapsed() < READ_PATIENCE => {
+                tracing::info!(%partition, %error, "reading the partition again");
+                tokio::time::sleep(RETRY_PAUSE * 5).await;
+            }
+            done => return done,
+        }
+    }
+}
+
+async fn load_partition(
+    log: &JetStreamLog,
+    partition: Partition,
+    snapshots: &HashMap<Partition, Vec<(String, u64)>>,
+) -> std::result::Result<PartitionRead, RecoveryError> {
+    let snapshot = get_snapshot(&log.snapshots, partition, snapshots).await?;
+    let mut last = snapshot.as_ref().map(|(part, _)| (part.seq, 0));
+    let from = snapshot.as_ref().map_or(1, |(_, from)| *from);
+    let messages = read_messages(&log.js, partition, from).await?;
+    let mut entries = Vec::new();
+    for (sequence, payload) in messages {
+        let decoded = format::decode_records(&payload);
+        if let Some(damage) = decoded.damage {
+            return Err(inconsistent(
+                partition,
+                format!("message {sequence} is damaged: {damage}"),
+            ));
+        }
+        let (entry, _) = last.unwrap_or_default();
+        let entry = decoded.records.last().map_or(entry, |record| record.seq);
+        last = Some((entry, sequence));
+        entries.extend(decoded.records);
+    }
+    Ok(PartitionRead {
+        partition,
+        snapshot,
+        entries,
+        last,
+    })
 }
 
 fn inconsistent(partition: Partition, problem: String) -> RecoveryError {
@@ -773,23 +817,32 @@ async fn stored_partitions(log: &JetStreamLog) -> std::result::Result<Vec<Partit
     Ok(partitions)
 }
 
-/// The newest snapshot of `partition` and where to read it from after it.
+/// The newest snapshot of `partition` of those `stored`, and where to read it from after it.
 async fn get_snapshot(
     snapshots: &object_store::ObjectStore,
     partition: Partition,
+    stored: &HashMap<Partition, Vec<(String, u64)>>,
 ) -> std::result::Result<Option<(Part<PartState>, u64)>, RecoveryError> {
-    let stored = latest_snapshots(snapshots, |name| name.starts_with(&format!("{partition}@")))
-        .await
-        .map_err(|error| reading_error(partition, error))?;
-    let newest = stored
-        .get(&partition)
-        .and_then(|all| all.iter().max_by_key(|(_, entry)| *entry));
-    let Some((name, _)) = newest else {
+    let newest = |stored: &HashMap<Partition, Vec<(String, u64)>>| {
+        let all = stored.get(&partition)?;
+        all.iter().max_by_key(|(_, entry)| *entry).map(|(name, _)| name.clone())
+    };
+    let Some(name) = newest(stored) else {
         return Ok(None);
     };
-    let mut object = match snapshots.get(name).await {
+    let mut object = match snapshots.get(&name).await {
         Ok(object) => object,
-        Err(error) if error.kind() == object_store::GetErrorKind::NotFound => return Ok(None),
+        // A newer one replaced it since the listing (its stream may be purged up to the newer
+        // one): the partition's snapshots are listed again, and the read tried again.
+        Err(error) if error.kind() == object_store::GetErrorKind::NotFound => {
+            let prefix = format!("{partition}@");
+            let listed = latest_snapshots(snapshots, |name| name.starts_with(&prefix)).await;
+            let listed = listed.map_err(|error| reading_error(partition, error))?;
+            if newest(&listed).is_none_or(|newer| newer == name) {
+                return Err(inconsistent(partition, format!("its snapshot {name} is gone")));
+            }
+            return Box::pin(get_snapshot(snapshots, partition, &listed)).await;
+        }
         Err(error) => return Err(reading_error(partition, error)),
     };
     let from = (object.info().metadata.get(READ_FROM))
@@ -836,16 +889,27 @@ async fn read_messages(
         ..Default::default()
     };
     let consumer = stream.create_consumer(ordered).await.map_err(|error| failed(&error))?;
+    let name = consumer.cached_info().name.clone();
     let mut messages = consumer.messages().await.map_err(|error| failed(&error))?;
+    let mut read_all = Err(failed(&"the stream of messages ended early"));
     while let Some(message) = messages.next().await {
         let message = message.map_err(|error| failed(&error))?;
         let sequence = message.info().map_err(|error| failed(&error))?.stream_sequence;
         read.insert(sequence, message.payload.clone());
         if sequence >= last {
-            return Ok(read);
+            read_all = Ok(read);
+            break;
         }
     }
-    Err(failed(&"the stream of messages ended early"))
+    // The server would keep the consumer for half a minute after its last pull, and a server
+    // keeps only so many: a takeover of many dates, done twice, would find no room left.
+    drop(messages);
+    tokio::spawn(async move {
+        if let Err(error) = stream.delete_consumer(&name).await {
+            tracing::debug!(%error, "a reading consumer is left to expire");
+        }
+    });
+    read_all
 }
 
 impl LogReader for JetStreamReader {
