@@ -735,8 +735,9 @@ async fn list_snapshots_patiently(
     }
 }
 
-/// `load_partition`, tried again for a while: a stream or store whose server just died answers
-/// once its replicas elect a new leader.
+/// A partition's snapshot and messages, fetched, then decoded. Fetching is tried again for a
+/// while: a stream or store whose server just died answers once its replicas elect a new leader.
+/// A damaged message is not: reading it again changes nothing, so the refusal comes at once.
 async fn load_partition_patiently(
     log: &JetStreamLog,
     partition: Partition,
@@ -744,25 +745,36 @@ async fn load_partition_patiently(
 ) -> std::result::Result<PartitionRead, RecoveryError> {
     let started = Instant::now();
     loop {
-        match load_partition(log, partition, &snapshots).await {
+        match fetch_partition(log, partition, &snapshots).await {
             Err(error) if started.elapsed() < READ_PATIENCE => {
                 tracing::info!(%partition, %error, "reading the partition again");
                 tokio::time::sleep(RETRY_PAUSE * 5).await;
             }
-            done => return done,
+            Err(error) => return Err(error),
+            Ok((snapshot, messages)) => return decode_partition(partition, snapshot, messages),
         }
     }
 }
 
-async fn load_partition(
+type Fetched = (Option<(Part<PartState>, u64)>, BTreeMap<u64, bytes::Bytes>);
+
+async fn fetch_partition(
     log: &JetStreamLog,
     partition: Partition,
     snapshots: &HashMap<Partition, Vec<(String, u64)>>,
-) -> std::result::Result<PartitionRead, RecoveryError> {
+) -> std::result::Result<Fetched, RecoveryError> {
     let snapshot = get_snapshot(&log.snapshots, partition, snapshots).await?;
-    let mut last = snapshot.as_ref().map(|(part, _)| (part.seq, 0));
     let from = snapshot.as_ref().map_or(1, |(_, from)| *from);
     let messages = read_messages(&log.js, partition, from).await?;
+    Ok((snapshot, messages))
+}
+
+fn decode_partition(
+    partition: Partition,
+    snapshot: Option<(Part<PartState>, u64)>,
+    messages: BTreeMap<u64, bytes::Bytes>,
+) -> std::result::Result<PartitionRead, RecoveryError> {
+    let mut last = snapshot.as_ref().map(|(part, _)| (part.seq, 0));
     let mut entries = Vec::new();
     for (sequence, payload) in messages {
         let decoded = format::decode_records(&payload);

@@ -188,3 +188,34 @@ fn appends_go_on_while_one_of_three_servers_is_killed() {
         stop(again).await;
     });
 }
+
+#[test]
+fn a_damaged_message_stops_a_takeover_and_names_its_partition() {
+    let server = NatsServer::start();
+    run(async {
+        let clock = clock();
+        let services = start(log_on(&server.url(), 1).await, &clock).await;
+        let (user, _) = a_fans_day(&services).await;
+        services.wallet.charge(user, 700, None).await.unwrap();
+        stop(services).await;
+
+        // The wallet's last message again with one byte flipped, as a buggy or hostile client
+        // with access to NATS could publish it: JetStream's own checksums cannot tell.
+        let client = nats::connect(&server.url()).await;
+        let js = async_nats::jetstream::new(client);
+        let stream = js.get_stream("CONCERT_LOG").await.unwrap();
+        let last = stream.direct_get_last_for_subject("concert.log.wallet").await.unwrap();
+        let mut damaged = last.payload.to_vec();
+        let middle = damaged.len() / 2;
+        damaged[middle] ^= 0x40;
+        let published = js.publish("concert.log.wallet", damaged.into()).await.unwrap();
+        published.await.unwrap();
+
+        let log = log_on(&server.url(), 1).await;
+        let refused = match JetStreamReader::load_all(&log).await {
+            Ok(_) => panic!("a damaged message was replayed"),
+            Err(refused) => refused.to_string(),
+        };
+        assert!(refused.contains("wallet") && refused.contains("damaged"), "{refused}");
+    });
+}
