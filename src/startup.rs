@@ -7,7 +7,7 @@ use crate::cluster::gateway::{peer_key, Gateway};
 use crate::cluster::node::{EngineServer, Node, StartEngine};
 use crate::config::{Config, LogFormat};
 use crate::error::Error;
-use crate::http::connections::{admit_connection, Occupancy};
+use crate::http::connections::{admit_connection, bound_body_time, BodyTime, Occupancy};
 use crate::http::metrics::{self, Metrics};
 use crate::http::rate_limit::{ClientRateLimiter, UserRateLimiter};
 use crate::http::seat_maps::SeatMaps;
@@ -237,7 +237,11 @@ where
                     admit_connection(&per_client, &trusted_proxies, stream.get_ref(), extensions)
                 })
                 .finish(map_config(
-                    app().into_factory().map_err(|error| error.error_response()),
+                    app()
+                        .app_data(BodyTime(client_timeout))
+                        .wrap(from_fn(bound_body_time))
+                        .into_factory()
+                        .map_err(|error| error.error_response()),
                     move |_| AppConfig::__priv_test_new(false, address.to_string(), address),
                 ));
             fn_service(|stream: TcpStream| async move {

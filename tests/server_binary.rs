@@ -211,3 +211,23 @@ async fn a_flood_of_slow_connections_under_a_low_descriptor_limit_never_stops_wr
     );
     server.api.get_plain("/healthz").await;
 }
+
+#[tokio::test]
+async fn a_body_that_comes_too_slowly_is_given_up_after_the_client_timeout() {
+    use tokio::io::AsyncReadExt;
+    let server = server(&[], &[("CONCERT_CLIENT_TIMEOUT", "1s")]).start();
+    let address: std::net::SocketAddr = server.api.base().trim_start_matches("http://").parse().unwrap();
+    let mut slow = slow_bodies(address, "127.0.0.2", 1).await;
+    let mut stream = slow.pop().expect("a connection");
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
+    assert!(
+        read.is_ok(),
+        "the server still waits for the body after {:?}",
+        started.elapsed()
+    );
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("REQUEST_TIMEOUT"), "{answer}");
+}

@@ -1,16 +1,26 @@
-//! Bounds on what a client holds open: connections per client, event streams per token. A script
-//! with a thousand sockets must find the door shut long before the process runs out of file
-//! descriptors.
+//! Bounds on what a client holds open: connections per client, event streams per token, the time
+//! a body may take. A script with a thousand sockets must find the door shut long before the
+//! process runs out of file descriptors.
 
 use super::client::{budget_key, is_trusted};
-use actix_web::dev::Extensions;
+use super::problem;
+use crate::error::{Error, ErrorCode};
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Extensions, Payload, ServiceRequest, ServiceResponse};
+use actix_web::error::PayloadError;
+use actix_web::http::header::{HeaderMap, CONTENT_LENGTH, TRANSFER_ENCODING};
+use actix_web::middleware::Next;
 use actix_web::rt::net::TcpStream;
+use actix_web::HttpMessage;
+use futures_util::StreamExt;
 use ipnet::IpNet;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::{IpAddr, Shutdown};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// How many of something each key holds open now, up to a maximum.
 pub struct Occupancy<K: Hash + Eq + Clone> {
@@ -91,6 +101,63 @@ pub fn admit_connection(
             let _ = socket2::SockRef::from(stream).shutdown(Shutdown::Both);
         }
     }
+}
+
+/// The time a request's body has to arrive, counted from the end of its head.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyTime(pub Duration);
+
+/// Gives a request's body [`BodyTime`] to arrive. The server times the head out on its own
+/// (`--client-timeout`), but not the body: a client sending one slower than that (a byte a
+/// minute) would hold its connection, and the handler waiting for it, for ever. It is answered
+/// 408 REQUEST_TIMEOUT, whatever the handler made of the cut-short body.
+pub async fn bound_body_time(
+    mut request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let late = Arc::new(AtomicBool::new(false));
+    if let Some(&BodyTime(within)) = request.app_data::<BodyTime>() {
+        if declares_body(request.headers()) {
+            let payload = request.take_payload();
+            request.set_payload(bounded(payload, within, late.clone()));
+        }
+    }
+    let response = next.call(request).await?;
+    if !late.load(Ordering::Relaxed) {
+        return Ok(response.map_into_left_body());
+    }
+    let (request, _) = response.into_parts();
+    let timed_out = Error::new(ErrorCode::RequestTimeout, "The request's body came too slowly.");
+    let answer = timed_out.to_response(problem::language_of(&request));
+    Ok(ServiceResponse::new(request, answer).map_into_right_body())
+}
+
+/// Whether a request's head says a body follows.
+pub fn declares_body(headers: &HeaderMap) -> bool {
+    let length = headers.get(CONTENT_LENGTH);
+    headers.contains_key(TRANSFER_ENCODING) || length.is_some_and(|length| length.as_bytes() != b"0")
+}
+
+/// `payload`, ending in an error (and `late` set) if it is not all there `within` from now.
+fn bounded(payload: Payload, within: Duration, late: Arc<AtomicBool>) -> Payload {
+    let deadline = tokio::time::Instant::now() + within;
+    let chunks = futures_util::stream::unfold(Some(payload), move |payload| {
+        let late = late.clone();
+        async move {
+            let mut payload = payload?;
+            match tokio::time::timeout_at(deadline, payload.next()).await {
+                Ok(Some(chunk)) => Some((chunk, Some(payload))),
+                Ok(None) => None,
+                Err(_) => {
+                    late.store(true, Ordering::Relaxed);
+                    let cut = std::io::Error::new(std::io::ErrorKind::TimedOut, "the body came too slowly");
+                    Some((Err(PayloadError::Io(cut)), None))
+                }
+            }
+        }
+    });
+    let chunks: actix_http::BoxedPayloadStream = Box::pin(chunks);
+    Payload::from(chunks)
 }
 
 #[cfg(test)]

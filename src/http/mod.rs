@@ -217,9 +217,6 @@ fn method_not_allowed(request: &HttpRequest, allow: &str) -> HttpResponse {
     response
 }
 
-/// How long a body may take where no configuration says (never on the server itself).
-const BODY_TIMEOUT_UNCONFIGURED: std::time::Duration = std::time::Duration::from_secs(10);
-
 /// A request body that says it is JSON. Anything else is 415 before the body is read: a browser
 /// may send `text/plain` or a form to another site without asking, so accepting those would let
 /// any web page make its visitors register users or take tokens here.
@@ -239,19 +236,11 @@ impl actix_web::FromRequest for JsonBody {
 
     fn from_request(request: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
         let declared = require_json_content_type(request);
-        let state = request.app_data::<web::Data<AppState>>();
-        let within = state.map_or(BODY_TIMEOUT_UNCONFIGURED, |state| state.services.config.client_timeout);
+        // A body sent a byte at a time is cut off by `connections::bound_body_time`.
         let bytes = web::Bytes::from_request(request, payload);
         Box::pin(async move {
             declared?;
-            // A body sent a byte at a time would hold the connection for as long as it liked.
-            let bytes = actix_web::rt::time::timeout(within, bytes).await.map_err(|_| {
-                Error::invalid_request(format!(
-                    "The body did not arrive within {}.",
-                    humantime::format_duration(within)
-                ))
-            })?;
-            Ok(JsonBody(bytes?))
+            Ok(JsonBody(bytes.await?))
         })
     }
 }
@@ -259,13 +248,7 @@ impl actix_web::FromRequest for JsonBody {
 /// `application/json`, with or without parameters; a body-less request may say nothing.
 fn require_json_content_type(request: &HttpRequest) -> Result<()> {
     let content_type = request.headers().get(actix_web::http::header::CONTENT_TYPE);
-    let has_body = request
-        .headers()
-        .get(actix_web::http::header::CONTENT_LENGTH)
-        .is_some_and(|length| length.as_bytes() != b"0")
-        || request
-            .headers()
-            .contains_key(actix_web::http::header::TRANSFER_ENCODING);
+    let has_body = connections::declares_body(request.headers());
     let is_json = content_type
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.split(';').next())

@@ -94,7 +94,7 @@ impl Modify for ParserRefused {
             .build();
         let response = ResponseBuilder::new()
             .description(
-                "400 INVALID_REQUEST (not HTTP/1.1), 408 REQUEST_TIMEOUT (the head did not arrive within the client timeout), \
+                "400 INVALID_REQUEST (not HTTP/1.1), 408 REQUEST_TIMEOUT (the head or the body did not arrive within the client timeout), \
                  414 URI_TOO_LONG (a request target over 65,534 bytes), 431 HEADERS_TOO_LARGE (a head over 128 KiB or with \
                  more than 96 headers); the connection is closed after it",
             )

@@ -11,6 +11,9 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+/// How long the linearizability check of one run may take.
+const CHECK_WITHIN: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// A fan, by their index in the test.
 pub type FanIndex = usize;
 
@@ -100,14 +103,20 @@ impl History {
     pub fn assert_linearizable(&self) {
         let events = self.events.lock().clone();
         // The search recurses once per operation of an object: a large stack, not a small history.
-        let checked = std::thread::Builder::new()
+        let (told, answer) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
             .stack_size(512 << 20)
-            .spawn(move || check(&events))
-            .expect("a checking thread")
-            .join()
-            .expect("the check ends");
-        if let Err(failure) = checked {
-            panic!("{failure}");
+            .spawn(move || told.send(check(&events)))
+            .expect("a checking thread");
+        // The search is exponential in the worst case: a history too tangled to decide in time
+        // fails the test rather than hanging the suite.
+        let started = std::time::Instant::now();
+        let checked = answer.recv_timeout(CHECK_WITHIN);
+        eprintln!("the history was checked in {:?}", started.elapsed());
+        match checked {
+            Ok(Ok(())) => {}
+            Ok(Err(failure)) => panic!("{failure}"),
+            Err(_) => panic!("the history could not be checked within {CHECK_WITHIN:?}"),
         }
     }
 }
@@ -139,9 +148,21 @@ fn check(events: &[Event]) -> Result<(), String> {
     let mut seats: BTreeMap<u32, LinearizabilityTester<u64, Seat>> = BTreeMap::new();
     let mut wallets: BTreeMap<FanIndex, LinearizabilityTester<u64, Wallet>> = BTreeMap::new();
     let mut asked_by_thread: BTreeMap<u64, Asked> = BTreeMap::new();
+    let unanswered = unanswered(events);
+    // The tester tries threads in the order of their ids at every step of its search: an
+    // operation that may or may not have happened is tried only after every answered one, or
+    // the search would order the unanswered ones every which way before each answered one.
+    let ordered = |thread: &u64| {
+        if unanswered.contains(thread) {
+            UNANSWERED_LAST | thread
+        } else {
+            *thread
+        }
+    };
     for event in events {
         match event {
             Event::Asked(thread, asked) => {
+                let thread = &ordered(thread);
                 asked_by_thread.insert(*thread, asked.clone());
                 for (object, op) in invocations(asked) {
                     match (object, op) {
@@ -156,6 +177,7 @@ fn check(events: &[Event]) -> Result<(), String> {
                 }
             }
             Event::Told(thread, told) => {
+                let thread = &ordered(thread);
                 let asked = asked_by_thread.remove(thread).ok_or("told without being asked")?;
                 for (object, ret) in returns(&asked, told) {
                     match (object, ret) {
@@ -182,6 +204,21 @@ fn check(events: &[Event]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Above every thread id a run hands out.
+const UNANSWERED_LAST: u64 = 1 << 40;
+
+/// The threads whose last operation was never answered.
+fn unanswered(events: &[Event]) -> std::collections::BTreeSet<u64> {
+    let mut waiting = std::collections::BTreeSet::new();
+    for event in events {
+        match event {
+            Event::Asked(thread, _) => waiting.insert(*thread),
+            Event::Told(thread, _) => waiting.remove(thread),
+        };
+    }
+    waiting
 }
 
 enum Op {
