@@ -48,12 +48,21 @@ pub struct NatsServer {
 impl NatsServer {
     /// A server alone.
     pub fn start() -> Self {
-        let mut servers = Self::configure(1);
+        let mut servers = Self::start_on_free_ports(1);
         servers.pop().expect("one server")
     }
 
-    /// `count` servers in one cluster, each routed to the others; started, not yet ready.
-    fn configure(count: usize) -> Vec<Self> {
+    /// `count` servers, on ports found free; on others if a port was taken between the finding
+    /// and the server's start (tests start servers side by side).
+    fn start_on_free_ports(count: usize) -> Vec<Self> {
+        (0..ATTEMPTS)
+            .find_map(|_| Self::configure(count))
+            .expect("nats-server starts on free ports")
+    }
+
+    /// `count` servers in one cluster, each routed to the others; started, not yet ready. `None`
+    /// if one of them did not start.
+    fn configure(count: usize) -> Option<Vec<Self>> {
         let ports: Vec<(u16, u16)> = (0..count).map(|_| (free_port(), free_port())).collect();
         (0..count)
             .map(|index| {
@@ -85,13 +94,13 @@ impl NatsServer {
                     child: None,
                     _store: store,
                 };
-                server.spawn();
-                server
+                server.spawn().then_some(server)
             })
             .collect()
     }
 
-    fn spawn(&mut self) {
+    /// Starts the server; false if it stopped before it listened (its port was taken).
+    fn spawn(&mut self) -> bool {
         let child = Command::new(binary())
             .arg("-c")
             .arg(&self.config)
@@ -99,8 +108,8 @@ impl NatsServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("nats-server starts");
-        self.child = Some(child);
-        wait_for_port(self.port);
+        let child = self.child.insert(child);
+        listens(self.port, child)
     }
 
     pub fn url(&self) -> String {
@@ -118,7 +127,7 @@ impl NatsServer {
     /// Starts the server again on its store, after a kill.
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "the server is stopped first");
-        self.spawn();
+        assert!(self.spawn(), "nats-server starts again on its port");
     }
 }
 
@@ -128,13 +137,21 @@ impl Drop for NatsServer {
     }
 }
 
-fn wait_for_port(port: u16) {
+/// Whether `child` listens on `port` before it stops or the time is up.
+fn listens(port: u16, child: &mut Child) -> bool {
     let started = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed() < READY_WITHIN, "nats-server listens on {port}");
+        let stopped = child.try_wait().ok().flatten().is_some();
+        if stopped || started.elapsed() > READY_WITHIN {
+            return false;
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
+    true
 }
+
+/// How many sets of ports a start tries.
+const ATTEMPTS: usize = 5;
 
 /// Three servers in one cluster.
 pub struct NatsCluster {
@@ -144,7 +161,7 @@ pub struct NatsCluster {
 impl NatsCluster {
     pub fn start() -> Self {
         Self {
-            servers: NatsServer::configure(3),
+            servers: NatsServer::start_on_free_ports(3),
         }
     }
 
