@@ -236,21 +236,25 @@ mod tests {
     use crate::error::ErrorCode;
     use std::sync::Arc;
 
-    #[actix_rt::test]
-    async fn a_charge_is_refused_and_changes_nothing_while_the_journal_is_behind_then_goes_through() {
-        let (log, gate, _dir) = crate::persistence::file_log::FileLog::held_up(64);
-        let journal = log.journal().clone();
+    /// The wallet actor with no wallets yet, appending to `log`.
+    fn empty_wallets_on(log: SharedLog) -> WalletHandle {
         let limits = WalletLimits {
             charge_max: 10_000,
             balance_max: 100_000,
         };
-        let wallet = Part {
+        let wallets = Part {
             seq: 0,
             state: Wallet::new(limits),
         };
         let clock = ManualClock::starting_at("2026-12-24T10:00:00Z".parse().unwrap());
-        let arbiter = Arbiter::current();
-        let wallet = WalletHandle::start(wallet, log, Arc::new(clock), &arbiter, 64);
+        WalletHandle::start(wallets, log, Arc::new(clock), &Arbiter::current(), 64)
+    }
+
+    #[actix_rt::test]
+    async fn a_charge_is_refused_and_changes_nothing_while_the_journal_is_behind_then_goes_through() {
+        let (log, gate, _dir) = crate::persistence::file_log::FileLog::held_up(64);
+        let journal = log.journal().clone();
+        let wallet = empty_wallets_on(log);
         let user = UserId::random();
         // As much as the journal has room for, waiting for the disk.
         let queued = journal.append(vec![0; 64]);
@@ -277,16 +281,7 @@ mod tests {
     #[actix_rt::test]
     async fn a_balance_is_read_only_once_the_charge_it_shows_is_durable() {
         let (log, gate, _dir) = crate::persistence::file_log::FileLog::held_up(1 << 20);
-        let limits = WalletLimits {
-            charge_max: 10_000,
-            balance_max: 100_000,
-        };
-        let wallet = Part {
-            seq: 0,
-            state: Wallet::new(limits),
-        };
-        let clock = ManualClock::starting_at("2026-12-24T10:00:00Z".parse().unwrap());
-        let wallet = WalletHandle::start(wallet, log, Arc::new(clock), &Arbiter::current(), 64);
+        let wallet = empty_wallets_on(log);
         let user = UserId::random();
         let charging = actix_rt::spawn({
             let wallet = wallet.clone();
