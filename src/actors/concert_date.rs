@@ -91,6 +91,10 @@ pub struct ConcertDateActor {
     published: Arc<RwLock<Published>>,
     /// The map's version when `published` was last marked stale or refreshed.
     seen_version: u64,
+    /// The view made for readers while its changes were not yet durable, shared by every reader
+    /// of the same map version until it is published: a thousand readers during a rush cost
+    /// one copy of the seats, not a thousand.
+    awaiting: Option<Published>,
     alarm: Alarm,
 }
 
@@ -114,6 +118,23 @@ impl ConcertDateActor {
             seats: Some(seats),
             ..published
         }
+    }
+
+    /// The view readers wait on for the map as it stands: the one made for an earlier reader
+    /// while nothing changed since, or a new one.
+    fn awaiting_view(&mut self, now: DateTime<Utc>, with_seats: bool) -> Published {
+        let version = self.map.version();
+        let reusable = self.awaiting.as_ref().filter(|view| {
+            view.map_version == version
+                && view.valid_until.is_none_or(|until| now < until)
+                && (view.seats.is_some() || !with_seats)
+        });
+        if let Some(view) = reusable {
+            return view.clone();
+        }
+        let view = self.view(now, with_seats);
+        self.awaiting = Some(view.clone());
+        view
     }
 
     /// The map as it stands at `now`, not yet published.
@@ -385,7 +406,7 @@ impl Handler<Refresh> for ConcertDateActor {
         if settled.is_done() || self.published.read().is_fresh(now) {
             return ActorResponse::reply(Ok(self.refresh(now, message.with_seats)));
         }
-        let view = self.view(now, message.with_seats);
+        let view = self.awaiting_view(now, message.with_seats);
         let published = self.published.clone();
         ActorResponse::r#async(actix::fut::wrap_future(async move {
             settled.durable().await?;
@@ -442,6 +463,7 @@ impl ConcertDateHandle {
         let actor = ConcertDateActor {
             unfinished_payments: recorded,
             seen_version: map.version(),
+            awaiting: None,
             stream: PartitionWriter::new(context.log.clone(), Partition::Date(key), seq),
             map,
             context,
@@ -603,6 +625,37 @@ mod tests {
             seat_statuses(&date).await,
             [SeatStatus::Held, SeatStatus::Available],
             "published once durable, read again without waiting"
+        );
+    }
+
+    #[actix_rt::test]
+    async fn readers_waiting_on_the_same_changes_share_one_copy_of_the_seats() {
+        let clock = ManualClock::starting_at("2026-12-24T10:00:00Z".parse().unwrap());
+        let (log, gate, dir) = crate::persistence::file_log::FileLog::held_up(1 << 20);
+        let (date, _dir) = start_date_on(&clock, 1_000, log, dir);
+        let holding = actix_rt::spawn({
+            let (date, ends) = (date.clone(), token_ends(&clock));
+            async move { date.hold(UserId::random(), 1, ends, None).await }
+        });
+        // The hold is applied and waits for the disk before the readers ask.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let readers: Vec<_> = (0..50)
+            .map(|_| {
+                let date = date.clone();
+                actix_rt::spawn(async move { date.seat_map().await })
+            })
+            .collect();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        gate.open();
+        holding.await.unwrap().unwrap();
+        let mut maps = Vec::new();
+        for reader in readers {
+            maps.push(reader.await.unwrap().unwrap());
+        }
+        assert_eq!(maps[0].counts.held, 1);
+        assert!(
+            maps.iter().all(|map| Arc::ptr_eq(&map.seats, &maps[0].seats)),
+            "every waiting reader got the one copy made for the map's version"
         );
     }
 

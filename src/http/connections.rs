@@ -115,15 +115,16 @@ pub async fn bound_body_time(
     mut request: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let late = Arc::new(AtomicBool::new(false));
-    if let Some(&BodyTime(within)) = request.app_data::<BodyTime>() {
-        if declares_body(request.headers()) {
-            let payload = request.take_payload();
-            request.set_payload(bounded(payload, within, late.clone()));
-        }
-    }
+    // Only a request with a body pays for the watch: most (reads, `/healthz`) have none.
+    let within = request.app_data::<BodyTime>().map(|&BodyTime(within)| within);
+    let late = within.filter(|_| declares_body(request.headers())).map(|within| {
+        let late = Arc::new(AtomicBool::new(false));
+        let payload = request.take_payload();
+        request.set_payload(bounded(payload, within, late.clone()));
+        late
+    });
     let response = next.call(request).await?;
-    if !late.load(Ordering::Relaxed) {
+    if !late.is_some_and(|late| late.load(Ordering::Relaxed)) {
         return Ok(response.map_into_left_body());
     }
     let (request, _) = response.into_parts();
