@@ -1,13 +1,19 @@
 //! The history of what clients asked the cluster and were told, as they saw it in real time, and
 //! its check: per seat and per wallet the operations must be linearizable. Linearizability is
-//! local (Herlihy and Wing), so each object is checked on its own, with stateright's tester.
+//! local (Herlihy and Wing), so each object is checked on its own.
+//!
+//! The check is Wing and Gong's search with Lowe's memory of the configurations already tried (a
+//! set of operations linearized and the state they lead to): without it the search is exponential
+//! in the operations that overlap, and a chaos run's history (hundreds of reads overlapping
+//! operations whose answers were lost) could not be decided in minutes.
 //!
 //! An operation whose answer never came, or came as a 5xx, may or may not have happened: it stays
 //! in flight for ever, and its client goes on under a new thread id.
 
 use parking_lot::Mutex;
-use stateright::semantics::{ConsistencyTester, LinearizabilityTester, SequentialSpec};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::fmt::Debug;
+use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -102,14 +108,10 @@ impl History {
     /// operations are linearizable.
     pub fn assert_linearizable(&self) {
         let events = self.events.lock().clone();
-        // The search recurses once per operation of an object: a large stack, not a small history.
         let (told, answer) = std::sync::mpsc::channel();
-        std::thread::Builder::new()
-            .stack_size(512 << 20)
-            .spawn(move || told.send(check(&events)))
-            .expect("a checking thread");
-        // The search is exponential in the worst case: a history too tangled to decide in time
-        // fails the test rather than hanging the suite.
+        std::thread::spawn(move || told.send(check(&events)));
+        // The search is exponential in the worst case even with its memory: a history too tangled
+        // to decide in time fails the test rather than hanging the suite.
         let started = std::time::Instant::now();
         let checked = answer.recv_timeout(CHECK_WITHIN);
         eprintln!("the history was checked in {:?}", started.elapsed());
@@ -144,81 +146,295 @@ enum Object {
     Wallet(FanIndex),
 }
 
+/// One operation on one object: asked at one event of the history, told at a later one or never.
+#[derive(Clone, Debug)]
+struct Operation<S: Spec> {
+    op: S::Op,
+    /// None while in flight: it may have happened, with any outcome, or not at all.
+    ret: Option<S::Ret>,
+    asked_at: usize,
+    told_at: Option<usize>,
+}
+
+/// Every seat's and every wallet's operations, in the order they were asked.
+#[derive(Default)]
+struct Objects {
+    seats: BTreeMap<u32, Vec<Operation<Seat>>>,
+    wallets: BTreeMap<FanIndex, Vec<Operation<Wallet>>>,
+}
+
+/// Where one thread's operation in flight sits in each object's list.
+type Pending = Vec<(Object, usize)>;
+
 fn check(events: &[Event]) -> Result<(), String> {
-    let mut seats: BTreeMap<u32, LinearizabilityTester<u64, Seat>> = BTreeMap::new();
-    let mut wallets: BTreeMap<FanIndex, LinearizabilityTester<u64, Wallet>> = BTreeMap::new();
-    let mut asked_by_thread: BTreeMap<u64, Asked> = BTreeMap::new();
-    let unanswered = unanswered(events);
-    // The tester tries threads in the order of their ids at every step of its search: an
-    // operation that may or may not have happened is tried only after every answered one, or
-    // the search would order the unanswered ones every which way before each answered one.
-    let ordered = |thread: &u64| {
-        if unanswered.contains(thread) {
-            UNANSWERED_LAST | thread
-        } else {
-            *thread
-        }
-    };
-    for event in events {
-        match event {
-            Event::Asked(thread, asked) => {
-                let thread = &ordered(thread);
-                asked_by_thread.insert(*thread, asked.clone());
-                for (object, op) in invocations(asked) {
-                    match (object, op) {
-                        (Object::Seat(seat), Op::Seat(op)) => {
-                            seats.entry(seat).or_default().on_invoke(*thread, op).map(|_| ())
-                        }
-                        (Object::Wallet(fan), Op::Wallet(op)) => {
-                            wallets.entry(fan).or_default().on_invoke(*thread, op).map(|_| ())
-                        }
-                        _ => unreachable!("an operation goes to its own kind of object"),
-                    }?;
-                }
-            }
-            Event::Told(thread, told) => {
-                let thread = &ordered(thread);
-                let asked = asked_by_thread.remove(thread).ok_or("told without being asked")?;
-                for (object, ret) in returns(&asked, told) {
-                    match (object, ret) {
-                        (Object::Seat(seat), Ret::Seat(ret)) => {
-                            seats.entry(seat).or_default().on_return(*thread, ret).map(|_| ())
-                        }
-                        (Object::Wallet(fan), Ret::Wallet(ret)) => {
-                            wallets.entry(fan).or_default().on_return(*thread, ret).map(|_| ())
-                        }
-                        _ => unreachable!("an answer comes from its own kind of object"),
-                    }?;
-                }
-            }
+    let objects = objects_of(events)?;
+    for (seat, operations) in &objects.seats {
+        if !linearizable(operations) {
+            return Err(format!("seat {seat} is not linearizable: {operations:#?}"));
         }
     }
-    for (seat, tester) in &seats {
-        if !tester.is_consistent() {
-            return Err(format!("seat {seat} is not linearizable: {tester:#?}"));
-        }
-    }
-    for (fan, tester) in &wallets {
-        if !tester.is_consistent() {
-            return Err(format!("the wallet of fan {fan} is not linearizable: {tester:#?}"));
+    for (fan, operations) in &objects.wallets {
+        if !linearizable(operations) {
+            return Err(format!("the wallet of fan {fan} is not linearizable: {operations:#?}"));
         }
     }
     Ok(())
 }
 
-/// Above every thread id a run hands out.
-const UNANSWERED_LAST: u64 = 1 << 40;
-
-/// The threads whose last operation was never answered.
-fn unanswered(events: &[Event]) -> std::collections::BTreeSet<u64> {
-    let mut waiting = std::collections::BTreeSet::new();
-    for event in events {
+/// Splits the history by object. An operation told that nothing was done is left out: it
+/// constrains nothing.
+fn objects_of(events: &[Event]) -> Result<Objects, String> {
+    let mut objects = Objects::default();
+    let mut pending: BTreeMap<u64, (Asked, Pending)> = BTreeMap::new();
+    for (at, event) in events.iter().enumerate() {
         match event {
-            Event::Asked(thread, _) => waiting.insert(*thread),
-            Event::Told(thread, _) => waiting.remove(thread),
-        };
+            Event::Asked(thread, asked) => {
+                let placed = invocations(asked)
+                    .into_iter()
+                    .map(|(object, op)| (object, objects.ask(object, op, at)))
+                    .collect();
+                pending.insert(*thread, (asked.clone(), placed));
+            }
+            Event::Told(thread, told) => {
+                let (asked, placed) = pending.remove(thread).ok_or("told without being asked")?;
+                if let Told::Nothing = told {
+                    objects.forget(&placed);
+                    continue;
+                }
+                for ((object, ret), (placed_object, index)) in returns(&asked, told).into_iter().zip(placed) {
+                    assert_eq!(object, placed_object, "an answer comes from the object asked");
+                    objects.tell(object, index, ret, at);
+                }
+            }
+        }
     }
-    waiting
+    objects
+        .seats
+        .values_mut()
+        .for_each(|operations| operations.retain(|o| !o.forgotten()));
+    objects
+        .wallets
+        .values_mut()
+        .for_each(|operations| operations.retain(|o| !o.forgotten()));
+    Ok(objects)
+}
+
+impl Objects {
+    fn ask(&mut self, object: Object, op: Op, at: usize) -> usize {
+        match (object, op) {
+            (Object::Seat(seat), Op::Seat(op)) => push(self.seats.entry(seat).or_default(), op, at),
+            (Object::Wallet(fan), Op::Wallet(op)) => push(self.wallets.entry(fan).or_default(), op, at),
+            _ => unreachable!("an operation goes to its own kind of object"),
+        }
+    }
+
+    fn tell(&mut self, object: Object, index: usize, ret: Ret, at: usize) {
+        match (object, ret) {
+            (Object::Seat(seat), Ret::Seat(ret)) => self.seats.get_mut(&seat).expect("asked")[index].told(ret, at),
+            (Object::Wallet(fan), Ret::Wallet(ret)) => self.wallets.get_mut(&fan).expect("asked")[index].told(ret, at),
+            _ => unreachable!("an answer comes from its own kind of object"),
+        }
+    }
+
+    /// Marks operations that were told nothing was done, to be left out.
+    fn forget(&mut self, placed: &Pending) {
+        for (object, index) in placed {
+            match object {
+                Object::Seat(seat) => self.seats.get_mut(seat).expect("asked")[*index].told_at = Some(FORGOTTEN),
+                Object::Wallet(fan) => self.wallets.get_mut(fan).expect("asked")[*index].told_at = Some(FORGOTTEN),
+            }
+        }
+    }
+}
+
+/// The told-at mark of an operation left out of the check.
+const FORGOTTEN: usize = usize::MAX;
+
+fn push<S: Spec>(operations: &mut Vec<Operation<S>>, op: S::Op, at: usize) -> usize {
+    operations.push(Operation {
+        op,
+        ret: None,
+        asked_at: at,
+        told_at: None,
+    });
+    operations.len() - 1
+}
+
+impl<S: Spec> Operation<S> {
+    fn told(&mut self, ret: S::Ret, at: usize) {
+        self.ret = Some(ret);
+        self.told_at = Some(at);
+    }
+
+    fn forgotten(&self) -> bool {
+        self.told_at == Some(FORGOTTEN)
+    }
+}
+
+/// An object's sequential behaviour.
+trait Spec: Clone + Default + Eq + Hash + Debug {
+    type Op: Debug + Clone;
+    type Ret: Debug + Clone + PartialEq;
+
+    /// What the object tells of `op`, and its state afterwards.
+    fn invoke(&self, op: &Self::Op) -> (Self::Ret, Self);
+
+    /// The state after `op` was told `ret` (any outcome when in flight), if it could have been.
+    fn step(&self, op: &Self::Op, ret: Option<&Self::Ret>) -> Option<Self> {
+        let (told, next) = self.invoke(op);
+        ret.is_none_or(|ret| *ret == told).then_some(next)
+    }
+}
+
+/// Whether some order of the operations, each placed between its asking and its telling, is one
+/// the object's sequential behaviour allows (an operation in flight may be placed anywhere after
+/// its asking, or nowhere).
+///
+/// Two prunings keep the search polynomial on chaos histories. An operation in flight that would
+/// change nothing where it is tried is never placed there: placing it is the same as leaving it
+/// out. An answered operation that changes nothing and is allowed where it is tried (a read, a
+/// refusal) is placed there for good: any order that places it later can place it here instead,
+/// so when what follows fails, the search undoes it and goes back further, not sideways.
+fn linearizable<S: Spec>(operations: &[Operation<S>]) -> bool {
+    let mut search = Search::new(operations);
+    let mut state = S::default();
+    let mut linearized = vec![0u64; operations.len().div_ceil(64)];
+    let mut tried: HashSet<(Vec<u64>, S)> = HashSet::new();
+    let mut placed: Vec<Placed<S>> = Vec::new();
+    let mut answered_left = operations.iter().filter(|o| o.told_at.is_some()).count();
+    let mut cursor = search.first();
+    while answered_left > 0 {
+        match search.entries[cursor] {
+            Entry::Asked(index) => {
+                let operation = &operations[index];
+                let next = state.step(&operation.op, operation.ret.as_ref());
+                let Some(next) = next.filter(|next| operation.ret.is_some() || *next != state) else {
+                    cursor = search.next[cursor];
+                    continue;
+                };
+                linearized[index / 64] |= 1 << (index % 64);
+                if !tried.insert((linearized.clone(), next.clone())) {
+                    linearized[index / 64] &= !(1 << (index % 64));
+                    cursor = search.next[cursor];
+                    continue;
+                }
+                placed.push(Placed {
+                    index,
+                    for_good: next == state,
+                    before: std::mem::replace(&mut state, next),
+                });
+                search.lift(index);
+                answered_left -= usize::from(operation.told_at.is_some());
+                cursor = search.first();
+            }
+            // An answered operation's telling is reached with it not yet placed (or the end of
+            // the history with answered ones left): undo placements back to the last one that
+            // has alternatives, and try the next.
+            Entry::Told(_) | Entry::End => loop {
+                let Some(last) = placed.pop() else {
+                    return false;
+                };
+                state = last.before;
+                linearized[last.index / 64] &= !(1 << (last.index % 64));
+                search.unlift(last.index);
+                answered_left += usize::from(operations[last.index].told_at.is_some());
+                if !last.for_good {
+                    cursor = search.next[search.asked[last.index]];
+                    break;
+                }
+            },
+        }
+    }
+    true
+}
+
+/// An operation placed in the order being tried, with the state before it.
+struct Placed<S> {
+    index: usize,
+    before: S,
+    for_good: bool,
+}
+
+#[derive(Clone, Copy)]
+enum Entry {
+    Asked(usize),
+    Told(usize),
+    End,
+}
+
+/// The askings and tellings not yet placed, in the order they happened, as a list that an
+/// operation is lifted out of when placed and put back into when the placement is undone.
+struct Search {
+    /// A head at 0, then the entries in order, then the end.
+    entries: Vec<Entry>,
+    next: Vec<usize>,
+    previous: Vec<usize>,
+    asked: Vec<usize>,
+    told: Vec<Option<usize>>,
+}
+
+impl Search {
+    fn new<S: Spec>(operations: &[Operation<S>]) -> Self {
+        let mut timed: Vec<(usize, Entry)> = Vec::new();
+        for (index, operation) in operations.iter().enumerate() {
+            timed.push((operation.asked_at, Entry::Asked(index)));
+            if let Some(at) = operation.told_at {
+                timed.push((at, Entry::Told(index)));
+            }
+        }
+        timed.sort_by_key(|(at, _)| *at);
+        let mut entries = vec![Entry::End];
+        entries.extend(timed.into_iter().map(|(_, entry)| entry));
+        entries.push(Entry::End);
+        let count = entries.len();
+        let mut asked = vec![0; operations.len()];
+        let mut told = vec![None; operations.len()];
+        for (position, entry) in entries.iter().enumerate() {
+            match *entry {
+                Entry::Asked(index) => asked[index] = position,
+                Entry::Told(index) => told[index] = Some(position),
+                Entry::End => {}
+            }
+        }
+        Self {
+            entries,
+            next: (1..=count).collect(),
+            previous: (0..count).map(|position| position.saturating_sub(1)).collect(),
+            asked,
+            told,
+        }
+    }
+
+    fn first(&self) -> usize {
+        self.next[0]
+    }
+
+    fn lift(&mut self, index: usize) {
+        self.unlink(self.asked[index]);
+        if let Some(told) = self.told[index] {
+            self.unlink(told);
+        }
+    }
+
+    /// Puts an operation back: the reverse of its lifting, so every link is restored.
+    fn unlift(&mut self, index: usize) {
+        if let Some(told) = self.told[index] {
+            self.relink(told);
+        }
+        self.relink(self.asked[index]);
+    }
+
+    fn unlink(&mut self, position: usize) {
+        let (previous, next) = (self.previous[position], self.next[position]);
+        self.next[previous] = next;
+        self.previous[next] = previous;
+    }
+
+    fn relink(&mut self, position: usize) {
+        let (previous, next) = (self.previous[position], self.next[position]);
+        self.next[previous] = position;
+        self.previous[next] = position;
+    }
 }
 
 enum Op {
@@ -274,19 +490,12 @@ fn returns(asked: &Asked, told: &Told) -> Vec<(Object, Ret)> {
                 .map(|(seat, status)| seat_ret(seat, SeatRet::Seen(*status)))
                 .collect()
         }
-        (asked, Told::Nothing) => invocations(asked)
-            .into_iter()
-            .map(|(object, op)| match op {
-                Op::Seat(_) => (object, Ret::Seat(SeatRet::Nothing)),
-                Op::Wallet(_) => (object, Ret::Wallet(WalletRet::Nothing)),
-            })
-            .collect(),
         (asked, told) => panic!("{asked:?} cannot be told {told:?}"),
     }
 }
 
 /// A seat, as one fan at a time may hold and pay it.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 enum Seat {
     #[default]
     Available,
@@ -310,44 +519,36 @@ enum SeatRet {
     Refused,
     Released,
     Seen(SeatStatus),
-    Nothing,
 }
 
-impl SequentialSpec for Seat {
+impl Spec for Seat {
     type Op = SeatOp;
     type Ret = SeatRet;
 
-    fn invoke(&mut self, op: &SeatOp) -> SeatRet {
-        match (op, self.clone()) {
-            (SeatOp::Hold(fan), Seat::Available) => {
-                *self = Seat::Held(*fan);
-                SeatRet::Held
-            }
-            (SeatOp::Hold(_), _) => SeatRet::Taken,
-            (SeatOp::Pay(fan), Seat::Held(holder)) if holder == *fan => {
-                *self = Seat::Sold(*fan);
-                SeatRet::Paid
-            }
-            (SeatOp::Cancel(fan), Seat::Held(holder)) if holder == *fan => {
-                *self = Seat::Available;
-                SeatRet::Released
-            }
-            (SeatOp::Pay(_) | SeatOp::Cancel(_), _) => SeatRet::Refused,
-            (SeatOp::Read, seat) => SeatRet::Seen(match seat {
-                Seat::Available => SeatStatus::Available,
-                Seat::Held(_) => SeatStatus::Held,
-                Seat::Sold(_) => SeatStatus::Sold,
-            }),
+    fn invoke(&self, op: &SeatOp) -> (SeatRet, Self) {
+        match (op, self) {
+            (SeatOp::Hold(fan), Seat::Available) => (SeatRet::Held, Seat::Held(*fan)),
+            (SeatOp::Hold(_), _) => (SeatRet::Taken, self.clone()),
+            (SeatOp::Pay(fan), Seat::Held(holder)) if holder == fan => (SeatRet::Paid, Seat::Sold(*fan)),
+            (SeatOp::Cancel(fan), Seat::Held(holder)) if holder == fan => (SeatRet::Released, Seat::Available),
+            (SeatOp::Pay(_) | SeatOp::Cancel(_), _) => (SeatRet::Refused, self.clone()),
+            (SeatOp::Read, seat) => (SeatRet::Seen(seat.status()), self.clone()),
         }
     }
+}
 
-    fn is_valid_step(&mut self, op: &SeatOp, ret: &SeatRet) -> bool {
-        *ret == SeatRet::Nothing || self.invoke(op) == *ret
+impl Seat {
+    fn status(&self) -> SeatStatus {
+        match self {
+            Seat::Available => SeatStatus::Available,
+            Seat::Held(_) => SeatStatus::Held,
+            Seat::Sold(_) => SeatStatus::Sold,
+        }
     }
 }
 
 /// A wallet's balance.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 struct Wallet {
     balance: i64,
 }
@@ -364,29 +565,29 @@ enum WalletRet {
     Balance(i64),
     /// Short of money, or refused for the seat's sake.
     Refused,
-    Nothing,
 }
 
-impl SequentialSpec for Wallet {
+impl Spec for Wallet {
     type Op = WalletOp;
     type Ret = WalletRet;
 
-    fn invoke(&mut self, op: &WalletOp) -> WalletRet {
-        match *op {
-            WalletOp::Charge(amount) => self.balance += amount,
-            WalletOp::Pay(price) if price <= self.balance => self.balance -= price,
-            WalletOp::Pay(_) => return WalletRet::Refused,
-            WalletOp::Read => {}
-        }
-        WalletRet::Balance(self.balance)
+    fn invoke(&self, op: &WalletOp) -> (WalletRet, Self) {
+        let balance = match *op {
+            WalletOp::Charge(amount) => self.balance + amount,
+            WalletOp::Pay(price) if price <= self.balance => self.balance - price,
+            WalletOp::Pay(_) => return (WalletRet::Refused, self.clone()),
+            WalletOp::Read => self.balance,
+        };
+        (WalletRet::Balance(balance), Wallet { balance })
     }
 
     /// A payment refused for its seat leaves the wallet as it was, whatever the balance.
-    fn is_valid_step(&mut self, op: &WalletOp, ret: &WalletRet) -> bool {
-        match (op, ret) {
-            (WalletOp::Pay(_), WalletRet::Refused) | (_, WalletRet::Nothing) => true,
-            _ => self.invoke(op) == *ret,
+    fn step(&self, op: &WalletOp, ret: Option<&WalletRet>) -> Option<Self> {
+        if let (WalletOp::Pay(_), Some(WalletRet::Refused)) = (op, ret) {
+            return Some(self.clone());
         }
+        let (told, next) = self.invoke(op);
+        ret.is_none_or(|ret| *ret == told).then_some(next)
     }
 }
 
@@ -503,5 +704,153 @@ mod tests {
         one(&history, pay, Told::Paid { balance: 2_000 });
         one(&history, Asked::ReadWallet { fan: 0 }, Told::Balance(1_000));
         assert!(!linearizable(&history), "a second debit nobody asked for");
+    }
+
+    /// Fans whose holds were never answered, racing for one seat while readers watch it: the
+    /// search without memory tried every order of the unanswered holds before each read.
+    #[test]
+    fn a_seat_watched_through_many_unanswered_holds_is_decided() {
+        let history = History::default();
+        let mut holders: Vec<Thread> = (0..40).map(|_| history.thread()).collect();
+        for (fan, holder) in holders.iter_mut().enumerate() {
+            holder.asked(Asked::Hold { fan, seat: 1 });
+            holder.never_told();
+        }
+        let readers: Vec<Thread> = (0..200).map(|_| history.thread()).collect();
+        for reader in &readers {
+            reader.asked(Asked::ReadSeats { seats: 1 });
+        }
+        for (round, reader) in readers.iter().enumerate() {
+            let seen = if round < 100 {
+                SeatStatus::Available
+            } else {
+                SeatStatus::Held
+            };
+            reader.told(Told::Seats(vec![seen]));
+        }
+        assert!(linearizable(&history));
+        one(
+            &history,
+            Asked::ReadSeats { seats: 1 },
+            Told::Seats(vec![SeatStatus::Available]),
+        );
+        assert!(
+            !linearizable(&history),
+            "a hold seen by a read told before cannot be unseen"
+        );
+    }
+
+    /// The search's answer equals that of trying every order of every admissible subset, on
+    /// small random histories of one seat.
+    mod against_every_order {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn seat_op() -> impl Strategy<Value = SeatOp> {
+            prop_oneof![
+                (0..2usize).prop_map(SeatOp::Hold),
+                (0..2usize).prop_map(SeatOp::Pay),
+                (0..2usize).prop_map(SeatOp::Cancel),
+                Just(SeatOp::Read),
+            ]
+        }
+
+        fn seat_ret() -> impl Strategy<Value = SeatRet> {
+            prop_oneof![
+                Just(SeatRet::Held),
+                Just(SeatRet::Taken),
+                Just(SeatRet::Paid),
+                Just(SeatRet::Refused),
+                Just(SeatRet::Released),
+                Just(SeatRet::Seen(SeatStatus::Available)),
+                Just(SeatRet::Seen(SeatStatus::Held)),
+                Just(SeatRet::Seen(SeatStatus::Sold)),
+            ]
+        }
+
+        /// The answer an operation would get in some order: often right, so that histories are
+        /// linearizable about as often as not.
+        fn operation() -> impl Strategy<Value = (SeatOp, Option<SeatRet>, usize, Option<usize>)> {
+            (
+                seat_op(),
+                prop::option::weighted(0.8, seat_ret()),
+                0..12usize,
+                1..8usize,
+            )
+                .prop_map(|(op, ret, asked_at, lasting)| {
+                    let told_at = ret.as_ref().map(|_| asked_at + lasting);
+                    (op, ret, asked_at, told_at)
+                })
+        }
+
+        fn operations(drawn: Vec<(SeatOp, Option<SeatRet>, usize, Option<usize>)>) -> Vec<Operation<Seat>> {
+            // Distinct instants: asked and told events are never simultaneous in a history.
+            drawn
+                .into_iter()
+                .enumerate()
+                .map(|(index, (op, ret, asked_at, told_at))| Operation {
+                    op,
+                    ret,
+                    asked_at: asked_at * 16 + index,
+                    told_at: told_at.map(|at| at * 16 + 8 + index),
+                })
+                .collect()
+        }
+
+        fn in_some_order(operations: &[Operation<Seat>]) -> bool {
+            let count = operations.len();
+            (0u32..1 << count).any(|subset| {
+                let chosen: Vec<usize> = (0..count).filter(|i| subset & (1 << i) != 0).collect();
+                let answered_all = operations
+                    .iter()
+                    .enumerate()
+                    .all(|(i, o)| o.told_at.is_none() || chosen.contains(&i));
+                answered_all && permutations(&chosen).iter().any(|order| allowed(operations, order))
+            })
+        }
+
+        fn permutations(items: &[usize]) -> Vec<Vec<usize>> {
+            if items.is_empty() {
+                return vec![vec![]];
+            }
+            let mut all = Vec::new();
+            for (position, item) in items.iter().enumerate() {
+                let mut rest = items.to_vec();
+                rest.remove(position);
+                for mut tail in permutations(&rest) {
+                    tail.insert(0, *item);
+                    all.push(tail);
+                }
+            }
+            all
+        }
+
+        fn allowed(operations: &[Operation<Seat>], order: &[usize]) -> bool {
+            let respects_real_time = order.iter().enumerate().all(|(position, &earlier)| {
+                order[position + 1..].iter().all(|&later| {
+                    operations[later]
+                        .told_at
+                        .is_none_or(|told| told > operations[earlier].asked_at)
+                })
+            });
+            let mut state = Seat::default();
+            respects_real_time
+                && order.iter().all(|&index| {
+                    let operation = &operations[index];
+                    state
+                        .step(&operation.op, operation.ret.as_ref())
+                        .map(|next| state = next)
+                        .is_some()
+                })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(3000))]
+            #[test]
+            fn the_search_agrees(drawn in prop::collection::vec(operation(), 0..7)) {
+                let operations = operations(drawn);
+                prop_assert_eq!(linearizable(&operations), in_some_order(&operations), "{:#?}", operations);
+            }
+        }
     }
 }
