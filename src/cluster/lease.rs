@@ -129,6 +129,11 @@ impl Leases {
         Ok(())
     }
 
+    /// Removes `key` whoever wrote it: for a member that leaves.
+    pub async fn withdraw(&self, key: &str) -> Result<()> {
+        self.bucket.purge(key).await.map_err(unavailable)
+    }
+
     /// Gives lease `key` up at once, so another node need not wait for it to expire.
     pub async fn release(&self, key: &str, held: Held) -> Result<()> {
         self.bucket

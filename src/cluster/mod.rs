@@ -7,7 +7,11 @@
 //! - [`lease`]: leases and the list of live nodes in JetStream key-value buckets.
 //! - [`node`]: a node's life: follow, take over, renew, step down.
 //! - [`gateway`]: a node's public listener, forwarding to the engine.
+//! - [`placement`]: which live node should own a partition.
+//! - [`ownership`]: the groups of partitions a node holds a lease for, as placement says.
 
 pub mod gateway;
 pub mod lease;
 pub mod node;
+pub mod ownership;
+pub mod placement;

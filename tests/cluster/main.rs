@@ -7,3 +7,4 @@ mod history;
 mod jetstream_log;
 mod leases;
 mod nodes;
+mod ownership;

@@ -1,0 +1,215 @@
+//! Groups of partitions spread over nodes by their leases, against a real nats-server: each
+//! group is served by the node placement names, moves back when a node joins, is given back by a
+//! node that stops, and is taken over once a dead node's lease has run out, never while it might
+//! still be valid.
+
+use crate::common::nats::{self, NatsServer};
+use concert_reservation::cluster::lease::{Holder, Leases};
+use concert_reservation::cluster::ownership::{Owner, Ownership};
+use concert_reservation::cluster::placement;
+use concert_reservation::error::Result;
+use futures_util::future::BoxFuture;
+use parking_lot::Mutex;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const TTL: Duration = Duration::from_secs(3);
+/// How long the groups may take to settle after a change: a dead node's leases run out after a
+/// TTL, and its groups are taken at the next look after that.
+const SETTLED_WITHIN: Duration = Duration::from_secs(20);
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Change {
+    Gained,
+    Lost,
+}
+
+/// What every test node was told, in the order it was told, and until when each lease held.
+#[derive(Default)]
+struct Journal {
+    changes: Mutex<Vec<(Instant, String, String, Change)>>,
+    valid_until: Mutex<BTreeMap<(String, String), Instant>>,
+}
+
+struct Recorder {
+    node: String,
+    journal: Arc<Journal>,
+}
+
+impl Owner for Recorder {
+    fn gained(&self, group: &str, _term: &str, valid_until: Instant) -> BoxFuture<'_, Result<()>> {
+        self.note(group, Change::Gained);
+        self.renewed(group, valid_until);
+        Box::pin(async { Ok(()) })
+    }
+
+    fn renewed(&self, group: &str, valid_until: Instant) {
+        let key = (self.node.clone(), group.to_string());
+        self.journal.valid_until.lock().insert(key, valid_until);
+    }
+
+    fn lost(&self, group: &str) -> BoxFuture<'_, ()> {
+        self.note(group, Change::Lost);
+        Box::pin(async {})
+    }
+}
+
+impl Recorder {
+    fn note(&self, group: &str, change: Change) {
+        let mut changes = self.journal.changes.lock();
+        changes.push((Instant::now(), self.node.clone(), group.to_string(), change));
+    }
+}
+
+impl Journal {
+    /// Who serves each group now, as told; panics if two nodes were ever told to serve one
+    /// group at once.
+    fn serving(&self) -> BTreeMap<String, BTreeSet<String>> {
+        let mut serving: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (_, node, group, change) in self.changes.lock().iter() {
+            let servers = serving.entry(group.clone()).or_default();
+            match change {
+                Change::Gained => {
+                    assert!(servers.insert(node.clone()), "{node} gained {group} twice");
+                    assert_eq!(servers.len(), 1, "{group} served by {servers:?} at once");
+                }
+                Change::Lost => assert!(servers.remove(node), "{node} lost {group} it did not have"),
+            }
+        }
+        serving
+    }
+}
+
+struct TestNode {
+    name: String,
+    ownership: Arc<Ownership>,
+    recorder: Arc<Recorder>,
+    looking: tokio::task::JoinHandle<()>,
+}
+
+async fn start_node(server: &NatsServer, name: &str, groups: &[String], journal: &Arc<Journal>) -> TestNode {
+    let js = async_nats::jetstream::new(nats::connect(&server.url()).await);
+    let leases = Leases::open(&js, "test-groups", TTL, 1).await.expect("the leases open");
+    let members = Leases::open(&js, "test-members", TTL, 1)
+        .await
+        .expect("the members open");
+    let me = Holder {
+        node_id: name.into(),
+        peer_url: format!("http://{name}.peer"),
+        url: format!("http://{name}"),
+        term: String::new(),
+    };
+    let ownership = Arc::new(Ownership::new(leases, members, me));
+    let recorder = Arc::new(Recorder {
+        node: name.into(),
+        journal: journal.clone(),
+    });
+    let (looking_ownership, looking_recorder, groups) = (ownership.clone(), recorder.clone(), groups.to_vec());
+    let looking = tokio::spawn(async move {
+        loop {
+            let _ = looking_ownership.announce().await;
+            let _ = looking_ownership.look(&groups, &*looking_recorder).await;
+            tokio::time::sleep(TTL / 3).await;
+        }
+    });
+    TestNode {
+        name: name.into(),
+        ownership,
+        recorder,
+        looking,
+    }
+}
+
+fn groups() -> Vec<String> {
+    (1..=12)
+        .map(|day| format!("date.00000000-0000-4000-8000-00000000000{}.2026-12-{day:02}", day % 3))
+        .collect()
+}
+
+/// Who placement says should serve each group among `nodes`.
+fn placed(groups: &[String], nodes: &[&TestNode]) -> BTreeMap<String, BTreeSet<String>> {
+    (groups.iter())
+        .map(|group| {
+            let owner = placement::owner(group, nodes.iter().map(|node| node.name.as_str())).expect("nodes");
+            (group.clone(), BTreeSet::from([owner.to_string()]))
+        })
+        .collect()
+}
+
+/// Waits until the groups are served as placement over `nodes` says.
+async fn settled(journal: &Journal, groups: &[String], nodes: &[&TestNode]) {
+    let expected = placed(groups, nodes);
+    let started = Instant::now();
+    loop {
+        let serving = journal.serving();
+        if groups.iter().all(|group| serving.get(group) == expected.get(group)) {
+            return;
+        }
+        assert!(
+            started.elapsed() < SETTLED_WITHIN,
+            "not settled within {SETTLED_WITHIN:?}: serving {serving:#?}, expected {expected:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_spread_over_the_nodes_move_to_a_joining_one_and_are_given_back_at_a_stop() {
+    let server = NatsServer::start();
+    let (journal, groups) = (Arc::new(Journal::default()), groups());
+    let a = start_node(&server, "node-a", &groups, &journal).await;
+    let b = start_node(&server, "node-b", &groups, &journal).await;
+    settled(&journal, &groups, &[&a, &b]).await;
+    let c = start_node(&server, "node-c", &groups, &journal).await;
+    settled(&journal, &groups, &[&a, &b, &c]).await;
+    let serving = journal.serving();
+    for node in [&a, &b, &c] {
+        let owned = serving.values().filter(|servers| servers.contains(&node.name)).count();
+        assert!(owned > 0, "{} serves none of the 12 groups", node.name);
+    }
+    // A graceful stop: c looks no more, and gives its groups back for the others to take at
+    // their next look, long before its leases would have run out.
+    c.looking.abort();
+    let stopped_at = Instant::now();
+    c.ownership.leave(&*c.recorder).await;
+    settled(&journal, &groups, &[&a, &b]).await;
+    assert!(
+        stopped_at.elapsed() < TTL,
+        "taken in {:?}, not after the TTL",
+        stopped_at.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_nodes_groups_are_taken_only_once_its_leases_have_run_out() {
+    let server = NatsServer::start();
+    let (journal, groups) = (Arc::new(Journal::default()), groups());
+    let a = start_node(&server, "node-a", &groups, &journal).await;
+    let b = start_node(&server, "node-b", &groups, &journal).await;
+    let c = start_node(&server, "node-c", &groups, &journal).await;
+    settled(&journal, &groups, &[&a, &b, &c]).await;
+    // c dies: it neither looks nor gives anything back, and is never told it lost its groups.
+    c.looking.abort();
+    let died_at = Instant::now();
+    let orphaned: Vec<String> = (journal.serving().into_iter())
+        .filter(|(_, servers)| servers.contains(&c.name))
+        .map(|(group, _)| group)
+        .collect();
+    assert!(!orphaned.is_empty(), "c served something");
+    // The dead node was never told it lost anything: what it was told is left out of the
+    // serving from here on, and checked against the times its leases ran out instead.
+    journal.changes.lock().retain(|(_, node, _, _)| *node != c.name);
+    settled(&journal, &groups, &[&a, &b]).await;
+    let valid_until = journal.valid_until.lock().clone();
+    for (at, node, group, change) in journal.changes.lock().iter() {
+        if *change == Change::Gained && orphaned.contains(group) && *at > died_at {
+            let dead_lease = valid_until[&(c.name.clone(), group.clone())];
+            assert!(
+                *at >= dead_lease,
+                "{node} took {group} {:?} before the dead node's lease ran out",
+                dead_lease - *at
+            );
+        }
+    }
+}
