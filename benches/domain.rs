@@ -97,7 +97,7 @@ fn measured_million() -> (WaitingRoom, TokenIndex, Vec<Token>) {
     let built = started.elapsed();
     let with_room = resident_bytes();
     // The queue actor's index, as it is built at recovery: one entry per live token.
-    let index = TokenIndex::of(&room);
+    let index = TokenIndex::of(&room, 0);
     let with_index = resident_bytes();
     report_memory(before, with_room, with_index, built);
     let sample = room.live_tokens().step_by(1000).map(|(token, ..)| token).collect();

@@ -14,6 +14,7 @@ use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 use parking_lot::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// A live token as validation sees it.
@@ -24,6 +25,9 @@ pub struct Fan {
     pub status: TokenStatus,
     /// When the token dies unless kept alive: `activeUntil` while ACTIVE.
     pub deadline: DateTime<Utc>,
+    /// Whether the record that made the token ACTIVE is durable: a hold may be decided on an
+    /// admission only once a crash or a failover can no longer take it back.
+    pub admission_durable: bool,
 }
 
 /// How many locks the token index spreads its tokens over, so that fans validating tokens seldom
@@ -37,6 +41,34 @@ struct IndexEntry {
     status: TokenStatus,
     /// The token is dead from this moment, even before the queue actor's timer sweeps it.
     deadline: DateTime<Utc>,
+    /// The room's entry that admitted the token, counted from the index's first (0 for one
+    /// recovered or waiting), in the 3 bytes that keep the entry at 64.
+    admitted_in: Counted,
+}
+
+/// A room entry's number counted from the index's first, in 24 bits; an admission past what
+/// they count is never taken as durable from the index: the queue is asked instead.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Counted([u8; 3]);
+
+impl Counted {
+    const NEVER_VOUCHED: Self = Self([0xff; 3]);
+
+    fn of(entry: u64, first_entry: u64) -> Self {
+        match entry.checked_sub(first_entry) {
+            Some(counted) if counted < 0xff_ffff => {
+                let [low, middle, high, ..] = counted.to_le_bytes();
+                Self([low, middle, high])
+            }
+            _ => Self::NEVER_VOUCHED,
+        }
+    }
+
+    /// The entry's number, unless it was past counting.
+    fn entry(self, first_entry: u64) -> Option<u64> {
+        let [low, middle, high] = self.0;
+        (self != Self::NEVER_VOUCHED).then(|| first_entry + u64::from_le_bytes([low, middle, high, 0, 0, 0, 0, 0]))
+    }
 }
 
 /// Token → user and status, for every live token; written only by the queue actor. Entries sit
@@ -46,6 +78,10 @@ pub struct TokenIndex {
     live: Box<[RwLock<SeqSlab<IndexEntry>>]>,
     /// Tokens payments were made with, and whose: mirrors the room's memory of them.
     paid: DashMap<Token, UserId>,
+    /// The room's entries known durable, up to this number (kept by the room's writer).
+    durable_through: Arc<AtomicU64>,
+    /// The number of the room's last entry when the index was made.
+    first_entry: u64,
 }
 
 impl Default for TokenIndex {
@@ -53,20 +89,26 @@ impl Default for TokenIndex {
         Self {
             live: (0..INDEX_SHARDS).map(|_| RwLock::default()).collect(),
             paid: DashMap::new(),
+            durable_through: Arc::default(),
+            first_entry: 0,
         }
     }
 }
 
 impl TokenIndex {
-    /// The index of a recovered room.
-    pub fn of(room: &WaitingRoom) -> Self {
-        let index = Self::default();
+    /// The index of a room recovered up to its entry numbered `last_entry`.
+    pub fn of(room: &WaitingRoom, last_entry: u64) -> Self {
+        let index = Self {
+            first_entry: last_entry,
+            ..Self::default()
+        };
         for (token, user, status, deadline) in room.live_tokens() {
             index.insert(IndexEntry {
                 token,
                 user,
                 status,
                 deadline,
+                admitted_in: Counted::default(),
             });
         }
         for (token, user, _) in room.paid_tokens() {
@@ -118,7 +160,15 @@ impl TokenIndex {
             user: entry.user,
             status: entry.status,
             deadline: entry.deadline,
+            admission_durable: self.is_durable(entry.admitted_in),
         })
+    }
+
+    fn is_durable(&self, admitted_in: Counted) -> bool {
+        let durable_through = self.durable_through.load(Ordering::Acquire);
+        admitted_in
+            .entry(self.first_entry)
+            .is_some_and(|entry| entry <= durable_through)
     }
 
     /// The user a token belonged to if a payment ended it.
@@ -126,9 +176,10 @@ impl TokenIndex {
         self.paid.get(token).map(|entry| *entry.value())
     }
 
-    /// Brings the index in step with one event; `room` has already applied it (and maybe later
-    /// ones of the same command).
-    fn publish(&self, event: &QueueEvent, room: &WaitingRoom) {
+    /// Brings the index in step with one event, to be recorded in the room's entry numbered
+    /// `entry` at the latest; `room` has already applied it (and maybe later ones of the same
+    /// command).
+    fn publish(&self, event: &QueueEvent, room: &WaitingRoom, entry: u64) {
         match *event {
             QueueEvent::TokenIssued { token, user, at, .. } => {
                 self.insert(IndexEntry {
@@ -136,13 +187,15 @@ impl TokenIndex {
                     user,
                     status: TokenStatus::Waiting,
                     deadline: room.deadline(&token).unwrap_or(at),
+                    admitted_in: Counted::default(),
                 });
             }
             QueueEvent::TokenAdmitted {
                 token, active_until, ..
-            } => self.update(&token, |entry| {
-                entry.status = TokenStatus::Active;
-                entry.deadline = active_until;
+            } => self.update(&token, |indexed| {
+                indexed.status = TokenStatus::Active;
+                indexed.deadline = active_until;
+                indexed.admitted_in = Counted::of(entry, self.first_entry);
             }),
             QueueEvent::TokenEnded { token, .. } => self.remove(&token),
             QueueEvent::TokenPaid { token, user, .. } => {
@@ -223,10 +276,12 @@ impl DeadlineActor for QueueActor {
         self.room.expire_due(now)
     }
 
-    /// Publishes what happened to the token index.
+    /// Publishes what happened to the token index, before the events are appended: each is in
+    /// one of the next `events.len()` entries.
     fn publish(&mut self, events: &[QueueEvent]) {
+        let last_entry = self.stream.seq() + events.len() as u64;
         for event in events {
-            self.index.publish(event, &self.room);
+            self.index.publish(event, &self.room, last_entry);
         }
     }
 }
@@ -391,12 +446,13 @@ impl QueueHandle {
         arbiter: &ArbiterHandle,
         requests_max: usize,
     ) -> Self {
-        let index = Arc::new(TokenIndex::of(&room.state));
+        let index = Arc::new(TokenIndex::of(&room.state, room.seq));
         let actor = QueueActor {
             room: room.state,
             clock: clock.clone(),
             index: index.clone(),
-            stream: PartitionWriter::new(log, Partition::Room, room.seq),
+            stream: PartitionWriter::new(log, Partition::Room, room.seq)
+                .keeping_durable_through(index.durable_through.clone()),
             alarm: Alarm::default(),
             unfinished_payments,
         };
@@ -476,7 +532,7 @@ mod tests {
     /// What the actor does: the room decides, the index is told every event.
     fn issue(room: &mut WaitingRoom, index: &TokenIndex) -> Token {
         let (token, events) = room.issue(UserId::random(), TokenSecret::random(), start()).unwrap();
-        events.iter().for_each(|event| index.publish(event, room));
+        events.iter().for_each(|event| index.publish(event, room, 0));
         token
     }
 
@@ -494,7 +550,7 @@ mod tests {
             TokenStatus::Waiting
         );
         for event in room.leave(&tokens[0], start()).unwrap() {
-            index.publish(&event, &room);
+            index.publish(&event, &room, 0);
         }
         assert_eq!(
             index.authenticate(&tokens[0], start()).unwrap_err().code,
@@ -508,7 +564,7 @@ mod tests {
             room.leave(token, start())
                 .unwrap()
                 .iter()
-                .for_each(|event| index.publish(event, &room));
+                .for_each(|event| index.publish(event, &room, 0));
         }
         let spans: usize = index.live.iter().map(|shard| shard.read().span()).sum();
         assert_eq!(spans, 0, "every shard let go of its dead tokens");
@@ -551,12 +607,60 @@ mod tests {
     fn a_recovered_index_holds_every_live_token_of_the_room() {
         let (mut room, live) = (room(2), TokenIndex::default());
         let tokens: Vec<Token> = (0..20).map(|_| issue(&mut room, &live)).collect();
-        let recovered = TokenIndex::of(&room);
+        let recovered = TokenIndex::of(&room, 0);
         for token in &tokens {
             assert_eq!(
                 recovered.authenticate(token, start()),
                 live.authenticate(token, start())
             );
+        }
+    }
+
+    /// Lee is admitted when Kim leaves, in the same record: until it is durable, a crash or a
+    /// failover could take the admission back, so authentication does not vouch for it.
+    #[actix_rt::test]
+    async fn an_admission_is_vouched_for_only_once_it_is_durable() {
+        let clock = crate::clock::ManualClock::starting_at(start());
+        let (log, gate, _dir) = crate::persistence::file_log::FileLog::held_up(1 << 20);
+        gate.open();
+        let room = Part { seq: 0, state: room(1) };
+        let arbiter = actix::Arbiter::current();
+        let queue = QueueHandle::start(room, Vec::new(), log, Arc::new(clock), &arbiter, 64);
+        let kim = queue.issue(UserId::random(), None).await.unwrap().token;
+        let lee = queue.issue(UserId::random(), None).await.unwrap().token;
+        assert!(queue.authenticate(&kim).unwrap().admission_durable);
+        assert_eq!(queue.authenticate(&lee).unwrap().status, TokenStatus::Waiting);
+        gate.close();
+        let leaving = actix_rt::spawn({
+            let queue = queue.clone();
+            async move { queue.leave(kim).await }
+        });
+        let admitted = loop {
+            let lee = queue.authenticate(&lee).unwrap();
+            if lee.status == TokenStatus::Active {
+                break lee;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        };
+        assert!(
+            !admitted.admission_durable,
+            "an admission waiting for the disk was vouched for"
+        );
+        gate.open();
+        leaving.await.unwrap().unwrap();
+        assert!(queue.authenticate(&lee).unwrap().admission_durable);
+    }
+
+    #[test]
+    fn an_admission_past_what_the_index_counts_is_never_vouched_for() {
+        let first = 1_000;
+        assert_eq!(Counted::of(first + 5, first).entry(first), Some(first + 5));
+        assert_eq!(
+            Counted::of(first + 0xff_fffe, first).entry(first),
+            Some(first + 0xff_fffe)
+        );
+        for past in [first + 0xff_ffff, first + (1 << 40), first - 1] {
+            assert_eq!(Counted::of(past, first).entry(first), None, "{past}");
         }
     }
 }

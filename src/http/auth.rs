@@ -58,10 +58,11 @@ fn authenticate(request: &HttpRequest) -> Result<Fan> {
 /// Requires the fan's token to be ACTIVE, and tells when it stops being so; a WAITING one is told
 /// its place in the queue.
 pub async fn require_active(state: &AppState, fan: &Fan) -> Result<DateTime<Utc>> {
-    if fan.status == TokenStatus::Active {
+    if fan.status == TokenStatus::Active && fan.admission_durable {
         return Ok(fan.deadline);
     }
-    // The index may not yet show an admission that fell due a moment ago: ask the queue.
+    // The index may not yet show an admission that fell due a moment ago, or shows one that a
+    // crash could still take back: the queue answers once what it shows is durable.
     let queue = state.services.queue.peek(fan.token).await?;
     if let (TokenStatus::Active, Some(active_until)) = (queue.status, queue.active_until) {
         return Ok(active_until);

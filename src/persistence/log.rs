@@ -16,6 +16,7 @@ use crate::error::Result;
 use futures_util::future::{BoxFuture, FutureExt};
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// One writer of state and its own ordered log: exactly one writer appends to a partition at a
@@ -224,6 +225,8 @@ pub struct PartitionWriter {
     /// The last append's outcome while it may still be pending: entries become durable in order,
     /// so it stands for every entry before it too.
     last: Option<Settled>,
+    /// Where readers that cannot wait on the writer learn how far its entries are durable.
+    durable_through: Option<Arc<AtomicU64>>,
 }
 
 impl PartitionWriter {
@@ -234,7 +237,17 @@ impl PartitionWriter {
             partition,
             seq,
             last: None,
+            durable_through: None,
         }
+    }
+
+    /// Keeps `durable_through` at the number of the last entry known durable: everything before
+    /// this writer's first append, then each append once its outcome is seen (by whoever waits
+    /// on it, or by [`Self::settled`]).
+    pub fn keeping_durable_through(mut self, durable_through: Arc<AtomicU64>) -> Self {
+        durable_through.fetch_max(self.seq, Ordering::Release);
+        self.durable_through = Some(durable_through);
+        self
     }
 
     pub fn seq(&self) -> u64 {
@@ -257,7 +270,18 @@ impl PartitionWriter {
         );
         let after = self.seq;
         self.seq += changes.len() as u64;
-        let settled = self.log.append(self.partition, after, changes).shared();
+        let mut settled = self.log.append(self.partition, after, changes).shared();
+        if let Some(durable_through) = self.durable_through.clone() {
+            let through = self.seq;
+            settled = (settled.map(move |durable| {
+                if durable {
+                    durable_through.fetch_max(through, Ordering::Release);
+                }
+                durable
+            }))
+            .boxed()
+            .shared();
+        }
         self.last = Some(settled.clone());
         Commit::settled(settled)
     }
