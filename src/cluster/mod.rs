@@ -9,7 +9,9 @@
 //! - [`gateway`]: a node's public listener, forwarding to the engine.
 //! - [`placement`]: which live node should own a partition.
 //! - [`ownership`]: the groups of partitions a node holds a lease for, as placement says.
+//! - [`date_rpc`]: a date's actor asked over NATS by nodes that do not own it.
 
+pub mod date_rpc;
 pub mod gateway;
 pub mod lease;
 pub mod node;

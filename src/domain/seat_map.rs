@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SeatStatus {
     Available,
     Held,
@@ -68,7 +68,7 @@ pub struct RecordedPayment {
 }
 
 /// One seat as the seat map shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SeatView {
     pub seat_number: u32,
     pub status: SeatStatus,
@@ -91,7 +91,7 @@ pub struct Reservation {
 }
 
 /// Held, sold and total seat counts at one moment, and what the sold seats brought in.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SeatCounts {
     pub total: u64,
     pub held: u64,

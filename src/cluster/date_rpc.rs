@@ -1,0 +1,265 @@
+//! A concert date's actor reached over NATS request/reply: the node that owns the date serves
+//! its actor on the date's subject, and any other node asks it through a [`RemoteDate`] with the
+//! same calls as the local handle. Every call is answered by the one actor that owns the date,
+//! so a seat is still decided by one writer; a call nobody answers in time is UNAVAILABLE with a
+//! Retry-After, never a guess.
+//!
+//! The wire is JSON: error codes go by their names, so nodes of different builds understand each
+//! other during a rolling upgrade.
+
+use crate::actors::concert_date::{ConcertDateHandle, PublishedSeatMap};
+use crate::domain::seat_map::{Reservation, SeatCounts, SeatView};
+use crate::domain::{PaymentId, ReservationId, UserId};
+use crate::error::{Error, ErrorCode, Result};
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The subject a date's owner serves it on: the partition's name, under its own prefix.
+pub fn subject_of(partition: &str) -> String {
+    format!("concert.date.{partition}")
+}
+
+/// What one node asks of a date's actor.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "call")]
+pub enum DateCall {
+    #[serde(rename_all = "camelCase")]
+    Hold {
+        user: UserId,
+        seat_number: i64,
+        token_ends: DateTime<Utc>,
+    },
+    Cancel {
+        reservation: ReservationId,
+        user: UserId,
+    },
+    Reservation {
+        reservation: ReservationId,
+        user: UserId,
+    },
+    BeginPayment {
+        reservation: ReservationId,
+        user: UserId,
+    },
+    CompletePayment {
+        reservation: ReservationId,
+        payment: PaymentId,
+    },
+    AbortPayment {
+        reservation: ReservationId,
+    },
+    SeatMap,
+    Counts,
+}
+
+/// The actor's answer, or its refusal with the code a single process would give.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "answer")]
+pub enum DateAnswer {
+    Reservation {
+        reservation: Reservation,
+    },
+    Done,
+    SeatMap {
+        version: u64,
+        counts: SeatCounts,
+        seats: Vec<SeatView>,
+    },
+    Counts {
+        counts: SeatCounts,
+    },
+    #[serde(rename_all = "camelCase")]
+    Refused {
+        code: ErrorCode,
+        detail: String,
+        retry_after_seconds: Option<u64>,
+    },
+}
+
+impl From<Error> for DateAnswer {
+    fn from(error: Error) -> Self {
+        Self::Refused {
+            code: error.code,
+            detail: error.detail,
+            retry_after_seconds: error.retry_after_seconds,
+        }
+    }
+}
+
+/// Serves `date` on `subject` until the returned task is aborted (the node lost the date) or
+/// the connection closes. Each call runs on its own, so a slow one holds up no other; the actor
+/// orders them.
+pub async fn serve(
+    client: async_nats::Client,
+    subject: String,
+    date: ConcertDateHandle,
+) -> Result<actix_web::rt::task::JoinHandle<()>> {
+    let mut calls = client.subscribe(subject).await.map_err(unavailable)?;
+    Ok(actix_web::rt::spawn(async move {
+        while let Some(message) = calls.next().await {
+            let Some(reply) = message.reply.clone() else {
+                continue;
+            };
+            let (client, date) = (client.clone(), date.clone());
+            actix_web::rt::spawn(async move {
+                let answer = match serde_json::from_slice::<DateCall>(&message.payload) {
+                    Ok(call) => answer(&date, call).await,
+                    Err(error) => Error::invalid_request(format!("a date call: {error}")).into(),
+                };
+                let body = serde_json::to_vec(&answer).expect("an answer encodes");
+                if let Err(error) = client.publish(reply, body.into()).await {
+                    tracing::debug!(%error, "a date call's answer could not be sent");
+                }
+            });
+        }
+    }))
+}
+
+async fn answer(date: &ConcertDateHandle, call: DateCall) -> DateAnswer {
+    let answered = match call {
+        DateCall::Hold {
+            user,
+            seat_number,
+            token_ends,
+        } => (date.hold(user, seat_number, token_ends, None).await)
+            .map(|reservation| DateAnswer::Reservation { reservation }),
+        DateCall::Cancel { reservation, user } => date.cancel(reservation, user).await.map(|()| DateAnswer::Done),
+        DateCall::Reservation { reservation, user } => {
+            (date.reservation(reservation, user).await).map(|reservation| DateAnswer::Reservation { reservation })
+        }
+        DateCall::BeginPayment { reservation, user } => {
+            (date.begin_payment(reservation, user).await).map(|reservation| DateAnswer::Reservation { reservation })
+        }
+        DateCall::CompletePayment { reservation, payment } => {
+            (date.complete_payment(reservation, payment).await).map(|()| DateAnswer::Done)
+        }
+        DateCall::AbortPayment { reservation } => date.abort_payment(reservation).await.map(|()| DateAnswer::Done),
+        DateCall::SeatMap => date.seat_map().await.map(|published| DateAnswer::SeatMap {
+            version: published.version,
+            counts: published.counts,
+            seats: published.seats.to_vec(),
+        }),
+        DateCall::Counts => date.counts().await.map(|counts| DateAnswer::Counts { counts }),
+    };
+    answered.unwrap_or_else(DateAnswer::from)
+}
+
+/// A date owned by another node (or this one), asked over NATS.
+#[derive(Clone)]
+pub struct RemoteDate {
+    client: async_nats::Client,
+    subject: String,
+    /// How long a call waits for its answer before it is UNAVAILABLE.
+    within: Duration,
+}
+
+impl RemoteDate {
+    pub fn new(client: async_nats::Client, partition: &str, within: Duration) -> Self {
+        Self {
+            client,
+            subject: subject_of(partition),
+            within,
+        }
+    }
+
+    pub async fn hold(&self, user: UserId, seat_number: i64, token_ends: DateTime<Utc>) -> Result<Reservation> {
+        let call = DateCall::Hold {
+            user,
+            seat_number,
+            token_ends,
+        };
+        reservation_of(self.ask(&call).await?)
+    }
+
+    pub async fn cancel(&self, reservation: ReservationId, user: UserId) -> Result<()> {
+        done(self.ask(&DateCall::Cancel { reservation, user }).await?)
+    }
+
+    pub async fn reservation(&self, reservation: ReservationId, user: UserId) -> Result<Reservation> {
+        reservation_of(self.ask(&DateCall::Reservation { reservation, user }).await?)
+    }
+
+    pub async fn begin_payment(&self, reservation: ReservationId, user: UserId) -> Result<Reservation> {
+        reservation_of(self.ask(&DateCall::BeginPayment { reservation, user }).await?)
+    }
+
+    pub async fn complete_payment(&self, reservation: ReservationId, payment: PaymentId) -> Result<()> {
+        done(self.ask(&DateCall::CompletePayment { reservation, payment }).await?)
+    }
+
+    pub async fn abort_payment(&self, reservation: ReservationId) -> Result<()> {
+        done(self.ask(&DateCall::AbortPayment { reservation }).await?)
+    }
+
+    pub async fn seat_map(&self) -> Result<PublishedSeatMap> {
+        match self.ask(&DateCall::SeatMap).await? {
+            DateAnswer::SeatMap { version, counts, seats } => Ok(PublishedSeatMap {
+                version,
+                counts,
+                seats: Arc::from(seats),
+            }),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    pub async fn counts(&self) -> Result<SeatCounts> {
+        match self.ask(&DateCall::Counts).await? {
+            DateAnswer::Counts { counts } => Ok(counts),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// The owner's answer; its refusal as the error it was.
+    async fn ask(&self, call: &DateCall) -> Result<DateAnswer> {
+        let body = serde_json::to_vec(call).expect("a call encodes");
+        let request = self.client.request(self.subject.clone(), body.into());
+        let message = match tokio::time::timeout(self.within, request).await {
+            Ok(Ok(message)) => message,
+            // Nobody serves the date (its owner died and no other took it yet), or its owner did
+            // not answer in time: the call may or may not have been made.
+            Ok(Err(error)) => return Err(unavailable(error)),
+            Err(_) => return Err(unavailable("the date's owner did not answer in time")),
+        };
+        match serde_json::from_slice(&message.payload).map_err(Error::internal)? {
+            DateAnswer::Refused {
+                code,
+                detail,
+                retry_after_seconds,
+            } => Err(Error {
+                retry_after_seconds,
+                ..Error::new(code, detail)
+            }),
+            answer => Ok(answer),
+        }
+    }
+}
+
+fn reservation_of(answer: DateAnswer) -> Result<Reservation> {
+    match answer {
+        DateAnswer::Reservation { reservation } => Ok(reservation),
+        other => Err(unexpected(other)),
+    }
+}
+
+fn done(answer: DateAnswer) -> Result<()> {
+    match answer {
+        DateAnswer::Done => Ok(()),
+        other => Err(unexpected(other)),
+    }
+}
+
+/// A well-formed answer to another call: a bug on one side of the wire.
+fn unexpected(answer: DateAnswer) -> Error {
+    Error::internal(format!("a date answered {answer:?} to another call"))
+}
+
+fn unavailable(error: impl std::fmt::Display) -> Error {
+    Error::new(
+        ErrorCode::Unavailable,
+        format!("The date's owner cannot be reached: {error}"),
+    )
+    .with_retry_after(1)
+}

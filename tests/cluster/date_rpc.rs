@@ -1,0 +1,129 @@
+//! A date's actor served over a real nats-server and asked through a `RemoteDate`: every call
+//! answers as the local handle would, refusals keep their codes, and a date nobody serves is
+//! UNAVAILABLE with a Retry-After.
+
+use crate::common::nats::{self, NatsServer};
+use concert_reservation::actors::concert_date::{ConcertDateHandle, DateContext};
+use concert_reservation::clock::{ManualClock, SharedClock};
+use concert_reservation::cluster::date_rpc::{self, RemoteDate};
+use concert_reservation::domain::seat_map::{ReservationStatus, SeatMap, SeatStatus};
+use concert_reservation::domain::{ConcertId, PaymentId, UserId};
+use concert_reservation::error::ErrorCode;
+use concert_reservation::persistence::memory_log::MemoryLog;
+use concert_reservation::persistence::Part;
+use std::sync::Arc;
+use std::time::Duration;
+
+const PARTITION: &str = "date.test.2026-12-24";
+
+fn start_date(clock: &SharedClock, seats: u32) -> ConcertDateHandle {
+    let context = DateContext {
+        clock: clock.clone(),
+        hold_ttl: chrono::Duration::minutes(5),
+        hold_max: 4,
+        ledger: Arc::default(),
+        reservations: Arc::default(),
+        requests_max: 64,
+        log: MemoryLog::new(),
+    };
+    let map = SeatMap::new(ConcertId::random(), "2026-12-24".parse().unwrap(), seats, 1_000);
+    let map = Part { seq: 0, state: map };
+    ConcertDateHandle::start(map, Vec::new(), context, &actix::Arbiter::current())
+}
+
+#[actix_rt::test]
+async fn a_date_asked_over_nats_answers_as_its_actor_does() {
+    let server = NatsServer::start();
+    let clock: SharedClock = Arc::new(ManualClock::starting_at("2026-12-24T10:00:00Z".parse().unwrap()));
+    let date = start_date(&clock, 3);
+    let serving = date_rpc::serve(
+        nats::connect(&server.url()).await,
+        date_rpc::subject_of(PARTITION),
+        date,
+    )
+    .await
+    .expect("the date is served");
+    let remote = RemoteDate::new(nats::connect(&server.url()).await, PARTITION, Duration::from_secs(5));
+    let (kim, lee) = (UserId::random(), UserId::random());
+    let token_ends = clock.now() + chrono::Duration::hours(1);
+
+    let held = remote.hold(kim, 2, token_ends).await.expect("a free seat is held");
+    assert_eq!((held.seat_number, held.status), (2, ReservationStatus::Held));
+    let taken = remote.hold(lee, 2, token_ends).await.unwrap_err();
+    assert_eq!(taken.code, ErrorCode::SeatUnavailable);
+    let missing = remote.hold(lee, 9, token_ends).await.unwrap_err();
+    assert_eq!(missing.code, ErrorCode::SeatNotFound, "{missing}");
+    assert_eq!(remote.reservation(held.reservation_id, kim).await.unwrap(), held);
+    assert_eq!(
+        remote.reservation(held.reservation_id, lee).await.unwrap_err().code,
+        ErrorCode::ReservationNotFound,
+        "another fan's reservation is not shown"
+    );
+
+    let seen = remote.seat_map().await.unwrap();
+    let statuses: Vec<SeatStatus> = seen.seats.iter().map(|seat| seat.status).collect();
+    assert_eq!(
+        statuses,
+        [SeatStatus::Available, SeatStatus::Held, SeatStatus::Available]
+    );
+    assert_eq!((seen.counts.total, seen.counts.held), (3, 1));
+
+    let paying = remote.begin_payment(held.reservation_id, kim).await.unwrap();
+    assert_eq!(paying.reservation_id, held.reservation_id);
+    remote
+        .complete_payment(held.reservation_id, PaymentId::random())
+        .await
+        .unwrap();
+    let counts = remote.counts().await.unwrap();
+    assert_eq!((counts.sold, counts.held, counts.revenue), (1, 0, 1_000));
+
+    let other = remote.hold(lee, 3, token_ends).await.unwrap();
+    remote.cancel(other.reservation_id, lee).await.unwrap();
+    assert_eq!(
+        remote.counts().await.unwrap().held,
+        0,
+        "the cancelled seat is free again"
+    );
+
+    // The owner stops serving the date (it died, or gave the date up): nobody answers, and
+    // nothing is guessed.
+    serving.abort();
+    let _ = serving.await;
+    let gone = remote.hold(lee, 1, token_ends).await.unwrap_err();
+    assert_eq!(gone.code, ErrorCode::Unavailable);
+    assert_eq!(gone.retry_after_seconds, Some(1));
+}
+
+#[actix_rt::test]
+async fn of_many_fans_asking_over_nats_for_one_seat_exactly_one_wins() {
+    let server = NatsServer::start();
+    let clock: SharedClock = Arc::new(ManualClock::starting_at("2026-12-24T10:00:00Z".parse().unwrap()));
+    let date = start_date(&clock, 1);
+    let _serving = date_rpc::serve(
+        nats::connect(&server.url()).await,
+        date_rpc::subject_of(PARTITION),
+        date,
+    )
+    .await
+    .expect("the date is served");
+    let token_ends = clock.now() + chrono::Duration::hours(1);
+    let mut asking = Vec::new();
+    for _ in 0..4 {
+        // Fans come through several nodes: a connection each.
+        let remote = RemoteDate::new(nats::connect(&server.url()).await, PARTITION, Duration::from_secs(5));
+        for _ in 0..16 {
+            let remote = remote.clone();
+            asking.push(actix_rt::spawn(async move {
+                remote.hold(UserId::random(), 1, token_ends).await
+            }));
+        }
+    }
+    let mut won = 0;
+    for ask in asking {
+        match ask.await.unwrap() {
+            Ok(_) => won += 1,
+            Err(refused) => assert_eq!(refused.code, ErrorCode::SeatUnavailable),
+        }
+    }
+    assert_eq!(won, 1);
+}
