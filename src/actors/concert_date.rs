@@ -84,8 +84,9 @@ pub struct DateContext {
 
 pub struct ConcertDateActor {
     map: SeatMap,
-    /// Payments a crash cut short, finished first thing at start.
-    unfinished_payments: Vec<RecordedPayment>,
+    /// Payments a crash cut short, finished first thing at start; none when another runs the
+    /// payments' sagas and finishes them itself (a cluster's engine, for a date a node serves).
+    unfinished_payments: Option<Vec<RecordedPayment>>,
     context: DateContext,
     stream: PartitionWriter,
     published: Arc<RwLock<Published>>,
@@ -166,7 +167,9 @@ impl ConcertDateActor {
     /// Ends the payments a crash cut short, before any request and before any hold lapses (see
     /// `SeatMap::finish_payments`).
     fn finish_payments(&mut self) {
-        let recorded = std::mem::take(&mut self.unfinished_payments);
+        let Some(recorded) = self.unfinished_payments.take() else {
+            return;
+        };
         let events = self.map.finish_payments(&recorded, self.context.clock.now());
         if !events.is_empty() {
             tracing::info!(events = events.len(), "finished the payments a crash cut short");
@@ -446,6 +449,22 @@ impl ConcertDateHandle {
     pub fn start(
         map: Part<SeatMap>,
         recorded: Vec<RecordedPayment>,
+        context: DateContext,
+        arbiter: &ArbiterHandle,
+    ) -> Self {
+        Self::start_finishing(map, Some(recorded), context, arbiter)
+    }
+
+    /// Starts the actor on a map taken over from another node, leaving the payments under way
+    /// as they are: the saga that began each one (or the engine that takes the saga's place
+    /// after a crash) finishes or aborts it, since only it knows whether the wallet recorded it.
+    pub fn start_leaving_payments(map: Part<SeatMap>, context: DateContext, arbiter: &ArbiterHandle) -> Self {
+        Self::start_finishing(map, None, context, arbiter)
+    }
+
+    fn start_finishing(
+        map: Part<SeatMap>,
+        recorded: Option<Vec<RecordedPayment>>,
         context: DateContext,
         arbiter: &ArbiterHandle,
     ) -> Self {

@@ -11,6 +11,7 @@ use crate::actors::concert_date::{ConcertDateHandle, PublishedSeatMap};
 use crate::domain::seat_map::{Reservation, SeatCounts, SeatView};
 use crate::domain::{PaymentId, ReservationId, UserId};
 use crate::error::{Error, ErrorCode, Result};
+use crate::persistence::log::SharedLog;
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -89,13 +90,18 @@ impl From<Error> for DateAnswer {
     }
 }
 
-/// Serves `date` on `subject` until the returned task is aborted (the node lost the date) or
-/// the connection closes. Each call runs on its own, so a slow one holds up no other; the actor
-/// orders them.
+/// Serves `date`, appending to `log`, on `subject` until the returned task is aborted (the node
+/// lost the date) or the connection closes. Each call runs on its own, so a slow one holds up no
+/// other; the actor orders them.
+///
+/// A call is answered only while `log` serves, checked again once the answer is made: a former
+/// owner (paused past its lease, or fenced by another's claim) stays silent rather than tell
+/// what may no longer be true, and the caller hears the present owner, who is subscribed too.
 pub async fn serve(
     client: async_nats::Client,
     subject: String,
     date: ConcertDateHandle,
+    log: SharedLog,
 ) -> Result<actix_web::rt::task::JoinHandle<()>> {
     let mut calls = client.subscribe(subject).await.map_err(unavailable)?;
     Ok(actix_web::rt::spawn(async move {
@@ -103,12 +109,18 @@ pub async fn serve(
             let Some(reply) = message.reply.clone() else {
                 continue;
             };
-            let (client, date) = (client.clone(), date.clone());
+            if !log.serves() {
+                continue;
+            }
+            let (client, date, log) = (client.clone(), date.clone(), log.clone());
             actix_web::rt::spawn(async move {
                 let answer = match serde_json::from_slice::<DateCall>(&message.payload) {
                     Ok(call) => answer(&date, call).await,
                     Err(error) => Error::invalid_request(format!("a date call: {error}")).into(),
                 };
+                if !log.serves() {
+                    return;
+                }
                 let body = serde_json::to_vec(&answer).expect("an answer encodes");
                 if let Err(error) = client.publish(reply, body.into()).await {
                     tracing::debug!(%error, "a date call's answer could not be sent");

@@ -10,7 +10,9 @@
 //! - [`placement`]: which live node should own a partition.
 //! - [`ownership`]: the groups of partitions a node holds a lease for, as placement says.
 //! - [`date_rpc`]: a date's actor asked over NATS by nodes that do not own it.
+//! - [`date_owner`]: a date read, claimed and served by a node apart from the engine.
 
+pub mod date_owner;
 pub mod date_rpc;
 pub mod gateway;
 pub mod lease;

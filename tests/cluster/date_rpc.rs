@@ -9,6 +9,7 @@ use concert_reservation::cluster::date_rpc::{self, RemoteDate};
 use concert_reservation::domain::seat_map::{ReservationStatus, SeatMap, SeatStatus};
 use concert_reservation::domain::{ConcertId, PaymentId, UserId};
 use concert_reservation::error::ErrorCode;
+use concert_reservation::persistence::log::SharedLog;
 use concert_reservation::persistence::memory_log::MemoryLog;
 use concert_reservation::persistence::Part;
 use std::sync::Arc;
@@ -16,7 +17,8 @@ use std::time::Duration;
 
 const PARTITION: &str = "date.test.2026-12-24";
 
-fn start_date(clock: &SharedClock, seats: u32) -> ConcertDateHandle {
+fn start_date(clock: &SharedClock, seats: u32) -> (ConcertDateHandle, SharedLog) {
+    let log: SharedLog = MemoryLog::new();
     let context = DateContext {
         clock: clock.clone(),
         hold_ttl: chrono::Duration::minutes(5),
@@ -24,22 +26,24 @@ fn start_date(clock: &SharedClock, seats: u32) -> ConcertDateHandle {
         ledger: Arc::default(),
         reservations: Arc::default(),
         requests_max: 64,
-        log: MemoryLog::new(),
+        log: log.clone(),
     };
     let map = SeatMap::new(ConcertId::random(), "2026-12-24".parse().unwrap(), seats, 1_000);
     let map = Part { seq: 0, state: map };
-    ConcertDateHandle::start(map, Vec::new(), context, &actix::Arbiter::current())
+    let date = ConcertDateHandle::start(map, Vec::new(), context, &actix::Arbiter::current());
+    (date, log)
 }
 
 #[actix_rt::test]
 async fn a_date_asked_over_nats_answers_as_its_actor_does() {
     let server = NatsServer::start();
     let clock: SharedClock = Arc::new(ManualClock::starting_at("2026-12-24T10:00:00Z".parse().unwrap()));
-    let date = start_date(&clock, 3);
+    let (date, log) = start_date(&clock, 3);
     let serving = date_rpc::serve(
         nats::connect(&server.url()).await,
         date_rpc::subject_of(PARTITION),
         date,
+        log,
     )
     .await
     .expect("the date is served");
@@ -98,11 +102,12 @@ async fn a_date_asked_over_nats_answers_as_its_actor_does() {
 async fn of_many_fans_asking_over_nats_for_one_seat_exactly_one_wins() {
     let server = NatsServer::start();
     let clock: SharedClock = Arc::new(ManualClock::starting_at("2026-12-24T10:00:00Z".parse().unwrap()));
-    let date = start_date(&clock, 1);
+    let (date, log) = start_date(&clock, 1);
     let _serving = date_rpc::serve(
         nats::connect(&server.url()).await,
         date_rpc::subject_of(PARTITION),
         date,
+        log,
     )
     .await
     .expect("the date is served");

@@ -19,17 +19,17 @@ use std::time::Duration;
 /// Every test is bounded: a wedged cluster fails it instead of hanging the suite.
 const WITHIN: Duration = Duration::from_secs(120);
 
-fn run(test: impl std::future::Future<Output = ()>) {
+pub(crate) fn run(test: impl std::future::Future<Output = ()>) {
     actix_rt::System::new().block_on(async {
         tokio::time::timeout(WITHIN, test).await.expect("the test ends in time");
     });
 }
 
-fn clock() -> ManualClock {
+pub(crate) fn clock() -> ManualClock {
     ManualClock::starting_at("2026-12-01T10:00:00Z".parse().unwrap())
 }
 
-async fn log_on(urls: &str, replicas: usize) -> Arc<JetStreamLog> {
+pub(crate) async fn log_on(urls: &str, replicas: usize) -> Arc<JetStreamLog> {
     let client = nats::connect(urls).await;
     JetStreamLog::open(client, &JetStreamSettings { replicas })
         .await
@@ -37,7 +37,7 @@ async fn log_on(urls: &str, replicas: usize) -> Arc<JetStreamLog> {
 }
 
 /// Starts the engine on everything the stream holds, owning every partition.
-async fn start(log: Arc<JetStreamLog>, clock: &ManualClock) -> Arc<Services> {
+pub(crate) async fn start(log: Arc<JetStreamLog>, clock: &ManualClock) -> Arc<Services> {
     let config = Config::defaults();
     let mut reader = JetStreamReader::load_all(&log).await.expect("JetStream reads");
     log.resume_from(&reader);
@@ -45,7 +45,7 @@ async fn start(log: Arc<JetStreamLog>, clock: &ManualClock) -> Arc<Services> {
     Services::start_on(config, Arc::new(clock.clone()), state, log)
 }
 
-async fn stop(services: Arc<Services>) {
+pub(crate) async fn stop(services: Arc<Services>) {
     services.log.stop().await;
     services.threads.stop();
 }
@@ -60,7 +60,7 @@ async fn observe(services: &Services, user: UserId, key: DateKey) -> String {
 }
 
 /// A fan who has charged 5,000, paid a seat and holds another; the date they are on.
-async fn a_fans_day(services: &Arc<Services>) -> (UserId, DateKey) {
+pub(crate) async fn a_fans_day(services: &Arc<Services>) -> (UserId, DateKey) {
     let user = services.users.register("Kim").await.unwrap().user_id;
     let date = "2026-12-24".parse().unwrap();
     let new = NewDate {

@@ -3,6 +3,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod date_owner;
 mod date_rpc;
 mod history;
 mod jetstream_log;

@@ -1,0 +1,134 @@
+//! A concert date served by a node on its own, apart from the engine: read from JetStream (the
+//! catalog, which says what the date is, and the date's partition), claimed so that a former
+//! owner can append to it no more, served over NATS ([`date_rpc`](super::date_rpc)), and given
+//! up when the node's lease on it ends. The payments under way on the date are left as they are,
+//! for the saga that began each one to finish.
+
+use super::date_rpc;
+use crate::actors::concert_date::{ConcertDateHandle, DateContext};
+use crate::actors::hold_ledger::HoldLedger;
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::domain::concert::DateKey;
+use crate::error::{Error, ErrorCode, Result};
+use crate::persistence::jetstream_log::{ClaimError, JetStreamLog, JetStreamReader, JetStreamSettings};
+use crate::persistence::log::{EventLog, Partition, SharedLog};
+use crate::persistence::recovery::{self, Limits};
+use actix::ArbiterHandle;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Times a takeover reads the date again when its former owner appended meanwhile.
+const TAKEOVER_ATTEMPTS: usize = 5;
+
+/// What a node needs to serve dates of its own.
+pub struct DateOwner {
+    client: async_nats::Client,
+    settings: JetStreamSettings,
+    limits: Limits,
+    clock: SharedClock,
+    hold_ttl: chrono::Duration,
+    hold_max: u32,
+    requests_max: usize,
+    arbiter: ArbiterHandle,
+}
+
+/// A date this node serves, until [`ServedDate::stop`].
+pub struct ServedDate {
+    log: Arc<JetStreamLog>,
+    date: ConcertDateHandle,
+    serving: actix_web::rt::task::JoinHandle<()>,
+}
+
+impl DateOwner {
+    /// Dates served with `config`'s limits, their actors on `arbiter`.
+    pub fn new(client: async_nats::Client, config: &Config, clock: SharedClock, arbiter: ArbiterHandle) -> Self {
+        Self {
+            client,
+            settings: JetStreamSettings {
+                replicas: usize::from(config.replicas),
+            },
+            limits: crate::services::recovery_limits(config),
+            clock,
+            hold_ttl: chrono::Duration::from_std(config.hold_ttl).expect("a hold's time fits in a chrono duration"),
+            hold_max: config.hold_max,
+            requests_max: config.actor_requests_max as usize,
+            arbiter,
+        }
+    }
+
+    /// Reads the date, claims its partition, and serves it under a lease valid until
+    /// `valid_until`.
+    pub async fn take_over(&self, key: DateKey, valid_until: Instant) -> Result<ServedDate> {
+        let partition = Partition::Date(key);
+        for _ in 0..TAKEOVER_ATTEMPTS {
+            let log = JetStreamLog::open(self.client.clone(), &self.settings).await?;
+            let mut reader =
+                (JetStreamReader::load(&log, &[Partition::Catalog, partition]).await).map_err(unavailable)?;
+            log.resume(partition, &reader);
+            let mut state = recovery::rebuild(&mut reader, &self.limits).map_err(unavailable)?;
+            let Some(map) = state.dates.remove(&key) else {
+                return Err(Error::new(
+                    ErrorCode::DateNotFound,
+                    format!("No date {partition} in the catalog."),
+                ));
+            };
+            match log.claim(partition).await {
+                Ok(()) => {}
+                Err(ClaimError::Stale(reason)) => {
+                    tracing::info!(%partition, %reason, "the date's former owner appended during the takeover; reading again");
+                    continue;
+                }
+                Err(ClaimError::Unreachable(reason)) => return Err(unavailable(reason)),
+            }
+            log.hold_until(valid_until);
+            let date = ConcertDateHandle::start_leaving_payments(map, self.context(log.clone()), &self.arbiter);
+            let subject = date_rpc::subject_of(&partition.to_string());
+            let serving = date_rpc::serve(self.client.clone(), subject, date.clone(), log.clone()).await?;
+            return Ok(ServedDate { log, date, serving });
+        }
+        Err(unavailable(format!("{partition} kept changing under the takeover")))
+    }
+
+    /// The date's own indexes: the engine keeps the fans' holds across dates.
+    fn context(&self, log: Arc<JetStreamLog>) -> DateContext {
+        DateContext {
+            clock: self.clock.clone(),
+            hold_ttl: self.hold_ttl,
+            hold_max: self.hold_max,
+            ledger: Arc::new(HoldLedger::default()),
+            reservations: Arc::default(),
+            requests_max: self.requests_max,
+            log: log as SharedLog,
+        }
+    }
+}
+
+impl ServedDate {
+    /// The lease was renewed: appends stored until `valid_until` are acknowledged.
+    pub fn renewed(&self, valid_until: Instant) {
+        self.log.hold_until(valid_until);
+    }
+
+    /// Why the date takes no more appends (another node appended to it), once that is so.
+    pub fn failure(&self) -> Option<String> {
+        self.log.failure()
+    }
+
+    /// The date's actor, as this node serves it.
+    pub fn date(&self) -> &ConcertDateHandle {
+        &self.date
+    }
+
+    /// Stops serving: no call is answered any more, and appends under way are stored before
+    /// the lease is given back.
+    pub async fn stop(self) {
+        self.serving.abort();
+        let _ = self.serving.await;
+        self.log.stop().await;
+    }
+}
+
+fn unavailable(error: impl std::fmt::Display) -> Error {
+    Error::new(ErrorCode::Unavailable, format!("{error}")).with_retry_after(1)
+}
