@@ -5,6 +5,7 @@
 //! for the saga that began each one to finish.
 
 use super::date_rpc;
+use super::ownership::Owner;
 use crate::actors::concert_date::{ConcertDateHandle, DateContext};
 use crate::actors::hold_ledger::HoldLedger;
 use crate::clock::SharedClock;
@@ -15,6 +16,8 @@ use crate::persistence::jetstream_log::{ClaimError, JetStreamLog, JetStreamReade
 use crate::persistence::log::{EventLog, Partition, SharedLog};
 use crate::persistence::recovery::{self, Limits};
 use actix::ArbiterHandle;
+use futures_util::future::BoxFuture;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -126,6 +129,74 @@ impl ServedDate {
         self.serving.abort();
         let _ = self.serving.await;
         self.log.stop().await;
+    }
+}
+
+/// Every date this node serves, as its leases come and go: the dates' [`Owner`] for the node's
+/// [`Ownership`](super::ownership::Ownership) of them.
+pub struct DateOwners {
+    owner: DateOwner,
+    served: parking_lot::Mutex<HashMap<String, ServedDate>>,
+}
+
+impl DateOwners {
+    pub fn new(owner: DateOwner) -> Self {
+        Self {
+            owner,
+            served: parking_lot::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Every date of the catalog, by its partition's name: the groups the nodes share out.
+    pub async fn dates_in_catalog(&self) -> Result<Vec<String>> {
+        let log = JetStreamLog::open(self.owner.client.clone(), &self.owner.settings).await?;
+        let mut reader = (JetStreamReader::load(&log, &[Partition::Catalog]).await).map_err(unavailable)?;
+        let state = recovery::rebuild(&mut reader, &self.owner.limits).map_err(unavailable)?;
+        let mut dates: Vec<String> = (state.dates.keys())
+            .map(|key| Partition::Date(*key).to_string())
+            .collect();
+        dates.sort();
+        Ok(dates)
+    }
+
+    /// The dates served here now, by partition name.
+    pub fn served(&self) -> Vec<String> {
+        let mut served: Vec<String> = self.served.lock().keys().cloned().collect();
+        served.sort();
+        served
+    }
+}
+
+impl Owner for DateOwners {
+    fn gained(&self, group: &str, _term: &str, valid_until: Instant) -> BoxFuture<'_, Result<()>> {
+        let group = group.to_string();
+        Box::pin(async move {
+            let Ok(Partition::Date(key)) = group.parse::<Partition>() else {
+                return Err(Error::internal(format!("{group} is not a date's partition")));
+            };
+            let served = self.owner.take_over(key, valid_until).await?;
+            self.served.lock().insert(group, served);
+            Ok(())
+        })
+    }
+
+    fn renewed(&self, group: &str, valid_until: Instant) {
+        if let Some(served) = self.served.lock().get(group) {
+            served.renewed(valid_until);
+        }
+    }
+
+    fn lost(&self, group: &str) -> BoxFuture<'_, ()> {
+        let served = self.served.lock().remove(group);
+        Box::pin(async move {
+            if let Some(served) = served {
+                served.stop().await;
+            }
+        })
+    }
+
+    fn serves(&self, group: &str) -> bool {
+        (self.served.lock().get(group)).is_some_and(|served| served.failure().is_none())
     }
 }
 

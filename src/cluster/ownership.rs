@@ -28,6 +28,12 @@ pub trait Owner: Send + Sync {
     /// Stops serving `group`: its lease was lost, ran out unrenewed, or is about to be given
     /// back. Nothing is acknowledged for the group afterwards.
     fn lost(&self, group: &str) -> BoxFuture<'_, ()>;
+
+    /// Whether `group` can still be served here: a group whose appends were refused because
+    /// another node appended (it took the group over while this one was paused) is given back.
+    fn serves(&self, _group: &str) -> bool {
+        true
+    }
 }
 
 /// Who should own each group: placement over the live members.
@@ -103,7 +109,8 @@ impl Ownership {
         let names: Vec<String> = held.keys().cloned().collect();
         for group in names {
             let holding = held.get_mut(&group).expect("listed");
-            let belongs_elsewhere = !groups.contains(&group) || !rightful.is(&group, &self.me.node_id);
+            let belongs_elsewhere =
+                !groups.contains(&group) || !rightful.is(&group, &self.me.node_id) || !owner.serves(&group);
             if belongs_elsewhere {
                 owner.lost(&group).await;
                 let _ = self.leases.release(&group, holding.held).await;

@@ -6,9 +6,14 @@
 use crate::common::nats::{self, NatsServer};
 use crate::jetstream_log::{a_fans_day, clock, log_on, run, start, stop};
 use concert_reservation::clock::Clock;
-use concert_reservation::cluster::date_owner::DateOwner;
+use concert_reservation::clock::ManualClock;
+use concert_reservation::cluster::date_owner::{DateOwner, DateOwners};
 use concert_reservation::cluster::date_rpc::RemoteDate;
+use concert_reservation::cluster::lease::{Holder, Leases};
+use concert_reservation::cluster::ownership::{Owner, Ownership};
+use concert_reservation::cluster::placement;
 use concert_reservation::config::Config;
+use concert_reservation::domain::concert::NewDate;
 use concert_reservation::domain::seat_map::SeatStatus;
 use concert_reservation::domain::{PaymentId, UserId};
 use concert_reservation::error::ErrorCode;
@@ -132,5 +137,131 @@ fn a_former_owner_of_a_date_answers_nothing_once_another_claimed_it() {
         }
         stale.stop().await;
         present.stop().await;
+    });
+}
+
+/// A node's share of the dates: its ownership of their leases and the dates it serves.
+struct DateNode {
+    name: String,
+    owners: Arc<DateOwners>,
+    looking: tokio::task::JoinHandle<()>,
+}
+
+const TTL: Duration = Duration::from_secs(3);
+
+async fn date_node(server: &NatsServer, name: &str, clock: &ManualClock) -> DateNode {
+    let client = nats::connect(&server.url()).await;
+    let js = async_nats::jetstream::new(client.clone());
+    let leases = Leases::open(&js, "test-date-leases", TTL, 1).await.unwrap();
+    let members = Leases::open(&js, "test-date-nodes", TTL, 1).await.unwrap();
+    let me = Holder {
+        node_id: name.into(),
+        peer_url: String::new(),
+        url: String::new(),
+        term: String::new(),
+    };
+    let ownership = Ownership::new(leases, members, me);
+    let owner = DateOwner::new(client, &config(), Arc::new(clock.clone()), actix::Arbiter::current());
+    let owners = Arc::new(DateOwners::new(owner));
+    let looking_owners = owners.clone();
+    let looking = actix_rt::spawn(async move {
+        loop {
+            let _ = ownership.announce().await;
+            if let Ok(dates) = looking_owners.dates_in_catalog().await {
+                let _ = ownership.look(&dates, &*looking_owners).await;
+            }
+            tokio::time::sleep(TTL / 3).await;
+        }
+    });
+    DateNode {
+        name: name.into(),
+        owners,
+        looking,
+    }
+}
+
+/// Waits until every date is served by the one of `nodes` that placement names, and answers
+/// over NATS.
+async fn every_date_served(nodes: &[&DateNode], dates: &[String], remote: impl Fn(&str) -> RemoteDate) {
+    let placed = |node: &DateNode| -> Vec<String> {
+        let names = nodes.iter().map(|node| node.name.as_str());
+        (dates.iter())
+            .filter(|date| placement::owner(date, names.clone()) == Some(node.name.as_str()))
+            .cloned()
+            .collect()
+    };
+    let started = Instant::now();
+    while !nodes.iter().all(|node| node.owners.served() == placed(node)) {
+        let served: Vec<Vec<String>> = nodes.iter().map(|node| node.owners.served()).collect();
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "served {served:?} of {dates:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for date in dates {
+        remote(date)
+            .counts()
+            .await
+            .unwrap_or_else(|error| panic!("{date}: {error}"));
+    }
+}
+
+#[test]
+fn dates_spread_over_nodes_and_move_with_their_holds_when_a_node_dies() {
+    let server = NatsServer::start();
+    run(async {
+        let clock = clock();
+        let engine = start(log_on(&server.url(), 1).await, &clock).await;
+        let new_dates = (1..=6).map(|day| NewDate {
+            date: format!("2026-12-{day:02}").parse().unwrap(),
+            seat_count: 3,
+            price: 1_000,
+        });
+        let concert = engine
+            .catalog
+            .create("Spread".into(), new_dates.collect())
+            .await
+            .unwrap();
+        stop(engine).await;
+        let mut dates: Vec<String> = (concert.dates.iter())
+            .map(|date| Partition::Date((concert.concert_id, *date)).to_string())
+            .collect();
+        dates.sort();
+        let client = nats::connect(&server.url()).await;
+        let remote = |date: &str| RemoteDate::new(client.clone(), date, Duration::from_secs(5));
+
+        let a = date_node(&server, "node-a", &clock).await;
+        let b = date_node(&server, "node-b", &clock).await;
+        let c = date_node(&server, "node-c", &clock).await;
+        every_date_served(&[&a, &b, &c], &dates, remote).await;
+        let ends = clock.now() + chrono::Duration::hours(1);
+        for date in &dates {
+            remote(date).hold(UserId::random(), 2, ends).await.unwrap();
+        }
+
+        // The node serving the most dates (two at least) dies: it looks no more, answers
+        // nothing, and gives no lease back.
+        let mut nodes = vec![a, b, c];
+        nodes.sort_by_key(|node| node.owners.served().len());
+        let dead = nodes.pop().expect("three nodes");
+        dead.looking.abort();
+        let orphaned = dead.owners.served();
+        for date in &orphaned {
+            dead.owners.lost(date).await;
+        }
+        every_date_served(&[&nodes[0], &nodes[1]], &dates, remote).await;
+        for date in &dates {
+            let seen = statuses(&remote(date)).await;
+            assert_eq!(
+                seen,
+                [SeatStatus::Available, SeatStatus::Held, SeatStatus::Available],
+                "{date}"
+            );
+        }
+        for date in &orphaned {
+            let taken = remote(date).hold(UserId::random(), 2, ends).await.unwrap_err();
+            assert_eq!(taken.code, ErrorCode::SeatUnavailable, "the hold moved with {date}");
+        }
     });
 }
