@@ -13,8 +13,9 @@ use crate::config::Config;
 use crate::domain::concert::DateKey;
 use crate::error::{Error, ErrorCode, Result};
 use crate::persistence::jetstream_log::{ClaimError, JetStreamLog, JetStreamReader, JetStreamSettings};
-use crate::persistence::log::{EventLog, Partition, SharedLog};
+use crate::persistence::log::{EventLog, PartState, Partition, SharedLog};
 use crate::persistence::recovery::{self, Limits};
+use crate::persistence::Part;
 use actix::ArbiterHandle;
 use futures_util::future::BoxFuture;
 use std::collections::HashMap;
@@ -118,6 +119,13 @@ impl ServedDate {
         self.log.failure()
     }
 
+    /// Keeps the date's map as its partition's snapshot once every entry it holds is durable,
+    /// so that its next owner reads from there instead of from the date's first message.
+    /// Returns the bytes stored.
+    pub async fn snapshot(&self) -> Result<u64> {
+        snapshot_of((self.date.clone(), self.log.clone())).await
+    }
+
     /// The date's actor, as this node serves it.
     pub fn date(&self) -> &ConcertDateHandle {
         &self.date
@@ -159,6 +167,21 @@ impl DateOwners {
         Ok(dates)
     }
 
+    /// Snapshots every date served here, one after another; a failure is logged, since the
+    /// date's messages still hold everything.
+    pub async fn snapshot_served(&self) {
+        for group in self.served() {
+            let snapshot = {
+                let served = self.served.lock();
+                let Some(date) = served.get(&group) else { continue };
+                (date.date.clone(), date.log.clone())
+            };
+            if let Err(error) = snapshot_of(snapshot).await {
+                tracing::warn!(%group, %error, "the date's snapshot failed; its messages hold everything");
+            }
+        }
+    }
+
     /// The dates served here now, by partition name.
     pub fn served(&self) -> Vec<String> {
         let mut served: Vec<String> = self.served.lock().keys().cloned().collect();
@@ -198,6 +221,17 @@ impl Owner for DateOwners {
     fn serves(&self, group: &str) -> bool {
         (self.served.lock().get(group)).is_some_and(|served| served.failure().is_none())
     }
+}
+
+/// Keeps a date's map, captured by its actor, as its partition's snapshot.
+async fn snapshot_of((date, log): (ConcertDateHandle, Arc<JetStreamLog>)) -> Result<u64> {
+    let Part { seq, state: map } = date.image().await?;
+    let partition = Partition::Date((map.concert(), map.date()));
+    let part = Part {
+        seq,
+        state: PartState::Date(map),
+    };
+    log.store_parts(vec![(partition, part)]).await
 }
 
 fn unavailable(error: impl std::fmt::Display) -> Error {

@@ -240,6 +240,44 @@ impl JetStreamLog {
         }
     }
 
+    /// Puts each of `parts` in the object store as its partition's snapshot, with where to read
+    /// the partition from after it, once every entry it holds is durable, then purges the
+    /// messages before that: the snapshot of a whole image, or of one partition a node serves
+    /// apart from the rest.
+    pub fn store_parts(&self, parts: Vec<(Partition, Part<PartState>)>) -> BoxFuture<'static, Result<u64>> {
+        let barrier = self.barrier();
+        let parts: Vec<(Partition, Part<PartState>, u64)> = (parts.into_iter())
+            .map(|(partition, part)| {
+                let from = self.read_from(partition, part.seq);
+                (partition, part, from)
+            })
+            .collect();
+        let snapshots = self.snapshots.clone();
+        let js = self.js.clone();
+        let pipes: Vec<Arc<Pipe>> = parts.iter().map(|(partition, ..)| self.pipe(*partition)).collect();
+        let (valid_until, failure) = (self.valid_until.clone(), self.failure.clone());
+        let serves = move || failure.get().is_none() && Self::is_valid(&valid_until);
+        Box::pin(async move {
+            barrier.await?;
+            let mut bytes = 0;
+            for ((partition, part, from), pipe) in parts.into_iter().zip(pipes) {
+                // A writer that no longer holds its partitions stores and purges nothing.
+                if !serves() {
+                    return Err(Error::new(
+                        ErrorCode::Unavailable,
+                        "This writer no longer holds its partitions.",
+                    ));
+                }
+                bytes += put_snapshot(&snapshots, partition, &part, from).await?;
+                if from > 0 && serves() {
+                    purge_before(&js, partition, from).await?;
+                    pipe.purged_before(from);
+                }
+            }
+            Ok(bytes)
+        })
+    }
+
     /// Why `partition` takes no more appends, once that is so.
     pub fn fenced(&self, partition: Partition) -> Option<String> {
         let pipe = self.pipes.lock().get(&partition).cloned()?;
@@ -511,37 +549,7 @@ impl EventLog for JetStreamLog {
     /// Puts each partition's part in the object store with where to read the partition from
     /// after it, then purges the messages before that.
     fn store_snapshot(&self, _: SnapshotMark, image: Image) -> BoxFuture<'static, Result<u64>> {
-        let barrier = self.barrier();
-        let parts: Vec<(Partition, Part<PartState>, u64)> = (image.into_parts().into_iter())
-            .map(|(partition, part)| {
-                let from = self.read_from(partition, part.seq);
-                (partition, part, from)
-            })
-            .collect();
-        let snapshots = self.snapshots.clone();
-        let js = self.js.clone();
-        let pipes: Vec<Arc<Pipe>> = parts.iter().map(|(partition, ..)| self.pipe(*partition)).collect();
-        let (valid_until, failure) = (self.valid_until.clone(), self.failure.clone());
-        let serves = move || failure.get().is_none() && Self::is_valid(&valid_until);
-        Box::pin(async move {
-            barrier.await?;
-            let mut bytes = 0;
-            for ((partition, part, from), pipe) in parts.into_iter().zip(pipes) {
-                // A writer that no longer holds its partitions stores and purges nothing.
-                if !serves() {
-                    return Err(Error::new(
-                        ErrorCode::Unavailable,
-                        "This writer no longer holds its partitions.",
-                    ));
-                }
-                bytes += put_snapshot(&snapshots, partition, &part, from).await?;
-                if from > 0 && serves() {
-                    purge_before(&js, partition, from).await?;
-                    pipe.purged_before(from);
-                }
-            }
-            Ok(bytes)
-        })
+        self.store_parts(image.into_parts())
     }
 
     fn stop(&self) -> BoxFuture<'static, ()> {

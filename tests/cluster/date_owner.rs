@@ -81,9 +81,32 @@ fn a_date_taken_over_by_a_node_of_its_own_is_served_with_everything_acknowledged
             .await;
         assert_eq!(fenced.unwrap_err().code, ErrorCode::Unavailable);
 
+        // The owner's snapshot of the date is what the next owner reads from.
+        assert!(served.snapshot().await.unwrap() > 0);
+        let name = Partition::Date(key).to_string();
+        let stored = snapshot_names(&server).await;
+        assert!(
+            stored.iter().any(|stored| stored.starts_with(&format!("{name}@"))),
+            "{stored:?}"
+        );
         served.stop().await;
+        let next = owner
+            .take_over(key, Instant::now() + Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(statuses(&remote).await, [Sold, Held, Sold, Held]);
+        next.stop().await;
         stop(engine).await;
     });
+}
+
+/// The names of the snapshots JetStream keeps.
+async fn snapshot_names(server: &NatsServer) -> Vec<String> {
+    use futures_util::StreamExt;
+    let js = async_nats::jetstream::new(nats::connect(&server.url()).await);
+    let store = js.get_object_store("concert-snapshots").await.unwrap();
+    let listed: Vec<_> = store.list().await.unwrap().collect().await;
+    listed.into_iter().map(|info| info.unwrap().name).collect()
 }
 
 #[test]
@@ -170,6 +193,8 @@ async fn date_node(server: &NatsServer, name: &str, clock: &ManualClock) -> Date
             if let Ok(dates) = looking_owners.dates_in_catalog().await {
                 let _ = ownership.look(&dates, &*looking_owners).await;
             }
+            // As often as a node would under a rush's load: takeovers read from snapshots.
+            looking_owners.snapshot_served().await;
             tokio::time::sleep(TTL / 3).await;
         }
     });
