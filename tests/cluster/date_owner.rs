@@ -288,5 +288,12 @@ fn dates_spread_over_nodes_and_move_with_their_holds_when_a_node_dies() {
             let taken = remote(date).hold(UserId::random(), 2, ends).await.unwrap_err();
             assert_eq!(taken.code, ErrorCode::SeatUnavailable, "the hold moved with {date}");
         }
+        // Everything stops inside the runtime: a subscription dropped outside it panics.
+        for node in nodes {
+            node.looking.abort();
+            for date in node.owners.served() {
+                node.owners.lost(&date).await;
+            }
+        }
     });
 }

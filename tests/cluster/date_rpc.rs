@@ -34,19 +34,22 @@ fn start_date(clock: &SharedClock, seats: u32) -> (ConcertDateHandle, SharedLog)
     (date, log)
 }
 
-#[actix_rt::test]
-async fn a_date_asked_over_nats_answers_as_its_actor_does() {
+/// A date of `seats` seats served over a nats-server of its own, until the task is aborted
+/// (inside the runtime: a subscription dropped outside it panics).
+async fn served(seats: u32) -> (NatsServer, SharedClock, actix_web::rt::task::JoinHandle<()>) {
     let server = NatsServer::start();
     let clock: SharedClock = Arc::new(ManualClock::starting_at("2026-12-24T10:00:00Z".parse().unwrap()));
-    let (date, log) = start_date(&clock, 3);
-    let serving = date_rpc::serve(
-        nats::connect(&server.url()).await,
-        date_rpc::subject_of(PARTITION),
-        date,
-        log,
-    )
-    .await
-    .expect("the date is served");
+    let (date, log) = start_date(&clock, seats);
+    let subject = date_rpc::subject_of(PARTITION);
+    let serving = date_rpc::serve(nats::connect(&server.url()).await, subject, date, log)
+        .await
+        .expect("the date is served");
+    (server, clock, serving)
+}
+
+#[actix_rt::test]
+async fn a_date_asked_over_nats_answers_as_its_actor_does() {
+    let (server, clock, serving) = served(3).await;
     let remote = RemoteDate::new(nats::connect(&server.url()).await, PARTITION, Duration::from_secs(5));
     let (kim, lee) = (UserId::random(), UserId::random());
     let token_ends = clock.now() + chrono::Duration::hours(1);
@@ -100,17 +103,7 @@ async fn a_date_asked_over_nats_answers_as_its_actor_does() {
 
 #[actix_rt::test]
 async fn of_many_fans_asking_over_nats_for_one_seat_exactly_one_wins() {
-    let server = NatsServer::start();
-    let clock: SharedClock = Arc::new(ManualClock::starting_at("2026-12-24T10:00:00Z".parse().unwrap()));
-    let (date, log) = start_date(&clock, 1);
-    let _serving = date_rpc::serve(
-        nats::connect(&server.url()).await,
-        date_rpc::subject_of(PARTITION),
-        date,
-        log,
-    )
-    .await
-    .expect("the date is served");
+    let (server, clock, serving) = served(1).await;
     let token_ends = clock.now() + chrono::Duration::hours(1);
     let mut asking = Vec::new();
     for _ in 0..4 {
@@ -131,4 +124,6 @@ async fn of_many_fans_asking_over_nats_for_one_seat_exactly_one_wins() {
         }
     }
     assert_eq!(won, 1);
+    serving.abort();
+    let _ = serving.await;
 }
