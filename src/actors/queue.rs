@@ -280,6 +280,10 @@ impl DeadlineActor for QueueActor {
     /// one of the next `events.len()` entries.
     fn publish(&mut self, events: &[QueueEvent]) {
         let last_entry = self.stream.seq() + events.len() as u64;
+        let admits = |event: &QueueEvent| matches!(event, QueueEvent::TokenAdmitted { .. });
+        if events.iter().any(admits) {
+            self.stream.vouch_for_next_append();
+        }
         for event in events {
             self.index.publish(event, &self.room, last_entry);
         }
@@ -648,6 +652,9 @@ mod tests {
         );
         gate.open();
         leaving.await.unwrap().unwrap();
+        // The queue learns it durable at its next append or read, as the hold that found the
+        // admission unvouched reads it.
+        queue.peek(lee).await.unwrap();
         assert!(queue.authenticate(&lee).unwrap().admission_durable);
     }
 

@@ -227,6 +227,10 @@ pub struct PartitionWriter {
     last: Option<Settled>,
     /// Where readers that cannot wait on the writer learn how far its entries are durable.
     durable_through: Option<Arc<AtomicU64>>,
+    /// Whether the next append holds something readers of `durable_through` wait for.
+    vouch_next: bool,
+    /// The last such append and its outcome, until it is seen durable.
+    vouched: Option<(u64, Settled)>,
 }
 
 impl PartitionWriter {
@@ -238,12 +242,15 @@ impl PartitionWriter {
             seq,
             last: None,
             durable_through: None,
+            vouch_next: false,
+            vouched: None,
         }
     }
 
-    /// Keeps `durable_through` at the number of the last entry known durable: everything before
-    /// this writer's first append, then each append once its outcome is seen (by whoever waits
-    /// on it, or by [`Self::settled`]).
+    /// Keeps `durable_through` at the number of the last entry known durable, as far as this
+    /// writer has seen: everything before its first append, then the appends marked with
+    /// [`Self::vouch_for_next_append`] once seen durable at a later append or read, and every
+    /// entry when a read finds the last one durable. Nothing is allocated per append for it.
     pub fn keeping_durable_through(mut self, durable_through: Arc<AtomicU64>) -> Self {
         durable_through.fetch_max(self.seq, Ordering::Release);
         self.durable_through = Some(durable_through);
@@ -252,6 +259,29 @@ impl PartitionWriter {
 
     pub fn seq(&self) -> u64 {
         self.seq
+    }
+
+    /// Marks the next append as one whose durability readers of `durable_through` wait for.
+    pub fn vouch_for_next_append(&mut self) {
+        self.vouch_next = self.durable_through.is_some();
+    }
+
+    /// Moves `durable_through` past the marked append once it is durable: one poll, and only
+    /// while such an append is pending.
+    fn note_vouched(&mut self) {
+        let Some((through, settled)) = &self.vouched else {
+            return;
+        };
+        if settled.clone().now_or_never() == Some(true) {
+            self.note_durable(*through);
+            self.vouched = None;
+        }
+    }
+
+    fn note_durable(&self, through: u64) {
+        if let Some(durable_through) = &self.durable_through {
+            durable_through.fetch_max(through, Ordering::Release);
+        }
     }
 
     /// Whether a new command may go ahead; see [`EventLog::has_room`].
@@ -268,19 +298,12 @@ impl PartitionWriter {
             changes.iter().all(|change| change.partition() == self.partition),
             "a writer appends only its own partition's changes"
         );
+        self.note_vouched();
         let after = self.seq;
         self.seq += changes.len() as u64;
-        let mut settled = self.log.append(self.partition, after, changes).shared();
-        if let Some(durable_through) = self.durable_through.clone() {
-            let through = self.seq;
-            settled = (settled.map(move |durable| {
-                if durable {
-                    durable_through.fetch_max(through, Ordering::Release);
-                }
-                durable
-            }))
-            .boxed()
-            .shared();
+        let settled = self.log.append(self.partition, after, changes).shared();
+        if std::mem::take(&mut self.vouch_next) {
+            self.vouched = Some((self.seq, settled.clone()));
         }
         self.last = Some(settled.clone());
         Commit::settled(settled)
@@ -296,8 +319,11 @@ impl PartitionWriter {
         // Asking costs one poll: appends nobody waited for (a lapse) are found durable here.
         if last.clone().now_or_never() == Some(true) {
             self.last = None;
+            self.vouched = None;
+            self.note_durable(self.seq);
             return Commit::done();
         }
+        self.note_vouched();
         Commit::settled(last)
     }
 }
