@@ -24,6 +24,7 @@ use concert_reservation::persistence::data_dir::DataDir;
 use concert_reservation::persistence::file_log::FileLog;
 use concert_reservation::persistence::log::SharedLog;
 use concert_reservation::persistence::Part;
+use concert_reservation::services::dates::DateHandle;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use futures_util::future::join_all;
 use std::sync::Arc;
@@ -251,7 +252,12 @@ fn seat_map(c: &mut Criterion) {
         seq: 0,
         state: SeatMap::new(key.0, key.1, SEATS, 1_000),
     };
-    let date = ConcertDateHandle::start(map, Vec::new(), context, &rig.arbiter.handle());
+    let date = DateHandle::Local(ConcertDateHandle::start(
+        map,
+        Vec::new(),
+        context,
+        &rig.arbiter.handle(),
+    ));
     let seat_maps = SeatMaps::default();
     let user = UserId::random();
     let token_ends = Utc::now() + Duration::hours(1);

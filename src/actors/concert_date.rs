@@ -7,7 +7,9 @@ use super::keyed::Keyed;
 use super::{Alarm, DeadlineActor, Mailbox};
 use crate::clock::SharedClock;
 use crate::domain::concert::DateKey;
-use crate::domain::seat_map::{RecordedPayment, Reservation, SeatCounts, SeatEvent, SeatMap, SeatView};
+use crate::domain::seat_map::{
+    RecordedPayment, Reservation, ReservationStatus, SeatCounts, SeatEvent, SeatMap, SeatView,
+};
 use crate::domain::{PaymentId, ReservationId, UserId};
 use crate::error::{Error, ErrorCode, Result};
 use crate::persistence::log::{Partition, PartitionWriter, SharedLog};
@@ -261,6 +263,10 @@ pub struct HoldSeat {
     /// When the token that asks dies; the hold ends then at the latest.
     pub token_ends: DateTime<Utc>,
     pub keyed: Option<Keyed<Reservation>>,
+    /// Where the fan's holds across dates are counted elsewhere (a cluster's engine, for a date a
+    /// node serves apart from it): the reservation's id and whether the fan is within
+    /// `hold_max`, as counted there. Otherwise this process's ledger counts.
+    pub counted: Option<(ReservationId, bool)>,
 }
 
 impl Handler<HoldSeat> for ConcertDateActor {
@@ -271,12 +277,18 @@ impl Handler<HoldSeat> for ConcertDateActor {
             if message.token_ends <= now {
                 return Err(Error::new(ErrorCode::TokenInvalid, "The token has expired."));
             }
-            let reservation = ReservationId::random();
+            // A hold asked again under the same reservation (its answer was lost on the way to
+            // another node) is told again, not made twice.
+            if let Some((id, _)) = message.counted {
+                if let Ok(made) = actor.map.reservation(id, message.user, now) {
+                    return Ok((made, Vec::new()));
+                }
+            }
+            let reservation = message.counted.map_or_else(ReservationId::random, |(id, _)| id);
             let context = &actor.context;
-            let within_limit = |until| {
-                context
-                    .ledger
-                    .try_take(message.user, reservation, until, now, context.hold_max)
+            let within_limit = |until| match message.counted {
+                Some((_, within)) => within,
+                None => (context.ledger).try_take(message.user, reservation, until, now, context.hold_max),
             };
             let held = actor.map.hold(
                 message.user,
@@ -365,10 +377,22 @@ impl Handler<CompletePayment> for ConcertDateActor {
 
     fn handle(&mut self, message: CompletePayment, ctx: &mut Context<Self>) -> Self::Result {
         self.run_applied(ctx, |actor, now| {
-            Ok((
-                (),
-                vec![actor.map.complete_payment(message.reservation, message.payment, now)],
-            ))
+            // Asked again after an answer was lost (a date served apart from the engine): what
+            // is done is done.
+            match (
+                actor.map.recorded_status(message.reservation),
+                actor.map.is_paying(message.reservation),
+            ) {
+                (Some(ReservationStatus::Confirmed), _) => Ok(((), Vec::new())),
+                (Some(ReservationStatus::Held), true) => Ok((
+                    (),
+                    vec![actor.map.complete_payment(message.reservation, message.payment, now)],
+                )),
+                _ => Err(Error::internal(format!(
+                    "a payment of {} completed with no payment under way",
+                    message.reservation
+                ))),
+            }
         })
     }
 }
@@ -385,6 +409,11 @@ impl Handler<AbortPayment> for ConcertDateActor {
 
     fn handle(&mut self, message: AbortPayment, ctx: &mut Context<Self>) -> Self::Result {
         self.run_applied(ctx, |actor, now| {
+            // Asked again after an answer was lost, or for a payment whose beginning never
+            // arrived: a hold not being paid is as an aborted payment leaves it.
+            if !actor.map.is_paying(message.reservation) {
+                return Ok(((), Vec::new()));
+            }
             Ok(((), actor.map.abort_payment(message.reservation, now)))
         })
     }
@@ -541,6 +570,28 @@ impl ConcertDateHandle {
                 seat_number,
                 token_ends,
                 keyed,
+                counted: None,
+            })
+            .await?
+    }
+
+    /// Holds the seat for a fan whose holds across dates are counted elsewhere: under
+    /// `reservation`, and only if `within_limit`.
+    pub async fn hold_counted(
+        &self,
+        user: UserId,
+        seat_number: i64,
+        token_ends: DateTime<Utc>,
+        reservation: ReservationId,
+        within_limit: bool,
+    ) -> Result<Reservation> {
+        self.mailbox
+            .ask(HoldSeat {
+                user,
+                seat_number,
+                token_ends,
+                keyed: None,
+                counted: Some((reservation, within_limit)),
             })
             .await?
     }

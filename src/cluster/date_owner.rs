@@ -182,6 +182,19 @@ impl DateOwners {
         }
     }
 
+    /// The dates served here now and each one's last entry.
+    pub fn served_with_last_entries(&self) -> Vec<(String, u64)> {
+        let served = self.served.lock();
+        let mut listed: Vec<(String, u64)> = (served.iter())
+            .map(|(name, date)| {
+                let last = date.log.last_entries().into_iter().map(|(_, last)| last).max();
+                (name.clone(), last.unwrap_or(0))
+            })
+            .collect();
+        listed.sort();
+        listed
+    }
+
     /// The dates served here now, by partition name.
     pub fn served(&self) -> Vec<String> {
         let mut served: Vec<String> = self.served.lock().keys().cloned().collect();

@@ -32,6 +32,10 @@ pub enum DateCall {
         user: UserId,
         seat_number: i64,
         token_ends: DateTime<Utc>,
+        /// Where the caller counts the fan's holds across dates: the reservation's id, and
+        /// whether the fan is within `hold_max`.
+        #[serde(default)]
+        counted: Option<CountedHold>,
     },
     Cancel {
         reservation: ReservationId,
@@ -54,6 +58,14 @@ pub enum DateCall {
     },
     SeatMap,
     Counts,
+}
+
+/// A hold whose fan's holds across dates the caller counts.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CountedHold {
+    pub reservation: ReservationId,
+    pub within_limit: bool,
 }
 
 /// The actor's answer, or its refusal with the code a single process would give.
@@ -115,7 +127,7 @@ pub async fn serve(
             let (client, date, log) = (client.clone(), date.clone(), log.clone());
             actix_web::rt::spawn(async move {
                 let answer = match serde_json::from_slice::<DateCall>(&message.payload) {
-                    Ok(call) => answer(&date, call).await,
+                    Ok(call) => answer_durably(&date, call, &log).await,
                     Err(error) => Error::invalid_request(format!("a date call: {error}")).into(),
                 };
                 if !log.serves() {
@@ -130,14 +142,46 @@ pub async fn serve(
     }))
 }
 
+/// The answer, told only once what it tells is durable. A payment's steps on the date are
+/// answered by the actor once applied: in one process the journal keeps them in order with the
+/// wallet's record, which vouches for them after a crash. Asked from another node, whose wallet
+/// journals apart, they wait for the disk: a payment's beginning must be stored before the
+/// wallet can commit it, and its end before the saga forgets it, or a new owner of the date
+/// could find it otherwise than its saga believes.
+async fn answer_durably(date: &ConcertDateHandle, call: DateCall, log: &SharedLog) -> DateAnswer {
+    let a_payments_step = matches!(
+        call,
+        DateCall::BeginPayment { .. } | DateCall::CompletePayment { .. } | DateCall::AbortPayment { .. }
+    );
+    let answer = answer(date, call).await;
+    if a_payments_step && !matches!(answer, DateAnswer::Refused { .. }) {
+        if let Err(error) = log.barrier().await {
+            return error.into();
+        }
+    }
+    answer
+}
+
 async fn answer(date: &ConcertDateHandle, call: DateCall) -> DateAnswer {
     let answered = match call {
         DateCall::Hold {
             user,
             seat_number,
             token_ends,
-        } => (date.hold(user, seat_number, token_ends, None).await)
-            .map(|reservation| DateAnswer::Reservation { reservation }),
+            counted,
+        } => {
+            let held = match counted {
+                Some(CountedHold {
+                    reservation,
+                    within_limit,
+                }) => {
+                    date.hold_counted(user, seat_number, token_ends, reservation, within_limit)
+                        .await
+                }
+                None => date.hold(user, seat_number, token_ends, None).await,
+            };
+            held.map(|reservation| DateAnswer::Reservation { reservation })
+        }
         DateCall::Cancel { reservation, user } => date.cancel(reservation, user).await.map(|()| DateAnswer::Done),
         DateCall::Reservation { reservation, user } => {
             (date.reservation(reservation, user).await).map(|reservation| DateAnswer::Reservation { reservation })
@@ -177,11 +221,29 @@ impl RemoteDate {
         }
     }
 
+    /// How long a call waits for its answer.
+    pub fn within(&self) -> Duration {
+        self.within
+    }
+
+    /// Holds the seat, the fan's holds across dates counted by the owner.
     pub async fn hold(&self, user: UserId, seat_number: i64, token_ends: DateTime<Utc>) -> Result<Reservation> {
+        self.hold_as(user, seat_number, token_ends, None).await
+    }
+
+    /// Holds the seat, the fan's holds across dates counted by the caller when `counted`.
+    pub async fn hold_as(
+        &self,
+        user: UserId,
+        seat_number: i64,
+        token_ends: DateTime<Utc>,
+        counted: Option<CountedHold>,
+    ) -> Result<Reservation> {
         let call = DateCall::Hold {
             user,
             seat_number,
             token_ends,
+            counted,
         };
         reservation_of(self.ask(&call).await?)
     }

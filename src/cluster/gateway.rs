@@ -90,7 +90,13 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
 }
 
 async fn forward(request: HttpRequest, body: web::Bytes, gateway: web::Data<Gateway>) -> HttpResponse {
-    let Some(leader) = gateway.node.leader() else {
+    // A node that has not seen the holder yet (it started, or its last look found none) reads
+    // the lease once before answering that nobody serves.
+    let known = match gateway.node.leader() {
+        Some(leader) => Some(leader),
+        None => gateway.node.look_again().await,
+    };
+    let Some(leader) = known else {
         return no_engine(language_of(&request));
     };
     let answer = forward_to(&leader.peer_url, &leader.term, request.clone(), body.clone(), &gateway).await;
@@ -197,7 +203,7 @@ struct NodeView {
     partitions: usize,
 }
 
-#[derive(Serialize, serde::Deserialize)]
+#[derive(Clone, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct PartitionView {
     name: String,
@@ -205,8 +211,9 @@ struct PartitionView {
     sequence: u64,
 }
 
-/// `GET /api/v1/admin/cluster`: the nodes and who serves which partition. Partitions are listed
-/// by the node that serves them; others forward the question there.
+/// `GET /api/v1/admin/cluster`: the nodes and who serves which partition. Each node tells of the
+/// partitions it serves itself (the engine's while it leads, and the dates it serves apart);
+/// asked by a fan of the operator, a node gathers what every live node tells.
 async fn cluster_view(request: HttpRequest, gateway: web::Data<Gateway>) -> HttpResponse {
     let language = language_of(&request);
     let given = request
@@ -217,30 +224,33 @@ async fn cluster_view(request: HttpRequest, gateway: web::Data<Gateway>) -> Http
         return Error::new(ErrorCode::AdminKeyInvalid, "The admin key is missing or wrong.").to_response(language);
     }
     let me = gateway.node.me().clone();
-    let leader = gateway.node.leader();
+    let own = own_partitions(&gateway).await;
     let shown = request.headers().get(PEER_KEY_HEADER).map(|value| value.as_bytes());
-    let asked_by_a_peer = shown == Some(gateway.peer_key.as_bytes());
-    if let Some(leader) = leader.filter(|leader| leader.node_id != me.node_id && !asked_by_a_peer) {
-        return leaders_view(&leader.url, &me.node_id, &gateway, language).await;
+    if shown == Some(gateway.peer_key.as_bytes()) {
+        let nodes = Vec::new();
+        return HttpResponse::Ok().json(ClusterView {
+            node_id: me.node_id,
+            nodes,
+            partitions: own,
+        });
     }
-    let partitions: Vec<PartitionView> = (gateway.node.partitions().await.into_iter())
-        .map(|(name, sequence)| PartitionView {
-            name,
-            owner: me.node_id.clone(),
-            sequence,
-        })
-        .collect();
-    let nodes = (gateway.node.members().await.into_iter())
-        .map(|member| NodeView {
-            partitions: if member.node_id == me.node_id {
-                partitions.len()
-            } else {
-                0
-            },
+    let members = gateway.node.members().await;
+    let told = futures_util::future::join_all(members.iter().map(|member| async {
+        if member.node_id == me.node_id {
+            return own.clone();
+        }
+        partitions_of(&member.url, &gateway).await
+    }))
+    .await;
+    let nodes = (members.into_iter().zip(&told))
+        .map(|(member, partitions)| NodeView {
+            partitions: partitions.len(),
             node_id: member.node_id,
             url: member.url,
         })
         .collect();
+    let mut partitions: Vec<PartitionView> = told.into_iter().flatten().collect();
+    partitions.sort_by(|a, b| a.name.cmp(&b.name));
     HttpResponse::Ok().json(ClusterView {
         node_id: me.node_id,
         nodes,
@@ -248,25 +258,32 @@ async fn cluster_view(request: HttpRequest, gateway: web::Data<Gateway>) -> Http
     })
 }
 
-/// The view of the node that serves the partitions, as this node (`me`) answers it.
-async fn leaders_view(leader_url: &str, me: &str, gateway: &Gateway, language: Language) -> HttpResponse {
+/// The partitions this node serves.
+async fn own_partitions(gateway: &Gateway) -> Vec<PartitionView> {
+    let me = &gateway.node.me().node_id;
+    (gateway.node.partitions().await.into_iter())
+        .map(|(name, sequence)| PartitionView {
+            name,
+            owner: me.clone(),
+            sequence,
+        })
+        .collect()
+}
+
+/// The partitions the node at `url` says it serves; none if it does not answer in time.
+async fn partitions_of(url: &str, gateway: &Gateway) -> Vec<PartitionView> {
     let asked = gateway
         .client
-        .get(format!("{leader_url}/api/v1/admin/cluster"))
+        .get(format!("{url}/api/v1/admin/cluster"))
         .header("x-admin-key", gateway.admin_key.as_str())
         .header(PEER_KEY_HEADER, gateway.peer_key.as_str())
         .timeout(gateway.node.lease_ttl())
         .send()
         .await;
-    let view = match asked {
-        Ok(answer) if answer.status().is_success() => answer.json::<ClusterView>().await.ok(),
-        _ => None,
-    };
-    match view {
-        Some(view) => HttpResponse::Ok().json(ClusterView {
-            node_id: me.to_string(),
-            ..view
-        }),
-        None => no_engine(language),
+    match asked {
+        Ok(answer) if answer.status().is_success() => (answer.json::<ClusterView>().await)
+            .map(|view| view.partitions)
+            .unwrap_or_default(),
+        _ => Vec::new(),
     }
 }

@@ -6,13 +6,18 @@
 //! lease runs out before a renewal got through, or when JetStream refuses one of its partitions'
 //! appends because another node appended first.
 
+use super::date_owner::{DateOwner, DateOwners};
 use super::lease::{Held, Holder, Leases, LEASES, MEMBERS};
+use super::ownership::Ownership;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::error::{Error, ErrorCode, Result};
 use crate::persistence::jetstream_log::{ClaimError, JetStreamLog, JetStreamReader, JetStreamSettings};
 use crate::persistence::log::EventLog;
+use crate::persistence::log::Partition;
 use crate::persistence::recovery;
+use crate::services::dates::SpreadOver;
+use crate::services::ActorThreads;
 use crate::services::{recovery_limits, Services};
 use async_nats::jetstream::{self, kv};
 use futures_util::future::BoxFuture;
@@ -28,6 +33,10 @@ const SHARED: &str = "concert-shared";
 const TOKEN_KEY: &str = "token-key";
 /// Times a takeover reads its partitions again when a former owner appended meanwhile.
 const TAKEOVER_ATTEMPTS: usize = 5;
+/// Where the engine says that the catalog has new dates, for the nodes to look at them at once.
+pub const DATES_ADDED: &str = "concert.dates.added";
+/// How long the engine waits for a date's owner to answer a call.
+const DATE_CALL_WITHIN: Duration = Duration::from_secs(2);
 
 /// The engine's HTTP server for the other nodes, as the node starts and stops it.
 pub trait EngineServer: Send + Sync {
@@ -65,6 +74,13 @@ pub struct Node {
     /// Set by a graceful stop: the node takes nothing over any more.
     stopping: AtomicBool,
     start_engine: StartEngine,
+    /// The dates this node serves apart from the engine, and its leases on them.
+    dates: Arc<DateOwners>,
+    date_ownership: Ownership,
+    /// When the dates served here were last snapshotted.
+    dates_snapshotted: parking_lot::Mutex<Instant>,
+    /// Where the dates served here run; kept for as long as the node.
+    _date_threads: ActorThreads,
 }
 
 impl Node {
@@ -93,7 +109,14 @@ impl Node {
                 .unwrap_or_else(|| format!("http://{}", config.addr)),
             term: String::new(),
         };
+        let date_threads = ActorThreads::new(1);
+        let date_owner = DateOwner::new(client.clone(), &config, clock.clone(), date_threads.next());
+        let date_ownership = Ownership::new(leases.clone(), members.clone(), me.clone());
         Ok(Arc::new(Self {
+            dates: Arc::new(DateOwners::new(date_owner)),
+            date_ownership,
+            dates_snapshotted: parking_lot::Mutex::new(Instant::now()),
+            _date_threads: date_threads,
             config,
             clock,
             client,
@@ -138,6 +161,27 @@ impl Node {
     /// node runs.
     pub async fn run(self: Arc<Self>) {
         let period = self.leases.ttl() / 3;
+        // The dates' leases on their own: taking a date over must not hold up the engine's
+        // renewals.
+        let dates = self.clone();
+        actix_web::rt::spawn(async move {
+            use futures_util::StreamExt;
+            // A new concert's dates are looked at as soon as the engine has stored it.
+            let mut added = dates.client.subscribe(DATES_ADDED).await.ok();
+            while !dates.stopping.load(Ordering::Relaxed) {
+                dates.look_after_dates().await;
+                let poked = async {
+                    match added.as_mut() {
+                        Some(added) => drop(added.next().await),
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    () = tokio::time::sleep(period) => {}
+                    () = poked => {}
+                }
+            }
+        });
         while !self.stopping.load(Ordering::Relaxed) {
             self.tick().await;
             tokio::time::sleep(period).await;
@@ -159,6 +203,28 @@ impl Node {
         let announced = self.members.announce(&self.me.node_id, &self.me);
         if tokio::time::timeout(self.leases.ttl() / 3, announced).await.is_err() {
             tracing::debug!("this node could not say where it is in time");
+        }
+    }
+
+    /// Keeps, gives back and takes the leases of the catalog's dates as placement says, and
+    /// snapshots the dates served here every `--snapshot-interval`.
+    async fn look_after_dates(&self) {
+        if self.stopping.load(Ordering::Relaxed) {
+            return;
+        }
+        match self.dates.dates_in_catalog().await {
+            Ok(dates) => {
+                if let Err(error) = self.date_ownership.look(&dates, &*self.dates).await {
+                    tracing::warn!(%error, "the dates' leases could not be looked at");
+                }
+            }
+            Err(error) => tracing::warn!(%error, "the catalog's dates could not be read"),
+        }
+        let due = self.dates_snapshotted.lock().elapsed() >= self.config.snapshot_interval;
+        if due {
+            *self.dates_snapshotted.lock() = Instant::now();
+            let dates = self.dates.clone();
+            actix_web::rt::spawn(async move { dates.snapshot_served().await });
         }
     }
 
@@ -314,7 +380,7 @@ impl Node {
             log.resume_from(&reader);
             let limits = recovery_limits(&self.config);
             let mut state = recovery::rebuild(&mut reader, &limits).map_err(unavailable)?;
-            match claim_all(&log, &state).await {
+            match claim_engines(&log, &state).await {
                 Ok(()) => {}
                 Err(ClaimError::Stale(reason)) => {
                     tracing::info!(%reason, "a former owner appended during the takeover; reading again");
@@ -323,7 +389,11 @@ impl Node {
                 Err(ClaimError::Unreachable(reason)) => return Err(unavailable(reason)),
             }
             state.room.state.renew_idle_deadlines(self.clock.now());
-            let services = Services::start_on(self.config.clone(), self.clock.clone(), state, log.clone());
+            let spread = SpreadOver {
+                client: self.client.clone(),
+                within: DATE_CALL_WITHIN,
+            };
+            let services = Services::start_spread(self.config.clone(), self.clock.clone(), state, log.clone(), spread);
             return Ok((services, log));
         }
         Err(Error::new(
@@ -359,6 +429,8 @@ impl Node {
         // Held to the end: no tick takes the partitions over while the node stops.
         let mut term = self.term.lock().await;
         self.stopping.store(true, Ordering::Relaxed);
+        self.dates.snapshot_served().await;
+        self.date_ownership.leave(&*self.dates).await;
         let Some(term) = term.take() else {
             return;
         };
@@ -369,15 +441,18 @@ impl Node {
         self.step_down(term, true).await;
     }
 
-    /// The partitions this node serves and each one's last entry, while it leads.
+    /// The partitions this node serves and each one's last entry: the engine's while it leads,
+    /// and the dates it serves apart.
     pub async fn partitions(&self) -> Vec<(String, u64)> {
-        let term = self.term.lock().await;
-        let Some(term) = term.as_ref() else {
-            return Vec::new();
-        };
-        (term.log.last_entries().into_iter())
-            .map(|(partition, last)| (partition.to_string(), last))
-            .collect()
+        let mut partitions = self.dates.served_with_last_entries();
+        if let Some(term) = self.term.lock().await.as_ref() {
+            let engines = (term.log.last_entries().into_iter())
+                .filter(|(partition, _)| !matches!(partition, Partition::Date(_)))
+                .map(|(partition, last)| (partition.to_string(), last));
+            partitions.extend(engines);
+        }
+        partitions.sort();
+        partitions
     }
 
     /// Every node that said where it is within the lease's TTL.
@@ -398,9 +473,11 @@ impl Node {
     }
 }
 
-/// Claims every partition `state` holds.
-async fn claim_all(log: &JetStreamLog, state: &recovery::State) -> std::result::Result<(), ClaimError> {
-    let mut partitions: Vec<_> = state.seqs().into_keys().collect();
+/// Claims every partition `state` holds but the dates, which are served apart.
+async fn claim_engines(log: &JetStreamLog, state: &recovery::State) -> std::result::Result<(), ClaimError> {
+    let mut partitions: Vec<_> = (state.seqs().into_keys())
+        .filter(|partition| !matches!(partition, Partition::Date(_)))
+        .collect();
     partitions.sort();
     // Side by side: each claim is a round trip to a quorum, and a sale has many dates.
     use futures_util::StreamExt;

@@ -409,6 +409,11 @@ impl SeatMap {
         paying.map(|record| record.view.reservation_id)
     }
 
+    /// Whether a payment of `reservation` is under way.
+    pub fn is_paying(&self, reservation: ReservationId) -> bool {
+        self.reservations.get(&reservation).is_some_and(|record| record.paying)
+    }
+
     /// The status of a reservation as recorded, without regard to the clock.
     pub fn recorded_status(&self, reservation: ReservationId) -> Option<ReservationStatus> {
         self.reservations.get(&reservation).map(|record| record.view.status)

@@ -3,9 +3,10 @@
 //! actor, until the actor publishes anew.
 
 use super::concerts::{SeatMapView, SeatView};
-use crate::actors::concert_date::{ConcertDateHandle, PublishedSeatMap};
+use crate::actors::concert_date::PublishedSeatMap;
 use crate::domain::concert::DateKey;
 use crate::error::{Error, Result};
+use crate::services::dates::DateHandle;
 use actix_web::web::Bytes;
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
@@ -23,7 +24,12 @@ struct Rendered {
 
 impl SeatMaps {
     /// The seat map of the date `key`, whose actor `date` is, as JSON.
-    pub async fn json(&self, key: DateKey, date: &ConcertDateHandle) -> Result<Bytes> {
+    pub async fn json(&self, key: DateKey, date: &DateHandle) -> Result<Bytes> {
+        // A date served apart numbers its publications afresh with every owner it moves to:
+        // a version seen before may be of another map.
+        if let DateHandle::Remote(_) = date {
+            return render(key, &date.seat_map().await?);
+        }
         if let Some(body) = date
             .published_version()
             .and_then(|version| self.rendered_of(key, version))
@@ -74,7 +80,7 @@ fn render((concert_id, date): DateKey, seat_map: &PublishedSeatMap) -> Result<By
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actors::concert_date::DateContext;
+    use crate::actors::concert_date::{ConcertDateHandle, DateContext};
     use crate::clock::{Clock, ManualClock};
     use crate::domain::seat_map::SeatMap;
     use crate::domain::{ConcertId, UserId};
@@ -85,7 +91,7 @@ mod tests {
 
     /// A date of `seats` seats with its actor, journaling into a temporary dir that lives as long
     /// as the returned guard.
-    fn start_date(clock: &ManualClock, seats: u32) -> (DateKey, ConcertDateHandle, tempfile::TempDir) {
+    fn start_date(clock: &ManualClock, seats: u32) -> (DateKey, DateHandle, tempfile::TempDir) {
         let (log, dir) = crate::persistence::scratch_log();
         let context = DateContext {
             clock: Arc::new(clock.clone()),
@@ -102,7 +108,7 @@ mod tests {
             state: SeatMap::new(key.0, key.1, seats, 1_000),
         };
         let date = ConcertDateHandle::start(map, Vec::new(), context, &actix::Arbiter::current());
-        (key, date, dir)
+        (key, DateHandle::Local(date), dir)
     }
 
     fn statuses(body: &Bytes) -> Vec<String> {

@@ -2,6 +2,7 @@
 //! then only read; every seat change goes through the date's actor.
 
 use crate::actors::concert_date::{ConcertDateHandle, DateContext};
+use crate::cluster::date_rpc::RemoteDate;
 use crate::domain::concert::{ConcertRecord, DateKey, NewDate};
 use crate::domain::seat_map::RecordedPayment;
 use crate::domain::seat_map::{SeatCounts, SeatMap};
@@ -9,6 +10,7 @@ use crate::domain::{ConcertId, ReservationId, UserId};
 use crate::error::{Error, ErrorCode, Result};
 use crate::persistence::log::{Partition, PartitionWriter};
 use crate::persistence::{Change, Part};
+use crate::services::dates::{DateHandle, Spread};
 use crate::services::ActorThreads;
 use chrono::NaiveDate;
 use dashmap::DashMap;
@@ -73,13 +75,16 @@ pub struct DateFigures {
 
 pub struct Catalog {
     concerts: DashMap<ConcertId, Arc<Concert>>,
-    dates: DashMap<DateKey, ConcertDateHandle>,
+    dates: DashMap<DateKey, DateHandle>,
     reservations: Arc<DashMap<ReservationId, DateKey>>,
     /// Every concert as created, oldest first, and the catalog's journal stream; held while a
     /// concert is added, so a snapshot sees them agree.
     created: Mutex<(Vec<ConcertRecord>, PartitionWriter)>,
     context: DateContext,
     threads: Arc<ActorThreads>,
+    /// Where dates are served apart from the engine, in a cluster; none when their actors run
+    /// here.
+    spread: Option<Spread>,
 }
 
 impl Catalog {
@@ -91,6 +96,7 @@ impl Catalog {
         mut recorded: HashMap<DateKey, Vec<RecordedPayment>>,
         context: DateContext,
         threads: Arc<ActorThreads>,
+        spread: Option<Spread>,
     ) -> Self {
         let stream = PartitionWriter::new(context.log.clone(), Partition::Catalog, concerts.seq);
         let catalog = Self {
@@ -100,6 +106,7 @@ impl Catalog {
             created: Mutex::new((Vec::new(), stream)),
             context,
             threads,
+            spread,
         };
         {
             let mut created = catalog.created.lock();
@@ -134,6 +141,15 @@ impl Catalog {
             (concert, commit)
         };
         commit.durable().await?;
+        if let Some(spread) = &self.spread {
+            // Its dates are served once the nodes that should own them have read them: the
+            // concert is told created then, so that a fan sent to it finds its seats.
+            spread.dates_added().await;
+            let dates: Vec<DateHandle> = (concert.dates.iter())
+                .filter_map(|date| self.date(concert.concert_id, *date).ok())
+                .collect();
+            spread.until_served(&dates).await?;
+        }
         Ok(concert)
     }
 
@@ -151,7 +167,19 @@ impl Catalog {
                 let map = SeatMap::new(concert_id, new_date.date, new_date.seat_count, new_date.price);
                 (Part { seq: 0, state: map }, Vec::new())
             });
-            let handle = ConcertDateHandle::start(map, recorded, self.context.clone(), &self.threads.next());
+            let handle = match &self.spread {
+                None => DateHandle::Local(ConcertDateHandle::start(
+                    map,
+                    recorded,
+                    self.context.clone(),
+                    &self.threads.next(),
+                )),
+                Some(spread) => {
+                    let remote =
+                        RemoteDate::new(spread.client.clone(), &Partition::Date(key).to_string(), spread.within);
+                    DateHandle::remote(remote, &map.state, self.context.clone(), recorded, spread.over.clone())
+                }
+            };
             self.dates.insert(key, handle);
         }
         let mut dates: Vec<NaiveDate> = record.dates.iter().map(|d| d.date).collect();
@@ -167,7 +195,7 @@ impl Catalog {
     }
 
     /// The concerts as created and every date's actor, for a snapshot.
-    pub fn image(&self) -> (Part<Vec<ConcertRecord>>, Vec<(DateKey, ConcertDateHandle)>) {
+    pub fn image(&self) -> (Part<Vec<ConcertRecord>>, Vec<(DateKey, DateHandle)>) {
         let created = self.created.lock();
         let dates = self
             .dates
@@ -202,7 +230,7 @@ impl Catalog {
             .ok_or_else(|| Error::new(ErrorCode::ConcertNotFound, format!("No concert {concert_id}.")))
     }
 
-    pub fn date(&self, concert_id: ConcertId, date: NaiveDate) -> Result<ConcertDateHandle> {
+    pub fn date(&self, concert_id: ConcertId, date: NaiveDate) -> Result<DateHandle> {
         self.concert(concert_id)?;
         self.dates
             .get(&(concert_id, date))
@@ -211,7 +239,7 @@ impl Catalog {
     }
 
     /// The date actor that holds `reservation`.
-    pub fn date_of_reservation(&self, reservation: ReservationId) -> Result<ConcertDateHandle> {
+    pub fn date_of_reservation(&self, reservation: ReservationId) -> Result<DateHandle> {
         let key = self.reservations.get(&reservation).map(|entry| *entry.value());
         key.and_then(|key| self.dates.get(&key).map(|entry| entry.value().clone()))
             .ok_or_else(|| Error::new(ErrorCode::ReservationNotFound, "No such reservation for this user."))
@@ -251,7 +279,7 @@ impl Catalog {
 
     /// Seat counts summed over every date of every concert.
     pub async fn seat_totals(&self) -> Result<SeatCounts> {
-        let handles: Vec<ConcertDateHandle> = self.dates.iter().map(|entry| entry.value().clone()).collect();
+        let handles: Vec<DateHandle> = self.dates.iter().map(|entry| entry.value().clone()).collect();
         let counts = try_join_all(handles.iter().map(|handle| handle.counts())).await?;
         Ok(counts.into_iter().fold(SeatCounts::default(), |sum, c| SeatCounts {
             total: sum.total + c.total,

@@ -598,7 +598,7 @@ fn a_hold_snapshotted_mid_payment_is_an_ordinary_hold_once_the_engine_starts() {
 /// aborted it), and it lapses at its time.
 async fn assert_an_ordinary_hold(engine: &Engine, reservation: ReservationId, key: DateKey) {
     let handle = engine.services.catalog.date(key.0, key.1).unwrap();
-    let map = handle.image().await.unwrap().state;
+    let map = handle.image().await.unwrap().expect("the date runs here").state;
     assert_eq!(map.payments_under_way().count(), 0, "the payment was aborted");
     let user = engine.users[0];
     let held = handle.reservation(reservation, user).await.unwrap();

@@ -365,7 +365,14 @@ impl Engine {
         for key in &self.dates {
             let handle = services.catalog.date(key.0, key.1).unwrap();
             sold += handle.counts().await.unwrap().sold;
-            let under_way = handle.image().await.unwrap().state.payments_under_way().count();
+            let under_way = handle
+                .image()
+                .await
+                .unwrap()
+                .expect("the date runs here")
+                .state
+                .payments_under_way()
+                .count();
             assert_eq!(under_way, 0, "a payment is left under way on {key:?}");
         }
         let mut payments = Vec::new();

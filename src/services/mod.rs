@@ -4,6 +4,7 @@
 pub mod catalog;
 #[cfg(test)]
 mod crash_model;
+pub mod dates;
 #[cfg(test)]
 mod disk_damage;
 #[cfg(test)]
@@ -29,6 +30,7 @@ use crate::persistence::data_dir::DataDir;
 use crate::persistence::file_log::FileLog;
 use crate::persistence::log::SharedLog;
 use crate::persistence::recovery::{self, Limits, State};
+use crate::services::dates::{Spread, SpreadOver, TermOver};
 use actix::{Arbiter, ArbiterHandle};
 use catalog::Catalog;
 use chrono::Duration;
@@ -113,13 +115,31 @@ impl Services {
             tracing::debug!("this process keeps the token key of the first data dir it opened");
         }
         let log = FileLog::start(data_dir.clone(), report.next_segment, config.fsync, state.seqs())?;
-        Ok(Self::start(config, clock, state, log, Some(data_dir)))
+        Ok(Self::start(config, clock, state, log, Some(data_dir), None))
     }
 
     /// Starts the actors on a recovered `state`, appending to `log`, which holds everything
     /// `state` does. Must run inside an actix system.
     pub fn start_on(config: Config, clock: SharedClock, state: State, log: SharedLog) -> Arc<Self> {
-        Self::start(config, clock, state, log, None)
+        Self::start(config, clock, state, log, None, None)
+    }
+
+    /// Starts the engine of a cluster on a recovered `state`: the dates are served apart from it
+    /// (`spread` says where), their maps in `state` only telling the engine of their holds; the
+    /// rest of the partitions append to `log`. Must run inside an actix system.
+    pub fn start_spread(
+        config: Config,
+        clock: SharedClock,
+        state: State,
+        log: SharedLog,
+        spread: SpreadOver,
+    ) -> Arc<Self> {
+        Self::start(config, clock, state, log, None, Some(spread))
+    }
+
+    /// Whether this engine's term is over (in one process, once it stops).
+    pub fn term_over(&self) -> TermOver {
+        TermOver::new(self.stopping.subscribe(), self.log.clone())
     }
 
     fn start(
@@ -128,9 +148,16 @@ impl Services {
         state: State,
         log: SharedLog,
         data_dir: Option<Arc<DataDir>>,
+        spread: Option<SpreadOver>,
     ) -> Arc<Self> {
         let threads = Arc::new(ActorThreads::new(config.actor_threads as usize));
         let requests_max = config.actor_requests_max as usize;
+        let stopping = tokio::sync::watch::Sender::new(false);
+        let spread = spread.map(|SpreadOver { client, within }| Spread {
+            client,
+            within,
+            over: TermOver::new(stopping.subscribe(), log.clone()),
+        });
         let cut_short = recovery::CutShort::of(&state, clock.now());
         let queue = QueueHandle::start(
             state.room,
@@ -157,6 +184,7 @@ impl Services {
                 cut_short.seats,
                 date_context,
                 threads.clone(),
+                spread,
             ),
             users: Users::restore(state.users, log.clone()),
             idempotency: Idempotency::restore(state.answers, log.clone(), clock.clone()),
@@ -167,7 +195,7 @@ impl Services {
             clock,
             config,
             threads,
-            stopping: tokio::sync::watch::Sender::new(false),
+            stopping,
             log,
             data_dir,
             snapshotting: tokio::sync::Mutex::new(()),

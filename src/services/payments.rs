@@ -17,12 +17,12 @@
 //! The saga runs as its own task, so a client that hangs up mid-payment cannot leave a hold
 //! marked as being paid.
 
-use crate::actors::concert_date::ConcertDateHandle;
 use crate::actors::queue::Fan;
 use crate::domain::idempotency::Answer;
 use crate::domain::wallet::Payment;
 use crate::domain::{PaymentId, ReservationId, Token, UserId};
-use crate::error::Result;
+use crate::error::{ErrorCode, Result};
+use crate::services::dates::{insist, DateHandle};
 use crate::services::idempotency::AnswerSlot;
 use crate::services::Services;
 use chrono::{DateTime, Utc};
@@ -70,7 +70,16 @@ async fn pay_alone(
     // A payment ahead of this one may have ended the token.
     services.queue.authenticate(&fan.token)?;
     let date = services.catalog.date_of_reservation(reservation)?;
-    let held = date.begin_payment(reservation, fan.user).await?;
+    let held = match date.begin_payment(reservation, fan.user).await {
+        Ok(held) => held,
+        // The beginning may have been made with its answer lost (a date served apart whose
+        // owner died): it is undone, or the hold would stay marked as being paid for good.
+        Err(unknown) if unknown.code == ErrorCode::Unavailable => {
+            insist(&services.term_over(), || date.abort_payment(reservation)).await;
+            return Err(unknown);
+        }
+        Err(refused) => return Err(refused),
+    };
     let payment = Payment::for_hold(&held, services.clock.now());
     let (payment_id, amount, paid_at) = (payment.payment_id, payment.amount, payment.paid_at);
     let receipt = move |balance: i64| PaymentReceipt {
@@ -86,8 +95,14 @@ async fn pay_alone(
             finish_committed(services, &date, fan, reservation, payment_id).await;
             Ok(receipt(balance))
         }
+        // The wallet's record may be stored with its answer lost (the log failed under it):
+        // whether it was is for the next engine to read, which then sells the seat or gives the
+        // hold back. Undone now, the seat could be sold to another while the money is gone.
+        Err(unknown) if services.log.failure().is_some() => Err(unknown),
         Err(refused) => {
-            date.abort_payment(reservation).await?;
+            // The hold must not stay marked as being paid, even while its date moves between
+            // nodes: asked again until its owner answers.
+            insist(&services.term_over(), || date.abort_payment(reservation)).await;
             Err(refused)
         }
     }
@@ -100,18 +115,16 @@ async fn pay_alone(
 /// fan's answer sees both, and the fan waits for no journal sync but the wallet's.
 async fn finish_committed(
     services: &Services,
-    date: &ConcertDateHandle,
+    date: &DateHandle,
     fan: Fan,
     reservation: ReservationId,
     payment: PaymentId,
 ) {
-    let (sold, ended) = tokio::join!(
-        date.complete_payment(reservation, payment),
+    let over = services.term_over();
+    let (_, ended) = tokio::join!(
+        insist(&over, || date.complete_payment(reservation, payment)),
         services.queue.end_after_payment(fan.token, fan.user),
     );
-    if let Err(error) = sold {
-        tracing::error!(%reservation, %payment, %error, "a committed payment could not mark its seat sold");
-    }
     if let Err(error) = ended {
         tracing::error!(%payment, %error, "a committed payment could not end its token");
     }

@@ -44,11 +44,18 @@ impl Services {
     /// created again by replaying its concert.
     async fn capture(&self) -> Result<Image> {
         let (concerts, date_handles) = self.catalog.image();
-        let dates = try_join_all(
-            date_handles
-                .iter()
-                .map(|(key, handle)| async move { Ok::<_, Error>((*key, handle.image().await?)) }),
-        );
+        // A date served apart from the engine keeps its own snapshots.
+        let dates = async {
+            let images = try_join_all(
+                (date_handles.iter()).map(|(key, handle)| async move { Ok::<_, Error>((*key, handle.image().await?)) }),
+            );
+            let images = images.await?;
+            Ok::<_, Error>(
+                (images.into_iter())
+                    .filter_map(|(key, image)| Some((key, image?)))
+                    .collect(),
+            )
+        };
         let (dates, room, wallet) = futures_util::try_join!(dates, self.queue.image(), self.wallet.image())?;
         Ok(Image {
             users: self.users.image(),
