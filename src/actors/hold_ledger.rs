@@ -12,7 +12,8 @@ pub struct HoldLedger {
 
 impl HoldLedger {
     /// Records a hold until `until` if the user has fewer than `hold_max` live ones at `now`.
-    /// The map entry is locked throughout, so two dates cannot both take the last slot.
+    /// The map entry is locked throughout, so two dates cannot both take the last slot. A hold
+    /// asked again under its own reservation (a keyed retry whose answer was lost) counts once.
     pub fn try_take(
         &self,
         user: UserId,
@@ -24,6 +25,9 @@ impl HoldLedger {
         let mut holds = self.holds.entry(user).or_default();
         // A hold past its time is free at once, even before its date actor sweeps it.
         holds.retain(|(_, held_until)| *held_until > now);
+        if holds.iter().any(|(held, _)| *held == reservation) {
+            return true;
+        }
         if holds.len() >= hold_max as usize {
             return false;
         }
@@ -79,6 +83,21 @@ mod tests {
         assert!(ledger.try_take(user, ReservationId::random(), now + Duration::minutes(5), now, 2));
         let later = now + Duration::minutes(6);
         assert!(ledger.try_take(user, ReservationId::random(), later + Duration::minutes(5), later, 2));
+    }
+
+    #[test]
+    fn a_hold_asked_again_under_its_reservation_counts_once() {
+        let ledger = HoldLedger::default();
+        let user = UserId::random();
+        let now: DateTime<Utc> = "2026-12-24T10:00:00Z".parse().unwrap();
+        let asked_twice = ReservationId::random();
+        let until = now + Duration::minutes(5);
+        assert!(ledger.try_take(user, asked_twice, until, now, 2));
+        assert!(ledger.try_take(user, asked_twice, until, now, 2));
+        assert!(ledger.try_take(user, ReservationId::random(), until, now, 2));
+        ledger.release(user, asked_twice);
+        assert!(ledger.try_take(user, ReservationId::random(), until, now, 2));
+        assert!(!ledger.try_take(user, ReservationId::random(), until, now, 2));
     }
 
     #[test]

@@ -14,6 +14,7 @@ use crate::domain::idempotency::{Answer, Endpoint};
 use crate::domain::seat_map;
 use crate::domain::{ConcertId, ReservationId, UserId};
 use crate::error::{Error, Result};
+use crate::services::dates::KeyedHold;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -164,7 +165,10 @@ pub async fn hold(state: web::Data<AppState>, fan: Fan, request: HttpRequest, bo
         move |slot| async move {
             let (concert, date) = wanted.date;
             let handle = services.catalog.date(concert, date)?;
-            let keyed = slot.map(|slot| slot.keyed(held));
+            let keyed = slot.map(|slot| KeyedHold {
+                named: ReservationId::from_uuid(slot.work_id()),
+                answer: slot.keyed(held),
+            });
             let reservation = handle.hold(fan.user, wanted.seat_number, token_ends, keyed).await?;
             held(&reservation)
         },

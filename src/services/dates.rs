@@ -113,6 +113,12 @@ where
     }
 }
 
+/// A keyed hold: where its answer goes, and the reservation id the same for every retry of it.
+pub struct KeyedHold {
+    pub answer: Keyed<Reservation>,
+    pub named: ReservationId,
+}
+
 /// One date, wherever its actor runs.
 #[derive(Clone)]
 pub enum DateHandle {
@@ -125,8 +131,10 @@ pub struct RemoteDateOf {
     remote: RemoteDate,
     key: DateKey,
     context: DateContext,
-    /// Each live hold's holder and the time it counts until, for the ledger.
-    holders: DashMap<ReservationId, (UserId, DateTime<Utc>)>,
+    /// Each live hold's holder and the time it counts until, for the ledger; holds past their
+    /// time and not being paid are let go every `PRUNE_EVERY` holds.
+    holders: DashMap<ReservationId, Holder>,
+    holds_taken: std::sync::atomic::AtomicUsize,
     /// True once the payments a crash of the former engine cut short on the date are ended:
     /// until then the date takes no call, as a date's actor in one process finishes them
     /// before anything else.
@@ -153,7 +161,7 @@ impl DateHandle {
         }
         for (reservation, user, until) in map.live_holds() {
             context.ledger.restore(user, reservation, until);
-            holders.insert(reservation, (user, until));
+            holders.insert(reservation, Holder::of(user, until));
         }
         let sold: HashSet<ReservationId> = recorded.iter().map(|payment| payment.reservation).collect();
         let given_back: Vec<ReservationId> = (map.payments_under_way())
@@ -166,6 +174,7 @@ impl DateHandle {
             key,
             context,
             holders,
+            holds_taken: Default::default(),
             ready,
         });
         if unfinished {
@@ -214,20 +223,26 @@ impl DateHandle {
         }
     }
 
-    /// Holds the seat; with `keyed`, the answer is journaled with the hold when the date is
-    /// served here (a date served apart has the answer kept by the engine once it is told).
+    /// Holds the seat. With `keyed`, the answer is journaled with the hold when the date is
+    /// served here; a date served apart holds under the keyed request's own reservation id, so
+    /// that a retry whose answer the engine never kept (it died first) is told the hold made,
+    /// and the engine keeps the answer once it is told.
     pub async fn hold(
         &self,
         user: UserId,
         seat_number: i64,
         token_ends: DateTime<Utc>,
-        keyed: Option<Keyed<Reservation>>,
+        keyed: Option<KeyedHold>,
     ) -> Result<Reservation> {
         match self {
-            Self::Local(date) => date.hold(user, seat_number, token_ends, keyed).await,
+            Self::Local(date) => {
+                let keyed = keyed.map(|keyed| keyed.answer);
+                date.hold(user, seat_number, token_ends, keyed).await
+            }
             Self::Remote(date) => {
                 date.ready().await?;
-                date.hold(user, seat_number, token_ends).await
+                let named = keyed.map(|keyed| keyed.named);
+                date.hold(user, seat_number, token_ends, named).await
             }
         }
     }
@@ -260,8 +275,7 @@ impl DateHandle {
             Self::Remote(date) => {
                 date.ready().await?;
                 let paying = date.remote.begin_payment(reservation, user).await?;
-                // Being paid, the hold cannot lapse: it counts until its payment ends.
-                date.context.ledger.extend(user, reservation, DateTime::<Utc>::MAX_UTC);
+                date.paying(reservation, user);
                 Ok(paying)
             }
         }
@@ -314,9 +328,9 @@ impl RemoteDateOf {
             }
             None => {
                 self.remote.abort_payment(reservation).await?;
-                if let Some(entry) = self.holders.get(&reservation) {
-                    let (user, until) = *entry;
-                    self.context.ledger.extend(user, reservation, until);
+                if let Some(mut holder) = self.holders.get_mut(&reservation) {
+                    holder.paying = false;
+                    self.context.ledger.extend(holder.user, reservation, holder.until);
                 }
             }
         }
@@ -325,13 +339,19 @@ impl RemoteDateOf {
 
     /// Counts the hold against the fan's `hold_max` here, then asks the owner: the owner decides
     /// the seat, and refuses with HOLD_LIMIT_REACHED only where a single process would.
-    async fn hold(&self, user: UserId, seat_number: i64, token_ends: DateTime<Utc>) -> Result<Reservation> {
+    async fn hold(
+        &self,
+        user: UserId,
+        seat_number: i64,
+        token_ends: DateTime<Utc>,
+        named: Option<ReservationId>,
+    ) -> Result<Reservation> {
         let context = &self.context;
         let now = context.clock.now();
         if token_ends <= now {
             return Err(Error::new(ErrorCode::TokenInvalid, "The token has expired."));
         }
-        let reservation = ReservationId::random();
+        let reservation = named.unwrap_or_else(ReservationId::random);
         let until = now + context.hold_ttl.min(token_ends - now);
         let within_limit = (context.ledger).try_take(user, reservation, until, now, context.hold_max);
         let counted = Some(CountedHold {
@@ -345,7 +365,8 @@ impl RemoteDateOf {
             Ok(held) => {
                 context.reservations.insert(held.reservation_id, self.key);
                 context.ledger.extend(user, reservation, held.held_until);
-                self.holders.insert(reservation, (user, held.held_until));
+                self.holders.insert(reservation, Holder::of(user, held.held_until));
+                self.let_go_of_lapsed_holds(now);
                 Ok(held)
             }
             // The hold may have been made with its answer lost: it counts until its time.
@@ -386,8 +407,75 @@ impl RemoteDateOf {
 
     /// The hold ended (cancelled or sold): it no longer counts.
     fn forget(&self, reservation: ReservationId) {
-        if let Some((_, (user, _))) = self.holders.remove(&reservation) {
-            self.context.ledger.release(user, reservation);
+        if let Some((_, holder)) = self.holders.remove(&reservation) {
+            self.context.ledger.release(holder.user, reservation);
         }
+    }
+
+    /// Being paid, the hold cannot lapse: it counts until its payment ends.
+    fn paying(&self, reservation: ReservationId, user: UserId) {
+        if let Some(mut holder) = self.holders.get_mut(&reservation) {
+            holder.paying = true;
+        }
+        self.context.ledger.extend(user, reservation, DateTime::<Utc>::MAX_UTC);
+    }
+
+    /// Every `PRUNE_EVERY` holds, lets go of the holds that lapsed meanwhile: the ledger no
+    /// longer counts them, and the owner freed their seats.
+    fn let_go_of_lapsed_holds(&self, now: DateTime<Utc>) {
+        let taken = self.holds_taken.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        if taken.is_multiple_of(PRUNE_EVERY) {
+            let_go_of_lapsed(&self.holders, now);
+        }
+    }
+}
+
+/// Keeps the holds still live at `now`, and those being paid whatever their time.
+fn let_go_of_lapsed(holders: &DashMap<ReservationId, Holder>, now: DateTime<Utc>) {
+    holders.retain(|_, holder| holder.paying || holder.until > now);
+}
+
+/// How many holds a date served apart takes between two lets-go of the lapsed ones.
+const PRUNE_EVERY: usize = 256;
+
+/// A hold as the engine counts it.
+struct Holder {
+    user: UserId,
+    until: DateTime<Utc>,
+    /// Its payment is under way: it counts until the payment ends, whatever `until` says.
+    paying: bool,
+}
+
+impl Holder {
+    fn of(user: UserId, until: DateTime<Utc>) -> Self {
+        Self {
+            user,
+            until,
+            paying: false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lapsed_holds_are_let_go_but_not_those_being_paid() {
+        let now: DateTime<Utc> = "2026-12-24T10:00:00Z".parse().unwrap();
+        let holders = DashMap::new();
+        let (lapsed, live, paid_past_its_time) = (
+            ReservationId::random(),
+            ReservationId::random(),
+            ReservationId::random(),
+        );
+        holders.insert(lapsed, Holder::of(UserId::random(), now - chrono::Duration::seconds(1)));
+        holders.insert(live, Holder::of(UserId::random(), now + chrono::Duration::minutes(1)));
+        let mut paying = Holder::of(UserId::random(), now - chrono::Duration::minutes(1));
+        paying.paying = true;
+        holders.insert(paid_past_its_time, paying);
+        let_go_of_lapsed(&holders, now);
+        let kept: HashSet<ReservationId> = holders.iter().map(|entry| *entry.key()).collect();
+        assert_eq!(kept, HashSet::from([live, paid_past_its_time]));
     }
 }

@@ -16,6 +16,7 @@ use crate::persistence::{Change, Part};
 use crate::services::keyed_locks::KeyedLocks;
 use chrono::Duration;
 use parking_lot::Mutex;
+use sha2::Digest;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
@@ -198,6 +199,23 @@ pub struct AnswerSlot {
 }
 
 impl AnswerSlot {
+    /// An id the same for every run of this keyed request and no other: work done under it
+    /// elsewhere (a hold on a date served by another node) is found again by a retry whose
+    /// answer was never kept, instead of being done twice.
+    pub fn work_id(&self) -> uuid::Uuid {
+        let named = format!(
+            "concert-keyed-work:{}:{:?}:{}:{}",
+            self.scope.user,
+            self.scope.endpoint,
+            self.scope.key.as_str(),
+            self.fingerprint
+        );
+        let digest = sha2::Sha256::digest(named.as_bytes());
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        uuid::Builder::from_custom_bytes(bytes).into_uuid()
+    }
+
     /// The slot as an actor takes it: `render` makes the answer from the actor's reply.
     pub fn keyed<T>(self, render: impl FnOnce(&T) -> Answer + Send + 'static) -> Keyed<T> {
         Keyed::new(move |reply, work| self.seal(render(reply), work))
@@ -329,5 +347,37 @@ mod tests {
             assert_eq!(retry.unwrap().status, 201);
         }
         assert_eq!(runs.load(Ordering::SeqCst), 6);
+    }
+
+    /// The work id a run of `scope` with `fingerprint` is given; the run fails unkept, as a run
+    /// whose engine died before it kept the answer.
+    async fn work_id_of(idempotency: &Idempotency, scope: &Scope, fingerprint: &str) -> uuid::Uuid {
+        let seen = parking_lot::Mutex::new(None);
+        let _ = idempotency
+            .run(scope.clone(), fingerprint.into(), |slot| async {
+                *seen.lock() = slot.map(|slot| slot.work_id());
+                Err(Error::unavailable())
+            })
+            .await;
+        seen.into_inner().expect("a keyed run has a slot")
+    }
+
+    #[tokio::test]
+    async fn a_retry_whose_answer_was_never_kept_does_its_work_under_the_same_id() {
+        let (idempotency, _dir) = idempotency();
+        let scope = scope();
+        let first = work_id_of(&idempotency, &scope, "body").await;
+        assert_eq!(work_id_of(&idempotency, &scope, "body").await, first);
+        assert_ne!(work_id_of(&idempotency, &scope, "another body").await, first);
+        let another_key = Scope {
+            key: IdempotencyKey::parse("key-2").unwrap(),
+            ..scope.clone()
+        };
+        assert_ne!(work_id_of(&idempotency, &another_key, "body").await, first);
+        let another_fan = Scope {
+            user: UserId::random(),
+            ..scope
+        };
+        assert_ne!(work_id_of(&idempotency, &another_fan, "body").await, first);
     }
 }

@@ -5,9 +5,9 @@
 use crate::common::nats::{self, NatsServer};
 use concert_reservation::actors::concert_date::{ConcertDateHandle, DateContext};
 use concert_reservation::clock::{ManualClock, SharedClock};
-use concert_reservation::cluster::date_rpc::{self, RemoteDate};
+use concert_reservation::cluster::date_rpc::{self, CountedHold, RemoteDate};
 use concert_reservation::domain::seat_map::{ReservationStatus, SeatMap, SeatStatus};
-use concert_reservation::domain::{ConcertId, PaymentId, UserId};
+use concert_reservation::domain::{ConcertId, PaymentId, ReservationId, UserId};
 use concert_reservation::error::ErrorCode;
 use concert_reservation::persistence::log::SharedLog;
 use concert_reservation::persistence::memory_log::MemoryLog;
@@ -99,6 +99,50 @@ async fn a_date_asked_over_nats_answers_as_its_actor_does() {
     let gone = remote.hold(lee, 1, token_ends).await.unwrap_err();
     assert_eq!(gone.code, ErrorCode::Unavailable);
     assert_eq!(gone.retry_after_seconds, Some(1));
+}
+
+/// The engine asks again when an answer was lost (the owner's connection moving, the engine
+/// dying before it kept a keyed hold's answer): a hold asked again under its reservation is told
+/// again, and a payment's end asked again is done once.
+#[actix_rt::test]
+async fn a_call_asked_again_after_a_lost_answer_is_told_again_not_done_twice() {
+    let (server, clock, serving) = served(3).await;
+    let remote = RemoteDate::new(nats::connect(&server.url()).await, PARTITION, Duration::from_secs(5));
+    let kim = UserId::random();
+    let token_ends = clock.now() + chrono::Duration::hours(1);
+    let named = CountedHold {
+        reservation: ReservationId::random(),
+        within_limit: true,
+    };
+
+    let held = remote.hold_as(kim, 2, token_ends, Some(named)).await.unwrap();
+    assert_eq!(held.reservation_id, named.reservation);
+    let again = remote.hold_as(kim, 2, token_ends, Some(named)).await;
+    assert_eq!(again.unwrap(), held, "the hold made is told, not refused as taken");
+    assert_eq!(remote.counts().await.unwrap().held, 1);
+
+    let (paid, given_back) = (held.reservation_id, ReservationId::random());
+    remote.begin_payment(paid, kim).await.unwrap();
+    let payment = PaymentId::random();
+    remote.complete_payment(paid, payment).await.unwrap();
+    remote.complete_payment(paid, payment).await.unwrap();
+    let other = CountedHold {
+        reservation: given_back,
+        within_limit: true,
+    };
+    remote.hold_as(kim, 3, token_ends, Some(other)).await.unwrap();
+    remote.begin_payment(given_back, kim).await.unwrap();
+    remote.abort_payment(given_back).await.unwrap();
+    remote.abort_payment(given_back).await.unwrap();
+    let counts = remote.counts().await.unwrap();
+    assert_eq!((counts.sold, counts.held, counts.revenue), (1, 1, 1_000));
+    assert_eq!(
+        remote.reservation(given_back, kim).await.unwrap().status,
+        ReservationStatus::Held,
+        "a payment given back twice leaves the hold as once"
+    );
+    serving.abort();
+    let _ = serving.await;
 }
 
 #[actix_rt::test]

@@ -7,6 +7,7 @@ use crate::common::client::{int, text, Client};
 use crate::common::nats::NatsCluster;
 use crate::common::process::{Binary, Log, Server, SERVER};
 use crate::history::{Asked, FanIndex, History, SeatStatus, Thread, Told as Answer};
+use concert_reservation::cluster::placement;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -51,6 +52,16 @@ impl Cluster {
         let urls = nats.urls();
         let nodes = (1..=3)
             .map(|index| Some(node(&urls, &format!("node-{index}"), lease_ttl, extra)))
+            .collect();
+        Self { nodes, nats }
+    }
+
+    /// The first `count` of three nodes; the others can join later.
+    fn start_nodes(lease_ttl: &str, count: usize) -> Self {
+        let nats = NatsCluster::start();
+        let urls = nats.urls();
+        let nodes = (1..=3)
+            .map(|index| (index <= count).then(|| node(&urls, &format!("node-{index}"), lease_ttl, &[])))
             .collect();
         Self { nodes, nats }
     }
@@ -975,5 +986,97 @@ async fn a_flood_of_slow_connections_at_one_gateway_is_bounded_and_leaves_other_
     while still_waiting(&flood) > 0 {
         assert!(started.elapsed() < Duration::from_secs(10), "slow bodies are timed out");
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The owner of each partition as `asked` tells, by name.
+async fn owners_seen_by(cluster: &Cluster, asked: usize) -> std::collections::HashMap<String, String> {
+    let view = expect_json(
+        (cluster
+            .api(asked)
+            .admin(Method::GET, "/api/v1/admin/cluster")
+            .send()
+            .await)
+            .unwrap(),
+        200,
+        "the cluster",
+    )
+    .await;
+    (view["partitions"].as_array().cloned().unwrap_or_default().iter())
+        .map(|partition| (text(&partition["name"]), text(&partition["owner"])))
+        .collect()
+}
+
+/// Waits until every one of `dates` is served by the node placement names among `members`.
+async fn until_placed(cluster: &Cluster, dates: &[String], members: &[&str]) {
+    let started = Instant::now();
+    loop {
+        let owners = owners_seen_by(cluster, 0).await;
+        let misplaced: Vec<&String> = (dates.iter())
+            .filter(|date| owners.get(*date).map(String::as_str) != placement::owner(date, members.iter().copied()))
+            .collect();
+        if misplaced.is_empty() {
+            return;
+        }
+        assert!(
+            started.elapsed() < SERVED_AGAIN_WITHIN,
+            "{misplaced:?} not served as placement says over {members:?}: {owners:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[actix_rt::test]
+async fn dates_spread_over_the_nodes_as_placement_says_and_move_with_their_holds_to_a_node_that_joins() {
+    let mut cluster = Cluster::start_nodes("2s", 2);
+    cluster.leader(0).await;
+    let kim = fan(
+        &History::default(),
+        0,
+        [cluster.api(0), cluster.api(1), cluster.api(0)],
+        1_000,
+    )
+    .await;
+    let (two, three) = (["node-1", "node-2"], ["node-1", "node-2", "node-3"]);
+    // Concerts until both first nodes serve a date and the third will take some: placement is
+    // a pure function of the names, so the test knows where each date belongs.
+    let mut dates = Vec::new();
+    let mut holds = Vec::new();
+    let placed_on = |dates: &[String], members: &[&str], node: &str| {
+        (dates.iter())
+            .filter(|date| placement::owner(date, members.iter().copied()) == Some(node))
+            .count()
+    };
+    while placed_on(&dates, &two, "node-1") == 0
+        || placed_on(&dates, &two, "node-2") == 0
+        || placed_on(&dates, &three, "node-3") < 2
+    {
+        assert!(dates.len() < 40, "placement keeps forty dates from a node");
+        let (concert, date) = create_concert(cluster.api(0), 4).await;
+        let hold = json!({"concertId": concert, "date": date, "seatNumber": 1});
+        let held = (cluster
+            .api(1)
+            .with_token(Method::POST, "/api/v1/reservations", &kim.token))
+        .json(&hold)
+        .send()
+        .await
+        .unwrap();
+        let held = expect_json(held, 201, "a hold").await;
+        holds.push(text(&held["reservationId"]));
+        dates.push(format!("date.{concert}.{date}"));
+    }
+    until_placed(&cluster, &dates, &two).await;
+
+    cluster.nodes[2] = Some(node(&cluster.nats.urls(), "node-3", "2s", &[]));
+    until_placed(&cluster, &dates, &three).await;
+    // The dates that moved kept their holds, read through the node that now serves them.
+    for reservation in &holds {
+        let read = (cluster.api(2))
+            .with_token(Method::GET, &format!("/api/v1/reservations/{reservation}"), &kim.token)
+            .send()
+            .await
+            .unwrap();
+        let read = expect_json(read, 200, "a hold made before the join").await;
+        assert_eq!(text(&read["status"]), "HELD", "{read}");
     }
 }
