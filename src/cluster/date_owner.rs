@@ -210,7 +210,10 @@ impl Owner for DateOwners {
             let Ok(Partition::Date(key)) = group.parse::<Partition>() else {
                 return Err(Error::internal(format!("{group} is not a date's partition")));
             };
+            let started = Instant::now();
             let served = self.owner.take_over(key, valid_until).await?;
+            let elapsed_ms = started.elapsed().as_millis() as u64;
+            tracing::info!(date = %group, elapsed_ms, "this node serves the date");
             self.served.lock().insert(group, served);
             Ok(())
         })
@@ -224,9 +227,11 @@ impl Owner for DateOwners {
 
     fn lost(&self, group: &str) -> BoxFuture<'_, ()> {
         let served = self.served.lock().remove(group);
+        let group = group.to_string();
         Box::pin(async move {
             if let Some(served) = served {
                 served.stop().await;
+                tracing::info!(date = %group, "this node no longer serves the date");
             }
         })
     }

@@ -154,8 +154,12 @@ impl Ownership {
                 free_now.insert(group.clone());
                 continue;
             }
-            if let Some(holding) = self.take(group, owner).await? {
-                held.insert(group.clone(), holding);
+            // One group JetStream could not settle (two nodes creating its key at once) is
+            // looked at again next time; the others are taken now.
+            match self.take(group, owner).await {
+                Ok(Some(holding)) => drop(held.insert(group.clone(), holding)),
+                Ok(None) => {}
+                Err(error) => tracing::warn!(%group, %error, "the group's lease could not be taken"),
             }
         }
         *self.free_before.lock() = free_now;

@@ -119,7 +119,16 @@ impl State {
         let seq = part.seq;
         match (partition, part.state) {
             (Partition::Users, PartState::Users(users)) => self.users = Part { seq, state: users },
-            (Partition::Catalog, PartState::Catalog(concerts)) => self.concerts = Part { seq, state: concerts },
+            (Partition::Catalog, PartState::Catalog(concerts)) => {
+                // A date has no snapshot of its own until its writer keeps one (in a cluster,
+                // the node serving it does, apart from the catalog's), and the catalog's entries
+                // that created it may be gone: its concert creates it afresh, and its own
+                // entries follow. A date's own snapshot, restored before or after, wins.
+                for concert in &concerts {
+                    add_dates(&mut self.dates, concert);
+                }
+                self.concerts = Part { seq, state: concerts }
+            }
             (Partition::Room, PartState::Room(image)) => {
                 let state = WaitingRoom::restore(limits.room.clone(), image);
                 self.room = Part { seq, state };
@@ -299,4 +308,61 @@ pub fn recover(dir: &DataDir, limits: &Limits) -> Result<(State, Report), Recove
     let state = rebuild(&mut reader, limits)?;
     let report = reader.finish(dir)?;
     Ok((state, report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::concert::NewDate;
+    use crate::domain::{ConcertId, ReservationId, UserId};
+    use crate::persistence::log::Loaded;
+
+    fn limits() -> Limits {
+        crate::services::recovery_limits(&crate::config::Config::defaults())
+    }
+
+    /// A catalog kept only as a snapshot (its entries purged after it), and a date that has no
+    /// snapshot of its own, only entries: the date is there, with its entries.
+    #[test]
+    fn a_date_without_a_snapshot_of_its_own_is_made_from_a_snapshotted_catalog_and_read() {
+        let concert = ConcertRecord {
+            concert_id: ConcertId::random(),
+            title: "Snapshotted".into(),
+            dates: vec![NewDate {
+                date: "2026-12-24".parse().unwrap(),
+                seat_count: 3,
+                price: 1_000,
+            }],
+        };
+        let key = (concert.concert_id, concert.dates[0].date);
+        let now: DateTime<Utc> = "2026-12-24T10:00:00Z".parse().unwrap();
+        let mut map = SeatMap::new(key.0, key.1, 3, 1_000);
+        let held = map
+            .hold(
+                UserId::random(),
+                2,
+                ReservationId::random(),
+                now,
+                chrono::Duration::minutes(5),
+                |_| true,
+            )
+            .unwrap();
+        let mut loaded = Loaded::default();
+        let catalog = Part {
+            seq: 7,
+            state: PartState::Catalog(vec![concert]),
+        };
+        loaded.snapshots.insert(Partition::Catalog, catalog);
+        let hold = Entry {
+            seq: 1,
+            change: Change::Seat(key, held),
+        };
+        loaded.entries.insert(Partition::Date(key), vec![hold]);
+
+        let state = rebuild(&mut loaded, &limits()).unwrap();
+        let date = &state.dates[&key];
+        assert_eq!(date.seq, 1, "the date's entry was read");
+        assert_eq!(date.state.counts(now).held, 1);
+        assert_eq!(loaded.unread(), None);
+    }
 }

@@ -56,12 +56,13 @@ impl Cluster {
         Self { nodes, nats }
     }
 
-    /// The first `count` of three nodes; the others can join later.
-    fn start_nodes(lease_ttl: &str, count: usize) -> Self {
+    /// The first `count` of three nodes, started with `extra` flags too; the others can join
+    /// later.
+    fn start_nodes(lease_ttl: &str, count: usize, extra: &[&str]) -> Self {
         let nats = NatsCluster::start();
         let urls = nats.urls();
         let nodes = (1..=3)
-            .map(|index| (index <= count).then(|| node(&urls, &format!("node-{index}"), lease_ttl, &[])))
+            .map(|index| (index <= count).then(|| node(&urls, &format!("node-{index}"), lease_ttl, extra)))
             .collect();
         Self { nodes, nats }
     }
@@ -1028,7 +1029,10 @@ async fn until_placed(cluster: &Cluster, dates: &[String], members: &[&str]) {
 
 #[actix_rt::test]
 async fn dates_spread_over_the_nodes_as_placement_says_and_move_with_their_holds_to_a_node_that_joins() {
-    let mut cluster = Cluster::start_nodes("2s", 2);
+    // Snapshots every second: the catalog's entries are purged behind its snapshot, and the
+    // nodes must still find every date in it.
+    const SNAPSHOTS: [&str; 2] = ["--snapshot-interval", "1s"];
+    let mut cluster = Cluster::start_nodes("2s", 2, &SNAPSHOTS);
     cluster.leader(0).await;
     let kim = fan(
         &History::default(),
@@ -1067,7 +1071,10 @@ async fn dates_spread_over_the_nodes_as_placement_says_and_move_with_their_holds
     }
     until_placed(&cluster, &dates, &two).await;
 
-    cluster.nodes[2] = Some(node(&cluster.nats.urls(), "node-3", "2s", &[]));
+    // Past a snapshot of the engine's partitions and of every date.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    until_placed(&cluster, &dates, &two).await;
+    cluster.nodes[2] = Some(node(&cluster.nats.urls(), "node-3", "2s", &SNAPSHOTS));
     until_placed(&cluster, &dates, &three).await;
     // The dates that moved kept their holds, read through the node that now serves them.
     for reservation in &holds {
