@@ -25,6 +25,7 @@ pub enum ErrorCode {
     NotFound,
     MethodNotAllowed,
     ReservationNotFound,
+    TicketNotFound,
     TokenAlreadyIssued,
     SeatUnavailable,
     HoldLimitReached,
@@ -46,7 +47,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 32] = [
+    pub const ALL: [ErrorCode; 33] = [
         Self::InvalidRequest,
         Self::InvalidAmount,
         Self::TokenMissing,
@@ -61,6 +62,7 @@ impl ErrorCode {
         Self::NotFound,
         Self::MethodNotAllowed,
         Self::ReservationNotFound,
+        Self::TicketNotFound,
         Self::TokenAlreadyIssued,
         Self::SeatUnavailable,
         Self::HoldLimitReached,
@@ -92,7 +94,8 @@ impl ErrorCode {
             InvalidRequest | InvalidAmount => 400,
             TokenMissing | TokenInvalid | AdminKeyInvalid => 401,
             TokenNotActive | AdminDisabled | ChallengeRequired => 403,
-            UserNotFound | ConcertNotFound | DateNotFound | SeatNotFound | NotFound | ReservationNotFound => 404,
+            UserNotFound | ConcertNotFound | DateNotFound | SeatNotFound | NotFound | ReservationNotFound
+            | TicketNotFound => 404,
             MethodNotAllowed => 405,
             RequestTimeout => 408,
             TokenAlreadyIssued | SeatUnavailable | HoldLimitReached | ReservationExpired | ReservationNotHeld
@@ -166,6 +169,11 @@ impl ErrorCode {
                 "RESERVATION_NOT_FOUND",
                 "The reservation does not exist",
                 "해당 예약이 존재하지 않습니다",
+            ),
+            TicketNotFound => (
+                "TICKET_NOT_FOUND",
+                "No ticket has this code",
+                "해당 코드의 티켓이 없습니다",
             ),
             TokenAlreadyIssued => (
                 "TOKEN_ALREADY_ISSUED",

@@ -145,6 +145,7 @@ struct Paid {
     payment_id: String,
     reservation_id: String,
     amount: i64,
+    ticket_code: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -255,6 +256,7 @@ async fn step(api: &Client, fan: &mut Fan, venue: &Venue, rng: &mut Rng, amounts
                     payment_id: text(&answer["paymentId"]),
                     reservation_id: hold.reservation_id,
                     amount: int(&answer["amount"]),
+                    ticket_code: text(&answer["ticketCode"]),
                 });
                 fan.held.remove(index);
                 // A payment ends the token's life.
@@ -449,6 +451,15 @@ async fn check_fan(api: &Client, fan: &mut Fan, totals: &mut Totals, when: &str)
             .unwrap_or_else(|| panic!("{who}: the acknowledged payment {paid:?} was lost"));
         assert_eq!(found["reservationId"], paid.reservation_id.as_str(), "{who}: {found}");
         assert_eq!(int(&found["amount"]), paid.amount, "{who}: {found}");
+        // The ticket its code named when the payment was acknowledged, read with no token.
+        assert_eq!(found["ticketCode"], paid.ticket_code.as_str(), "{who}: {found}");
+        let ticket = api.get_plain(&format!("/api/v1/tickets/{}", paid.ticket_code)).await;
+        assert_eq!(ticket["paymentId"], paid.payment_id.as_str(), "{who}: {ticket}");
+        assert_eq!(
+            (&ticket["seatNumber"], &ticket["date"]),
+            (&found["seatNumber"], &found["date"]),
+            "{who}: {ticket}"
+        );
     }
     if ended_unheard {
         assert!(

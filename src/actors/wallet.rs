@@ -5,7 +5,7 @@ use super::keyed::{seal, Keyed};
 use super::{answer_settled, answer_when_durable, Mailbox};
 use crate::clock::SharedClock;
 use crate::domain::wallet::{MoneyTotals, Payment, Transaction, Wallet, WalletEvent};
-use crate::domain::{Token, TransactionId, UserId};
+use crate::domain::{TicketCode, Token, TransactionId, UserId};
 use crate::error::{Error, Result};
 use crate::persistence::journal::Commit;
 use crate::persistence::log::{Partition, PartitionWriter, SharedLog};
@@ -138,6 +138,20 @@ impl Handler<ReadPayments> for WalletActor {
 }
 
 #[derive(Message)]
+#[rtype(result = "Result<Option<Payment>>")]
+pub struct ReadTicket {
+    pub code: TicketCode,
+}
+
+impl Handler<ReadTicket> for WalletActor {
+    type Result = ActorResponse<Self, Result<Option<Payment>>>;
+
+    fn handle(&mut self, message: ReadTicket, _: &mut Context<Self>) -> Self::Result {
+        answer_settled(&mut self.stream, self.wallet.ticket(message.code).cloned())
+    }
+}
+
+#[derive(Message)]
 #[rtype(result = "Result<MoneyTotals>")]
 pub struct ReadTotals;
 
@@ -217,6 +231,11 @@ impl WalletHandle {
 
     pub async fn payments(&self, user: UserId) -> Result<Vec<Payment>> {
         self.mailbox.ask(ReadPayments { user }).await?
+    }
+
+    /// The payment whose ticket has `code`, once what it tells is durable.
+    pub async fn ticket(&self, code: TicketCode) -> Result<Option<Payment>> {
+        self.mailbox.ask(ReadTicket { code }).await?
     }
 
     pub async fn totals(&self) -> Result<MoneyTotals> {

@@ -105,6 +105,56 @@ uuid_id!(
     TransactionId
 );
 
+/// A ticket's code: the capability that shows the ticket to whoever holds it, with no token.
+/// It is a keyed PRF of the payment's id under the service's secret key (the one tokens are
+/// printed with, kept in the data dir or, in a cluster, in JetStream): 128 bits nobody without
+/// the key can compute or guess, the same on every node and after every restart, so nothing
+/// more is stored. It prints as 22 characters of URL-safe base64.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TicketCode([u8; 16]);
+
+impl TicketCode {
+    /// The code of the ticket that `payment` bought.
+    pub fn of(payment: PaymentId) -> Self {
+        let half = |domain: &[u8]| {
+            let mut hasher = SipHasher24::new_with_key(token_key());
+            hasher.write(domain);
+            hasher.write(payment.as_uuid().as_bytes());
+            hasher.finish().to_be_bytes()
+        };
+        let mut code = [0u8; 16];
+        code[..8].copy_from_slice(&half(b"ticket-code/high"));
+        code[8..].copy_from_slice(&half(b"ticket-code/low"));
+        Self(code)
+    }
+
+    /// Reads a code a client sent; anything that is not 22 characters of URL-safe base64 of
+    /// 16 bytes is no code.
+    pub fn from_client(text: &str) -> Option<Self> {
+        use base64::Engine;
+        if text.len() != 22 {
+            return None;
+        }
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).ok()?;
+        let code: [u8; 16] = bytes.try_into().ok()?;
+        // One spelling per code: the last character carries 2 bits that must be zero.
+        (Self(code).to_string() == text).then_some(Self(code))
+    }
+}
+
+impl fmt::Display for TicketCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use base64::Engine;
+        f.write_str(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.0))
+    }
+}
+
+impl Serialize for TicketCode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 /// A queue token: opaque to clients, unguessable, bound to one user. It carries its sequence
 /// number, so the waiting room finds its record by position instead of through a token-keyed map
 /// (a million waiting tokens cost a third less memory), and 192 random bits from a CSPRNG seeded
@@ -309,5 +359,29 @@ mod tests {
         let mut one_bit_off = token.secret;
         one_bit_off.0[23] ^= 1;
         assert!(!token.is(&Token::new(7, one_bit_off)));
+    }
+
+    #[test]
+    fn a_ticket_code_is_its_payments_own_and_reads_back_in_one_spelling_only() {
+        let payment = PaymentId::random();
+        let code = TicketCode::of(payment);
+        assert_eq!(TicketCode::of(payment), code, "the same payment, the same code");
+        assert_ne!(TicketCode::of(PaymentId::random()), code);
+        let text = code.to_string();
+        assert_eq!(text.len(), 22);
+        assert_eq!(TicketCode::from_client(&text), Some(code));
+        assert_eq!(serde_json::to_string(&code).unwrap(), format!("\"{text}\""));
+        let payment_text = payment.to_string();
+        for not_a_code in ["", "short", &text[..21], &format!("{text}A"), payment_text.as_str()] {
+            assert_eq!(TicketCode::from_client(not_a_code), None, "{not_a_code:?}");
+        }
+        // The last character's two spare bits set: the same bytes, another spelling.
+        let last = text.as_bytes()[21];
+        let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let index = alphabet.iter().position(|c| *c == last).unwrap();
+        let respelled = format!("{}{}", &text[..21], alphabet[index | 1] as char);
+        if respelled != text {
+            assert_eq!(TicketCode::from_client(&respelled), None);
+        }
     }
 }

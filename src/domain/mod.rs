@@ -15,4 +15,4 @@ pub mod waiting_line;
 pub mod waiting_room;
 pub mod wallet;
 
-pub use ids::{ConcertId, PaymentId, ReservationId, Token, TokenSecret, TransactionId, UserId};
+pub use ids::{ConcertId, PaymentId, ReservationId, TicketCode, Token, TokenSecret, TransactionId, UserId};

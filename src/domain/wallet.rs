@@ -2,7 +2,7 @@
 //! totals that prove no money is lost or invented (charged = balances + revenue).
 
 use super::seat_map::Reservation;
-use super::{ConcertId, PaymentId, ReservationId, Token, TransactionId, UserId};
+use super::{ConcertId, PaymentId, ReservationId, TicketCode, Token, TransactionId, UserId};
 use crate::error::{Error, ErrorCode, Result};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -114,6 +114,8 @@ pub struct Wallet {
     limits: WalletLimits,
     accounts: HashMap<UserId, Account>,
     totals: MoneyTotals,
+    /// Whose payment each ticket code is: made afresh from the payments, never stored.
+    tickets: HashMap<TicketCode, UserId>,
 }
 
 impl Wallet {
@@ -126,6 +128,7 @@ impl Wallet {
             limits,
             accounts: HashMap::new(),
             totals: MoneyTotals::default(),
+            tickets: HashMap::new(),
         }
     }
 
@@ -150,10 +153,17 @@ impl Wallet {
             totals.balances + totals.revenue,
             "no money is lost or invented"
         );
+        let accounts: HashMap<UserId, Account> = image.accounts.into_iter().collect();
+        let tickets = (accounts.iter())
+            .flat_map(|(user, account)| {
+                (account.payments.iter()).map(|(payment, _)| (TicketCode::of(payment.payment_id), *user))
+            })
+            .collect();
         Self {
             limits: image.limits,
-            accounts: image.accounts.into_iter().collect(),
+            accounts,
             totals,
+            tickets,
         }
     }
 
@@ -231,6 +241,14 @@ impl Wallet {
         })
     }
 
+    /// The payment whose ticket has `code`.
+    pub fn ticket(&self, code: TicketCode) -> Option<&Payment> {
+        let account = self.accounts.get(self.tickets.get(&code)?)?;
+        (account.payments.iter())
+            .map(|(payment, _)| payment)
+            .find(|payment| TicketCode::of(payment.payment_id) == code)
+    }
+
     /// The user's payments, newest first.
     pub fn payments(&self, user: UserId) -> Vec<Payment> {
         self.accounts.get(&user).map_or_else(Vec::new, |account| {
@@ -290,6 +308,7 @@ impl Wallet {
                 };
                 account.transactions.push(record);
                 account.payments.push((payment.clone(), Some(*paid_with)));
+                self.tickets.insert(TicketCode::of(payment.payment_id), payment.user_id);
                 self.totals.balances -= payment.amount;
                 self.totals.revenue += payment.amount;
             }
@@ -323,6 +342,27 @@ mod tests {
             seat_number: 1,
             amount,
             paid_at: now(),
+        }
+    }
+
+    #[test]
+    fn a_ticket_is_found_by_its_code_before_and_after_a_snapshot() {
+        let mut wallet = Wallet::new(LIMITS);
+        let (kim, lee) = (UserId::random(), UserId::random());
+        for user in [kim, lee] {
+            wallet.charge(user, 1_000, TransactionId::random(), now()).unwrap();
+        }
+        let kims = payment(kim, 300);
+        let lees = payment(lee, 400);
+        for paid in [&kims, &lees] {
+            let token = Token::new(1, TokenSecret::random());
+            wallet.pay(paid.clone(), TransactionId::random(), token).unwrap();
+        }
+        let restored = Wallet::restore(wallet.image());
+        for wallet in [&wallet, &restored] {
+            assert_eq!(wallet.ticket(TicketCode::of(kims.payment_id)), Some(&kims));
+            assert_eq!(wallet.ticket(TicketCode::of(lees.payment_id)), Some(&lees));
+            assert_eq!(wallet.ticket(TicketCode::of(PaymentId::random())), None);
         }
     }
 

@@ -17,6 +17,7 @@ pub mod queue;
 pub mod rate_limit;
 pub mod reservations;
 pub mod seat_maps;
+pub mod tickets;
 pub mod users;
 pub mod wallet;
 pub mod wire;
@@ -64,6 +65,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .configure(reservations::routes)
                 .configure(wallet::routes)
                 .configure(payments::routes)
+                .configure(tickets::routes)
                 .configure(admin::routes),
         )
         .service(resource("/healthz").get(metrics::healthz))

@@ -6,7 +6,7 @@ pub mod fields;
 
 use super::params::ConcertDate;
 use super::problem::Problem;
-use super::{admin, concerts, metrics, payments, queue, reservations, users, wallet, AppState};
+use super::{admin, concerts, metrics, payments, queue, reservations, tickets, users, wallet, AppState};
 use crate::config::Config;
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
@@ -31,7 +31,7 @@ use utoipa::{Modify, OpenApi};
         concerts::list, concerts::available_dates, concerts::seat_map,
         reservations::hold, reservations::read, reservations::cancel,
         wallet::balance, wallet::charge, wallet::transactions,
-        payments::pay, payments::list,
+        payments::pay, payments::list, tickets::read,
         admin::create_concert, admin::concert_figures, admin::queue, admin::set_active_max, admin::stats,
         metrics::healthz, metrics::prometheus, document,
     ),

@@ -9,7 +9,7 @@ use super::{
 use crate::actors::queue::Fan;
 use crate::domain::idempotency::{fingerprint, Answer, Endpoint, Scope};
 use crate::domain::wallet;
-use crate::domain::{ConcertId, PaymentId, ReservationId, UserId};
+use crate::domain::{ConcertId, PaymentId, ReservationId, TicketCode, UserId};
 use crate::error::{Error, ErrorCode, Result};
 use crate::services::payments;
 use actix_web::http::StatusCode;
@@ -47,6 +47,10 @@ pub struct PaymentReceipt {
     /// The balance after the payment.
     pub balance: i64,
     pub paid_at: DateTime<Utc>,
+    /// The ticket's code: whoever holds it reads the ticket at `/api/v1/tickets/{ticketCode}`,
+    /// with no token.
+    #[schema(value_type = String, example = "q0Zb3yVn2kQ8mT1xWc5pLA")]
+    pub ticket_code: TicketCode,
 }
 
 impl From<&payments::PaymentReceipt> for PaymentReceipt {
@@ -57,6 +61,7 @@ impl From<&payments::PaymentReceipt> for PaymentReceipt {
             amount: receipt.amount,
             balance: receipt.balance,
             paid_at: receipt.paid_at,
+            ticket_code: TicketCode::of(receipt.payment_id),
         }
     }
 }
@@ -77,6 +82,9 @@ pub struct Payment {
     pub seat_number: u32,
     pub amount: i64,
     pub paid_at: DateTime<Utc>,
+    /// The ticket's code, as the payment's answer gave it.
+    #[schema(value_type = String)]
+    pub ticket_code: TicketCode,
 }
 
 impl From<&wallet::Payment> for Payment {
@@ -90,6 +98,7 @@ impl From<&wallet::Payment> for Payment {
             seat_number: payment.seat_number,
             amount: payment.amount,
             paid_at: payment.paid_at,
+            ticket_code: TicketCode::of(payment.payment_id),
         }
     }
 }

@@ -97,6 +97,12 @@ impl Services {
     /// an actix system.
     pub fn recover(config: Config, clock: SharedClock) -> std::io::Result<Arc<Self>> {
         let data_dir = Arc::new(DataDir::open(&config.data_dir)?);
+        // Before recovery, which makes the tickets' codes with it.
+        if !crate::domain::ids::install_token_key(data_dir.token_key()?) {
+            // Only where one process serves several data dirs (the tests): tokens still work,
+            // read with the first dir's key.
+            tracing::debug!("this process keeps the token key of the first data dir it opened");
+        }
         let started = std::time::Instant::now();
         let (mut state, report) =
             recovery::recover(&data_dir, &recovery_limits(&config)).map_err(std::io::Error::other)?;
@@ -109,11 +115,6 @@ impl Services {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "state recovered"
         );
-        if !crate::domain::ids::install_token_key(data_dir.token_key()?) {
-            // Only where one process serves several data dirs (the tests): tokens still work,
-            // read with the first dir's key.
-            tracing::debug!("this process keeps the token key of the first data dir it opened");
-        }
         let log = FileLog::start(data_dir.clone(), report.next_segment, config.fsync, state.seqs())?;
         Ok(Self::start(config, clock, state, log, Some(data_dir), None))
     }

@@ -17,5 +17,6 @@ mod pow;
 mod queue;
 mod real_time;
 mod reservations;
+mod tickets;
 mod users;
 mod wallet;

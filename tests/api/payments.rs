@@ -38,8 +38,10 @@ async fn paying_a_hold_debits_the_wallet_sells_the_seat_and_ends_the_token() {
             "amount": 30_000,
             "balance": 70_000,
             "paidAt": "2026-12-24T10:01:00Z",
+            "ticketCode": receipt["ticketCode"],
         })
     );
+    assert_eq!(text(&receipt["ticketCode"]).len(), 22, "{receipt}");
 
     assert_problem(app.get_as(&fan, "/api/v1/wallet").await, 401, "TOKEN_INVALID").await;
     assert_problem(app.queue_status(&fan).await, 401, "TOKEN_INVALID").await;

@@ -222,6 +222,13 @@ async fn every_node_answers_every_request_as_one_process_would() {
         .unwrap();
     let paid = expect_json(paid, 201, "a payment").await;
     assert_eq!(int(&paid["balance"]), 4_000);
+    // The ticket's code is the same on every node: each reads it with no token.
+    let ticket_path = format!("/api/v1/tickets/{}", text(&paid["ticketCode"]));
+    for (_, api) in cluster.running() {
+        let ticket = api.get_plain(&ticket_path).await;
+        assert_eq!(ticket["paymentId"], paid["paymentId"], "{ticket}");
+        assert_eq!(ticket["seatNumber"], 3, "{ticket}");
+    }
 
     let mut date_owners = None;
     for (index, api) in cluster.running() {
@@ -578,23 +585,11 @@ async fn served_apart_from(cluster: &Cluster, leader: usize, seats: u32) -> (Str
 
 /// The index of the node serving the date, as the cluster view tells.
 async fn date_owner(cluster: &Cluster, asked: usize, concert: &str, date: &str) -> usize {
-    let view = expect_json(
-        (cluster
-            .api(asked)
-            .admin(Method::GET, "/api/v1/admin/cluster")
-            .send()
-            .await)
-            .unwrap(),
-        200,
-        "the cluster",
-    )
-    .await;
     let name = format!("date.{concert}.{date}");
-    let partitions = view["partitions"].as_array().cloned().unwrap_or_default();
-    let owner = (partitions.iter())
-        .find(|partition| text(&partition["name"]) == name)
-        .map(|partition| text(&partition["owner"]))
-        .unwrap_or_else(|| panic!("{name} is served: {view}"));
+    let owners = owners_seen_by(cluster, asked).await;
+    let owner = owners
+        .get(&name)
+        .unwrap_or_else(|| panic!("{name} is served: {owners:?}"));
     owner
         .trim_start_matches("node-")
         .parse::<usize>()

@@ -180,6 +180,8 @@ answer_sets! {
     ];
     /// Reading a reservation: one of another user is not found either.
     ReservationNotFound = [RESERVATION_NOT_FOUND];
+    /// `GET /tickets/{ticketCode}`.
+    TicketNotFound = [answer(404, "TICKET_NOT_FOUND: no ticket has this code")];
     /// `DELETE /reservations/{reservationId}`.
     CancelErrors = [
         RESERVATION_NOT_FOUND,

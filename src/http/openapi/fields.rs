@@ -127,6 +127,21 @@ pub struct IdempotencyKeyHeader {
     pub idempotency_key: Option<String>,
 }
 
+/// A ticket's code in the path.
+#[derive(utoipa::IntoParams, serde::Deserialize)]
+#[into_params(parameter_in = Path)]
+pub struct TicketCodePath {
+    /// The code the payment's answer gave: 22 characters of URL-safe base64.
+    #[param(
+        rename = "ticketCode",
+        min_length = 22,
+        max_length = 22,
+        pattern = "^[A-Za-z0-9_-]{21}[AQgw]$"
+    )]
+    #[serde(rename = "ticketCode")]
+    pub ticket_code: String,
+}
+
 /// `X-Altcha`, for a token request while proof of work is on.
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Header)]

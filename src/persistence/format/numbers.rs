@@ -42,6 +42,7 @@ pub fn error_code_number(code: ErrorCode) -> u32 {
         RequestTimeout => 29,
         UriTooLong => 30,
         HeadersTooLarge => 31,
+        TicketNotFound => 32,
     }
 }
 
@@ -81,6 +82,7 @@ pub fn error_code_of(number: u32) -> Option<ErrorCode> {
         29 => RequestTimeout,
         30 => UriTooLong,
         31 => HeadersTooLarge,
+        32 => TicketNotFound,
         _ => return None,
     })
 }

@@ -229,7 +229,7 @@ fn every_variant_of_the_snapshot_keeps_its_number() {
 }
 
 /// Every error code by its name and the number it is written as, for good.
-const ERROR_CODE_NUMBERS: [(&str, u32); 32] = [
+const ERROR_CODE_NUMBERS: [(&str, u32); 33] = [
     ("INVALID_REQUEST", 0),
     ("INVALID_AMOUNT", 1),
     ("TOKEN_MISSING", 2),
@@ -262,6 +262,7 @@ const ERROR_CODE_NUMBERS: [(&str, u32); 32] = [
     ("REQUEST_TIMEOUT", 29),
     ("URI_TOO_LONG", 30),
     ("HEADERS_TOO_LARGE", 31),
+    ("TICKET_NOT_FOUND", 32),
 ];
 
 #[test]
