@@ -47,10 +47,25 @@ test("a fan goes from the queue to a confirmed ticket", async () => {
     await waitForText(page, "#balance", "200,000");
     await page.getByRole("button", { name: "Pay now" }).click();
     await page.locator("#tickets").waitFor();
-    const ticket = await page.locator("#ticket").textContent();
-    assert.match(ticket, /Seat: 10/);
-    assert.match(ticket, new RegExp(`Date: ${date}`));
+    const ticket = page.locator("#ticket .ticket");
+    const bought = await ticketLines(ticket);
+    assert.deepEqual({ Date: bought.Date, Seat: bought.Seat }, { Date: date, Seat: "10" }, "the ticket bought");
+    assert.match(bought.Price, /^₩\d{1,3}(,\d{3})+$/);
+    const code = await ticket.getAttribute("data-ticket-code");
+    assert.match(code, /^[A-Za-z0-9_-]{22}$/, "a ticket code");
+    assert.ok(await ticket.locator("svg.qr path").count(), "a QR code");
     await screenshot(page, "journey", "5-ticket");
+
+    // The ticket stays: after a reload (the token long dead) it is under My tickets, read by its
+    // code alone, with its QR code.
+    await page.reload();
+    const kept = page.locator(`#my-ticket-list .ticket[data-ticket-code="${code}"]`);
+    await kept.waitFor();
+    assert.deepEqual(await ticketLines(kept), bought, "the ticket kept");
+    assert.equal(await kept.locator("h3").textContent(), concert.title);
+    assert.ok(await kept.locator("svg.qr path").count(), "its QR code");
+    const shown = await call(demo.base, "GET", `/api/v1/tickets/${code}`);
+    assert.equal(shown.body.seatNumber, 10, "the server shows the ticket to its code's holder");
 
     const map = await call(demo.base, "GET", "/api/v1/admin/concerts", { admin: true });
     assert.equal(map.body[0].dates[0].seatsSold, 1, "the server sold the seat");
@@ -58,6 +73,14 @@ test("a fan goes from the queue to a confirmed ticket", async () => {
     await demo.stop();
   }
 });
+
+/** A ticket card's date, seat and price, as the page shows them. */
+async function ticketLines(card) {
+  const terms = await card.locator("dt").allTextContents();
+  const values = await card.locator("dd").allTextContents();
+  const lines = Object.fromEntries(terms.map((term, index) => [term, values[index]]));
+  return { Date: lines.Date, Seat: lines.Seat, Price: lines.Price };
+}
 
 test("a waiting fan sees a live position and is admitted when a slot frees", async () => {
   const demo = await startDemo(["--active-max", "1"]);

@@ -10,7 +10,7 @@ const FAN_PAGE: &str = include_str!("pages/index.html");
 const OPERATOR_PAGE: &str = include_str!("pages/admin.html");
 
 /// The files the pages load, by the name they are served under.
-const ASSETS: [(&str, &str, &str); 5] = [
+const ASSETS: [(&str, &str, &str); 6] = [
     ("style.css", "text/css; charset=utf-8", include_str!("pages/style.css")),
     (
         "common.js",
@@ -19,6 +19,12 @@ const ASSETS: [(&str, &str, &str); 5] = [
     ),
     ("fan.js", "text/javascript; charset=utf-8", include_str!("pages/fan.js")),
     ("pow.js", "text/javascript; charset=utf-8", include_str!("pages/pow.js")),
+    // Kazuhiko Arase's QR code generator (MIT, npm qrcode-generator 1.4.4), as published.
+    (
+        "qrcode.js",
+        "text/javascript; charset=utf-8",
+        include_str!("pages/qrcode.js"),
+    ),
     (
         "admin.js",
         "text/javascript; charset=utf-8",

@@ -377,25 +377,119 @@ async function pay() {
     refreshBalance();
     return;
   }
-  const title = state.concert.title;
+  const ticket = {
+    ticketCode: receipt.ticketCode, title: state.concert.title, date: hold.date,
+    seatNumber: hold.seatNumber, price: receipt.amount, paidAt: receipt.paidAt,
+  };
+  // The payment ended the token, and with it what the page knew of the sale.
   tokenDied("");
-  const lines = [
-    ["Concert", title], ["Date", hold.date], ["Seat", String(hold.seatNumber)],
-    ["Paid", formatWon(receipt.amount)], ["Balance left", formatWon(receipt.balance)],
-    ["Payment", receipt.paymentId],
-  ];
-  const ticket = $("ticket");
-  ticket.replaceChildren(...lines.map(([name, value]) => {
-    const line = document.createElement("div");
-    const label = document.createElement("strong");
-    label.textContent = `${name}: `;
-    line.append(label, value);
-    return line;
-  }));
-  ticket.setAttribute("aria-label", `Confirmed ticket: ${title}, ${hold.date}, seat ${hold.seatNumber}`);
+  keepTicketCode(receipt.ticketCode);
+  $("ticket").replaceChildren(ticketCard(ticket, [["Balance left", formatWon(receipt.balance)]]));
   show("queue", false);
   show("tickets", true);
   notice("Payment complete. Enjoy the show!");
+  showMyTickets();
+}
+
+// ---- tickets that stay ----
+
+/** Where this browser keeps the codes of the tickets it bought, newest first. */
+const TICKET_CODES = "ticketCodes";
+
+function keptTicketCodes() {
+  try {
+    const codes = JSON.parse(localStorage.getItem(TICKET_CODES) || "[]");
+    return Array.isArray(codes) ? codes.filter((code) => typeof code === "string") : [];
+  } catch (error) {
+    return [];
+  }
+}
+
+function keepTicketCode(code) {
+  const codes = keptTicketCodes().filter((kept) => kept !== code);
+  localStorage.setItem(TICKET_CODES, JSON.stringify([code, ...codes]));
+}
+
+/** The address a ticket is shown at: what its QR code holds. */
+function ticketUrl(code) {
+  return `${location.origin}/api/v1/tickets/${encodeURIComponent(code)}`;
+}
+
+/** "My tickets": every kept code's ticket as the server tells it now, with no token needed. A
+ * code the server no longer knows is forgotten; one it cannot answer now is shown as such. */
+async function showMyTickets() {
+  const codes = keptTicketCodes();
+  const cards = await Promise.all(codes.map(async (code) => {
+    try {
+      return ticketCard(await api("GET", `/api/v1/tickets/${encodeURIComponent(code)}`));
+    } catch (error) {
+      if (error.code === "TICKET_NOT_FOUND" || error.code === "INVALID_REQUEST") {
+        localStorage.setItem(TICKET_CODES, JSON.stringify(keptTicketCodes().filter((kept) => kept !== code)));
+        return null;
+      }
+      const unread = document.createElement("p");
+      unread.className = "muted";
+      unread.textContent = `Ticket ${code}: ${error.message} It will show on your next visit.`;
+      return unread;
+    }
+  }));
+  const shown = cards.filter(Boolean);
+  $("my-ticket-list").replaceChildren(...shown);
+  show("my-tickets", shown.length > 0);
+}
+
+/** A ticket as a card: what it is for, its code and its QR code, and `extra` lines. */
+function ticketCard(ticket, extra = []) {
+  const card = document.createElement("article");
+  card.className = "ticket";
+  card.dataset.ticketCode = ticket.ticketCode;
+  card.setAttribute("aria-label", `Ticket: ${ticket.title}, ${ticket.date}, seat ${ticket.seatNumber}`);
+  const details = document.createElement("div");
+  const heading = document.createElement("h3");
+  heading.textContent = ticket.title;
+  const lines = [
+    ["Date", ticket.date], ["Seat", String(ticket.seatNumber)], ["Price", formatWon(ticket.price)],
+    ["Paid", new Date(ticket.paidAt).toLocaleString()], ["Code", ticket.ticketCode], ...extra,
+  ];
+  const list = document.createElement("dl");
+  for (const [name, value] of lines) {
+    const term = document.createElement("dt");
+    term.textContent = name;
+    const description = document.createElement("dd");
+    description.textContent = value;
+    if (name === "Code") description.className = "code";
+    list.append(term, description);
+  }
+  details.append(heading, list);
+  card.append(qrCode(ticketUrl(ticket.ticketCode)), details);
+  return card;
+}
+
+/** `text` as a QR code, drawn as SVG squares (no script or image from elsewhere). */
+function qrCode(text) {
+  const qr = qrcode(0, "M");
+  qr.addData(text);
+  qr.make();
+  const modules = qr.getModuleCount();
+  const quiet = 4;
+  const side = modules + 2 * quiet;
+  const svgNs = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(svgNs, "svg");
+  svg.setAttribute("viewBox", `0 0 ${side} ${side}`);
+  svg.setAttribute("class", "qr");
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", "QR code of the ticket");
+  let path = "";
+  for (let row = 0; row < modules; row += 1) {
+    for (let column = 0; column < modules; column += 1) {
+      if (qr.isDark(row, column)) path += `M${column + quiet} ${row + quiet}h1v1h-1z`;
+    }
+  }
+  const dark = document.createElementNS(svgNs, "path");
+  dark.setAttribute("d", path);
+  dark.setAttribute("fill", "#000");
+  svg.append(dark);
+  return svg;
 }
 
 function fetchPayment(hold, key) {
@@ -474,6 +568,7 @@ async function signInFromLink() {
 }
 
 setInterval(tick, 250);
+showMyTickets();
 signInFromLink().then(() => {
   if (state.fan) resume();
 });
