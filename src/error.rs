@@ -309,6 +309,9 @@ pub struct Error {
     pub queue: Option<serde_json::Value>,
     /// For RATE_LIMITED and UNAVAILABLE: seconds after which a retry may succeed.
     pub retry_after_seconds: Option<u64>,
+    /// The detail in Korean, where the refusal says more than its title; otherwise a Korean
+    /// reader is told the Korean title.
+    pub detail_ko: Option<String>,
 }
 
 impl Error {
@@ -318,6 +321,22 @@ impl Error {
             detail: detail.into(),
             queue: None,
             retry_after_seconds: None,
+            detail_ko: None,
+        }
+    }
+
+    /// The same refusal, with its detail in Korean too.
+    pub fn with_korean(mut self, detail: impl Into<String>) -> Self {
+        self.detail_ko = Some(detail.into());
+        self
+    }
+
+    /// The detail in `language`.
+    pub fn detail_in(&self, language: Language) -> String {
+        match (language, &self.detail_ko) {
+            (Language::English, _) => self.detail.clone(),
+            (Language::Korean, Some(korean)) => korean.clone(),
+            (Language::Korean, None) => format!("{}.", self.code.title(Language::Korean)),
         }
     }
 

@@ -89,6 +89,8 @@ pub enum DateAnswer {
         code: ErrorCode,
         detail: String,
         retry_after_seconds: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        detail_ko: Option<String>,
     },
 }
 
@@ -98,6 +100,7 @@ impl From<Error> for DateAnswer {
             code: error.code,
             detail: error.detail,
             retry_after_seconds: error.retry_after_seconds,
+            detail_ko: error.detail_ko,
         }
     }
 }
@@ -302,8 +305,10 @@ impl RemoteDate {
                 code,
                 detail,
                 retry_after_seconds,
+                detail_ko,
             } => Err(Error {
                 retry_after_seconds,
+                detail_ko,
                 ..Error::new(code, detail)
             }),
             answer => Ok(answer),

@@ -255,14 +255,16 @@ impl SeatMap {
             return Err(Error::new(
                 ErrorCode::SeatUnavailable,
                 format!("Seat {seat_number} is already reserved."),
-            ));
+            )
+            .with_korean(format!("{seat_number}번 좌석은 이미 다른 분이 선택했습니다.")));
         }
         let until = now + hold_ttl;
         if !within_hold_limit(until) {
             return Err(Error::new(
                 ErrorCode::HoldLimitReached,
                 "This user already holds the most seats allowed at once.",
-            ));
+            )
+            .with_korean("한 번에 선점할 수 있는 좌석 수를 모두 채웠습니다. 선점한 좌석을 결제하거나 취소해 주세요."));
         }
         let held = SeatEvent::SeatHeld {
             reservation,
@@ -582,6 +584,7 @@ impl SeatMap {
                     ErrorCode::SeatNotFound,
                     format!("Seat {seat_number} does not exist on {}.", self.date),
                 )
+                .with_korean(format!("{}에는 {seat_number}번 좌석이 없습니다.", self.date))
             })
     }
 
@@ -598,7 +601,9 @@ impl SeatMap {
         Self::ensure_held(record)?;
         if record.paying {
             let detail = "A payment for this reservation is under way.";
-            return Err(Error::new(ErrorCode::ReservationNotHeld, detail));
+            return Err(
+                Error::new(ErrorCode::ReservationNotHeld, detail).with_korean("이 예약은 결제가 진행 중입니다.")
+            );
         }
         Ok(record)
     }
@@ -606,7 +611,8 @@ impl SeatMap {
     fn ensure_held(record: &Record) -> Result<()> {
         match record.view.status {
             ReservationStatus::Held => Ok(()),
-            ReservationStatus::Expired => Err(Error::new(ErrorCode::ReservationExpired, "The hold has lapsed.")),
+            ReservationStatus::Expired => Err(Error::new(ErrorCode::ReservationExpired, "The hold has lapsed.")
+                .with_korean("좌석 선점 시간이 지났습니다. 좌석을 다시 선택해 주세요.")),
             ReservationStatus::Confirmed | ReservationStatus::Cancelled => Err(Error::new(
                 ErrorCode::ReservationNotHeld,
                 "The reservation was already paid or cancelled.",

@@ -197,6 +197,7 @@ impl WaitingRoom {
         if will_wait && self.line.len() as u64 >= self.limits.waiting_max {
             return Err(
                 Error::new(ErrorCode::QueueFull, "The waiting room is full; try again later.")
+                    .with_korean("대기실이 가득 찼습니다. 잠시 후 다시 시도해 주세요.")
                     .with_retry_after(self.seconds_per_admission().ceil() as u64),
             );
         }

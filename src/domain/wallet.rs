@@ -201,11 +201,16 @@ impl Wallet {
                 "A charge is a whole number of won from 1 to {}.",
                 self.limits.charge_max
             );
-            return Err(Error::new(ErrorCode::InvalidAmount, detail));
+            let korean = format!(
+                "충전 금액은 1원부터 {}원까지의 정수입니다.",
+                won(self.limits.charge_max)
+            );
+            return Err(Error::new(ErrorCode::InvalidAmount, detail).with_korean(korean));
         }
         if self.balance(user) > self.limits.balance_max - amount {
             let detail = format!("A balance may not exceed {} won.", self.limits.balance_max);
-            return Err(Error::new(ErrorCode::BalanceLimitExceeded, detail));
+            let korean = format!("잔액은 {}원을 넘을 수 없습니다.", won(self.limits.balance_max));
+            return Err(Error::new(ErrorCode::BalanceLimitExceeded, detail).with_korean(korean));
         }
         let charged = WalletEvent::Charged {
             transaction,
@@ -222,8 +227,18 @@ impl Wallet {
         assert!(payment.amount >= 0, "a price is never negative");
         let balance = self.balance(payment.user_id);
         if balance < payment.amount {
-            let detail = format!("The balance is {balance} won; the seat costs {} won.", payment.amount);
-            return Err(Error::new(ErrorCode::InsufficientBalance, detail));
+            let short = payment.amount - balance;
+            let detail = format!(
+                "The balance is {balance} won; the seat costs {} won: {short} won short.",
+                payment.amount
+            );
+            let korean = format!(
+                "잔액이 {}원 부족합니다 (잔액 {}원, 좌석 가격 {}원).",
+                won(short),
+                won(balance),
+                won(payment.amount)
+            );
+            return Err(Error::new(ErrorCode::InsufficientBalance, detail).with_korean(korean));
         }
         let paid = WalletEvent::PaymentCompleted {
             transaction,
@@ -317,6 +332,22 @@ impl Wallet {
     }
 }
 
+/// An amount of won as Koreans write it, with a comma every three digits: 99,000.
+pub fn won(amount: i64) -> String {
+    let digits = amount.unsigned_abs().to_string();
+    let mut grouped = String::new();
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    if amount < 0 {
+        grouped.insert(0, '-');
+    }
+    grouped
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,6 +374,38 @@ mod tests {
             amount,
             paid_at: now(),
         }
+    }
+
+    #[test]
+    fn won_is_grouped_by_thousands() {
+        let cases = [
+            (0, "0"),
+            (999, "999"),
+            (1_000, "1,000"),
+            (99_000, "99,000"),
+            (1_234_567, "1,234,567"),
+            (-5_000, "-5,000"),
+        ];
+        for (amount, written) in cases {
+            assert_eq!(won(amount), written);
+        }
+    }
+
+    #[test]
+    fn a_short_balance_says_by_how_much_in_both_languages() {
+        let mut wallet = Wallet::new(LIMITS);
+        let kim = UserId::random();
+        wallet.charge(kim, 1_000, TransactionId::random(), now()).unwrap();
+        let token = Token::new(1, TokenSecret::random());
+        let refused = wallet
+            .pay(payment(kim, 1_250), TransactionId::random(), token)
+            .unwrap_err();
+        assert_eq!(refused.code, ErrorCode::InsufficientBalance);
+        assert!(refused.detail.ends_with("250 won short."), "{}", refused.detail);
+        assert_eq!(
+            refused.detail_in(crate::error::Language::Korean),
+            "잔액이 250원 부족합니다 (잔액 1,000원, 좌석 가격 1,250원)."
+        );
     }
 
     #[test]

@@ -68,7 +68,11 @@ pub async fn require_active(state: &AppState, fan: &Fan) -> Result<DateTime<Utc>
         return Ok(active_until);
     }
     let queue = serde_json::to_value(super::queue::QueueStatus::from(&queue)).map_err(Error::internal)?;
-    Err(Error::new(ErrorCode::TokenNotActive, "The token is still waiting in the queue.").with_queue(queue))
+    Err(
+        Error::new(ErrorCode::TokenNotActive, "The token is still waiting in the queue.")
+            .with_korean("아직 대기열에서 순서를 기다리는 중입니다.")
+            .with_queue(queue),
+    )
 }
 
 /// The operator: a request carrying the configured `X-Admin-Key`.

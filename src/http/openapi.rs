@@ -20,7 +20,7 @@ use utoipa::{Modify, OpenApi};
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Concert reservation API", description = "A fair waiting room, seat holds, a wallet and payments for a concert on sale. \
-        Errors are application/problem+json with a stable `code`; titles are Korean when Accept-Language prefers ko. \
+        Errors are application/problem+json with a stable `code`; titles and details are Korean when Accept-Language prefers ko. \
         HEAD answers wherever GET does; a method a path does not list is 405 METHOD_NOT_ALLOWED with `Allow` \
         (`#/components/responses/MethodNotAllowed`). A request the HTTP parser refuses before any operation sees it \
         is a problem too, on any path: 400 INVALID_REQUEST, 408 REQUEST_TIMEOUT, 414 URI_TOO_LONG, 431 HEADERS_TOO_LARGE \

@@ -1,5 +1,5 @@
-//! Errors on the wire: every error leaves as `application/problem+json`, with the title in
-//! English or, when the request prefers it, Korean.
+//! Errors on the wire: every error leaves as `application/problem+json`, with the title and the
+//! detail in English or, when the request prefers it, Korean.
 
 use crate::error::{Error, ErrorCode, Language};
 use actix_web::body::{EitherBody, MessageBody};
@@ -35,7 +35,7 @@ impl Error {
             ),
             title: self.code.title(language).to_string(),
             status: self.code.status(),
-            detail: self.detail.clone(),
+            detail: self.detail_in(language),
             code: self.code.as_str().to_string(),
             queue: self.queue.clone(),
         }

@@ -107,7 +107,11 @@ pub async fn charge(
             "A charge is a whole number of won from 1 to {}.",
             state.services.config.charge_max
         );
-        Error::new(ErrorCode::InvalidAmount, detail)
+        let korean = format!(
+            "충전 금액은 1원부터 {}원까지의 정수입니다.",
+            crate::domain::wallet::won(state.services.config.charge_max)
+        );
+        Error::new(ErrorCode::InvalidAmount, detail).with_korean(korean)
     })?;
     let services = state.services.clone();
     at_most_once_per_key(

@@ -185,11 +185,14 @@ async fn a_seat_taken_is_told_in_korean_when_the_fan_prefers_it() {
     for korean in ["ko", "ko-KR,ko;q=0.9,en;q=0.8", "fr, ko;q=0.4"] {
         let problem = assert_problem(hold_in(Some(korean)).await.unwrap(), 409, "SEAT_UNAVAILABLE").await;
         assert_eq!(problem["title"], "해당 좌석은 이미 예약되었습니다", "{korean}");
+        assert_eq!(problem["detail"], "7번 좌석은 이미 다른 분이 선택했습니다.", "{korean}");
     }
     for english in [None, Some("en"), Some("en-US,ko;q=0.5"), Some("de")] {
         let problem = assert_problem(hold_in(english).await.unwrap(), 409, "SEAT_UNAVAILABLE").await;
-        let title = problem["title"].as_str().unwrap();
-        assert!(!has_hangul(title), "{english:?}: {title}");
+        for field in ["title", "detail"] {
+            let text = problem[field].as_str().unwrap();
+            assert!(!has_hangul(text), "{english:?}: {text}");
+        }
     }
 }
 
@@ -225,9 +228,32 @@ async fn service_errors_have_korean_titles_when_ko_is_preferred() {
         let response = request.header("Accept-Language", "ko").send().await.unwrap();
         let status = response.status().as_u16();
         let problem = assert_problem(response, status, code).await;
-        let title = problem["title"].as_str().unwrap();
-        assert!(has_hangul(title), "{code}: {title}");
+        for field in ["title", "detail"] {
+            let text = problem[field].as_str().unwrap();
+            assert!(has_hangul(text), "{code}: {field} {text}");
+        }
     }
+}
+
+#[tokio::test]
+async fn a_short_balance_says_in_korean_by_how_much() {
+    let app = spawn_app();
+    let concert = app.create_concert("Seoul", &[("2026-12-24", 10, 99_000)]).await;
+    let fan = app.fan("Kim").await;
+    assert_eq!(app.charge(&fan, 60_000).await.status(), reqwest::StatusCode::OK);
+    let reservation_id = text(&app.held(&fan, &concert, "2026-12-24", 3).await["reservationId"]);
+    let paying = app
+        .with_token(Method::POST, "/api/v1/payments", &fan.token)
+        .header("Accept-Language", "ko-KR,ko;q=0.9")
+        .json(&json!({"reservationId": reservation_id}))
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(paying, 409, "INSUFFICIENT_BALANCE").await;
+    assert_eq!(
+        problem["detail"], "잔액이 39,000원 부족합니다 (잔액 60,000원, 좌석 가격 99,000원).",
+        "{problem}"
+    );
 }
 
 #[tokio::test]

@@ -570,11 +570,14 @@ impl From<Answer> for disk::Answer {
     fn from(answer: Answer) -> Self {
         match answer {
             Ok(StoredResponse { status, body }) => Self::Done(disk::Response { status, body }),
+            // A remembered refusal keeps its English detail; replayed to a Korean reader it
+            // carries the Korean title as its detail.
             Err(Error {
                 code,
                 detail,
                 queue,
                 retry_after_seconds,
+                detail_ko: _,
             }) => Self::Refused(disk::Refusal {
                 code: numbers::error_code_number(code),
                 detail,
@@ -601,10 +604,9 @@ fn answer_of(answer: disk::Answer) -> Result<Answer, Invalid> {
                 .transpose()
                 .map_err(|error| Invalid(format!("the queue status of a remembered {code}: {error}")))?;
             Err(Error {
-                code,
-                detail,
                 queue,
                 retry_after_seconds,
+                ..Error::new(code, detail)
             })
         }
     })
