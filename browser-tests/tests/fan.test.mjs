@@ -3,8 +3,8 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import {
-  apiFan, call, englishPage, firstDate, launch, openFirstDate, screenshot, seat, signInAndJoin, startDemo,
-  waitForSeat, waitForText,
+  apiFan, call, englishDate, englishPage, firstDate, launch, openFirstDate, screenshot, seat, signInAndJoin,
+  startDemo, waitForSeat, waitForText,
 } from "./support.mjs";
 
 let browser;
@@ -32,7 +32,7 @@ test("a fan goes from the queue to a confirmed ticket", async () => {
     await page.keyboard.press("Enter");
     await page.locator("#hold").waitFor();
     await waitForSeat(page, 10, "MINE");
-    await waitForText(page, "#hold-what", `${concert.title}, ${date}, seat 10`);
+    await waitForText(page, "#hold-what", `${concert.title}, ${englishDate(date)}, seat 10`);
     const countdown = await page.locator("#hold-left").textContent();
     assert.match(countdown, /^[45]:\d\d$/, "a five-minute countdown");
     await screenshot(page, "journey", "3-held");
@@ -49,7 +49,7 @@ test("a fan goes from the queue to a confirmed ticket", async () => {
     await page.locator("#tickets").waitFor();
     const ticket = page.locator("#ticket .ticket");
     const bought = await ticketLines(ticket);
-    assert.deepEqual({ Date: bought.Date, Seat: bought.Seat }, { Date: date, Seat: "10" }, "the ticket bought");
+    assert.deepEqual({ Date: bought.Date, Seat: bought.Seat }, { Date: englishDate(date), Seat: "10" }, "the ticket bought");
     assert.match(bought.Price, /^₩\d{1,3}(,\d{3})+$/);
     const code = await ticket.getAttribute("data-ticket-code");
     assert.match(code, /^[A-Za-z0-9_-]{22}$/, "a ticket code");
@@ -76,11 +76,50 @@ test("a fan goes from the queue to a confirmed ticket", async () => {
 
 /** A ticket card's date, seat and price, as the page shows them. */
 async function ticketLines(card) {
-  const terms = await card.locator("dt").allTextContents();
+  const terms = await card.locator("dt").evaluateAll((terms) => terms.map((term) => term.dataset.line));
   const values = await card.locator("dd").allTextContents();
   const lines = Object.fromEntries(terms.map((term, index) => [term, values[index]]));
-  return { Date: lines.Date, Seat: lines.Seat, Price: lines.Price };
+  return { Date: lines.ticketDate, Seat: lines.ticketSeat, Price: lines.ticketPrice };
 }
+
+test("a Korean fan's page is in Korean, dates and money as Koreans write them, and switches to English", async () => {
+  const demo = await startDemo();
+  try {
+    const page = await browser.newPage({ locale: "ko-KR" });
+    await page.goto(demo.base);
+    assert.equal(await page.evaluate(() => document.documentElement.lang), "ko");
+    assert.equal(await page.locator("h1").textContent(), "콘서트 예매");
+    await page.getByLabel("이름", { exact: true }).fill("김하늘");
+    await page.getByRole("button", { name: "계속" }).click();
+    await page.getByRole("button", { name: "대기열 들어가기" }).click();
+    await page.locator("#queue-active").waitFor();
+    await waitForText(page, "#balance", "0원");
+    const { concert, date } = await openFirstDate(page, demo.base);
+    const dateButton = await page.locator(`#dates button[data-date="${date}"]`).textContent();
+    assert.match(dateButton, /^\d{4}년 \d{1,2}월 \d{1,2}일 \([일월화수목금토]\) · \d+석 남음$/, dateButton);
+    assert.match(await seat(page, 3).getAttribute("aria-label"), /^3번 좌석, 선택 가능, [\d,]+원$/);
+    await seat(page, 3).click();
+    await page.locator("#hold").waitFor();
+    await waitForText(page, "#hold-what", "3번 좌석");
+    assert.match(await page.locator("#hold-price").textContent(), /^[\d,]+원$/);
+    await page.getByRole("button", { name: "결제하기" }).click();
+    await waitForText(page, "#error", "잔액이 부족합니다: 잔액이 ");
+    assert.match(await page.locator("#error").textContent(), /원 부족합니다 \(잔액 0원, 좌석 가격 [\d,]+원\)\.$/);
+    await screenshot(page, "korean", "1-balance-short");
+
+    // The switch: English at once, what the page drew itself included, and kept after a reload.
+    await page.getByRole("button", { name: "View in English" }).click();
+    assert.equal(await page.evaluate(() => document.documentElement.lang), "en");
+    await waitForText(page, "#hold-what", `${concert.title}, ${englishDate(date)}, seat 3`);
+    await waitForText(page, "#balance", "₩0");
+    assert.equal(await page.getByRole("button", { name: "Pay now" }).count(), 1);
+    await page.reload();
+    assert.equal(await page.locator("h1").textContent(), "Concert tickets");
+    assert.equal(await page.evaluate(() => document.documentElement.lang), "en");
+  } finally {
+    await demo.stop();
+  }
+});
 
 test("a waiting fan sees a live position and is admitted when a slot frees", async () => {
   const demo = await startDemo(["--active-max", "1"]);
@@ -130,7 +169,7 @@ test("a seat taken by someone else while the page shows it: the fan sees why and
     await waitForText(page, "#error", "해당 좌석은 이미 예약되었습니다");
     await waitForSeat(page, 5, "HELD");
     assert.equal(await seat(page, 5).isDisabled(), true);
-    assert.match(await seat(page, 5).getAttribute("aria-label"), /Seat 5, held/);
+    assert.match(await seat(page, 5).getAttribute("aria-label"), /^5번 좌석, 선점됨, /);
     await screenshot(page, "taken", "2-refused-and-updated");
     await context.close();
   } finally {

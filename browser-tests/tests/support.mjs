@@ -92,16 +92,17 @@ export async function firstDate(base) {
 /** On the fan page: sign in as `name` and join the queue. */
 export async function signInAndJoin(page, base, name) {
   await page.goto(`${base}/`);
-  await page.getByLabel("Your name").fill(name);
-  await page.getByRole("button", { name: "Continue" }).click();
-  await page.getByRole("button", { name: "Join the queue" }).click();
+  // By id: the page may be in either language.
+  await page.locator("#name").fill(name);
+  await page.locator("#signin-button").click();
+  await page.locator("#join").click();
 }
 
 /** On the fan page, once ACTIVE: open the first concert's first date. */
 export async function openFirstDate(page, base) {
   const { concert, date } = await firstDate(base);
   await page.getByRole("button", { name: concert.title }).click();
-  await page.getByRole("button", { name: new RegExp(`^${date}`) }).click();
+  await page.locator(`#dates button[data-date="${date}"]`).click();
   await page.locator("#seats button").first().waitFor();
   return { concert, date };
 }
@@ -127,4 +128,10 @@ export async function waitForSeat(page, number, status, timeout = 10_000) {
     [number, status],
     { timeout },
   );
+}
+
+/** A concert date (YYYY-MM-DD) as the English page writes it: Sat 12 Dec 2026. */
+export function englishDate(isoDate) {
+  const options = { year: "numeric", month: "short", day: "numeric", weekday: "short", timeZone: "UTC" };
+  return new Intl.DateTimeFormat("en-GB", options).format(new Date(`${isoDate}T00:00:00Z`)).replace(",", "");
 }

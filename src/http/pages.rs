@@ -10,7 +10,7 @@ const FAN_PAGE: &str = include_str!("pages/index.html");
 const OPERATOR_PAGE: &str = include_str!("pages/admin.html");
 
 /// The files the pages load, by the name they are served under.
-const ASSETS: [(&str, &str, &str); 6] = [
+const ASSETS: [(&str, &str, &str); 7] = [
     ("style.css", "text/css; charset=utf-8", include_str!("pages/style.css")),
     (
         "common.js",
@@ -18,6 +18,11 @@ const ASSETS: [(&str, &str, &str); 6] = [
         include_str!("pages/common.js"),
     ),
     ("fan.js", "text/javascript; charset=utf-8", include_str!("pages/fan.js")),
+    (
+        "i18n.js",
+        "text/javascript; charset=utf-8",
+        include_str!("pages/i18n.js"),
+    ),
     ("pow.js", "text/javascript; charset=utf-8", include_str!("pages/pow.js")),
     // Kazuhiko Arase's QR code generator (MIT, npm qrcode-generator 1.4.4), as published.
     (

@@ -51,11 +51,6 @@ function serverNow() {
   return Date.now() + serverAheadMs;
 }
 
-const won = new Intl.NumberFormat(undefined, { maximumFractionDigits: 0 });
-function formatWon(amount) {
-  return `₩${won.format(amount)}`;
-}
-
 function $(id) {
   return document.getElementById(id);
 }
@@ -77,6 +72,14 @@ function showError(message) {
   area.hidden = !message;
 }
 
+/** A refusal as the page tells it: its title, and its detail where that says more (a short
+ * balance says by how much). */
+function problemText(error) {
+  const detail = error.problem && error.problem.detail;
+  const saysMore = detail && !detail.startsWith(error.message);
+  return saysMore ? `${error.message}: ${detail}` : error.message;
+}
+
 /** Runs an action from a button, showing the API's title if it fails; the button waits meanwhile. */
 async function attempt(button, action) {
   showError("");
@@ -84,7 +87,7 @@ async function attempt(button, action) {
   try {
     return await action();
   } catch (error) {
-    showError(error.message);
+    showError(problemText(error));
     return undefined;
   } finally {
     if (button) button.disabled = false;

@@ -16,12 +16,14 @@ const state = {
   hold: null,
   activeUntil: null,
   seatTimer: null,
+  /** The ticket just bought, while it shows. */
+  ticket: null,
 };
 
 function duration(milliseconds) {
   const seconds = Math.max(0, Math.ceil(milliseconds / 1000));
   const minutes = Math.floor(seconds / 60);
-  return minutes > 0 ? `${minutes}:${String(seconds % 60).padStart(2, "0")}` : `${seconds} s`;
+  return minutes > 0 ? `${minutes}:${String(seconds % 60).padStart(2, "0")}` : t("seconds", { seconds });
 }
 
 // ---- signing in ----
@@ -119,7 +121,7 @@ function follow() {
   const stream = new EventSource(`/api/v1/queue/tokens/me/events?token=${encodeURIComponent(state.token)}`);
   state.stream = stream;
   stream.addEventListener("status", (event) => onStatus(JSON.parse(event.data)));
-  stream.addEventListener("expired", () => tokenDied("Your place in the queue has expired. You can join again."));
+  stream.addEventListener("expired", () => tokenDied(t("expired")));
   stream.onerror = () => {
     // A dropped connection the browser retries by itself. A refused one (the token died, the
     // server was busy) closes the stream: then ask for the status, which also keeps the token
@@ -135,7 +137,7 @@ async function checkStatus() {
   try {
     onStatus(await api("GET", "/api/v1/queue/tokens/me", { token: state.token }));
   } catch (error) {
-    if (error.code === "TOKEN_INVALID") tokenDied("Your place in the queue has expired. You can join again.");
+    if (error.code === "TOKEN_INVALID") tokenDied(t("expired"));
     else setTimeout(checkStatus, STREAM_RETRY_MS);
   }
 }
@@ -189,7 +191,7 @@ function tokenDied(message) {
 async function leave() {
   await withToken($("leave"), async () => {
     await api("DELETE", "/api/v1/queue/tokens/me", { token: state.token });
-    tokenDied("You left the queue.");
+    tokenDied(t("left"));
   });
 }
 
@@ -213,7 +215,7 @@ async function refreshBalance() {
     const wallet = await api("GET", "/api/v1/wallet", { token: state.token });
     $("balance").textContent = formatWon(wallet.balance);
   } catch (error) {
-    if (error.code === "TOKEN_INVALID") tokenDied("Your place in the queue has expired. You can join again.");
+    if (error.code === "TOKEN_INVALID") tokenDied(t("expired"));
   }
 }
 
@@ -223,7 +225,7 @@ async function charge(event) {
     const amount = Number($("amount").value);
     const wallet = await api("POST", "/api/v1/wallet/charges", { token: state.token, body: { amount } });
     $("balance").textContent = formatWon(wallet.balance);
-    notice(`Charged ${formatWon(amount)}.`);
+    notice(t("charged", { amount: formatWon(amount) }));
   });
 }
 
@@ -245,7 +247,7 @@ async function loadConcerts() {
     const list = $("concerts");
     list.replaceChildren(...state.concerts.map((concert) =>
       choiceButton(concert.title, concert === state.concert, () => chooseConcert(concert))));
-    if (state.concerts.length === 0) list.textContent = "No concert is on sale yet.";
+    if (state.concerts.length === 0) list.textContent = t("noConcert");
   });
 }
 
@@ -257,18 +259,28 @@ async function chooseConcert(concert) {
   for (const button of $("concerts").children) {
     button.setAttribute("aria-pressed", String(button.textContent === concert.title));
   }
+  await drawDates();
+}
+
+/** The chosen concert's dates, each with the seats left, the chosen one pressed. */
+async function drawDates() {
+  const concert = state.concert;
   await attempt(null, async () => {
     const dates = await api("GET", `/api/v1/concerts/${concert.concertId}/dates`);
-    $("dates").replaceChildren(...dates.map((date) =>
-      choiceButton(`${date.date} · ${date.availableSeats} left`, false, () => chooseDate(date.date))));
-    if (dates.length === 0) $("dates").textContent = "Every date is sold out.";
+    $("dates").replaceChildren(...dates.map((date) => {
+      const label = t("seatsLeft", { date: formatDate(date.date), count: date.availableSeats });
+      const button = choiceButton(label, date.date === state.date, () => chooseDate(date.date));
+      button.dataset.date = date.date;
+      return button;
+    }));
+    if (dates.length === 0) $("dates").textContent = t("soldOut");
   });
 }
 
 function chooseDate(date) {
   state.date = date;
   for (const button of $("dates").children) {
-    button.setAttribute("aria-pressed", String(button.textContent.startsWith(date)));
+    button.setAttribute("aria-pressed", String(button.dataset.date === date));
   }
   show("seat-area", true);
   stopSeats();
@@ -287,7 +299,7 @@ async function refreshSeats() {
   try {
     drawSeats(await api("GET", path, { token: state.token }));
   } catch (error) {
-    if (error.code === "TOKEN_INVALID") tokenDied("Your session has ended. You can join the queue again.");
+    if (error.code === "TOKEN_INVALID") tokenDied(t("sessionEnded"));
     else showError(error.message);
   }
 }
@@ -295,7 +307,8 @@ async function refreshSeats() {
 /** Draws the map into the seat buttons already on the page, making them only when the date
  * changes, so keyboard focus stays on the seat it was on while the map refreshes. */
 function drawSeats(map) {
-  $("seat-summary").textContent = `${map.date}: ${map.availableSeats} of ${map.seats.length} seats available`;
+  const summary = { date: formatDate(map.date), available: map.availableSeats, total: map.seats.length };
+  $("seat-summary").textContent = t("seatSummary", summary);
   const grid = $("seats");
   if (grid.dataset.date !== `${map.concertId}/${map.date}` || grid.children.length !== map.seats.length) {
     grid.replaceChildren(...map.seats.map((seat) => seatButton(seat.seatNumber)));
@@ -318,8 +331,8 @@ function drawSeat(button, seat, map) {
     && state.hold.concertId === map.concertId && seat.status === "HELD";
   button.className = `seat ${seat.status}${mine ? " mine" : ""}`;
   button.dataset.status = mine ? "MINE" : seat.status;
-  const status = mine ? "held by you" : seat.status.toLowerCase();
-  button.setAttribute("aria-label", `Seat ${seat.seatNumber}, ${status}, ${formatWon(seat.price)}`);
+  const status = t(`status${mine ? "MINE" : seat.status}`);
+  button.setAttribute("aria-label", t("seatLabel", { seat: seat.seatNumber, status, price: formatWon(seat.price) }));
   // One hold at a time: pay for it or give it back before choosing another.
   button.disabled = seat.status !== "AVAILABLE" || Boolean(state.hold);
 }
@@ -332,18 +345,42 @@ async function holdSeat(seatNumber, button) {
   if (held) {
     state.hold = held;
     notice("");
-    $("hold-what").textContent = `${state.concert.title}, ${held.date}, seat ${held.seatNumber}`;
-    $("hold-price").textContent = formatWon(held.price);
+    drawHold();
     show("hold", true);
     tick();
   }
   await refreshSeats();
 }
 
+/** The hold's line, in the page's language. */
+function drawHold() {
+  const held = state.hold;
+  if (!held) return;
+  $("hold-what").textContent = t("holdWhat", { title: state.concert.title, date: formatDate(held.date), seat: held.seatNumber });
+  $("hold-price").textContent = formatWon(held.price);
+}
+
+/** The ticket just bought, in the page's language. */
+function drawTicket() {
+  if (!state.ticket) return;
+  const { ticket, balance } = state.ticket;
+  $("ticket").replaceChildren(ticketCard(ticket, [["balanceLeft", formatWon(balance)]]));
+}
+
+/** After a switch of language: what the page drew itself, drawn again. */
+function redraw() {
+  drawHold();
+  drawTicket();
+  showMyTickets();
+  if (state.concert) drawDates();
+  refreshBalance();
+  if (state.date) refreshSeats();
+}
+
 function holdLapsed() {
   state.hold = null;
   show("hold", false);
-  notice("Your hold has lapsed: the seat is free for others again.");
+  notice(t("holdLapsed"));
   refreshSeats();
 }
 
@@ -356,7 +393,7 @@ async function release() {
   if (done) {
     state.hold = null;
     show("hold", false);
-    notice(`You gave seat ${hold.seatNumber} back.`);
+    notice(t("gaveBack", { seat: hold.seatNumber }));
   }
   await refreshSeats();
 }
@@ -384,10 +421,11 @@ async function pay() {
   // The payment ended the token, and with it what the page knew of the sale.
   tokenDied("");
   keepTicketCode(receipt.ticketCode);
-  $("ticket").replaceChildren(ticketCard(ticket, [["Balance left", formatWon(receipt.balance)]]));
+  state.ticket = { ticket, balance: receipt.balance };
+  drawTicket();
   show("queue", false);
   show("tickets", true);
-  notice("Payment complete. Enjoy the show!");
+  notice(t("paid"));
   showMyTickets();
 }
 
@@ -429,7 +467,7 @@ async function showMyTickets() {
       }
       const unread = document.createElement("p");
       unread.className = "muted";
-      unread.textContent = `Ticket ${code}: ${error.message} It will show on your next visit.`;
+      unread.textContent = t("ticketUnread", { code, reason: error.message });
       return unread;
     }
   }));
@@ -443,21 +481,23 @@ function ticketCard(ticket, extra = []) {
   const card = document.createElement("article");
   card.className = "ticket";
   card.dataset.ticketCode = ticket.ticketCode;
-  card.setAttribute("aria-label", `Ticket: ${ticket.title}, ${ticket.date}, seat ${ticket.seatNumber}`);
+  card.setAttribute("aria-label", t("ticketLabel", { title: ticket.title, date: formatDate(ticket.date), seat: ticket.seatNumber }));
   const details = document.createElement("div");
   const heading = document.createElement("h3");
   heading.textContent = ticket.title;
   const lines = [
-    ["Date", ticket.date], ["Seat", String(ticket.seatNumber)], ["Price", formatWon(ticket.price)],
-    ["Paid", new Date(ticket.paidAt).toLocaleString()], ["Code", ticket.ticketCode], ...extra,
+    ["ticketDate", formatDate(ticket.date)], ["ticketSeat", String(ticket.seatNumber)],
+    ["ticketPrice", formatWon(ticket.price)], ["ticketPaid", formatMoment(ticket.paidAt)],
+    ["ticketCode", ticket.ticketCode], ...extra,
   ];
   const list = document.createElement("dl");
   for (const [name, value] of lines) {
     const term = document.createElement("dt");
-    term.textContent = name;
+    term.textContent = t(name);
+    term.dataset.line = name;
     const description = document.createElement("dd");
     description.textContent = value;
-    if (name === "Code") description.className = "code";
+    if (name === "ticketCode") description.className = "code";
     list.append(term, description);
   }
   details.append(heading, list);
@@ -478,7 +518,7 @@ function qrCode(text) {
   svg.setAttribute("viewBox", `0 0 ${side} ${side}`);
   svg.setAttribute("class", "qr");
   svg.setAttribute("role", "img");
-  svg.setAttribute("aria-label", "QR code of the ticket");
+  svg.setAttribute("aria-label", t("qrLabel"));
   let path = "";
   for (let row = 0; row < modules; row += 1) {
     for (let column = 0; column < modules; column += 1) {
@@ -501,6 +541,7 @@ function fetchPayment(hold, key) {
 }
 
 function again() {
+  state.ticket = null;
   show("tickets", false);
   show("queue", true);
   notice("");
@@ -551,6 +592,8 @@ $("charge-form").addEventListener("submit", charge);
 $("pay").addEventListener("click", pay);
 $("release").addEventListener("click", release);
 $("again").addEventListener("click", again);
+$("language").addEventListener("click", () => switchLanguage(redraw));
+applyLanguage();
 /** A link with `?as=<userId>` (the demo prints them) signs this browser in as that fan. */
 async function signInFromLink() {
   const userId = new URLSearchParams(location.search).get("as");
