@@ -32,19 +32,29 @@ test("a fan goes from the queue to a confirmed ticket", async () => {
     await page.keyboard.press("Enter");
     await page.locator("#hold").waitFor();
     await waitForSeat(page, 10, "MINE");
+    // The hold bar: in view at the bottom of the screen, the focus on its Pay.
+    assert.equal(await page.evaluate(() => document.activeElement.id), "pay", "the focus moved to Pay");
+    const bar = await page.locator("#hold").boundingBox();
+    const viewport = page.viewportSize();
+    assert.ok(bar.y >= 0 && bar.y + bar.height <= viewport.height + 1, `the hold bar is in view: ${JSON.stringify(bar)}`);
     await waitForText(page, "#hold-what", `${concert.title}, ${englishDate(date)}, seat 10`);
     const countdown = await page.locator("#hold-left").textContent();
     assert.match(countdown, /^[45]:\d\d$/, "a five-minute countdown");
     await screenshot(page, "journey", "3-held");
 
-    // Paying with an empty wallet is refused with the server's title, and the hold stays.
+    // Paying with an empty wallet is refused beside Pay, saying by how much, and the hold
+    // stays; the bar offers to top up exactly that, and hands the focus back to Pay.
     await page.getByRole("button", { name: "Pay now" }).click();
-    await waitForText(page, "#error", "balance");
+    await waitForText(page, "#hold-error", "won short");
+    const price = await page.locator("#hold-price").textContent();
+    const topUp = page.locator("#top-up-short");
+    await topUp.waitFor();
+    assert.equal(await topUp.textContent(), `Top up ${price}`);
     await screenshot(page, "journey", "4-balance-short");
-
-    await page.getByLabel("Top up (won)").fill("200000");
-    await page.getByRole("button", { name: "Charge" }).click();
-    await waitForText(page, "#balance", "200,000");
+    await topUp.click();
+    await waitForText(page, "#balance", price);
+    assert.equal(await page.evaluate(() => document.activeElement.id), "pay", "the focus is back on Pay");
+    assert.equal(await page.locator("#hold-error").isHidden(), true);
     await page.getByRole("button", { name: "Pay now" }).click();
     await page.locator("#tickets").waitFor();
     const ticket = page.locator("#ticket .ticket");
@@ -85,7 +95,8 @@ async function ticketLines(card) {
 test("a Korean fan's page is in Korean, dates and money as Koreans write them, and switches to English", async () => {
   const demo = await startDemo();
   try {
-    const page = await browser.newPage({ locale: "ko-KR" });
+    // On a phone.
+    const page = await browser.newPage({ locale: "ko-KR", viewport: { width: 390, height: 844 } });
     await page.goto(demo.base);
     assert.equal(await page.evaluate(() => document.documentElement.lang), "ko");
     assert.equal(await page.locator("h1").textContent(), "콘서트 예매");
@@ -101,10 +112,15 @@ test("a Korean fan's page is in Korean, dates and money as Koreans write them, a
     await seat(page, 3).click();
     await page.locator("#hold").waitFor();
     await waitForText(page, "#hold-what", "3번 좌석");
+    const bar = await page.locator("#hold").boundingBox();
+    assert.ok(bar.y >= 0 && bar.y + bar.height <= 844 + 1, `the hold bar is in view on a phone: ${JSON.stringify(bar)}`);
+    assert.equal(await page.evaluate(() => document.documentElement.scrollWidth <= 390), true, "no sideways scroll");
     assert.match(await page.locator("#hold-price").textContent(), /^[\d,]+원$/);
     await page.getByRole("button", { name: "결제하기" }).click();
-    await waitForText(page, "#error", "잔액이 부족합니다: 잔액이 ");
-    assert.match(await page.locator("#error").textContent(), /원 부족합니다 \(잔액 0원, 좌석 가격 [\d,]+원\)\.$/);
+    await waitForText(page, "#hold-error", "잔액이 부족합니다: 잔액이 ");
+    assert.match(await page.locator("#hold-error").textContent(), /원 부족합니다 \(잔액 0원, 좌석 가격 [\d,]+원\)\.$/);
+    const price = await page.locator("#hold-price").textContent();
+    await waitForText(page, "#top-up-short", `${price} 충전하기`);
     await screenshot(page, "korean", "1-balance-short");
 
     // The switch: English at once, what the page drew itself included, and kept after a reload.

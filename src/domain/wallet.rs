@@ -229,8 +229,10 @@ impl Wallet {
         if balance < payment.amount {
             let short = payment.amount - balance;
             let detail = format!(
-                "The balance is {balance} won; the seat costs {} won: {short} won short.",
-                payment.amount
+                "The balance is {} won; the seat costs {} won: {} won short.",
+                won(balance),
+                won(payment.amount),
+                won(short)
             );
             let korean = format!(
                 "잔액이 {}원 부족합니다 (잔액 {}원, 좌석 가격 {}원).",

@@ -214,6 +214,7 @@ async function refreshBalance() {
   try {
     const wallet = await api("GET", "/api/v1/wallet", { token: state.token });
     $("balance").textContent = formatWon(wallet.balance);
+    return wallet.balance;
   } catch (error) {
     if (error.code === "TOKEN_INVALID") tokenDied(t("expired"));
   }
@@ -345,11 +346,45 @@ async function holdSeat(seatNumber, button) {
   if (held) {
     state.hold = held;
     notice("");
+    holdRefused(null);
     drawHold();
     show("hold", true);
     tick();
+    // The bar stays in view; the focus goes to what comes next.
+    $("pay").focus();
   }
   await refreshSeats();
+}
+
+/** Shows a refusal of the hold bar's Pay beside it (none: clears it); a short balance offers
+ * to top up exactly what is missing. */
+async function holdRefused(error) {
+  const shown = $("hold-error");
+  shown.textContent = error ? problemText(error) : "";
+  shown.hidden = !error;
+  show("top-up-short", false);
+  if (!error || error.code !== "INSUFFICIENT_BALANCE" || !state.hold) return;
+  const price = state.hold.price;
+  const balance = await refreshBalance();
+  const short = balance === undefined ? 0 : price - balance;
+  if (short <= 0) return;
+  const button = $("top-up-short");
+  button.dataset.amount = String(short);
+  button.textContent = t("topUpShort", { amount: formatWon(short) });
+  show("top-up-short", true);
+  button.focus();
+}
+
+/** Tops up exactly what the hold's price lacks, then hands the focus back to Pay. */
+async function topUpShort() {
+  const amount = Number($("top-up-short").dataset.amount);
+  const charged = await withToken($("top-up-short"), () =>
+    api("POST", "/api/v1/wallet/charges", { token: state.token, body: { amount } }));
+  if (!charged) return;
+  $("balance").textContent = formatWon(charged.balance);
+  holdRefused(null);
+  notice(t("charged", { amount: formatWon(amount) }));
+  $("pay").focus();
 }
 
 /** The hold's line, in the page's language. */
@@ -379,6 +414,7 @@ function redraw() {
 
 function holdLapsed() {
   state.hold = null;
+  holdRefused(null);
   show("hold", false);
   notice(t("holdLapsed"));
   refreshSeats();
@@ -392,6 +428,7 @@ async function release() {
   });
   if (done) {
     state.hold = null;
+    holdRefused(null);
     show("hold", false);
     notice(t("gaveBack", { seat: hold.seatNumber }));
   }
@@ -406,13 +443,25 @@ async function pay() {
   const hold = state.hold;
   const key = `pay-${hold.reservationId}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
   const request = () => fetchPayment(hold, key);
-  const receipt = await attempt($("pay"), () => request().catch((error) => {
-    if (error.code === "NETWORK") return request();
-    throw error;
-  }));
-  if (!receipt) {
-    refreshBalance();
+  showError("");
+  holdRefused(null);
+  $("pay").disabled = true;
+  let receipt;
+  try {
+    receipt = await request().catch((error) => {
+      if (error.code === "NETWORK") return request();
+      throw error;
+    });
+  } catch (error) {
+    if (error.code === "TOKEN_INVALID") {
+      tokenDied("");
+      showError(problemText(error));
+    } else {
+      await holdRefused(error);
+    }
     return;
+  } finally {
+    $("pay").disabled = false;
   }
   const ticket = {
     ticketCode: receipt.ticketCode, title: state.concert.title, date: hold.date,
@@ -590,6 +639,7 @@ $("join").addEventListener("click", join);
 $("leave").addEventListener("click", leave);
 $("charge-form").addEventListener("submit", charge);
 $("pay").addEventListener("click", pay);
+$("top-up-short").addEventListener("click", topUpShort);
 $("release").addEventListener("click", release);
 $("again").addEventListener("click", again);
 $("language").addEventListener("click", () => switchLanguage(redraw));
