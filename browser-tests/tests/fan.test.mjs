@@ -129,6 +129,16 @@ test("a Korean fan's page is in Korean, dates and money as Koreans write them, a
     await waitForText(page, "#hold-what", `${concert.title}, ${englishDate(date)}, seat 3`);
     await waitForText(page, "#balance", "₩0");
     assert.equal(await page.getByRole("button", { name: "Pay now" }).count(), 1);
+
+    // Leaving with a seat held asks first; declined, nothing changes.
+    const asked = [];
+    page.once("dialog", (dialog) => {
+      asked.push(dialog.message());
+      dialog.dismiss();
+    });
+    await page.getByRole("button", { name: "Leave the queue" }).click();
+    assert.match(asked[0] ?? "", /gives seat 3 back/);
+    assert.equal(await page.locator("#hold").isVisible(), true, "still holding");
     await page.reload();
     assert.equal(await page.locator("h1").textContent(), "Concert tickets");
     assert.equal(await page.evaluate(() => document.documentElement.lang), "en");
@@ -186,6 +196,8 @@ test("a seat taken by someone else while the page shows it: the fan sees why and
     await waitForSeat(page, 5, "HELD");
     assert.equal(await seat(page, 5).isDisabled(), true);
     assert.match(await seat(page, 5).getAttribute("aria-label"), /^5번 좌석, 선점됨, /);
+    // The date's count follows the map.
+    await waitForText(page, `#dates button[data-date="${date}"]`, "· 49석 남음");
     await screenshot(page, "taken", "2-refused-and-updated");
     await context.close();
   } finally {

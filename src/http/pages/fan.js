@@ -189,6 +189,8 @@ function tokenDied(message) {
 }
 
 async function leave() {
+  // Leaving ends the session, and a seat held in it goes back to sale: only if the fan says so.
+  if (state.hold && !window.confirm(t("leaveWithHold", { seat: state.hold.seatNumber }))) return;
   await withToken($("leave"), async () => {
     await api("DELETE", "/api/v1/queue/tokens/me", { token: state.token });
     tokenDied(t("left"));
@@ -298,11 +300,20 @@ async function refreshSeats() {
   if (!state.token || !state.date) return;
   const path = `/api/v1/concerts/${state.concert.concertId}/dates/${state.date}/seats`;
   try {
-    drawSeats(await api("GET", path, { token: state.token }));
+    const map = await api("GET", path, { token: state.token });
+    drawSeats(map);
+    drawSeatsLeft(map);
   } catch (error) {
     if (error.code === "TOKEN_INVALID") tokenDied(t("sessionEnded"));
     else showError(error.message);
   }
+}
+
+/** The chosen date's "N left" as its map just told, so the dates never show a stale count. */
+function drawSeatsLeft(map) {
+  if (map.date !== state.date) return;
+  const button = $("dates").querySelector(`button[data-date="${map.date}"]`);
+  if (button) button.textContent = t("seatsLeft", { date: formatDate(map.date), count: map.availableSeats });
 }
 
 /** Draws the map into the seat buttons already on the page, making them only when the date
