@@ -11,12 +11,20 @@ use crate::persistence::journal::Commit;
 use crate::persistence::log::{Partition, PartitionWriter, SharedLog};
 use crate::persistence::{Change, Part};
 use actix::prelude::*;
+use dashmap::DashMap;
+use std::sync::Arc;
 
 pub struct WalletActor {
     wallet: Wallet,
     clock: SharedClock,
     stream: PartitionWriter,
+    tickets: KnownTickets,
 }
+
+/// Whose payment each ticket code is, shared with the handle: a code no payment has (a guess)
+/// is answered without the actor, so a flood of guesses never fills the mailbox that charges and
+/// payments wait in. Made from the payments at start, never stored.
+type KnownTickets = Arc<DashMap<TicketCode, UserId>>;
 
 impl WalletActor {
     /// Decides a command for `user` and answers the new balance once the event (and the keyed
@@ -86,8 +94,12 @@ impl Handler<Pay> for WalletActor {
 
     fn handle(&mut self, message: Pay, _: &mut Context<Self>) -> Self::Result {
         let user = message.payment.user_id;
+        let code = TicketCode::of(message.payment.payment_id);
+        let tickets = self.tickets.clone();
         self.command(user, message.keyed, |wallet| {
-            wallet.pay(message.payment, TransactionId::random(), message.paid_with)
+            let paid = wallet.pay(message.payment, TransactionId::random(), message.paid_with)?;
+            tickets.insert(code, user);
+            Ok(paid)
         })
     }
 }
@@ -140,6 +152,7 @@ impl Handler<ReadPayments> for WalletActor {
 #[derive(Message)]
 #[rtype(result = "Result<Option<Payment>>")]
 pub struct ReadTicket {
+    pub user: UserId,
     pub code: TicketCode,
 }
 
@@ -147,7 +160,8 @@ impl Handler<ReadTicket> for WalletActor {
     type Result = ActorResponse<Self, Result<Option<Payment>>>;
 
     fn handle(&mut self, message: ReadTicket, _: &mut Context<Self>) -> Self::Result {
-        answer_settled(&mut self.stream, self.wallet.ticket(message.code).cloned())
+        let ticket = self.wallet.ticket(message.user, message.code).cloned();
+        answer_settled(&mut self.stream, ticket)
     }
 }
 
@@ -183,6 +197,7 @@ impl Handler<CaptureImage> for WalletActor {
 #[derive(Clone)]
 pub struct WalletHandle {
     mailbox: Mailbox<WalletActor>,
+    tickets: KnownTickets,
 }
 
 impl WalletHandle {
@@ -194,14 +209,21 @@ impl WalletHandle {
         arbiter: &ArbiterHandle,
         requests_max: usize,
     ) -> Self {
+        let tickets: KnownTickets = Arc::new(
+            (wallet.state.all_payments())
+                .map(|payment| (TicketCode::of(payment.payment_id), payment.user_id))
+                .collect(),
+        );
         let actor = WalletActor {
             wallet: wallet.state,
             clock,
             stream: PartitionWriter::new(log, Partition::Wallet, wallet.seq),
+            tickets: tickets.clone(),
         };
         let address = WalletActor::start_in_arbiter(arbiter, |_| actor);
         Self {
             mailbox: Mailbox::new(address, requests_max),
+            tickets,
         }
     }
 
@@ -235,7 +257,11 @@ impl WalletHandle {
 
     /// The payment whose ticket has `code`, once what it tells is durable.
     pub async fn ticket(&self, code: TicketCode) -> Result<Option<Payment>> {
-        self.mailbox.ask(ReadTicket { code }).await?
+        // A code no payment has is answered at once.
+        let Some(user) = self.tickets.get(&code).map(|entry| *entry.value()) else {
+            return Ok(None);
+        };
+        self.mailbox.ask(ReadTicket { user, code }).await?
     }
 
     pub async fn totals(&self) -> Result<MoneyTotals> {
@@ -295,6 +321,36 @@ mod tests {
         queued.durable().await.unwrap();
         assert_eq!(wallet.charge(user, 500, None).await.unwrap(), 500);
         assert_eq!(wallet.balance(user).await.unwrap(), 500);
+    }
+
+    /// A thousand guessed ticket codes while the actor's one slot is taken: each is answered
+    /// at once, none refused for a full mailbox, and the charge that waits goes through.
+    #[actix_rt::test]
+    async fn guessed_ticket_codes_are_answered_without_the_actor() {
+        let (log, gate, _dir) = crate::persistence::file_log::FileLog::held_up(1 << 20);
+        let wallets = Part {
+            seq: 0,
+            state: Wallet::new(WalletLimits {
+                charge_max: 10_000,
+                balance_max: 100_000,
+            }),
+        };
+        let clock = ManualClock::starting_at("2026-12-24T10:00:00Z".parse().unwrap());
+        let wallet = WalletHandle::start(wallets, log, Arc::new(clock), &Arbiter::current(), 1);
+        let user = UserId::random();
+        let (charged, guesses) = tokio::join!(wallet.charge(user, 500, None), async {
+            let mut answers = Vec::new();
+            for _ in 0..1_000 {
+                answers.push(wallet.ticket(TicketCode::of(crate::domain::PaymentId::random())).await);
+            }
+            gate.open();
+            answers
+        });
+        assert!(
+            guesses.iter().all(|answer| matches!(answer, Ok(None))),
+            "every guess is no ticket"
+        );
+        assert_eq!(charged.unwrap(), 500);
     }
 
     #[actix_rt::test]

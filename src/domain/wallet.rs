@@ -114,8 +114,6 @@ pub struct Wallet {
     limits: WalletLimits,
     accounts: HashMap<UserId, Account>,
     totals: MoneyTotals,
-    /// Whose payment each ticket code is: made afresh from the payments, never stored.
-    tickets: HashMap<TicketCode, UserId>,
 }
 
 impl Wallet {
@@ -128,7 +126,6 @@ impl Wallet {
             limits,
             accounts: HashMap::new(),
             totals: MoneyTotals::default(),
-            tickets: HashMap::new(),
         }
     }
 
@@ -153,17 +150,10 @@ impl Wallet {
             totals.balances + totals.revenue,
             "no money is lost or invented"
         );
-        let accounts: HashMap<UserId, Account> = image.accounts.into_iter().collect();
-        let tickets = (accounts.iter())
-            .flat_map(|(user, account)| {
-                (account.payments.iter()).map(|(payment, _)| (TicketCode::of(payment.payment_id), *user))
-            })
-            .collect();
         Self {
             limits: image.limits,
-            accounts,
+            accounts: image.accounts.into_iter().collect(),
             totals,
-            tickets,
         }
     }
 
@@ -258,9 +248,9 @@ impl Wallet {
         })
     }
 
-    /// The payment whose ticket has `code`.
-    pub fn ticket(&self, code: TicketCode) -> Option<&Payment> {
-        let account = self.accounts.get(self.tickets.get(&code)?)?;
+    /// The payment of `user`'s whose ticket has `code`.
+    pub fn ticket(&self, user: UserId, code: TicketCode) -> Option<&Payment> {
+        let account = self.accounts.get(&user)?;
         (account.payments.iter())
             .map(|(payment, _)| payment)
             .find(|payment| TicketCode::of(payment.payment_id) == code)
@@ -325,7 +315,6 @@ impl Wallet {
                 };
                 account.transactions.push(record);
                 account.payments.push((payment.clone(), Some(*paid_with)));
-                self.tickets.insert(TicketCode::of(payment.payment_id), payment.user_id);
                 self.totals.balances -= payment.amount;
                 self.totals.revenue += payment.amount;
             }
@@ -411,7 +400,7 @@ mod tests {
     }
 
     #[test]
-    fn a_ticket_is_found_by_its_code_before_and_after_a_snapshot() {
+    fn a_ticket_is_found_by_its_holder_and_code_before_and_after_a_snapshot() {
         let mut wallet = Wallet::new(LIMITS);
         let (kim, lee) = (UserId::random(), UserId::random());
         for user in [kim, lee] {
@@ -425,9 +414,10 @@ mod tests {
         }
         let restored = Wallet::restore(wallet.image());
         for wallet in [&wallet, &restored] {
-            assert_eq!(wallet.ticket(TicketCode::of(kims.payment_id)), Some(&kims));
-            assert_eq!(wallet.ticket(TicketCode::of(lees.payment_id)), Some(&lees));
-            assert_eq!(wallet.ticket(TicketCode::of(PaymentId::random())), None);
+            assert_eq!(wallet.ticket(kim, TicketCode::of(kims.payment_id)), Some(&kims));
+            assert_eq!(wallet.ticket(lee, TicketCode::of(lees.payment_id)), Some(&lees));
+            assert_eq!(wallet.ticket(kim, TicketCode::of(lees.payment_id)), None, "another's");
+            assert_eq!(wallet.ticket(kim, TicketCode::of(PaymentId::random())), None);
         }
     }
 
