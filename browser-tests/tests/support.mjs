@@ -1,7 +1,8 @@
 // What every browser test shares: a demo server of its own on a free port, headless Chromium,
 // a fan made through the API, and screenshots under target/.
 import { spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -47,6 +48,37 @@ export async function startDemo(flags = []) {
 /** A page in English (amounts read "200,000") unless a test asks for another language. */
 export function englishPage(browser) {
   return browser.newPage({ locale: "en-US" });
+}
+
+/** The screens the pages are tried on: a laptop's and a phone's (an iPhone 14's CSS pixels). */
+export const DESKTOP = { width: 1280, height: 800 };
+export const PHONE = { width: 390, height: 844 };
+
+/** A page in `locale` (en-US or ko-KR) on `screen`. */
+export function pageFor(browser, { locale = "en-US", screen = DESKTOP } = {}) {
+  return browser.newPage({ locale, viewport: screen });
+}
+
+/** How far the page scrolls sideways: 0 when everything fits the screen's width. */
+export function sidewaysScroll(page) {
+  return page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+}
+
+const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+
+/**
+ * The accessibility rules axe-core finds broken on the page as it is now (WCAG 2.1 A and AA), as
+ * "rule: the first element" lines; empty when there are none. Evaluated through the browser's
+ * devtools, so the page's own Content-Security-Policy stays as it is.
+ */
+export async function accessibilityViolations(page) {
+  await page.evaluate(AXE);
+  const violations = await page.evaluate(async () => {
+    const tags = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"];
+    const result = await window.axe.run(document, { runOnly: { type: "tag", values: tags } });
+    return result.violations.map((v) => `${v.id}: ${v.help} (${v.nodes[0]?.target.join(" ")})`);
+  });
+  return violations;
 }
 
 /** Headless Debian Chromium, never a downloaded browser. */

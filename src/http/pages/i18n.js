@@ -144,6 +144,11 @@ const STRINGS = {
   },
 };
 
+/** Adds a page's own strings (the operator page's, say) to the common ones, by language. */
+function addStrings(table) {
+  for (const code of LANGUAGES) Object.assign(STRINGS[code], table[code]);
+}
+
 /** The language kept by the switch, else the first of the browser's we speak, else English. */
 function chosenLanguage() {
   const kept = localStorage.getItem("language");
