@@ -3,8 +3,8 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import {
-  apiFan, call, englishDate, englishPage, firstDate, launch, openFirstDate, screenshot, seat, signInAndJoin,
-  startDemo, waitForSeat, waitForText,
+  accessibilityViolations, apiFan, call, DESKTOP, englishDate, englishPage, firstDate, launch, openFirstDate,
+  pageFor, PHONE, screenshot, seat, sidewaysScroll, signInAndJoin, startDemo, waitForSeat, waitForText,
 } from "./support.mjs";
 
 let browser;
@@ -40,6 +40,7 @@ test("a fan goes from the queue to a confirmed ticket", async () => {
     await waitForText(page, "#hold-what", `${concert.title}, ${englishDate(date)}, seat 10`);
     const countdown = await page.locator("#hold-left").textContent();
     assert.match(countdown, /^[45]:\d\d$/, "a five-minute countdown");
+    assert.deepEqual(await accessibilityViolations(page), [], "the seat map and the hold bar are accessible");
     await screenshot(page, "journey", "3-held");
 
     // Paying with an empty wallet is refused beside Pay, saying by how much, and the hold
@@ -64,6 +65,7 @@ test("a fan goes from the queue to a confirmed ticket", async () => {
     const code = await ticket.getAttribute("data-ticket-code");
     assert.match(code, /^[A-Za-z0-9_-]{22}$/, "a ticket code");
     assert.ok(await ticket.locator("svg.qr path").count(), "a QR code");
+    assert.deepEqual(await accessibilityViolations(page), [], "the ticket is accessible");
     await screenshot(page, "journey", "5-ticket");
 
     // The ticket stays: after a reload (the token long dead) it is under My tickets, read by its
@@ -108,7 +110,7 @@ test("a Korean fan's page is in Korean, dates and money as Koreans write them, a
     const { concert, date } = await openFirstDate(page, demo.base);
     const dateButton = await page.locator(`#dates button[data-date="${date}"]`).textContent();
     assert.match(dateButton, /^\d{4}년 \d{1,2}월 \d{1,2}일 \([일월화수목금토]\) · \d+석 남음$/, dateButton);
-    assert.match(await seat(page, 3).getAttribute("aria-label"), /^3번 좌석, 선택 가능, [\d,]+원$/);
+    assert.match(await seat(page, 3).getAttribute("aria-label"), /^1열 좌석 3, 선택 가능, [\d,]+원$/);
     await seat(page, 3).click();
     await page.locator("#hold").waitFor();
     await waitForText(page, "#hold-what", "3번 좌석");
@@ -121,6 +123,7 @@ test("a Korean fan's page is in Korean, dates and money as Koreans write them, a
     assert.match(await page.locator("#hold-error").textContent(), /원 부족합니다 \(잔액 0원, 좌석 가격 [\d,]+원\)\.$/);
     const price = await page.locator("#hold-price").textContent();
     await waitForText(page, "#top-up-short", `${price} 충전하기`);
+    assert.deepEqual(await accessibilityViolations(page), [], "the Korean page on a phone is accessible");
     await screenshot(page, "korean", "1-balance-short");
 
     // The switch: English at once, what the page drew itself included, and kept after a reload.
@@ -147,26 +150,127 @@ test("a Korean fan's page is in Korean, dates and money as Koreans write them, a
   }
 });
 
-test("a waiting fan sees a live position and is admitted when a slot frees", async () => {
-  const demo = await startDemo(["--active-max", "1"]);
-  try {
-    const ahead = await apiFan(demo.base, "Ahead");
-    assert.equal(ahead.status, "ACTIVE");
-    const page = await englishPage(browser);
-    await signInAndJoin(page, demo.base, "Grace");
-    await page.locator("#queue-waiting").waitFor();
-    await waitForText(page, "#position", "1");
-    await screenshot(page, "queue", "1-waiting");
+for (const { locale, screen, words } of [
+  { locale: "en-US", screen: DESKTOP, words: { ahead: "1", wait: /^(under a minute|about \d+ min)$/, moved: "0 places closer since you joined (0%)", once: "you have 10 minutes to choose your seat and pay; the seat you choose is kept for you for 5 minutes" } },
+  { locale: "ko-KR", screen: PHONE, words: { ahead: "1명", wait: /^(1분 미만|약 \d+분)$/, moved: "들어온 뒤 0명 앞으로 이동 (0%)", once: "10분 동안 좌석을 고르고 결제할 수 있으며, 고른 좌석은 5분 동안" } },
+]) {
+  test(`a waiting fan sees where they are, how long is left in words and what comes next, and is admitted when a slot frees (${locale}, ${screen.width} px)`, async () => {
+    const demo = await startDemo(["--active-max", "1"]);
+    try {
+      const first = await apiFan(demo.base, "Ahead");
+      assert.equal(first.status, "ACTIVE");
+      const second = await apiFan(demo.base, "Second");
+      assert.equal(second.status, "WAITING");
+      const page = await pageFor(browser, { locale, screen });
+      await signInAndJoin(page, demo.base, "Grace");
+      await page.locator("#queue-waiting").waitFor();
+      await waitForText(page, "#ahead", words.ahead);
+      assert.match(await page.locator("#wait").textContent(), words.wait, "the wait in words, not a clock time");
+      await waitForText(page, "#moved-up", words.moved);
+      await waitForText(page, "#once-admitted", words.once);
+      // The time since the server last spoke grows between its updates.
+      await page.waitForTimeout(2500);
+      assert.match(await page.locator("#updated").textContent(), /[2-9]/);
+      assert.deepEqual(await accessibilityViolations(page), [], "the waiting room is accessible");
+      assert.equal(await sidewaysScroll(page), 0, "no sideways scroll");
+      await screenshot(page, `queue-${locale}`, "1-waiting");
 
-    const left = await call(demo.base, "DELETE", "/api/v1/queue/tokens/me", { token: ahead.token });
-    assert.equal(left.status, 204);
-    await page.locator("#queue-active").waitFor({ timeout: 10_000 });
-    await page.locator("#shop").waitFor();
-    await screenshot(page, "queue", "2-admitted");
+      // The fan ahead leaves: one place closer, halfway to the front.
+      await call(demo.base, "DELETE", "/api/v1/queue/tokens/me", { token: second.token });
+      await waitForText(page, "#moved-up", locale === "ko-KR" ? "1명 앞으로 이동 (100%)" : "1 place closer since you joined (100%)");
+      assert.equal(await page.locator("#line-progress").evaluate((bar) => bar.value), 1);
+      await screenshot(page, `queue-${locale}`, "2-at-the-front");
+
+      const left = await call(demo.base, "DELETE", "/api/v1/queue/tokens/me", { token: first.token });
+      assert.equal(left.status, 204);
+      await page.locator("#queue-active").waitFor({ timeout: 10_000 });
+      await page.locator("#shop").waitFor();
+      await screenshot(page, `queue-${locale}`, "3-admitted");
+    } finally {
+      await demo.stop();
+    }
+  });
+}
+
+test("a 1,000-seat date on a Korean phone: sections, rows, the stage and the price, no number cut off", async () => {
+  const demo = await startDemo();
+  try {
+    const made = await call(demo.base, "POST", "/api/v1/admin/concerts", {
+      admin: true,
+      body: { title: "Arena", dates: [{ date: "2027-03-06", seatCount: 1000, price: 132000 }, { date: "2027-03-07", seatCount: 1000, price: 132000 }] },
+    });
+    assert.equal(made.status, 201);
+    const { concertId } = made.body;
+    const page = await pageFor(browser, { locale: "ko-KR", screen: PHONE });
+    await signInAndJoin(page, demo.base, "박지민");
+    await page.locator("#queue-active").waitFor();
+    await page.getByRole("button", { name: "Arena" }).click();
+    await page.locator('#dates button[data-date="2027-03-06"]').click();
+    await seat(page, 1).waitFor();
+
+    // Five sections of ten rows of twenty, the first on screen; the stage and the price on the map.
+    const sections = page.locator("#sections button");
+    assert.equal(await sections.count(), 5);
+    assert.deepEqual(await sections.first().locator("span").allTextContents(), ["A구역", "1–200번", "200석 남음"]);
+    assert.equal(await sections.first().getAttribute("aria-pressed"), "true");
+    assert.equal(await page.locator("#seat-map .stage").textContent(), "무대");
+    assert.equal(await page.locator("#seat-prices").textContent(), "전석 132,000원");
+    assert.equal(await page.locator("#seats .row-label").first().textContent(), "1열");
+    assert.equal(await page.locator("#seats button").count(), 200, "one section on screen, not a thousand seats");
+    assert.match(await seat(page, 45).getAttribute("aria-label"), /^3열 좌석 45, 선택 가능, 132,000원$/);
+
+    // The last section: four-digit numbers whole, the map scrolling within itself, not the page.
+    await sections.nth(4).click();
+    await seat(page, 1000).waitFor();
+    assert.deepEqual(await cutOffSeats(page), [], "no seat number cut off");
+    assert.equal(await sidewaysScroll(page), 0, "the page does not scroll sideways");
+    assert.equal(await page.locator("#seats .row-label").last().textContent(), "50열");
+
+    // Someone else takes seat 999, and a seat on the other date: the section and that date's count follow.
+    const rival = await apiFan(demo.base, "Rival");
+    for (const [date, seatNumber] of [["2027-03-06", 999], ["2027-03-07", 1]]) {
+      const held = await call(demo.base, "POST", "/api/v1/reservations", { token: rival.token, body: { concertId, date, seatNumber } });
+      assert.equal(held.status, 201);
+    }
+    await waitForSeat(page, 999, "HELD");
+    await waitForText(page, "#sections button:nth-child(5)", "199석 남음");
+    await waitForText(page, '#dates button[data-date="2027-03-07"]', "999석 남음", 15_000);
+
+    await seat(page, 1000).scrollIntoViewIfNeeded();
+    await seat(page, 1000).click();
+    await page.locator("#hold").waitFor();
+    await waitForText(page, "#hold-what", "1000번 좌석");
+    const bar = await page.locator("#hold").boundingBox();
+    assert.ok(bar.y >= 0 && bar.y + bar.height <= PHONE.height + 1, `the hold bar is in view: ${JSON.stringify(bar)}`);
+    assert.deepEqual(await accessibilityViolations(page), [], "the seat map is accessible");
+    await screenshot(page, "arena", "1-phone-last-section");
+
+    // On a laptop, in English: a whole section of twenty-seat rows fits without scrolling.
+    const laptop = await pageFor(browser, { locale: "en-US", screen: DESKTOP });
+    await signInAndJoin(laptop, demo.base, "Laptop");
+    await laptop.locator("#queue-active").waitFor();
+    await laptop.getByRole("button", { name: "Arena" }).click();
+    await laptop.locator('#dates button[data-date="2027-03-06"]').click();
+    await laptop.locator("#sections button").nth(4).click();
+    await waitForSeat(laptop, 1000, "HELD");
+    const lastSection = laptop.locator("#sections button").nth(4).locator("span");
+    assert.deepEqual(await lastSection.allTextContents(), ["Section E", "seats 801–1000", "198 left"]);
+    assert.equal(await laptop.locator("#seat-prices").textContent(), "Every seat ₩132,000");
+    assert.deepEqual(await cutOffSeats(laptop), [], "no seat number cut off");
+    const map = await laptop.locator("#seat-map").evaluate((map) => map.scrollWidth - map.clientWidth);
+    assert.equal(map, 0, "the section fits a laptop's screen");
+    assert.deepEqual(await accessibilityViolations(laptop), [], "the seat map is accessible in English");
+    await screenshot(laptop, "arena", "2-laptop-last-section");
   } finally {
     await demo.stop();
   }
 });
+
+/** The seats on screen whose number does not fit its button. */
+function cutOffSeats(page) {
+  return page.locator("#seats button").evaluateAll((buttons) =>
+    buttons.filter((button) => button.scrollWidth > button.clientWidth).map((button) => button.dataset.seat));
+}
 
 test("a seat taken by someone else while the page shows it: the fan sees why and the map updates", async () => {
   const demo = await startDemo();
@@ -195,7 +299,7 @@ test("a seat taken by someone else while the page shows it: the fan sees why and
     await waitForText(page, "#error", "해당 좌석은 이미 예약되었습니다");
     await waitForSeat(page, 5, "HELD");
     assert.equal(await seat(page, 5).isDisabled(), true);
-    assert.match(await seat(page, 5).getAttribute("aria-label"), /^5번 좌석, 선점됨, /);
+    assert.match(await seat(page, 5).getAttribute("aria-label"), /^1열 좌석 5, 선점됨, /);
     // The date's count follows the map.
     await waitForText(page, `#dates button[data-date="${date}"]`, "· 49석 남음");
     await screenshot(page, "taken", "2-refused-and-updated");

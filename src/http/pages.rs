@@ -1,7 +1,8 @@
 //! The fan page at `/` and the operator page at `/admin`: plain HTML, CSS and JavaScript built into
 //! the binary, so the server needs no files, no CDN and no build step to show them.
 
-use super::resource;
+use super::{resource, AppState};
+use crate::config::Config;
 use crate::error::{Error, ErrorCode, Result};
 use actix_web::http::header::{CacheControl, CacheDirective, ContentType};
 use actix_web::{web, HttpResponse};
@@ -44,8 +45,16 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .service(resource("/assets/{name}").get(asset));
 }
 
-async fn fan_page() -> HttpResponse {
-    html(FAN_PAGE)
+async fn fan_page(state: web::Data<AppState>) -> HttpResponse {
+    html(fan_page_for(&state.services.config))
+}
+
+/// The fan page told how long a session and a hold last on this server, so that a fan still in
+/// line knows what to expect once admitted.
+fn fan_page_for(config: &Config) -> String {
+    FAN_PAGE
+        .replace("{session_seconds}", &config.active_ttl.as_secs().to_string())
+        .replace("{hold_seconds}", &config.hold_ttl.as_secs().to_string())
 }
 
 async fn operator_page() -> HttpResponse {
@@ -58,7 +67,7 @@ async fn operator_page() -> HttpResponse {
 const CONTENT_SECURITY_POLICY: &str =
     "default-src 'self'; style-src 'self' 'unsafe-inline'; worker-src 'self'; frame-ancestors 'none'";
 
-fn html(page: &'static str) -> HttpResponse {
+fn html(page: impl actix_web::body::MessageBody + 'static) -> HttpResponse {
     HttpResponse::Ok()
         .content_type(ContentType::html())
         .insert_header(CacheControl(vec![CacheDirective::NoCache]))

@@ -187,6 +187,17 @@ async fn the_fan_and_operator_pages_and_their_files_are_served_from_the_binary()
     assert_problem(app.get("/assets/../Cargo.toml").await, 404, "NOT_FOUND").await;
 }
 
+#[tokio::test]
+async fn the_fan_page_says_how_long_a_session_and_a_hold_last_on_this_server() {
+    let app = spawn_app_with(|config| {
+        config.active_ttl = std::time::Duration::from_secs(420);
+        config.hold_ttl = std::time::Duration::from_secs(90);
+    });
+    let page = app.get("/").await.text().await.unwrap();
+    assert!(page.contains(r#"data-session-seconds="420""#), "{page}");
+    assert!(page.contains(r#"data-hold-seconds="90""#), "{page}");
+}
+
 /// A concrete path for a route pattern of the contract.
 fn concrete(pattern: &str) -> String {
     let id = uuid::Uuid::new_v4().to_string();

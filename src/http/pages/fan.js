@@ -18,7 +18,19 @@ const state = {
   seatTimer: null,
   /** The ticket just bought, while it shows. */
   ticket: null,
+  /** The part of a large date's map on screen (its first seat number), and its seats' buttons. */
+  section: null,
+  seatButtons: new Map(),
+  /** The line as the fan last heard of it: where they joined, the estimate counting down, and
+   * when the server last said anything. */
+  line: null,
+  /** Seat map reads since the dates' counts were last read. */
+  seatReads: 0,
 };
+
+/** How long a session and a hold last on this server, as the page was served. */
+const SESSION_MS = Number(document.body.dataset.sessionSeconds) * 1000;
+const HOLD_MS = Number(document.body.dataset.holdSeconds) * 1000;
 
 function duration(milliseconds) {
   const seconds = Math.max(0, Math.ceil(milliseconds / 1000));
@@ -158,11 +170,12 @@ function onStatus(status) {
   if (status.status === "WAITING") {
     show("queue-waiting", true);
     show("queue-active", false);
-    $("position").textContent = String(status.position);
-    $("wait").textContent = duration(status.estimatedWaitSeconds * 1000);
+    heardOfLine(status);
+    drawLine();
     follow();
     return;
   }
+  state.line = null;
   unfollow();
   show("queue-waiting", false);
   show("queue-active", true);
@@ -172,12 +185,73 @@ function onStatus(status) {
   loadConcerts();
 }
 
+/** Takes in what the server said of the line. The position the fan joined at is kept per token
+ * (across reloads), for the progress to the front. The estimate counts down between updates and
+ * each new one is blended in, so a single quick or slow admission does not make it jump. */
+function heardOfLine(status) {
+  const now = Date.now();
+  const joinedKey = `joinedAt:${status.token}`;
+  const joined = Number(localStorage.getItem(joinedKey)) || status.position;
+  localStorage.setItem(joinedKey, String(Math.max(joined, status.position)));
+  const told = status.estimatedWaitSeconds * 1000;
+  const counted = state.line ? waitLeft(state.line, now) : told;
+  const estimate = state.line ? counted * (1 - WAIT_BLEND) + told * WAIT_BLEND : told;
+  state.line = { joined: Math.max(joined, status.position), position: status.position, estimate, at: now };
+}
+
+/** How much of the newest estimate is blended into the one counting down. */
+const WAIT_BLEND = 0.4;
+
+function waitLeft(line, now) {
+  return Math.max(0, line.estimate - (now - line.at));
+}
+
+/** The waiting room's figures: position, people ahead, the wait in words, progress to the front,
+ * and how long ago the server last said anything. */
+function drawLine() {
+  const line = state.line;
+  if (!line) return;
+  $("position").textContent = t("positionIs", { position: count(line.position) });
+  $("ahead").textContent = t("peopleAhead", { people: count(line.position - 1) });
+  $("wait").textContent = waitInWords(waitLeft(line, Date.now()));
+  const moved = line.joined - line.position;
+  const share = line.joined > 1 ? moved / (line.joined - 1) : 1;
+  $("line-progress").value = share;
+  $("moved-up").textContent = t(moved === 1 ? "movedUpOne" : "movedUp", { moved: count(moved), percent: Math.floor(share * 100) });
+  $("updated").textContent = updatedAgo(Date.now() - line.at);
+  $("once-admitted").textContent = t("onceAdmitted", { session: lengthInWords(SESSION_MS), hold: lengthInWords(HOLD_MS) });
+}
+
+const count = (number) => wonDigits().format(number);
+
+/** A wait as fans read it: "about 2 min", never a clock time. */
+function waitInWords(milliseconds) {
+  const minutes = Math.round(milliseconds / 60_000);
+  if (minutes < 1) return t("waitUnderMinute");
+  if (minutes < 60) return t("waitMinutes", { minutes });
+  return t("waitHours", { hours: Math.floor(minutes / 60), minutes: minutes % 60 });
+}
+
+/** A configured length (a session's, a hold's) in words: 10 minutes, 90 seconds. */
+function lengthInWords(milliseconds) {
+  const seconds = Math.round(milliseconds / 1000);
+  if (seconds % 60 !== 0) return t("lengthSeconds", { seconds });
+  return t(seconds === 60 ? "lengthMinute" : "lengthMinutes", { minutes: seconds / 60 });
+}
+
+function updatedAgo(milliseconds) {
+  const seconds = Math.floor(milliseconds / 1000);
+  return seconds < 2 ? t("updatedJustNow") : t("updatedAgo", { seconds });
+}
+
 /** The token is gone (expired, left, or a session that ran out): back to the start of the line. */
 function tokenDied(message) {
   unfollow();
   stopSeats();
+  if (state.token) localStorage.removeItem(`joinedAt:${state.token}`);
   localStorage.removeItem("token");
   state.token = null;
+  state.line = null;
   state.hold = null;
   state.activeUntil = null;
   for (const id of ["shop", "hold", "wallet", "seat-area"]) show(id, false);
@@ -262,26 +336,44 @@ async function chooseConcert(concert) {
   for (const button of $("concerts").children) {
     button.setAttribute("aria-pressed", String(button.textContent === concert.title));
   }
+  $("dates").replaceChildren();
   await drawDates();
 }
 
-/** The chosen concert's dates, each with the seats left, the chosen one pressed. */
+/** The chosen concert's dates, each with the seats left, the chosen one pressed. Buttons already
+ * on the page are updated where they are, so a refresh never takes the keyboard's focus away. */
 async function drawDates() {
   const concert = state.concert;
   await attempt(null, async () => {
     const dates = await api("GET", `/api/v1/concerts/${concert.concertId}/dates`);
-    $("dates").replaceChildren(...dates.map((date) => {
-      const label = t("seatsLeft", { date: formatDate(date.date), count: date.availableSeats });
-      const button = choiceButton(label, date.date === state.date, () => chooseDate(date.date));
+    if (concert !== state.concert) return;
+    const list = $("dates");
+    if (dates.length === 0 && list.children.length === 0) {
+      list.textContent = t("soldOut");
+      return;
+    }
+    if (list.querySelector("button[data-date]") === null) list.replaceChildren();
+    const onSale = new Map(dates.map((date) => [date.date, date]));
+    for (const button of list.querySelectorAll("button[data-date]")) {
+      const date = onSale.get(button.dataset.date);
+      // A date that sold out since is listed no more; the fan sees it said, not vanish.
+      button.textContent = date ? dateLabel(date.date, date.availableSeats) : t("dateSoldOut", { date: formatDate(button.dataset.date) });
+      button.disabled = !date && button.dataset.date !== state.date;
+      onSale.delete(button.dataset.date);
+    }
+    for (const date of onSale.values()) {
+      const button = choiceButton(dateLabel(date.date, date.availableSeats), date.date === state.date, () => chooseDate(date.date));
       button.dataset.date = date.date;
-      return button;
-    }));
-    if (dates.length === 0) $("dates").textContent = t("soldOut");
+      list.append(button);
+    }
   });
 }
 
+const dateLabel = (date, left) => t("seatsLeft", { date: formatDate(date), count: count(left) });
+
 function chooseDate(date) {
   state.date = date;
+  state.section = null;
   for (const button of $("dates").children) {
     button.setAttribute("aria-pressed", String(button.dataset.date === date));
   }
@@ -296,6 +388,9 @@ function stopSeats() {
   state.seatTimer = null;
 }
 
+/** The other dates' counts are read once in this many reads of the chosen date's map. */
+const DATE_COUNTS_EVERY = 4;
+
 async function refreshSeats() {
   if (!state.token || !state.date) return;
   const path = `/api/v1/concerts/${state.concert.concertId}/dates/${state.date}/seats`;
@@ -307,26 +402,135 @@ async function refreshSeats() {
     if (error.code === "TOKEN_INVALID") tokenDied(t("sessionEnded"));
     else showError(error.message);
   }
+  state.seatReads += 1;
+  if (state.seatReads % DATE_COUNTS_EVERY === 0 && state.concert) drawDates();
 }
 
 /** The chosen date's "N left" as its map just told, so the dates never show a stale count. */
 function drawSeatsLeft(map) {
   if (map.date !== state.date) return;
   const button = $("dates").querySelector(`button[data-date="${map.date}"]`);
-  if (button) button.textContent = t("seatsLeft", { date: formatDate(map.date), count: map.availableSeats });
+  if (button) button.textContent = dateLabel(map.date, map.availableSeats);
 }
 
-/** Draws the map into the seat buttons already on the page, making them only when the date
- * changes, so keyboard focus stays on the seat it was on while the map refreshes. */
-function drawSeats(map) {
-  const summary = { date: formatDate(map.date), available: map.availableSeats, total: map.seats.length };
-  $("seat-summary").textContent = t("seatSummary", summary);
-  const grid = $("seats");
-  if (grid.dataset.date !== `${map.concertId}/${map.date}` || grid.children.length !== map.seats.length) {
-    grid.replaceChildren(...map.seats.map((seat) => seatButton(seat.seatNumber)));
-    grid.dataset.date = `${map.concertId}/${map.date}`;
+// A date's seats are drawn as a hall: rows of seats facing the stage, numbered from the front.
+// A large date is shown a section (ten rows) at a time, each section's button saying how many
+// of its seats are left, so that a thousand seats never make a page thousands of pixels tall.
+
+/** Seats in a row of the hall, from the date's size. */
+function seatsPerRow(total) {
+  if (total <= 50) return 10;
+  return 20;
+}
+
+const ROWS_PER_SECTION = 10;
+
+/** The sections of a date of `total` seats: [{ name, first, last }]; one when it is small. */
+function sectionsOf(total) {
+  const size = seatsPerRow(total) * ROWS_PER_SECTION;
+  if (total <= size) return [{ name: "", first: 1, last: total }];
+  const sections = [];
+  for (let first = 1; first <= total; first += size) {
+    sections.push({ name: sectionName(sections.length), first, last: Math.min(total, first + size - 1) });
   }
-  map.seats.forEach((seat, index) => drawSeat(grid.children[index], seat, map));
+  return sections;
+}
+
+/** A, B, … Z, then AA, AB: as venues letter their blocks. */
+function sectionName(index) {
+  const letter = String.fromCharCode(65 + (index % 26));
+  return index < 26 ? letter : sectionName(Math.floor(index / 26) - 1) + letter;
+}
+
+/** Draws the map into the seat buttons already on the page, making them only when the date or
+ * the section changes, so keyboard focus stays on the seat it was on while the map refreshes. */
+function drawSeats(map) {
+  const total = map.seats.length;
+  const summary = { date: formatDate(map.date), available: count(map.availableSeats), total: count(total) };
+  $("seat-summary").textContent = t("seatSummary", summary);
+  drawPrices(map);
+  const sections = sectionsOf(total);
+  const section = sections.find((each) => each.first === state.section)
+    || sections.find((each) => map.seats.slice(each.first - 1, each.last).some((seat) => seat.status === "AVAILABLE"))
+    || sections[0];
+  state.section = section.first;
+  drawSections(sections, section, map);
+  const grid = $("seats");
+  const shown = `${map.concertId}/${map.date}/${section.first}-${section.last}`;
+  if (grid.dataset.shown !== shown) {
+    grid.replaceChildren(...seatRows(section, seatsPerRow(total)));
+    grid.style.setProperty("--per-row", String(seatsPerRow(total)));
+    grid.style.setProperty("--digits", String(Math.max(2, String(total).length)));
+    grid.dataset.shown = shown;
+  }
+  for (const seat of map.seats.slice(section.first - 1, section.last)) {
+    drawSeat(state.seatButtons.get(seat.seatNumber), seat, map);
+  }
+}
+
+/** The section's seats in rows, each row led by its label. */
+function seatRows(section, perRow) {
+  state.seatButtons = new Map();
+  const rows = [];
+  for (let first = section.first; first <= section.last; first += perRow) {
+    const row = document.createElement("div");
+    row.className = "seat-row";
+    const label = document.createElement("span");
+    label.className = "row-label";
+    label.textContent = t("rowLabel", { row: rowOf(first, perRow) });
+    row.append(label);
+    for (let number = first; number <= Math.min(section.last, first + perRow - 1); number += 1) {
+      const button = seatButton(number);
+      state.seatButtons.set(number, button);
+      row.append(button);
+    }
+    rows.push(row);
+  }
+  return rows;
+}
+
+const rowOf = (seatNumber, perRow) => Math.floor((seatNumber - 1) / perRow) + 1;
+
+/** The section buttons of a large date, each with its seats left; none for a small one. */
+function drawSections(sections, chosen, map) {
+  const list = $("sections");
+  list.hidden = sections.length === 1;
+  if (sections.length === 1) return;
+  if (list.children.length !== sections.length || list.dataset.date !== map.date) {
+    list.replaceChildren(...sections.map((section) =>
+      choiceButton("", false, () => chooseSection(section.first))));
+    list.dataset.date = map.date;
+  }
+  sections.forEach((section, index) => {
+    const button = list.children[index];
+    const left = map.seats.slice(section.first - 1, section.last).filter((seat) => seat.status === "AVAILABLE").length;
+    const line = (key, values) => {
+      const span = document.createElement("span");
+      span.textContent = t(key, values);
+      return span;
+    };
+    button.replaceChildren(
+      line("sectionName", { name: section.name }),
+      line("sectionSeats", { first: section.first, last: section.last }),
+      line("sectionLeft", { left: count(left) }),
+    );
+    button.setAttribute("aria-pressed", String(section === chosen));
+  });
+}
+
+function chooseSection(first) {
+  state.section = first;
+  refreshSeats();
+}
+
+/** The date's prices on the map: one price for every seat, or the range. */
+function drawPrices(map) {
+  const prices = map.seats.map((seat) => seat.price);
+  const lowest = Math.min(...prices);
+  const highest = Math.max(...prices);
+  $("seat-prices").textContent = lowest === highest
+    ? t("onePrice", { price: formatWon(lowest) })
+    : t("priceRange", { lowest: formatWon(lowest), highest: formatWon(highest) });
 }
 
 function seatButton(seatNumber) {
@@ -344,7 +548,10 @@ function drawSeat(button, seat, map) {
   button.className = `seat ${seat.status}${mine ? " mine" : ""}`;
   button.dataset.status = mine ? "MINE" : seat.status;
   const status = t(`status${mine ? "MINE" : seat.status}`);
-  button.setAttribute("aria-label", t("seatLabel", { seat: seat.seatNumber, status, price: formatWon(seat.price) }));
+  const row = rowOf(seat.seatNumber, seatsPerRow(map.seats.length));
+  const label = { row, seat: seat.seatNumber, status, price: formatWon(seat.price) };
+  button.setAttribute("aria-label", t("seatLabel", label));
+  button.title = t("seatLabel", label);
   // One hold at a time: pay for it or give it back before choosing another.
   button.disabled = seat.status !== "AVAILABLE" || Boolean(state.hold);
 }
@@ -419,6 +626,8 @@ function redraw() {
   drawTicket();
   showMyTickets();
   if (state.concert) drawDates();
+  // The rows' labels are words too: the seats are made again.
+  $("seats").dataset.shown = "";
   refreshBalance();
   if (state.date) refreshSeats();
 }
@@ -615,8 +824,9 @@ function tick() {
   if (state.activeUntil) {
     const left = state.activeUntil - now;
     $("active-left").textContent = duration(left);
-    if (left <= 0) tokenDied("Your session has ended. You can join the queue again.");
+    if (left <= 0) tokenDied(t("sessionEnded"));
   }
+  drawLine();
   if (state.hold) {
     const left = new Date(state.hold.heldUntil) - now;
     $("hold-left").textContent = duration(left);
