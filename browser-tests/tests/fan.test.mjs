@@ -150,6 +150,50 @@ test("a Korean fan's page is in Korean, dates and money as Koreans write them, a
   }
 });
 
+test("a Korean fan on a phone goes all the way to a ticket, the hold bar and the exact top-up in view", async () => {
+  const demo = await startDemo();
+  try {
+    const page = await pageFor(browser, { locale: "ko-KR", screen: PHONE });
+    await signInAndJoin(page, demo.base, "이서연");
+    await page.locator("#queue-active").waitFor();
+    const { date } = await openFirstDate(page, demo.base);
+    await seat(page, 7).click();
+    await page.locator("#hold").waitFor();
+    await page.getByRole("button", { name: "결제하기" }).click();
+    const price = await page.locator("#hold-price").textContent();
+    const topUp = page.getByRole("button", { name: `${price} 충전하기` });
+    await topUp.waitFor();
+    for (const shown of [page.locator("#hold"), topUp, page.locator("#hold-error")]) {
+      const box = await shown.boundingBox();
+      assert.ok(box.y >= 0 && box.y + box.height <= PHONE.height + 1, `in view on a phone: ${JSON.stringify(box)}`);
+    }
+    await topUp.click();
+    await waitForText(page, "#balance", price);
+    await page.getByRole("button", { name: "결제하기" }).click();
+    await page.locator("#tickets").waitFor();
+    assert.equal(await page.locator("#tickets-title").textContent(), "예매한 티켓");
+    const card = page.locator("#ticket .ticket");
+    const lines = await ticketLines(card);
+    assert.match(lines.Date, /^\d{4}년 \d{1,2}월 \d{1,2}일 \([일월화수목금토]\)$/);
+    assert.equal(lines.Seat, "7");
+    assert.equal(lines.Price, price);
+    assert.equal(await sidewaysScroll(page), 0, "no sideways scroll");
+    assert.deepEqual(await accessibilityViolations(page), [], "the Korean ticket is accessible");
+    await screenshot(page, "korean", "2-ticket");
+
+    // After a reload, under 내 티켓, read by its code alone.
+    await page.reload();
+    await page.locator("#my-ticket-list .ticket").first().waitFor();
+    assert.equal(await page.locator("#my-tickets-title").textContent(), "내 티켓");
+    assert.deepEqual(await ticketLines(page.locator("#my-ticket-list .ticket").first()), lines);
+    const sold = await call(demo.base, "GET", "/api/v1/admin/concerts", { admin: true });
+    assert.equal(sold.body[0].dates.find((each) => each.date === date).seatsSold, 1);
+    await screenshot(page, "korean", "3-my-tickets");
+  } finally {
+    await demo.stop();
+  }
+});
+
 for (const { locale, screen, words } of [
   { locale: "en-US", screen: DESKTOP, words: { ahead: "1", wait: /^(under a minute|about \d+ min)$/, moved: "0 places closer since you joined (0%)", once: "you have 10 minutes to choose your seat and pay; the seat you choose is kept for you for 5 minutes" } },
   { locale: "ko-KR", screen: PHONE, words: { ahead: "1명", wait: /^(1분 미만|약 \d+분)$/, moved: "들어온 뒤 0명 앞으로 이동 (0%)", once: "10분 동안 좌석을 고르고 결제할 수 있으며, 고른 좌석은 5분 동안" } },
