@@ -381,13 +381,14 @@ test("a hold that lapses frees the seat on the page", async () => {
 test("a fan buys a ticket while a simulated crowd competes for the same seats", async () => {
   const demo = await startDemo(["--crowd", "40", "--think-time", "150ms", "--active-max", "20"]);
   try {
-    const page = await englishPage(browser);
+    // In Korean on a laptop: its screenshot is the README's.
+    const page = await pageFor(browser, { locale: "ko-KR", screen: DESKTOP });
     await signInAndJoin(page, demo.base, "Barbara");
     await page.locator("#shop").waitFor({ timeout: 60_000 });
     await openFirstDate(page, demo.base);
-    await page.getByLabel("Top up (won)").fill("500000");
-    await page.getByRole("button", { name: "Charge" }).click();
-    await waitForText(page, "#balance", "500,000");
+    await page.getByLabel("충전 금액 (원)").fill("500000");
+    await page.getByRole("button", { name: "충전", exact: true }).click();
+    await waitForText(page, "#balance", "500,000원");
     // The crowd may take the seat the page still shows free: then the fan tries another.
     for (let attempt = 0; attempt < 10 && (await page.locator("#hold").isHidden()); attempt += 1) {
       const free = page.locator('#seats button[data-status="AVAILABLE"]');
@@ -396,7 +397,7 @@ test("a fan buys a ticket while a simulated crowd competes for the same seats", 
     }
     assert.equal(await page.locator("#hold").isVisible(), true, "the fan held a seat within ten tries");
     await screenshot(page, "crowd", "1-held");
-    await page.getByRole("button", { name: "Pay now" }).click();
+    await page.getByRole("button", { name: "결제하기" }).click();
     await page.locator("#tickets").waitFor();
     await screenshot(page, "crowd", "2-ticket");
     const stats = await call(demo.base, "GET", "/api/v1/admin/stats", { admin: true });
