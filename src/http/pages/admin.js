@@ -1,136 +1,313 @@
-// The operator's page: the queue gate and its figures, sales per date, and new concerts.
+// The operator's console: the admin key and signing out, the queue gate, sales per date, and new
+// concerts; in Korean and English.
 "use strict";
 
+addStrings({
+  en: {
+    pageTitle: "Box office · operator",
+    consoleTitle: "Box office · operator",
+    fanPage: "Fan page",
+    signOut: "Sign out",
+    signedOut: "Signed out: this browser no longer keeps the admin key.",
+    adminKey: "Admin key",
+    keyLabel: "The key the server was started with",
+    openConsole: "Open",
+    serverUnreachable: "The server cannot be reached.",
+    queueGate: "Queue gate",
+    figureWaiting: "Waiting",
+    figureActive: "Active",
+    figureActiveMax: "Active at most",
+    figureAdmitted: "Admitted",
+    figureExpired: "Expired",
+    activeMaxLabel: "Let this many be active at once",
+    setActiveMax: "Set",
+    activeMaxSet: "Up to {count} fans may now be active at once.",
+    sales: "Sales",
+    figureFans: "Fans",
+    figureHeld: "Seats held",
+    figureSold: "Seats sold",
+    figureRevenue: "Revenue",
+    figureBalances: "Wallet balances",
+    everyDate: "Every date",
+    columnDate: "Date",
+    columnSeats: "Seats",
+    columnHeld: "Held",
+    columnSold: "Sold",
+    columnRevenue: "Revenue",
+    newConcert: "New concert",
+    concertTitle: "Title",
+    newDate: "Date",
+    newSeatCount: "Seats",
+    newPrice: "Price (won)",
+    addDate: "Add a date",
+    createConcert: "Create the concert",
+    created: "Created “{title}” with {count} date(s).",
+  },
+  ko: {
+    pageTitle: "매표소 운영 콘솔",
+    consoleTitle: "매표소 운영 콘솔",
+    fanPage: "예매 페이지",
+    signOut: "로그아웃",
+    signedOut: "로그아웃했습니다. 이 브라우저에 보관하던 관리자 키를 지웠습니다.",
+    adminKey: "관리자 키",
+    keyLabel: "서버를 시작할 때 지정한 관리자 키",
+    openConsole: "로그인",
+    serverUnreachable: "서버에 연결할 수 없습니다.",
+    queueGate: "대기열 관리",
+    figureWaiting: "대기 인원",
+    figureActive: "입장 중",
+    figureActiveMax: "동시 입장 최대",
+    figureAdmitted: "누적 입장",
+    figureExpired: "만료",
+    activeMaxLabel: "동시 입장 최대 인원",
+    setActiveMax: "적용",
+    activeMaxSet: "이제 최대 {count}명까지 동시에 입장할 수 있습니다.",
+    sales: "판매 현황",
+    figureFans: "가입 회원",
+    figureHeld: "선점 좌석",
+    figureSold: "판매 좌석",
+    figureRevenue: "매출",
+    figureBalances: "지갑 잔액 합계",
+    everyDate: "날짜별 현황",
+    columnDate: "날짜",
+    columnSeats: "좌석",
+    columnHeld: "선점",
+    columnSold: "판매",
+    columnRevenue: "매출",
+    newConcert: "새 공연 등록",
+    concertTitle: "공연명",
+    newDate: "날짜",
+    newSeatCount: "좌석 수",
+    newPrice: "가격 (원)",
+    addDate: "날짜 추가",
+    createConcert: "공연 등록",
+    created: "‘{title}’ 공연을 날짜 {count}개로 등록했습니다.",
+  },
+});
+
 const REFRESH_MS = 1000;
-let adminKey = sessionStorage.getItem("adminKey");
-let refresher = null;
+
+const state = {
+  adminKey: sessionStorage.getItem("adminKey"),
+  refresher: null,
+  refreshing: false,
+  /** Bumped at each sign-out, so an answer to an earlier session's request is dropped. */
+  session: 0,
+  /** The last answers, drawn again when the language changes. */
+  last: null,
+  refreshFailed: false,
+};
 
 function admin(method, path, body) {
-  return api(method, path, { adminKey, body });
+  // The server words its refusals in the console's language, not only the browser's.
+  return api(method, path, { adminKey: state.adminKey, body, headers: { "Accept-Language": language } });
+}
+
+/** An error as the console tells it: the API's own words, or ours when no answer came. */
+function errorText(error) {
+  return error.code === "NETWORK" ? t("serverUnreachable") : problemText(error);
 }
 
 async function unlock(event) {
   event.preventDefault();
   const key = $("key").value;
   await attempt($("key-button"), async () => {
-    adminKey = key;
+    state.adminKey = key;
     await admin("GET", "/api/v1/admin/queue").catch((error) => {
-      adminKey = null;
+      state.adminKey = null;
       throw error;
     });
     sessionStorage.setItem("adminKey", key);
+    $("key").value = "";
+    notice("");
     opened();
   });
 }
 
-function opened() {
-  $("signin").hidden = true;
-  for (const id of ["gate", "sales", "create"]) $(id).hidden = false;
-  if ($("new-dates").children.length === 0) addDate();
-  refresh();
-  refresher = setInterval(refresh, REFRESH_MS);
+function showConsole(open) {
+  show("signin", !open);
+  show("signout", open);
+  for (const id of ["gate", "sales", "create"]) show(id, open);
 }
 
-function closed(message) {
-  clearInterval(refresher);
+function opened() {
+  showConsole(true);
+  if ($("new-dates").children.length === 0) addDate();
+  refresh();
+  state.refresher = setInterval(refresh, REFRESH_MS);
+}
+
+/** Forgets the key and what this session watched, and shows the key form again. */
+function forget() {
+  clearInterval(state.refresher);
+  state.refresher = null;
+  state.session += 1;
   sessionStorage.removeItem("adminKey");
-  adminKey = null;
-  $("signin").hidden = false;
-  for (const id of ["gate", "sales", "create"]) $(id).hidden = true;
+  Object.assign(state, { adminKey: null, last: null });
+  $("new-active-max").value = "";
+  showConsole(false);
+}
+
+function signOut() {
+  forget();
+  showError("");
+  notice(t("signedOut"));
+  $("key").focus();
+}
+
+/** The server refused the key (changed, or the admin API turned off): back to the key form. */
+function closed(message) {
+  forget();
   showError(message);
 }
 
-let refreshing = false;
-
 /** Reads the figures again, unless the last reading is still under way (a slow server). */
 async function refresh() {
-  if (refreshing) return;
-  refreshing = true;
+  if (state.refreshing) return;
+  state.refreshing = true;
+  const session = state.session;
   try {
     const [queue, stats, concerts] = await Promise.all([
       admin("GET", "/api/v1/admin/queue"),
       admin("GET", "/api/v1/admin/stats"),
       admin("GET", "/api/v1/admin/concerts"),
     ]);
-    drawQueue(queue);
-    drawStats(stats);
-    drawDates(concerts);
+    if (session !== state.session) return;
+    state.last = { queue, stats, concerts };
+    drawAll();
+    if (state.refreshFailed) showError("");
+    state.refreshFailed = false;
   } catch (error) {
-    if (error.status === 401 || error.status === 403) closed(error.message);
-    else showError(error.message);
+    if (session !== state.session) return;
+    if (error.status === 401 || error.status === 403) closed(errorText(error));
+    else {
+      state.refreshFailed = true;
+      showError(errorText(error));
+    }
   } finally {
-    refreshing = false;
+    state.refreshing = false;
   }
 }
 
+function drawAll() {
+  const { queue, stats, concerts } = state.last;
+  drawQueue(queue);
+  drawStats(stats);
+  drawDates(concerts);
+}
+
+/** After a switch of language: what the console drew itself, drawn again. */
+function redraw() {
+  if (state.last) drawAll();
+}
+
+const locale = () => (language === "ko" ? "ko-KR" : "en-GB");
+
+function formatCount(count) {
+  return new Intl.NumberFormat(locale()).format(count);
+}
+
+// ----- The queue gate -----
+
 function drawQueue(queue) {
-  $("waiting").textContent = String(queue.waiting);
-  $("active").textContent = String(queue.active);
-  $("active-max").textContent = String(queue.activeMax);
-  $("admitted").textContent = String(queue.admittedTotal);
-  $("expired").textContent = String(queue.expiredTotal);
+  $("waiting").textContent = formatCount(queue.waiting);
+  $("active").textContent = formatCount(queue.active);
+  $("active-max").textContent = formatCount(queue.activeMax);
+  $("admitted").textContent = formatCount(queue.admittedTotal);
+  $("expired").textContent = formatCount(queue.expiredTotal);
   if (!$("new-active-max").value) $("new-active-max").value = String(queue.activeMax);
-}
-
-function drawStats(stats) {
-  $("users").textContent = String(stats.users);
-  $("held").textContent = String(stats.seatsHeld);
-  $("sold").textContent = `${stats.seatsSold} / ${stats.seatsTotal}`;
-  $("revenue").textContent = formatWon(stats.revenueTotal);
-  $("balances").textContent = formatWon(stats.balancesTotal);
-}
-
-function cell(text, numeric) {
-  const td = document.createElement("td");
-  td.textContent = text;
-  if (numeric) td.className = "num";
-  return td;
-}
-
-function drawDates(concerts) {
-  const rows = concerts.flatMap((concert) => concert.dates.map((date) => {
-    const row = document.createElement("tr");
-    row.append(
-      cell(concert.title), cell(date.date), cell(String(date.totalSeats), true),
-      cell(String(date.seatsHeld), true), cell(String(date.seatsSold), true), cell(formatWon(date.revenue), true),
-    );
-    return row;
-  }));
-  $("dates").replaceChildren(...rows);
 }
 
 async function setActiveMax(event) {
   event.preventDefault();
   await attempt($("gate-button"), async () => {
     const queue = await admin("PUT", "/api/v1/admin/queue", { activeMax: Number($("new-active-max").value) });
+    if (state.last) state.last.queue = queue;
     drawQueue(queue);
-    notice(`Up to ${queue.activeMax} fans may now be active at once.`);
+    notice(t("activeMaxSet", { count: formatCount(queue.activeMax) }));
   });
 }
 
+// ----- Sales: the totals and the table of dates -----
+
+function drawStats(stats) {
+  $("users").textContent = formatCount(stats.users);
+  $("held").textContent = formatCount(stats.seatsHeld);
+  $("sold").textContent = `${formatCount(stats.seatsSold)} / ${formatCount(stats.seatsTotal)}`;
+  $("revenue").textContent = formatWon(stats.revenueTotal);
+  $("balances").textContent = formatWon(stats.balancesTotal);
+}
+
+function cell(text, className) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  if (className) td.className = className;
+  return td;
+}
+
+/** A date's row, headed by the date itself. */
+function dateRow(date) {
+  const row = document.createElement("tr");
+  const head = document.createElement("th");
+  head.scope = "row";
+  head.className = "date";
+  head.textContent = formatDate(date.date);
+  row.append(
+    head, cell(formatCount(date.totalSeats), "num"), cell(formatCount(date.seatsHeld), "num"),
+    cell(formatCount(date.seatsSold), "num"), cell(formatWon(date.revenue), "num"),
+  );
+  return row;
+}
+
+/** A concert's dates under its title, so the title is written once and the figures sit close. */
+function concertRows(concert) {
+  const body = document.createElement("tbody");
+  body.dataset.concert = concert.concertId;
+  const title = document.createElement("th");
+  title.scope = "colgroup";
+  title.colSpan = 5;
+  title.className = "concert";
+  const name = document.createElement("span");
+  name.textContent = concert.title;
+  title.append(name);
+  const titleRow = document.createElement("tr");
+  titleRow.append(title);
+  body.append(titleRow, ...concert.dates.map(dateRow));
+  return body;
+}
+
+function drawDates(concerts) {
+  const table = $("dates");
+  table.replaceChildren(table.tHead, ...concerts.map(concertRows));
+}
+
+// ----- A new concert -----
+
 let dateRows = 0;
+
+/** A labelled input for a new date; its label follows the language through `data-i18n`. */
+function dateField(name, labelKey, type, value, attributes) {
+  const wrap = document.createElement("div");
+  const id = `${name}-${dateRows}`;
+  const label = document.createElement("label");
+  label.htmlFor = id;
+  label.dataset.i18n = labelKey;
+  label.textContent = t(labelKey);
+  const input = document.createElement("input");
+  Object.assign(input, { id, name, type, value, required: true }, attributes);
+  wrap.append(label, input);
+  return wrap;
+}
 
 function addDate() {
   dateRows += 1;
   const row = document.createElement("div");
   row.className = "row new-date";
-  row.style.marginBottom = ".4rem";
-  const field = (label, type, value, attributes) => {
-    const wrap = document.createElement("div");
-    const id = `${label.toLowerCase().replace(/\W+/g, "-")}-${dateRows}`;
-    const title = document.createElement("label");
-    title.htmlFor = id;
-    title.textContent = label;
-    const input = document.createElement("input");
-    Object.assign(input, { id, type, value, required: true }, attributes);
-    wrap.append(title, input);
-    return wrap;
-  };
-  const tomorrow = new Date(Date.now() + 86400000 * (30 + dateRows)).toISOString().slice(0, 10);
+  const later = new Date(Date.now() + 86400000 * (30 + dateRows)).toISOString().slice(0, 10);
   row.append(
-    field("Date", "date", tomorrow, { name: "date" }),
-    field("Seats", "number", "50", { name: "seatCount", min: 1 }),
-    field("Price (won)", "number", "99000", { name: "price", min: 0 }),
+    dateField("date", "newDate", "date", later, {}),
+    dateField("seatCount", "newSeatCount", "number", "50", { min: 1 }),
+    dateField("price", "newPrice", "number", "99000", { min: 0 }),
   );
   $("new-dates").append(row);
 }
@@ -144,14 +321,17 @@ async function createConcert(event) {
   }));
   await attempt($("create-button"), async () => {
     const created = await admin("POST", "/api/v1/admin/concerts", { title: $("title").value, dates });
-    notice(`Created "${created.title}" with ${created.dates.length} date(s).`);
+    notice(t("created", { title: created.title, count: created.dates.length }));
     $("title").value = "";
     refresh();
   });
 }
 
 $("key-form").addEventListener("submit", unlock);
+$("signout").addEventListener("click", signOut);
 $("gate-form").addEventListener("submit", setActiveMax);
 $("add-date").addEventListener("click", addDate);
 $("concert-form").addEventListener("submit", createConcert);
-if (adminKey) opened();
+$("language").addEventListener("click", () => switchLanguage(redraw));
+applyLanguage();
+if (state.adminKey) opened();
