@@ -1,5 +1,6 @@
-// The operator console in a real browser: the key and signing out, the queue gate, sales per
-// date, a new concert, and the console on a phone in Korean with figures that never break.
+// The operator console in a real browser: the key and signing out, the queue gate with its
+// admission rate and time to clear the line, sales per date, a new concert, and the console on a
+// phone in Korean with figures that never break.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import {
@@ -62,7 +63,12 @@ function brokenFigures(page) {
   }).map((figure) => `${figure.id}: ${figure.textContent}`));
 }
 
-test("the operator raises activeMax and watches the queue drain", async () => {
+/** The admissions per minute the console shows, as a number (NaN for "—"). */
+async function shownRate(page) {
+  return Number.parseFloat((await page.locator("#rate").textContent()).replace(/[^\d.]/g, ""));
+}
+
+test("the operator raises activeMax and sees the admission rate and the time to clear the line", async () => {
   const demo = await startDemo(["--active-max", "1"]);
   try {
     const fans = [];
@@ -78,18 +84,26 @@ test("the operator raises activeMax and watches the queue drain", async () => {
     await page.getByRole("button", { name: "Open" }).click();
     await waitForText(page, "#waiting", "3");
     await waitForText(page, "#active", "1");
+    // Refreshes that let nobody in: a rate of nothing, and no time to clear.
+    await waitForText(page, "#rate", "0");
+    assert.equal(await page.locator("#clear-time").textContent(), "—");
 
     await page.getByLabel("Let this many be active at once").fill("2");
     await page.getByRole("button", { name: "Set" }).click();
     await waitForText(page, "#waiting", "2");
+    await page.waitForFunction(() => Number.parseFloat(document.querySelector("#rate").textContent) > 0);
+    assert.ok((await shownRate(page)) > 0, "a positive rate once a fan is let in");
+    const clearTime = await page.locator("#clear-time").textContent();
+    assert.match(clearTime, /^(about \d+ (h|min)|about \d+ h \d+ min|under a minute)$/, clearTime);
     assert.deepEqual(await accessibilityViolations(page), []);
-    await screenshot(page, "operator", "1-desktop-en-queue");
+    await screenshot(page, "operator", "1-desktop-en-rate");
 
     await page.getByLabel("Let this many be active at once").fill("5");
     await page.getByRole("button", { name: "Set" }).click();
     await waitForText(page, "#waiting", "0");
     await waitForText(page, "#active", "4");
     await waitForText(page, "#active-max", "5");
+    await waitForText(page, "#clear-time", "no one waiting");
     const gate = await call(demo.base, "GET", "/api/v1/admin/queue", { admin: true });
     assert.equal(gate.body.activeMax, 5);
   } finally {
@@ -143,7 +157,7 @@ test("on a phone in Korean the console fits the screen and the date table scroll
     for (const heading of ["매표소 운영 콘솔", "대기열 관리", "판매 현황", "날짜별 현황", "새 공연 등록"]) {
       assert.ok(await page.getByRole("heading", { name: heading }).isVisible(), heading);
     }
-    for (const label of ["대기 인원", "입장 중", "동시 입장 최대", "누적 입장", "만료"]) {
+    for (const label of ["대기 인원", "분당 입장", "대기열 해소 예상 시간", "동시 입장 최대", "누적 입장"]) {
       assert.ok(await page.getByText(label, { exact: true }).isVisible(), label);
     }
     assert.ok(await page.getByRole("button", { name: "로그아웃" }).isVisible());

@@ -1,5 +1,5 @@
-// The operator's console: the admin key and signing out, the queue gate, sales per date, and new
-// concerts; in Korean and English.
+// The operator's console: the admin key and signing out, the queue gate with its admission rate
+// and the time to clear the line, sales per date, and new concerts; in Korean and English.
 "use strict";
 
 addStrings({
@@ -15,10 +15,18 @@ addStrings({
     serverUnreachable: "The server cannot be reached.",
     queueGate: "Queue gate",
     figureWaiting: "Waiting",
+    figureRate: "Admissions per minute",
+    figureClearTime: "Time to clear the line",
     figureActive: "Active",
     figureActiveMax: "Active at most",
     figureAdmitted: "Admitted",
     figureExpired: "Expired",
+    perMinute: "{rate}",
+    nobodyWaiting: "no one waiting",
+    underAMinute: "under a minute",
+    aboutMinutes: "about {minutes} min",
+    aboutHours: "about {hours} h",
+    aboutHoursMinutes: "about {hours} h {minutes} min",
     activeMaxLabel: "Let this many be active at once",
     setActiveMax: "Set",
     activeMaxSet: "Up to {count} fans may now be active at once.",
@@ -55,10 +63,18 @@ addStrings({
     serverUnreachable: "서버에 연결할 수 없습니다.",
     queueGate: "대기열 관리",
     figureWaiting: "대기 인원",
+    figureRate: "분당 입장",
+    figureClearTime: "대기열 해소 예상 시간",
     figureActive: "입장 중",
     figureActiveMax: "동시 입장 최대",
     figureAdmitted: "누적 입장",
     figureExpired: "만료",
+    perMinute: "{rate}명",
+    nobodyWaiting: "대기 없음",
+    underAMinute: "1분 미만",
+    aboutMinutes: "약 {minutes}분",
+    aboutHours: "약 {hours}시간",
+    aboutHoursMinutes: "약 {hours}시간 {minutes}분",
     activeMaxLabel: "동시 입장 최대 인원",
     setActiveMax: "적용",
     activeMaxSet: "이제 최대 {count}명까지 동시에 입장할 수 있습니다.",
@@ -86,6 +102,9 @@ addStrings({
 });
 
 const REFRESH_MS = 1000;
+/** The admission rate is read over this much of the latest samples (less just after opening). */
+const RATE_WINDOW_MS = 60_000;
+
 
 const state = {
   adminKey: sessionStorage.getItem("adminKey"),
@@ -95,6 +114,8 @@ const state = {
   session: 0,
   /** The last answers, drawn again when the language changes. */
   last: null,
+  /** `{at, admitted}` of the latest refreshes, for the admission rate. */
+  admissions: [],
   refreshFailed: false,
 };
 
@@ -143,7 +164,7 @@ function forget() {
   state.refresher = null;
   state.session += 1;
   sessionStorage.removeItem("adminKey");
-  Object.assign(state, { adminKey: null, last: null });
+  Object.assign(state, { adminKey: null, last: null, admissions: [] });
   $("new-active-max").value = "";
   showConsole(false);
 }
@@ -173,6 +194,7 @@ async function refresh() {
       admin("GET", "/api/v1/admin/concerts"),
     ]);
     if (session !== state.session) return;
+    recordAdmissions(queue.admittedTotal, Date.now());
     state.last = { queue, stats, concerts };
     drawAll();
     if (state.refreshFailed) showError("");
@@ -207,10 +229,49 @@ function formatCount(count) {
   return new Intl.NumberFormat(locale()).format(count);
 }
 
-// ----- The queue gate -----
+// ----- The queue gate, its admission rate and the time to clear the line -----
+
+function recordAdmissions(admitted, now) {
+  const samples = state.admissions;
+  samples.push({ at: now, admitted });
+  // Keep the last minute, and always two samples: a throttled background tab refreshes rarely.
+  while (samples.length > 2 && samples[0].at < now - RATE_WINDOW_MS) samples.shift();
+}
+
+/** Admissions per minute over the samples kept; null until there are two to compare. */
+function admissionsPerMinute() {
+  const samples = state.admissions;
+  if (samples.length < 2) return null;
+  const first = samples[0];
+  const last = samples[samples.length - 1];
+  const elapsedMs = last.at - first.at;
+  if (elapsedMs <= 0) return null;
+  return (Math.max(0, last.admitted - first.admitted) * 60_000) / elapsedMs;
+}
+
+function formatRate(perMinute) {
+  if (perMinute === null) return "—";
+  const digits = new Intl.NumberFormat(locale(), { maximumFractionDigits: perMinute < 10 ? 1 : 0 });
+  return t("perMinute", { rate: digits.format(perMinute) });
+}
+
+/** How long the line takes to clear at the present rate, in words; "—" when nobody is let in. */
+function clearTimeText(waiting, perMinute) {
+  if (waiting === 0) return t("nobodyWaiting");
+  if (!perMinute) return "—";
+  const minutes = Math.round(waiting / perMinute);
+  if (minutes < 1) return t("underAMinute");
+  if (minutes < 60) return t("aboutMinutes", { minutes });
+  const hours = Math.floor(minutes / 60);
+  const rest = minutes % 60;
+  return rest === 0 ? t("aboutHours", { hours }) : t("aboutHoursMinutes", { hours, minutes: rest });
+}
 
 function drawQueue(queue) {
+  const perMinute = admissionsPerMinute();
   $("waiting").textContent = formatCount(queue.waiting);
+  $("rate").textContent = formatRate(perMinute);
+  $("clear-time").textContent = clearTimeText(queue.waiting, perMinute);
   $("active").textContent = formatCount(queue.active);
   $("active-max").textContent = formatCount(queue.activeMax);
   $("admitted").textContent = formatCount(queue.admittedTotal);
