@@ -1,6 +1,6 @@
 // The operator console in a real browser: the key and signing out, the queue gate with its
-// admission rate and time to clear the line, sales per date, a new concert, and the console on a
-// phone in Korean with figures that never break.
+// admission rate and time to clear the line, sales per date and their trend, a new concert, and
+// the console on a phone in Korean with figures that never break.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import {
@@ -111,7 +111,7 @@ test("the operator raises activeMax and sees the admission rate and the time to 
   }
 });
 
-test("the operator sees sales per date and creates a concert", async () => {
+test("the operator sees sales per date, their trend across a reload, and creates a concert", async () => {
   const demo = await startDemo();
   try {
     const concerts = await call(demo.base, "GET", "/api/v1/concerts");
@@ -127,18 +127,36 @@ test("the operator sees sales per date and creates a concert", async () => {
     await dateRows.first().waitFor();
     assert.equal(await dateRows.count(), 9, "three seeded concerts of three dates");
     assert.equal(await page.locator("#dates th.concert").first().textContent(), concerts.body[0].title);
+    // The chart: a line per date, each with the one point it started at.
+    const series = page.locator("#trend-series g");
+    assert.equal(await series.count(), 9, "a line per date");
+    const soldDate = page.locator(`#trend-series g[data-concert="${concertId}"][data-date="${date}"] circle`);
+    assert.equal(await soldDate.count(), 1);
+    assert.match(await page.getByRole("img").getAttribute("aria-labelledby"), /trend-chart-title/);
+    assert.match(await page.locator("#trend-chart-title").textContent(), /Seats sold per date since .*: 9 dates/);
 
     // One seat sold on the first concert's first date while the console watches.
     const held = await buySeat(demo.base, await apiFan(demo.base, "Buyer"), concertId, date, 1);
+    const soldDots = `#trend-series g[data-concert="${concertId}"][data-date="${date}"] circle`;
+    await page.waitForFunction((selector) => document.querySelectorAll(selector).length === 2, soldDots);
+    assert.deepEqual(await soldDate.evaluateAll((dots) => dots.map((dot) => dot.dataset.sold)), ["0", "1"]);
+    await waitForText(page, "#trend-legend", `${concerts.body[0].title} · ${englishDate(date)}`);
+    await waitForText(page, "#trend-legend", "No seat sold yet: 8 dates");
     await waitForText(page, "#sold", "1 / 450");
     const firstRow = await dateRows.first().locator("th, td").allTextContents();
     assert.deepEqual(firstRow.slice(0, 4), [englishDate(date), "50", "0", "1"], "date, seats, held, sold");
     assert.equal(firstRow[4].replace(/\D/g, ""), String(held.price), "the date's revenue");
 
+    // A reload keeps the key and the trend watched so far.
+    await page.reload();
+    await dateRows.first().waitFor();
+    assert.equal(await soldDate.count(), 2, "the trend survives a reload");
+
     await page.getByLabel("Title").fill("Browser Test Live");
     await page.getByRole("button", { name: "Create the concert" }).click();
     await waitForText(page, "#notice", "Created");
     await waitForText(page, "#dates", "Browser Test Live");
+    await page.waitForFunction(() => document.querySelectorAll("#trend-series g").length === 10);
     await screenshot(page, "operator", "2-created");
     const after = await call(demo.base, "GET", "/api/v1/concerts");
     assert.ok(after.body.some((concert) => concert.title === "Browser Test Live"));
@@ -154,7 +172,7 @@ test("on a phone in Korean the console fits the screen and the date table scroll
     const page = await pageFor(browser, { locale: "ko-KR", screen: PHONE });
     await openConsole(page, demo.base);
     assert.equal(await page.evaluate(() => document.documentElement.lang), "ko");
-    for (const heading of ["매표소 운영 콘솔", "대기열 관리", "판매 현황", "날짜별 현황", "새 공연 등록"]) {
+    for (const heading of ["매표소 운영 콘솔", "대기열 관리", "판매 현황", "판매 추이", "날짜별 현황", "새 공연 등록"]) {
       assert.ok(await page.getByRole("heading", { name: heading }).isVisible(), heading);
     }
     for (const label of ["대기 인원", "분당 입장", "대기열 해소 예상 시간", "동시 입장 최대", "누적 입장"]) {
@@ -198,7 +216,7 @@ test("on a desktop in English the money figures stay on one line", async () => {
   }
 });
 
-test("the operator switches language, and signing out forgets the key across a reload", async () => {
+test("the operator switches language, the trend stays bounded, and signing out forgets the key across a reload", async () => {
   const demo = await startDemo();
   try {
     const page = await englishPage(browser);
@@ -209,12 +227,27 @@ test("the operator switches language, and signing out forgets the key across a r
     await page.getByRole("button", { name: "English" }).click();
     assert.ok(await page.getByRole("heading", { name: "Sales", exact: true }).isVisible());
 
+    // However long the console watches, the trend kept for a date stays bounded and still starts
+    // where watching began.
+    const kept = await page.evaluate(() => {
+      const concert = { concertId: "bounded", title: "Bounded", dates: [{ date: "2027-01-01", seatsSold: 0 }] };
+      for (let sold = 0; sold < 1000; sold += 1) {
+        concert.dates[0].seatsSold = sold;
+        recordSales([concert], 1_000_000 + sold);
+      }
+      const points = JSON.parse(sessionStorage.getItem("salesTrend")).series["bounded 2027-01-01"];
+      return { count: points.length, first: points[0], last: points[points.length - 1] };
+    });
+    assert.ok(kept.count <= 120, `${kept.count} points kept`);
+    assert.deepEqual([kept.first, kept.last], [[1_000_000, 0], [1_000_999, 999]]);
+
     await page.getByRole("button", { name: "Sign out" }).click();
     await waitForText(page, "#notice", "Signed out");
     assert.ok(await page.getByLabel("The key the server was started with").isVisible());
     assert.ok(await page.locator("#gate").isHidden());
     assert.ok(await page.getByRole("button", { name: "Sign out" }).isHidden());
     assert.equal(await page.evaluate(() => sessionStorage.getItem("adminKey")), null);
+    assert.equal(await page.evaluate(() => sessionStorage.getItem("salesTrend")), null, "the trend is forgotten too");
     await page.reload();
     assert.ok(await page.getByLabel("The key the server was started with").isVisible(), "still signed out");
     assert.ok(await page.locator("#sales").isHidden());

@@ -1,5 +1,6 @@
 // The operator's console: the admin key and signing out, the queue gate with its admission rate
-// and the time to clear the line, sales per date, and new concerts; in Korean and English.
+// and the time to clear the line, sales per date with their trend over time, and new concerts;
+// in Korean and English.
 "use strict";
 
 addStrings({
@@ -36,6 +37,16 @@ addStrings({
     figureSold: "Seats sold",
     figureRevenue: "Revenue",
     figureBalances: "Wallet balances",
+    salesTrend: "Sales over time",
+    trendChartTitle: "Seats sold per date since {since}: {count} dates",
+    trendTop: "{count} sold",
+    trendUnsold: "No seat sold yet: {count} dates",
+    trendNow: "now",
+    trendLegend: "Dates in the chart",
+    trendCaption: "Seats sold per date while this console has been open; the figures are in the table below.",
+    trendBusiest: "The {count} dates with the most seats sold are drawn; every date is in the table below.",
+    trendSeries: "{title} · {date}",
+    trendPoint: "{title} · {date}: {sold} sold at {moment}",
     everyDate: "Every date",
     columnDate: "Date",
     columnSeats: "Seats",
@@ -84,6 +95,16 @@ addStrings({
     figureSold: "판매 좌석",
     figureRevenue: "매출",
     figureBalances: "지갑 잔액 합계",
+    salesTrend: "판매 추이",
+    trendChartTitle: "{since}부터 날짜별 판매 좌석 수: {count}개 날짜",
+    trendTop: "{count}석",
+    trendUnsold: "아직 판매 없음: {count}개 날짜",
+    trendNow: "지금",
+    trendLegend: "그래프의 공연 날짜",
+    trendCaption: "이 콘솔을 연 뒤로 날짜별로 판매된 좌석 수입니다. 정확한 수치는 아래 표에 있습니다.",
+    trendBusiest: "가장 많이 팔린 {count}개 날짜만 그렸습니다. 모든 날짜는 아래 표에 있습니다.",
+    trendSeries: "{title} · {date}",
+    trendPoint: "{title} · {date}: {moment} 기준 {sold}석 판매",
     everyDate: "날짜별 현황",
     columnDate: "날짜",
     columnSeats: "좌석",
@@ -104,7 +125,28 @@ addStrings({
 const REFRESH_MS = 1000;
 /** The admission rate is read over this much of the latest samples (less just after opening). */
 const RATE_WINDOW_MS = 60_000;
-
+/** Where the sales trend is kept, so a reload keeps what the console has watched. */
+const TREND_KEY = "salesTrend";
+/** Points kept per date: past this, every other older point goes, so the trend still starts where
+ * watching began and storage stays bounded however long the console is open. */
+const TREND_POINTS_MAX = 120;
+/** More lines than this cannot be told apart: the busiest dates are drawn, all are in the table. */
+const TREND_SERIES_SHOWN_MAX = 12;
+/** The chart shows at least this much time, so the first minutes do not stretch across it. */
+const TREND_SPAN_MIN_MS = 5 * 60_000;
+const CHART_HEIGHT = 180;
+const CHART_PADDING = 8;
+/** Room above the highest line for the scale's label. */
+const CHART_TOP_ROOM = 22;
+/** Distinct hues, each dark enough to see on the chart's light ground, for the dates that sell;
+ * the dates that have not sold share a grey line along the bottom. */
+const SERIES_COLOURS = [
+  "#3b5bdb", "#c92a2a", "#2b8a3e", "#e67700", "#862e9c", "#0b7285",
+  "#5c940d", "#d6336c", "#1864ab", "#a61e4d", "#8f5a00", "#364fc7",
+];
+const UNSOLD_COLOUR = "#868e96";
+const GRID_COLOUR = "#d8dce4";
+const SVG = "http://www.w3.org/2000/svg";
 
 const state = {
   adminKey: sessionStorage.getItem("adminKey"),
@@ -116,6 +158,7 @@ const state = {
   last: null,
   /** `{at, admitted}` of the latest refreshes, for the admission rate. */
   admissions: [],
+  trend: loadTrend(),
   refreshFailed: false,
 };
 
@@ -164,7 +207,8 @@ function forget() {
   state.refresher = null;
   state.session += 1;
   sessionStorage.removeItem("adminKey");
-  Object.assign(state, { adminKey: null, last: null, admissions: [] });
+  sessionStorage.removeItem(TREND_KEY);
+  Object.assign(state, { adminKey: null, last: null, admissions: [], trend: newTrend() });
   $("new-active-max").value = "";
   showConsole(false);
 }
@@ -194,7 +238,7 @@ async function refresh() {
       admin("GET", "/api/v1/admin/concerts"),
     ]);
     if (session !== state.session) return;
-    recordAdmissions(queue.admittedTotal, Date.now());
+    recordSamples(queue, concerts, Date.now());
     state.last = { queue, stats, concerts };
     drawAll();
     if (state.refreshFailed) showError("");
@@ -211,10 +255,17 @@ async function refresh() {
   }
 }
 
+/** The samples the admission rate and the sales trend are drawn from. */
+function recordSamples(queue, concerts, now) {
+  recordAdmissions(queue.admittedTotal, now);
+  recordSales(concerts, now);
+}
+
 function drawAll() {
   const { queue, stats, concerts } = state.last;
   drawQueue(queue);
   drawStats(stats);
+  drawTrend(concerts);
   drawDates(concerts);
 }
 
@@ -342,6 +393,168 @@ function drawDates(concerts) {
   table.replaceChildren(table.tHead, ...concerts.map(concertRows));
 }
 
+// ----- Sales over time: samples kept in sessionStorage, drawn as one line per date -----
+
+function newTrend() {
+  return { since: null, series: {} };
+}
+
+/** The trend this tab kept, or a new one if there is none (or it cannot be read). */
+function loadTrend() {
+  try {
+    const kept = JSON.parse(sessionStorage.getItem(TREND_KEY));
+    if (kept && typeof kept.since === "number" && kept.series && typeof kept.series === "object") return kept;
+  } catch (error) {
+    // Not ours, or cut short: start again.
+  }
+  return newTrend();
+}
+
+function saveTrend() {
+  try {
+    sessionStorage.setItem(TREND_KEY, JSON.stringify(state.trend));
+  } catch (error) {
+    // Storage full or refused: the trend lives on in this page until it is closed.
+  }
+}
+
+const seriesKey = (concert, date) => `${concert.concertId} ${date.date}`;
+
+/** Every other point but the first and the last: half the points over the same span of time. */
+function thinned(points) {
+  return points.filter((_, index) => index % 2 === 0 || index === points.length - 1);
+}
+
+/** Adds a point to a date's line when its count of seats sold has changed. */
+function recordSales(concerts, now) {
+  const trend = state.trend;
+  if (trend.since === null) trend.since = now;
+  let changed = false;
+  for (const concert of concerts) {
+    for (const date of concert.dates) {
+      const key = seriesKey(concert, date);
+      const points = trend.series[key] || (trend.series[key] = []);
+      const last = points[points.length - 1];
+      if (last && last[1] === date.seatsSold) continue;
+      points.push([now, date.seatsSold]);
+      if (points.length > TREND_POINTS_MAX) trend.series[key] = thinned(points);
+      changed = true;
+    }
+  }
+  if (changed) saveTrend();
+}
+
+/** The dates to draw, in the table's order: all of them, or the busiest when there are many. */
+function shownSeries(concerts) {
+  const all = concerts.flatMap((concert) => concert.dates.map((date) => ({
+    concert, date, points: state.trend.series[seriesKey(concert, date)] || [],
+  }))).filter((series) => series.points.length > 0);
+  if (all.length <= TREND_SERIES_SHOWN_MAX) return all;
+  const busiest = [...all].sort((a, b) => b.date.seatsSold - a.date.seatsSold).slice(0, TREND_SERIES_SHOWN_MAX);
+  return all.filter((series) => busiest.includes(series));
+}
+
+function svgElement(name, attributes) {
+  const element = document.createElementNS(SVG, name);
+  for (const [attribute, value] of Object.entries(attributes)) element.setAttribute(attribute, value);
+  return element;
+}
+
+/** Where a moment and a count of seats fall on a chart `width` wide, from `since` to `now`. */
+function chartScale(width, since, now, top) {
+  const span = Math.max(now - since, TREND_SPAN_MIN_MS);
+  const plotWidth = width - 2 * CHART_PADDING;
+  const plotHeight = CHART_HEIGHT - CHART_PADDING - CHART_TOP_ROOM;
+  return {
+    x: (at) => (CHART_PADDING + ((at - since) / span) * plotWidth).toFixed(1),
+    y: (sold) => (CHART_HEIGHT - CHART_PADDING - (sold / top) * plotHeight).toFixed(1),
+  };
+}
+
+/** One date's line: steps from each count of seats sold to the next, on to now. */
+function seriesGroup(series, colour, scale, now) {
+  const { concert, date, points } = series;
+  const name = { title: concert.title, date: formatDate(date.date) };
+  const group = svgElement("g", { "data-concert": concert.concertId, "data-date": date.date });
+  const corners = [];
+  points.forEach(([at, sold], index) => {
+    if (index > 0) corners.push(`${scale.x(at)},${scale.y(points[index - 1][1])}`);
+    corners.push(`${scale.x(at)},${scale.y(sold)}`);
+  });
+  corners.push(`${scale.x(now)},${scale.y(points[points.length - 1][1])}`);
+  const line = svgElement("polyline", { points: corners.join(" "), fill: "none", stroke: colour, "stroke-width": 2 });
+  group.append(line);
+  for (const [at, sold] of points) {
+    const dot = svgElement("circle", { cx: scale.x(at), cy: scale.y(sold), r: 3, fill: colour, "data-sold": sold });
+    const tip = svgElement("title", {});
+    tip.textContent = t("trendPoint", { ...name, sold: formatCount(sold), moment: formatMoment(at) });
+    dot.append(tip);
+    group.append(dot);
+  }
+  return group;
+}
+
+function legendItem(text, colour) {
+  const item = document.createElement("li");
+  item.style.setProperty("--swatch", colour);
+  item.textContent = text;
+  return item;
+}
+
+/** Each selling date by its colour, then how many have not sold yet (their line is grey). */
+function drawLegend(shown, colours) {
+  const selling = shown.filter((series) => series.date.seatsSold > 0);
+  const items = selling.map((series) => legendItem(
+    t("trendSeries", { title: series.concert.title, date: formatDate(series.date.date) }), colours.get(series),
+  ));
+  const unsold = shown.length - selling.length;
+  if (unsold > 0) items.push(legendItem(t("trendUnsold", { count: formatCount(unsold) }), UNSOLD_COLOUR));
+  $("trend-legend").replaceChildren(...items);
+}
+
+/** A colour for each date that has sold, in the table's order; grey for the rest. */
+function seriesColours(shown) {
+  const colours = new Map();
+  let next = 0;
+  for (const series of shown) {
+    const selling = series.date.seatsSold > 0;
+    colours.set(series, selling ? SERIES_COLOURS[next++ % SERIES_COLOURS.length] : UNSOLD_COLOUR);
+  }
+  return colours;
+}
+
+/** The zero line and the top of the scale, faint, behind the dates' lines. */
+function gridLines(width, scale, top) {
+  return [0, top].map((sold) => svgElement("line", {
+    x1: CHART_PADDING, x2: width - CHART_PADDING, y1: scale.y(sold), y2: scale.y(sold), stroke: GRID_COLOUR,
+  }));
+}
+
+function drawTrend(concerts) {
+  const since = state.trend.since;
+  if (since === null) return;
+  const now = Date.now();
+  const shown = shownSeries(concerts);
+  const top = Math.max(1, ...shown.map((series) => series.date.seatsSold));
+  const chart = $("trend-chart");
+  // Drawn in the chart's own pixels, so dots stay round and lines as thin on a phone.
+  const width = chart.clientWidth || 600;
+  chart.setAttribute("viewBox", `0 0 ${width} ${CHART_HEIGHT}`);
+  const scale = chartScale(width, since, now, top);
+  const colours = seriesColours(shown);
+  // The grey lines first, so a selling date's line is drawn over them.
+  const lines = [...shown].sort((a, b) => Number(a.date.seatsSold > 0) - Number(b.date.seatsSold > 0))
+    .map((series) => seriesGroup(series, colours.get(series), scale, now));
+  $("trend-series").replaceChildren(...gridLines(width, scale, top), ...lines);
+  drawLegend(shown, colours);
+  $("trend-chart-title").textContent = t("trendChartTitle", { since: formatMoment(since), count: shown.length });
+  $("trend-top").textContent = t("trendTop", { count: formatCount(top) });
+  $("trend-since").textContent = formatMoment(since);
+  const dateCount = concerts.reduce((sum, concert) => sum + concert.dates.length, 0);
+  const note = dateCount > shown.length ? t("trendBusiest", { count: shown.length }) : t("trendCaption");
+  $("trend").querySelector("figcaption").textContent = note;
+}
+
 // ----- A new concert -----
 
 let dateRows = 0;
@@ -394,5 +607,8 @@ $("gate-form").addEventListener("submit", setActiveMax);
 $("add-date").addEventListener("click", addDate);
 $("concert-form").addEventListener("submit", createConcert);
 $("language").addEventListener("click", () => switchLanguage(redraw));
+window.addEventListener("resize", () => {
+  if (state.last) drawTrend(state.last.concerts);
+});
 applyLanguage();
 if (state.adminKey) opened();
