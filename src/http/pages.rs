@@ -11,7 +11,7 @@ const FAN_PAGE: &str = include_str!("pages/index.html");
 const OPERATOR_PAGE: &str = include_str!("pages/admin.html");
 
 /// The files the pages load, by the name they are served under.
-const ASSETS: [(&str, &str, &str); 7] = [
+const ASSETS: [(&str, &str, &str); 8] = [
     ("style.css", "text/css; charset=utf-8", include_str!("pages/style.css")),
     (
         "common.js",
@@ -36,6 +36,7 @@ const ASSETS: [(&str, &str, &str); 7] = [
         "text/javascript; charset=utf-8",
         include_str!("pages/admin.js"),
     ),
+    ("admin.css", "text/css; charset=utf-8", include_str!("pages/admin.css")),
 ];
 
 pub fn routes(config: &mut web::ServiceConfig) {
