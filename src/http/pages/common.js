@@ -21,7 +21,7 @@ async function api(method, path, { token, adminKey, body, headers: extra } = {})
   try {
     response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   } catch (error) {
-    throw new ApiError(0, { title: "The server cannot be reached.", code: "NETWORK" });
+    throw new ApiError(0, { title: t("unreachable"), code: "NETWORK" });
   }
   learnServerTime(response);
   const text = await response.text();
