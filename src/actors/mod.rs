@@ -8,6 +8,7 @@
 pub mod concert_date;
 pub mod hold_ledger;
 pub mod keyed;
+pub mod line_news;
 pub mod queue;
 pub mod wallet;
 

@@ -2,6 +2,7 @@
 //! handlers read to validate a token without a mailbox hop.
 
 use super::keyed::Keyed;
+use super::line_news::{Following, LineNews};
 use super::{Alarm, DeadlineActor, Mailbox};
 use crate::clock::SharedClock;
 use crate::domain::seq_slab::SeqSlab;
@@ -164,6 +165,18 @@ impl TokenIndex {
         })
     }
 
+    /// The fan of a WAITING token the index holds, whatever its idle deadline.
+    fn waiting(&self, token: &Token) -> Option<Fan> {
+        let entry = self.entry(token).filter(|entry| entry.status == TokenStatus::Waiting)?;
+        Some(Fan {
+            token: *token,
+            user: entry.user,
+            status: entry.status,
+            deadline: entry.deadline,
+            admission_durable: false,
+        })
+    }
+
     fn is_durable(&self, admitted_in: Counted) -> bool {
         let durable_through = self.durable_through.load(Ordering::Acquire);
         admitted_in
@@ -232,9 +245,24 @@ pub struct QueueActor {
     /// Payments a crash cut short before their tokens were ended: (token, user), finished
     /// first thing at start.
     unfinished_payments: Vec<(Token, UserId)>,
+    /// What the event streams are told instead of asking.
+    news: Arc<LineNews>,
+    /// The front of the line moved or a token ended since the view was last published.
+    view_stale: bool,
 }
 
+/// How often the line's view is published when it changed: streams see a new position within
+/// this of the change (and send it at most once a second), however many are open.
+const VIEW_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
+
 impl QueueActor {
+    fn publish_view_if_stale(&mut self) {
+        if std::mem::take(&mut self.view_stale) {
+            let now = self.clock.now();
+            self.news.publish(self.room.line_view(now));
+        }
+    }
+
     /// Ends the tokens of payments the wallet recorded before a crash, as the payment would
     /// have, before any request is served.
     fn finish_payments(&mut self) {
@@ -272,7 +300,12 @@ impl DeadlineActor for QueueActor {
         self.room.next_deadline()
     }
 
+    /// Tokens some stream follows are kept alive, as reads would; then what is due ends.
     fn process_due(&mut self, now: DateTime<Utc>) -> Vec<QueueEvent> {
+        let news = &self.news;
+        for token in self.room.keep_watched_alive(now, |seq| news.is_followed(seq)) {
+            self.index.refresh(&token, &self.room);
+        }
         self.room.expire_due(now)
     }
 
@@ -286,6 +319,21 @@ impl DeadlineActor for QueueActor {
         }
         for event in events {
             self.index.publish(event, &self.room, last_entry);
+            self.tell_streams(event);
+        }
+    }
+}
+
+impl QueueActor {
+    /// A token's admission or end wakes its streams at once; either, or an admission of
+    /// another, changes the line that the next view shows.
+    fn tell_streams(&mut self, event: &QueueEvent) {
+        match *event {
+            QueueEvent::TokenAdmitted { seq, .. } | QueueEvent::TokenEnded { seq, .. } => {
+                self.news.tell(seq);
+                self.view_stale = true;
+            }
+            _ => {}
         }
     }
 }
@@ -297,6 +345,7 @@ impl Actor for QueueActor {
         ctx.set_mailbox_capacity(super::MAILBOX_CAPACITY);
         self.finish_payments();
         self.rearm(ctx);
+        ctx.run_interval(VIEW_INTERVAL, |actor, _| actor.publish_view_if_stale());
     }
 }
 
@@ -436,6 +485,7 @@ impl Handler<CaptureImage> for QueueActor {
 pub struct QueueHandle {
     mailbox: Mailbox<QueueActor>,
     index: Arc<TokenIndex>,
+    news: Arc<LineNews>,
     clock: SharedClock,
 }
 
@@ -451,7 +501,11 @@ impl QueueHandle {
         requests_max: usize,
     ) -> Self {
         let index = Arc::new(TokenIndex::of(&room.state, room.seq));
+        let mut room = room;
+        let news = Arc::new(LineNews::new(room.state.line_view(clock.now())));
         let actor = QueueActor {
+            news: news.clone(),
+            view_stale: false,
             room: room.state,
             clock: clock.clone(),
             index: index.clone(),
@@ -464,12 +518,31 @@ impl QueueHandle {
         Self {
             mailbox: Mailbox::new(address, requests_max),
             index,
+            news,
             clock,
         }
     }
 
+    /// Follows a token's place in line without asking the actor: its view of the line, and a
+    /// wake-up when the token is admitted or ends.
+    pub fn follow(&self, token: &Token) -> Following {
+        self.news.follow(token.seq())
+    }
+
+    /// Event streams following a token, over every token.
+    pub fn follows(&self) -> usize {
+        self.news.follows()
+    }
+
+    /// The live token's fan. A waiting token some stream follows is alive past its idle
+    /// deadline: the actor renews it when it gets to that deadline, which the index shows only
+    /// then.
     pub fn authenticate(&self, token: &Token) -> Result<Fan> {
-        self.index.authenticate(token, self.clock.now())
+        let now = self.clock.now();
+        self.index.authenticate(token, now).or_else(|error| {
+            let followed = self.news.is_followed(token.seq());
+            self.index.waiting(token).filter(|_| followed).ok_or(error)
+        })
     }
 
     pub fn paid_by(&self, token: &Token) -> Option<UserId> {

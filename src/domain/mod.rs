@@ -6,6 +6,7 @@
 pub mod concert;
 pub mod idempotency;
 pub mod ids;
+pub mod line_view;
 pub mod seat_map;
 pub mod seq_slab;
 pub mod spent_proofs;

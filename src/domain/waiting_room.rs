@@ -2,6 +2,7 @@
 //! than `active_max` are active, with their deadlines, positions and estimated waits.
 
 use super::ids::TokenSecret;
+use super::line_view::LineView;
 use super::seq_slab::SeqSlab;
 use super::waiting_line::WaitingLine;
 use super::{Token, UserId};
@@ -159,6 +160,9 @@ pub struct WaitingRoom {
     paid: HashMap<Token, (UserId, DateTime<Utc>)>,
     /// When each paid token is forgotten, earliest first.
     paid_deadlines: BTreeSet<(DateTime<Utc>, Token)>,
+    /// Tokens that ended while waiting, for the line's view; those the front has passed are
+    /// dropped when the next view is taken.
+    gaps: BTreeSet<u64>,
 }
 
 impl WaitingRoom {
@@ -179,6 +183,7 @@ impl WaitingRoom {
             active_max_chosen: None,
             paid: HashMap::new(),
             paid_deadlines: BTreeSet::new(),
+            gaps: BTreeSet::new(),
         }
     }
 
@@ -406,6 +411,7 @@ impl WaitingRoom {
             "sequence numbers in an image are below its next"
         );
         room.next_seq = image.next_seq;
+        room.gaps = room.ended_in_line();
         room.admitted_total = image.admitted_total;
         room.expired_total = image.expired_total;
         room.admissions_per_second = image.admissions_per_second;
@@ -433,6 +439,58 @@ impl WaitingRoom {
         }
         self.records.insert(seq, record);
         self.next_seq = seq + 1;
+    }
+
+    /// The numbers from the front of the line up that wait no more: an image keeps only the
+    /// live tokens, so those that ended while waiting are missing from it.
+    fn ended_in_line(&mut self) -> BTreeSet<u64> {
+        let Some(front) = self.line.front() else {
+            return BTreeSet::new();
+        };
+        (front..self.next_seq)
+            .filter(|seq| self.line.position(*seq).is_none())
+            .collect()
+    }
+
+    /// The line as a stream sees it: its front, the tokens that left from inside it, and the
+    /// observed pace of admissions.
+    pub fn line_view(&mut self, now: DateTime<Utc>) -> LineView {
+        let seconds_per_admission = self.observed_seconds_per_admission(now);
+        let Some(front) = self.line.front() else {
+            self.gaps.clear();
+            return LineView::empty(self.next_seq, seconds_per_admission);
+        };
+        self.gaps = self.gaps.split_off(&front);
+        LineView {
+            front,
+            gaps: self.gaps.iter().copied().collect::<Vec<_>>().into(),
+            seconds_per_admission,
+        }
+    }
+
+    /// Gives each WAITING token whose idle deadline has come and that `watched` says someone
+    /// is following live another idle TTL from `now`, as a read would: an open event stream
+    /// keeps its token alive without asking the room every second. The renewed tokens.
+    pub fn keep_watched_alive(&mut self, now: DateTime<Utc>, watched: impl Fn(u64) -> bool) -> Vec<Token> {
+        let due: Vec<u64> = self
+            .idle_deadlines
+            .iter()
+            .take_while(|(deadline, _)| *deadline <= now)
+            .map(|(_, seq)| *seq)
+            .filter(|seq| watched(*seq))
+            .collect();
+        let mut renewed = Vec::with_capacity(due.len());
+        for seq in due {
+            if self
+                .records
+                .get(seq)
+                .is_some_and(|record| record.status == TokenStatus::Waiting)
+            {
+                self.keep_alive(seq, now);
+                renewed.push(self.record(seq).token);
+            }
+        }
+        renewed
     }
 
     /// Every live token: its user, status and the moment it dies unless something happens.
@@ -539,6 +597,7 @@ impl WaitingRoom {
             TokenStatus::Waiting => {
                 self.line.remove(seq);
                 self.idle_deadlines.remove(&(record.deadline, seq));
+                self.gaps.insert(seq);
             }
             TokenStatus::Active => {
                 self.active_deadlines.remove(&(record.deadline, seq));
@@ -616,12 +675,17 @@ impl WaitingRoom {
         }
     }
 
-    /// Position divided by the admission rate observed over the last minute; before any
-    /// admission from the line is seen, one admission every `active_ttl / active_max`.
+    /// Position times the seconds between admissions observed over the last minute.
     fn estimated_wait_seconds(&self, position: u64, now: DateTime<Utc>) -> u64 {
         if position == 0 {
             return 0;
         }
+        (position as f64 * self.observed_seconds_per_admission(now)).ceil() as u64
+    }
+
+    /// The seconds between admissions from the line over the last minute; before any is seen,
+    /// one admission every `active_ttl / active_max`.
+    fn observed_seconds_per_admission(&self, now: DateTime<Utc>) -> f64 {
         let window_start = now.timestamp() - ADMISSION_RATE_WINDOW_SECONDS;
         let mut recent = self
             .admissions_per_second
@@ -630,14 +694,13 @@ impl WaitingRoom {
             .peekable();
         let first = recent.peek().map(|(second, _)| *second);
         let admitted: u64 = recent.map(|(_, count)| count).sum();
-        let seconds_per_admission = match first {
+        match first {
             Some(first_second) if admitted > 0 => {
                 let observed_seconds = (now.timestamp() - first_second + 1).max(1);
                 observed_seconds as f64 / admitted as f64
             }
             _ => self.seconds_per_admission(),
-        };
-        (position as f64 * seconds_per_admission).ceil() as u64
+        }
     }
 
     fn seconds_per_admission(&self) -> f64 {

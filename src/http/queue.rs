@@ -9,8 +9,10 @@ use super::openapi::answers::{
 use super::openapi::fields::{AltchaHeader, IdempotencyKeyHeader};
 use super::HeadRequest;
 use super::{at_most_once_per_key, json_answer, parse_json, resource, AppState, JsonBody};
+use crate::actors::line_news::Following;
 use crate::actors::queue::{Fan, QueueHandle};
 use crate::domain::idempotency::{Answer, Endpoint};
+use crate::domain::line_view::PlaceInLine;
 use crate::domain::waiting_room;
 use crate::domain::{Token, UserId};
 use crate::error::{Error, ErrorCode, Result};
@@ -246,6 +248,8 @@ pub async fn events(
 
 struct StreamState {
     queue: QueueHandle,
+    /// The token's place in line, told by the queue actor rather than asked of it.
+    following: Following,
     stopping: watch::Receiver<bool>,
     /// In a cluster, a node whose lease ran out ends its streams rather than tell from memory
     /// that may be behind.
@@ -261,8 +265,10 @@ struct StreamState {
 }
 
 /// Sends the status at once, then whenever position or status changes (at most once a
-/// second), and ends after ACTIVE is sent, when the token dies, or when the server stops. Every
-/// look keeps a WAITING token alive.
+/// second), and ends after ACTIVE is sent, when the token dies, or when the server stops. While
+/// the token waits the stream asks the queue actor nothing: it reads its position off the line's
+/// published view, is woken when its token is admitted or ends, and keeps the token alive by
+/// being followed (the actor renews a followed token's idle deadline).
 fn status_stream(
     state: &AppState,
     token: Token,
@@ -270,6 +276,7 @@ fn status_stream(
     place: Place<Token>,
 ) -> impl Stream<Item = Result<Bytes, actix_web::Error>> {
     let state = StreamState {
+        following: state.services.queue.follow(&token),
         queue: state.services.queue.clone(),
         stopping: state.services.stopping.subscribe(),
         log: state.services.log.clone(),
@@ -295,14 +302,27 @@ async fn next_chunk(state: &mut StreamState) -> Option<Bytes> {
         return Some(status_event(state, first));
     }
     loop {
-        tokio::select! {
-            _ = tokio::time::sleep(STREAM_INTERVAL) => {}
+        let told = tokio::select! {
+            _ = tokio::time::sleep(STREAM_INTERVAL) => false,
+            _ = state.following.told() => true,
             _ = state.stopping.wait_for(|stopping| *stopping) => return None,
-        }
+        };
         if !state.log.serves() {
             return None;
         }
-        match state.queue.status(state.token).await {
+        let place = match told {
+            true => PlaceInLine::Out,
+            false => state.following.view().place(state.token.seq()),
+        };
+        let status = match place {
+            PlaceInLine::Waiting {
+                position,
+                estimated_wait_seconds,
+            } => Ok(state.waiting(position, estimated_wait_seconds)),
+            // Admitted or ended: only the room can say which, and it is asked once.
+            PlaceInLine::Out => state.queue.peek(state.token).await,
+        };
+        match status {
             Ok(status) if changed(state.last_sent.as_ref(), &status) => return Some(status_event(state, status)),
             Ok(_) if state.last_write.elapsed() >= STREAM_KEEPALIVE => {
                 state.last_write = Instant::now();
@@ -316,6 +336,23 @@ async fn next_chunk(state: &mut StreamState) -> Option<Bytes> {
             }
             // Busy: look again at the next tick rather than end the fan's stream.
             Err(_) => continue,
+        }
+    }
+}
+
+impl StreamState {
+    /// The token's status at `position` in line, as the room would tell it.
+    fn waiting(&self, position: u64, estimated_wait_seconds: u64) -> waiting_room::QueueStatus {
+        let last = self
+            .last_sent
+            .as_ref()
+            .expect("the first status is sent before the line is followed");
+        waiting_room::QueueStatus {
+            status: waiting_room::TokenStatus::Waiting,
+            position,
+            estimated_wait_seconds,
+            active_until: None,
+            ..last.clone()
         }
     }
 }

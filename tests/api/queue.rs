@@ -429,6 +429,21 @@ async fn an_open_stream_keeps_a_waiting_token_alive() {
 }
 
 #[tokio::test]
+async fn a_followed_token_outlives_its_idle_ttl_many_times_over_with_no_read_at_all() {
+    let app = spawn_app_with_clock(one_slot_for_an_hour);
+    app.fan("Active").await;
+    let (followed, unfollowed) = (app.fan("Followed").await, app.fan("Unfollowed").await);
+    let mut events = app.events(&followed).await;
+    assert_eq!(events.next(AT_ONCE).await.unwrap().data["position"], 1);
+    // Six idle TTLs in one step: nothing reads either token in between, and the stream asks
+    // the queue nothing; being followed is what keeps the first alive.
+    app.advance(Duration::minutes(30));
+    assert_eq!(app.queue_of(&followed).await["status"], "WAITING");
+    assert_problem(app.queue_status(&unfollowed).await, 401, "TOKEN_INVALID").await;
+    drop(events);
+}
+
+#[tokio::test]
 async fn the_event_stream_takes_a_live_token_in_the_query() {
     let app = spawn_app();
     let response = app.get("/api/v1/queue/tokens/me/events").await;

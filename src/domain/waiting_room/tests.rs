@@ -1,4 +1,5 @@
 use super::*;
+use crate::domain::line_view::PlaceInLine;
 use crate::domain::TokenSecret;
 use proptest::prelude::*;
 
@@ -318,6 +319,7 @@ proptest! {
         for command in commands {
             events.extend(room.expire_due(now));
             prop_assert!(room.next_deadline().is_none_or(|at| at > now), "everything due was processed");
+            assert_view_agrees(&mut room, &issued, now)?;
             match command {
                 Command::Issue => {
                     let user = UserId::random();
@@ -368,6 +370,62 @@ proptest! {
         prop_assert_eq!(replayed.stats().waiting, room.stats().waiting);
         prop_assert_eq!(replayed.stats().active, room.stats().active);
     }
+}
+
+/// Every issued token stands in the line's view where the room says it stands: the same
+/// position and estimate while it waits, out of the line once admitted or ended.
+fn assert_view_agrees(
+    room: &mut WaitingRoom,
+    issued: &[(UserId, Token)],
+    now: DateTime<Utc>,
+) -> Result<(), proptest::test_runner::TestCaseError> {
+    let view = room.line_view(now);
+    for (_, token) in issued {
+        let expected = match room.peek(token, now) {
+            Ok(status) if status.status == TokenStatus::Waiting => PlaceInLine::Waiting {
+                position: status.position,
+                estimated_wait_seconds: status.estimated_wait_seconds,
+            },
+            _ => PlaceInLine::Out,
+        };
+        prop_assert_eq!(view.place(token.seq()), expected, "token {}", token.seq());
+    }
+    Ok(())
+}
+
+#[test]
+fn a_restored_room_views_the_line_as_the_room_it_was_taken_from() {
+    let mut room = WaitingRoom::new(limits(1));
+    let tokens: Vec<Token> = (0..6)
+        .map(|_| room.issue(UserId::random(), TokenSecret::random(), start()).unwrap().0)
+        .collect();
+    room.leave(&tokens[2], start()).unwrap();
+    room.leave(&tokens[4], start()).unwrap();
+    let mut restored = WaitingRoom::restore(limits(1), room.image());
+    let view = restored.line_view(start());
+    assert_eq!(view, room.line_view(start()));
+    assert_eq!((view.front, &view.gaps[..]), (1, &[2, 4][..]));
+}
+
+#[test]
+fn a_watched_token_is_kept_alive_when_its_idle_deadline_comes_and_an_unwatched_one_idles_out() {
+    let mut room = WaitingRoom::new(limits(1));
+    let issue = |room: &mut WaitingRoom| room.issue(UserId::random(), TokenSecret::random(), start()).unwrap().0;
+    let (_active, watched, unwatched) = (issue(&mut room), issue(&mut room), issue(&mut room));
+    let due = start() + Duration::minutes(5);
+    let renewed = room.keep_watched_alive(due, |seq| seq == watched.seq());
+    assert_eq!(renewed, [watched]);
+    let ended: Vec<Token> = room
+        .expire_due(due)
+        .into_iter()
+        .filter_map(|event| match event {
+            QueueEvent::TokenEnded { token, .. } => Some(token),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ended, [unwatched]);
+    assert_eq!(room.peek(&watched, due).unwrap().position, 1);
+    assert_eq!(room.deadline(&watched), Some(due + Duration::minutes(5)));
 }
 
 #[test]
