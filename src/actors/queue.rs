@@ -9,6 +9,7 @@ use crate::domain::seq_slab::SeqSlab;
 use crate::domain::waiting_room::{QueueEvent, QueueStats, QueueStatus, RoomImage, TokenStatus, WaitingRoom};
 use crate::domain::{Token, TokenSecret, UserId};
 use crate::error::{Error, ErrorCode, Result};
+use crate::persistence::journal::Commit;
 use crate::persistence::log::{Partition, PartitionWriter, SharedLog};
 use crate::persistence::{Change, Part};
 use actix::prelude::*;
@@ -17,6 +18,7 @@ use dashmap::DashMap;
 use parking_lot::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use tokio::sync::oneshot;
 
 /// A live token as validation sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -247,6 +249,8 @@ pub struct QueueActor {
     unfinished_payments: Vec<(Token, UserId)>,
     /// What the event streams are told instead of asking.
     news: Arc<LineNews>,
+    /// Token requests waiting to be issued together.
+    issues: Arc<IssueQueue>,
     /// The front of the line moved or a token ended since the view was last published.
     view_stale: bool,
 }
@@ -349,22 +353,110 @@ impl Actor for QueueActor {
     }
 }
 
-#[derive(Message)]
-#[rtype(result = "Result<QueueStatus>")]
-pub struct IssueToken {
-    pub user: UserId,
-    pub keyed: Option<Keyed<QueueStatus>>,
+/// A fan's request for a token, answered once its issue is durable.
+struct IssueRequest {
+    user: UserId,
+    keyed: Option<Keyed<QueueStatus>>,
+    answer: oneshot::Sender<Result<QueueStatus>>,
 }
 
-impl Handler<IssueToken> for QueueActor {
-    type Result = ActorResponse<Self, Result<QueueStatus>>;
+/// Token requests gathered for the actor to issue as one batch: the first request into an empty
+/// queue tells the actor to take them all, and those that come while it is busy go with the
+/// next batch. A rush's issues thus cost the actor one message, one catch-up, one journal append
+/// and one timer update a batch rather than each.
+#[derive(Default)]
+pub struct IssueQueue(parking_lot::Mutex<Vec<IssueRequest>>);
 
-    fn handle(&mut self, message: IssueToken, ctx: &mut Context<Self>) -> Self::Result {
-        self.run_admitted(ctx, message.keyed, |actor, now| {
-            let (token, events) = actor.room.issue(message.user, TokenSecret::random(), now)?;
-            // A peek: the token was issued this instant, so there is no idle deadline to move.
-            Ok((actor.room.peek(&token, now)?, events))
-        })
+impl IssueQueue {
+    /// Adds a request; true if it is the first since the actor last took them.
+    fn push(&self, request: IssueRequest) -> bool {
+        let mut queued = self.0.lock();
+        queued.push(request);
+        queued.len() == 1
+    }
+
+    fn take(&self) -> Vec<IssueRequest> {
+        std::mem::take(&mut *self.0.lock())
+    }
+}
+
+/// Tells the actor that token requests are waiting.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct IssueWaiting;
+
+impl Handler<IssueWaiting> for QueueActor {
+    type Result = ();
+
+    fn handle(&mut self, _: IssueWaiting, ctx: &mut Context<Self>) {
+        let requests = self.issues.take();
+        if requests.is_empty() {
+            return;
+        }
+        if !self.stream.has_room() {
+            for request in requests {
+                let _ = request.answer.send(Err(Error::unavailable()));
+            }
+            return;
+        }
+        let (answers, changes) = self.issue_all(requests);
+        let commit = match changes.is_empty() {
+            true => self.stream.settled(),
+            false => self.stream.append(changes),
+        };
+        self.rearm(ctx);
+        ctx.spawn(actix::fut::wrap_future(answer_issues(answers, commit)));
+    }
+}
+
+/// Each request's answer, and what the journal is to hold.
+type Issued = (
+    Vec<(oneshot::Sender<Result<QueueStatus>>, Result<QueueStatus>)>,
+    Vec<Change>,
+);
+
+impl QueueActor {
+    /// Decides every request in turn at one moment; each keyed answer is journaled in one entry
+    /// with its own issue's last event.
+    fn issue_all(&mut self, requests: Vec<IssueRequest>) -> Issued {
+        let now = self.catch_up();
+        let mut answers = Vec::with_capacity(requests.len());
+        let mut events = Vec::new();
+        let mut changes = Vec::new();
+        for IssueRequest { user, keyed, answer } in requests {
+            let issued = self
+                .room
+                .issue(user, TokenSecret::random(), now)
+                .and_then(|(token, happened)| {
+                    // A peek: the token was issued this instant, so there is no idle deadline to move.
+                    Ok((self.room.peek(&token, now)?, happened))
+                });
+            match issued {
+                Ok((status, happened)) => {
+                    let mut sealed: Vec<Change> = happened.iter().map(|event| self.change(event)).collect();
+                    if let Some(last) = sealed.pop() {
+                        sealed.push(super::keyed::seal(keyed, &status, last));
+                    }
+                    changes.extend(sealed);
+                    events.extend(happened);
+                    answers.push((answer, Ok(status)));
+                }
+                Err(refused) => answers.push((answer, Err(refused))),
+            }
+        }
+        // Published before the append, as every command's events are: each is in one of the
+        // next `events.len()` entries.
+        self.publish(&events);
+        (answers, changes)
+    }
+}
+
+/// Answers every request of a batch once what it issued is durable; a refusal waits too, for
+/// what it saw.
+async fn answer_issues(answers: Vec<(oneshot::Sender<Result<QueueStatus>>, Result<QueueStatus>)>, commit: Commit) {
+    let durable = commit.durable().await;
+    for (answer, outcome) in answers {
+        let _ = answer.send(durable.clone().and(outcome));
     }
 }
 
@@ -486,6 +578,7 @@ pub struct QueueHandle {
     mailbox: Mailbox<QueueActor>,
     index: Arc<TokenIndex>,
     news: Arc<LineNews>,
+    issues: Arc<IssueQueue>,
     clock: SharedClock,
 }
 
@@ -503,8 +596,10 @@ impl QueueHandle {
         let index = Arc::new(TokenIndex::of(&room.state, room.seq));
         let mut room = room;
         let news = Arc::new(LineNews::new(room.state.line_view(clock.now())));
+        let issues = Arc::new(IssueQueue::default());
         let actor = QueueActor {
             news: news.clone(),
+            issues: issues.clone(),
             view_stale: false,
             room: room.state,
             clock: clock.clone(),
@@ -519,6 +614,7 @@ impl QueueHandle {
             mailbox: Mailbox::new(address, requests_max),
             index,
             news,
+            issues,
             clock,
         }
     }
@@ -551,8 +647,15 @@ impl QueueHandle {
 
     /// Issues a token; with `keyed`, its answer is journaled with the issue, so a retry after a
     /// lost answer (or a crash) gets the same token rather than TOKEN_ALREADY_ISSUED.
+    /// Issues go to the actor in batches (see [`IssueQueue`]); they count against the mailbox's
+    /// bound like any request.
     pub async fn issue(&self, user: UserId, keyed: Option<Keyed<QueueStatus>>) -> Result<QueueStatus> {
-        self.mailbox.ask(IssueToken { user, keyed }).await?
+        let _permit = self.mailbox.permits.try_acquire().map_err(|_| Error::unavailable())?;
+        let (answer, answered) = oneshot::channel();
+        if self.issues.push(IssueRequest { user, keyed, answer }) {
+            self.mailbox.address.do_send(IssueWaiting);
+        }
+        answered.await.map_err(|_| Error::unavailable())?
     }
 
     /// The token's status; this read keeps a WAITING token alive.
@@ -729,6 +832,46 @@ mod tests {
         // admission unvouched reads it.
         queue.peek(lee).await.unwrap();
         assert!(queue.authenticate(&lee).unwrap().admission_durable);
+    }
+
+    /// A rush's requests reach the actor together: each is answered only once what it was
+    /// issued is durable, each with its own token in the order asked, and a user who already
+    /// holds one is refused alone.
+    #[actix_rt::test]
+    async fn requests_issued_together_are_each_answered_once_durable() {
+        let clock = crate::clock::ManualClock::starting_at(start());
+        let (log, gate, _dir) = crate::persistence::file_log::FileLog::held_up(1 << 20);
+        let room = Part { seq: 0, state: room(1) };
+        let queue = QueueHandle::start(
+            room,
+            Vec::new(),
+            log,
+            Arc::new(clock),
+            &actix::Arbiter::current(),
+            1_000,
+        );
+        let mut users: Vec<UserId> = (0..300).map(|_| UserId::random()).collect();
+        users.push(users[7]);
+        let asked = futures_util::future::join_all(users.iter().map(|user| queue.issue(*user, None)));
+        let mut asked = Box::pin(asked);
+        let early = tokio::time::timeout(std::time::Duration::from_millis(200), &mut asked).await;
+        assert!(early.is_err(), "answered before the disk had the tokens");
+        gate.open();
+        let answers = asked.await;
+        let (refused, issued) = answers.split_last().unwrap();
+        assert_eq!(refused.as_ref().unwrap_err().code, ErrorCode::TokenAlreadyIssued);
+        let seqs: Vec<u64> = issued
+            .iter()
+            .map(|answer| answer.as_ref().unwrap().token.seq())
+            .collect();
+        assert_eq!(
+            seqs,
+            (0..300).collect::<Vec<u64>>(),
+            "one token each, in the order asked"
+        );
+        for (answer, user) in issued.iter().zip(&users) {
+            assert_eq!(answer.as_ref().unwrap().user_id, *user);
+        }
     }
 
     #[test]
