@@ -96,7 +96,12 @@ fn a_short_embedded_rush_passes_its_checks_and_writes_its_report() {
         report["endpoints"]["POST /users"]["count"], 300,
         "the checks after the run are not counted"
     );
-    assert!(std::fs::read_to_string(&plot).unwrap().starts_with("<svg"));
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert!(svg.starts_with("<svg"));
+    assert!(svg.matches("<circle").count() >= 3, "a marker on each point: {svg}");
+    for series in ["requests/s", "p50", "p99"] {
+        assert!(svg.contains(&format!("\n{series}\n")), "a {series} series: {svg}");
+    }
 }
 
 #[test]

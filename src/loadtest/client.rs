@@ -1,7 +1,8 @@
 //! The harness's HTTP client: every call is timed and counted under its endpoint's name, with the
-//! error code of every refusal, second by second for the plot.
+//! error code of every refusal, and over time for the plot.
 
 use super::proof_of_work;
+use super::timeline::Timeline;
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
 use reqwest::{Method, StatusCode};
@@ -27,19 +28,17 @@ pub struct EndpointFigures {
     pub errors: BTreeMap<String, u64>,
 }
 
-/// One second of the run: requests finished, and their latencies.
-pub struct Second {
-    pub requests: u64,
-    pub latency_micros: Histogram<u64>,
-}
-
 /// Every call's latency and outcome, shared by all fans.
 pub struct Recorder {
-    started: Instant,
-    /// A run keeps a histogram for every second, for its plot; the demo, which runs for hours,
-    /// keeps none.
+    /// A run keeps its timeline, for its plot; the demo, which runs for hours, keeps none.
     keeps_timeline: bool,
-    inner: Mutex<Recorded>,
+    inner: Mutex<Recording>,
+}
+
+/// What is being recorded, and since when: the timeline counts from the last [`Recorder::take`].
+struct Recording {
+    started: Instant,
+    recorded: Recorded,
 }
 
 #[derive(Default)]
@@ -47,15 +46,19 @@ pub struct Recorded {
     pub endpoints: BTreeMap<&'static str, EndpointFigures>,
     pub errors: BTreeMap<String, u64>,
     pub server_errors: u64,
-    pub timeline: Vec<Second>,
+    pub timeline: Timeline,
+    /// From the take before to this one: the time the timeline covers.
+    pub span: Duration,
 }
 
 impl Recorder {
     pub fn new() -> Self {
         Self {
-            started: Instant::now(),
             keeps_timeline: true,
-            inner: Mutex::new(Recorded::default()),
+            inner: Mutex::new(Recording {
+                started: Instant::now(),
+                recorded: Recorded::default(),
+            }),
         }
     }
 
@@ -69,8 +72,9 @@ impl Recorder {
 
     fn record(&self, endpoint: &'static str, latency: Duration, error: Option<String>, server_error: bool) {
         let micros = (latency.as_micros() as u64).clamp(1, LATENCY_MICROS_MAX);
-        let second = self.started.elapsed().as_secs() as usize;
-        let mut inner = self.inner.lock();
+        let mut recording = self.inner.lock();
+        let at = recording.started.elapsed();
+        let inner = &mut recording.recorded;
         let figures = inner.endpoints.entry(endpoint).or_insert_with(|| EndpointFigures {
             latency_micros: histogram(),
             errors: BTreeMap::new(),
@@ -80,15 +84,7 @@ impl Recorder {
             *figures.errors.entry(code.clone()).or_default() += 1;
         }
         if self.keeps_timeline {
-            while inner.timeline.len() <= second {
-                inner.timeline.push(Second {
-                    requests: 0,
-                    latency_micros: histogram(),
-                });
-            }
-            let slot = &mut inner.timeline[second];
-            slot.requests += 1;
-            slot.latency_micros.saturating_record(micros);
+            inner.timeline.record(at, micros);
         }
         if let Some(code) = error {
             *inner.errors.entry(code).or_default() += 1;
@@ -98,9 +94,15 @@ impl Recorder {
         }
     }
 
-    /// Everything recorded so far, leaving the recorder empty.
+    /// Everything recorded since the last take, leaving the recorder empty and its timeline
+    /// starting now: a run takes once before its clock starts and once after it stops.
     pub fn take(&self) -> Recorded {
-        std::mem::take(&mut *self.inner.lock())
+        let mut recording = self.inner.lock();
+        let now = Instant::now();
+        let mut taken = std::mem::take(&mut recording.recorded);
+        taken.span = now.saturating_duration_since(recording.started);
+        recording.started = now;
+        taken
     }
 }
 

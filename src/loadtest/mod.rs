@@ -12,7 +12,8 @@
 //! - [`proof_of_work`]: solving the server's challenge before a token, when it asks for one.
 //! - [`hoard`], [`flood`], [`slow`], [`under_flood`]: the attacks and their verdicts
 //!   ([`verdict`]); [`raw`]: connections no client library would make.
-//! - [`verify`]: the checks after a run; [`report`]: the table, the JSON and the plot.
+//! - [`verify`]: the checks after a run; [`report`]: the table, the JSON and the plot, whose
+//!   points come from the [`timeline`].
 //! - [`embedded`]: the server `--embedded` starts.
 
 pub mod client;
@@ -28,6 +29,7 @@ pub mod raw;
 pub mod report;
 pub mod slow;
 pub mod sources;
+pub mod timeline;
 pub mod under_flood;
 pub mod verdict;
 pub mod verify;
@@ -218,7 +220,7 @@ fn finish(report: report::Report, recorded: &client::Recorded, options: &Options
             .map_err(|e| format!("writing {}: {e}", path.display()))?;
     }
     if let Some(path) = &options.plot {
-        report::write_plot(recorded, path)?;
+        report::write_plot(recorded, &report.scenario, path)?;
     }
     Ok(report.invariants.ok && report.verdict.as_ref().is_none_or(|verdict| verdict.pass))
 }

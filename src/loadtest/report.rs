@@ -1,6 +1,7 @@
 //! The run's report: a table per endpoint, the JSON document of `--json`, the SVG of `--plot`.
 
 use super::client::Recorded;
+use super::timeline::Point;
 use super::verdict::Verdict;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -139,45 +140,76 @@ impl Report {
     }
 }
 
-/// Throughput and p99 latency, second by second, as two stacked line charts.
-pub fn write_plot(recorded: &Recorded, path: &Path) -> Result<(), String> {
+/// Throughput, and p50 and p99 latency, over time: two panels of points joined by lines, under
+/// `caption`. Each point is a bucket of the timeline read as a rate, so a last bucket cut short
+/// by the run's end does not read as a fall.
+pub fn write_plot(recorded: &Recorded, caption: &str, path: &Path) -> Result<(), String> {
     use plotters::prelude::*;
-    let throughput: Vec<(f64, f64)> = recorded
-        .timeline
-        .iter()
-        .enumerate()
-        .map(|(s, second)| (s as f64, second.requests as f64))
-        .collect();
-    let p99: Vec<(f64, f64)> = recorded
-        .timeline
-        .iter()
-        .enumerate()
-        .map(|(s, second)| (s as f64, millis(second.latency_micros.value_at_quantile(0.99))))
-        .collect();
-    let seconds = (throughput.len().max(2) - 1) as f64;
-    let root = SVGBackend::new(path, (900, 600)).into_drawing_area();
+    let points = recorded.timeline.points(recorded.span);
+    let seconds = recorded.span.as_secs_f64().max(1.0);
+    let width_ms = recorded.timeline.width().as_millis();
+    let throughput: Vec<(f64, f64)> = points.iter().map(|p| (p.seconds, p.rps)).collect();
+    let latency = |quantile: fn(&Point) -> Option<f64>| -> Vec<(f64, f64)> {
+        points.iter().filter_map(|p| Some((p.seconds, quantile(p)?))).collect()
+    };
+    let root = SVGBackend::new(path, (900, 640)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
-    let (top, bottom) = root.split_vertically(300);
-    for (area, series, caption, colour) in [
-        (top, throughput, "requests per second", BLUE),
-        (bottom, p99, "p99 latency (ms)", RED),
-    ] {
-        let peak = series.iter().map(|(_, y)| *y).fold(1.0, f64::max) * 1.1;
-        let mut chart = ChartBuilder::on(&area)
-            .caption(caption, ("sans-serif", 18))
-            .margin(10)
-            .x_label_area_size(30)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0.0..seconds, 0.0..peak)
-            .map_err(|e| e.to_string())?;
-        chart
-            .configure_mesh()
-            .x_desc("seconds")
-            .draw()
-            .map_err(|e| e.to_string())?;
-        chart
-            .draw_series(LineSeries::new(series, &colour))
-            .map_err(|e| e.to_string())?;
-    }
+    let body = root.titled(caption, ("sans-serif", 16)).map_err(|e| e.to_string())?;
+    let (top, bottom) = body.split_vertically(300);
+    let rate_caption = format!("requests per second (a point per {width_ms} ms)");
+    let rate = [Series::new("requests/s", throughput, BLUE)];
+    plot_panel(&top, &rate_caption, seconds, &rate).map_err(|e| e.to_string())?;
+    let latencies = [
+        Series::new("p50", latency(|p| p.p50_ms), GREEN),
+        Series::new("p99", latency(|p| p.p99_ms), RED),
+    ];
+    plot_panel(&bottom, "latency (ms)", seconds, &latencies).map_err(|e| e.to_string())?;
     root.present().map_err(|e| e.to_string())
+}
+
+type Area<'a> = plotters::drawing::DrawingArea<plotters::prelude::SVGBackend<'a>, plotters::coord::Shift>;
+type PlotError<'a> = plotters::drawing::DrawingAreaErrorKind<
+    <plotters::prelude::SVGBackend<'a> as plotters::prelude::DrawingBackend>::ErrorType,
+>;
+
+/// A line of the plot, named in its panel's legend.
+struct Series {
+    label: &'static str,
+    points: Vec<(f64, f64)>,
+    colour: plotters::style::RGBColor,
+}
+
+impl Series {
+    fn new(label: &'static str, points: Vec<(f64, f64)>, colour: plotters::style::RGBColor) -> Self {
+        Self { label, points, colour }
+    }
+}
+
+/// One panel: each series a line through its points, a circle on each, and a legend.
+fn plot_panel<'a>(area: &Area<'a>, caption: &str, seconds: f64, series: &[Series]) -> Result<(), PlotError<'a>> {
+    use plotters::prelude::*;
+    let peak = (series.iter())
+        .flat_map(|line| line.points.iter().map(|(_, y)| *y))
+        .fold(1.0, f64::max)
+        * 1.1;
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 16))
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..seconds, 0.0..peak)?;
+    chart.configure_mesh().x_desc("seconds").draw()?;
+    for line in series {
+        let colour = line.colour;
+        chart
+            .draw_series(LineSeries::new(line.points.iter().copied(), colour).point_size(3))?
+            .label(line.label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
 }
