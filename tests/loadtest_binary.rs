@@ -75,6 +75,15 @@ fn a_short_embedded_rush_passes_its_checks_and_writes_its_report() {
 
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(report["scenario"], "rush");
+    let settings = &report["settings"];
+    let expected = serde_json::json!({ "scenario": "rush", "target": "embedded", "fsync": "never", "users": 300, "concurrency": 64, "seats": 20, "seed": 7 });
+    for (name, value) in expected.as_object().unwrap() {
+        assert_eq!(&settings[name], value, "settings.{name}: {settings:#}");
+    }
+    assert!(
+        stdout.contains("settings: rush against embedded (fsync never"),
+        "{stdout}"
+    );
     assert_eq!(report["invariants"]["ok"], true);
     assert_eq!(report["ceilingRatio"], Value::Null);
     assert_eq!(

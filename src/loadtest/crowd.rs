@@ -63,10 +63,7 @@ impl Crowd {
     /// Runs every fan's journey: `--concurrency` at a time, or arriving on schedule.
     pub async fn run(&self, venue: &Venue, options: &Options) -> Vec<FanRecord> {
         let behaviour = behaviour(options);
-        let rate = match options.scenario {
-            Scenario::Steady => Some(options.arrival_rate.unwrap_or(50.0)),
-            _ => options.arrival_rate,
-        };
+        let rate = options.arrival_rate();
         let deadline = (options.scenario == Scenario::Steady).then(|| Instant::now() + options.duration);
         let progress = progress_bar(options.users);
         let slots = Arc::new(tokio::sync::Semaphore::new(if rate.is_some() {

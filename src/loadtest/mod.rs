@@ -5,7 +5,7 @@
 //! The attack scenarios (`hoard`, `flood`, `slow`, and a crowd `--with-flood`) end in a verdict,
 //! PASS or FAIL with the figures it was decided on.
 //!
-//! - [`options`]: the flags.
+//! - [`options`]: the flags; [`settings`]: the flags as the report gives them.
 //! - [`client`]: the timed, recording HTTP client; [`sources`]: the addresses clients send from.
 //! - [`journey`]: one fan's journey, shared with the demo's simulated crowd; [`crowd`]: many.
 //! - [`mod@line`]: joining and leaving the line, for the attack scenarios.
@@ -27,6 +27,7 @@ pub mod options;
 pub mod proof_of_work;
 pub mod raw;
 pub mod report;
+pub mod settings;
 pub mod slow;
 pub mod sources;
 pub mod timeline;
@@ -44,6 +45,7 @@ use journey::{FanRecord, Outcome, Venue};
 use raw::Target;
 use reqwest::Method;
 use serde_json::json;
+use settings::Settings;
 use sources::Sources;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -177,7 +179,7 @@ async fn load(harness: &Harness, recorder: &Recorder) -> Result<bool, String> {
         };
         under_flood::verdict(&options.scenario_name(), &figures)
     });
-    let mut report = report::Report::new(&options.scenario_name(), seconds, &recorded, violations, ceiling_rps);
+    let mut report = report::Report::new(Settings::of(options), seconds, &recorded, violations, ceiling_rps);
     report.verdict = verdict;
     println!("{}", journeys_line(&fans));
     finish(report, &recorded, options)
@@ -202,7 +204,7 @@ async fn attack(harness: &Harness, recorder: &Recorder) -> Result<bool, String> 
         0 => Vec::new(),
         errors => vec![format!("{errors} answers were 5xx")],
     };
-    let mut report = report::Report::new(&options.scenario_name(), seconds, &recorded, violations, None);
+    let mut report = report::Report::new(Settings::of(options), seconds, &recorded, violations, None);
     report.verdict = Some(verdict);
     finish(report, &recorded, options)
 }
@@ -220,7 +222,7 @@ fn finish(report: report::Report, recorded: &client::Recorded, options: &Options
             .map_err(|e| format!("writing {}: {e}", path.display()))?;
     }
     if let Some(path) = &options.plot {
-        report::write_plot(recorded, &report.scenario, path)?;
+        report::write_plot(recorded, &report.settings.line(), path)?;
     }
     Ok(report.invariants.ok && report.verdict.as_ref().is_none_or(|verdict| verdict.pass))
 }

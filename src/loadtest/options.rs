@@ -5,6 +5,9 @@ use clap::{Parser, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Fans arriving a second in a steady run without `--arrival-rate`.
+const STEADY_ARRIVAL_RATE: f64 = 50.0;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Scenario {
     /// `--users` fans arrive at once (or at `--arrival-rate`) for a few seats.
@@ -55,7 +58,7 @@ pub struct Options {
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub duration: Duration,
     /// Fans arriving a second, on schedule whatever the answers' speed (open model). Without it
-    /// a rush runs `--concurrency` fans at a time (closed model).
+    /// a rush runs `--concurrency` fans at a time (closed model), and a steady run has 50.
     #[arg(long)]
     pub arrival_rate: Option<f64>,
     /// Dates of the concert the fans go for.
@@ -131,6 +134,14 @@ impl Options {
         match self.with_flood {
             true => format!("{name} under flood"),
             false => name,
+        }
+    }
+
+    /// Fans arriving a second: a steady run's default, or `--arrival-rate`.
+    pub fn arrival_rate(&self) -> Option<f64> {
+        match self.scenario {
+            Scenario::Steady => Some(self.arrival_rate.unwrap_or(STEADY_ARRIVAL_RATE)),
+            _ => self.arrival_rate,
         }
     }
 }

@@ -1,6 +1,8 @@
-//! The run's report: a table per endpoint, the JSON document of `--json`, the SVG of `--plot`.
+//! The run's report: its settings, a table per endpoint, the JSON document of `--json`, the SVG
+//! of `--plot`.
 
 use super::client::Recorded;
+use super::settings::Settings;
 use super::timeline::Point;
 use super::verdict::Verdict;
 use serde::Serialize;
@@ -30,6 +32,7 @@ pub struct Invariants {
 #[serde(rename_all = "camelCase")]
 pub struct Report {
     pub scenario: String,
+    pub settings: Settings,
     pub duration_seconds: f64,
     pub requests: u64,
     pub throughput_rps: f64,
@@ -47,7 +50,7 @@ fn millis(micros: u64) -> f64 {
 
 impl Report {
     pub fn new(
-        scenario: &str,
+        settings: Settings,
         seconds: f64,
         recorded: &Recorded,
         violations: Vec<String>,
@@ -74,7 +77,8 @@ impl Report {
         let requests = endpoints.values().map(|e| e.count).sum::<u64>();
         let throughput_rps = requests as f64 / seconds;
         Self {
-            scenario: scenario.to_string(),
+            scenario: settings.scenario.clone(),
+            settings,
             duration_seconds: seconds,
             requests,
             throughput_rps,
@@ -89,9 +93,10 @@ impl Report {
         }
     }
 
-    /// The table printed at the end of a run.
+    /// The table printed at the end of a run, under its settings.
     pub fn table(&self) -> String {
-        let mut out = format!(
+        let mut out = format!("settings: {}\n", self.settings.line());
+        out += &format!(
             "{:<40} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8}  {}\n",
             "endpoint", "count", "req/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms", "refusals"
         );
@@ -212,4 +217,53 @@ fn plot_panel<'a>(area: &Area<'a>, caption: &str, seconds: f64, series: &[Series
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .draw()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loadtest::Options;
+    use clap::Parser;
+
+    fn report(args: &[&str]) -> Report {
+        let options = Options::parse_from(["loadtest"].iter().chain(args));
+        Report::new(Settings::of(&options), 2.0, &Recorded::default(), Vec::new(), None)
+    }
+
+    #[test]
+    fn the_settings_head_the_text_and_are_in_the_json() {
+        let args = [
+            "--embedded",
+            "--fsync",
+            "never",
+            "--users",
+            "300",
+            "--concurrency",
+            "64",
+            "--seats",
+            "20",
+            "--seed",
+            "7",
+        ];
+        let report = report(&args);
+        let table = report.table();
+        let line = "settings: rush against embedded (fsync never, active-max 100): 300 users, 64 at a time, 2 dates of 20 seats, seed 7\n";
+        assert!(table.starts_with(line), "{table}");
+        let json = serde_json::to_value(&report).unwrap();
+        let settings = &json["settings"];
+        assert_eq!(
+            (&settings["scenario"], &settings["target"], &settings["fsync"]),
+            (&"rush".into(), &"embedded".into(), &"never".into())
+        );
+        assert_eq!(
+            (&settings["users"], &settings["concurrency"]),
+            (&300.into(), &64.into())
+        );
+        assert_eq!(
+            (&settings["seats"], &settings["dates"], &settings["seed"]),
+            (&20.into(), &2.into(), &7.into())
+        );
+        assert_eq!(settings["duration"], serde_json::Value::Null, "a rush is not timed");
+        assert_eq!(settings["attack"], serde_json::Value::Null);
+    }
 }
