@@ -93,6 +93,20 @@ fn a_short_embedded_rush_passes_its_checks_and_writes_its_report() {
     );
     let payments = &report["endpoints"]["POST /payments"];
     let paid = payments["count"].as_u64().unwrap();
+    let journeys = &report["journeys"];
+    assert_eq!(
+        (&journeys["fans"], &journeys["paid"]),
+        (&300.into(), &paid.into()),
+        "{journeys:#}"
+    );
+    let fans = |figure: &str| journeys[figure]["fans"].as_u64().unwrap();
+    assert_eq!(fans("timeToTicket"), paid, "every fan who paid has a time to ticket");
+    assert!(fans("timeInLine") >= fans("timeToHold") && fans("timeToHold") >= fans("timeToTicket"));
+    for figure in ["timeInLine", "timeToHold", "timeToTicket"] {
+        let (p50, p99) = (journeys[figure]["p50Ms"].as_f64(), journeys[figure]["p99Ms"].as_f64());
+        assert!(p50.unwrap() <= p99.unwrap(), "{figure}: {journeys:#}");
+    }
+    assert!(stdout.contains("time to ticket (token to payment): p50 "), "{stdout}");
     assert!(paid > 0 && paid <= 40, "at most the 40 seats are paid for: {paid}");
     assert!(payments["p99Ms"].as_f64().unwrap() >= payments["p50Ms"].as_f64().unwrap());
     let refused_holds = report["endpoints"]["POST /reservations"]["errors"]["SEAT_UNAVAILABLE"].as_u64();

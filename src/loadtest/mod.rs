@@ -7,7 +7,8 @@
 //!
 //! - [`options`]: the flags; [`settings`]: the flags as the report gives them.
 //! - [`client`]: the timed, recording HTTP client; [`sources`]: the addresses clients send from.
-//! - [`journey`]: one fan's journey, shared with the demo's simulated crowd; [`crowd`]: many.
+//! - [`journey`]: one fan's journey, shared with the demo's simulated crowd; [`crowd`]: many;
+//!   [`journeys`]: the crowd's own figures.
 //! - [`mod@line`]: joining and leaving the line, for the attack scenarios.
 //! - [`proof_of_work`]: solving the server's challenge before a token, when it asks for one.
 //! - [`hoard`], [`flood`], [`slow`], [`under_flood`]: the attacks and their verdicts
@@ -22,6 +23,7 @@ pub mod embedded;
 pub mod flood;
 pub mod hoard;
 pub mod journey;
+pub mod journeys;
 pub mod line;
 pub mod options;
 pub mod proof_of_work;
@@ -180,6 +182,7 @@ async fn load(harness: &Harness, recorder: &Recorder) -> Result<bool, String> {
         under_flood::verdict(&options.scenario_name(), &figures)
     });
     let mut report = report::Report::new(Settings::of(options), seconds, &recorded, violations, ceiling_rps);
+    report.journeys = venue.is_some().then(|| journeys::JourneyFigures::of(&fans));
     report.verdict = verdict;
     println!("{}", journeys_line(&fans));
     finish(report, &recorded, options)

@@ -2,6 +2,7 @@
 //! of `--plot`.
 
 use super::client::Recorded;
+use super::journeys::JourneyFigures;
 use super::settings::Settings;
 use super::timeline::Point;
 use super::verdict::Verdict;
@@ -40,6 +41,8 @@ pub struct Report {
     pub endpoints: BTreeMap<String, EndpointReport>,
     pub invariants: Invariants,
     pub ceiling_ratio: Option<f64>,
+    /// A crowd's own figures: how long its fans spent in line and getting a ticket.
+    pub journeys: Option<JourneyFigures>,
     /// An attack scenario's verdict.
     pub verdict: Option<Verdict>,
 }
@@ -89,6 +92,7 @@ impl Report {
                 violations,
             },
             ceiling_ratio: ceiling_rps.filter(|rps| *rps > 0.0).map(|rps| throughput_rps / rps),
+            journeys: None,
             verdict: None,
         }
     }
@@ -120,6 +124,10 @@ impl Report {
         );
         if let Some(ratio) = self.ceiling_ratio {
             out += &format!(" ({ratio:.2} of the /healthz ceiling)");
+        }
+        if let Some(journeys) = &self.journeys {
+            out += "\n";
+            out += journeys.lines().trim_end();
         }
         out += "\nrefusals by code:";
         if self.errors.is_empty() {
@@ -265,5 +273,19 @@ mod tests {
         );
         assert_eq!(settings["duration"], serde_json::Value::Null, "a rush is not timed");
         assert_eq!(settings["attack"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn a_crowd_s_journey_figures_are_in_the_text_and_the_json() {
+        let mut report = report(&["--embedded"]);
+        assert!(!report.table().contains("time in line"));
+        report.journeys = Some(JourneyFigures::of(&[]));
+        let table = report.table();
+        assert!(table.contains("\ntime in line (token to ACTIVE): none\n"), "{table}");
+        assert!(table.contains("\ntime to ticket (token to payment): none\n"), "{table}");
+        let json = serde_json::to_value(&report).unwrap();
+        for figure in ["timeInLine", "timeToHold", "timeToTicket"] {
+            assert_eq!(json["journeys"][figure]["fans"], 0, "{json:#}");
+        }
     }
 }
