@@ -87,10 +87,11 @@ fn a_short_embedded_rush_passes_its_checks_and_writes_its_report() {
     assert_eq!(report["invariants"]["ok"], true);
     assert_eq!(report["ceilingRatio"], Value::Null);
     assert_eq!(
-        report["errors"]["RATE_LIMITED"],
-        Value::Null,
-        "fans a few to an address stay within a default server's per-client budget"
+        report["errors"],
+        serde_json::json!({}),
+        "no 5xx, no unanswered call, and fans a few to an address stay within a default server's per-client budget"
     );
+    assert_eq!(report["refusals"]["RATE_LIMITED"], Value::Null);
     let payments = &report["endpoints"]["POST /payments"];
     let paid = payments["count"].as_u64().unwrap();
     let journeys = &report["journeys"];
@@ -109,12 +110,17 @@ fn a_short_embedded_rush_passes_its_checks_and_writes_its_report() {
     assert!(stdout.contains("time to ticket (token to payment): p50 "), "{stdout}");
     assert!(paid > 0 && paid <= 40, "at most the 40 seats are paid for: {paid}");
     assert!(payments["p99Ms"].as_f64().unwrap() >= payments["p50Ms"].as_f64().unwrap());
-    let refused_holds = report["endpoints"]["POST /reservations"]["errors"]["SEAT_UNAVAILABLE"].as_u64();
+    let refused_holds = report["endpoints"]["POST /reservations"]["refusals"]["SEAT_UNAVAILABLE"].as_u64();
+    assert!(
+        refused_holds.unwrap() > 0,
+        "a rush of 300 for 40 seats is refused seats: {report:#}"
+    );
     assert_eq!(
         refused_holds,
-        report["errors"]["SEAT_UNAVAILABLE"].as_u64(),
+        report["refusals"]["SEAT_UNAVAILABLE"].as_u64(),
         "only holds are refused a seat"
     );
+    assert!(stdout.contains("\nerrors: none\n"), "{stdout}");
     assert_eq!(
         report["endpoints"]["POST /users"]["count"], 300,
         "the checks after the run are not counted"
@@ -196,15 +202,22 @@ fn a_flood_is_refused_and_fans_who_join_meanwhile_stay_near_the_front() {
     assert_eq!(verdict["pass"], true, "{verdict:#}");
     assert!(output.status.success());
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    let refused = report["endpoints"]["flood POST /users"]["errors"]["RATE_LIMITED"]
+    let refused = report["endpoints"]["flood POST /users"]["refusals"]["RATE_LIMITED"]
         .as_u64()
         .unwrap();
     assert!(refused > 0, "{report:#}");
     assert_eq!(
-        report["endpoints"]["POST /users"]["errors"],
-        serde_json::json!({}),
-        "the fans, on addresses of their own, are never refused"
+        report["endpoints"]["flood POST /users"]["errors"]["RATE_LIMITED"],
+        Value::Null,
+        "a flood expects to be refused"
     );
+    for unsuccessful in ["refusals", "errors"] {
+        assert_eq!(
+            report["endpoints"]["POST /users"][unsuccessful],
+            serde_json::json!({}),
+            "the fans, on addresses of their own, are never refused"
+        );
+    }
     assert!(
         figures(&verdict).contains("the fan right after it: position"),
         "{verdict:#}"

@@ -1,7 +1,8 @@
 //! The harness's HTTP client: every call is timed and counted under its endpoint's name, with the
-//! error code of every refusal, and over time for the plot.
+//! code of every call that did not succeed (a call with no answer too), and over time for the plot.
 
 use super::proof_of_work;
+use super::refusals::UNREACHABLE;
 use super::timeline::Timeline;
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
@@ -21,11 +22,19 @@ fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, LATENCY_MICROS_MAX, 3).expect("valid histogram bounds")
 }
 
-/// What one endpoint saw.
+/// What one endpoint saw: the latency of its answers, and its unsuccessful calls by code.
 pub struct EndpointFigures {
     pub latency_micros: Histogram<u64>,
-    /// Refusals by code.
-    pub errors: BTreeMap<String, u64>,
+    pub unsuccessful: BTreeMap<String, u64>,
+}
+
+impl EndpointFigures {
+    fn new() -> Self {
+        Self {
+            latency_micros: histogram(),
+            unsuccessful: BTreeMap::new(),
+        }
+    }
 }
 
 /// Every call's latency and outcome, shared by all fans.
@@ -44,7 +53,9 @@ struct Recording {
 #[derive(Default)]
 pub struct Recorded {
     pub endpoints: BTreeMap<&'static str, EndpointFigures>,
-    pub errors: BTreeMap<String, u64>,
+    /// Calls that did not succeed, by the problem's code, the status when there was none, or
+    /// UNREACHABLE when no answer came; the report tells the refusals from the errors.
+    pub unsuccessful: BTreeMap<String, u64>,
     pub server_errors: u64,
     pub timeline: Timeline,
     /// From the take before to this one: the time the timeline covers.
@@ -75,23 +86,26 @@ impl Recorder {
         let mut recording = self.inner.lock();
         let at = recording.started.elapsed();
         let inner = &mut recording.recorded;
-        let figures = inner.endpoints.entry(endpoint).or_insert_with(|| EndpointFigures {
-            latency_micros: histogram(),
-            errors: BTreeMap::new(),
-        });
+        let figures = inner.endpoints.entry(endpoint).or_insert_with(EndpointFigures::new);
         figures.latency_micros.saturating_record(micros);
-        if let Some(code) = &error {
-            *figures.errors.entry(code.clone()).or_default() += 1;
-        }
         if self.keeps_timeline {
             inner.timeline.record(at, micros);
         }
         if let Some(code) = error {
-            *inner.errors.entry(code).or_default() += 1;
+            inner.count_unsuccessful(endpoint, code);
         }
         if server_error {
             inner.server_errors += 1;
         }
+    }
+
+    /// A call that got no answer: counted, but with no latency, which would only be the time the
+    /// client took to give up.
+    fn record_unreachable(&self, endpoint: &'static str) {
+        self.inner
+            .lock()
+            .recorded
+            .count_unsuccessful(endpoint, UNREACHABLE.to_string());
     }
 
     /// Everything recorded since the last take, leaving the recorder empty and its timeline
@@ -103,6 +117,14 @@ impl Recorder {
         taken.span = now.saturating_duration_since(recording.started);
         recording.started = now;
         taken
+    }
+}
+
+impl Recorded {
+    fn count_unsuccessful(&mut self, endpoint: &'static str, code: String) {
+        let figures = self.endpoints.entry(endpoint).or_insert_with(EndpointFigures::new);
+        *figures.unsuccessful.entry(code.clone()).or_default() += 1;
+        *self.unsuccessful.entry(code).or_default() += 1;
     }
 }
 
@@ -271,6 +293,12 @@ impl Api {
             .await
     }
 
+    /// A call that got no answer, counted as such.
+    fn unreachable(&self, endpoint: &'static str, error: reqwest::Error) -> Unreachable {
+        self.recorder.record_unreachable(endpoint);
+        Unreachable(error.to_string())
+    }
+
     async fn send(
         &self,
         endpoint: &'static str,
@@ -294,14 +322,20 @@ impl Api {
             request = request.header("X-Admin-Key", self.admin_key.clone().unwrap_or_default());
         }
         let started = Instant::now();
-        let response = request.send().await.map_err(|error| Unreachable(error.to_string()))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|error| self.unreachable(endpoint, error))?;
         let status = response.status();
         let retry_after = response
             .headers()
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|value| value.to_str().ok()?.trim().parse().ok())
             .map(Duration::from_secs);
-        let bytes = response.bytes().await.map_err(|error| Unreachable(error.to_string()))?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|error| self.unreachable(endpoint, error))?;
         let latency = started.elapsed();
         let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         let reply = Reply {

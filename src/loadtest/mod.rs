@@ -14,7 +14,7 @@
 //! - [`hoard`], [`flood`], [`slow`], [`under_flood`]: the attacks and their verdicts
 //!   ([`verdict`]); [`raw`]: connections no client library would make.
 //! - [`verify`]: the checks after a run; [`report`]: the table, the JSON and the plot, whose
-//!   points come from the [`timeline`].
+//!   points come from the [`timeline`], and whose refusals are told from errors by [`refusals`].
 //! - [`embedded`]: the server `--embedded` starts.
 
 pub mod client;
@@ -28,6 +28,7 @@ pub mod line;
 pub mod options;
 pub mod proof_of_work;
 pub mod raw;
+pub mod refusals;
 pub mod report;
 pub mod settings;
 pub mod slow;
@@ -47,7 +48,6 @@ use journey::{FanRecord, Outcome, Venue};
 use raw::Target;
 use reqwest::Method;
 use serde_json::json;
-use settings::Settings;
 use sources::Sources;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -181,7 +181,7 @@ async fn load(harness: &Harness, recorder: &Recorder) -> Result<bool, String> {
         };
         under_flood::verdict(&options.scenario_name(), &figures)
     });
-    let mut report = report::Report::new(Settings::of(options), seconds, &recorded, violations, ceiling_rps);
+    let mut report = report::Report::new(options, seconds, &recorded, violations, ceiling_rps);
     report.journeys = venue.is_some().then(|| journeys::JourneyFigures::of(&fans));
     report.verdict = verdict;
     println!("{}", journeys_line(&fans));
@@ -207,7 +207,7 @@ async fn attack(harness: &Harness, recorder: &Recorder) -> Result<bool, String> 
         0 => Vec::new(),
         errors => vec![format!("{errors} answers were 5xx")],
     };
-    let mut report = report::Report::new(Settings::of(options), seconds, &recorded, violations, None);
+    let mut report = report::Report::new(options, seconds, &recorded, violations, None);
     report.verdict = Some(verdict);
     finish(report, &recorded, options)
 }

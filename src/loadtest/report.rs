@@ -3,6 +3,8 @@
 
 use super::client::Recorded;
 use super::journeys::JourneyFigures;
+use super::options::Options;
+use super::refusals::{self, Expected};
 use super::settings::Settings;
 use super::timeline::Point;
 use super::verdict::Verdict;
@@ -20,6 +22,9 @@ pub struct EndpointReport {
     pub p99_ms: f64,
     pub p999_ms: f64,
     pub max_ms: f64,
+    /// Unsuccessful calls the scenario expects, by code (a seat taken, a flood's 429).
+    pub refusals: BTreeMap<String, u64>,
+    /// Every other unsuccessful call, by code: unexpected 4xx, 5xx, and UNREACHABLE for no answer.
     pub errors: BTreeMap<String, u64>,
 }
 
@@ -37,6 +42,8 @@ pub struct Report {
     pub duration_seconds: f64,
     pub requests: u64,
     pub throughput_rps: f64,
+    /// The endpoints' refusals and errors, summed.
+    pub refusals: BTreeMap<String, u64>,
     pub errors: BTreeMap<String, u64>,
     pub endpoints: BTreeMap<String, EndpointReport>,
     pub invariants: Invariants,
@@ -53,17 +60,19 @@ fn millis(micros: u64) -> f64 {
 
 impl Report {
     pub fn new(
-        settings: Settings,
+        options: &Options,
         seconds: f64,
         recorded: &Recorded,
         violations: Vec<String>,
         ceiling_rps: Option<f64>,
     ) -> Self {
+        let expected = Expected::of(options);
         let endpoints: BTreeMap<String, EndpointReport> = recorded
             .endpoints
             .iter()
             .map(|(name, figures)| {
                 let h = &figures.latency_micros;
+                let split = refusals::split(&figures.unsuccessful, &expected);
                 let report = EndpointReport {
                     count: h.len(),
                     rps: h.len() as f64 / seconds,
@@ -72,20 +81,24 @@ impl Report {
                     p99_ms: millis(h.value_at_quantile(0.99)),
                     p999_ms: millis(h.value_at_quantile(0.999)),
                     max_ms: millis(h.max()),
-                    errors: figures.errors.clone(),
+                    refusals: split.refusals,
+                    errors: split.errors,
                 };
                 (name.to_string(), report)
             })
             .collect();
         let requests = endpoints.values().map(|e| e.count).sum::<u64>();
         let throughput_rps = requests as f64 / seconds;
+        let split = refusals::split(&recorded.unsuccessful, &expected);
+        let settings = Settings::of(options);
         Self {
             scenario: settings.scenario.clone(),
             settings,
             duration_seconds: seconds,
             requests,
             throughput_rps,
-            errors: recorded.errors.clone(),
+            refusals: split.refusals,
+            errors: split.errors,
             endpoints,
             invariants: Invariants {
                 ok: violations.is_empty(),
@@ -102,10 +115,13 @@ impl Report {
         let mut out = format!("settings: {}\n", self.settings.line());
         out += &format!(
             "{:<40} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8}  {}\n",
-            "endpoint", "count", "req/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms", "refusals"
+            "endpoint", "count", "req/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms", "refusals | errors"
         );
         for (name, e) in &self.endpoints {
-            let refusals: Vec<String> = e.errors.iter().map(|(code, count)| format!("{code}={count}")).collect();
+            let mut unsuccessful = counts(&e.refusals);
+            if !e.errors.is_empty() {
+                unsuccessful += &format!(" | {}", counts(&e.errors));
+            }
             out += &format!(
                 "{name:<40} {:>9} {:>10.1} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2}  {}\n",
                 e.count,
@@ -115,7 +131,7 @@ impl Report {
                 e.p99_ms,
                 e.p999_ms,
                 e.max_ms,
-                refusals.join(" ")
+                unsuccessful.trim_start()
             );
         }
         out += &format!(
@@ -129,13 +145,8 @@ impl Report {
             out += "\n";
             out += journeys.lines().trim_end();
         }
-        out += "\nrefusals by code:";
-        if self.errors.is_empty() {
-            out += " none";
-        }
-        for (code, count) in &self.errors {
-            out += &format!(" {code}={count}");
-        }
+        out += &format!("\nrefusals the scenario expects: {}", counts_or_none(&self.refusals));
+        out += &format!("\nerrors: {}", counts_or_none(&self.errors));
         out += if self.invariants.ok {
             "\ninvariants: all hold\n"
         } else {
@@ -150,6 +161,19 @@ impl Report {
     pub fn write_json(&self, path: &Path) -> std::io::Result<()> {
         let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
         std::fs::write(path, text)
+    }
+}
+
+/// `SEAT_UNAVAILABLE=248 RATE_LIMITED=3`.
+fn counts(by_code: &BTreeMap<String, u64>) -> String {
+    let counts: Vec<String> = by_code.iter().map(|(code, count)| format!("{code}={count}")).collect();
+    counts.join(" ")
+}
+
+fn counts_or_none(by_code: &BTreeMap<String, u64>) -> String {
+    match by_code.is_empty() {
+        true => "none".into(),
+        false => counts(by_code),
     }
 }
 
@@ -230,12 +254,15 @@ fn plot_panel<'a>(area: &Area<'a>, caption: &str, seconds: f64, series: &[Series
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::loadtest::Options;
     use clap::Parser;
 
     fn report(args: &[&str]) -> Report {
+        report_of(args, &Recorded::default())
+    }
+
+    fn report_of(args: &[&str], recorded: &Recorded) -> Report {
         let options = Options::parse_from(["loadtest"].iter().chain(args));
-        Report::new(Settings::of(&options), 2.0, &Recorded::default(), Vec::new(), None)
+        Report::new(&options, 2.0, recorded, Vec::new(), None)
     }
 
     #[test]
@@ -273,6 +300,37 @@ mod tests {
         );
         assert_eq!(settings["duration"], serde_json::Value::Null, "a rush is not timed");
         assert_eq!(settings["attack"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn refusals_and_errors_are_apart_in_the_text_and_the_json() {
+        let unsuccessful: BTreeMap<String, u64> = [("SEAT_UNAVAILABLE", 248), ("UNREACHABLE", 2)]
+            .map(|(code, count)| (code.to_string(), count))
+            .into();
+        let mut recorded = Recorded::default();
+        let figures = crate::loadtest::client::EndpointFigures {
+            latency_micros: hdrhistogram::Histogram::new(3).unwrap(),
+            unsuccessful: unsuccessful.clone(),
+        };
+        recorded.endpoints.insert("POST /reservations", figures);
+        recorded.unsuccessful = unsuccessful;
+        let report = report_of(&["--embedded"], &recorded);
+        let table = report.table();
+        assert!(
+            table.contains("\nrefusals the scenario expects: SEAT_UNAVAILABLE=248\nerrors: UNREACHABLE=2\n"),
+            "{table}"
+        );
+        assert!(table.contains("  SEAT_UNAVAILABLE=248 | UNREACHABLE=2\n"), "{table}");
+        let json = serde_json::to_value(&report).unwrap();
+        let holds = &json["endpoints"]["POST /reservations"];
+        for figures in [&json, holds] {
+            assert_eq!(
+                figures["refusals"],
+                serde_json::json!({ "SEAT_UNAVAILABLE": 248 }),
+                "{json:#}"
+            );
+            assert_eq!(figures["errors"], serde_json::json!({ "UNREACHABLE": 2 }), "{json:#}");
+        }
     }
 
     #[test]
