@@ -318,3 +318,24 @@ fn a_flood_goes_beside_a_crowd_only() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--with-flood goes with the rush or steady"));
 }
+
+#[test]
+fn a_steady_run_lasts_its_duration_unless_its_users_would_cut_it_short() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let steady = ["--scenario", "steady", "--arrival-rate", "20", "--duration", "2s"];
+    let output = loadtest(&steady, &json);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["settings"]["users"], 40, "20 a second for 2 s: {report:#}");
+    assert_eq!(report["endpoints"]["POST /users"]["count"], 40, "{report:#}");
+
+    let cut_short = loadtest(&[&steady[..], &["--users", "10"]].concat(), &json);
+    assert_eq!(cut_short.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&cut_short.stderr);
+    assert!(
+        stderr.contains("have all arrived after 0.5 s, before --duration 2s is over"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("give --users 40 or more"), "{stderr}");
+}

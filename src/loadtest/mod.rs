@@ -117,7 +117,7 @@ fn check_combination(options: &Options) -> Result<(), String> {
     if options.with_flood && !matches!(options.scenario, Scenario::Rush | Scenario::Steady) {
         return Err("--with-flood goes with the rush or steady scenario only".into());
     }
-    Ok(())
+    options.check_crowd_size()
 }
 
 /// A flood told apart from the fans, or slow connections spread over several clients, need
@@ -134,7 +134,7 @@ async fn load(harness: &Harness, recorder: &Recorder) -> Result<bool, String> {
         true => Some(ceiling(api, options.concurrency, options.duration.min(Duration::from_secs(5))).await),
         false => None,
     };
-    let crowd = Crowd::new(api, &harness.sources, options.users);
+    let crowd = Crowd::new(api, &harness.sources, options.crowd_size());
     match options.scenario {
         Scenario::Ceiling => warm_up(api, options.concurrency).await,
         _ => crowd.warm_up(options.concurrency).await,

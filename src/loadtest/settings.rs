@@ -63,7 +63,7 @@ impl Settings {
             target: options.url.clone().unwrap_or_else(|| "embedded".into()),
             fsync: embedded.then(|| format!("{:?}", options.fsync).to_lowercase()),
             active_max: embedded.then_some(options.active_max),
-            users: crowd.then_some(options.users),
+            users: crowd.then_some(options.crowd_size()),
             concurrency: options.concurrency,
             arrival_rate: options.arrival_rate(),
             duration: uses_duration(options).then(|| text(options.duration)),
@@ -193,7 +193,7 @@ mod tests {
         assert_eq!(steady.fsync, None);
         let line = steady.line();
         assert!(
-            line.starts_with("steady against http://127.0.0.1:8080: 200 users a second for 30s ("),
+            line.starts_with("steady against http://127.0.0.1:8080: 200 users a second for 30s (6000 users), "),
             "{line}"
         );
     }
