@@ -75,28 +75,62 @@ fn a_short_embedded_rush_passes_its_checks_and_writes_its_report() {
 
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(report["scenario"], "rush");
+    let settings = &report["settings"];
+    let expected = serde_json::json!({ "scenario": "rush", "target": "embedded", "fsync": "never", "users": 300, "concurrency": 64, "seats": 20, "seed": 7 });
+    for (name, value) in expected.as_object().unwrap() {
+        assert_eq!(&settings[name], value, "settings.{name}: {settings:#}");
+    }
+    assert!(
+        stdout.contains("settings: rush against embedded (fsync never"),
+        "{stdout}"
+    );
     assert_eq!(report["invariants"]["ok"], true);
     assert_eq!(report["ceilingRatio"], Value::Null);
     assert_eq!(
-        report["errors"]["RATE_LIMITED"],
-        Value::Null,
-        "fans a few to an address stay within a default server's per-client budget"
+        report["errors"],
+        serde_json::json!({}),
+        "no 5xx, no unanswered call, and fans a few to an address stay within a default server's per-client budget"
     );
+    assert_eq!(report["refusals"]["RATE_LIMITED"], Value::Null);
     let payments = &report["endpoints"]["POST /payments"];
     let paid = payments["count"].as_u64().unwrap();
+    let journeys = &report["journeys"];
+    assert_eq!(
+        (&journeys["fans"], &journeys["paid"]),
+        (&300.into(), &paid.into()),
+        "{journeys:#}"
+    );
+    let fans = |figure: &str| journeys[figure]["fans"].as_u64().unwrap();
+    assert_eq!(fans("timeToTicket"), paid, "every fan who paid has a time to ticket");
+    assert!(fans("timeInLine") >= fans("timeToHold") && fans("timeToHold") >= fans("timeToTicket"));
+    for figure in ["timeInLine", "timeToHold", "timeToTicket"] {
+        let (p50, p99) = (journeys[figure]["p50Ms"].as_f64(), journeys[figure]["p99Ms"].as_f64());
+        assert!(p50.unwrap() <= p99.unwrap(), "{figure}: {journeys:#}");
+    }
+    assert!(stdout.contains("time to ticket (token to payment): p50 "), "{stdout}");
     assert!(paid > 0 && paid <= 40, "at most the 40 seats are paid for: {paid}");
     assert!(payments["p99Ms"].as_f64().unwrap() >= payments["p50Ms"].as_f64().unwrap());
-    let refused_holds = report["endpoints"]["POST /reservations"]["errors"]["SEAT_UNAVAILABLE"].as_u64();
+    let refused_holds = report["endpoints"]["POST /reservations"]["refusals"]["SEAT_UNAVAILABLE"].as_u64();
+    assert!(
+        refused_holds.unwrap() > 0,
+        "a rush of 300 for 40 seats is refused seats: {report:#}"
+    );
     assert_eq!(
         refused_holds,
-        report["errors"]["SEAT_UNAVAILABLE"].as_u64(),
+        report["refusals"]["SEAT_UNAVAILABLE"].as_u64(),
         "only holds are refused a seat"
     );
+    assert!(stdout.contains("\nerrors: none\n"), "{stdout}");
     assert_eq!(
         report["endpoints"]["POST /users"]["count"], 300,
         "the checks after the run are not counted"
     );
-    assert!(std::fs::read_to_string(&plot).unwrap().starts_with("<svg"));
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert!(svg.starts_with("<svg"));
+    assert!(svg.matches("<circle").count() >= 3, "a marker on each point: {svg}");
+    for series in ["requests/s", "p50", "p99"] {
+        assert!(svg.contains(&format!("\n{series}\n")), "a {series} series: {svg}");
+    }
 }
 
 #[test]
@@ -168,15 +202,22 @@ fn a_flood_is_refused_and_fans_who_join_meanwhile_stay_near_the_front() {
     assert_eq!(verdict["pass"], true, "{verdict:#}");
     assert!(output.status.success());
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    let refused = report["endpoints"]["flood POST /users"]["errors"]["RATE_LIMITED"]
+    let refused = report["endpoints"]["flood POST /users"]["refusals"]["RATE_LIMITED"]
         .as_u64()
         .unwrap();
     assert!(refused > 0, "{report:#}");
     assert_eq!(
-        report["endpoints"]["POST /users"]["errors"],
-        serde_json::json!({}),
-        "the fans, on addresses of their own, are never refused"
+        report["endpoints"]["flood POST /users"]["errors"]["RATE_LIMITED"],
+        Value::Null,
+        "a flood expects to be refused"
     );
+    for unsuccessful in ["refusals", "errors"] {
+        assert_eq!(
+            report["endpoints"]["POST /users"][unsuccessful],
+            serde_json::json!({}),
+            "the fans, on addresses of their own, are never refused"
+        );
+    }
     assert!(
         figures(&verdict).contains("the fan right after it: position"),
         "{verdict:#}"
@@ -276,4 +317,25 @@ fn a_flood_goes_beside_a_crowd_only() {
         .output();
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--with-flood goes with the rush or steady"));
+}
+
+#[test]
+fn a_steady_run_lasts_its_duration_unless_its_users_would_cut_it_short() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let steady = ["--scenario", "steady", "--arrival-rate", "20", "--duration", "2s"];
+    let output = loadtest(&steady, &json);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["settings"]["users"], 40, "20 a second for 2 s: {report:#}");
+    assert_eq!(report["endpoints"]["POST /users"]["count"], 40, "{report:#}");
+
+    let cut_short = loadtest(&[&steady[..], &["--users", "10"]].concat(), &json);
+    assert_eq!(cut_short.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&cut_short.stderr);
+    assert!(
+        stderr.contains("have all arrived after 0.5 s, before --duration 2s is over"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("give --users 40 or more"), "{stderr}");
 }

@@ -1,7 +1,9 @@
 //! The harness's HTTP client: every call is timed and counted under its endpoint's name, with the
-//! error code of every refusal, second by second for the plot.
+//! code of every call that did not succeed (a call with no answer too), and over time for the plot.
 
 use super::proof_of_work;
+use super::refusals::UNREACHABLE;
+use super::timeline::Timeline;
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
 use reqwest::{Method, StatusCode};
@@ -20,42 +22,54 @@ fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, LATENCY_MICROS_MAX, 3).expect("valid histogram bounds")
 }
 
-/// What one endpoint saw.
+/// What one endpoint saw: the latency of its answers, and its unsuccessful calls by code.
 pub struct EndpointFigures {
     pub latency_micros: Histogram<u64>,
-    /// Refusals by code.
-    pub errors: BTreeMap<String, u64>,
+    pub unsuccessful: BTreeMap<String, u64>,
 }
 
-/// One second of the run: requests finished, and their latencies.
-pub struct Second {
-    pub requests: u64,
-    pub latency_micros: Histogram<u64>,
+impl EndpointFigures {
+    fn new() -> Self {
+        Self {
+            latency_micros: histogram(),
+            unsuccessful: BTreeMap::new(),
+        }
+    }
 }
 
 /// Every call's latency and outcome, shared by all fans.
 pub struct Recorder {
-    started: Instant,
-    /// A run keeps a histogram for every second, for its plot; the demo, which runs for hours,
-    /// keeps none.
+    /// A run keeps its timeline, for its plot; the demo, which runs for hours, keeps none.
     keeps_timeline: bool,
-    inner: Mutex<Recorded>,
+    inner: Mutex<Recording>,
+}
+
+/// What is being recorded, and since when: the timeline counts from the last [`Recorder::take`].
+struct Recording {
+    started: Instant,
+    recorded: Recorded,
 }
 
 #[derive(Default)]
 pub struct Recorded {
     pub endpoints: BTreeMap<&'static str, EndpointFigures>,
-    pub errors: BTreeMap<String, u64>,
+    /// Calls that did not succeed, by the problem's code, the status when there was none, or
+    /// UNREACHABLE when no answer came; the report tells the refusals from the errors.
+    pub unsuccessful: BTreeMap<String, u64>,
     pub server_errors: u64,
-    pub timeline: Vec<Second>,
+    pub timeline: Timeline,
+    /// From the take before to this one: the time the timeline covers.
+    pub span: Duration,
 }
 
 impl Recorder {
     pub fn new() -> Self {
         Self {
-            started: Instant::now(),
             keeps_timeline: true,
-            inner: Mutex::new(Recorded::default()),
+            inner: Mutex::new(Recording {
+                started: Instant::now(),
+                recorded: Recorded::default(),
+            }),
         }
     }
 
@@ -69,38 +83,48 @@ impl Recorder {
 
     fn record(&self, endpoint: &'static str, latency: Duration, error: Option<String>, server_error: bool) {
         let micros = (latency.as_micros() as u64).clamp(1, LATENCY_MICROS_MAX);
-        let second = self.started.elapsed().as_secs() as usize;
-        let mut inner = self.inner.lock();
-        let figures = inner.endpoints.entry(endpoint).or_insert_with(|| EndpointFigures {
-            latency_micros: histogram(),
-            errors: BTreeMap::new(),
-        });
+        let mut recording = self.inner.lock();
+        let at = recording.started.elapsed();
+        let inner = &mut recording.recorded;
+        let figures = inner.endpoints.entry(endpoint).or_insert_with(EndpointFigures::new);
         figures.latency_micros.saturating_record(micros);
-        if let Some(code) = &error {
-            *figures.errors.entry(code.clone()).or_default() += 1;
-        }
         if self.keeps_timeline {
-            while inner.timeline.len() <= second {
-                inner.timeline.push(Second {
-                    requests: 0,
-                    latency_micros: histogram(),
-                });
-            }
-            let slot = &mut inner.timeline[second];
-            slot.requests += 1;
-            slot.latency_micros.saturating_record(micros);
+            inner.timeline.record(at, micros);
         }
         if let Some(code) = error {
-            *inner.errors.entry(code).or_default() += 1;
+            inner.count_unsuccessful(endpoint, code);
         }
         if server_error {
             inner.server_errors += 1;
         }
     }
 
-    /// Everything recorded so far, leaving the recorder empty.
+    /// A call that got no answer: counted, but with no latency, which would only be the time the
+    /// client took to give up.
+    fn record_unreachable(&self, endpoint: &'static str) {
+        self.inner
+            .lock()
+            .recorded
+            .count_unsuccessful(endpoint, UNREACHABLE.to_string());
+    }
+
+    /// Everything recorded since the last take, leaving the recorder empty and its timeline
+    /// starting now: a run takes once before its clock starts and once after it stops.
     pub fn take(&self) -> Recorded {
-        std::mem::take(&mut *self.inner.lock())
+        let mut recording = self.inner.lock();
+        let now = Instant::now();
+        let mut taken = std::mem::take(&mut recording.recorded);
+        taken.span = now.saturating_duration_since(recording.started);
+        recording.started = now;
+        taken
+    }
+}
+
+impl Recorded {
+    fn count_unsuccessful(&mut self, endpoint: &'static str, code: String) {
+        let figures = self.endpoints.entry(endpoint).or_insert_with(EndpointFigures::new);
+        *figures.unsuccessful.entry(code.clone()).or_default() += 1;
+        *self.unsuccessful.entry(code).or_default() += 1;
     }
 }
 
@@ -269,6 +293,12 @@ impl Api {
             .await
     }
 
+    /// A call that got no answer, counted as such.
+    fn unreachable(&self, endpoint: &'static str, error: reqwest::Error) -> Unreachable {
+        self.recorder.record_unreachable(endpoint);
+        Unreachable(error.to_string())
+    }
+
     async fn send(
         &self,
         endpoint: &'static str,
@@ -292,14 +322,20 @@ impl Api {
             request = request.header("X-Admin-Key", self.admin_key.clone().unwrap_or_default());
         }
         let started = Instant::now();
-        let response = request.send().await.map_err(|error| Unreachable(error.to_string()))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|error| self.unreachable(endpoint, error))?;
         let status = response.status();
         let retry_after = response
             .headers()
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|value| value.to_str().ok()?.trim().parse().ok())
             .map(Duration::from_secs);
-        let bytes = response.bytes().await.map_err(|error| Unreachable(error.to_string()))?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|error| self.unreachable(endpoint, error))?;
         let latency = started.elapsed();
         let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         let reply = Reply {

@@ -63,26 +63,25 @@ impl Crowd {
     /// Runs every fan's journey: `--concurrency` at a time, or arriving on schedule.
     pub async fn run(&self, venue: &Venue, options: &Options) -> Vec<FanRecord> {
         let behaviour = behaviour(options);
-        let rate = match options.scenario {
-            Scenario::Steady => Some(options.arrival_rate.unwrap_or(50.0)),
-            _ => options.arrival_rate,
-        };
-        let deadline = (options.scenario == Scenario::Steady).then(|| Instant::now() + options.duration);
-        let progress = progress_bar(options.users);
+        let rate = options.arrival_rate();
+        let progress = progress_bar(options.crowd_size());
         let slots = Arc::new(tokio::sync::Semaphore::new(if rate.is_some() {
             usize::MAX >> 4
         } else {
             options.concurrency.max(1)
         }));
         let started = Instant::now();
+        let deadline = (options.scenario == Scenario::Steady).then(|| started + options.duration);
         let mut journeys = Vec::new();
-        for fan in 0..options.users {
-            if let Some(rate) = rate {
-                let due = started + Duration::from_secs_f64(fan as f64 / rate);
-                tokio::time::sleep_until(due.into()).await;
-            }
-            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+        for fan in 0..options.crowd_size() {
+            let due = rate.map(|rate| started + Duration::from_secs_f64(fan as f64 / rate));
+            // A steady run's fans are the ones due before its end, however late the harness wakes
+            // for them: the count follows the schedule, not the machine's load.
+            if deadline.zip(due).is_some_and(|(deadline, due)| due >= deadline) {
                 break;
+            }
+            if let Some(due) = due {
+                tokio::time::sleep_until(due.into()).await;
             }
             let permit = slots.clone().acquire_owned().await.expect("the semaphore stays open");
             let (api, venue, behaviour, progress) = (

@@ -66,13 +66,26 @@ pub struct FanRecord {
     pub joined: Option<Joined>,
     /// When the token was asked for.
     pub token_asked: Option<Instant>,
+    /// When the fan's hold was granted, and its payment answered 201 (the answers' arrival).
+    pub held: Option<Instant>,
+    pub paid: Option<Instant>,
     pub outcome: Outcome,
 }
 
 impl FanRecord {
     /// How long the fan waited from asking for its token to seeing it ACTIVE.
-    pub fn waited(&self) -> Option<std::time::Duration> {
+    pub fn waited(&self) -> Option<Duration> {
         Some(self.active_seen?.saturating_duration_since(self.token_asked?))
+    }
+
+    /// From seeing its token ACTIVE to its hold granted.
+    pub fn to_hold(&self) -> Option<Duration> {
+        Some(self.held?.saturating_duration_since(self.active_seen?))
+    }
+
+    /// From asking for its token to its payment's answer: what a fan calls getting a ticket.
+    pub fn to_ticket(&self) -> Option<Duration> {
+        Some(self.paid?.saturating_duration_since(self.token_asked?))
     }
 }
 
@@ -128,6 +141,8 @@ pub async fn run_within(
             waiting_asked: None,
             joined: None,
             token_asked: None,
+            held: None,
+            paid: None,
             outcome: Outcome::NoSeat,
         },
         token: String::new(),
@@ -231,6 +246,7 @@ impl Fan<'_> {
         let Some(held) = self.hold_some_seat(&date, &available).await? else {
             return Ok(Outcome::NoSeat);
         };
+        self.record.held = Some(Instant::now());
         self.pause().await;
         let price = held.body["price"].as_i64().unwrap_or(self.venue.price);
         let charged = self
@@ -285,6 +301,7 @@ impl Fan<'_> {
         if !paid.ok() {
             return Ok(failed("pay", &paid));
         }
+        self.record.paid = Some(Instant::now());
         Ok(Outcome::Paid {
             date: date.to_string(),
             seat_number: held.body["seatNumber"].as_i64().unwrap_or_default(),

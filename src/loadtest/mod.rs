@@ -5,14 +5,16 @@
 //! The attack scenarios (`hoard`, `flood`, `slow`, and a crowd `--with-flood`) end in a verdict,
 //! PASS or FAIL with the figures it was decided on.
 //!
-//! - [`options`]: the flags.
+//! - [`options`]: the flags; [`settings`]: the flags as the report gives them.
 //! - [`client`]: the timed, recording HTTP client; [`sources`]: the addresses clients send from.
-//! - [`journey`]: one fan's journey, shared with the demo's simulated crowd; [`crowd`]: many.
+//! - [`journey`]: one fan's journey, shared with the demo's simulated crowd; [`crowd`]: many;
+//!   [`journeys`]: the crowd's own figures.
 //! - [`mod@line`]: joining and leaving the line, for the attack scenarios.
 //! - [`proof_of_work`]: solving the server's challenge before a token, when it asks for one.
 //! - [`hoard`], [`flood`], [`slow`], [`under_flood`]: the attacks and their verdicts
 //!   ([`verdict`]); [`raw`]: connections no client library would make.
-//! - [`verify`]: the checks after a run; [`report`]: the table, the JSON and the plot.
+//! - [`verify`]: the checks after a run; [`report`]: the table, the JSON and the plot, whose
+//!   points come from the [`timeline`], and whose refusals are told from errors by [`refusals`].
 //! - [`embedded`]: the server `--embedded` starts.
 
 pub mod client;
@@ -21,13 +23,17 @@ pub mod embedded;
 pub mod flood;
 pub mod hoard;
 pub mod journey;
+pub mod journeys;
 pub mod line;
 pub mod options;
 pub mod proof_of_work;
 pub mod raw;
+pub mod refusals;
 pub mod report;
+pub mod settings;
 pub mod slow;
 pub mod sources;
+pub mod timeline;
 pub mod under_flood;
 pub mod verdict;
 pub mod verify;
@@ -111,7 +117,7 @@ fn check_combination(options: &Options) -> Result<(), String> {
     if options.with_flood && !matches!(options.scenario, Scenario::Rush | Scenario::Steady) {
         return Err("--with-flood goes with the rush or steady scenario only".into());
     }
-    Ok(())
+    options.check_crowd_size()
 }
 
 /// A flood told apart from the fans, or slow connections spread over several clients, need
@@ -128,7 +134,7 @@ async fn load(harness: &Harness, recorder: &Recorder) -> Result<bool, String> {
         true => Some(ceiling(api, options.concurrency, options.duration.min(Duration::from_secs(5))).await),
         false => None,
     };
-    let crowd = Crowd::new(api, &harness.sources, options.users);
+    let crowd = Crowd::new(api, &harness.sources, options.crowd_size());
     match options.scenario {
         Scenario::Ceiling => warm_up(api, options.concurrency).await,
         _ => crowd.warm_up(options.concurrency).await,
@@ -175,7 +181,8 @@ async fn load(harness: &Harness, recorder: &Recorder) -> Result<bool, String> {
         };
         under_flood::verdict(&options.scenario_name(), &figures)
     });
-    let mut report = report::Report::new(&options.scenario_name(), seconds, &recorded, violations, ceiling_rps);
+    let mut report = report::Report::new(options, seconds, &recorded, violations, ceiling_rps);
+    report.journeys = venue.is_some().then(|| journeys::JourneyFigures::of(&fans));
     report.verdict = verdict;
     println!("{}", journeys_line(&fans));
     finish(report, &recorded, options)
@@ -200,7 +207,7 @@ async fn attack(harness: &Harness, recorder: &Recorder) -> Result<bool, String> 
         0 => Vec::new(),
         errors => vec![format!("{errors} answers were 5xx")],
     };
-    let mut report = report::Report::new(&options.scenario_name(), seconds, &recorded, violations, None);
+    let mut report = report::Report::new(options, seconds, &recorded, violations, None);
     report.verdict = Some(verdict);
     finish(report, &recorded, options)
 }
@@ -218,7 +225,7 @@ fn finish(report: report::Report, recorded: &client::Recorded, options: &Options
             .map_err(|e| format!("writing {}: {e}", path.display()))?;
     }
     if let Some(path) = &options.plot {
-        report::write_plot(recorded, path)?;
+        report::write_plot(recorded, &report.settings.line(), path)?;
     }
     Ok(report.invariants.ok && report.verdict.as_ref().is_none_or(|verdict| verdict.pass))
 }

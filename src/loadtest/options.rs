@@ -5,6 +5,12 @@ use clap::{Parser, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Fans arriving a second in a steady run without `--arrival-rate`.
+const STEADY_ARRIVAL_RATE: f64 = 50.0;
+
+/// Fans in a rush without `--users`.
+const RUSH_USERS: u64 = 1_000;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Scenario {
     /// `--users` fans arrive at once (or at `--arrival-rate`) for a few seats.
@@ -45,9 +51,10 @@ pub struct Options {
     pub admin_key: Option<String>,
     #[arg(long, value_enum, default_value_t = Scenario::Rush)]
     pub scenario: Scenario,
-    /// Fans in a rush; the most fans a steady run starts.
-    #[arg(long, default_value_t = 1_000)]
-    pub users: u64,
+    /// Fans in a rush (1000 unless given). A steady run has as many as arrive at the rate over
+    /// `--duration` unless given, and refuses fewer: they would all have arrived before its end.
+    #[arg(long)]
+    pub users: Option<u64>,
     /// Fans (or, for `ceiling`, requests) in flight at once, in the closed model.
     #[arg(long, default_value_t = 256)]
     pub concurrency: usize,
@@ -55,7 +62,7 @@ pub struct Options {
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub duration: Duration,
     /// Fans arriving a second, on schedule whatever the answers' speed (open model). Without it
-    /// a rush runs `--concurrency` fans at a time (closed model).
+    /// a rush runs `--concurrency` fans at a time (closed model), and a steady run has 50.
     #[arg(long)]
     pub arrival_rate: Option<f64>,
     /// Dates of the concert the fans go for.
@@ -79,7 +86,7 @@ pub struct Options {
     /// Write the report as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
-    /// Draw throughput and p99 latency over time as SVG here.
+    /// Draw throughput, p50 and p99 latency over time as SVG here.
     #[arg(long)]
     pub plot: Option<PathBuf>,
     /// `--embedded`: tokens ACTIVE at once.
@@ -133,6 +140,45 @@ impl Options {
             false => name,
         }
     }
+
+    /// The fans of a rush or a steady run: `--users`, or by default a thousand in a rush and as
+    /// many as arrive over `--duration` in a steady run.
+    pub fn crowd_size(&self) -> u64 {
+        match (self.users, self.arrivals_over_duration()) {
+            (Some(users), _) => users,
+            (None, Some(arrivals)) => arrivals,
+            (None, None) => RUSH_USERS,
+        }
+    }
+
+    /// A steady run's arrivals at its rate over `--duration`; none for the other scenarios.
+    fn arrivals_over_duration(&self) -> Option<u64> {
+        let rate = self.arrival_rate().filter(|_| self.scenario == Scenario::Steady)?;
+        Some((rate * self.duration.as_secs_f64()).ceil() as u64)
+    }
+
+    /// Refuses a steady run whose `--users` would all have arrived before `--duration` is over:
+    /// it would end early and report the wrong run.
+    pub fn check_crowd_size(&self) -> Result<(), String> {
+        match (self.users, self.arrivals_over_duration()) {
+            (Some(users), Some(arrivals)) if users < arrivals => Err(format!(
+                "--users {users} arriving at {} a second have all arrived after {:.1} s, before --duration {} is over: \
+                 give --users {arrivals} or more, or leave --users out",
+                self.arrival_rate().unwrap_or_default(),
+                users as f64 / self.arrival_rate().unwrap_or(1.0),
+                humantime::format_duration(self.duration)
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Fans arriving a second: a steady run's default, or `--arrival-rate`.
+    pub fn arrival_rate(&self) -> Option<f64> {
+        match self.scenario {
+            Scenario::Steady => Some(self.arrival_rate.unwrap_or(STEADY_ARRIVAL_RATE)),
+            _ => self.arrival_rate,
+        }
+    }
 }
 
 fn timeout(text: &str) -> Result<Duration, String> {
@@ -149,4 +195,59 @@ fn share(text: &str) -> Result<f64, String> {
         .contains(&value)
         .then_some(value)
         .ok_or_else(|| "a share is between 0 and 1".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(args: &[&str]) -> Options {
+        Options::parse_from(["loadtest", "--embedded"].iter().chain(args))
+    }
+
+    #[test]
+    fn a_steady_run_without_users_has_as_many_as_arrive_over_its_duration() {
+        let steady = options(&["--scenario", "steady", "--arrival-rate", "200", "--duration", "30s"]);
+        assert_eq!(steady.crowd_size(), 6_000);
+        assert_eq!(
+            options(&["--scenario", "steady"]).crowd_size(),
+            500,
+            "50 a second for 10 s"
+        );
+        assert_eq!(options(&[]).crowd_size(), 1_000);
+        assert_eq!(options(&["--users", "300"]).crowd_size(), 300);
+    }
+
+    #[test]
+    fn a_steady_run_whose_users_would_all_arrive_before_its_end_is_refused() {
+        let cut_short = options(&[
+            "--scenario",
+            "steady",
+            "--arrival-rate",
+            "200",
+            "--duration",
+            "30s",
+            "--users",
+            "1000",
+        ]);
+        let refusal = cut_short.check_crowd_size().unwrap_err();
+        assert!(refusal.contains("have all arrived after 5.0 s"), "{refusal}");
+        assert!(refusal.contains("give --users 6000 or more"), "{refusal}");
+        let enough = options(&[
+            "--scenario",
+            "steady",
+            "--arrival-rate",
+            "200",
+            "--duration",
+            "30s",
+            "--users",
+            "6000",
+        ]);
+        assert_eq!(enough.check_crowd_size(), Ok(()));
+        assert_eq!(
+            options(&["--users", "10"]).check_crowd_size(),
+            Ok(()),
+            "a rush has no duration"
+        );
+    }
 }

@@ -155,6 +155,8 @@ mod tests {
                 estimated_wait_seconds: position * 6,
             }),
             token_asked: Some(asked),
+            held: None,
+            paid: None,
             outcome,
         }
     }

@@ -178,6 +178,8 @@ mod tests {
             waiting_asked,
             joined: None,
             token_asked: None,
+            held: None,
+            paid: None,
             outcome: Outcome::NoSeat,
         }
     }
