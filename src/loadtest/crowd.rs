@@ -43,9 +43,13 @@ impl Crowd {
         }
     }
 
-    /// The fan's client: its source address, and the node it is spread to.
+    /// The fan's client: its source address, and the node it is spread to. Fans take the
+    /// addresses in turn, so that each address's few fans come one after another and reuse its
+    /// connection: given to consecutive fans, every address's connections sat idle to the end of
+    /// the run once its fans were done, and a rush of ten thousand held ten thousand of them (and
+    /// an embedded server the other ends), past the process's descriptors.
     fn api_of(&self, fan: u64) -> &Api {
-        let source = &self.apis[((fan / FANS_PER_ADDRESS) % self.apis.len() as u64) as usize];
+        let source = &self.apis[(fan % self.apis.len() as u64) as usize];
         &source[(fan % source.len() as u64) as usize]
     }
 

@@ -32,6 +32,8 @@ pub async fn violations(api: &Api, venue: &Venue, fans: &[FanRecord], recorded: 
 }
 
 /// A fan told WAITING after a fan issued later was already ACTIVE means admission skipped the line.
+/// Tokens issued at the same instant (the server issues a rush's requests in batches, at one
+/// moment) have no order a client can see, so only a fan issued strictly earlier counts.
 fn admission_order(fans: &[FanRecord]) -> Vec<String> {
     let mut issued: Vec<(DateTime<Utc>, &FanRecord)> = fans
         .iter()
@@ -40,13 +42,16 @@ fn admission_order(fans: &[FanRecord]) -> Vec<String> {
     issued.sort_by_key(|(at, _)| *at);
     let mut latest_waiting_before: Option<Instant> = None;
     let mut overtaken = 0;
-    for (_, fan) in &issued {
-        if let (Some(active), Some(waiting)) = (fan.active_seen, latest_waiting_before) {
-            if waiting > active {
-                overtaken += 1;
+    for same_instant in issued.chunk_by(|(one, _), (other, _)| one == other) {
+        for (_, fan) in same_instant {
+            if let (Some(active), Some(waiting)) = (fan.active_seen, latest_waiting_before) {
+                if waiting > active {
+                    overtaken += 1;
+                }
             }
         }
-        latest_waiting_before = latest_waiting_before.max(fan.waiting_asked);
+        let waiting_asked = same_instant.iter().filter_map(|(_, fan)| fan.waiting_asked).max();
+        latest_waiting_before = latest_waiting_before.max(waiting_asked);
     }
     match overtaken {
         0 => Vec::new(),
@@ -199,5 +204,18 @@ mod tests {
         // The second was ACTIVE at 12 while the first was still told WAITING when it asked at 15.
         let unfair = [fan(first, Some(at(15)), Some(at(40))), fan(second, None, Some(at(12)))];
         assert_eq!(admission_order(&unfair).len(), 1);
+        // Issued at the same instant, in one batch: neither was issued before the other, in
+        // whichever order the harness lists them.
+        let together = [fan(second, None, Some(at(12))), fan(second, Some(at(15)), Some(at(40)))];
+        assert!(admission_order(&together).is_empty());
+        let after_them = [
+            fan(first, Some(at(15)), Some(at(40))),
+            fan(second, None, Some(at(12))),
+            fan(second, None, Some(at(13))),
+        ];
+        assert!(
+            admission_order(&after_them)[0].starts_with("2 tokens"),
+            "both overtook the earlier one"
+        );
     }
 }
