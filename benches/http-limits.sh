@@ -9,6 +9,8 @@
 # so a server with the per-client limit on lets the setup through when it trusts 127.0.0.1.
 set -euo pipefail
 BIN=$1; LABEL=$2; shift 2
+# wrk's threads, connections and duration; benches/http-ceiling.sh runs the bare server alike.
+WRK_ARGS=${WRK_ARGS:--t2 -c64 -d10s}
 HERE=$(cd "$(dirname "$0")" && pwd)
 PORT=18090; BASE=http://127.0.0.1:$PORT; API=$BASE/api/v1; KEY=benchmark-admin-key-0123
 WORK=$(mktemp -d)
@@ -26,14 +28,29 @@ for i in $(seq 1 3000); do
   echo
 done > "$WORK/tokens.txt"
 head -1 "$WORK/tokens.txt" > "$WORK/one-token.txt"
-report() { # label, wrk output
-  echo "$LABEL | $1 | $(awk '/Requests\/sec/ {print $2}' <<<"$2") | p50 $(awk '$1=="50%" {print $2}' <<<"$2") | p99 $(awk '$1=="99%" {print $2}' <<<"$2") | non-2xx $(awk '/Non-2xx/ {print $5}' <<<"$2")"
+# With CEILING_BASE set (benches/http-ceiling.sh sets it), each line also gives the bare server's
+# rate for the same requests driven the same way (the same Lua script, whose cost to wrk is then
+# in both), and the ratio of the two.
+rate() { awk '/Requests\/sec/ {print $2}' <<<"$1"; }
+report() { # label, wrk output, then how to drive the ceiling alike
+  local name=$1 out=$2; shift 2
+  local line="$LABEL | $name | $(rate "$out") | p50 $(awk '$1=="50%" {print $2}' <<<"$out") | p99 $(awk '$1=="99%" {print $2}' <<<"$out") | non-2xx $(awk '/Non-2xx/ {print $5}' <<<"$out")"
+  if [ -n "${CEILING_BASE:-}" ]; then
+    local ceiling; ceiling=$(rate "$("$@" "$CEILING_BASE" 2>&1)")
+    line="$line | bare $ceiling | ratio $(awk -v r="$(rate "$out")" -v c="$ceiling" 'BEGIN { printf "%.2f", r / c }')"
+  fi
+  echo "$line"
 }
+scripted() { # the Lua script's environment, then the base
+  local base=${*: -1}
+  env TOKENS_FILE="$WORK/tokens.txt" "${@:1:$#-1}" wrk $WRK_ARGS --latency -s "$HERE/http-limits.lua" "$base"
+}
+plain() { wrk $WRK_ARGS --latency "$1/healthz"; }
 run() { # name, then the Lua script's environment
   local name=$1; shift
-  report "$name" "$(env TOKENS_FILE="$WORK/tokens.txt" "$@" wrk -t2 -c64 -d10s --latency -s "$HERE/http-limits.lua" $BASE 2>&1)"
+  report "$name" "$(scripted "$@" $BASE 2>&1)" scripted "$@"
 }
-report healthz "$(wrk -t2 -c64 -d10s --latency $BASE/healthz 2>&1)"
+report healthz "$(plain $BASE 2>&1)" plain
 run seat_map BENCH_PATH=/api/v1/concerts/$CONCERT/dates/2026-12-24/seats
 run token_status BENCH_PATH=/api/v1/queue/tokens/me
 run hold_attempt BENCH_PATH=/api/v1/reservations BENCH_METHOD=POST "BENCH_BODY={\"concertId\":\"$CONCERT\",\"date\":\"2026-12-24\",\"seatNumber\":7}"
