@@ -288,6 +288,12 @@ test("a 1,000-seat date on a Korean phone: sections, rows, the stage and the pri
     assert.ok(bar.y >= 0 && bar.y + bar.height <= PHONE.height + 1, `the hold bar is in view: ${JSON.stringify(bar)}`);
     assert.deepEqual(await accessibilityViolations(page), [], "the seat map is accessible");
     await screenshot(page, "arena", "1-phone-last-section");
+    // Away to the other date and back: the map opens on the section of the fan's hold.
+    await page.locator('#dates button[data-date="2027-03-07"]').click();
+    await waitForText(page, "#seat-summary", "3월 7일");
+    await page.locator('#dates button[data-date="2027-03-06"]').click();
+    await waitForSeat(page, 1000, "MINE");
+    assert.equal(await sections.nth(4).getAttribute("aria-pressed"), "true", "the hold's section");
 
     // On a laptop, in English: a whole section of twenty-seat rows fits without scrolling.
     const laptop = await pageFor(browser, { locale: "en-US", screen: DESKTOP });

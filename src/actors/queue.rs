@@ -351,6 +351,11 @@ impl Actor for QueueActor {
         self.rearm(ctx);
         ctx.run_interval(VIEW_INTERVAL, |actor, _| actor.publish_view_if_stale());
     }
+
+    /// Requests that came too late for the actor are answered, not left waiting for ever.
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        self.issues.refuse_all();
+    }
 }
 
 /// A fan's request for a token, answered once its issue is durable.
@@ -375,10 +380,28 @@ impl IssueQueue {
         queued.len() == 1
     }
 
-    fn take(&self) -> Vec<IssueRequest> {
-        std::mem::take(&mut *self.0.lock())
+    /// Up to `ISSUES_PER_BATCH` of the requests, oldest first; true if more are left.
+    fn take_batch(&self) -> (Vec<IssueRequest>, bool) {
+        let mut queued = self.0.lock();
+        let batch = match queued.len() > ISSUES_PER_BATCH {
+            true => queued.drain(..ISSUES_PER_BATCH).collect(),
+            false => std::mem::take(&mut *queued),
+        };
+        (batch, !queued.is_empty())
+    }
+
+    /// Answers every request still queued: the actor is gone.
+    fn refuse_all(&self) {
+        for request in std::mem::take(&mut *self.0.lock()) {
+            let _ = request.answer.send(Err(Error::unavailable()));
+        }
     }
 }
+
+/// The most requests one batch issues: its changes go to the log as one append, which must stay
+/// well within what one message of the cluster's log may carry (a keyed issue journals its
+/// answer, some 300 bytes).
+const ISSUES_PER_BATCH: usize = 256;
 
 /// Tells the actor that token requests are waiting.
 #[derive(Message)]
@@ -389,7 +412,11 @@ impl Handler<IssueWaiting> for QueueActor {
     type Result = ();
 
     fn handle(&mut self, _: IssueWaiting, ctx: &mut Context<Self>) {
-        let requests = self.issues.take();
+        let (requests, more) = self.issues.take_batch();
+        if more {
+            // Pushes add to a queue that is not empty and tell no one: the actor tells itself.
+            ctx.notify(IssueWaiting);
+        }
         if requests.is_empty() {
             return;
         }
@@ -655,6 +682,10 @@ impl QueueHandle {
         if self.issues.push(IssueRequest { user, keyed, answer }) {
             self.mailbox.address.do_send(IssueWaiting);
         }
+        if !self.mailbox.address.connected() {
+            // Stopped (a node stepping down): no one will take the queue.
+            self.issues.refuse_all();
+        }
         answered.await.map_err(|_| Error::unavailable())?
     }
 
@@ -871,6 +902,26 @@ mod tests {
         );
         for (answer, user) in issued.iter().zip(&users) {
             assert_eq!(answer.as_ref().unwrap().user_id, *user);
+        }
+    }
+
+    /// A node stepping down stops its queue actor: a request for a token then is answered
+    /// UNAVAILABLE rather than left waiting for ever, and so is every one after it.
+    #[actix_rt::test]
+    async fn a_request_to_a_stopped_queue_is_answered_unavailable() {
+        let clock = crate::clock::ManualClock::starting_at(start());
+        let (log, gate, _dir) = crate::persistence::file_log::FileLog::held_up(1 << 20);
+        gate.open();
+        let arbiter = actix::Arbiter::new();
+        let room = Part { seq: 0, state: room(1) };
+        let queue = QueueHandle::start(room, Vec::new(), log, Arc::new(clock), &arbiter.handle(), 64);
+        queue.issue(UserId::random(), None).await.unwrap();
+        arbiter.stop();
+        arbiter.join().unwrap();
+        for _ in 0..2 {
+            let asked = queue.issue(UserId::random(), None);
+            let answer = tokio::time::timeout(std::time::Duration::from_secs(5), asked).await;
+            assert_eq!(answer.expect("answered").unwrap_err().code, ErrorCode::Unavailable);
         }
     }
 

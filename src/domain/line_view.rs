@@ -13,7 +13,13 @@ pub struct LineView {
     pub gaps: Arc<[u64]>,
     /// The seconds between admissions the room observes, for estimated waits.
     pub seconds_per_admission: f64,
+    /// False when more tokens left from inside the line than a view carries (a churn of
+    /// throwaway fans joining and leaving): then only the room can place a token.
+    pub complete: bool,
 }
+
+/// The most gaps a view carries: each view is a copy of them, made up to five times a second.
+pub const GAPS_IN_A_VIEW_MAX: usize = 65_536;
 
 /// Where a token stands in a view of the line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +30,8 @@ pub enum PlaceInLine {
     },
     /// No longer in the line: admitted, or ended while waiting. Only the room can say which.
     Out,
+    /// The view is incomplete: only the room can say.
+    Unknown,
 }
 
 impl LineView {
@@ -33,11 +41,15 @@ impl LineView {
             front,
             gaps: Arc::from([]),
             seconds_per_admission,
+            complete: true,
         }
     }
 
     /// Where the token numbered `seq`, issued before this view was taken, stands.
     pub fn place(&self, seq: u64) -> PlaceInLine {
+        if !self.complete {
+            return PlaceInLine::Unknown;
+        }
         if seq < self.front || self.gaps.binary_search(&seq).is_ok() {
             return PlaceInLine::Out;
         }
@@ -60,6 +72,7 @@ mod tests {
             front: 10,
             gaps: Arc::from([11, 13]),
             seconds_per_admission: 2.0,
+            complete: true,
         };
         let waiting = |position, wait| PlaceInLine::Waiting {
             position,
@@ -70,5 +83,10 @@ mod tests {
         assert_eq!(view.place(14), waiting(3, 6));
         assert_eq!(view.place(9), PlaceInLine::Out, "admitted or ended before the front");
         assert_eq!(view.place(13), PlaceInLine::Out, "ended while waiting");
+        let incomplete = LineView {
+            complete: false,
+            ..view
+        };
+        assert_eq!(incomplete.place(10), PlaceInLine::Unknown);
     }
 }

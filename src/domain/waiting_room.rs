@@ -2,7 +2,7 @@
 //! than `active_max` are active, with their deadlines, positions and estimated waits.
 
 use super::ids::TokenSecret;
-use super::line_view::LineView;
+use super::line_view::{LineView, GAPS_IN_A_VIEW_MAX};
 use super::seq_slab::SeqSlab;
 use super::waiting_line::WaitingLine;
 use super::{Token, UserId};
@@ -461,10 +461,17 @@ impl WaitingRoom {
             return LineView::empty(self.next_seq, seconds_per_admission);
         };
         self.gaps = self.gaps.split_off(&front);
+        if self.gaps.len() > GAPS_IN_A_VIEW_MAX {
+            return LineView {
+                complete: false,
+                ..LineView::empty(front, seconds_per_admission)
+            };
+        }
         LineView {
             front,
             gaps: self.gaps.iter().copied().collect::<Vec<_>>().into(),
             seconds_per_admission,
+            complete: true,
         }
     }
 

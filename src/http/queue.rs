@@ -319,8 +319,10 @@ async fn next_chunk(state: &mut StreamState) -> Option<Bytes> {
                 position,
                 estimated_wait_seconds,
             } => Ok(state.waiting(position, estimated_wait_seconds)),
-            // Admitted or ended: only the room can say which, and it is asked once.
-            PlaceInLine::Out => state.queue.peek(state.token).await,
+            // Admitted or ended: only the room can say which, and it is asked once. An
+            // incomplete view (a churn of fans leaving from inside the line) has it asked each
+            // tick until the churn passes.
+            PlaceInLine::Out | PlaceInLine::Unknown => state.queue.peek(state.token).await,
         };
         match status {
             Ok(status) if changed(state.last_sent.as_ref(), &status) => return Some(status_event(state, status)),

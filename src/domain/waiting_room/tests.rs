@@ -408,6 +408,33 @@ fn a_restored_room_views_the_line_as_the_room_it_was_taken_from() {
 }
 
 #[test]
+fn a_churn_of_fans_leaving_from_inside_the_line_makes_the_view_say_to_ask_the_room() {
+    let mut room = WaitingRoom::new(WaitingRoomLimits {
+        waiting_max: 100_000,
+        ..limits(1)
+    });
+    let mut issue = || room.issue(UserId::random(), TokenSecret::random(), start()).unwrap().0;
+    let active = issue();
+    let front = issue();
+    let churned: Vec<Token> = (0..=crate::domain::line_view::GAPS_IN_A_VIEW_MAX)
+        .map(|_| issue())
+        .collect();
+    let last = issue();
+    for token in &churned {
+        room.leave(token, start()).unwrap();
+    }
+    let view = room.line_view(start());
+    assert!(!view.complete && view.gaps.is_empty(), "a bounded copy");
+    assert_eq!(view.place(last.seq()), PlaceInLine::Unknown);
+    // Once the front moves past them, the gaps are dropped and the view is whole again.
+    room.leave(&front, start()).unwrap();
+    room.leave(&active, start()).unwrap();
+    let view = room.line_view(start());
+    assert!(view.complete);
+    assert_eq!(view.place(last.seq()), PlaceInLine::Out, "admitted");
+}
+
+#[test]
 fn a_watched_token_is_kept_alive_when_its_idle_deadline_comes_and_an_unwatched_one_idles_out() {
     let mut room = WaitingRoom::new(limits(1));
     let issue = |room: &mut WaitingRoom| room.issue(UserId::random(), TokenSecret::random(), start()).unwrap().0;

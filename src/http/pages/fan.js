@@ -445,12 +445,17 @@ function sectionName(index) {
 /** Draws the map into the seat buttons already on the page, making them only when the date or
  * the section changes, so keyboard focus stays on the seat it was on while the map refreshes. */
 function drawSeats(map) {
+  // A map read before the fan chose another date is not this date's.
+  if (map.date !== state.date || map.concertId !== state.concert?.concertId) return;
   const total = map.seats.length;
   const summary = { date: formatDate(map.date), available: count(map.availableSeats), total: count(total) };
   $("seat-summary").textContent = t("seatSummary", summary);
   drawPrices(map);
   const sections = sectionsOf(total);
+  const holding = state.hold && state.hold.date === map.date && state.hold.concertId === map.concertId
+    ? state.hold.seatNumber : null;
   const section = sections.find((each) => each.first === state.section)
+    || sections.find((each) => holding !== null && each.first <= holding && holding <= each.last)
     || sections.find((each) => map.seats.slice(each.first - 1, each.last).some((seat) => seat.status === "AVAILABLE"))
     || sections[0];
   state.section = section.first;
@@ -873,6 +878,7 @@ async function signInFromLink() {
   await attempt(null, async () => {
     const user = await api("GET", `/api/v1/users/${encodeURIComponent(userId)}`);
     if (!state.fan || state.fan.userId !== user.userId) {
+      if (state.token) localStorage.removeItem(`joinedAt:${state.token}`);
       localStorage.removeItem("token");
       state.token = null;
     }
