@@ -201,51 +201,30 @@ fn share(text: &str) -> Result<f64, String> {
 mod tests {
     use super::*;
 
-    fn options(args: &[&str]) -> Options {
-        Options::parse_from(["loadtest", "--embedded"].iter().chain(args))
+    /// Options from a command line written as one string, after `loadtest --embedded`.
+    fn options(line: &str) -> Options {
+        Options::parse_from(["loadtest", "--embedded"].into_iter().chain(line.split_whitespace()))
     }
 
     #[test]
     fn a_steady_run_without_users_has_as_many_as_arrive_over_its_duration() {
-        let steady = options(&["--scenario", "steady", "--arrival-rate", "200", "--duration", "30s"]);
+        let steady = options("--scenario steady --arrival-rate 200 --duration 30s");
         assert_eq!(steady.crowd_size(), 6_000);
-        assert_eq!(
-            options(&["--scenario", "steady"]).crowd_size(),
-            500,
-            "50 a second for 10 s"
-        );
-        assert_eq!(options(&[]).crowd_size(), 1_000);
-        assert_eq!(options(&["--users", "300"]).crowd_size(), 300);
+        assert_eq!(options("--scenario steady").crowd_size(), 500, "50 a second for 10 s");
+        assert_eq!(options("").crowd_size(), 1_000);
+        assert_eq!(options("--users 300").crowd_size(), 300);
     }
 
     #[test]
     fn a_steady_run_whose_users_would_all_arrive_before_its_end_is_refused() {
-        let cut_short = options(&[
-            "--scenario",
-            "steady",
-            "--arrival-rate",
-            "200",
-            "--duration",
-            "30s",
-            "--users",
-            "1000",
-        ]);
+        let cut_short = options("--scenario steady --arrival-rate 200 --duration 30s --users 1000");
         let refusal = cut_short.check_crowd_size().unwrap_err();
         assert!(refusal.contains("have all arrived after 5.0 s"), "{refusal}");
         assert!(refusal.contains("give --users 6000 or more"), "{refusal}");
-        let enough = options(&[
-            "--scenario",
-            "steady",
-            "--arrival-rate",
-            "200",
-            "--duration",
-            "30s",
-            "--users",
-            "6000",
-        ]);
+        let enough = options("--scenario steady --arrival-rate 200 --duration 30s --users 6000");
         assert_eq!(enough.check_crowd_size(), Ok(()));
         assert_eq!(
-            options(&["--users", "10"]).check_crowd_size(),
+            options("--users 10").check_crowd_size(),
             Ok(()),
             "a rush has no duration"
         );

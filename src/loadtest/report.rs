@@ -256,31 +256,19 @@ mod tests {
     use super::*;
     use clap::Parser;
 
-    fn report(args: &[&str]) -> Report {
-        report_of(args, &Recorded::default())
+    fn report(line: &str) -> Report {
+        report_of(line, &Recorded::default())
     }
 
-    fn report_of(args: &[&str], recorded: &Recorded) -> Report {
-        let options = Options::parse_from(["loadtest"].iter().chain(args));
+    fn report_of(line: &str, recorded: &Recorded) -> Report {
+        let options = Options::parse_from(["loadtest"].into_iter().chain(line.split_whitespace()));
         Report::new(&options, 2.0, recorded, Vec::new(), None)
     }
 
     #[test]
     fn the_settings_head_the_text_and_are_in_the_json() {
-        let args = [
-            "--embedded",
-            "--fsync",
-            "never",
-            "--users",
-            "300",
-            "--concurrency",
-            "64",
-            "--seats",
-            "20",
-            "--seed",
-            "7",
-        ];
-        let report = report(&args);
+        let args = "--embedded --fsync never --users 300 --concurrency 64 --seats 20 --seed 7";
+        let report = report(args);
         let table = report.table();
         let line = "settings: rush against embedded (fsync never, active-max 100): 300 users, 64 at a time, 2 dates of 20 seats, seed 7\n";
         assert!(table.starts_with(line), "{table}");
@@ -314,7 +302,7 @@ mod tests {
         };
         recorded.endpoints.insert("POST /reservations", figures);
         recorded.unsuccessful = unsuccessful;
-        let report = report_of(&["--embedded"], &recorded);
+        let report = report_of("--embedded", &recorded);
         let table = report.table();
         assert!(
             table.contains("\nrefusals the scenario expects: SEAT_UNAVAILABLE=248\nerrors: UNREACHABLE=2\n"),
@@ -335,7 +323,7 @@ mod tests {
 
     #[test]
     fn a_crowd_s_journey_figures_are_in_the_text_and_the_json() {
-        let mut report = report(&["--embedded"]);
+        let mut report = report("--embedded");
         assert!(!report.table().contains("time in line"));
         report.journeys = Some(JourneyFigures::of(&[]));
         let table = report.table();

@@ -151,26 +151,14 @@ mod tests {
     use super::*;
     use clap::Parser;
 
-    fn settings(args: &[&str]) -> Settings {
-        let options = Options::parse_from(["loadtest"].iter().chain(args));
+    fn settings(line: &str) -> Settings {
+        let options = Options::parse_from(["loadtest"].into_iter().chain(line.split_whitespace()));
         Settings::of(&options)
     }
 
     #[test]
     fn a_rush_line_gives_its_server_crowd_venue_and_seed() {
-        let rush = settings(&[
-            "--embedded",
-            "--fsync",
-            "never",
-            "--users",
-            "300",
-            "--concurrency",
-            "64",
-            "--seats",
-            "20",
-            "--seed",
-            "7",
-        ]);
+        let rush = settings("--embedded --fsync never --users 300 --concurrency 64 --seats 20 --seed 7");
         assert_eq!(
             rush.line(),
             "rush against embedded (fsync never, active-max 100): 300 users, 64 at a time, 2 dates of 20 seats, seed 7"
@@ -180,16 +168,7 @@ mod tests {
 
     #[test]
     fn a_steady_line_gives_its_rate_and_duration_and_a_remote_server_no_fsync() {
-        let steady = settings(&[
-            "--url",
-            "http://127.0.0.1:8080",
-            "--scenario",
-            "steady",
-            "--arrival-rate",
-            "200",
-            "--duration",
-            "30s",
-        ]);
+        let steady = settings("--url http://127.0.0.1:8080 --scenario steady --arrival-rate 200 --duration 30s");
         assert_eq!(steady.fsync, None);
         let line = steady.line();
         assert!(
@@ -200,7 +179,7 @@ mod tests {
 
     #[test]
     fn an_attack_gives_its_own_figures() {
-        let hoard = settings(&["--embedded", "--scenario", "hoard", "--hoarders", "20", "--rounds", "2"]);
+        let hoard = settings("--embedded --scenario hoard --hoarders 20 --rounds 2");
         assert!(
             hoard
                 .line()
@@ -209,7 +188,7 @@ mod tests {
             hoard.line()
         );
         assert_eq!(hoard.users, None);
-        let slow = settings(&["--embedded", "--scenario", "slow", "--client-timeout", "2s"]);
+        let slow = settings("--embedded --scenario slow --client-timeout 2s");
         assert!(
             slow.line()
                 .contains("200 slow connections, 20 streams, client timeout 2s"),
