@@ -264,7 +264,7 @@ impl Catalog {
             .iter()
             .map(|date| self.date(concert_id, *date))
             .collect::<Result<_>>()?;
-        let counts = try_join_all(handles.iter().map(|handle| handle.counts())).await?;
+        let counts = try_join_all(handles.iter().map(|handle| handle.counts_to_show())).await?;
         Ok(concert
             .dates
             .iter()

@@ -139,6 +139,8 @@ pub struct RemoteDateOf {
     /// until then the date takes no call, as a date's actor in one process finishes them
     /// before anything else.
     ready: tokio::sync::watch::Receiver<bool>,
+    /// The counts its owner last told, shown in a list of dates while the owner cannot answer.
+    last_counts: parking_lot::Mutex<Option<SeatCounts>>,
 }
 
 impl DateHandle {
@@ -176,6 +178,7 @@ impl DateHandle {
             holders,
             holds_taken: Default::default(),
             ready,
+            last_counts: Default::default(),
         });
         if unfinished {
             let finishing = date.clone();
@@ -208,7 +211,9 @@ impl DateHandle {
             Self::Local(date) => date.seat_map().await,
             Self::Remote(date) => {
                 date.ready().await?;
-                date.remote.seat_map().await
+                let published = date.remote.seat_map().await?;
+                date.told(published.counts);
+                Ok(published)
             }
         }
     }
@@ -218,8 +223,23 @@ impl DateHandle {
             Self::Local(date) => date.counts().await,
             Self::Remote(date) => {
                 date.ready().await?;
-                date.remote.counts().await
+                let counts = date.remote.counts().await?;
+                date.told(counts);
+                Ok(counts)
             }
+        }
+    }
+
+    /// The counts to show in a list of dates. A date served apart whose owner cannot answer
+    /// now (a failover, or a node too busy to answer in time) shows the counts it last told:
+    /// a list of dates is a guide for the fan, not a promise, and a seat is only ever taken
+    /// from its date's owner. A date never told yet is UNAVAILABLE.
+    pub async fn counts_to_show(&self) -> Result<SeatCounts> {
+        match (self.counts().await, self) {
+            (Err(error), Self::Remote(date)) if error.code == ErrorCode::Unavailable => {
+                (*date.last_counts.lock()).ok_or(error)
+            }
+            (asked, _) => asked,
         }
     }
 
@@ -305,6 +325,10 @@ impl DateHandle {
 }
 
 impl RemoteDateOf {
+    fn told(&self, counts: SeatCounts) {
+        *self.last_counts.lock() = Some(counts);
+    }
+
     /// Waits, as long as a call would, for the payments cut short on the date to be ended.
     async fn ready(&self) -> Result<()> {
         let mut ready = self.ready.clone();

@@ -550,6 +550,10 @@ async fn stats_of(api: &Client) -> Value {
     }
 }
 
+async fn list_dates(api: &Client, path: &str) -> reqwest::Response {
+    api.request(Method::GET, path).send().await.expect("the node answers")
+}
+
 /// Who dies in the middle of a rush.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Victim {
@@ -628,21 +632,36 @@ async fn rush_through_a_kill(victim: Victim) {
     let killed_at = Instant::now();
     eprintln!("{} events in the history at the kill", history.len());
     let paid_at_kill = std::sync::atomic::AtomicU32::new(rush_sold.load(std::sync::atomic::Ordering::Relaxed));
+    let survivor = (killed_node + 1) % 3;
+    let dates_path = format!("/api/v1/concerts/{concert}/dates");
+    let listed_before = list_dates(cluster.api(survivor), &dates_path).await;
     let mut killed = cluster.nodes[killed_node].take().expect("the victim runs");
     killed.process.crash();
-    let survivor = (killed_node + 1) % 3;
     if victim == Victim::Leader {
         let next = cluster.leader(survivor).await;
         assert_ne!(next, leader);
+    } else {
+        // The engine lives on; while the date has no owner, its list shows the counts last told.
+        let listed = list_dates(cluster.api(survivor), &dates_path).await;
+        assert_eq!(
+            listed.status(),
+            StatusCode::OK,
+            "the dates are listed through the failover"
+        );
+        assert_eq!(
+            listed.json::<Value>().await.unwrap()[0]["date"],
+            listed_before.json::<Value>().await.unwrap()[0]["date"]
+        );
     }
     let served_again = loop {
-        let dates = cluster
+        // Stats count every date's seats from its owner, and so answer only once one serves.
+        let stats = cluster
             .api(survivor)
-            .request(Method::GET, &format!("/api/v1/concerts/{concert}/dates"))
+            .admin(Method::GET, "/api/v1/admin/stats")
             .send()
             .await
             .unwrap();
-        if dates.status() == StatusCode::OK {
+        if stats.status() == StatusCode::OK {
             break killed_at.elapsed();
         }
         assert!(killed_at.elapsed() < SERVED_AGAIN_WITHIN, "the date is served again");
