@@ -7,12 +7,12 @@ use crate::cluster::gateway::{peer_key, Gateway};
 use crate::cluster::node::{EngineServer, Node, StartEngine};
 use crate::config::{Config, LogFormat};
 use crate::error::Error;
-use crate::http::connections::{admit_connection, bound_body_time, BodyTime, Occupancy};
+use crate::http::connections::{admit_connection, BodyTime, Occupancy};
 use crate::http::metrics::{self, Metrics};
 use crate::http::rate_limit::{ClientRateLimiter, UserRateLimiter};
 use crate::http::seat_maps::SeatMaps;
 use crate::http::wire::ProblemStream;
-use crate::http::{self, problem, AppState};
+use crate::http::{self, envelope, AppState};
 use crate::services::Services;
 use actix_http::{HttpService, Protocol};
 use actix_service::{fn_service, map_config, IntoServiceFactory, ServiceFactory, ServiceFactoryExt};
@@ -239,7 +239,6 @@ where
                 .finish(map_config(
                     app()
                         .app_data(BodyTime(client_timeout))
-                        .wrap(from_fn(bound_body_time))
                         .into_factory()
                         .map_err(|error| error.error_response()),
                     move |_| AppConfig::__priv_test_new(false, address.to_string(), address),
@@ -276,10 +275,7 @@ fn application(
         .app_data(
             web::PathConfig::default().error_handler(|e, _| Error::invalid_request(format!("Bad path: {e}.")).into()),
         )
-        .wrap(from_fn(problem::render_problems))
-        .wrap(from_fn(http::head_as_get))
-        .wrap(from_fn(metrics::record))
-        .wrap(from_fn(http::guard_engine))
+        .wrap(from_fn(envelope::engine))
         .configure(http::configure)
 }
 
@@ -302,7 +298,7 @@ fn gateway_application(
     App::new()
         .app_data(gateway)
         .app_data(web::PayloadConfig::new(held_at_most))
-        .wrap(from_fn(problem::render_problems))
+        .wrap(from_fn(envelope::gateway))
         .configure(cluster::gateway::configure)
 }
 

@@ -234,23 +234,40 @@ impl Token {
 
     /// Reads what a client sent back; anything that is not 64 hex digits is no token.
     pub fn from_client(text: &str) -> Option<Self> {
-        if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return None;
-        }
-        let masked = u64::from_str_radix(&text[..16], 16).ok()?;
+        // Read on every request a fan makes: digit by digit, without parsing substrings.
+        let text: &[u8; 64] = text.as_bytes().try_into().ok()?;
+        let (number, secret_digits) = text.split_at(16);
+        let masked = number
+            .iter()
+            .try_fold(0u64, |masked, &digit| Some(masked << 4 | u64::from(hex_value(digit)?)))?;
         let mut secret = [0u8; 24];
-        for (byte, pair) in secret.iter_mut().zip(text.as_bytes()[16..].chunks_exact(2)) {
-            *byte = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
+        for (byte, pair) in secret.iter_mut().zip(secret_digits.chunks_exact(2)) {
+            *byte = hex_value(pair[0])? << 4 | hex_value(pair[1])?;
         }
         let secret = TokenSecret(secret);
         Some(Self::new(masked ^ number_mask(&secret), secret))
     }
 }
 
+fn hex_value(digit: u8) -> Option<u8> {
+    match digit {
+        b'0'..=b'9' => Some(digit - b'0'),
+        b'a'..=b'f' => Some(digit - b'a' + 10),
+        b'A'..=b'F' => Some(digit - b'A' + 10),
+        _ => None,
+    }
+}
+
 impl fmt::Display for Token {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:016x}", self.seq ^ number_mask(&self.secret))?;
-        self.secret.0.iter().try_for_each(|byte| write!(f, "{byte:02x}"))
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let masked = (self.seq ^ number_mask(&self.secret)).to_be_bytes();
+        let mut text = [0u8; 64];
+        for (pair, byte) in text.chunks_exact_mut(2).zip(masked.iter().chain(self.secret.0.iter())) {
+            pair[0] = DIGITS[usize::from(byte >> 4)];
+            pair[1] = DIGITS[usize::from(byte & 0x0f)];
+        }
+        f.write_str(std::str::from_utf8(&text).expect("hex digits are ASCII"))
     }
 }
 
@@ -300,6 +317,18 @@ mod tests {
         assert_eq!(Token::from_client("not a token!"), None);
         assert_eq!(Token::from_client(""), None);
         assert_eq!(Token::from_client(&"+".repeat(64)), None);
+        assert_eq!(
+            Token::from_client(&"é".repeat(32)),
+            None,
+            "64 bytes that are not 64 digits"
+        );
+        for at in 0..64 {
+            for wrong in ['g', 'G', ' ', '+', '\0'] {
+                let mut spoilt = text.clone();
+                spoilt.replace_range(at..=at, &wrong.to_string());
+                assert_eq!(Token::from_client(&spoilt), None, "{wrong:?} at {at}");
+            }
+        }
     }
 
     #[test]

@@ -115,22 +115,36 @@ pub async fn bound_body_time(
     mut request: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    // Only a request with a body pays for the watch: most (reads, `/healthz`) have none.
+    let late = bound_body(&mut request);
+    let response = next.call(request).await?;
+    Ok(unless_late(response, late))
+}
+
+/// Whether a request's body came too slowly: set by the body [`bound_body`] gave it.
+pub struct Late(Option<Arc<AtomicBool>>);
+
+/// Gives the request's body its [`BodyTime`] to arrive. Only a request with a body pays for the
+/// watch: most (reads, `/healthz`) have none.
+pub fn bound_body(request: &mut ServiceRequest) -> Late {
     let within = request.app_data::<BodyTime>().map(|&BodyTime(within)| within);
-    let late = within.filter(|_| declares_body(request.headers())).map(|within| {
+    Late(within.filter(|_| declares_body(request.headers())).map(|within| {
         let late = Arc::new(AtomicBool::new(false));
         let payload = request.take_payload();
         request.set_payload(bounded(payload, within, late.clone()));
         late
-    });
-    let response = next.call(request).await?;
-    if !late.is_some_and(|late| late.load(Ordering::Relaxed)) {
-        return Ok(response.map_into_left_body());
+    }))
+}
+
+/// The handler's answer, or 408 REQUEST_TIMEOUT if the body came too slowly, whatever the
+/// handler made of the cut-short body.
+pub fn unless_late<B>(response: ServiceResponse<B>, late: Late) -> ServiceResponse<EitherBody<B>> {
+    if !late.0.is_some_and(|late| late.load(Ordering::Relaxed)) {
+        return response.map_into_left_body();
     }
     let (request, _) = response.into_parts();
     let timed_out = Error::new(ErrorCode::RequestTimeout, "The request's body came too slowly.");
     let answer = timed_out.to_response(problem::language_of(&request));
-    Ok(ServiceResponse::new(request, answer).map_into_right_body())
+    ServiceResponse::new(request, answer).map_into_right_body()
 }
 
 /// Whether a request's head says a body follows.

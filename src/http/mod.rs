@@ -7,6 +7,7 @@ pub mod auth;
 pub mod client;
 pub mod concerts;
 pub mod connections;
+pub mod envelope;
 pub mod metrics;
 pub mod openapi;
 pub mod pages;
@@ -27,11 +28,9 @@ use crate::domain::UserId;
 use crate::error::{Error, ErrorCode, Result};
 use crate::services::idempotency::AnswerSlot;
 use crate::services::Services;
-use actix_web::body::MessageBody;
-use actix_web::dev::{AppService, HttpServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::dev::{AppService, HttpServiceFactory};
 use actix_web::http::{Method, StatusCode};
-use actix_web::middleware::Next;
-use actix_web::{web, FromRequest, Handler, HttpMessage, HttpRequest, HttpResponse, Responder};
+use actix_web::{web, FromRequest, Handler, HttpRequest, HttpResponse, Responder};
 use metrics::Metrics;
 use rate_limit::{ClientRateLimiter, UserRateLimiter};
 use serde::de::DeserializeOwned;
@@ -79,7 +78,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
 /// `Allow` header that lists these (HEAD wherever GET is).
 pub fn resource(path: &str) -> Routes {
     Routes {
-        resource: web::resource(path),
+        resource: web::resource(path).app_data(Arc::new(metrics::RouteMetrics::default())),
         allowed: Vec::new(),
     }
 }
@@ -147,60 +146,10 @@ impl HttpServiceFactory for Routes {
     }
 }
 
-/// Middleware: a HEAD request is answered as its GET would be, without the body (the server
-/// drops a HEAD answer's body on the wire). Handlers that stream learn it was a HEAD from
-/// [`HeadRequest`].
-pub async fn head_as_get(
-    mut request: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> std::result::Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    if request.method() == Method::HEAD {
-        request.extensions_mut().insert(HeadRequest);
-        request.head_mut().method = Method::GET;
-    }
-    next.call(request).await
-}
-
 /// The header a cluster's gateway proves itself to an engine with.
 pub const PEER_KEY_HEADER: &str = "x-concert-peer-key";
 /// The header naming the term of the lease a gateway forwards to: an engine serves its own only.
 pub const TERM_HEADER: &str = "x-concert-term";
-
-/// Middleware: in a cluster, refuses (403 ADMIN_KEY_INVALID) a request to the engine that does
-/// not show the peer key: only the nodes' gateways may reach it, and the engine believes their
-/// `X-Forwarded-For`. And once its log says it no longer holds the partitions (a lease run out,
-/// say after the process was paused), every request is 503 UNAVAILABLE: another node may have
-/// moved on, so even a read from this memory could be a stale answer.
-pub async fn guard_engine(
-    request: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> std::result::Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let state = request
-        .app_data::<web::Data<AppState>>()
-        .expect("the application state is registered");
-    if let Some((key, term)) = &state.peer_key {
-        let shown = request.headers().get(PEER_KEY_HEADER).map(|value| value.as_bytes());
-        if shown != Some(key.as_bytes()) {
-            let refused = Error::new(
-                ErrorCode::AdminKeyInvalid,
-                "Only the cluster's nodes may ask this listener.",
-            );
-            return Err(refused.into());
-        }
-        // A request forwarded to an earlier term (and left waiting in the listener's backlog)
-        // was answered 503 by its gateway long ago: it must not be done now.
-        let named = request.headers().get(TERM_HEADER).map(|value| value.as_bytes());
-        if named != Some(term.as_bytes()) {
-            let over = Error::new(ErrorCode::Unavailable, "That term of this node is over.");
-            return Err(over.with_retry_after(1).into());
-        }
-    }
-    if !state.services.log.serves() {
-        let moved = Error::new(ErrorCode::Unavailable, "This node no longer serves these partitions.");
-        return Err(moved.with_retry_after(1).into());
-    }
-    next.call(request).await
-}
 
 /// Marks a request that came as HEAD.
 #[derive(Debug, Clone, Copy)]

@@ -71,10 +71,14 @@ pub async fn render_problems(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let response = next.call(request).await?;
+    Ok(as_problem(next.call(request).await?))
+}
+
+/// An error's answer as a problem document in the request's language; any other unchanged.
+pub fn as_problem<B>(response: ServiceResponse<B>) -> ServiceResponse<EitherBody<B>> {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
-        return Ok(response.map_into_left_body());
+        return response.map_into_left_body();
     }
     let language = language_of(response.request());
     let error = match response.response().error() {
@@ -83,11 +87,11 @@ pub async fn render_problems(
             None => framework_error(status),
         },
         // A handler's own answer, such as /healthz's 503, is what it meant to say.
-        None => return Ok(response.map_into_left_body()),
+        None => return response.map_into_left_body(),
     };
-    Ok(response
+    response
         .into_response(error.to_response(language))
-        .map_into_right_body())
+        .map_into_right_body()
 }
 
 /// The language the request prefers its problems in.

@@ -127,6 +127,27 @@ async fn metrics_count_requests_by_method_route_and_status() {
 }
 
 #[tokio::test]
+async fn metrics_count_a_head_as_its_get_and_invented_methods_under_one_label() {
+    let app = spawn_app();
+    let client = reqwest::Client::new();
+    let healthz = format!("{}/healthz", app.base);
+    let head = client.head(&healthz).send().await.unwrap();
+    assert_eq!(head.status(), StatusCode::OK);
+    for invented in ["FROB", "FROB2", "TWIDDLE"] {
+        let method = reqwest::Method::from_bytes(invented.as_bytes()).unwrap();
+        let refused = client.request(method, &healthz).send().await.unwrap();
+        assert_eq!(refused.status(), StatusCode::METHOD_NOT_ALLOWED);
+    }
+    app.get("/no/such/route").await;
+    app.get("/no/such/route/either").await;
+    let text = metrics(&app).await;
+    assert_eq!(requests_counted(&text, "GET", "/healthz", 200), Some(1), "{text}");
+    assert_eq!(requests_counted(&text, "OTHER", "/healthz", 405), Some(3), "{text}");
+    assert!(!text.contains("FROB") && !text.contains("TWIDDLE"), "{text}");
+    assert_eq!(requests_counted(&text, "GET", "unmatched", 404), Some(2), "{text}");
+}
+
+#[tokio::test]
 async fn metrics_never_show_a_token_or_an_id() {
     let app = spawn_app_with(|config| config.active_max = 1);
     let active = app.fan("Active").await;
