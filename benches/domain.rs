@@ -214,7 +214,7 @@ impl Admitting {
     fn new(room: WaitingRoom) -> Self {
         let active = room
             .live_tokens()
-            .filter(|(_, _, status, _)| *status == TokenStatus::Active)
+            .filter(|(_, _, status, ..)| *status == TokenStatus::Active)
             .map(|(token, ..)| token)
             .collect();
         Self { room, active }

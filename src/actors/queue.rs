@@ -5,6 +5,7 @@ use super::keyed::Keyed;
 use super::line_news::{Following, LineNews};
 use super::{Alarm, DeadlineActor, Mailbox};
 use crate::clock::SharedClock;
+use crate::domain::line_view::{LineView, PlaceInLine};
 use crate::domain::seq_slab::SeqSlab;
 use crate::domain::waiting_room::{QueueEvent, QueueStats, QueueStatus, RoomImage, TokenStatus, WaitingRoom};
 use crate::domain::{Token, TokenSecret, UserId};
@@ -16,7 +17,7 @@ use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 use parking_lot::RwLock;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
@@ -37,16 +38,22 @@ pub struct Fan {
 /// wait on the queue actor's writes or on each other.
 const INDEX_SHARDS: u64 = 16;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 struct IndexEntry {
     token: Token,
     user: UserId,
     status: TokenStatus,
-    /// The token is dead from this moment, even before the queue actor's timer sweeps it.
+    /// The token is dead from this moment, even before the queue actor's timer sweeps it,
+    /// unless a read keeps it alive longer (`read_until`).
     deadline: DateTime<Utc>,
     /// The room's entry that admitted the token, counted from the index's first (0 for one
-    /// recovered or waiting), in the 3 bytes that keep the entry at 64.
+    /// recovered or waiting), in 3 bytes.
     admitted_in: Counted,
+    issued_at: DateTime<Utc>,
+    /// A WAITING token read off the index lives until here (milliseconds since the Unix
+    /// epoch; 0 if never): the reader sets it under the shard's read lock, and the queue
+    /// actor carries it over to the room when the token's idle deadline comes.
+    read_until: AtomicI64,
 }
 
 /// A room entry's number counted from the index's first, in 24 bits; an admission past what
@@ -74,9 +81,10 @@ impl Counted {
     }
 }
 
-/// Token → user and status, for every live token; written only by the queue actor. Entries sit
-/// in place by sequence number (a token carries its own), 64 bytes each, so the copy validation
-/// reads costs a million waiting tokens 64 MB rather than a hash map's 150.
+/// Token → user and status, for every live token; written only by the queue actor (but for the
+/// time a read keeps a token alive, which its reader sets). Entries sit in place by sequence
+/// number (a token carries its own), 88 bytes each, so the copy validation and status reads use
+/// costs a million waiting tokens 88 MB rather than a hash map's 150 or more.
 pub struct TokenIndex {
     live: Box<[RwLock<SeqSlab<IndexEntry>>]>,
     /// Tokens payments were made with, and whose: mirrors the room's memory of them.
@@ -85,6 +93,8 @@ pub struct TokenIndex {
     durable_through: Arc<AtomicU64>,
     /// The number of the room's last entry when the index was made.
     first_entry: u64,
+    /// How long a read keeps a WAITING token alive: the room's idle TTL.
+    idle_ttl: chrono::Duration,
 }
 
 impl Default for TokenIndex {
@@ -94,6 +104,7 @@ impl Default for TokenIndex {
             paid: DashMap::new(),
             durable_through: Arc::default(),
             first_entry: 0,
+            idle_ttl: chrono::Duration::zero(),
         }
     }
 }
@@ -103,15 +114,18 @@ impl TokenIndex {
     pub fn of(room: &WaitingRoom, last_entry: u64) -> Self {
         let index = Self {
             first_entry: last_entry,
+            idle_ttl: room.idle_ttl(),
             ..Self::default()
         };
-        for (token, user, status, deadline) in room.live_tokens() {
+        for (token, user, status, deadline, issued_at) in room.live_tokens() {
             index.insert(IndexEntry {
                 token,
                 user,
                 status,
                 deadline,
                 admitted_in: Counted::default(),
+                issued_at,
+                read_until: AtomicI64::new(0),
             });
         }
         for (token, user, _) in room.paid_tokens() {
@@ -131,9 +145,10 @@ impl TokenIndex {
         shard.write().insert(key, entry);
     }
 
-    fn entry(&self, token: &Token) -> Option<IndexEntry> {
+    /// What `look` makes of the token's entry, read under its shard's read lock.
+    fn entry<R>(&self, token: &Token, look: impl FnOnce(&IndexEntry) -> R) -> Option<R> {
         let (shard, key) = self.shard(token);
-        shard.read().get(key).filter(|entry| entry.token.is(token)).copied()
+        shard.read().get(key).filter(|entry| entry.token.is(token)).map(look)
     }
 
     fn update(&self, token: &Token, change: impl FnOnce(&mut IndexEntry)) {
@@ -154,29 +169,71 @@ impl TokenIndex {
     /// The live token's fan. A token past its deadline (active or idle) is dead at once, before
     /// the queue actor's timer has swept it.
     pub fn authenticate(&self, token: &Token, now: DateTime<Utc>) -> Result<Fan> {
-        let entry = self.entry(token).ok_or_else(token_invalid)?;
-        if entry.deadline <= now {
-            return Err(token_invalid());
-        }
-        Ok(Fan {
-            token: *token,
+        let fan = self.entry(token, |entry| {
+            let alive = entry.deadline > now || entry.read_until().is_some_and(|until| until > now);
+            alive.then(|| self.fan_of(entry))
+        });
+        fan.flatten().ok_or_else(token_invalid)
+    }
+
+    fn fan_of(&self, entry: &IndexEntry) -> Fan {
+        Fan {
+            token: entry.token,
             user: entry.user,
             status: entry.status,
             deadline: entry.deadline,
             admission_durable: self.is_durable(entry.admitted_in),
-        })
+        }
     }
 
     /// The fan of a WAITING token the index holds, whatever its idle deadline.
     fn waiting(&self, token: &Token) -> Option<Fan> {
-        let entry = self.entry(token).filter(|entry| entry.status == TokenStatus::Waiting)?;
-        Some(Fan {
-            token: *token,
-            user: entry.user,
-            status: entry.status,
-            deadline: entry.deadline,
+        let fan = self.entry(token, |entry| self.fan_of(entry))?;
+        (fan.status == TokenStatus::Waiting).then_some(Fan {
             admission_durable: false,
+            ..fan
         })
+    }
+
+    /// The token's status as its fan reads it, told by the index and the line's `view` alone,
+    /// or None when they cannot tell (a token unknown or past its deadline, an admission not
+    /// yet durable, a waiting token the view has out of line or cannot place): the room is
+    /// asked then. A WAITING token read is kept alive for another idle TTL from `now`.
+    fn read(&self, token: &Token, now: DateTime<Utc>, view: &LineView) -> Option<QueueStatus> {
+        self.entry(token, |entry| {
+            let alive = entry.deadline > now || entry.read_until().is_some_and(|until| until > now);
+            let status = match (alive, entry.status) {
+                (true, TokenStatus::Active) if self.is_durable(entry.admitted_in) => QueueStatus {
+                    position: 0,
+                    estimated_wait_seconds: 0,
+                    active_until: Some(entry.deadline),
+                    ..entry.status_as_issued()
+                },
+                (true, TokenStatus::Waiting) => match view.place(token.seq()) {
+                    PlaceInLine::Waiting {
+                        position,
+                        estimated_wait_seconds,
+                    } => QueueStatus {
+                        position,
+                        estimated_wait_seconds,
+                        ..entry.status_as_issued()
+                    },
+                    PlaceInLine::Out | PlaceInLine::Unknown => return None,
+                },
+                _ => return None,
+            };
+            if status.status == TokenStatus::Waiting {
+                entry.keep_alive_until(now + self.idle_ttl);
+            }
+            Some(status)
+        })
+        .flatten()
+    }
+
+    /// Until when the token numbered `seq` was last read to live, if it was read off the index.
+    fn read_until(&self, seq: u64) -> Option<DateTime<Utc>> {
+        let shard = self.live[(seq % INDEX_SHARDS) as usize].read();
+        shard.get(seq / INDEX_SHARDS).and_then(IndexEntry::read_until)
     }
 
     fn is_durable(&self, admitted_in: Counted) -> bool {
@@ -203,6 +260,8 @@ impl TokenIndex {
                     status: TokenStatus::Waiting,
                     deadline: room.deadline(&token).unwrap_or(at),
                     admitted_in: Counted::default(),
+                    issued_at: at,
+                    read_until: AtomicI64::new(0),
                 });
             }
             QueueEvent::TokenAdmitted {
@@ -227,6 +286,31 @@ impl TokenIndex {
     fn refresh(&self, token: &Token, room: &WaitingRoom) {
         if let Some(deadline) = room.deadline(token) {
             self.update(token, |entry| entry.deadline = deadline);
+        }
+    }
+}
+
+impl IndexEntry {
+    fn read_until(&self) -> Option<DateTime<Utc>> {
+        let millis = self.read_until.load(Ordering::Relaxed);
+        (millis != 0).then(|| DateTime::from_timestamp_millis(millis)).flatten()
+    }
+
+    /// Readers race here only to set about the same moment: the latest wins.
+    fn keep_alive_until(&self, until: DateTime<Utc>) {
+        self.read_until.fetch_max(until.timestamp_millis(), Ordering::Relaxed);
+    }
+
+    /// The token's status with what never changes filled in.
+    fn status_as_issued(&self) -> QueueStatus {
+        QueueStatus {
+            token: self.token,
+            user_id: self.user,
+            status: self.status,
+            position: 0,
+            estimated_wait_seconds: 0,
+            issued_at: self.issued_at,
+            active_until: None,
         }
     }
 }
@@ -258,6 +342,9 @@ pub struct QueueActor {
 /// How often the line's view is published when it changed: streams see a new position within
 /// this of the change (and send it at most once a second), however many are open.
 const VIEW_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// The most tokens left from inside the line for which its view is published with every change.
+const VIEW_AT_ONCE_GAPS_MAX: usize = 256;
 
 impl QueueActor {
     fn publish_view_if_stale(&mut self) {
@@ -306,8 +393,12 @@ impl DeadlineActor for QueueActor {
 
     /// Tokens some stream follows are kept alive, as reads would; then what is due ends.
     fn process_due(&mut self, now: DateTime<Utc>) -> Vec<QueueEvent> {
-        let news = &self.news;
-        for token in self.room.keep_watched_alive(now, |seq| news.is_followed(seq)) {
+        let (news, index, idle_ttl) = (&self.news, &self.index, self.room.idle_ttl());
+        let alive_until = |seq| match news.is_followed(seq) {
+            true => Some(now + idle_ttl),
+            false => index.read_until(seq),
+        };
+        for token in self.room.keep_watched_alive(now, alive_until) {
             self.index.refresh(&token, &self.room);
         }
         self.room.expire_due(now)
@@ -324,6 +415,11 @@ impl DeadlineActor for QueueActor {
         for event in events {
             self.index.publish(event, &self.room, last_entry);
             self.tell_streams(event);
+        }
+        // A line with few gaps costs little to copy: its view is published at once, so that a
+        // status read off it is as fresh as the room. A churned line waits for the interval.
+        if self.view_stale && self.room.gaps_in_line() <= VIEW_AT_ONCE_GAPS_MAX {
+            self.publish_view_if_stale();
         }
     }
 }
@@ -694,6 +790,18 @@ impl QueueHandle {
         self.mailbox.ask(ReadStatus { token }).await?
     }
 
+    /// The token's status as its fan reads it, which keeps a WAITING token alive. Told by the
+    /// token index and the line's published view without a hop to the actor, so that a crowd
+    /// refreshing its status costs the actor nothing; the actor is asked only when they cannot
+    /// tell (see [`TokenIndex::read`]).
+    pub async fn read_status(&self, token: Token) -> Result<QueueStatus> {
+        let now = self.clock.now();
+        match self.index.read(&token, now, &self.news.view()) {
+            Some(status) => Ok(status),
+            None => self.status(token).await,
+        }
+    }
+
     /// The token's status, without keeping it alive.
     pub async fn peek(&self, token: Token) -> Result<QueueStatus> {
         self.mailbox.ask(PeekStatus { token }).await?
@@ -782,6 +890,57 @@ mod tests {
     }
 
     #[test]
+    fn a_status_read_off_the_index_is_the_rooms_own_or_none() {
+        let (mut room, index) = (room(1), TokenIndex::default());
+        let index = TokenIndex {
+            idle_ttl: room.idle_ttl(),
+            ..index
+        };
+        // Each issue in a room entry of its own, the first (admitted at once) in entry 1.
+        let tokens: Vec<Token> = (1..=4)
+            .map(|entry| {
+                let (token, events) = room.issue(UserId::random(), TokenSecret::random(), start()).unwrap();
+                events.iter().for_each(|event| index.publish(event, &room, entry));
+                token
+            })
+            .collect();
+        let view = room.line_view(start());
+        for token in &tokens[1..] {
+            assert_eq!(
+                index.read(token, start(), &view),
+                Some(room.peek(token, start()).unwrap())
+            );
+        }
+        assert_eq!(
+            index.read(&tokens[0], start(), &view),
+            None,
+            "an admission not yet durable"
+        );
+        index.durable_through.store(1, Ordering::Release);
+        let admitted = index.read(&tokens[0], start(), &view);
+        assert_eq!(admitted, Some(room.peek(&tokens[0], start()).unwrap()));
+        // Gone from the line since the view: the room is asked.
+        room.leave(&tokens[1], start())
+            .unwrap()
+            .iter()
+            .for_each(|event| index.publish(event, &room, 0));
+        assert_eq!(index.read(&tokens[1], start(), &view), None);
+        assert_eq!(
+            index.read(&tokens[2], start(), &room.line_view(start())),
+            Some(room.peek(&tokens[2], start()).unwrap())
+        );
+        // A read keeps the waiting token alive past its idle deadline, for the index and the room.
+        let later = start() + Duration::minutes(4);
+        assert!(index.read(&tokens[3], later, &room.line_view(later)).is_some());
+        let idled = start() + Duration::minutes(5);
+        assert!(index.authenticate(&tokens[3], idled).is_ok());
+        assert!(index.authenticate(&tokens[2], idled).is_err());
+        let renewed = room.keep_watched_alive(idled, |seq| index.read_until(seq));
+        assert_eq!(renewed, [tokens[3]]);
+        assert_eq!(room.deadline(&tokens[3]), Some(later + Duration::minutes(5)));
+    }
+
+    #[test]
     fn a_forged_secret_or_a_passed_deadline_does_not_authenticate() {
         let (mut room, index) = (room(1), TokenIndex::default());
         let active = issue(&mut room, &index);
@@ -809,9 +968,9 @@ mod tests {
     }
 
     #[test]
-    fn an_index_entry_costs_64_bytes() {
+    fn an_index_entry_costs_88_bytes() {
         // A million of these sit in place in the shards; a field that grows them shows here.
-        assert_eq!(std::mem::size_of::<Option<IndexEntry>>(), 64);
+        assert_eq!(std::mem::size_of::<Option<IndexEntry>>(), 88);
     }
 
     #[test]

@@ -452,6 +452,11 @@ impl WaitingRoom {
             .collect()
     }
 
+    /// How many tokens left from inside the line, at most (some may be behind the front now).
+    pub fn gaps_in_line(&self) -> usize {
+        self.gaps.len()
+    }
+
     /// The line as a stream sees it: its front, the tokens that left from inside it, and the
     /// observed pace of admissions.
     pub fn line_view(&mut self, now: DateTime<Utc>) -> LineView {
@@ -475,34 +480,51 @@ impl WaitingRoom {
         }
     }
 
-    /// Gives each WAITING token whose idle deadline has come and that `watched` says someone
-    /// is following live another idle TTL from `now`, as a read would: an open event stream
-    /// keeps its token alive without asking the room every second. The renewed tokens.
-    pub fn keep_watched_alive(&mut self, now: DateTime<Utc>, watched: impl Fn(u64) -> bool) -> Vec<Token> {
-        let due: Vec<u64> = self
+    /// Gives each WAITING token whose idle deadline has come, and that `alive_until` says was
+    /// read or is followed live until a later moment, that moment as its deadline: an open
+    /// event stream, or a status read off the token index, keeps its token alive without
+    /// asking the room. The renewed tokens.
+    pub fn keep_watched_alive(
+        &mut self,
+        now: DateTime<Utc>,
+        alive_until: impl Fn(u64) -> Option<DateTime<Utc>>,
+    ) -> Vec<Token> {
+        let due: Vec<(u64, DateTime<Utc>)> = self
             .idle_deadlines
             .iter()
             .take_while(|(deadline, _)| *deadline <= now)
-            .map(|(_, seq)| *seq)
-            .filter(|seq| watched(*seq))
+            .filter_map(|(_, seq)| Some((*seq, alive_until(*seq).filter(|until| *until > now)?)))
             .collect();
         let mut renewed = Vec::with_capacity(due.len());
-        for seq in due {
-            if self
+        for (seq, until) in due {
+            let waiting = self
                 .records
-                .get(seq)
-                .is_some_and(|record| record.status == TokenStatus::Waiting)
-            {
-                self.keep_alive(seq, now);
-                renewed.push(self.record(seq).token);
+                .get_mut(seq)
+                .filter(|record| record.status == TokenStatus::Waiting);
+            if let Some(record) = waiting {
+                record.deadline = record.deadline.max(until);
+                renewed.push(record.token);
             }
         }
         renewed
     }
 
+    /// How long a WAITING token lives after its last read.
+    pub fn idle_ttl(&self) -> Duration {
+        self.limits.waiting_idle_ttl
+    }
+
     /// Every live token: its user, status and the moment it dies unless something happens.
-    pub fn live_tokens(&self) -> impl Iterator<Item = (Token, UserId, TokenStatus, DateTime<Utc>)> + '_ {
-        (self.records.values()).map(|record| (record.token, record.user, record.status, record.deadline))
+    pub fn live_tokens(&self) -> impl Iterator<Item = (Token, UserId, TokenStatus, DateTime<Utc>, DateTime<Utc>)> + '_ {
+        (self.records.values()).map(|record| {
+            (
+                record.token,
+                record.user,
+                record.status,
+                record.deadline,
+                record.issued_at,
+            )
+        })
     }
 
     /// The sequence number of a live token.

@@ -195,7 +195,7 @@ fn altcha_header(request: &HttpRequest) -> Result<Option<Vec<u8>>> {
 #[utoipa::path(get, path = "/api/v1/queue/tokens/me", tag = "queue", security(("queueToken" = [])),
     responses((status = 200, body = QueueStatus), FanErrors, BusyErrors))]
 pub async fn read(state: web::Data<AppState>, fan: Fan) -> Result<HttpResponse> {
-    let status = state.services.queue.status(fan.token).await?;
+    let status = state.services.queue.read_status(fan.token).await?;
     Ok(HttpResponse::Ok().json(QueueStatus::from(&status)))
 }
 

@@ -195,12 +195,15 @@ async fn a_busy_actor_answers_unavailable_at_once_instead_of_queueing_without_bo
         issued = app.issue_token(&user).await;
     }
     assert_eq!(issued.status(), StatusCode::CREATED);
-    let fan = Fan {
-        token: body(issued).await["token"].as_str().unwrap().to_string(),
-        user_id: user,
-        queue: serde_json::Value::Null,
+    // A fan's status is read off the token index without the actor; the operator's count of
+    // the line is the actor's to tell.
+    let read = || async {
+        app.admin(reqwest::Method::GET, "/api/v1/admin/queue")
+            .send()
+            .await
+            .unwrap()
     };
-    let reads = join_all((0..300).map(|_| app.queue_status(&fan))).await;
+    let reads = join_all((0..300).map(|_| read())).await;
     let mut answered = 0;
     let mut turned_away = 0;
     for response in reads {
@@ -217,4 +220,40 @@ async fn a_busy_actor_answers_unavailable_at_once_instead_of_queueing_without_bo
         answered > 0 && turned_away > 0,
         "{answered} answered, {turned_away} turned away"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_crowd_reading_its_status_asks_the_queue_actor_nothing() {
+    // A mailbox of one: any read that went through the actor would be turned away at once.
+    let app = spawn_app_with(|config| {
+        config.actor_requests_max = 1;
+        config.active_max = 1;
+    });
+    let mut fans = Vec::new();
+    for name in ["Active", "First", "Second"] {
+        let user = app.create_user(name).await;
+        let mut issued = app.issue_token(&user).await;
+        while issued.status() == StatusCode::SERVICE_UNAVAILABLE {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            issued = app.issue_token(&user).await;
+        }
+        let queue = body(issued).await;
+        fans.push(Fan {
+            token: queue["token"].as_str().unwrap().to_string(),
+            user_id: user,
+            queue,
+        });
+    }
+    let reads = join_all((0..300).map(|i| app.queue_status(&fans[i % 3]))).await;
+    for (i, response) in reads.into_iter().enumerate() {
+        assert_eq!(response.status(), StatusCode::OK, "read {i}");
+        let status = body(response).await;
+        let expected = [("ACTIVE", 0), ("WAITING", 1), ("WAITING", 2)][i % 3];
+        assert_eq!(
+            (status["status"].as_str().unwrap(), status["position"].as_u64().unwrap()),
+            expected
+        );
+        assert_eq!(status["issuedAt"], fans[i % 3].queue["issuedAt"]);
+        assert_eq!(status["userId"], fans[i % 3].user_id.as_str());
+    }
 }

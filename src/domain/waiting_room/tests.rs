@@ -440,7 +440,7 @@ fn a_watched_token_is_kept_alive_when_its_idle_deadline_comes_and_an_unwatched_o
     let issue = |room: &mut WaitingRoom| room.issue(UserId::random(), TokenSecret::random(), start()).unwrap().0;
     let (_active, watched, unwatched) = (issue(&mut room), issue(&mut room), issue(&mut room));
     let due = start() + Duration::minutes(5);
-    let renewed = room.keep_watched_alive(due, |seq| seq == watched.seq());
+    let renewed = room.keep_watched_alive(due, |seq| (seq == watched.seq()).then(|| due + Duration::minutes(5)));
     assert_eq!(renewed, [watched]);
     let ended: Vec<Token> = room
         .expire_due(due)
