@@ -8,7 +8,7 @@ use super::{Alarm, DeadlineActor, Mailbox};
 use crate::clock::SharedClock;
 use crate::domain::concert::DateKey;
 use crate::domain::seat_map::{
-    RecordedPayment, Reservation, ReservationStatus, SeatCounts, SeatEvent, SeatMap, SeatView,
+    RecordedPayment, Reservation, ReservationStatus, SeatCounts, SeatEvent, SeatMap, SeatStatus, SeatView,
 };
 use crate::domain::{PaymentId, ReservationId, UserId};
 use crate::error::{Error, ErrorCode, Result};
@@ -564,6 +564,10 @@ impl ConcertDateHandle {
         token_ends: DateTime<Utc>,
         keyed: Option<Keyed<Reservation>>,
     ) -> Result<Reservation> {
+        // A keyed refusal is the actor's to journal with its key.
+        if keyed.is_none() {
+            self.refuse_if_seen_taken(seat_number)?;
+        }
         self.mailbox
             .ask(HoldSeat {
                 user,
@@ -573,6 +577,21 @@ impl ConcertDateHandle {
                 counted: None,
             })
             .await?
+    }
+
+    /// Refuses a hold on a seat the published map shows taken while it is still true: the
+    /// answer the actor would give (a seat taken is refused before anything else is looked at),
+    /// without asking it. A crowd trying the same taken seats then costs the actor nothing.
+    fn refuse_if_seen_taken(&self, seat_number: i64) -> Result<()> {
+        let taken = self.published_now(|published| {
+            let index = usize::try_from(seat_number).ok()?.checked_sub(1)?;
+            let seat = published.seats.as_ref()?.get(index)?;
+            Some(seat.status != SeatStatus::Available)
+        });
+        match taken {
+            Some(true) => Err(crate::domain::seat_map::seat_unavailable(seat_number)),
+            _ => Ok(()),
+        }
     }
 
     /// Holds the seat for a fan whose holds across dates are counted elsewhere: under

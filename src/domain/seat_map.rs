@@ -23,6 +23,15 @@ pub enum ReservationStatus {
     Cancelled,
 }
 
+/// The refusal of a hold on a seat someone else holds, is paying or bought.
+pub fn seat_unavailable(seat_number: i64) -> Error {
+    Error::new(
+        ErrorCode::SeatUnavailable,
+        format!("Seat {seat_number} is already reserved."),
+    )
+    .with_korean(format!("{seat_number}번 좌석은 이미 다른 분이 선택했습니다."))
+}
+
 /// What happened on a seat map; `apply` replays these exactly.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SeatEvent {
@@ -252,11 +261,7 @@ impl SeatMap {
         self.assert_nothing_due(now);
         let index = self.seat_index(seat_number)?;
         if self.seats[index].occupant != Occupant::Free {
-            return Err(Error::new(
-                ErrorCode::SeatUnavailable,
-                format!("Seat {seat_number} is already reserved."),
-            )
-            .with_korean(format!("{seat_number}번 좌석은 이미 다른 분이 선택했습니다.")));
+            return Err(seat_unavailable(seat_number));
         }
         let until = now + hold_ttl;
         if !within_hold_limit(until) {

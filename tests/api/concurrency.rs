@@ -257,3 +257,19 @@ async fn a_crowd_reading_its_status_asks_the_queue_actor_nothing() {
         assert_eq!(status["userId"], fans[i % 3].user_id.as_str());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_crowd_trying_a_taken_seat_is_refused_without_the_dates_actor() {
+    // A mailbox of one: any attempt that went through the actor would be turned away at once.
+    let app = spawn_app_with(|config| config.actor_requests_max = 1);
+    let concert = app.create_concert("Taken", &[("2026-12-24", 10, 1_000)]).await;
+    let (holder, crowd) = (app.fan("Holder").await, app.fan("Crowd").await);
+    app.held(&holder, &concert, "2026-12-24", 3).await;
+    assert_eq!(app.seat_status(&crowd, &concert, "2026-12-24", 3).await, "HELD");
+    // Every attempt is the same refusal; none waits in the date actor's mailbox, so none is
+    // turned away busy however many come at once.
+    let attempts = join_all((0..300).map(|_| app.hold(&crowd, &concert, "2026-12-24", 3))).await;
+    for response in attempts {
+        assert_problem(response, 409, "SEAT_UNAVAILABLE").await;
+    }
+}

@@ -159,6 +159,23 @@ async fn a_fan_may_hold_at_most_hold_max_seats_at_once() {
 }
 
 #[tokio::test]
+async fn a_hold_refused_off_the_published_map_is_refused_as_the_date_would_and_not_after_a_lapse() {
+    let app = spawn_app_with_clock(|_| {});
+    let concert = concert_of_fifty(&app).await;
+    let (holder, rival) = (app.fan("Holder").await, app.fan("Rival").await);
+    app.held(&holder, &concert, DATE, 7).await;
+    // Before any read of the map the date's actor refuses; after one, the published map does.
+    let by_the_actor = assert_problem(app.hold(&rival, &concert, DATE, 7).await, 409, "SEAT_UNAVAILABLE").await;
+    assert_eq!(app.seat_status(&rival, &concert, DATE, 7).await, "HELD");
+    let off_the_map = assert_problem(app.hold(&rival, &concert, DATE, 7).await, 409, "SEAT_UNAVAILABLE").await;
+    assert_eq!(by_the_actor, off_the_map);
+    // The hold lapses with nothing read since: the map it was refused off is no longer true.
+    app.advance(Duration::minutes(5));
+    let again = app.held(&rival, &concert, DATE, 7).await;
+    assert_eq!(again["status"], "HELD");
+}
+
+#[tokio::test]
 async fn a_lapsed_hold_frees_the_seat_at_once() {
     let app = spawn_app_with_clock(|_| {});
     let concert = concert_of_fifty(&app).await;
