@@ -123,6 +123,15 @@ impl ConcertDateActor {
         }
     }
 
+    /// A refused hold publishes the map, seats and all, if it is stale and every change is
+    /// durable: the next attempts on a taken seat are then refused off it without asking the
+    /// actor (see `ConcertDateHandle::hold`). Once a change, as a seat map read would.
+    fn publish_for_refusals(&mut self, now: DateTime<Utc>) {
+        if !self.published.read().is_fresh(now) && self.stream.settled().is_done() {
+            self.refresh(now, true);
+        }
+    }
+
     /// The view readers wait on for the map as it stands: the one made for an earlier reader
     /// while nothing changed since, or a new one.
     fn awaiting_view(&mut self, now: DateTime<Utc>, with_seats: bool) -> Published {
@@ -297,7 +306,14 @@ impl Handler<HoldSeat> for ConcertDateActor {
                 now,
                 context.hold_ttl.min(message.token_ends - now),
                 within_limit,
-            )?;
+            );
+            if held
+                .as_ref()
+                .is_err_and(|refused| refused.code == ErrorCode::SeatUnavailable)
+            {
+                actor.publish_for_refusals(now);
+            }
+            let held = held?;
             Ok((actor.map.reservation(reservation, message.user, now)?, vec![held]))
         })
     }
