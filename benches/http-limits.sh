@@ -28,6 +28,20 @@ for i in $(seq 1 3000); do
   echo
 done > "$WORK/tokens.txt"
 head -1 "$WORK/tokens.txt" > "$WORK/one-token.txt"
+SEATS_PATH=/api/v1/concerts/$CONCERT/dates/2026-12-24/seats
+HOLD_BODY="{\"concertId\":\"$CONCERT\",\"date\":\"2026-12-24\",\"seatNumber\":7}"
+# With CEILING_BODIES set (benches/http-ceiling.sh sets it), the server's own answers are kept
+# there for the bare server to answer the same requests with: a seat map, a token's status, and
+# a hold attempt refused (the first takes the seat that every later one is refused).
+if [ -n "${CEILING_BODIES:-}" ]; then
+  keep() { local path=$1; shift; curl -s "$@" "$BASE$path" > "$CEILING_BODIES/${path//\//_}"; }
+  AUTH="Authorization: Bearer $(head -1 "$WORK/tokens.txt")"
+  keep "$SEATS_PATH" -H "$AUTH"
+  keep /api/v1/queue/tokens/me -H "$AUTH"
+  for _ in 1 2; do
+    keep /api/v1/reservations -X POST -H "$AUTH" -H 'Content-Type: application/json' -d "$HOLD_BODY"
+  done
+fi
 # With CEILING_BASE set (benches/http-ceiling.sh sets it), each line also gives the bare server's
 # rate for the same requests driven the same way (the same Lua script, whose cost to wrk is then
 # in both), and the ratio of the two.
@@ -51,7 +65,7 @@ run() { # name, then the Lua script's environment
   report "$name" "$(scripted "$@" $BASE 2>&1)" scripted "$@"
 }
 report healthz "$(plain $BASE 2>&1)" plain
-run seat_map BENCH_PATH=/api/v1/concerts/$CONCERT/dates/2026-12-24/seats
+run seat_map BENCH_PATH=$SEATS_PATH
 run token_status BENCH_PATH=/api/v1/queue/tokens/me
-run hold_attempt BENCH_PATH=/api/v1/reservations BENCH_METHOD=POST "BENCH_BODY={\"concertId\":\"$CONCERT\",\"date\":\"2026-12-24\",\"seatNumber\":7}"
+run hold_attempt BENCH_PATH=/api/v1/reservations BENCH_METHOD=POST "BENCH_BODY=$HOLD_BODY"
 run token_status_one_user TOKENS_FILE="$WORK/one-token.txt" BENCH_PATH=/api/v1/queue/tokens/me
