@@ -399,7 +399,7 @@ async fn finish(services: &Services) {
 
 /// File descriptors kept for everything but client connections: journal segments, snapshots,
 /// the data dir, the listener, the runtime's own.
-const DESCRIPTORS_RESERVED: u64 = 128;
+pub const DESCRIPTORS_RESERVED: u64 = 128;
 
 /// The connection bound, lowered when the process may not open that many files: connections
 /// past the descriptor limit would fail the journal's next file instead of being refused at the
@@ -422,7 +422,8 @@ fn connections_within_descriptors(configured: u32) -> usize {
 }
 
 /// The soft descriptor limit after raising it to the hard one; None when unknown or unlimited.
-fn raise_descriptor_limit() -> Option<u64> {
+/// The load harness raises its own with it too.
+pub fn raise_descriptor_limit() -> Option<u64> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,

@@ -30,6 +30,7 @@ pub mod proof_of_work;
 pub mod raw;
 pub mod refusals;
 pub mod report;
+pub mod resources;
 pub mod settings;
 pub mod slow;
 pub mod sources;
