@@ -34,10 +34,12 @@ pub mod resources;
 pub mod settings;
 pub mod slow;
 pub mod sources;
+pub mod sse;
 pub mod timeline;
 pub mod under_flood;
 pub mod verdict;
 pub mod verify;
+pub mod watcher;
 
 pub use options::{Options, Scenario};
 
