@@ -17,6 +17,7 @@
 //!   points come from the [`timeline`], and whose refusals are told from errors by [`refusals`].
 //! - [`embedded`]: the server `--embedded` starts.
 
+pub mod admissions;
 pub mod client;
 pub mod crowd;
 pub mod embedded;
@@ -28,6 +29,7 @@ pub mod line;
 pub mod options;
 pub mod proof_of_work;
 pub mod raw;
+pub mod reads;
 pub mod refusals;
 pub mod report;
 pub mod resources;
