@@ -1,6 +1,7 @@
 //! The real `loadtest` binary: a short rush against an embedded server passes its checks, and
 //! writes the JSON report and the plot it was asked for; each attack scenario, small and quick,
-//! passes against a default embedded server, and fails against one without the defence.
+//! passes against a default embedded server, and fails against one without the defence; a small
+//! watchers run hears of every admission at once, and a large one is refused for its descriptors.
 
 mod common;
 
@@ -338,4 +339,86 @@ fn a_steady_run_lasts_its_duration_unless_its_users_would_cut_it_short() {
         "{stderr}"
     );
     assert!(stderr.contains("give --users 40 or more"), "{stderr}");
+}
+
+#[test]
+fn watchers_hear_of_their_admission_at_once_and_keep_their_streams_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let args = "--scenario watchers --watchers 300 --active-max 20 --duration 1s --concurrency 32";
+    let output = loadtest(&args.split(' ').collect::<Vec<_>>(), &json);
+    let verdict = verdict(&output, &json);
+    let figures = figures(&verdict);
+    for expected in [
+        "line: 20 ACTIVE filled the room, then 300 WAITING of 300 asked; 0 joins failed",
+        "streams: 300 of 300 open in",
+        "memory: this process, the embedded server and the harness's ends together, grew from",
+        "admissions: 150 of 150 fans admitted, 150 of them watching",
+        "0 over 1 s or never (0 never)",
+        "streams of fans still waiting: 150, 0 ended by the server, 0 told expired",
+    ] {
+        assert!(figures.contains(expected), "{expected:?} in\n{figures}");
+    }
+    for read in ["token status", "seat map"] {
+        assert!(
+            figures.contains(&format!("{read} reads: ")) && figures.contains("; 0 not answered 200"),
+            "{read} in\n{figures}"
+        );
+    }
+    // The throughput ratio is measured on a machine the test shares with the rest of the suite:
+    // it alone may fail the verdict here, and the exit code follows the verdict.
+    let broken: Vec<&str> = verdict["broken"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b.as_str().unwrap())
+        .collect();
+    assert!(
+        broken
+            .iter()
+            .all(|rule| rule.contains("of their throughput with the streams open")),
+        "{broken:?}\n{figures}"
+    );
+    let code = if broken.is_empty() { 0 } else { 1 };
+    assert_eq!(output.status.code(), Some(code), "{broken:?}");
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["settings"]["userRateLimit"], 0, "{report:#}");
+    assert_eq!(report["settings"]["attack"]["watchers"], 300, "{report:#}");
+    assert_eq!(report["errors"], serde_json::json!({}), "{report:#}");
+}
+
+#[test]
+fn watchers_that_cannot_fit_in_the_descriptors_are_refused_before_anything_starts() {
+    let embedded = Binary::new(LOADTEST)
+        .args(["--embedded", "--scenario", "watchers", "--watchers", "1000000"])
+        .output();
+    assert_eq!(embedded.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&embedded.stderr);
+    assert!(
+        stderr.contains("--watchers 1000000 needs 2000896 descriptors (two descriptors a connection"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("but this process may open "), "{stderr}");
+    assert!(
+        stderr.contains("fit; a server started on its own (--url) holds twice as many"),
+        "{stderr}"
+    );
+
+    // Refused before the server is asked anything: nothing listens on port 9.
+    let remote = Binary::new(LOADTEST)
+        .args([
+            "--url",
+            "http://127.0.0.1:9",
+            "--scenario",
+            "watchers",
+            "--watchers",
+            "1000000",
+        ])
+        .output();
+    assert_eq!(remote.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&remote.stderr);
+    assert!(
+        stderr.contains("--watchers 1000000 needs 1000448 descriptors (one descriptor a connection"),
+        "{stderr}"
+    );
 }

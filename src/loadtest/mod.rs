@@ -2,8 +2,8 @@
 //! in-process on a temporary data dir), a report per endpoint, and the invariants checked after
 //! every run.
 //!
-//! The attack scenarios (`hoard`, `flood`, `slow`, and a crowd `--with-flood`) end in a verdict,
-//! PASS or FAIL with the figures it was decided on.
+//! The attack scenarios (`hoard`, `flood`, `slow`, and a crowd `--with-flood`) and the `watchers`
+//! scenario end in a verdict, PASS or FAIL with the figures it was decided on.
 //!
 //! - [`options`]: the flags; [`settings`]: the flags as the report gives them.
 //! - [`client`]: the timed, recording HTTP client; [`sources`]: the addresses clients send from.
@@ -13,6 +13,9 @@
 //! - [`proof_of_work`]: solving the server's challenge before a token, when it asks for one.
 //! - [`hoard`], [`flood`], [`slow`], [`under_flood`]: the attacks and their verdicts
 //!   ([`verdict`]); [`raw`]: connections no client library would make.
+//! - [`watchers`]: thousands of open event streams, each a [`watcher`] reading its [`sse`]
+//!   events; the [`reads`] measured beside them, the [`admissions`] they must hear of at once, and
+//!   the descriptors and memory they take ([`resources`]).
 //! - [`verify`]: the checks after a run; [`report`]: the table, the JSON and the plot, whose
 //!   points come from the [`timeline`], and whose refusals are told from errors by [`refusals`].
 //! - [`embedded`]: the server `--embedded` starts.
@@ -42,6 +45,7 @@ pub mod under_flood;
 pub mod verdict;
 pub mod verify;
 pub mod watcher;
+pub mod watchers;
 
 pub use options::{Options, Scenario};
 
@@ -104,7 +108,7 @@ pub async fn run(options: Options) -> Result<bool, String> {
         options,
     };
     match harness.options.scenario {
-        Scenario::Hoard | Scenario::Flood | Scenario::Slow => attack(&harness, &recorder).await,
+        Scenario::Hoard | Scenario::Flood | Scenario::Slow | Scenario::Watchers => attack(&harness, &recorder).await,
         Scenario::Rush | Scenario::Steady | Scenario::Ceiling => load(&harness, &recorder).await,
     }
 }
@@ -122,13 +126,17 @@ fn check_combination(options: &Options) -> Result<(), String> {
     if options.with_flood && !matches!(options.scenario, Scenario::Rush | Scenario::Steady) {
         return Err("--with-flood goes with the rush or steady scenario only".into());
     }
+    if options.scenario == Scenario::Watchers {
+        // Before the embedded server starts: both sides' sockets count.
+        watchers::check_descriptors(options)?;
+    }
     options.check_crowd_size()
 }
 
-/// A flood told apart from the fans, or slow connections spread over several clients, need
-/// addresses of their own.
+/// A flood told apart from the fans, or slow connections and streams spread over several
+/// clients, need addresses of their own.
 fn needs_distinct_sources(options: &Options) -> bool {
-    options.with_flood || matches!(options.scenario, Scenario::Flood | Scenario::Slow)
+    options.with_flood || matches!(options.scenario, Scenario::Flood | Scenario::Slow | Scenario::Watchers)
 }
 
 /// A rush, steady or ceiling run, with a flood alongside if asked: the report, the invariants,
@@ -204,6 +212,10 @@ async fn attack(harness: &Harness, recorder: &Recorder) -> Result<bool, String> 
             hoard::run(harness, &venue).await?
         }
         Scenario::Flood => flood::run(harness).await?,
+        Scenario::Watchers => {
+            let venue = create_venue(&harness.api, options).await?;
+            watchers::run(harness, &venue).await?
+        }
         _ => slow::run(harness).await?,
     };
     let seconds = started.elapsed().as_secs_f64();

@@ -29,6 +29,9 @@ pub enum Scenario {
     /// Bodies sent a byte at a time and idle event streams, from several addresses; a write
     /// must still succeed at once, and the server must cut the slow bodies at `--client-timeout`.
     Slow,
+    /// `--watchers` WAITING fans each hold their event stream open: token status and seat map
+    /// reads must keep their throughput, and every admitted fan must hear of it within a second.
+    Watchers,
 }
 
 /// The harness's options.
@@ -117,6 +120,14 @@ pub struct Options {
     /// `slow`: WAITING tokens that each hold open the two event streams the server allows.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1_000))]
     pub streams: u32,
+    /// `watchers`: WAITING fans, each holding one event stream open. The process must have a
+    /// descriptor for each (two with `--embedded`, which holds both ends).
+    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub watchers: u32,
+    /// `watchers` against `--url`: the server's process id, to read its memory before and after
+    /// the streams open.
+    #[arg(long, requires = "url")]
+    pub server_pid: Option<u32>,
     /// The server's `--client-rate-limit`: `--embedded` starts with it, and a flood's bound is
     /// reckoned from it.
     #[arg(long, default_value_t = 20)]

@@ -41,8 +41,12 @@ impl Expected {
             codes.extend(SALE);
             codes.push(CHALLENGE);
         }
-        let attacked =
-            options.with_flood || !matches!(options.scenario, Scenario::Rush | Scenario::Steady | Scenario::Ceiling);
+        // The watchers are no attack: a read refused beside them is an error.
+        let attacked = options.with_flood
+            || !matches!(
+                options.scenario,
+                Scenario::Rush | Scenario::Steady | Scenario::Ceiling | Scenario::Watchers
+            );
         if attacked {
             codes.extend(DEFENCES);
         }

@@ -1,7 +1,9 @@
 //! The run's settings as its report gives them: in the JSON every flag that shaped the run, and
 //! one line of the ones that matter to its scenario for the text and the plot.
 
+use super::embedded;
 use super::options::{Options, Scenario};
+use crate::config::Config;
 use serde::Serialize;
 use std::time::Duration;
 
@@ -18,6 +20,8 @@ pub struct Settings {
     /// The server's `--fsync` and `--active-max`, when the harness started it.
     pub fsync: Option<String>,
     pub active_max: Option<u32>,
+    /// The server's `--user-rate-limit`, when the harness started it (0: off).
+    pub user_rate_limit: Option<u32>,
     /// The fans of a crowd.
     pub users: Option<u64>,
     pub concurrency: usize,
@@ -47,6 +51,7 @@ pub struct AttackSettings {
     pub fans: u64,
     pub slow_connections: u32,
     pub streams: u32,
+    pub watchers: u32,
 }
 
 fn text(duration: Duration) -> String {
@@ -63,6 +68,7 @@ impl Settings {
             target: options.url.clone().unwrap_or_else(|| "embedded".into()),
             fsync: embedded.then(|| format!("{:?}", options.fsync).to_lowercase()),
             active_max: embedded.then_some(options.active_max),
+            user_rate_limit: embedded.then(|| embedded::user_rate_limit(options, Config::defaults().user_rate_limit)),
             users: crowd.then_some(options.crowd_size()),
             concurrency: options.concurrency,
             arrival_rate: options.arrival_rate(),
@@ -83,6 +89,7 @@ impl Settings {
                 fans: options.fans,
                 slow_connections: options.slow_connections,
                 streams: options.streams,
+                watchers: options.watchers,
             }),
         }
     }
@@ -90,8 +97,12 @@ impl Settings {
     /// `rush against embedded (fsync never, active-max 100): 300 users, 64 at a time, 2 dates
     /// of 20 seats, seed 7`.
     pub fn line(&self) -> String {
+        let budget = match self.user_rate_limit {
+            Some(0) => ", per-user rate limit off",
+            _ => "",
+        };
         let server = match (&self.fsync, self.active_max) {
-            (Some(fsync), Some(active_max)) => format!(" (fsync {fsync}, active-max {active_max})"),
+            (Some(fsync), Some(active_max)) => format!(" (fsync {fsync}, active-max {active_max}{budget})"),
             _ => String::new(),
         };
         format!("{} against {}{server}: {}", self.scenario, self.target, self.shape())
@@ -108,6 +119,10 @@ impl Settings {
                 format!("{} rounds of {} hoarders", attack.rounds, attack.hoarders),
                 format!("{} fans", attack.fans),
                 venue,
+            ],
+            (Scenario::Watchers, Some(attack)) => vec![
+                format!("{} watchers", attack.watchers),
+                format!("reads {} at a time for {duration} each", self.concurrency),
             ],
             (Scenario::Flood, Some(attack)) => vec![
                 format!("for {duration}"),
@@ -139,11 +154,14 @@ impl Settings {
 }
 
 /// A steady, ceiling or flood run lasts `--duration`; so does a flood beside a crowd, at most,
-/// and the ceiling measured first.
+/// the ceiling measured first, and each span of a watchers run's reads.
 fn uses_duration(options: &Options) -> bool {
     options.with_flood
         || options.with_ceiling
-        || matches!(options.scenario, Scenario::Steady | Scenario::Ceiling | Scenario::Flood)
+        || matches!(
+            options.scenario,
+            Scenario::Steady | Scenario::Ceiling | Scenario::Flood | Scenario::Watchers
+        )
 }
 
 #[cfg(test)]
@@ -174,6 +192,23 @@ mod tests {
         assert!(
             line.starts_with("steady against http://127.0.0.1:8080: 200 users a second for 30s (6000 users), "),
             "{line}"
+        );
+    }
+
+    #[test]
+    fn a_watchers_line_gives_its_streams_reads_and_the_budget_it_turned_off() {
+        let watchers = settings("--embedded --scenario watchers --watchers 300 --concurrency 32 --duration 2s");
+        assert_eq!(watchers.user_rate_limit, Some(0));
+        assert_eq!(
+            watchers.line(),
+            "watchers against embedded (fsync always, active-max 100, per-user rate limit off): \
+             300 watchers, reads 32 at a time for 2s each, seed 1"
+        );
+        let rush = settings("--embedded");
+        assert_ne!(
+            rush.user_rate_limit,
+            Some(0),
+            "other scenarios keep a default server's budget"
         );
     }
 
