@@ -353,6 +353,7 @@ fn watchers_hear_of_their_admission_at_once_and_keep_their_streams_open() {
         "line: 20 ACTIVE filled the room, then 300 WAITING of 300 asked; 0 joins failed",
         "streams: 300 of 300 open in",
         "memory: this process, the embedded server and the harness's ends together, grew from",
+        "quiet CPU: this process, the embedded server and the harness's ends together, used",
         "admissions: 150 of 150 fans admitted, 150 of them watching",
         "0 over 1 s or never (0 never)",
         "streams of fans still waiting: 150, 0 ended by the server, 0 told expired",

@@ -1,7 +1,9 @@
 //! What a run needs of the machine and reads of it: the descriptors its open sockets take, checked
-//! against what the process may open before anything starts, and a process's resident memory.
+//! against what the process may open before anything starts, and a process's resident memory and
+//! CPU time.
 
 use crate::startup::DESCRIPTORS_RESERVED;
+use std::time::Duration;
 
 /// Descriptors the harness keeps beside the sockets it counts: the runtime's, the admin's client,
 /// stdio, the JSON report.
@@ -78,6 +80,30 @@ pub fn resident_bytes(pid: Option<u32>) -> Option<u64> {
     vm_rss_bytes(&std::fs::read_to_string(path).ok()?)
 }
 
+/// The CPU time, user and system, this process (None) or process `pid` has used; None when it
+/// cannot be read.
+pub fn cpu_time(pid: Option<u32>) -> Option<Duration> {
+    let path = match pid {
+        Some(pid) => format!("/proc/{pid}/stat"),
+        None => "/proc/self/stat".to_string(),
+    };
+    // SAFETY: sysconf only reads a configuration value.
+    let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let ticks = cpu_ticks(&std::fs::read_to_string(path).ok()?)?;
+    let ticks_per_second = u64::try_from(ticks_per_second).ok().filter(|ticks| *ticks > 0)?;
+    Some(Duration::from_secs_f64(ticks as f64 / ticks_per_second as f64))
+}
+
+/// `utime` plus `stime` of a `/proc/…/stat`, in clock ticks: its 14th and 15th fields, counted
+/// after the command's name, which is in parentheses and may hold spaces.
+fn cpu_ticks(stat: &str) -> Option<u64> {
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // The state, the 3rd field, is the first after the name.
+    let field = |number: usize| fields.get(number - 3)?.parse::<u64>().ok();
+    Some(field(14)? + field(15)?)
+}
+
 /// The `VmRSS` line of a `/proc/…/status`, in bytes.
 fn vm_rss_bytes(status: &str) -> Option<u64> {
     let line = status.lines().find_map(|line| line.strip_prefix("VmRSS:"))?;
@@ -126,5 +152,13 @@ mod tests {
         assert_eq!(vm_rss_bytes(status), Some(2 * 1024 * 1024));
         assert_eq!(vm_rss_bytes("Name:\tx\n"), None);
         assert!(resident_bytes(None).is_some_and(|bytes| bytes > 0));
+    }
+
+    #[test]
+    fn the_cpu_time_is_user_and_system_ticks_after_the_name() {
+        let stat = "4242 (load test) S 1 4242 4242 0 -1 4194560 500 0 0 0 170 30 0 0 20 0 9 0 100 0";
+        assert_eq!(cpu_ticks(stat), Some(200));
+        assert_eq!(cpu_ticks("4242 (x) S 1"), None);
+        assert!(cpu_time(None).is_some());
     }
 }

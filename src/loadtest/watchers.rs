@@ -58,6 +58,11 @@ const ADMISSION_WAIT: Duration = Duration::from_secs(5);
 /// The pause before memory is read again once the streams are open: their first writes done.
 const SETTLE: Duration = Duration::from_millis(500);
 
+/// How long the server's CPU time is read while nothing runs but the streams (or nothing at
+/// all): the streams' own cost, which a shared machine's noise does not blur as it does the
+/// reads' throughput.
+const QUIET: Duration = Duration::from_secs(2);
+
 /// Refuses, before anything starts, a run whose streams would not fit in the descriptors this
 /// process may open; raises the soft limit to the hard one first.
 pub fn check_descriptors(options: &Options) -> Result<(), String> {
@@ -100,6 +105,9 @@ pub struct WatchersFigures {
     pub records: Vec<WatchRecord>,
     pub open_seconds: f64,
     pub memory: Option<Memory>,
+    /// The share of a core the server (this process, when embedded) used while quiet, without
+    /// and with the streams open.
+    pub quiet_cpu: Option<(f64, f64)>,
     pub without: Throughput,
     pub with: Throughput,
     pub admitted_wanted: usize,
@@ -128,6 +136,7 @@ pub async fn run(harness: &Harness, venue: &Venue) -> Result<Verdict, String> {
     };
     phase("reading without streams");
     figures.without = readers.measure(&targets, options.duration, Phase::WithoutStreams).await;
+    let quiet_without = quiet_cpu(options).await;
     phase(&format!("opening {} streams", waiting.len()));
     let memory_before = read_memory(options);
     let (stop, stopped) = watch::channel(false);
@@ -135,6 +144,7 @@ pub async fn run(harness: &Harness, venue: &Venue) -> Result<Verdict, String> {
     figures.open_seconds = opened_in.as_secs_f64();
     tokio::time::sleep(SETTLE).await;
     figures.memory = Some(memory_between(options, memory_before, read_memory(options)));
+    figures.quiet_cpu = quiet_without.zip(quiet_cpu(options).await);
     phase("reading with the streams open");
     figures.with = readers.measure(&targets, options.duration, Phase::WithStreams).await;
     figures.admitted_wanted = waiting.len().div_ceil(2).min(ADMISSIONS_MAX);
@@ -304,6 +314,20 @@ async fn leave_the_rest(api: &Api, waiting: &[String], admissions: &Admissions) 
     line::leave_all(api, &tokens).await;
 }
 
+/// The share of a core the server (this process, when embedded) uses over [`QUIET`]; None when
+/// it cannot be read, without waiting.
+async fn quiet_cpu(options: &Options) -> Option<f64> {
+    let pid = match (&options.url, options.server_pid) {
+        (None, _) => None,
+        (Some(_), Some(pid)) => Some(pid),
+        (Some(_), None) => return None,
+    };
+    let (before, started) = (resources::cpu_time(pid)?, Instant::now());
+    tokio::time::sleep(QUIET).await;
+    let used = resources::cpu_time(pid)?.saturating_sub(before);
+    Some(used.as_secs_f64() / started.elapsed().as_secs_f64())
+}
+
 /// Resident bytes now: the server's (this process's when embedded), and the harness's own when
 /// the server is elsewhere.
 fn read_memory(options: &Options) -> (Option<u64>, Option<u64>) {
@@ -337,6 +361,7 @@ pub fn verdict(figures: &WatchersFigures) -> Verdict {
     check_line(figures, &mut rules);
     check_streams(figures, &mut rules);
     rules.figure(memory_line(figures));
+    rules.figure(quiet_line(figures));
     check_reads("token status", |throughput| throughput.status, figures, &mut rules);
     check_reads("seat map", |throughput| throughput.seat_map, figures, &mut rules);
     check_admissions(figures, &mut rules);
@@ -413,6 +438,23 @@ fn memory_line(figures: &WatchersFigures) -> String {
         _ => "the server's not measured (give --server-pid)".into(),
     };
     format!("memory: {server}{harness} (the kernel's socket buffers not counted)")
+}
+
+fn quiet_line(figures: &WatchersFigures) -> String {
+    let Some((without, with)) = figures.quiet_cpu else {
+        return "quiet CPU: the server's not measured (give --server-pid)".into();
+    };
+    let who = match figures.memory.map(|memory| memory.of) {
+        Some(MemoryOf::Server(pid)) => format!("the server (pid {pid})"),
+        _ => "this process, the embedded server and the harness's ends together,".into(),
+    };
+    format!(
+        "quiet CPU: {who} used {:.1}% of a core without the streams and {:.1}% with them open: \
+         {:.2} µs of CPU per open stream a second",
+        without * 100.0,
+        with * 100.0,
+        (with - without).max(0.0) * 1e6 / opened(figures).max(1) as f64
+    )
 }
 
 fn check_reads(
@@ -557,6 +599,7 @@ mod tests {
                 server: Some((100 << 20, (100 << 20) + 3 * 30_000)),
                 harness: None,
             }),
+            quiet_cpu: Some((0.01, 0.04)),
             without: Throughput {
                 status: rate(10_000),
                 seat_map: rate(5_000),
@@ -590,6 +633,10 @@ mod tests {
             "{lines}"
         );
         assert!(lines.contains("max 40.0 ms; 0 over 1 s or never"), "{lines}");
+        assert!(
+            lines.contains("used 1.0% of a core without the streams and 4.0% with them open: 10000.00 µs"),
+            "{lines}"
+        );
         assert!(
             lines.contains("still waiting: 2, 0 ended by the server, 0 told expired; 2 of all 3 streams"),
             "{lines}"
