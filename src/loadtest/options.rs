@@ -61,7 +61,8 @@ pub struct Options {
     /// Fans (or, for `ceiling`, requests) in flight at once, in the closed model.
     #[arg(long, default_value_t = 256)]
     pub concurrency: usize,
-    /// How long a steady, ceiling or flood run lasts (with `--with-flood`, the flood's longest).
+    /// How long a steady, ceiling or flood run lasts (with `--with-flood`, the flood's longest);
+    /// each span of reads in a watchers run.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub duration: Duration,
     /// Fans arriving a second, on schedule whatever the answers' speed (open model). Without it

@@ -18,25 +18,29 @@ const WARM_UP: Duration = Duration::from_secs(1);
 
 const STATUS_PATH: &str = "/api/v1/queue/tokens/me";
 
-/// Whether the streams were open while the reads were measured.
+/// Whether the streams were open while the reads were measured: before they opened, while they
+/// are, or after they closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
-    WithoutStreams,
+    Before,
     WithStreams,
+    After,
 }
 
 impl Phase {
     fn status_endpoint(self) -> &'static str {
         match self {
-            Phase::WithoutStreams => "GET /queue/tokens/me (no streams)",
+            Phase::Before => "GET /queue/tokens/me (before streams)",
             Phase::WithStreams => "GET /queue/tokens/me (streams open)",
+            Phase::After => "GET /queue/tokens/me (after streams)",
         }
     }
 
     fn seat_map_endpoint(self) -> &'static str {
         match self {
-            Phase::WithoutStreams => "GET seat map (no streams)",
+            Phase::Before => "GET seat map (before streams)",
             Phase::WithStreams => "GET seat map (streams open)",
+            Phase::After => "GET seat map (after streams)",
         }
     }
 }
