@@ -105,9 +105,8 @@ pub struct WatchersFigures {
     pub records: Vec<WatchRecord>,
     pub open_seconds: f64,
     pub memory: Option<Memory>,
-    /// The share of a core the server (this process, when embedded) used while quiet, without
-    /// and with the streams open.
-    pub quiet_cpu: Option<(f64, f64)>,
+    /// The CPU used while quiet, without the streams and with them open.
+    pub quiet_cpu: (QuietCpu, QuietCpu),
     /// The reads before the streams opened, while they were open, and after they closed: a
     /// machine shared with other work drifts, and the mean of before and after cancels a drift
     /// that would otherwise be taken for the streams' doing.
@@ -148,7 +147,7 @@ pub async fn run(harness: &Harness, venue: &Venue) -> Result<Verdict, String> {
     figures.open_seconds = opened_in.as_secs_f64();
     tokio::time::sleep(SETTLE).await;
     figures.memory = Some(memory_between(options, memory_before, read_memory(options)));
-    figures.quiet_cpu = quiet_without.zip(quiet_cpu(options).await);
+    figures.quiet_cpu = (quiet_without, quiet_cpu(options).await);
     phase("reading with the streams open");
     figures.with = readers.measure(&targets, options.duration, Phase::WithStreams).await;
     figures.admitted_wanted = waiting.len().div_ceil(2).min(ADMISSIONS_MAX);
@@ -326,18 +325,37 @@ async fn leave_the_rest(api: &Api, waiting: &[String], admissions: &Admissions) 
     line::leave_all(api, &tokens).await;
 }
 
-/// The share of a core the server (this process, when embedded) uses over [`QUIET`]; None when
-/// it cannot be read, without waiting.
-async fn quiet_cpu(options: &Options) -> Option<f64> {
-    let pid = match (&options.url, options.server_pid) {
-        (None, _) => None,
-        (Some(_), Some(pid)) => Some(pid),
-        (Some(_), None) => return None,
+/// The share of a core used over [`QUIET`]: the server's (this process's, when embedded), and
+/// the harness's own when the server is another process on this machine, whose cores the
+/// harness's reading of the streams takes from it. None where it cannot be read.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct QuietCpu {
+    pub server: Option<f64>,
+    pub harness: Option<f64>,
+}
+
+async fn quiet_cpu(options: &Options) -> QuietCpu {
+    let server_pid = match (&options.url, options.server_pid) {
+        (None, _) => Some(None),
+        (Some(_), pid) => pid.map(Some),
     };
-    let (before, started) = (resources::cpu_time(pid)?, Instant::now());
+    let harness_apart = options.url.is_some();
+    let read = || {
+        (
+            server_pid.and_then(resources::cpu_time),
+            harness_apart.then(|| resources::cpu_time(None)).flatten(),
+        )
+    };
+    let (before, started) = (read(), Instant::now());
     tokio::time::sleep(QUIET).await;
-    let used = resources::cpu_time(pid)?.saturating_sub(before);
-    Some(used.as_secs_f64() / started.elapsed().as_secs_f64())
+    let (after, seconds) = (read(), started.elapsed().as_secs_f64());
+    let share = |before: Option<Duration>, after: Option<Duration>| {
+        Some(after?.saturating_sub(before?).as_secs_f64() / seconds)
+    };
+    QuietCpu {
+        server: share(before.0, after.0),
+        harness: share(before.1, after.1),
+    }
 }
 
 /// Resident bytes now: the server's (this process's when embedded), and the harness's own when
@@ -453,20 +471,29 @@ fn memory_line(figures: &WatchersFigures) -> String {
 }
 
 fn quiet_line(figures: &WatchersFigures) -> String {
-    let Some((without, with)) = figures.quiet_cpu else {
-        return "quiet CPU: the server's not measured (give --server-pid)".into();
+    let (without, with) = figures.quiet_cpu;
+    let opened = opened(figures).max(1) as f64;
+    let used = |without: Option<f64>, with: Option<f64>| {
+        let (without, with) = (without?, with?);
+        Some(format!(
+            "used {:.1}% of a core without the streams and {:.1}% with them open: {:.2} µs of CPU per \
+             open stream a second",
+            without * 100.0,
+            with * 100.0,
+            (with - without).max(0.0) * 1e6 / opened
+        ))
     };
     let who = match figures.memory.map(|memory| memory.of) {
         Some(MemoryOf::Server(pid)) => format!("the server (pid {pid})"),
         _ => "this process, the embedded server and the harness's ends together,".into(),
     };
-    format!(
-        "quiet CPU: {who} used {:.1}% of a core without the streams and {:.1}% with them open: \
-         {:.2} µs of CPU per open stream a second",
-        without * 100.0,
-        with * 100.0,
-        (with - without).max(0.0) * 1e6 / opened(figures).max(1) as f64
-    )
+    let server = match used(without.server, with.server) {
+        Some(used) => format!("{who} {used}"),
+        None => "the server's not measured (give --server-pid)".into(),
+    };
+    let harness =
+        used(without.harness, with.harness).map_or(String::new(), |used| format!("; the harness's own ends {used}"));
+    format!("quiet CPU: {server}{harness}")
 }
 
 fn check_reads(what: &str, of: fn(&Throughput) -> ReadRate, figures: &WatchersFigures, rules: &mut Rules) {
@@ -616,7 +643,16 @@ mod tests {
                 server: Some((100 << 20, (100 << 20) + 3 * 30_000)),
                 harness: None,
             }),
-            quiet_cpu: Some((0.01, 0.04)),
+            quiet_cpu: (
+                QuietCpu {
+                    server: Some(0.01),
+                    harness: None,
+                },
+                QuietCpu {
+                    server: Some(0.04),
+                    harness: None,
+                },
+            ),
             before: Throughput {
                 status: rate(10_000),
                 seat_map: rate(5_000),
@@ -725,6 +761,13 @@ mod tests {
             server: None,
             harness: Some((10 << 20, (10 << 20) + 3 * 2_000)),
         });
+        figures.quiet_cpu.0.harness = Some(0.0);
+        figures.quiet_cpu.1.harness = Some(0.03);
+        let quiet = quiet_line(&figures);
+        assert!(
+            quiet.contains("the harness's own ends used 0.0% of a core without the streams and 3.0% with"),
+            "{quiet}"
+        );
         let line = memory_line(&figures);
         assert!(line.contains("the server's not measured (give --server-pid)"), "{line}");
         assert!(
