@@ -55,6 +55,8 @@ async fn main() -> std::io::Result<()> {
 async fn answer(request: HttpRequest, bodies: web::Data<Bodies>, _body: web::Bytes) -> HttpResponse {
     match bodies.of(request.path()) {
         Some(body) => HttpResponse::Ok().content_type("application/json").body(body),
-        None => HttpResponse::Ok().content_type("application/json").body(r#"{"status":"ok"}"#),
+        None => HttpResponse::Ok()
+            .content_type("application/json")
+            .body(r#"{"status":"ok"}"#),
     }
 }

@@ -1,6 +1,7 @@
 //! What the queue actor tells the event streams that follow its tokens, so that no stream asks it
-//! anything while its fan waits: the latest view of the line, read by each stream on its own
-//! clock, and a wake-up for a followed token that was admitted or ended.
+//! anything while its fan waits: the latest view of the line, with a wake-up for the streams
+//! waiting on a new one, and a wake-up for a followed token that was admitted or ended. A stream
+//! of a line that does not move is never woken but to keep its connection alive.
 
 use crate::domain::line_view::LineView;
 use dashmap::DashMap;
@@ -14,6 +15,8 @@ pub struct LineNews {
     /// Each followed token's streams, by sequence number, each with its own wake-up so that one
     /// told while it is busy writing finds the news waiting.
     followers: DashMap<u64, Vec<Arc<Notify>>>,
+    /// Counts the views published; a stream waits on it for the next.
+    published: tokio::sync::watch::Sender<u64>,
 }
 
 impl LineNews {
@@ -21,6 +24,7 @@ impl LineNews {
         Self {
             view: RwLock::new(Arc::new(view)),
             followers: DashMap::new(),
+            published: tokio::sync::watch::Sender::new(0),
         }
     }
 
@@ -50,8 +54,11 @@ impl LineNews {
         self.followers.iter().map(|entry| entry.value().len()).sum()
     }
 
+    /// Publishes a new view and wakes the streams waiting for one (each waits again only after
+    /// it has sent, at most once a second, so a fast-moving line wakes each at most that often).
     pub(super) fn publish(&self, view: LineView) {
         *self.view.write() = Arc::new(view);
+        self.published.send_modify(|views| *views += 1);
     }
 
     /// Wakes the streams of the token numbered `seq`: it was admitted or it ended.
@@ -76,7 +83,16 @@ pub struct Following {
     news: Arc<Notify>,
 }
 
+/// The views published, counted: `changed()` resolves once one was published since it last
+/// resolved (or since it was made).
+pub type NewViews = tokio::sync::watch::Receiver<u64>;
+
 impl Following {
+    /// Wakes for each view published from now on.
+    pub fn new_views(&self) -> NewViews {
+        self.line.published.subscribe()
+    }
+
     /// Resolves once the token was admitted or ended since the last time it resolved.
     pub async fn told(&self) {
         self.news.notified().await;
@@ -118,5 +134,22 @@ mod tests {
         assert!(news.is_followed(8));
         drop(other);
         assert_eq!(news.follows(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_follow_wakes_for_a_new_view_only() {
+        let news = Arc::new(LineNews::new(LineView::empty(0, 1.0)));
+        let following = news.follow(3);
+        let mut views = following.new_views();
+        let quiet = tokio::time::timeout(std::time::Duration::from_millis(20), views.changed()).await;
+        assert!(quiet.is_err(), "no view published since the follow began");
+        news.publish(LineView::empty(1, 1.0));
+        tokio::time::timeout(std::time::Duration::from_secs(1), views.changed())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(following.view().front, 1);
+        let quiet = tokio::time::timeout(std::time::Duration::from_millis(20), views.changed()).await;
+        assert!(quiet.is_err(), "that view was seen");
     }
 }

@@ -9,7 +9,7 @@ use super::openapi::answers::{
 use super::openapi::fields::{AltchaHeader, IdempotencyKeyHeader};
 use super::HeadRequest;
 use super::{at_most_once_per_key, json_answer, parse_json, resource, AppState, JsonBody};
-use crate::actors::line_news::Following;
+use crate::actors::line_news::{Following, NewViews};
 use crate::actors::queue::{Fan, QueueHandle};
 use crate::domain::idempotency::{Answer, Endpoint};
 use crate::domain::line_view::PlaceInLine;
@@ -29,12 +29,13 @@ use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
-/// How often a stream looks at its token: positions are sent at most this often.
+/// Positions are sent at most this often: a stream looks at a new view of the line no sooner
+/// than this after it last sent one.
 const STREAM_INTERVAL: Duration = Duration::from_secs(1);
 /// A comment line keeps idle connections open through proxies, and the write is how the server
 /// notices a client that went away: its stream's place among the token's two is given back
-/// within this.
-const STREAM_KEEPALIVE: Duration = Duration::from_secs(2);
+/// within this. It is what a stream of a line that does not move costs.
+const STREAM_KEEPALIVE: Duration = Duration::from_secs(5);
 
 pub fn routes(config: &mut web::ServiceConfig) {
     config
@@ -250,6 +251,7 @@ struct StreamState {
     queue: QueueHandle,
     /// The token's place in line, told by the queue actor rather than asked of it.
     following: Following,
+    views: NewViews,
     stopping: watch::Receiver<bool>,
     /// In a cluster, a node whose lease ran out ends its streams rather than tell from memory
     /// that may be behind.
@@ -257,6 +259,11 @@ struct StreamState {
     token: Token,
     last_sent: Option<waiting_room::QueueStatus>,
     last_write: Instant,
+    /// No new view is looked at before this: a second after the last status sent.
+    next_look: Instant,
+    /// The last look could not tell the place (the actor was busy, or the view was cut short
+    /// by churn): look again at `next_look` whether or not a new view came.
+    look_again: bool,
     pending_first: Option<waiting_room::QueueStatus>,
     finished: bool,
     /// The stream's place among its token's streams, given back when the stream ends or the
@@ -275,14 +282,22 @@ fn status_stream(
     first: waiting_room::QueueStatus,
     place: Place<Token>,
 ) -> impl Stream<Item = Result<Bytes, actix_web::Error>> {
+    let following = state.services.queue.follow(&token);
+    let mut views = following.new_views();
+    // A view published between the first status and the follow would wake nobody: the
+    // stream looks once at the view there is.
+    views.mark_changed();
     let state = StreamState {
-        following: state.services.queue.follow(&token),
+        views,
+        following,
         queue: state.services.queue.clone(),
         stopping: state.services.stopping.subscribe(),
         log: state.services.log.clone(),
         token,
         last_sent: None,
         last_write: Instant::now(),
+        next_look: Instant::now(),
+        look_again: false,
         pending_first: Some(first),
         finished: false,
         _place: place,
@@ -302,17 +317,22 @@ async fn next_chunk(state: &mut StreamState) -> Option<Bytes> {
         return Some(status_event(state, first));
     }
     loop {
-        let told = tokio::select! {
-            _ = tokio::time::sleep(STREAM_INTERVAL) => false,
-            _ = state.following.told() => true,
+        let look = tokio::select! {
+            _ = next_view(&mut state.views, state.next_look, state.look_again) => Look::View,
+            _ = state.following.told() => Look::Told,
+            _ = tokio::time::sleep_until((state.last_write + STREAM_KEEPALIVE).into()) => Look::KeepAlive,
             _ = state.stopping.wait_for(|stopping| *stopping) => return None,
         };
         if !state.log.serves() {
             return None;
         }
-        let place = match told {
-            true => PlaceInLine::Out,
-            false => state.following.view().place(state.token.seq()),
+        let place = match look {
+            Look::KeepAlive => {
+                state.last_write = Instant::now();
+                return Some(Bytes::from_static(b": keep-alive\n\n"));
+            }
+            Look::Told => PlaceInLine::Out,
+            Look::View => state.following.view().place(state.token.seq()),
         };
         let status = match place {
             PlaceInLine::Waiting {
@@ -321,24 +341,44 @@ async fn next_chunk(state: &mut StreamState) -> Option<Bytes> {
             } => Ok(state.waiting(position, estimated_wait_seconds)),
             // Admitted or ended: only the room can say which, and it is asked once. An
             // incomplete view (a churn of fans leaving from inside the line) has it asked each
-            // tick until the churn passes.
+            // second until the churn passes.
             PlaceInLine::Out | PlaceInLine::Unknown => state.queue.peek(state.token).await,
         };
+        state.look_again = matches!(place, PlaceInLine::Unknown) || status.is_err();
         match status {
             Ok(status) if changed(state.last_sent.as_ref(), &status) => return Some(status_event(state, status)),
-            Ok(_) if state.last_write.elapsed() >= STREAM_KEEPALIVE => {
-                state.last_write = Instant::now();
-                return Some(Bytes::from_static(b": keep-alive\n\n"));
-            }
             Ok(_) => continue,
             Err(error) if error.code == ErrorCode::TokenInvalid => {
                 state.finished = true;
                 let event = format!("event: expired\ndata: {{\"code\":\"{}\"}}\n\n", error.code);
                 return Some(Bytes::from(event));
             }
-            // Busy: look again at the next tick rather than end the fan's stream.
-            Err(_) => continue,
+            // Busy: look again in a second rather than end the fan's stream.
+            Err(_) => {
+                state.next_look = Instant::now() + STREAM_INTERVAL;
+                continue;
+            }
         }
+    }
+}
+
+/// What woke a stream.
+enum Look {
+    /// A new view of the line (or a second passed after a look that could not tell).
+    View,
+    /// The token was admitted or ended.
+    Told,
+    /// Nothing was written for a while.
+    KeepAlive,
+}
+
+/// Resolves when a new view is to be looked at: once one was published, but no sooner than
+/// `next_look`; at `next_look` itself if the last look could not tell.
+async fn next_view(views: &mut NewViews, next_look: Instant, look_again: bool) {
+    tokio::time::sleep_until(next_look.into()).await;
+    if !look_again && views.changed().await.is_err() {
+        // The line's news outlives every stream that follows it: never, but wait, not spin.
+        std::future::pending::<()>().await;
     }
 }
 
@@ -366,6 +406,7 @@ fn changed(last: Option<&waiting_room::QueueStatus>, now: &waiting_room::QueueSt
 fn status_event(state: &mut StreamState, status: waiting_room::QueueStatus) -> Bytes {
     state.finished = status.status == waiting_room::TokenStatus::Active;
     state.last_write = Instant::now();
+    state.next_look = state.last_write + STREAM_INTERVAL;
     let data = serde_json::to_string(&QueueStatus::from(&status)).expect("a queue status serializes");
     state.last_sent = Some(status);
     Bytes::from(format!("event: status\ndata: {data}\n\n"))
