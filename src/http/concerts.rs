@@ -16,9 +16,9 @@ use serde::{Deserialize, Serialize};
 
 pub fn routes(config: &mut web::ServiceConfig) {
     config
+        .service(resource("/concerts/{concertId}/dates/{date}/seats").get(seat_map))
         .service(resource("/concerts").get(list))
-        .service(resource("/concerts/{concertId}/dates").get(available_dates))
-        .service(resource("/concerts/{concertId}/dates/{date}/seats").get(seat_map));
+        .service(resource("/concerts/{concertId}/dates").get(available_dates));
 }
 
 /// `/concerts/{concertId}` as the path spells it.

@@ -57,11 +57,13 @@ pub struct AppState {
 pub fn configure(config: &mut web::ServiceConfig) {
     config
         .service(
+            // The router tries each dynamic path's pattern in turn, in this order: a rush's
+            // most asked come first (seat maps and holds, then the line's static paths).
             web::scope("/api/v1")
-                .configure(users::routes)
-                .configure(queue::routes)
                 .configure(concerts::routes)
                 .configure(reservations::routes)
+                .configure(queue::routes)
+                .configure(users::routes)
                 .configure(wallet::routes)
                 .configure(payments::routes)
                 .configure(tickets::routes)
