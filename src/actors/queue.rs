@@ -199,7 +199,7 @@ impl TokenIndex {
     /// or None when they cannot tell (a token unknown or past its deadline, an admission not
     /// yet durable, a waiting token the view has out of line or cannot place): the room is
     /// asked then. A WAITING token read is kept alive for another idle TTL from `now`.
-    fn read(&self, token: &Token, now: DateTime<Utc>, view: &LineView) -> Option<QueueStatus> {
+    fn read(&self, token: &Token, now: DateTime<Utc>, view: impl FnOnce() -> Arc<LineView>) -> Option<QueueStatus> {
         self.entry(token, |entry| {
             let alive = entry.deadline > now || entry.read_until().is_some_and(|until| until > now);
             let status = match (alive, entry.status) {
@@ -209,7 +209,7 @@ impl TokenIndex {
                     active_until: Some(entry.deadline),
                     ..entry.status_as_issued()
                 },
-                (true, TokenStatus::Waiting) => match view.place(token.seq()) {
+                (true, TokenStatus::Waiting) => match view().place(token.seq()) {
                     PlaceInLine::Waiting {
                         position,
                         estimated_wait_seconds,
@@ -796,7 +796,8 @@ impl QueueHandle {
     /// tell (see [`TokenIndex::read`]).
     pub async fn read_status(&self, token: Token) -> Result<QueueStatus> {
         let now = self.clock.now();
-        match self.index.read(&token, now, &self.news.view()) {
+        // Only a waiting token's read needs the view, whose reference count every reader shares.
+        match self.index.read(&token, now, || self.news.view()) {
             Some(status) => Ok(status),
             None => self.status(token).await,
         }
@@ -904,34 +905,36 @@ mod tests {
                 token
             })
             .collect();
-        let view = room.line_view(start());
+        let view = Arc::new(room.line_view(start()));
         for token in &tokens[1..] {
             assert_eq!(
-                index.read(token, start(), &view),
+                index.read(token, start(), || view.clone()),
                 Some(room.peek(token, start()).unwrap())
             );
         }
         assert_eq!(
-            index.read(&tokens[0], start(), &view),
+            index.read(&tokens[0], start(), || view.clone()),
             None,
             "an admission not yet durable"
         );
         index.durable_through.store(1, Ordering::Release);
-        let admitted = index.read(&tokens[0], start(), &view);
+        let admitted = index.read(&tokens[0], start(), || view.clone());
         assert_eq!(admitted, Some(room.peek(&tokens[0], start()).unwrap()));
         // Gone from the line since the view: the room is asked.
         room.leave(&tokens[1], start())
             .unwrap()
             .iter()
             .for_each(|event| index.publish(event, &room, 0));
-        assert_eq!(index.read(&tokens[1], start(), &view), None);
+        assert_eq!(index.read(&tokens[1], start(), || view.clone()), None);
         assert_eq!(
-            index.read(&tokens[2], start(), &room.line_view(start())),
+            index.read(&tokens[2], start(), || Arc::new(room.line_view(start()))),
             Some(room.peek(&tokens[2], start()).unwrap())
         );
         // A read keeps the waiting token alive past its idle deadline, for the index and the room.
         let later = start() + Duration::minutes(4);
-        assert!(index.read(&tokens[3], later, &room.line_view(later)).is_some());
+        assert!(index
+            .read(&tokens[3], later, || Arc::new(room.line_view(later)))
+            .is_some());
         let idled = start() + Duration::minutes(5);
         assert!(index.authenticate(&tokens[3], idled).is_ok());
         assert!(index.authenticate(&tokens[2], idled).is_err());
