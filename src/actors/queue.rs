@@ -169,10 +169,7 @@ impl TokenIndex {
     /// The live token's fan. A token past its deadline (active or idle) is dead at once, before
     /// the queue actor's timer has swept it.
     pub fn authenticate(&self, token: &Token, now: DateTime<Utc>) -> Result<Fan> {
-        let fan = self.entry(token, |entry| {
-            let alive = entry.deadline > now || entry.read_until().is_some_and(|until| until > now);
-            alive.then(|| self.fan_of(entry))
-        });
+        let fan = self.entry(token, |entry| entry.alive(now).then(|| self.fan_of(entry)));
         fan.flatten().ok_or_else(token_invalid)
     }
 
@@ -201,8 +198,7 @@ impl TokenIndex {
     /// asked then. A WAITING token read is kept alive for another idle TTL from `now`.
     fn read(&self, token: &Token, now: DateTime<Utc>, view: impl FnOnce() -> Arc<LineView>) -> Option<QueueStatus> {
         self.entry(token, |entry| {
-            let alive = entry.deadline > now || entry.read_until().is_some_and(|until| until > now);
-            let status = match (alive, entry.status) {
+            let status = match (entry.alive(now), entry.status) {
                 (true, TokenStatus::Active) if self.is_durable(entry.admitted_in) => QueueStatus {
                     position: 0,
                     estimated_wait_seconds: 0,
@@ -291,6 +287,13 @@ impl TokenIndex {
 }
 
 impl IndexEntry {
+    /// Before its deadline, or while WAITING before the moment its last read keeps it until (a
+    /// read while it waited does not lengthen an ACTIVE slot).
+    fn alive(&self, now: DateTime<Utc>) -> bool {
+        let read_lately = || self.read_until().is_some_and(|until| until > now);
+        self.deadline > now || (self.status == TokenStatus::Waiting && read_lately())
+    }
+
     fn read_until(&self) -> Option<DateTime<Utc>> {
         let millis = self.read_until.load(Ordering::Relaxed);
         (millis != 0).then(|| DateTime::from_timestamp_millis(millis)).flatten()
@@ -941,6 +944,37 @@ mod tests {
         let renewed = room.keep_watched_alive(idled, |seq| index.read_until(seq));
         assert_eq!(renewed, [tokens[3]]);
         assert_eq!(room.deadline(&tokens[3]), Some(later + Duration::minutes(5)));
+    }
+
+    #[test]
+    fn a_read_while_waiting_does_not_lengthen_the_active_slot_that_follows() {
+        let mut room = WaitingRoom::new(WaitingRoomLimits {
+            active_max: 1,
+            active_ttl: Duration::minutes(1),
+            waiting_idle_ttl: Duration::minutes(5),
+            waiting_max: 1_000,
+        });
+        let index = TokenIndex {
+            idle_ttl: room.idle_ttl(),
+            ..TokenIndex::default()
+        };
+        let (active, waiting) = (issue(&mut room, &index), issue(&mut room, &index));
+        let view = Arc::new(room.line_view(start()));
+        assert!(
+            index.read(&waiting, start(), || view.clone()).is_some(),
+            "read until 10:05"
+        );
+        let left = start() + Duration::seconds(30);
+        for event in room.leave(&active, left).unwrap() {
+            index.publish(&event, &room, 0);
+        }
+        let slot_over = left + Duration::minutes(1);
+        assert!(index.authenticate(&waiting, slot_over - Duration::seconds(1)).is_ok());
+        assert_eq!(
+            index.authenticate(&waiting, slot_over).unwrap_err().code,
+            ErrorCode::TokenInvalid,
+            "admitted at 10:00:30 for a minute"
+        );
     }
 
     #[test]
