@@ -345,6 +345,9 @@ async fn next_chunk(state: &mut StreamState) -> Option<Bytes> {
             PlaceInLine::Out | PlaceInLine::Unknown => state.queue.peek(state.token).await,
         };
         state.look_again = matches!(place, PlaceInLine::Unknown) || status.is_err();
+        if state.look_again {
+            state.next_look = Instant::now() + STREAM_INTERVAL;
+        }
         match status {
             Ok(status) if changed(state.last_sent.as_ref(), &status) => return Some(status_event(state, status)),
             Ok(_) => continue,
@@ -354,10 +357,7 @@ async fn next_chunk(state: &mut StreamState) -> Option<Bytes> {
                 return Some(Bytes::from(event));
             }
             // Busy: look again in a second rather than end the fan's stream.
-            Err(_) => {
-                state.next_look = Instant::now() + STREAM_INTERVAL;
-                continue;
-            }
+            Err(_) => continue,
         }
     }
 }
