@@ -127,7 +127,10 @@ impl ConcertDateActor {
     /// durable: the next attempts on a taken seat are then refused off it without asking the
     /// actor (see `ConcertDateHandle::hold`). Once a change, as a seat map read would.
     fn publish_for_refusals(&mut self, now: DateTime<Utc>) {
-        if !self.published.read().is_fresh(now) && self.stream.settled().is_done() {
+        let published = self.published.read();
+        let without_seats = !published.is_fresh(now) || published.seats.is_none();
+        drop(published);
+        if without_seats && self.stream.settled().is_done() {
             self.refresh(now, true);
         }
     }
@@ -580,8 +583,9 @@ impl ConcertDateHandle {
         token_ends: DateTime<Utc>,
         keyed: Option<Keyed<Reservation>>,
     ) -> Result<Reservation> {
-        // A keyed refusal is the actor's to journal with its key.
-        if keyed.is_none() {
+        // A keyed refusal is the actor's to journal with its key, and a token past its end is
+        // the actor's to refuse first.
+        if keyed.is_none() && token_ends > self.clock.now() {
             self.refuse_if_seen_taken(seat_number)?;
         }
         self.mailbox

@@ -11,7 +11,9 @@ use tokio::sync::Notify;
 
 /// Written by the queue actor only; read by any number of streams.
 pub struct LineNews {
-    view: RwLock<Arc<LineView>>,
+    /// The view, and the room's entry it shows the line as of: a reader that must show only
+    /// what is durable uses it once that entry is.
+    view: RwLock<(Arc<LineView>, u64)>,
     /// Each followed token's streams, by sequence number, each with its own wake-up so that one
     /// told while it is busy writing finds the news waiting.
     followers: DashMap<u64, Vec<Arc<Notify>>>,
@@ -20,9 +22,10 @@ pub struct LineNews {
 }
 
 impl LineNews {
-    pub fn new(view: LineView) -> Self {
+    /// The news of a room recovered (durable) through its entry numbered `through`.
+    pub fn new(view: LineView, through: u64) -> Self {
         Self {
-            view: RwLock::new(Arc::new(view)),
+            view: RwLock::new((Arc::new(view), through)),
             followers: DashMap::new(),
             published: tokio::sync::watch::Sender::new(0),
         }
@@ -30,7 +33,13 @@ impl LineNews {
 
     /// The line as last published.
     pub fn view(&self) -> Arc<LineView> {
-        self.view.read().clone()
+        self.view.read().0.clone()
+    }
+
+    /// The line as last published, if it shows no entry past `durable_through`.
+    pub fn view_durable_by(&self, durable_through: u64) -> Option<Arc<LineView>> {
+        let published = self.view.read();
+        (published.1 <= durable_through).then(|| published.0.clone())
     }
 
     /// Starts following the token numbered `seq`; the returned follow ends when dropped.
@@ -56,8 +65,8 @@ impl LineNews {
 
     /// Publishes a new view and wakes the streams waiting for one (each waits again only after
     /// it has sent, at most once a second, so a fast-moving line wakes each at most that often).
-    pub(super) fn publish(&self, view: LineView) {
-        *self.view.write() = Arc::new(view);
+    pub(super) fn publish(&self, view: LineView, through: u64) {
+        *self.view.write() = (Arc::new(view), through);
         self.published.send_modify(|views| *views += 1);
     }
 
@@ -116,7 +125,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_follow_is_told_of_its_own_token_even_while_busy_and_ends_when_dropped() {
-        let news = Arc::new(LineNews::new(LineView::empty(0, 1.0)));
+        let news = Arc::new(LineNews::new(LineView::empty(0, 1.0), 0));
         let (first, second, other) = (news.follow(7), news.follow(7), news.follow(8));
         assert_eq!(news.follows(), 3);
         // Told before anyone awaits: the news waits for each of the token's streams.
@@ -138,12 +147,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_follow_wakes_for_a_new_view_only() {
-        let news = Arc::new(LineNews::new(LineView::empty(0, 1.0)));
+        let news = Arc::new(LineNews::new(LineView::empty(0, 1.0), 0));
         let following = news.follow(3);
         let mut views = following.new_views();
         let quiet = tokio::time::timeout(std::time::Duration::from_millis(20), views.changed()).await;
         assert!(quiet.is_err(), "no view published since the follow began");
-        news.publish(LineView::empty(1, 1.0));
+        news.publish(LineView::empty(1, 1.0), 4);
+        assert!(news.view_durable_by(3).is_none(), "shows entry 4, durable through 3");
+        assert_eq!(news.view_durable_by(4).unwrap().front, 1);
         tokio::time::timeout(std::time::Duration::from_secs(1), views.changed())
             .await
             .unwrap()

@@ -196,7 +196,12 @@ impl TokenIndex {
     /// or None when they cannot tell (a token unknown or past its deadline, an admission not
     /// yet durable, a waiting token the view has out of line or cannot place): the room is
     /// asked then. A WAITING token read is kept alive for another idle TTL from `now`.
-    fn read(&self, token: &Token, now: DateTime<Utc>, view: impl FnOnce() -> Arc<LineView>) -> Option<QueueStatus> {
+    fn read(
+        &self,
+        token: &Token,
+        now: DateTime<Utc>,
+        view: impl FnOnce() -> Option<Arc<LineView>>,
+    ) -> Option<QueueStatus> {
         self.entry(token, |entry| {
             let status = match (entry.alive(now), entry.status) {
                 (true, TokenStatus::Active) if self.is_durable(entry.admitted_in) => QueueStatus {
@@ -205,7 +210,7 @@ impl TokenIndex {
                     active_until: Some(entry.deadline),
                     ..entry.status_as_issued()
                 },
-                (true, TokenStatus::Waiting) => match view().place(token.seq()) {
+                (true, TokenStatus::Waiting) => match view()?.place(token.seq()) {
                     PlaceInLine::Waiting {
                         position,
                         estimated_wait_seconds,
@@ -350,10 +355,12 @@ const VIEW_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200)
 const VIEW_AT_ONCE_GAPS_MAX: usize = 256;
 
 impl QueueActor {
-    fn publish_view_if_stale(&mut self) {
+    /// Publishes the line's view if it changed; it shows the room as of its entry numbered
+    /// `through`.
+    fn publish_view_if_stale(&mut self, through: u64) {
         if std::mem::take(&mut self.view_stale) {
             let now = self.clock.now();
-            self.news.publish(self.room.line_view(now));
+            self.news.publish(self.room.line_view(now), through);
         }
     }
 
@@ -411,8 +418,11 @@ impl DeadlineActor for QueueActor {
     /// one of the next `events.len()` entries.
     fn publish(&mut self, events: &[QueueEvent]) {
         let last_entry = self.stream.seq() + events.len() as u64;
-        let admits = |event: &QueueEvent| matches!(event, QueueEvent::TokenAdmitted { .. });
-        if events.iter().any(admits) {
+        // An admission, and any change of the line, is shown to readers only once durable:
+        // its append is noted when it is.
+        let moves_the_line =
+            |event: &QueueEvent| matches!(event, QueueEvent::TokenAdmitted { .. } | QueueEvent::TokenEnded { .. });
+        if events.iter().any(moves_the_line) {
             self.stream.vouch_for_next_append();
         }
         for event in events {
@@ -422,7 +432,7 @@ impl DeadlineActor for QueueActor {
         // A line with few gaps costs little to copy: its view is published at once, so that a
         // status read off it is as fresh as the room. A churned line waits for the interval.
         if self.view_stale && self.room.gaps_in_line() <= VIEW_AT_ONCE_GAPS_MAX {
-            self.publish_view_if_stale();
+            self.publish_view_if_stale(last_entry);
         }
     }
 }
@@ -448,7 +458,10 @@ impl Actor for QueueActor {
         ctx.set_mailbox_capacity(super::MAILBOX_CAPACITY);
         self.finish_payments();
         self.rearm(ctx);
-        ctx.run_interval(VIEW_INTERVAL, |actor, _| actor.publish_view_if_stale());
+        ctx.run_interval(VIEW_INTERVAL, |actor, _| {
+            let through = actor.stream.seq();
+            actor.publish_view_if_stale(through)
+        });
     }
 
     /// Requests that came too late for the actor are answered, not left waiting for ever.
@@ -721,7 +734,7 @@ impl QueueHandle {
     ) -> Self {
         let index = Arc::new(TokenIndex::of(&room.state, room.seq));
         let mut room = room;
-        let news = Arc::new(LineNews::new(room.state.line_view(clock.now())));
+        let news = Arc::new(LineNews::new(room.state.line_view(clock.now()), room.seq));
         let issues = Arc::new(IssueQueue::default());
         let actor = QueueActor {
             news: news.clone(),
@@ -799,8 +812,14 @@ impl QueueHandle {
     /// tell (see [`TokenIndex::read`]).
     pub async fn read_status(&self, token: Token) -> Result<QueueStatus> {
         let now = self.clock.now();
-        // Only a waiting token's read needs the view, whose reference count every reader shares.
-        match self.index.read(&token, now, || self.news.view()) {
+        // Only a waiting token's read needs the view, whose reference count every reader
+        // shares; a view that shows what is not yet durable is not used (the actor answers once
+        // it is, as for an admission).
+        let durable_view = || {
+            self.news
+                .view_durable_by(self.index.durable_through.load(Ordering::Acquire))
+        };
+        match self.index.read(&token, now, durable_view) {
             Some(status) => Ok(status),
             None => self.status(token).await,
         }
@@ -909,34 +928,35 @@ mod tests {
             })
             .collect();
         let view = Arc::new(room.line_view(start()));
+        assert_eq!(index.read(&tokens[1], start(), || None), None, "a view not yet durable");
         for token in &tokens[1..] {
             assert_eq!(
-                index.read(token, start(), || view.clone()),
+                index.read(token, start(), || Some(view.clone())),
                 Some(room.peek(token, start()).unwrap())
             );
         }
         assert_eq!(
-            index.read(&tokens[0], start(), || view.clone()),
+            index.read(&tokens[0], start(), || Some(view.clone())),
             None,
             "an admission not yet durable"
         );
         index.durable_through.store(1, Ordering::Release);
-        let admitted = index.read(&tokens[0], start(), || view.clone());
+        let admitted = index.read(&tokens[0], start(), || Some(view.clone()));
         assert_eq!(admitted, Some(room.peek(&tokens[0], start()).unwrap()));
         // Gone from the line since the view: the room is asked.
         room.leave(&tokens[1], start())
             .unwrap()
             .iter()
             .for_each(|event| index.publish(event, &room, 0));
-        assert_eq!(index.read(&tokens[1], start(), || view.clone()), None);
+        assert_eq!(index.read(&tokens[1], start(), || Some(view.clone())), None);
         assert_eq!(
-            index.read(&tokens[2], start(), || Arc::new(room.line_view(start()))),
+            index.read(&tokens[2], start(), || Some(Arc::new(room.line_view(start())))),
             Some(room.peek(&tokens[2], start()).unwrap())
         );
         // A read keeps the waiting token alive past its idle deadline, for the index and the room.
         let later = start() + Duration::minutes(4);
         assert!(index
-            .read(&tokens[3], later, || Arc::new(room.line_view(later)))
+            .read(&tokens[3], later, || Some(Arc::new(room.line_view(later))))
             .is_some());
         let idled = start() + Duration::minutes(5);
         assert!(index.authenticate(&tokens[3], idled).is_ok());
@@ -961,7 +981,7 @@ mod tests {
         let (active, waiting) = (issue(&mut room, &index), issue(&mut room, &index));
         let view = Arc::new(room.line_view(start()));
         assert!(
-            index.read(&waiting, start(), || view.clone()).is_some(),
+            index.read(&waiting, start(), || Some(view.clone())).is_some(),
             "read until 10:05"
         );
         let left = start() + Duration::seconds(30);

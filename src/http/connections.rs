@@ -5,11 +5,10 @@
 use super::client::{budget_key, is_trusted};
 use super::problem;
 use crate::error::{Error, ErrorCode};
-use actix_web::body::{EitherBody, MessageBody};
+use actix_web::body::EitherBody;
 use actix_web::dev::{Extensions, Payload, ServiceRequest, ServiceResponse};
 use actix_web::error::PayloadError;
 use actix_web::http::header::{HeaderMap, CONTENT_LENGTH, TRANSFER_ENCODING};
-use actix_web::middleware::Next;
 use actix_web::rt::net::TcpStream;
 use actix_web::HttpMessage;
 use futures_util::StreamExt;
@@ -107,24 +106,13 @@ pub fn admit_connection(
 #[derive(Debug, Clone, Copy)]
 pub struct BodyTime(pub Duration);
 
-/// Gives a request's body [`BodyTime`] to arrive. The server times the head out on its own
-/// (`--client-timeout`), but not the body: a client sending one slower than that (a byte a
-/// minute) would hold its connection, and the handler waiting for it, for ever. It is answered
-/// 408 REQUEST_TIMEOUT, whatever the handler made of the cut-short body.
-pub async fn bound_body_time(
-    mut request: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let late = bound_body(&mut request);
-    let response = next.call(request).await?;
-    Ok(unless_late(response, late))
-}
-
 /// Whether a request's body came too slowly: set by the body [`bound_body`] gave it.
 pub struct Late(Option<Arc<AtomicBool>>);
 
-/// Gives the request's body its [`BodyTime`] to arrive. Only a request with a body pays for the
-/// watch: most (reads, `/healthz`) have none.
+/// Gives the request's body its [`BodyTime`] to arrive. The server times the head out on its
+/// own (`--client-timeout`), but not the body: a client sending one slower than that (a byte a
+/// minute) would hold its connection, and the handler waiting for it, for ever. Only a request
+/// with a body pays for the watch: most (reads, `/healthz`) have none.
 pub fn bound_body(request: &mut ServiceRequest) -> Late {
     let within = request.app_data::<BodyTime>().map(|&BodyTime(within)| within);
     Late(within.filter(|_| declares_body(request.headers())).map(|within| {

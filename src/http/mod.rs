@@ -189,7 +189,7 @@ impl actix_web::FromRequest for JsonBody {
 
     fn from_request(request: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
         let declared = require_json_content_type(request);
-        // A body sent a byte at a time is cut off by `connections::bound_body_time`.
+        // A body sent a byte at a time is cut off by `connections::bound_body`.
         let bytes = web::Bytes::from_request(request, payload);
         Box::pin(async move {
             declared?;

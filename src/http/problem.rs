@@ -2,11 +2,10 @@
 //! detail in English or, when the request prefers it, Korean.
 
 use crate::error::{Error, ErrorCode, Language};
-use actix_web::body::{EitherBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::body::EitherBody;
+use actix_web::dev::ServiceResponse;
 use actix_web::http::header;
 use actix_web::http::StatusCode;
-use actix_web::middleware::Next;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
@@ -65,16 +64,8 @@ impl ResponseError for Error {
     }
 }
 
-/// Middleware: renders every error in the request's language, and turns errors raised outside
-/// the service's own code (the framework's 404, 405, 413, …) into problem documents too.
-pub async fn render_problems(
-    request: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    Ok(as_problem(next.call(request).await?))
-}
-
-/// An error's answer as a problem document in the request's language; any other unchanged.
+/// An error's answer as a problem document in the request's language, errors raised outside the
+/// service's own code (the framework's 404, 405, 413, …) too; any other answer unchanged.
 pub fn as_problem<B>(response: ServiceResponse<B>) -> ServiceResponse<EitherBody<B>> {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {

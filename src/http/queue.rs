@@ -238,7 +238,8 @@ pub async fn events(
             ErrorCode::RateLimited,
             "This token has two event streams open already; close one first.",
         )
-        .with_retry_after(STREAM_INTERVAL.as_secs())
+        // A stream whose client went away gives its place back at its next keep-alive.
+        .with_retry_after(STREAM_KEEPALIVE.as_secs())
     })?;
     Ok(HttpResponse::Ok()
         .content_type("text/event-stream")
@@ -350,7 +351,12 @@ async fn next_chunk(state: &mut StreamState) -> Option<Bytes> {
         }
         match status {
             Ok(status) if changed(state.last_sent.as_ref(), &status) => return Some(status_event(state, status)),
-            Ok(_) => continue,
+            // Unchanged (fans behind it left): a second before the next look, so that a line
+            // moving behind a stream wakes it no more often than one moving ahead of it.
+            Ok(_) => {
+                state.next_look = Instant::now() + STREAM_INTERVAL;
+                continue;
+            }
             Err(error) if error.code == ErrorCode::TokenInvalid => {
                 state.finished = true;
                 let event = format!("event: expired\ndata: {{\"code\":\"{}\"}}\n\n", error.code);

@@ -265,6 +265,9 @@ async fn a_crowd_trying_a_taken_seat_is_refused_without_the_dates_actor() {
     let concert = app.create_concert("Taken", &[("2026-12-24", 10, 1_000)]).await;
     let (holder, crowd) = (app.fan("Holder").await, app.fan("Crowd").await);
     app.held(&holder, &concert, "2026-12-24", 3).await;
+    // A list of the dates publishes the date's counts, not its seats.
+    let dates = app.get(&format!("/api/v1/concerts/{concert}/dates")).await;
+    assert_eq!(dates.status(), StatusCode::OK);
     // The first refusal is the actor's, which publishes the map it refused off (nobody has
     // read the map yet). Every later attempt is the same refusal; none waits in the date
     // actor's mailbox, so none is turned away busy however many come at once.

@@ -142,7 +142,11 @@ async fn a_token_has_at_most_two_event_streams() {
     let third = app
         .get(&format!("/api/v1/queue/tokens/me/events?token={}", fan.token))
         .await;
-    assert!(third.headers().contains_key("retry-after"));
+    assert_eq!(
+        third.headers()["retry-after"],
+        "5",
+        "a stream gone away gives its place back at its next keep-alive"
+    );
     assert_problem(third, 429, "RATE_LIMITED").await;
     drop(first);
     drop(second);
