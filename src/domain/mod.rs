@@ -4,6 +4,7 @@
 //! `apply` changes state from events, so the same code serves live requests and replay.
 
 pub mod concert;
+pub mod draw;
 pub mod idempotency;
 pub mod ids;
 pub mod line_view;
