@@ -44,10 +44,17 @@ pub enum ErrorCode {
     RequestTimeout,
     UriTooLong,
     HeadersTooLarge,
+    TokenWrongSale,
+    SaleNotFound,
+    SaleNotOpen,
+    SaleAlreadyOpen,
+    SeatsAvailable,
+    AlreadyWaitlisted,
+    RefundClosed,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 33] = [
+    pub const ALL: [ErrorCode; 40] = [
         Self::InvalidRequest,
         Self::InvalidAmount,
         Self::TokenMissing,
@@ -81,6 +88,13 @@ impl ErrorCode {
         Self::RequestTimeout,
         Self::UriTooLong,
         Self::HeadersTooLarge,
+        Self::TokenWrongSale,
+        Self::SaleNotFound,
+        Self::SaleNotOpen,
+        Self::SaleAlreadyOpen,
+        Self::SeatsAvailable,
+        Self::AlreadyWaitlisted,
+        Self::RefundClosed,
     ];
 
     /// The code as it appears in the `code` field.
@@ -93,13 +107,14 @@ impl ErrorCode {
         match self {
             InvalidRequest | InvalidAmount => 400,
             TokenMissing | TokenInvalid | AdminKeyInvalid => 401,
-            TokenNotActive | AdminDisabled | ChallengeRequired => 403,
+            TokenNotActive | AdminDisabled | ChallengeRequired | TokenWrongSale => 403,
             UserNotFound | ConcertNotFound | DateNotFound | SeatNotFound | NotFound | ReservationNotFound
-            | TicketNotFound => 404,
+            | TicketNotFound | SaleNotFound => 404,
             MethodNotAllowed => 405,
             RequestTimeout => 408,
             TokenAlreadyIssued | SeatUnavailable | HoldLimitReached | ReservationExpired | ReservationNotHeld
-            | InsufficientBalance | BalanceLimitExceeded => 409,
+            | InsufficientBalance | BalanceLimitExceeded | SaleNotOpen | SaleAlreadyOpen | SeatsAvailable
+            | AlreadyWaitlisted | RefundClosed => 409,
             PayloadTooLarge => 413,
             UriTooLong => 414,
             UnsupportedMediaType => 415,
@@ -179,6 +194,41 @@ impl ErrorCode {
                 "TOKEN_ALREADY_ISSUED",
                 "A live token already exists for this user",
                 "이미 활성화된 토큰이 존재합니다",
+            ),
+            TokenWrongSale => (
+                "TOKEN_WRONG_SALE",
+                "The token is not of this concert's sale",
+                "이 공연의 예매 대기열에서 받은 토큰이 아닙니다",
+            ),
+            SaleNotFound => (
+                "SALE_NOT_FOUND",
+                "The concert has no sale",
+                "이 공연의 예매 일정이 없습니다",
+            ),
+            SaleNotOpen => (
+                "SALE_NOT_OPEN",
+                "The sale's pre-queue has not opened yet",
+                "아직 예매 대기열이 열리지 않았습니다",
+            ),
+            SaleAlreadyOpen => (
+                "SALE_ALREADY_OPEN",
+                "The sale's times cannot change once its pre-queue has opened",
+                "사전 대기열이 열린 뒤에는 예매 일정을 바꿀 수 없습니다",
+            ),
+            SeatsAvailable => (
+                "SEATS_AVAILABLE",
+                "The date still has seats available",
+                "아직 예매 가능한 좌석이 있습니다",
+            ),
+            AlreadyWaitlisted => (
+                "ALREADY_WAITLISTED",
+                "The user is already on this date's waiting list",
+                "이미 이 날짜의 예매 대기 명단에 있습니다",
+            ),
+            RefundClosed => (
+                "REFUND_CLOSED",
+                "The ticket can no longer be refunded",
+                "환불 가능 기간이 지났습니다",
             ),
             SeatUnavailable => (
                 "SEAT_UNAVAILABLE",

@@ -8,6 +8,7 @@ pub mod draw;
 pub mod idempotency;
 pub mod ids;
 pub mod line_view;
+pub mod refund;
 pub mod seat_map;
 pub mod seq_slab;
 pub mod spent_proofs;

@@ -43,6 +43,13 @@ pub fn error_code_number(code: ErrorCode) -> u32 {
         UriTooLong => 30,
         HeadersTooLarge => 31,
         TicketNotFound => 32,
+        TokenWrongSale => 33,
+        SaleNotFound => 34,
+        SaleNotOpen => 35,
+        SaleAlreadyOpen => 36,
+        SeatsAvailable => 37,
+        AlreadyWaitlisted => 38,
+        RefundClosed => 39,
     }
 }
 
@@ -83,6 +90,13 @@ pub fn error_code_of(number: u32) -> Option<ErrorCode> {
         30 => UriTooLong,
         31 => HeadersTooLarge,
         32 => TicketNotFound,
+        33 => TokenWrongSale,
+        34 => SaleNotFound,
+        35 => SaleNotOpen,
+        36 => SaleAlreadyOpen,
+        37 => SeatsAvailable,
+        38 => AlreadyWaitlisted,
+        39 => RefundClosed,
         _ => return None,
     })
 }

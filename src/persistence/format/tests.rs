@@ -229,7 +229,7 @@ fn every_variant_of_the_snapshot_keeps_its_number() {
 }
 
 /// Every error code by its name and the number it is written as, for good.
-const ERROR_CODE_NUMBERS: [(&str, u32); 33] = [
+const ERROR_CODE_NUMBERS: [(&str, u32); 40] = [
     ("INVALID_REQUEST", 0),
     ("INVALID_AMOUNT", 1),
     ("TOKEN_MISSING", 2),
@@ -263,6 +263,13 @@ const ERROR_CODE_NUMBERS: [(&str, u32); 33] = [
     ("URI_TOO_LONG", 30),
     ("HEADERS_TOO_LARGE", 31),
     ("TICKET_NOT_FOUND", 32),
+    ("TOKEN_WRONG_SALE", 33),
+    ("SALE_NOT_FOUND", 34),
+    ("SALE_NOT_OPEN", 35),
+    ("SALE_ALREADY_OPEN", 36),
+    ("SEATS_AVAILABLE", 37),
+    ("ALREADY_WAITLISTED", 38),
+    ("REFUND_CLOSED", 39),
 ];
 
 #[test]
