@@ -31,7 +31,7 @@ const ANSWER_WITHIN_PAST_LEASE: Duration = Duration::from_secs(12);
 /// admin key itself.
 pub fn peer_key(admin_key: &str) -> String {
     let digest = Sha256::digest(format!("concert-peer-key:{admin_key}").as_bytes());
-    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+    crate::domain::ids::hex(&digest)
 }
 
 /// What the gateway's handlers share.

@@ -11,6 +11,7 @@
 //! 3. `j` is drawn by rejection: take the generator's next 64-bit output `x`, refuse it while
 //!    `x >= 2^64 - 1 - ((2^64 - 1) mod (i + 1))`, then `j = x mod (i + 1)`.
 
+use super::ids::hex;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use serde::{Deserialize, Serialize};
@@ -62,10 +63,6 @@ fn uniform_up_to(generator: &mut ChaCha20Rng, top: u64) -> u64 {
             return drawn % bound;
         }
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -243,10 +243,7 @@ pub fn fingerprint(body: &[u8]) -> String {
         Ok(value) => canonical(&value),
         Err(_) => String::from_utf8_lossy(body).into_owned(),
     };
-    Sha256::digest(canonical.as_bytes())
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    super::ids::hex(&Sha256::digest(canonical.as_bytes()))
 }
 
 fn canonical(value: &serde_json::Value) -> String {

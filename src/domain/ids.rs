@@ -1,5 +1,5 @@
-//! Identifiers: UUID newtypes for users, concerts, reservations, payments and transactions, and
-//! the opaque queue token.
+//! Identifiers: UUID newtypes for users, concerts, reservations, payments and transactions, the
+//! opaque queue token, and the lowercase hex that digests and keys are shown in.
 
 use serde::{Deserialize, Serialize};
 use siphasher::sip::SipHasher24;
@@ -260,14 +260,26 @@ fn hex_value(digit: u8) -> Option<u8> {
 
 impl fmt::Display for Token {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let masked = (self.seq ^ number_mask(&self.secret)).to_be_bytes();
         let mut text = [0u8; 64];
-        for (pair, byte) in text.chunks_exact_mut(2).zip(masked.iter().chain(self.secret.0.iter())) {
-            pair[0] = DIGITS[usize::from(byte >> 4)];
-            pair[1] = DIGITS[usize::from(byte & 0x0f)];
-        }
+        write_hex(masked.iter().chain(self.secret.0.iter()), &mut text);
         f.write_str(std::str::from_utf8(&text).expect("hex digits are ASCII"))
+    }
+}
+
+/// `bytes` as lowercase hex digits, two a byte: how digests, keys and seeds are shown.
+pub fn hex(bytes: &[u8]) -> String {
+    let mut text = vec![0u8; bytes.len() * 2];
+    write_hex(bytes.iter(), &mut text);
+    String::from_utf8(text).expect("hex digits are ASCII")
+}
+
+/// Writes two hex digits a byte into `text`, which has room for them.
+fn write_hex<'a>(bytes: impl Iterator<Item = &'a u8>, text: &mut [u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (pair, byte) in text.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(byte >> 4)];
+        pair[1] = DIGITS[usize::from(byte & 0x0f)];
     }
 }
 
@@ -329,6 +341,12 @@ mod tests {
                 assert_eq!(Token::from_client(&spoilt), None, "{wrong:?} at {at}");
             }
         }
+    }
+
+    #[test]
+    fn bytes_show_as_two_lowercase_hex_digits_each() {
+        assert_eq!(super::hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
+        assert_eq!(super::hex(&[]), "");
     }
 
     #[test]

@@ -92,32 +92,33 @@ impl Default for Metrics {
 #[derive(Default)]
 pub struct RouteMetrics {
     pattern: OnceLock<String>,
-    counters: RwLock<Vec<(&'static str, u16, Counter)>>,
+    counters: RwLock<Vec<((&'static str, u16), Counter)>>,
     latencies: RwLock<Vec<(&'static str, Histogram)>>,
 }
 
 impl RouteMetrics {
-    fn counter(&self, method: &'static str, status: u16, make: impl FnOnce() -> Counter) -> Counter {
-        let known = self.counters.read();
-        if let Some((_, _, counter)) = known.iter().find(|(m, s, _)| *m == method && *s == status) {
-            return counter.clone();
-        }
-        drop(known);
-        let counter = make();
-        self.counters.write().push((method, status, counter.clone()));
-        counter
+    fn count(&self, method: &'static str, status: u16, make: impl FnOnce() -> Counter) {
+        cached(&self.counters, (method, status), make, |counter| {
+            counter.inc();
+        });
     }
 
-    fn latency(&self, method: &'static str, make: impl FnOnce() -> Histogram) -> Histogram {
-        let known = self.latencies.read();
-        if let Some((_, histogram)) = known.iter().find(|(m, _)| *m == method) {
-            return histogram.clone();
-        }
-        drop(known);
-        let histogram = make();
-        self.latencies.write().push((method, histogram.clone()));
-        histogram
+    fn time(&self, method: &'static str, elapsed: Duration, make: impl FnOnce() -> Histogram) {
+        cached(&self.latencies, method, make, |histogram| {
+            histogram.observe(elapsed.as_secs_f64())
+        });
     }
+}
+
+/// Uses the handle kept under `key`, made and kept first if there is none. A handle found is
+/// used under the read lock: no reference count moves on the path every request takes.
+fn cached<K: PartialEq, M: Clone>(kept: &RwLock<Vec<(K, M)>>, key: K, make: impl FnOnce() -> M, use_it: impl Fn(&M)) {
+    if let Some((_, handle)) = kept.read().iter().find(|(k, _)| *k == key) {
+        return use_it(handle);
+    }
+    let handle = make();
+    use_it(&handle);
+    kept.write().push((key, handle));
 }
 
 /// The method as a label: one of the standard ones, or OTHER, so that a client inventing
@@ -162,12 +163,16 @@ impl Metrics {
                 .clone()
         };
         let histogram = || self.latency.get_or_create(&labels()).clone();
-        let (counter, histogram) = match found_once {
-            Some(route) => (route.counter(method, status, counter), route.latency(method, histogram)),
-            None => (counter(), histogram()),
-        };
-        counter.inc();
-        histogram.observe(elapsed.as_secs_f64());
+        match found_once {
+            Some(route) => {
+                route.count(method, status, counter);
+                route.time(method, elapsed, histogram);
+            }
+            None => {
+                counter().inc();
+                histogram().observe(elapsed.as_secs_f64());
+            }
+        }
     }
 }
 

@@ -40,7 +40,7 @@ impl ProofOfWork {
         let key: [u8; 32] = rand::random();
         Self {
             difficulty,
-            key: key.iter().map(|byte| format!("{byte:02x}")).collect(),
+            key: crate::domain::ids::hex(&key),
             clock,
             spent: Mutex::new(SpentProofs::new(SPENT_MAX)),
         }
