@@ -205,6 +205,7 @@ impl Streams {
             Change::Wallet(_) => &mut self.wallet,
             Change::Seat(key, _) => self.dates.entry(*key).or_default(),
             Change::Answered(_) | Change::Keyed { .. } => unreachable!("no answers in this journal"),
+            Change::SaleCreated(_) | Change::Sale(..) => unreachable!("no sales in this journal"),
         };
         *seq += 1;
         Entry { seq: *seq, change }

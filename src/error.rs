@@ -362,6 +362,10 @@ pub struct Error {
     /// The detail in Korean, where the refusal says more than its title; otherwise a Korean
     /// reader is told the Korean title.
     pub detail_ko: Option<String>,
+    /// Members the problem document carries besides its own, such as SALE_NOT_OPEN's
+    /// `prequeueOpensAt`.
+    /// Boxed: most errors carry none, and every result carries the error's size.
+    pub fields: Option<Box<serde_json::Map<String, serde_json::Value>>>,
 }
 
 impl Error {
@@ -372,6 +376,7 @@ impl Error {
             queue: None,
             retry_after_seconds: None,
             detail_ko: None,
+            fields: None,
         }
     }
 
@@ -409,6 +414,12 @@ impl Error {
 
     pub fn with_queue(mut self, queue: serde_json::Value) -> Self {
         self.queue = Some(queue);
+        self
+    }
+
+    /// The same refusal, its problem document carrying `name` too.
+    pub fn with_field(mut self, name: &'static str, value: serde_json::Value) -> Self {
+        (self.fields.get_or_insert_default()).insert(name.to_string(), value);
         self
     }
 

@@ -6,9 +6,10 @@ use super::line_news::{Following, LineNews};
 use super::{Alarm, DeadlineActor, Mailbox};
 use crate::clock::SharedClock;
 use crate::domain::line_view::{LineView, PlaceInLine};
+use crate::domain::sale::{SaleGate, SaleSchedule};
 use crate::domain::seq_slab::SeqSlab;
 use crate::domain::waiting_room::{QueueEvent, QueueStats, QueueStatus, RoomImage, TokenStatus, WaitingRoom};
-use crate::domain::{Token, TokenSecret, UserId};
+use crate::domain::{ConcertId, Token, TokenSecret, UserId};
 use crate::error::{Error, ErrorCode, Result};
 use crate::persistence::journal::Commit;
 use crate::persistence::log::{Partition, PartitionWriter, SharedLog};
@@ -210,6 +211,7 @@ impl TokenIndex {
                     active_until: Some(entry.deadline),
                     ..entry.status_as_issued()
                 },
+                (true, TokenStatus::Prequeued) => entry.status_as_issued(),
                 (true, TokenStatus::Waiting) => match view()?.place(token.seq()) {
                     PlaceInLine::Waiting {
                         position,
@@ -255,10 +257,16 @@ impl TokenIndex {
     fn publish(&self, event: &QueueEvent, room: &WaitingRoom, entry: u64) {
         match *event {
             QueueEvent::TokenIssued { token, user, at, .. } => {
+                // Admitted by a later event of the same command, if at all.
+                let prequeued = room.status_of_token(&token) == Some(TokenStatus::Prequeued);
                 self.insert(IndexEntry {
                     token,
                     user,
-                    status: TokenStatus::Waiting,
+                    status: if prequeued {
+                        TokenStatus::Prequeued
+                    } else {
+                        TokenStatus::Waiting
+                    },
                     deadline: room.deadline(&token).unwrap_or(at),
                     admitted_in: Counted::default(),
                     issued_at: at,
@@ -279,7 +287,20 @@ impl TokenIndex {
             QueueEvent::PaidTokenForgotten { token, .. } => {
                 self.paid.remove(&token);
             }
-            QueueEvent::ActiveMaxChanged { .. } => {}
+            QueueEvent::PrequeueDrawn { at } => self.draw(room, at + self.idle_ttl),
+            QueueEvent::ActiveMaxChanged { .. } | QueueEvent::SaleChanged { .. } => {}
+        }
+    }
+
+    /// The draw put every pre-queued token in line, waiting until `idle_deadline` unless read.
+    fn draw(&self, room: &WaitingRoom, idle_deadline: DateTime<Utc>) {
+        for (token, ..) in room.live_tokens() {
+            self.update(&token, |entry| {
+                if entry.status == TokenStatus::Prequeued {
+                    entry.status = TokenStatus::Waiting;
+                    entry.deadline = idle_deadline;
+                }
+            });
         }
     }
 
@@ -332,6 +353,8 @@ fn token_invalid() -> Error {
 
 pub struct QueueActor {
     room: WaitingRoom,
+    /// The concert whose sale the room is, or none for the site-wide room.
+    sale: Option<ConcertId>,
     clock: SharedClock,
     index: Arc<TokenIndex>,
     stream: PartitionWriter,
@@ -394,7 +417,10 @@ impl DeadlineActor for QueueActor {
     }
 
     fn change(&self, event: &QueueEvent) -> Change {
-        Change::Queue(event.clone())
+        match self.sale {
+            None => Change::Queue(event.clone()),
+            Some(concert) => Change::Sale(concert, event.clone()),
+        }
     }
 
     fn next_deadline(&self) -> Option<DateTime<Utc>> {
@@ -420,8 +446,12 @@ impl DeadlineActor for QueueActor {
         let last_entry = self.stream.seq() + events.len() as u64;
         // An admission, and any change of the line, is shown to readers only once durable:
         // its append is noted when it is.
-        let moves_the_line =
-            |event: &QueueEvent| matches!(event, QueueEvent::TokenAdmitted { .. } | QueueEvent::TokenEnded { .. });
+        let moves_the_line = |event: &QueueEvent| {
+            matches!(
+                event,
+                QueueEvent::TokenAdmitted { .. } | QueueEvent::TokenEnded { .. } | QueueEvent::PrequeueDrawn { .. }
+            )
+        };
         if events.iter().any(moves_the_line) {
             self.stream.vouch_for_next_append();
         }
@@ -442,10 +472,12 @@ impl QueueActor {
     /// another, changes the line that the next view shows.
     fn tell_streams(&mut self, event: &QueueEvent) {
         match *event {
-            QueueEvent::TokenAdmitted { seq, .. } | QueueEvent::TokenEnded { seq, .. } => {
-                self.news.tell(seq);
+            // Streams follow the token's own number, which is not its place if a draw placed it.
+            QueueEvent::TokenAdmitted { token, .. } | QueueEvent::TokenEnded { token, .. } => {
+                self.news.tell(token.seq());
                 self.view_stale = true;
             }
+            QueueEvent::PrequeueDrawn { .. } => self.view_stale = true,
             _ => {}
         }
     }
@@ -695,6 +727,57 @@ impl Handler<ReadQueueStats> for QueueActor {
     }
 }
 
+/// A sale as its room keeps it, and its counters.
+#[derive(Debug, Clone)]
+pub struct SaleState {
+    pub gate: SaleGate,
+    pub stats: QueueStats,
+}
+
+#[derive(Message)]
+#[rtype(result = "Result<SaleState>")]
+pub struct ChangeSale {
+    pub schedule: SaleSchedule,
+}
+
+impl Handler<ChangeSale> for QueueActor {
+    type Result = ActorResponse<Self, Result<SaleState>>;
+
+    fn handle(&mut self, message: ChangeSale, ctx: &mut Context<Self>) -> Self::Result {
+        self.run(ctx, |actor, now| {
+            let events = actor.room.change_sale(message.schedule, now)?;
+            Ok((actor.sale_state(), events))
+        })
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "Result<SaleState>")]
+pub struct ReadSale;
+
+impl Handler<ReadSale> for QueueActor {
+    type Result = ActorResponse<Self, Result<SaleState>>;
+
+    fn handle(&mut self, _: ReadSale, ctx: &mut Context<Self>) -> Self::Result {
+        // Run like a command, so that a draw that is due is made (and durable) before the sale
+        // reads as OPEN with its seed.
+        self.run(ctx, |actor, _| Ok((actor.sale_state(), Vec::new())))
+    }
+}
+
+impl QueueActor {
+    fn sale_state(&self) -> SaleState {
+        SaleState {
+            gate: self
+                .room
+                .sale()
+                .expect("only a sale's room is asked of its sale")
+                .clone(),
+            stats: self.room.stats(),
+        }
+    }
+}
+
 /// The room as a snapshot keeps it.
 #[derive(Message)]
 #[rtype(result = "Part<RoomImage>")]
@@ -732,6 +815,41 @@ impl QueueHandle {
         arbiter: &ArbiterHandle,
         requests_max: usize,
     ) -> Self {
+        let stream = PartitionWriter::new(log, Partition::Room, room.seq);
+        Self::start_writing(room, None, unfinished_payments, stream, clock, arbiter, requests_max)
+    }
+
+    /// Starts the actor of a concert's sale on its recovered room.
+    pub fn start_sale(
+        concert: ConcertId,
+        room: Part<WaitingRoom>,
+        unfinished_payments: Vec<(Token, UserId)>,
+        log: SharedLog,
+        clock: SharedClock,
+        arbiter: &ArbiterHandle,
+        requests_max: usize,
+    ) -> Self {
+        let stream = PartitionWriter::new(log, Partition::Sale(concert), room.seq);
+        Self::start_writing(
+            room,
+            Some(concert),
+            unfinished_payments,
+            stream,
+            clock,
+            arbiter,
+            requests_max,
+        )
+    }
+
+    fn start_writing(
+        room: Part<WaitingRoom>,
+        sale: Option<ConcertId>,
+        unfinished_payments: Vec<(Token, UserId)>,
+        stream: PartitionWriter,
+        clock: SharedClock,
+        arbiter: &ArbiterHandle,
+        requests_max: usize,
+    ) -> Self {
         let index = Arc::new(TokenIndex::of(&room.state, room.seq));
         let mut room = room;
         let news = Arc::new(LineNews::new(room.state.line_view(clock.now()), room.seq));
@@ -741,10 +859,10 @@ impl QueueHandle {
             issues: issues.clone(),
             view_stale: false,
             room: room.state,
+            sale,
             clock: clock.clone(),
             index: index.clone(),
-            stream: PartitionWriter::new(log, Partition::Room, room.seq)
-                .keeping_durable_through(index.durable_through.clone()),
+            stream: stream.keeping_durable_through(index.durable_through.clone()),
             alarm: Alarm::default(),
             unfinished_payments,
         };
@@ -845,6 +963,15 @@ impl QueueHandle {
 
     pub async fn stats(&self) -> Result<QueueStats> {
         self.mailbox.ask(ReadQueueStats).await?
+    }
+
+    /// The sale of a sale's room, with any draw that is due made first.
+    pub async fn sale(&self) -> Result<SaleState> {
+        self.mailbox.ask(ReadSale).await?
+    }
+
+    pub async fn change_sale(&self, schedule: SaleSchedule) -> Result<SaleState> {
+        self.mailbox.ask(ChangeSale { schedule }).await?
     }
 
     pub async fn image(&self) -> Result<Part<RoomImage>> {

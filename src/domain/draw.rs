@@ -31,6 +31,10 @@ impl DrawSeed {
         Self(bytes)
     }
 
+    pub fn bytes(&self) -> [u8; 32] {
+        self.0
+    }
+
     /// The seed as published after the draw: 64 hex digits.
     pub fn to_hex(&self) -> String {
         hex(&self.0)

@@ -1,6 +1,7 @@
 //! The line as an event stream sees it without asking the room: where its front is and which
 //! tokens left from inside it, so each stream works out its own fan's position.
 
+use super::sale::DrawnPlaces;
 use std::sync::Arc;
 
 /// A picture of the line the room publishes whenever its front moves or a waiting token leaves.
@@ -16,6 +17,8 @@ pub struct LineView {
     /// False when more tokens left from inside the line than a view carries (a churn of
     /// throwaway fans joining and leaving): then only the room can place a token.
     pub complete: bool,
+    /// In a sale's room after its draw: where the draw placed the pre-queued tokens.
+    pub drawn: Option<DrawnPlaces>,
 }
 
 /// The most gaps a view carries: each view is a copy of them, made up to five times a second.
@@ -42,11 +45,13 @@ impl LineView {
             gaps: Arc::from([]),
             seconds_per_admission,
             complete: true,
+            drawn: None,
         }
     }
 
     /// Where the token numbered `seq`, issued before this view was taken, stands.
     pub fn place(&self, seq: u64) -> PlaceInLine {
+        let seq = self.drawn.as_ref().map_or(seq, |drawn| drawn.place_of(seq));
         if !self.complete {
             return PlaceInLine::Unknown;
         }
@@ -73,6 +78,7 @@ mod tests {
             gaps: Arc::from([11, 13]),
             seconds_per_admission: 2.0,
             complete: true,
+            drawn: None,
         };
         let waiting = |position, wait| PlaceInLine::Waiting {
             position,

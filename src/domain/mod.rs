@@ -9,6 +9,7 @@ pub mod idempotency;
 pub mod ids;
 pub mod line_view;
 pub mod refund;
+pub mod sale;
 pub mod seat_map;
 pub mod seq_slab;
 pub mod spent_proofs;

@@ -9,12 +9,17 @@ use serde::{Deserialize, Serialize};
 /// The most steps a policy may have: more would tell a fan nothing a ticketing site does.
 pub const REFUND_STEPS_MAX: usize = 10;
 
+/// The most days before a date a step may start: a sale runs at most a couple of years ahead.
+pub const REFUND_DAYS_MAX: u32 = 1_000;
+
 /// One step: cancelled at least `until_days_before` days before the date, the fee is
 /// `fee_percent` of the price.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RefundStep {
+    #[schema(minimum = 0, maximum = 1_000)]
     pub until_days_before: u32,
+    #[schema(minimum = 0, maximum = 100)]
     pub fee_percent: u8,
 }
 
@@ -41,6 +46,12 @@ impl RefundPolicy {
         }
         if let Some(step) = steps.iter().find(|step| step.fee_percent > 100) {
             return Err(invalid(format!("feePercent {} is more than 100.", step.fee_percent)));
+        }
+        if let Some(step) = steps.iter().find(|step| step.until_days_before > REFUND_DAYS_MAX) {
+            return Err(invalid(format!(
+                "untilDaysBefore {} is more than {REFUND_DAYS_MAX}.",
+                step.until_days_before
+            )));
         }
         let in_order = steps.windows(2).all(|pair| {
             pair[0].until_days_before > pair[1].until_days_before && pair[0].fee_percent <= pair[1].fee_percent
@@ -145,6 +156,7 @@ mod tests {
             vec![step(7, 0), step(7, 20)],
             vec![step(7, 30), step(1, 20)],
             vec![step(7, 101)],
+            vec![step(1_001, 0)],
             (0..11).rev().map(|days| step(days, 0)).collect(),
         ] {
             assert_eq!(
@@ -154,6 +166,7 @@ mod tests {
             );
         }
         assert!(RefundPolicy::new(vec![step(0, 100)]).is_ok());
+        assert!(RefundPolicy::new(vec![step(1_000, 0)]).is_ok());
     }
 
     proptest! {

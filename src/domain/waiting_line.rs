@@ -123,11 +123,21 @@ impl WaitingLine {
     }
 
     fn slide_window_to_fit(&mut self, seq: u64) {
-        let new_base = self.base + self.head as u64;
+        // An empty line starts its window at the push: a sale's tokens are numbered from far up
+        // (their band), and nothing below them is kept.
+        let new_base = if self.len == 0 {
+            seq
+        } else {
+            self.base + self.head as u64
+        };
         let span = (seq - new_base + 1) as usize;
         let capacity = (span * 2).next_power_of_two().max(CAPACITY_MIN);
         let mut present = vec![false; capacity];
-        let kept = &self.present[self.head..];
+        let kept = if self.len == 0 {
+            &[][..]
+        } else {
+            &self.present[self.head..]
+        };
         present[..kept.len()].copy_from_slice(kept);
         self.present = present;
         self.base = new_base;
@@ -152,6 +162,16 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use std::collections::BTreeSet;
+
+    #[test]
+    fn an_empty_line_takes_a_push_far_up_without_a_window_to_it() {
+        let mut line = WaitingLine::new();
+        let far = 3 << 40;
+        line.push_back(far);
+        line.push_back(far + 2);
+        assert_eq!(line.present.len(), CAPACITY_MIN, "the window starts at the push");
+        assert_eq!((line.front(), line.position(far + 2)), (Some(far), Some(2)));
+    }
 
     #[test]
     fn positions_close_up_after_a_departure_from_the_middle() {

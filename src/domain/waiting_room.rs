@@ -3,6 +3,7 @@
 
 use super::ids::TokenSecret;
 use super::line_view::{LineView, GAPS_IN_A_VIEW_MAX};
+use super::sale::{entry_of, DrawnPlaces, SaleGate, SalePhase, SaleSchedule};
 use super::seq_slab::SeqSlab;
 use super::waiting_line::WaitingLine;
 use super::{Token, UserId};
@@ -27,6 +28,8 @@ pub struct WaitingRoomLimits {
 pub enum TokenStatus {
     Waiting,
     Active,
+    /// In a sale's pre-queue: no place in line until the draw at the opening.
+    Prequeued,
 }
 
 /// Why a token died.
@@ -70,6 +73,11 @@ pub enum QueueEvent {
     },
     /// A paid token's memory ran out.
     PaidTokenForgotten { token: Token, at: DateTime<Utc> },
+    /// The operator changed a sale's schedule or limits.
+    SaleChanged { schedule: SaleSchedule, at: DateTime<Utc> },
+    /// The sale's opening came: every pre-queued token took its place in line in the order
+    /// drawn from the sale's seed. Replay draws the same order from the same tokens.
+    PrequeueDrawn { at: DateTime<Utc> },
 }
 
 /// How long a token a payment was made with still names its user, so that a client retrying the
@@ -93,6 +101,7 @@ pub struct QueueStatus {
 /// Counters for the operator.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueStats {
+    pub prequeued: u64,
     pub waiting: u64,
     pub active: u64,
     pub active_max: u32,
@@ -113,10 +122,6 @@ pub struct TokenRecord {
 }
 
 impl TokenRecord {
-    fn seq(&self) -> u64 {
-        self.token.seq()
-    }
-
     fn active_until(&self) -> Option<DateTime<Utc>> {
         (self.status == TokenStatus::Active).then_some(self.deadline)
     }
@@ -137,12 +142,16 @@ pub struct RoomImage {
     pub active_max_chosen: Option<u32>,
     /// Tokens payments were made with: token, user, when paid.
     pub paid: Vec<(Token, UserId, DateTime<Utc>)>,
+    /// The sale the room belongs to, if it is a sale's.
+    pub sale: Option<SaleGate>,
 }
 
 #[derive(Debug, Clone)]
 pub struct WaitingRoom {
     limits: WaitingRoomLimits,
-    /// Live tokens by sequence number; a token carries its number, so no map by token is needed.
+    /// Live tokens by place in line, which is a token's own sequence number but for the tokens
+    /// a sale's draw placed (see [`DrawnPlaces`]); a token carries its number, so no map by
+    /// token is needed.
     records: SeqSlab<TokenRecord>,
     seq_by_user: HashMap<UserId, u64>,
     line: WaitingLine,
@@ -163,6 +172,10 @@ pub struct WaitingRoom {
     /// Tokens that ended while waiting, for the line's view; those the front has passed are
     /// dropped when the next view is taken.
     gaps: BTreeSet<u64>,
+    /// A sale's room: its schedule, its draw and its rate.
+    sale: Option<SaleGate>,
+    /// Tokens in the sale's pre-queue.
+    prequeued: u64,
 }
 
 impl WaitingRoom {
@@ -184,7 +197,53 @@ impl WaitingRoom {
             paid: HashMap::new(),
             paid_deadlines: BTreeSet::new(),
             gaps: BTreeSet::new(),
+            sale: None,
+            prequeued: 0,
         }
+    }
+
+    /// The room of a sale: its tokens are numbered from `first_seq` (the sale's band), its
+    /// `active_max` is the schedule's.
+    pub fn for_sale(mut limits: WaitingRoomLimits, first_seq: u64, gate: SaleGate) -> Self {
+        limits.active_max = gate.schedule.active_max;
+        let mut room = Self::new(limits);
+        room.next_seq = first_seq;
+        room.sale = Some(gate);
+        room
+    }
+
+    /// The sale the room belongs to, if any.
+    pub fn sale(&self) -> Option<&SaleGate> {
+        self.sale.as_ref()
+    }
+
+    /// The operator changes the sale's schedule: the times only before the pre-queue opens, the
+    /// limits at any time (admitting waiters if they grew).
+    pub fn change_sale(&mut self, schedule: SaleSchedule, now: DateTime<Utc>) -> Result<Vec<QueueEvent>> {
+        self.assert_nothing_due(now);
+        schedule.validate()?;
+        let gate = self.sale.as_ref().expect("only a sale's room changes its sale");
+        if gate.phase(now) != SalePhase::Scheduled && !gate.schedule.keeps_times_of(&schedule) {
+            return Err(Error::new(
+                ErrorCode::SaleAlreadyOpen,
+                "The pre-queue has opened: the sale's times can no longer change (its limits can).",
+            ));
+        }
+        let changed = QueueEvent::SaleChanged { schedule, at: now };
+        self.apply(&changed);
+        let mut events = vec![changed];
+        events.extend(self.admit_waiting(now));
+        Ok(events)
+    }
+
+    /// Whether a token issued now goes to the pre-queue: a sale's, not yet drawn.
+    fn in_prequeue(&self) -> bool {
+        self.sale.as_ref().is_some_and(|gate| gate.drawn.is_none())
+    }
+
+    /// Where the token numbered `seq` is kept.
+    fn place_of(&self, seq: u64) -> u64 {
+        self.sale.as_ref().map_or(seq, |gate| gate.place_of(seq))
     }
 
     /// Issues a token to `user` under the next sequence number, made unguessable by `secret`:
@@ -192,14 +251,21 @@ impl WaitingRoom {
     pub fn issue(&mut self, user: UserId, secret: TokenSecret, now: DateTime<Utc>) -> Result<(Token, Vec<QueueEvent>)> {
         self.assert_nothing_due(now);
         let mut events = Vec::new();
+        if let Some(gate) = self
+            .sale
+            .as_ref()
+            .filter(|gate| gate.phase(now) == SalePhase::Scheduled)
+        {
+            return Err(gate.not_open());
+        }
         if self.seq_by_user.contains_key(&user) {
             return Err(Error::new(
                 ErrorCode::TokenAlreadyIssued,
                 "This user already holds a live queue token.",
             ));
         }
-        let will_wait = !self.line.is_empty() || self.active >= u64::from(self.limits.active_max);
-        if will_wait && self.line.len() as u64 >= self.limits.waiting_max {
+        let will_wait = self.in_prequeue() || !self.line.is_empty() || self.active >= u64::from(self.limits.active_max);
+        if will_wait && self.line.len() as u64 + self.prequeued >= self.limits.waiting_max {
             return Err(
                 Error::new(ErrorCode::QueueFull, "The waiting room is full; try again later.")
                     .with_korean("대기실이 가득 찼습니다. 잠시 후 다시 시도해 주세요.")
@@ -305,6 +371,16 @@ impl WaitingRoom {
     /// at the moment it freed.
     pub fn expire_due(&mut self, now: DateTime<Utc>) -> Vec<QueueEvent> {
         let mut events = self.forget_paid_due(now);
+        if self
+            .sale
+            .as_ref()
+            .and_then(SaleGate::draw_due)
+            .is_some_and(|due| due <= now)
+        {
+            let drawn = QueueEvent::PrequeueDrawn { at: now };
+            self.apply(&drawn);
+            events.push(drawn);
+        }
         while let Some((deadline, seq, reason)) = self.earliest_deadline().filter(|(at, _, _)| *at <= now) {
             if reason == TokenEnd::IdledOut && !self.idle_entry_is_due(deadline, seq) {
                 continue;
@@ -363,7 +439,12 @@ impl WaitingRoom {
     pub fn next_deadline(&self) -> Option<DateTime<Utc>> {
         let token = self.earliest_deadline().map(|(at, _, _)| at);
         let paid = self.paid_deadlines.first().map(|(at, _)| *at);
-        token.into_iter().chain(paid).min()
+        let sale = self.sale.as_ref().and_then(|gate| {
+            let may_admit = !self.line.is_empty() && self.active < u64::from(self.limits.active_max);
+            let paced = may_admit.then(|| gate.next_admission_at()).flatten();
+            gate.draw_due().into_iter().chain(paced).min()
+        });
+        token.into_iter().chain(paid).chain(sale).min()
     }
 
     /// When a live token dies unless something happens first: its idle deadline while WAITING
@@ -374,6 +455,7 @@ impl WaitingRoom {
 
     pub fn stats(&self) -> QueueStats {
         QueueStats {
+            prequeued: self.prequeued,
             waiting: self.line.len() as u64,
             active: self.active,
             active_max: self.limits.active_max,
@@ -392,6 +474,7 @@ impl WaitingRoom {
             admissions_per_second: self.admissions_per_second.clone(),
             active_max_chosen: self.active_max_chosen,
             paid: self.paid_tokens().collect(),
+            sale: self.sale.clone(),
         }
     }
 
@@ -399,12 +482,18 @@ impl WaitingRoom {
     /// operator chose.
     pub fn restore(mut limits: WaitingRoomLimits, image: RoomImage) -> Self {
         limits.active_max = image.active_max_chosen.unwrap_or(limits.active_max);
+        if let Some(gate) = &image.sale {
+            limits.active_max = gate.schedule.active_max;
+        }
         let mut room = Self::new(limits);
         room.active_max_chosen = image.active_max_chosen;
-        let mut records = image.records;
-        records.sort_unstable_by_key(TokenRecord::seq);
-        for record in records {
-            room.restore_record(record);
+        room.sale = image.sale;
+        let mut records: Vec<(u64, TokenRecord)> = (image.records.into_iter())
+            .map(|record| (room.place_of(record.token.seq()), record))
+            .collect();
+        records.sort_unstable_by_key(|(place, _)| *place);
+        for (place, record) in records {
+            room.restore_record(place, record);
         }
         assert!(
             room.next_seq <= image.next_seq,
@@ -421,8 +510,7 @@ impl WaitingRoom {
         room
     }
 
-    fn restore_record(&mut self, record: TokenRecord) {
-        let seq = record.seq();
+    fn restore_record(&mut self, seq: u64, record: TokenRecord) {
         assert!(
             self.seq_by_user.insert(record.user, seq).is_none(),
             "one live token per user"
@@ -436,6 +524,7 @@ impl WaitingRoom {
                 self.active_deadlines.insert((record.deadline, seq));
                 self.active += 1;
             }
+            TokenStatus::Prequeued => self.prequeued += 1,
         }
         self.records.insert(seq, record);
         self.next_seq = seq + 1;
@@ -463,7 +552,10 @@ impl WaitingRoom {
         let seconds_per_admission = self.observed_seconds_per_admission(now);
         let Some(front) = self.line.front() else {
             self.gaps.clear();
-            return LineView::empty(self.next_seq, seconds_per_admission);
+            return LineView {
+                drawn: self.drawn_places(),
+                ..LineView::empty(self.next_seq, seconds_per_admission)
+            };
         };
         self.gaps = self.gaps.split_off(&front);
         if self.gaps.len() > GAPS_IN_A_VIEW_MAX {
@@ -477,13 +569,19 @@ impl WaitingRoom {
             gaps: self.gaps.iter().copied().collect::<Vec<_>>().into(),
             seconds_per_admission,
             complete: true,
+            drawn: self.drawn_places(),
         }
+    }
+
+    /// The places a sale's draw gave, for views to find drawn tokens by.
+    fn drawn_places(&self) -> Option<DrawnPlaces> {
+        self.sale.as_ref()?.drawn.clone()
     }
 
     /// Gives each WAITING token whose idle deadline has come, and that `alive_until` says was
     /// read or is followed live until a later moment, that moment as its deadline: an open
     /// event stream, or a status read off the token index, keeps its token alive without
-    /// asking the room. The renewed tokens.
+    /// asking the room; `alive_until` is asked by the token's own number. The renewed tokens.
     pub fn keep_watched_alive(
         &mut self,
         now: DateTime<Utc>,
@@ -493,7 +591,10 @@ impl WaitingRoom {
             .idle_deadlines
             .iter()
             .take_while(|(deadline, _)| *deadline <= now)
-            .filter_map(|(_, seq)| Some((*seq, alive_until(*seq).filter(|until| *until > now)?)))
+            .filter_map(|(_, place)| {
+                let seq = self.records.get(*place)?.token.seq();
+                Some((*place, alive_until(seq).filter(|until| *until > now)?))
+            })
             .collect();
         let mut renewed = Vec::with_capacity(due.len());
         for (seq, until) in due {
@@ -527,9 +628,9 @@ impl WaitingRoom {
         })
     }
 
-    /// The sequence number of a live token.
-    pub fn seq_of(&self, token: &Token) -> Option<u64> {
-        self.live_seq(token).ok()
+    /// The status of a live token.
+    pub fn status_of_token(&self, token: &Token) -> Option<TokenStatus> {
+        Some(self.live_record(token)?.status)
     }
 
     /// The user of a live token.
@@ -582,12 +683,70 @@ impl WaitingRoom {
                 let (_, at) = self.paid.remove(&token).expect("a forgotten paid token was remembered");
                 self.paid_deadlines.remove(&(at + PAID_TOKEN_MEMORY, token));
             }
+            QueueEvent::SaleChanged { ref schedule, .. } => {
+                let gate = self.sale.as_mut().expect("only a sale's room changes its sale");
+                gate.schedule = schedule.clone();
+                self.limits.active_max = schedule.active_max;
+            }
+            QueueEvent::PrequeueDrawn { at } => self.apply_drawn(at),
         }
+    }
+
+    /// Puts every pre-queued token in line, in the order drawn from the sale's seed over the
+    /// tokens in issue order, each at the next place; they wait from `at`.
+    fn apply_drawn(&mut self, at: DateTime<Utc>) {
+        let gate = self.sale.as_ref().expect("only a sale draws");
+        assert!(gate.drawn.is_none(), "a sale draws once");
+        let seed = gate.seed;
+        let prequeued: Vec<u64> = (self.records.values())
+            .filter(|record| record.status == TokenStatus::Prequeued)
+            .map(|record| record.token.seq())
+            .collect();
+        let entries = (prequeued.iter())
+            .map(|seq| entry_of(&self.record(*seq).token.secret()))
+            .collect();
+        let first_seq = prequeued.first().copied().unwrap_or(self.next_seq);
+        let mut places = vec![0; (self.next_seq - first_seq) as usize];
+        let idle_deadline = at + self.limits.waiting_idle_ttl;
+        for seq in seed.order(prequeued) {
+            let place = self.next_seq;
+            self.next_seq += 1;
+            places[(seq - first_seq) as usize] = place;
+            let mut record = self.records.remove(seq).expect("a pre-queued token has a record");
+            record.status = TokenStatus::Waiting;
+            record.deadline = idle_deadline;
+            self.seq_by_user.insert(record.user, place);
+            self.records.insert(place, record);
+            self.line.push_back(place);
+            self.idle_deadlines.insert((idle_deadline, place));
+        }
+        self.prequeued = 0;
+        let gate = self.sale.as_mut().expect("only a sale draws");
+        gate.drawn = Some(DrawnPlaces::new(first_seq, places, entries));
     }
 
     fn apply_issued(&mut self, seq: u64, token: Token, user: UserId, at: DateTime<Utc>) {
         assert!(seq >= self.next_seq, "token sequence numbers must grow");
         assert_eq!(token.seq(), seq, "a token carries its sequence number");
+        assert!(self.seq_by_user.insert(user, seq).is_none(), "one live token per user");
+        self.next_seq = seq + 1;
+        if let Some(gate) = self.sale.as_ref().filter(|gate| gate.drawn.is_none()) {
+            // Its idle time starts only at the opening, when the draw gives it a place: a fan
+            // who joined early loses nothing by waiting for it.
+            let deadline = gate.schedule.opens_at + self.limits.waiting_idle_ttl;
+            self.records.insert(
+                seq,
+                TokenRecord {
+                    token,
+                    user,
+                    issued_at: at,
+                    status: TokenStatus::Prequeued,
+                    deadline,
+                },
+            );
+            self.prequeued += 1;
+            return;
+        }
         let idle_deadline = at + self.limits.waiting_idle_ttl;
         let record = TokenRecord {
             token,
@@ -596,11 +755,9 @@ impl WaitingRoom {
             status: TokenStatus::Waiting,
             deadline: idle_deadline,
         };
-        assert!(self.seq_by_user.insert(user, seq).is_none(), "one live token per user");
         self.records.insert(seq, record);
         self.line.push_back(seq);
         self.idle_deadlines.insert((idle_deadline, seq));
-        self.next_seq = seq + 1;
     }
 
     fn apply_admitted(&mut self, seq: u64, at: DateTime<Utc>, active_until: DateTime<Utc>) {
@@ -614,6 +771,9 @@ impl WaitingRoom {
         self.active_deadlines.insert((active_until, seq));
         self.active += 1;
         self.admitted_total += 1;
+        if let Some(gate) = self.sale.as_mut() {
+            gate.last_admission = Some(at);
+        }
         if waited {
             self.count_admission(at);
         }
@@ -632,6 +792,7 @@ impl WaitingRoom {
                 self.active_deadlines.remove(&(record.deadline, seq));
                 self.active -= 1;
             }
+            TokenStatus::Prequeued => self.prequeued -= 1,
         }
         if matches!(reason, TokenEnd::ActiveExpired | TokenEnd::IdledOut) {
             self.expired_total += 1;
@@ -641,6 +802,10 @@ impl WaitingRoom {
     fn admit_waiting(&mut self, now: DateTime<Utc>) -> Vec<QueueEvent> {
         let mut events = Vec::new();
         while self.active < u64::from(self.limits.active_max) {
+            // A sale's rate lets one in per interval: the next waits for its own moment.
+            if self.sale.as_ref().is_some_and(|gate| !gate.may_admit(now)) {
+                break;
+            }
             let Some(seq) = self.line.front() else { break };
             let admitted = QueueEvent::TokenAdmitted {
                 seq,
@@ -664,14 +829,16 @@ impl WaitingRoom {
     }
 
     fn live_seq(&self, token: &Token) -> Result<u64> {
-        self.live_record(token)
-            .map(TokenRecord::seq)
+        let place = self.place_of(token.seq());
+        (self.records.get(place))
+            .filter(|record| record.token.is(token))
+            .map(|_| place)
             .ok_or_else(|| Error::new(ErrorCode::TokenInvalid, "The token is unknown, expired or ended."))
     }
 
     /// The record of a live token: the one under its number, if the secret matches too.
     fn live_record(&self, token: &Token) -> Option<&TokenRecord> {
-        self.records.get(token.seq()).filter(|record| record.token.is(token))
+        (self.records.get(self.place_of(token.seq()))).filter(|record| record.token.is(token))
     }
 
     fn record(&self, seq: u64) -> &TokenRecord {
@@ -690,7 +857,7 @@ impl WaitingRoom {
     fn status_of(&self, seq: u64, now: DateTime<Utc>) -> QueueStatus {
         let record = self.record(seq);
         let position = match record.status {
-            TokenStatus::Active => 0,
+            TokenStatus::Active | TokenStatus::Prequeued => 0,
             TokenStatus::Waiting => self.line.position(seq).expect("a waiting token is in the line"),
         };
         QueueStatus {
@@ -752,5 +919,7 @@ impl WaitingRoom {
     }
 }
 
+#[cfg(test)]
+mod sale_tests;
 #[cfg(test)]
 mod tests;

@@ -3,8 +3,9 @@
 
 use super::AppState;
 use crate::actors::queue::Fan;
+use crate::domain::sale::room_number_of;
 use crate::domain::waiting_room::TokenStatus;
-use crate::domain::Token;
+use crate::domain::{ConcertId, Token};
 use crate::error::{Error, ErrorCode, Result};
 use actix_web::dev::Payload;
 use actix_web::http::header;
@@ -50,7 +51,8 @@ impl FromRequest for Fan {
 
 fn authenticate(request: &HttpRequest) -> Result<Fan> {
     let state = state(request);
-    let fan = state.services.queue.authenticate(&bearer_token(request)?)?;
+    let token = bearer_token(request)?;
+    let fan = state.services.room_of(&token)?.authenticate(&token)?;
     state.limiter.check(&fan.user)?;
     Ok(fan)
 }
@@ -63,16 +65,31 @@ pub async fn require_active(state: &AppState, fan: &Fan) -> Result<DateTime<Utc>
     }
     // The index may not yet show an admission that fell due a moment ago, or shows one that a
     // crash could still take back: the queue answers once what it shows is durable.
-    let queue = state.services.queue.peek(fan.token).await?;
+    let room = state.services.room_of(&fan.token)?;
+    let queue = room.peek(fan.token).await?;
     if let (TokenStatus::Active, Some(active_until)) = (queue.status, queue.active_until) {
         return Ok(active_until);
     }
-    let queue = serde_json::to_value(super::queue::QueueStatus::from(&queue)).map_err(Error::internal)?;
+    let queue = serde_json::to_value(super::queue::QueueStatus::of(&queue, room.sale())).map_err(Error::internal)?;
     Err(
         Error::new(ErrorCode::TokenNotActive, "The token is still waiting in the queue.")
             .with_korean("아직 대기열에서 순서를 기다리는 중입니다.")
             .with_queue(queue),
     )
+}
+
+/// Refuses a token of another room than the concert's: a sale's token on another concert, or a
+/// site-wide token on a concert that has a sale of its own.
+pub fn require_room_of(state: &AppState, fan: &Fan, concert: ConcertId) -> Result<()> {
+    if room_number_of(fan.token.seq()) == state.services.sales.room_number_of_concert(concert) {
+        return Ok(());
+    }
+    let detail = match room_number_of(fan.token.seq()) {
+        0 => "This concert has a sale of its own: take a token of its room.",
+        _ => "This token is of another concert's sale.",
+    };
+    Err(Error::new(ErrorCode::TokenWrongSale, detail)
+        .with_korean("이 대기열 토큰으로는 이 공연을 예매할 수 없습니다. 해당 공연의 대기열에 참여해 주세요."))
 }
 
 /// The operator: a request carrying the configured `X-Admin-Key`.

@@ -1,7 +1,7 @@
 //! `/concerts`: the catalog, the dates with seats left, and the seat map of a date.
 
-use super::auth::require_active;
-use super::openapi::answers::{ActiveErrors, BusyErrors, ConcertNotFound, DateNotFound, FanErrors, ParameterErrors};
+use super::auth::{require_active, require_room_of};
+use super::openapi::answers::{BusyErrors, ConcertNotFound, DateNotFound, FanErrors, ParameterErrors, WrongSale};
 use super::params::{self, ConcertDate};
 use super::{resource, AppState};
 use crate::actors::queue::Fan;
@@ -159,9 +159,10 @@ pub async fn available_dates(state: web::Data<AppState>, path: web::Path<Concert
 #[utoipa::path(get, path = "/api/v1/concerts/{concertId}/dates/{date}/seats", tag = "concerts", security(("queueToken" = [])),
     params(("concertId" = uuid::Uuid, Path), ("date" = ConcertDate, Path)),
     responses((status = 200, description = "Every seat, by seat number; a lapsed hold shows AVAILABLE at once", body = SeatMapView),
-        FanErrors, ParameterErrors, ActiveErrors, DateNotFound, BusyErrors))]
+        FanErrors, ParameterErrors, WrongSale, DateNotFound, BusyErrors))]
 pub async fn seat_map(state: web::Data<AppState>, fan: Fan, path: web::Path<DatePath>) -> Result<HttpResponse> {
     let (concert, date) = DateKey::try_from(path.into_inner())?;
+    require_room_of(&state, &fan, concert)?;
     require_active(&state, &fan).await?;
     let handle = state.services.catalog.date(concert, date)?;
     let body = state.seat_maps.json((concert, date), &handle).await?;

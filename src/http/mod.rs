@@ -17,6 +17,7 @@ pub mod problem;
 pub mod queue;
 pub mod rate_limit;
 pub mod reservations;
+pub mod sales;
 pub mod seat_maps;
 pub mod tickets;
 pub mod users;
@@ -61,6 +62,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
             // most asked come first (seat maps and holds, then the line's static paths).
             web::scope("/api/v1")
                 .configure(concerts::routes)
+                .configure(sales::routes)
                 .configure(reservations::routes)
                 .configure(queue::routes)
                 .configure(users::routes)

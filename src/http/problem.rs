@@ -23,6 +23,10 @@ pub struct Problem {
     /// With TOKEN_NOT_ACTIVE: the token's current queue status.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub queue: Option<serde_json::Value>,
+    /// Members some codes carry besides, such as SALE_NOT_OPEN's `prequeueOpensAt`.
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub fields: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Error {
@@ -37,6 +41,7 @@ impl Error {
             detail: self.detail_in(language),
             code: self.code.as_str().to_string(),
             queue: self.queue.clone(),
+            fields: self.fields.as_deref().cloned().unwrap_or_default(),
         }
     }
 

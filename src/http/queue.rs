@@ -4,7 +4,7 @@ use super::client::Client;
 use super::connections::Place;
 use super::openapi::answers::{
     BodyErrors, BusyErrors, ChallengeErrors, ChallengeOff, ClientErrors, FanErrors, IssueErrors, KeyedErrors,
-    StreamErrors,
+    SaleIssueErrors, StreamErrors,
 };
 use super::openapi::fields::{AltchaHeader, IdempotencyKeyHeader};
 use super::HeadRequest;
@@ -14,9 +14,11 @@ use crate::actors::queue::{Fan, QueueHandle};
 use crate::domain::idempotency::{Answer, Endpoint};
 use crate::domain::line_view::PlaceInLine;
 use crate::domain::waiting_room;
-use crate::domain::{Token, UserId};
+use crate::domain::{ConcertId, Token, UserId};
 use crate::error::{Error, ErrorCode, Result};
 use crate::services::proof_of_work::SOLUTION_CHARS_MAX;
+use crate::services::sales::Sale;
+use crate::services::Room;
 use actix_web::http::header::{CacheControl, CacheDirective};
 use actix_web::http::StatusCode;
 use actix_web::web::Bytes;
@@ -60,24 +62,36 @@ pub struct QueueStatus {
     pub token: Token,
     #[schema(value_type = uuid::Uuid)]
     pub user_id: UserId,
+    /// The concert whose sale's room issued the token; null for the site-wide room.
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub concert_id: Option<ConcertId>,
     pub status: TokenStatus,
-    /// 1-based among WAITING tokens; 0 when ACTIVE.
-    pub position: u64,
-    pub estimated_wait_seconds: u64,
+    /// 1-based among WAITING tokens; 0 when ACTIVE; null while PREQUEUED (no place before the
+    /// draw).
+    pub position: Option<u64>,
+    /// 0 when ACTIVE; null while PREQUEUED.
+    pub estimated_wait_seconds: Option<u64>,
     pub issued_at: DateTime<Utc>,
     pub active_until: Option<DateTime<Utc>>,
+    /// In a sale's room: when the sale opens and the pre-queue's order is drawn.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub opens_at: Option<DateTime<Utc>>,
 }
 
-impl From<&waiting_room::QueueStatus> for QueueStatus {
-    fn from(status: &waiting_room::QueueStatus) -> Self {
+impl QueueStatus {
+    /// The status as the fan of a token of `sale`'s room (none for the site-wide room) sees it.
+    pub fn of(status: &waiting_room::QueueStatus, sale: Option<&Sale>) -> Self {
+        let placed = status.status != waiting_room::TokenStatus::Prequeued;
         Self {
             token: status.token,
             user_id: status.user_id,
+            concert_id: sale.map(|sale| sale.concert_id),
             status: status.status.into(),
-            position: status.position,
-            estimated_wait_seconds: status.estimated_wait_seconds,
+            position: placed.then_some(status.position),
+            estimated_wait_seconds: placed.then_some(status.estimated_wait_seconds),
             issued_at: status.issued_at,
             active_until: status.active_until,
+            opens_at: sale.map(Sale::opens_at),
         }
     }
 }
@@ -85,6 +99,8 @@ impl From<&waiting_room::QueueStatus> for QueueStatus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TokenStatus {
+    /// In a sale's pre-queue, until the draw at `opensAt` gives it a place.
+    Prequeued,
     Waiting,
     Active,
 }
@@ -92,6 +108,7 @@ pub enum TokenStatus {
 impl From<waiting_room::TokenStatus> for TokenStatus {
     fn from(status: waiting_room::TokenStatus) -> Self {
         match status {
+            waiting_room::TokenStatus::Prequeued => Self::Prequeued,
             waiting_room::TokenStatus::Waiting => Self::Waiting,
             waiting_room::TokenStatus::Active => Self::Active,
         }
@@ -165,16 +182,55 @@ pub async fn issue(
         &body,
         move |slot| async move {
             services.proof_of_work.redeem(solution.as_deref())?;
-            let keyed = slot.map(|slot| slot.keyed(issued));
+            let keyed = slot.map(|slot| slot.keyed(|status| issued(status, None)));
             let status = services.queue.issue(user, keyed).await?;
-            issued(&status)
+            issued(&status, None)
         },
     )
     .await
 }
 
-fn issued(status: &waiting_room::QueueStatus) -> Answer {
-    json_answer(StatusCode::CREATED, &QueueStatus::from(status))
+fn issued(status: &waiting_room::QueueStatus, sale: Option<&Sale>) -> Answer {
+    json_answer(StatusCode::CREATED, &QueueStatus::of(status, sale))
+}
+
+/// Takes a token in a concert's sale's room: PREQUEUED from the pre-queue's opening until the
+/// draw, then WAITING (or ACTIVE) behind the drawn. Limited per client and guarded by proof of
+/// work like the site-wide room's; one live token per user in each room.
+#[utoipa::path(post, path = "/api/v1/concerts/{concertId}/queue/tokens", tag = "sales", request_body = NewToken,
+    params(("concertId" = uuid::Uuid, Path), IdempotencyKeyHeader, AltchaHeader),
+    responses((status = 201, body = QueueStatus), ClientErrors, BodyErrors, KeyedErrors, ChallengeErrors, SaleIssueErrors))]
+pub async fn issue_for_sale(
+    state: web::Data<AppState>,
+    _: Client,
+    request: HttpRequest,
+    path: web::Path<String>,
+    body: JsonBody,
+) -> Result<HttpResponse> {
+    let concert = super::params::id(&path, "concertId")?;
+    let sale = state.services.sales.find(concert)?;
+    let new: NewToken = parse_json(&body)?;
+    let user = new.user_id;
+    state.services.users.get(user)?;
+    let services = state.services.clone();
+    let solution = altcha_header(&request)?;
+    // The same key for another room's token is another request.
+    let fingerprinted = serde_json::json!({"concertId": concert, "userId": user}).to_string();
+    at_most_once_per_key(
+        &state,
+        &request,
+        user,
+        Endpoint::QueueTokens,
+        fingerprinted.as_bytes(),
+        move |slot| async move {
+            services.proof_of_work.redeem(solution.as_deref())?;
+            let answered_sale = sale.clone();
+            let keyed = slot.map(|slot| slot.keyed(move |status| issued(status, Some(&answered_sale))));
+            let status = sale.room.issue(user, keyed).await?;
+            issued(&status, Some(&sale))
+        },
+    )
+    .await
 }
 
 /// `X-Altcha` as sent, if it has the shape of a solution (base64, at most 1,024 characters):
@@ -196,14 +252,15 @@ fn altcha_header(request: &HttpRequest) -> Result<Option<Vec<u8>>> {
 #[utoipa::path(get, path = "/api/v1/queue/tokens/me", tag = "queue", security(("queueToken" = [])),
     responses((status = 200, body = QueueStatus), FanErrors, BusyErrors))]
 pub async fn read(state: web::Data<AppState>, fan: Fan) -> Result<HttpResponse> {
-    let status = state.services.queue.read_status(fan.token).await?;
-    Ok(HttpResponse::Ok().json(QueueStatus::from(&status)))
+    let room = state.services.room_of(&fan.token)?;
+    let status = room.read_status(fan.token).await?;
+    Ok(HttpResponse::Ok().json(QueueStatus::of(&status, room.sale())))
 }
 
 #[utoipa::path(delete, path = "/api/v1/queue/tokens/me", tag = "queue", security(("queueToken" = [])),
     responses((status = 204, description = "The token is dead at once, and its unpaid holds are given back"), FanErrors, BusyErrors))]
 pub async fn leave(state: web::Data<AppState>, fan: Fan) -> Result<HttpResponse> {
-    state.services.queue.leave(fan.token).await?;
+    state.services.room_of(&fan.token)?.leave(fan.token).await?;
     state.services.catalog.release_holds_of(fan.user).await;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -228,7 +285,8 @@ pub async fn events(
         .ok_or_else(|| Error::new(ErrorCode::TokenMissing, "Pass the token as ?token=."))?;
     let token =
         Token::from_client(text).ok_or_else(|| Error::new(ErrorCode::TokenInvalid, "The token is malformed."))?;
-    let first = state.services.queue.status(token).await?;
+    let room = state.services.room_of(&token)?;
+    let first = room.status(token).await?;
     if request.extensions().contains::<HeadRequest>() {
         // A HEAD asks whether the stream would open; a stream of no body would never end.
         return Ok(HttpResponse::Ok().content_type("text/event-stream").finish());
@@ -245,11 +303,13 @@ pub async fn events(
         .content_type("text/event-stream")
         .insert_header(("Cache-Control", "no-cache"))
         .insert_header(("X-Accel-Buffering", "no"))
-        .streaming(status_stream(&state, token, first, place)))
+        .streaming(status_stream(&state, &room, token, first, place)))
 }
 
 struct StreamState {
     queue: QueueHandle,
+    /// The sale whose room the token is in, if any.
+    sale: Option<Sale>,
     /// The token's place in line, told by the queue actor rather than asked of it.
     following: Following,
     views: NewViews,
@@ -279,11 +339,12 @@ struct StreamState {
 /// being followed (the actor renews a followed token's idle deadline).
 fn status_stream(
     state: &AppState,
+    room: &Room<'_>,
     token: Token,
     first: waiting_room::QueueStatus,
     place: Place<Token>,
 ) -> impl Stream<Item = Result<Bytes, actix_web::Error>> {
-    let following = state.services.queue.follow(&token);
+    let following = room.follow(&token);
     let mut views = following.new_views();
     // A view published between the first status and the follow would wake nobody: the
     // stream looks once at the view there is.
@@ -291,7 +352,8 @@ fn status_stream(
     let state = StreamState {
         views,
         following,
-        queue: state.services.queue.clone(),
+        queue: (*room).clone(),
+        sale: room.sale().cloned(),
         stopping: state.services.stopping.subscribe(),
         log: state.services.log.clone(),
         token,
@@ -413,7 +475,8 @@ fn status_event(state: &mut StreamState, status: waiting_room::QueueStatus) -> B
     state.finished = status.status == waiting_room::TokenStatus::Active;
     state.last_write = Instant::now();
     state.next_look = state.last_write + STREAM_INTERVAL;
-    let data = serde_json::to_string(&QueueStatus::from(&status)).expect("a queue status serializes");
+    let data =
+        serde_json::to_string(&QueueStatus::of(&status, state.sale.as_ref())).expect("a queue status serializes");
     state.last_sent = Some(status);
     Bytes::from(format!("event: status\ndata: {data}\n\n"))
 }

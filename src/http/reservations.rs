@@ -1,9 +1,9 @@
 //! `/reservations`: holding a seat, reading a hold back, and giving it up.
 
-use super::auth::require_active;
+use super::auth::{require_active, require_room_of};
 use super::openapi::answers::{
-    ActiveErrors, BodyErrors, BusyErrors, CancelErrors, FanErrors, HoldErrors, KeyedErrors, ParameterErrors,
-    ReservationNotFound,
+    BodyErrors, BusyErrors, CancelErrors, FanErrors, HoldErrors, KeyedErrors, ParameterErrors, ReservationNotFound,
+    WrongSale,
 };
 use super::openapi::fields::IdempotencyKeyHeader;
 use super::params::{self, ConcertDate};
@@ -149,10 +149,11 @@ fn any_integer() -> utoipa::openapi::Object {
 /// Holds a seat for `hold_ttl`, or until the token ends if that is sooner.
 #[utoipa::path(post, path = "/api/v1/reservations", tag = "reservations", security(("queueToken" = [])),
     request_body = NewReservation, params(IdempotencyKeyHeader),
-    responses((status = 201, body = Reservation), FanErrors, BodyErrors, ActiveErrors, HoldErrors, KeyedErrors, BusyErrors))]
+    responses((status = 201, body = Reservation), FanErrors, BodyErrors, WrongSale, HoldErrors, KeyedErrors, BusyErrors))]
 pub async fn hold(state: web::Data<AppState>, fan: Fan, request: HttpRequest, body: JsonBody) -> Result<HttpResponse> {
     let new: NewReservation = parse_json(&body)?;
     let wanted = SeatWanted::try_from(&new)?;
+    require_room_of(&state, &fan, wanted.date.0)?;
     // A hold lives no longer than the token that made it.
     let token_ends = require_active(&state, &fan).await?;
     let services = state.services.clone();

@@ -650,6 +650,12 @@ impl FromStr for Partition {
             "room" => Self::Room,
             "wallet" => Self::Wallet,
             "answers" => Self::Answers,
+            "sales" => Self::Sales,
+            _ if name.starts_with("sale.") => {
+                let concert =
+                    ConcertId::from_str(&name["sale.".len()..]).map_err(|_| format!("no partition {name}"))?;
+                Self::Sale(concert)
+            }
             _ => {
                 let date = name
                     .strip_prefix("date.")

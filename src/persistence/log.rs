@@ -8,10 +8,12 @@ use super::recovery::RecoveryError;
 use super::{Change, Entry, Image, Part};
 use crate::domain::concert::{ConcertRecord, DateKey};
 use crate::domain::idempotency::IdempotencyStore;
+use crate::domain::sale::SaleRecord;
 use crate::domain::seat_map::SeatMap;
 use crate::domain::user::User;
 use crate::domain::waiting_room::RoomImage;
 use crate::domain::wallet::Wallet;
+use crate::domain::ConcertId;
 use crate::error::Result;
 use futures_util::future::{BoxFuture, FutureExt};
 use std::collections::HashMap;
@@ -29,16 +31,27 @@ pub enum Partition {
     Wallet,
     Answers,
     Date(DateKey),
+    /// The sales there are.
+    Sales,
+    /// The room of a concert's sale.
+    Sale(ConcertId),
 }
 
 impl Partition {
     /// The partitions there are whatever the catalog holds, in the order recovery reads them:
     /// the catalog before the dates it creates.
-    pub const FIXED: [Self; 5] = [Self::Users, Self::Catalog, Self::Room, Self::Wallet, Self::Answers];
+    pub const FIXED: [Self; 6] = [
+        Self::Users,
+        Self::Catalog,
+        Self::Room,
+        Self::Wallet,
+        Self::Answers,
+        Self::Sales,
+    ];
 }
 
 /// The stable name of a partition: `users`, `catalog`, `room`, `wallet`, `answers` or
-/// `date.<concert>.<yyyy-mm-dd>`. Only letters, digits, `-` and `.`, so that it can name a
+/// `date.<concert>.<yyyy-mm-dd>`, `sales` or `sale.<concert>`. Only letters, digits, `-` and `.`, so that it can name a
 /// subject or a key elsewhere as it is.
 impl fmt::Display for Partition {
     fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -49,6 +62,8 @@ impl fmt::Display for Partition {
             Self::Wallet => out.write_str("wallet"),
             Self::Answers => out.write_str("answers"),
             Self::Date((concert, date)) => write!(out, "date.{}.{date}", concert.as_uuid()),
+            Self::Sales => out.write_str("sales"),
+            Self::Sale(concert) => write!(out, "sale.{}", concert.as_uuid()),
         }
     }
 }
@@ -64,6 +79,8 @@ impl Change {
             Self::Seat(key, _) => Partition::Date(*key),
             Self::Wallet(_) => Partition::Wallet,
             Self::Answered(_) => Partition::Answers,
+            Self::SaleCreated(_) => Partition::Sales,
+            Self::Sale(concert, _) => Partition::Sale(*concert),
             // The answer rides along with the work that made it.
             Self::Keyed { work, .. } => work.partition(),
         }
@@ -79,6 +96,8 @@ pub enum PartState {
     Wallet(Wallet),
     Answers(IdempotencyStore),
     Date(SeatMap),
+    Sales(Vec<SaleRecord>),
+    SaleRoom(RoomImage),
 }
 
 impl Image {
@@ -96,7 +115,11 @@ impl Image {
             (Partition::Room, part(self.room, PartState::Room)),
             (Partition::Wallet, part(self.wallet, PartState::Wallet)),
             (Partition::Answers, part(self.answers, PartState::Answers)),
+            (Partition::Sales, part(self.sales, PartState::Sales)),
         ];
+        for (concert, room) in self.sale_rooms {
+            parts.push((Partition::Sale(concert), part(room, PartState::SaleRoom)));
+        }
         for (key, date) in self.dates {
             parts.push((Partition::Date(key), part(date, PartState::Date)));
         }
@@ -350,6 +373,7 @@ mod tests {
                 "room",
                 "wallet",
                 "answers",
+                "sales",
                 "date.00000000-0000-0000-0000-000000000007.2026-12-24"
             ]
         );
@@ -369,6 +393,8 @@ mod tests {
                 Some("seat") => "date",
                 Some("wallet") => "wallet",
                 Some("answered") => "answers",
+                Some("sale") if *name == "sale-created" => "sales",
+                Some("sale") => "sale.",
                 Some("keyed") => continue,
                 _ => panic!("a record kind this test does not know: {name}"),
             };

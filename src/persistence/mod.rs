@@ -32,10 +32,12 @@ pub mod snapshot;
 
 use crate::domain::concert::{ConcertRecord, DateKey};
 use crate::domain::idempotency::{AnswerRecord, IdempotencyStore};
+use crate::domain::sale::SaleRecord;
 use crate::domain::seat_map::{SeatEvent, SeatMap};
 use crate::domain::user::User;
 use crate::domain::waiting_room::{QueueEvent, RoomImage};
 use crate::domain::wallet::{Wallet, WalletEvent};
+use crate::domain::ConcertId;
 
 /// One journal record: a change and its number in its writer's stream. Written as
 /// [`format::records::Record`].
@@ -54,6 +56,10 @@ pub enum Change {
     Seat(DateKey, SeatEvent),
     Wallet(WalletEvent),
     Answered(AnswerRecord),
+    /// An operator set a concert's sale for the first time.
+    SaleCreated(SaleRecord),
+    /// A change in the room of a concert's sale.
+    Sale(ConcertId, QueueEvent),
     /// A change and the remembered answer to the keyed request that made it, written as one
     /// record so that neither is ever on disk without the other. It belongs to the change's
     /// stream.
@@ -80,6 +86,8 @@ pub struct Image {
     pub room: Part<RoomImage>,
     pub wallet: Part<Wallet>,
     pub answers: Part<IdempotencyStore>,
+    pub sales: Part<Vec<SaleRecord>>,
+    pub sale_rooms: Vec<(ConcertId, Part<RoomImage>)>,
 }
 
 #[cfg(test)]

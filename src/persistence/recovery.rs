@@ -12,11 +12,12 @@ use super::log::{LogReader, PartState, Partition};
 use super::{Change, Entry, Image, Part};
 use crate::domain::concert::{ConcertRecord, DateKey};
 use crate::domain::idempotency::IdempotencyStore;
+use crate::domain::sale::{room_number_of, SaleRecord};
 use crate::domain::seat_map::{RecordedPayment, ReservationStatus, SeatMap};
 use crate::domain::user::User;
 use crate::domain::waiting_room::{WaitingRoom, WaitingRoomLimits, PAID_TOKEN_MEMORY};
 use crate::domain::wallet::{Wallet, WalletLimits};
-use crate::domain::{Token, UserId};
+use crate::domain::{ConcertId, Token, UserId};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -38,6 +39,10 @@ pub struct State {
     pub room: Part<WaitingRoom>,
     pub wallet: Part<Wallet>,
     pub answers: Part<IdempotencyStore>,
+    pub sales: Part<Vec<SaleRecord>>,
+    pub sale_rooms: HashMap<ConcertId, Part<WaitingRoom>>,
+    /// The limits a sale's room begins under (its `active_max` is its own).
+    room_limits: WaitingRoomLimits,
 }
 
 /// Why the state cannot be recovered; the server refuses to start rather than lose writes.
@@ -103,6 +108,12 @@ impl State {
                 seq: 0,
                 state: IdempotencyStore::new(limits.answer_retention),
             },
+            sales: Part {
+                seq: 0,
+                state: Vec::new(),
+            },
+            sale_rooms: HashMap::new(),
+            room_limits: limits.room.clone(),
         }
     }
 
@@ -141,6 +152,18 @@ impl State {
             (Partition::Date(key), PartState::Date(map)) => {
                 self.dates.insert(key, Part { seq, state: map });
             }
+            (Partition::Sales, PartState::Sales(sales)) => {
+                // As for the dates: a sale's room begins from its record until its own
+                // snapshot, restored before or after, takes its place.
+                for sale in &sales {
+                    add_sale_room(&mut self.sale_rooms, sale, limits.room.clone());
+                }
+                self.sales = Part { seq, state: sales }
+            }
+            (Partition::Sale(concert), PartState::SaleRoom(image)) => {
+                let state = WaitingRoom::restore(limits.room.clone(), image);
+                self.sale_rooms.insert(concert, Part { seq, state });
+            }
             (partition, state) => panic!("partition {partition} holds the state of another: {state:?}"),
         }
     }
@@ -154,13 +177,16 @@ impl State {
             Partition::Wallet => self.wallet.seq,
             Partition::Answers => self.answers.seq,
             Partition::Date(key) => self.dates.get(&key).map_or(0, |part| part.seq),
+            Partition::Sales => self.sales.seq,
+            Partition::Sale(concert) => self.sale_rooms.get(&concert).map_or(0, |part| part.seq),
         }
     }
 
     /// Every partition's last entry this state holds.
     pub fn seqs(&self) -> HashMap<Partition, u64> {
         let dates = self.dates.keys().map(|key| Partition::Date(*key));
-        (Partition::FIXED.into_iter().chain(dates))
+        let sales = self.sale_rooms.keys().map(|concert| Partition::Sale(*concert));
+        (Partition::FIXED.into_iter().chain(dates).chain(sales))
             .map(|partition| (partition, self.seq_of(partition)))
             .collect()
     }
@@ -177,6 +203,13 @@ impl State {
             },
             wallet: self.wallet.clone(),
             answers: self.answers.clone(),
+            sales: self.sales.clone(),
+            sale_rooms: (self.sale_rooms.iter())
+                .map(|(concert, part)| {
+                    let state = part.state.image();
+                    (*concert, Part { seq: part.seq, state })
+                })
+                .collect(),
         }
     }
 
@@ -200,6 +233,17 @@ impl State {
             }
             Change::Wallet(event) => follow(&mut self.wallet, seq, |wallet| wallet.apply(&event)),
             Change::Answered(record) => follow(&mut self.answers, seq, |answers| answers.apply(&record)),
+            Change::SaleCreated(sale) => {
+                let (rooms, limits) = (&mut self.sale_rooms, &self.room_limits);
+                follow(&mut self.sales, seq, |sales| {
+                    add_sale_room(rooms, &sale, limits.clone());
+                    sales.push(sale)
+                })
+            }
+            Change::Sale(concert, event) => {
+                let part = (self.sale_rooms.get_mut(&concert)).ok_or_else(|| format!("no sale of {concert:?}"))?;
+                follow(part, seq, |room| room.apply(&event))
+            }
             Change::Keyed { work, answer } => {
                 self.apply(Entry { seq, change: *work })?;
                 self.answers.state.remember_once(&answer);
@@ -214,8 +258,10 @@ impl State {
 pub struct CutShort {
     /// Per date, the payments the wallet recorded whose seats are not sold yet.
     pub seats: HashMap<DateKey, Vec<RecordedPayment>>,
-    /// The tokens of recent payments the waiting room does not know as paid: (token, user).
+    /// The tokens of recent payments the site-wide room does not know as paid: (token, user).
     pub tokens: Vec<(Token, UserId)>,
+    /// Likewise for the tokens of each sale's room.
+    pub sale_tokens: HashMap<ConcertId, Vec<(Token, UserId)>>,
 }
 
 impl CutShort {
@@ -224,7 +270,11 @@ impl CutShort {
         let mut cut_short = Self {
             seats: HashMap::new(),
             tokens: Vec::new(),
+            sale_tokens: HashMap::new(),
         };
+        let sale_of_number: HashMap<u32, ConcertId> = (state.sales.state.iter())
+            .map(|sale| (sale.number, sale.concert_id))
+            .collect();
         for (payment, token) in state.wallet.state.payments_with_tokens() {
             let key = (payment.concert_id, payment.date);
             let map = &state.dates.get(&key).expect("a payment's date exists").state;
@@ -235,14 +285,21 @@ impl CutShort {
                     paid_at: payment.paid_at,
                 });
             }
-            // The room remembers the token and ends it in two records; a crash may keep the first.
-            let room = &state.room.state;
             // A payment a version 2 snapshot kept does not name its token; that token ended then.
             let Some(token) = token else { continue };
+            // The room remembers the token and ends it in two records; a crash may keep the first.
+            let (room, unfinished) = match room_number_of(token.seq()) {
+                0 => (&state.room.state, &mut cut_short.tokens),
+                number => {
+                    let concert = sale_of_number.get(&number).expect("a sale token's sale exists");
+                    let room = &state.sale_rooms.get(concert).expect("a sale has its room").state;
+                    (room, cut_short.sale_tokens.entry(*concert).or_default())
+                }
+            };
             let unremembered = payment.paid_at + PAID_TOKEN_MEMORY > now && room.paid_by(&token).is_none();
             let alive = room.deadline(&token).is_some();
             if unremembered || alive {
-                cut_short.tokens.push((token, payment.user_id));
+                unfinished.push((token, payment.user_id));
             }
         }
         cut_short
@@ -260,6 +317,13 @@ fn follow<T>(part: &mut Part<T>, seq: u64, apply: impl FnOnce(&mut T)) -> Result
     apply(&mut part.state);
     part.seq = seq;
     Ok(())
+}
+
+fn add_sale_room(rooms: &mut HashMap<ConcertId, Part<WaitingRoom>>, sale: &SaleRecord, limits: WaitingRoomLimits) {
+    rooms.entry(sale.concert_id).or_insert_with(|| Part {
+        seq: 0,
+        state: sale.room(limits),
+    });
 }
 
 fn add_dates(dates: &mut HashMap<DateKey, Part<SeatMap>>, concert: &ConcertRecord) {
@@ -284,12 +348,27 @@ pub fn rebuild(reader: &mut dyn LogReader, limits: &Limits) -> Result<State, Rec
             state.restore(partition, part, limits);
         }
     }
-    for partition in [Partition::Users, Partition::Catalog, Partition::Answers] {
+    for partition in [
+        Partition::Users,
+        Partition::Catalog,
+        Partition::Answers,
+        Partition::Sales,
+    ] {
         read_partition(&mut state, reader, partition)?;
     }
     let mut dates: Vec<Partition> = state.dates.keys().map(|key| Partition::Date(*key)).collect();
     dates.sort();
-    for partition in dates.into_iter().chain([Partition::Room, Partition::Wallet]) {
+    let mut sales: Vec<Partition> = state
+        .sale_rooms
+        .keys()
+        .map(|concert| Partition::Sale(*concert))
+        .collect();
+    sales.sort();
+    for partition in dates
+        .into_iter()
+        .chain(sales)
+        .chain([Partition::Room, Partition::Wallet])
+    {
         read_partition(&mut state, reader, partition)?;
     }
     Ok(state)

@@ -15,6 +15,7 @@ pub mod keyed_locks;
 mod on_any_log;
 pub mod payments;
 pub mod proof_of_work;
+pub mod sales;
 pub mod snapshots;
 pub mod users;
 
@@ -74,6 +75,8 @@ pub struct Services {
     pub users: Users,
     pub catalog: Catalog,
     pub queue: QueueHandle,
+    /// The concerts' own sales and their rooms.
+    pub sales: sales::Sales,
     pub wallet: WalletHandle,
     pub idempotency: Idempotency,
     /// The challenges a client solves before a queue token, when `--pow-difficulty` is set.
@@ -107,6 +110,9 @@ impl Services {
         let (mut state, report) =
             recovery::recover(&data_dir, &recovery_limits(&config)).map_err(std::io::Error::other)?;
         state.room.state.renew_idle_deadlines(clock.now());
+        for room in state.sale_rooms.values_mut() {
+            room.state.renew_idle_deadlines(clock.now());
+        }
         tracing::info!(
             snapshot = ?report.snapshot,
             segments = report.segments,
@@ -169,6 +175,20 @@ impl Services {
             requests_max,
         );
         let wallet = WalletHandle::start(state.wallet, log.clone(), clock.clone(), &threads.next(), requests_max);
+        let sales = sales::Sales::restore(
+            sales::RecoveredSales {
+                records: state.sales,
+                rooms: state.sale_rooms,
+                unfinished_payments: cut_short.sale_tokens,
+            },
+            sales::SaleStart {
+                log: log.clone(),
+                clock: clock.clone(),
+                threads: threads.clone(),
+                requests_max,
+                room_limits: waiting_room_limits(&config),
+            },
+        );
         let date_context = DateContext {
             clock: clock.clone(),
             hold_ttl: duration(config.hold_ttl),
@@ -192,6 +212,7 @@ impl Services {
             proof_of_work: ProofOfWork::new(config.pow_difficulty, clock.clone()),
             payment_locks: keyed_locks::KeyedLocks::default(),
             queue,
+            sales,
             wallet,
             clock,
             config,
@@ -201,6 +222,49 @@ impl Services {
             data_dir,
             snapshotting: tokio::sync::Mutex::new(()),
         })
+    }
+}
+
+/// The room a token was issued in: the site-wide room, or a concert's sale's.
+pub enum Room<'a> {
+    SiteWide(&'a QueueHandle),
+    Sale(sales::Sale),
+}
+
+impl std::ops::Deref for Room<'_> {
+    type Target = QueueHandle;
+
+    fn deref(&self) -> &QueueHandle {
+        match self {
+            Self::SiteWide(queue) => queue,
+            Self::Sale(sale) => &sale.room,
+        }
+    }
+}
+
+impl Room<'_> {
+    /// The sale whose room it is, or none for the site-wide room.
+    pub fn sale(&self) -> Option<&sales::Sale> {
+        match self {
+            Self::SiteWide(_) => None,
+            Self::Sale(sale) => Some(sale),
+        }
+    }
+}
+
+impl Services {
+    /// The room that issued `token`, told by its number: TOKEN_INVALID if no room has its band.
+    pub fn room_of(&self, token: &crate::domain::Token) -> crate::error::Result<Room<'_>> {
+        if crate::domain::sale::room_number_of(token.seq()) == 0 {
+            return Ok(Room::SiteWide(&self.queue));
+        }
+        let sale = self.sales.of_token(token).ok_or_else(|| {
+            crate::error::Error::new(
+                crate::error::ErrorCode::TokenInvalid,
+                "The token is unknown, expired or ended.",
+            )
+        })?;
+        Ok(Room::Sale(sale))
     }
 }
 

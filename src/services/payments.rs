@@ -58,7 +58,7 @@ pub type ReceiptAnswer = fn(&PaymentReceipt) -> Answer;
 
 /// The user whose payment was made with `token`, while the waiting room remembers it.
 pub fn payer_of(services: &Services, token: &Token) -> Option<UserId> {
-    services.queue.paid_by(token)
+    services.room_of(token).ok()?.paid_by(token)
 }
 
 async fn pay_alone(
@@ -68,7 +68,7 @@ async fn pay_alone(
     keyed: Option<(AnswerSlot, ReceiptAnswer)>,
 ) -> Result<PaymentReceipt> {
     // A payment ahead of this one may have ended the token.
-    services.queue.authenticate(&fan.token)?;
+    services.room_of(&fan.token)?.authenticate(&fan.token)?;
     let date = services.catalog.date_of_reservation(reservation)?;
     let held = match date.begin_payment(reservation, fan.user).await {
         Ok(held) => held,
@@ -121,10 +121,14 @@ async fn finish_committed(
     payment: PaymentId,
 ) {
     let over = services.term_over();
-    let (_, ended) = tokio::join!(
-        insist(&over, || date.complete_payment(reservation, payment)),
-        services.queue.end_after_payment(fan.token, fan.user),
-    );
+    let end_token = async {
+        // The token's room was found before the payment began; a room is never removed.
+        services
+            .room_of(&fan.token)?
+            .end_after_payment(fan.token, fan.user)
+            .await
+    };
+    let (_, ended) = tokio::join!(insist(&over, || date.complete_payment(reservation, payment)), end_token);
     if let Err(error) = ended {
         tracing::error!(%payment, %error, "a committed payment could not end its token");
     }

@@ -56,7 +56,8 @@ impl Services {
                     .collect(),
             )
         };
-        let (dates, room, wallet) = futures_util::try_join!(dates, self.queue.image(), self.wallet.image())?;
+        let (dates, room, wallet, (sales, sale_rooms)) =
+            futures_util::try_join!(dates, self.queue.image(), self.wallet.image(), self.sales.image())?;
         Ok(Image {
             users: self.users.image(),
             concerts,
@@ -64,6 +65,8 @@ impl Services {
             room,
             wallet,
             answers: self.idempotency.image(),
+            sales,
+            sale_rooms,
         })
     }
 

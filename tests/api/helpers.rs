@@ -276,6 +276,39 @@ impl TestApp {
         body(response).await
     }
 
+    /// PUT /admin/concerts/{id}/sale with any body.
+    pub async fn set_sale(&self, concert_id: &str, sale: &Value) -> Response {
+        let path = format!("/api/v1/admin/concerts/{concert_id}/sale");
+        self.send(Method::PUT, &path, None, Some(sale)).await
+    }
+
+    /// GET /concerts/{id}/sale, which must be readable.
+    pub async fn sale_of(&self, concert_id: &str) -> Value {
+        let response = self.get(&format!("/api/v1/concerts/{concert_id}/sale")).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        body(response).await
+    }
+
+    /// POST /concerts/{id}/queue/tokens.
+    pub async fn issue_sale_token(&self, concert_id: &str, user_id: &str) -> Response {
+        let path = format!("/api/v1/concerts/{concert_id}/queue/tokens");
+        self.send(Method::POST, &path, None, Some(&json!({"userId": user_id})))
+            .await
+    }
+
+    /// Registers a fan and takes a token of the concert's sale for them.
+    pub async fn sale_fan(&self, concert_id: &str, name: &str) -> Fan {
+        let user_id = self.create_user(name).await;
+        let response = self.issue_sale_token(concert_id, &user_id).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let queue = body(response).await;
+        Fan {
+            token: queue["token"].as_str().unwrap().to_string(),
+            user_id,
+            queue,
+        }
+    }
+
     /// Opens the fan's event stream; it must answer 200 as `text/event-stream`.
     pub async fn events(&self, fan: &Fan) -> EventStream {
         let response = self

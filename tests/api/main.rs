@@ -17,6 +17,7 @@ mod pow;
 mod queue;
 mod real_time;
 mod reservations;
+mod sales;
 mod tickets;
 mod users;
 mod wallet;

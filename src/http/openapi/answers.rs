@@ -159,6 +159,25 @@ answer_sets! {
             ..answer(503, "QUEUE_FULL: the waiting room is full; or UNAVAILABLE, as for any write")
         },
     ];
+    /// `POST /concerts/{concertId}/queue/tokens`.
+    SaleIssueErrors = [
+        answer(404, "USER_NOT_FOUND; or SALE_NOT_FOUND: the concert has no sale"),
+        answer(409, "TOKEN_ALREADY_ISSUED: the user holds a live token of this room already; or SALE_NOT_OPEN: the pre-queue opens at `prequeueOpensAt`, which the body carries"),
+        Answer {
+            headers: &[Header::RetryAfter],
+            ..answer(503, "QUEUE_FULL: the sale's room is full; or UNAVAILABLE, as for any write")
+        },
+    ];
+    /// `GET /concerts/{concertId}/sale`.
+    SaleNotFound = [answer(404, "SALE_NOT_FOUND: the concert has no sale")];
+    /// `PUT /admin/concerts/{concertId}/sale`.
+    SaleChangeErrors = [
+        answer(404, "CONCERT_NOT_FOUND"),
+        answer(409, "SALE_ALREADY_OPEN: the pre-queue has opened, so the times cannot change (the limits can)"),
+    ];
+    /// A token of another room than the concert's: a sale's token on another concert, or a
+    /// site-wide token on a concert with a sale.
+    WrongSale = [answer(403, "TOKEN_WRONG_SALE: the token's room is not this concert's; or TOKEN_NOT_ACTIVE, with the token's `queue` status")];
     /// The event stream's: a token in the query refused, or a third stream for one token.
     StreamErrors = [TOKEN_REFUSED, Answer {
         headers: &[Header::RetryAfter],

@@ -9,9 +9,12 @@ use super::numbers;
 use super::records as disk;
 use super::snapshot as disk_snapshot;
 use crate::domain::concert::{ConcertRecord, DateKey, NewDate};
+use crate::domain::draw::DrawSeed;
 use crate::domain::idempotency::{
     self, Answer, AnswerRecord, IdempotencyKey, IdempotencyStore, Scope, StoreImage, StoredResponse,
 };
+use crate::domain::refund::{RefundPolicy, RefundStep};
+use crate::domain::sale::{DrawnPlaces, SaleGate, SaleRecord, SaleSchedule};
 use crate::domain::seat_map::{
     Occupant, Record as SeatRecord, Reservation, ReservationStatus, Seat, SeatEvent, SeatMap, SeatMapImage,
 };
@@ -67,6 +70,8 @@ impl From<Change> for disk::Change {
                 work: Box::new((*work).into()),
                 answer: answer.into(),
             },
+            Change::SaleCreated(sale) => Self::SaleCreated(sale.into()),
+            Change::Sale(concert, event) => Self::Sale(concert.as_uuid(), event.into()),
         }
     }
 }
@@ -78,7 +83,7 @@ impl TryFrom<disk::Change> for Change {
         Ok(match change {
             disk::Change::UserRegistered(user) => Self::UserRegistered(user.into()),
             disk::Change::ConcertCreated(concert) => Self::ConcertCreated(concert.into()),
-            disk::Change::Queue(event) => Self::Queue(event.into()),
+            disk::Change::Queue(event) => Self::Queue(event.try_into()?),
             disk::Change::Seat(key, event) => Self::Seat(key.into(), event.into()),
             disk::Change::Wallet(event) => Self::Wallet(event.into()),
             disk::Change::Answered(record) => Self::Answered(record.try_into()?),
@@ -86,6 +91,8 @@ impl TryFrom<disk::Change> for Change {
                 work: Box::new((*work).try_into()?),
                 answer: answer.try_into()?,
             },
+            disk::Change::SaleCreated(sale) => Self::SaleCreated(sale.try_into()?),
+            disk::Change::Sale(concert, event) => Self::Sale(ConcertId::from_uuid(concert), event.try_into()?),
         })
     }
 }
@@ -238,13 +245,20 @@ impl From<QueueEvent> for disk::QueueEvent {
                 token: token.into(),
                 at,
             },
+            QueueEvent::SaleChanged { schedule, at } => Self::SaleChanged {
+                schedule: schedule.into(),
+                at,
+            },
+            QueueEvent::PrequeueDrawn { at } => Self::PrequeueDrawn { at },
         }
     }
 }
 
-impl From<disk::QueueEvent> for QueueEvent {
-    fn from(event: disk::QueueEvent) -> Self {
-        match event {
+impl TryFrom<disk::QueueEvent> for QueueEvent {
+    type Error = Invalid;
+
+    fn try_from(event: disk::QueueEvent) -> Result<Self, Invalid> {
+        Ok(match event {
             disk::QueueEvent::TokenIssued { seq, token, user, at } => Self::TokenIssued {
                 seq,
                 token: token.into(),
@@ -278,7 +292,120 @@ impl From<disk::QueueEvent> for QueueEvent {
                 token: token.into(),
                 at,
             },
+            disk::QueueEvent::SaleChanged { schedule, at } => Self::SaleChanged {
+                schedule: schedule.try_into()?,
+                at,
+            },
+            disk::QueueEvent::PrequeueDrawn { at } => Self::PrequeueDrawn { at },
+        })
+    }
+}
+
+impl From<SaleRecord> for disk::Sale {
+    fn from(
+        SaleRecord {
+            concert_id,
+            number,
+            schedule,
+            seed,
+            at,
+        }: SaleRecord,
+    ) -> Self {
+        Self {
+            concert: concert_id.as_uuid(),
+            number,
+            schedule: schedule.into(),
+            seed: seed.bytes(),
+            at,
         }
+    }
+}
+
+impl TryFrom<disk::Sale> for SaleRecord {
+    type Error = Invalid;
+
+    fn try_from(
+        disk::Sale {
+            concert,
+            number,
+            schedule,
+            seed,
+            at,
+        }: disk::Sale,
+    ) -> Result<Self, Invalid> {
+        Ok(Self {
+            concert_id: ConcertId::from_uuid(concert),
+            number,
+            schedule: schedule.try_into()?,
+            seed: DrawSeed::from_bytes(seed),
+            at,
+        })
+    }
+}
+
+impl From<SaleSchedule> for disk::SaleSchedule {
+    fn from(
+        SaleSchedule {
+            prequeue_opens_at,
+            opens_at,
+            active_max,
+            admissions_per_minute,
+            refund_policy,
+        }: SaleSchedule,
+    ) -> Self {
+        let refund_policy = (refund_policy.steps().iter())
+            .map(
+                |&RefundStep {
+                     until_days_before,
+                     fee_percent,
+                 }| disk::RefundStep {
+                    until_days_before,
+                    fee_percent,
+                },
+            )
+            .collect();
+        Self {
+            prequeue_opens_at,
+            opens_at,
+            active_max,
+            admissions_per_minute,
+            refund_policy,
+        }
+    }
+}
+
+impl TryFrom<disk::SaleSchedule> for SaleSchedule {
+    type Error = Invalid;
+
+    fn try_from(
+        disk::SaleSchedule {
+            prequeue_opens_at,
+            opens_at,
+            active_max,
+            admissions_per_minute,
+            refund_policy,
+        }: disk::SaleSchedule,
+    ) -> Result<Self, Invalid> {
+        let steps = (refund_policy.into_iter())
+            .map(
+                |disk::RefundStep {
+                     until_days_before,
+                     fee_percent,
+                 }| RefundStep {
+                    until_days_before,
+                    fee_percent,
+                },
+            )
+            .collect();
+        let refund_policy =
+            RefundPolicy::new(steps).map_err(|error| Invalid(format!("a refund policy: {}", error.detail)))?;
+        Ok(Self {
+            prequeue_opens_at,
+            opens_at,
+            active_max,
+            admissions_per_minute,
+            refund_policy,
+        })
     }
 }
 
@@ -578,6 +705,7 @@ impl From<Answer> for disk::Answer {
                 queue,
                 retry_after_seconds,
                 detail_ko: _,
+                fields: _,
             }) => Self::Refused(disk::Refusal {
                 code: numbers::error_code_number(code),
                 detail,
@@ -625,8 +753,14 @@ impl From<&Image> for disk_snapshot::Snapshot {
             room,
             wallet,
             answers,
+            sales,
+            sale_rooms,
         }: &Image,
     ) -> Self {
+        let mut sale_rooms: Vec<_> = (sale_rooms.iter())
+            .map(|(concert, part)| (concert.as_uuid(), part_of(part, sale_room_of)))
+            .collect();
+        sale_rooms.sort_unstable_by_key(|(concert, _)| *concert);
         let mut dates: Vec<_> = (dates.iter())
             .map(|(key, part)| (disk::DateKey::from(*key), part_of(part, |map| map.image().into())))
             .collect();
@@ -638,6 +772,8 @@ impl From<&Image> for disk_snapshot::Snapshot {
             queue: part_of(room, queue_of),
             wallet: part_of(wallet, |wallet| wallet.image().into()),
             answers: part_of(answers, |store| store.image().into()),
+            sales: part_of(sales, |sales| sales.iter().cloned().map(Into::into).collect()),
+            sale_rooms,
         }
     }
 }
@@ -653,8 +789,13 @@ impl TryFrom<disk_snapshot::Snapshot> for Image {
             queue,
             wallet,
             answers,
+            sales,
+            sale_rooms,
         }: disk_snapshot::Snapshot,
     ) -> Result<Self, Invalid> {
+        let sale_rooms = (sale_rooms.into_iter())
+            .map(|(concert, part)| Ok((ConcertId::from_uuid(concert), try_part_from(part, room_of_sale)?)))
+            .collect::<Result<_, Invalid>>()?;
         let dates = (dates.into_iter())
             .map(|(key, part)| (key.into(), part_from(part, |map| SeatMap::restore(map.into()))))
             .collect();
@@ -668,8 +809,14 @@ impl TryFrom<disk_snapshot::Snapshot> for Image {
                 seq: answers.seq,
                 state: IdempotencyStore::restore(answers.state.try_into()?),
             },
+            sales: try_part_from(sales, sales_of)?,
+            sale_rooms,
         })
     }
+}
+
+fn sales_of(sales: Vec<disk::Sale>) -> Result<Vec<SaleRecord>, Invalid> {
+    sales.into_iter().map(TryInto::try_into).collect()
 }
 
 impl From<(Partition, &Part<PartState>)> for disk_snapshot::PartSnapshot {
@@ -690,6 +837,12 @@ impl From<(Partition, &Part<PartState>)> for disk_snapshot::PartSnapshot {
             (Partition::Wallet, PartState::Wallet(wallet)) => Disk::Wallet(whole(seq, wallet.image().into())),
             (Partition::Answers, PartState::Answers(store)) => Disk::Answers(whole(seq, store.image().into())),
             (Partition::Date(key), PartState::Date(map)) => Disk::Date(key.into(), whole(seq, map.image().into())),
+            (Partition::Sales, PartState::Sales(sales)) => {
+                Disk::Sales(whole(seq, sales.iter().cloned().map(Into::into).collect()))
+            }
+            (Partition::Sale(concert), PartState::SaleRoom(room)) => {
+                Disk::SaleRoom(concert.as_uuid(), whole(seq, sale_room_of(room)))
+            }
             (partition, state) => panic!("partition {partition} holds the state of another: {state:?}"),
         }
     }
@@ -732,6 +885,14 @@ impl TryFrom<disk_snapshot::PartSnapshot> for (Partition, Part<PartState>) {
                 Partition::Date(key.into()),
                 part_from(map, |map| PartState::Date(SeatMap::restore(map.into()))),
             ),
+            Disk::Sales(sales) => (
+                Partition::Sales,
+                try_part_from(sales, |sales| Ok(PartState::Sales(sales_of(sales)?)))?,
+            ),
+            Disk::SaleRoom(concert, room) => (
+                Partition::Sale(ConcertId::from_uuid(concert)),
+                try_part_from(room, |room| Ok(PartState::SaleRoom(room_of_sale(room)?)))?,
+            ),
         })
     }
 }
@@ -741,6 +902,16 @@ fn part_of<T, U>(part: &Part<T>, convert: impl FnOnce(&T) -> U) -> disk_snapshot
         seq: part.seq,
         state: convert(&part.state),
     }
+}
+
+fn try_part_from<T, U>(
+    part: disk_snapshot::Part<T>,
+    convert: impl FnOnce(T) -> Result<U, Invalid>,
+) -> Result<Part<U>, Invalid> {
+    Ok(Part {
+        seq: part.seq,
+        state: convert(part.state)?,
+    })
 }
 
 fn part_from<T, U>(part: disk_snapshot::Part<T>, convert: impl FnOnce(T) -> U) -> Part<U> {
@@ -915,6 +1086,8 @@ fn queue_of(room: &RoomImage) -> disk_snapshot::Queue {
         admissions_per_second,
         active_max_chosen,
         paid,
+        // A sale's room keeps its gate beside it (`sale_room_of`).
+        sale: _,
     } = room;
     let mut paid_tokens: Vec<_> = (paid.iter())
         .map(|&(token, user, at)| disk_snapshot::PaidToken {
@@ -962,7 +1135,49 @@ fn room_of(queue: disk_snapshot::Queue) -> RoomImage {
         admissions_per_second: admissions_per_second.into_iter().collect(),
         active_max_chosen,
         paid,
+        sale: None,
     }
+}
+
+fn sale_room_of(room: &RoomImage) -> disk_snapshot::SaleRoom {
+    let SaleGate {
+        schedule,
+        seed,
+        drawn,
+        last_admission,
+    } = room.sale.clone().expect("a sale's room has its sale");
+    disk_snapshot::SaleRoom {
+        queue: queue_of(room),
+        schedule: schedule.into(),
+        seed: seed.bytes(),
+        drawn: drawn.map(|drawn| disk_snapshot::Drawn {
+            first_seq: drawn.first_seq(),
+            places: drawn.places().to_vec(),
+            entries: drawn.entries().to_vec(),
+        }),
+        last_admission,
+    }
+}
+
+fn room_of_sale(
+    disk_snapshot::SaleRoom {
+        queue,
+        schedule,
+        seed,
+        drawn,
+        last_admission,
+    }: disk_snapshot::SaleRoom,
+) -> Result<RoomImage, Invalid> {
+    let gate = SaleGate {
+        schedule: schedule.try_into()?,
+        seed: DrawSeed::from_bytes(seed),
+        drawn: drawn.map(|drawn| DrawnPlaces::new(drawn.first_seq, drawn.places, drawn.entries)),
+        last_admission,
+    };
+    Ok(RoomImage {
+        sale: Some(gate),
+        ..room_of(queue)
+    })
 }
 
 impl From<TokenRecord> for disk_snapshot::TokenRecord {
@@ -978,6 +1193,7 @@ impl From<TokenRecord> for disk_snapshot::TokenRecord {
         let status = match status {
             TokenStatus::Waiting => disk_snapshot::TokenStatus::Waiting,
             TokenStatus::Active => disk_snapshot::TokenStatus::Active,
+            TokenStatus::Prequeued => disk_snapshot::TokenStatus::Prequeued,
         };
         Self {
             token: token.into(),
@@ -1002,6 +1218,7 @@ impl From<disk_snapshot::TokenRecord> for TokenRecord {
         let status = match status {
             disk_snapshot::TokenStatus::Waiting => TokenStatus::Waiting,
             disk_snapshot::TokenStatus::Active => TokenStatus::Active,
+            disk_snapshot::TokenStatus::Prequeued => TokenStatus::Prequeued,
         };
         Self {
             token: token.into(),

@@ -2,7 +2,10 @@
 //! vary.
 
 use crate::domain::concert::{ConcertRecord, NewDate};
+use crate::domain::draw::DrawSeed;
 use crate::domain::idempotency::{AnswerRecord, Endpoint, IdempotencyKey, Scope, StoredResponse};
+use crate::domain::refund::{RefundPolicy, RefundStep};
+use crate::domain::sale::{SaleRecord, SaleSchedule, SEQ_BAND};
 use crate::domain::seat_map::SeatEvent;
 use crate::domain::user::User;
 use crate::domain::waiting_room::{QueueEvent, TokenEnd, WaitingRoomLimits};
@@ -165,6 +168,47 @@ fn keyed_error() -> AnswerRecord {
     }
 }
 
+/// A sale's schedule: the pre-queue an hour before the opening, at most 50 active, 600 a minute,
+/// refunds free until a week before and 20 % until the day before.
+fn sale_schedule() -> SaleSchedule {
+    SaleSchedule {
+        prequeue_opens_at: t(3_600),
+        opens_at: t(7_200),
+        active_max: 50,
+        admissions_per_minute: Some(600),
+        refund_policy: RefundPolicy::new(vec![
+            RefundStep {
+                until_days_before: 7,
+                fee_percent: 0,
+            },
+            RefundStep {
+                until_days_before: 1,
+                fee_percent: 20,
+            },
+        ])
+        .unwrap(),
+    }
+}
+
+fn second_concert() -> ConcertId {
+    ConcertId::from_uuid(Uuid::from_u128(0xc0c0_0000_0000_4000_8000_0000_0000_0002))
+}
+
+/// Sale `number`, of the concert, or of the second concert for any other number.
+fn sale_record(number: u32) -> SaleRecord {
+    SaleRecord {
+        concert_id: if number == 1 { concert() } else { second_concert() },
+        number,
+        schedule: sale_schedule(),
+        seed: DrawSeed::from_bytes(std::array::from_fn(|i| 0x5e ^ i as u8)),
+        at: t(10),
+    }
+}
+
+fn sale(event: QueueEvent) -> Change {
+    Change::Sale(concert(), event)
+}
+
 fn seat(event: SeatEvent) -> Change {
     Change::Seat((concert(), day(0)), event)
 }
@@ -174,6 +218,24 @@ fn queue(event: QueueEvent) -> Change {
 }
 
 /// One journal record of every kind, by the name of its golden file.
+/// Records of kinds version 3 did not have.
+pub const SINCE_VERSION_4: [&str; 4] = [
+    "sale-created",
+    "sale-changed",
+    "sale-prequeue-drawn",
+    "sale-token-issued",
+];
+
+/// What version 3 kept of the golden state, written as version 4 would: no sales.
+pub fn as_version_3_kept_it(mut snapshot: super::snapshot::Snapshot) -> super::snapshot::Snapshot {
+    snapshot.sales = super::snapshot::Part {
+        seq: 0,
+        state: Vec::new(),
+    };
+    snapshot.sale_rooms.clear();
+    snapshot
+}
+
 /// Records of kinds version 2 did not have.
 pub const SINCE_VERSION_3: [&str; 5] = [
     "queue-active-max-changed",
@@ -335,6 +397,25 @@ pub fn records() -> Vec<(&'static str, Entry)> {
                 at: t(3),
             }),
         ),
+        // Version 4 on.
+        ("sale-created", Change::SaleCreated(sale_record(1))),
+        (
+            "sale-changed",
+            sale(QueueEvent::SaleChanged {
+                schedule: sale_schedule(),
+                at: t(11),
+            }),
+        ),
+        ("sale-prequeue-drawn", sale(QueueEvent::PrequeueDrawn { at: t(7_200) })),
+        (
+            "sale-token-issued",
+            sale(QueueEvent::TokenIssued {
+                seq: SEQ_BAND,
+                token: self::token(SEQ_BAND, 90),
+                user: fan(1),
+                at: t(3_600),
+            }),
+        ),
     ];
     changes
         .into_iter()
@@ -467,5 +548,48 @@ pub fn state() -> State {
         at: t(6),
     };
     apply(&mut state, "day1", Change::Seat((concert(), day(1)), begun));
+    add_sales(&mut state, &mut apply);
     state
+}
+
+/// Two sales: the first drawn (three fans pre-queued, one of whom left, and one after the
+/// opening), the second in its pre-queue with one fan.
+fn add_sales(state: &mut State, apply: &mut impl FnMut(&mut State, &'static str, Change)) {
+    apply(state, "sales", Change::SaleCreated(sale_record(1)));
+    apply(state, "sales", Change::SaleCreated(sale_record(2)));
+    let issued = |n: u64, user, at| QueueEvent::TokenIssued {
+        seq: SEQ_BAND + n,
+        token: token(SEQ_BAND + n, 100 + n as u8),
+        user,
+        at: t(at),
+    };
+    for event in [
+        issued(0, fan(1), 3_600),
+        issued(1, fan(2), 3_700),
+        issued(2, fan(3), 3_800),
+        QueueEvent::TokenEnded {
+            seq: SEQ_BAND + 1,
+            token: token(SEQ_BAND + 1, 101),
+            at: t(3_900),
+            reason: TokenEnd::Left,
+        },
+        QueueEvent::SaleChanged {
+            schedule: SaleSchedule {
+                active_max: 1,
+                ..sale_schedule()
+            },
+            at: t(4_000),
+        },
+        QueueEvent::PrequeueDrawn { at: t(7_200) },
+        issued(5, fan(2), 7_300),
+    ] {
+        apply(state, "sale1", Change::Sale(concert(), event));
+    }
+    let prequeued = QueueEvent::TokenIssued {
+        seq: 2 * SEQ_BAND,
+        token: token(2 * SEQ_BAND, 200),
+        user: fan(1),
+        at: t(3_650),
+    };
+    apply(state, "sale2", Change::Sale(second_concert(), prequeued));
 }

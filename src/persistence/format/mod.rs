@@ -35,7 +35,10 @@
 //!   records are as in version 3, whose event enums only added variants at their ends; a
 //!   snapshot lacks the operator's `active_max` and the tokens of payments
 //!   ([`snapshot::v2`]). Read, never written: data dirs from before the header keep working.
-//! - 3: the header; a payload is the body alone. Written now.
+//! - 3: the header; a payload is the body alone. Journal records and partition snapshots are as
+//!   in version 4, whose enums only added variants at their ends; a whole snapshot lacks the
+//!   sales ([`snapshot::v3`]). Read, never written.
+//! - 4: the sales: their records, their rooms, and the pre-queued token. Written now.
 //!
 //! A file with the header of any other version is refused, whole: recovery stops the start
 //! rather than guess (see [`UnknownVersion`]).
@@ -59,7 +62,10 @@ use super::log::{PartState, Partition};
 use super::{Entry, Image, Part};
 
 /// The version this build writes, and reads along with [`HEADERLESS_VERSION`].
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
+
+/// The version before this one, read with the same layout.
+pub const PREVIOUS_VERSION: u32 = 3;
 
 /// The version of files written before they had a header.
 pub const HEADERLESS_VERSION: u32 = 2;
@@ -102,7 +108,7 @@ pub fn header(kind: FileKind) -> [u8; HEADER_BYTES] {
 /// A file whose header names a version this build does not read: another build wrote it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "format version {found}, and this build reads only version {FORMAT_VERSION} (and {HEADERLESS_VERSION}, written without a header)"
+    "format version {found}, and this build reads only version {FORMAT_VERSION} and version {PREVIOUS_VERSION} (and {HEADERLESS_VERSION}, written without a header)"
 )]
 pub struct UnknownVersion {
     pub found: u32,
@@ -111,8 +117,8 @@ pub struct UnknownVersion {
 /// How the records of a file are laid out, as its first bytes tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Layout {
-    /// Version 3: records from this offset, payloads bare.
-    Current { records_from: usize },
+    /// Version 3 or 4: records from this offset, payloads bare.
+    Current { records_from: usize, version: u32 },
     /// Version 2: no header, and every payload begins with the version byte.
     Headerless,
     /// The file ends inside its header: a write the process never finished.
@@ -129,8 +135,9 @@ fn layout(kind: FileKind, bytes: &[u8]) -> Result<Layout, UnknownVersion> {
         return Ok(Layout::TornHeader);
     };
     match u32::from_le_bytes(version.try_into().expect("four bytes")) {
-        FORMAT_VERSION => Ok(Layout::Current {
+        version @ (FORMAT_VERSION | PREVIOUS_VERSION) => Ok(Layout::Current {
             records_from: HEADER_BYTES,
+            version,
         }),
         found => Err(UnknownVersion { found }),
     }
@@ -146,7 +153,7 @@ pub fn encode_entry(entry: Entry, out: &mut Vec<u8>) {
 /// whole.
 pub fn read_segment(bytes: &[u8]) -> Result<Decoded<Entry>, UnknownVersion> {
     Ok(match layout(FileKind::Journal, bytes)? {
-        Layout::Current { records_from } => {
+        Layout::Current { records_from, .. } => {
             let mut decoded = decode_records(&bytes[records_from..]);
             decoded.valid_len += records_from;
             decoded
@@ -204,7 +211,11 @@ pub fn encode_snapshot(image: &Image) -> Result<Vec<u8>, TooLarge> {
 /// The image a snapshot file holds.
 pub fn decode_snapshot(bytes: &[u8]) -> Result<Image, SnapshotError> {
     let image = match layout(FileKind::Snapshot, bytes)? {
-        Layout::Current { records_from } => frame::decode_exact(&bytes[records_from..], image_of),
+        Layout::Current {
+            records_from,
+            version: FORMAT_VERSION,
+        } => frame::decode_exact(&bytes[records_from..], image_of),
+        Layout::Current { records_from, .. } => frame::decode_exact(&bytes[records_from..], image_of_v3),
         Layout::Headerless => frame::decode_exact(bytes, |payload| headerless_payload(payload).and_then(image_of_v2)),
         Layout::TornHeader => Err(Damage::Torn),
     };
@@ -221,7 +232,7 @@ pub fn encode_part_snapshot(partition: Partition, part: &Part<PartState>) -> Res
 /// The partition and its part that a partition's snapshot holds.
 pub fn decode_part_snapshot(bytes: &[u8]) -> Result<(Partition, Part<PartState>), SnapshotError> {
     let part = match layout(FileKind::PartSnapshot, bytes)? {
-        Layout::Current { records_from } => frame::decode_exact(&bytes[records_from..], |payload| {
+        Layout::Current { records_from, .. } => frame::decode_exact(&bytes[records_from..], |payload| {
             let part: snapshot::PartSnapshot = frame::postcard_value(payload)?;
             part.try_into().map_err(undecodable)
         }),
@@ -236,7 +247,13 @@ fn image_of(payload: &[u8]) -> Result<Image, Damage> {
     Image::try_from(snapshot).map_err(undecodable)
 }
 
+fn image_of_v3(payload: &[u8]) -> Result<Image, Damage> {
+    let snapshot: snapshot::v3::Snapshot = frame::postcard_value(payload)?;
+    Image::try_from(snapshot::Snapshot::from(snapshot)).map_err(undecodable)
+}
+
 fn image_of_v2(payload: &[u8]) -> Result<Image, Damage> {
     let snapshot: snapshot::v2::Snapshot = frame::postcard_value(payload)?;
+    let snapshot = snapshot::v3::Snapshot::from(snapshot);
     Image::try_from(snapshot::Snapshot::from(snapshot)).map_err(undecodable)
 }

@@ -32,6 +32,35 @@ pub enum Change {
     Answered(AnswerRecord),
     /// Written as 6.
     Keyed { work: Box<Change>, answer: AnswerRecord },
+    /// Written as 7 (version 4 on).
+    SaleCreated(Sale),
+    /// Written as 8 (version 4 on): a change in the room of the concert's sale.
+    Sale(Uuid, QueueEvent),
+}
+
+/// A concert's sale as first set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sale {
+    pub concert: Uuid,
+    pub number: u32,
+    pub schedule: SaleSchedule,
+    pub seed: [u8; 32],
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SaleSchedule {
+    pub prequeue_opens_at: DateTime<Utc>,
+    pub opens_at: DateTime<Utc>,
+    pub active_max: u32,
+    pub admissions_per_minute: Option<u32>,
+    pub refund_policy: Vec<RefundStep>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundStep {
+    pub until_days_before: u32,
+    pub fee_percent: u8,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,6 +130,10 @@ pub enum QueueEvent {
     },
     /// Written as 5.
     PaidTokenForgotten { token: Token, at: DateTime<Utc> },
+    /// Written as 6 (version 4 on).
+    SaleChanged { schedule: SaleSchedule, at: DateTime<Utc> },
+    /// Written as 7 (version 4 on).
+    PrequeueDrawn { at: DateTime<Utc> },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

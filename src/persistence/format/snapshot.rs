@@ -5,7 +5,7 @@
 //! comments state, struct fields in order. Collections the engine keeps in maps are written as
 //! sequences sorted by key, so that one state always gives the same bytes.
 
-use super::records::{Answer, Concert, DateKey, Payment, Scope, Token, User};
+use super::records::{Answer, Concert, DateKey, Payment, Sale, SaleSchedule, Scope, Token, User};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -19,6 +19,29 @@ pub struct Snapshot {
     pub queue: Part<Queue>,
     pub wallet: Part<Wallet>,
     pub answers: Part<AnswerStore>,
+    /// Version 4 on.
+    pub sales: Part<Vec<Sale>>,
+    /// Version 4 on; sorted by concert.
+    pub sale_rooms: Vec<(Uuid, Part<SaleRoom>)>,
+}
+
+/// The room of a concert's sale: a room like the site-wide one, and its gate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SaleRoom {
+    pub queue: Queue,
+    pub schedule: SaleSchedule,
+    pub seed: [u8; 32],
+    pub drawn: Option<Drawn>,
+    pub last_admission: Option<DateTime<Utc>>,
+}
+
+/// Where a sale's draw put its pre-queued tokens: the place of token `first_seq + i`, or 0;
+/// and the drawn tokens' published entries, in issue order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Drawn {
+    pub first_seq: u64,
+    pub places: Vec<u64>,
+    pub entries: Vec<[u8; 16]>,
 }
 
 /// One partition's part, as a replicated log keeps each partition's snapshot on its own.
@@ -36,6 +59,10 @@ pub enum PartSnapshot {
     Answers(Part<AnswerStore>),
     /// Written as 5.
     Date(DateKey, Part<SeatMap>),
+    /// Written as 6 (version 4 on).
+    Sales(Part<Vec<Sale>>),
+    /// Written as 7 (version 4 on).
+    SaleRoom(Uuid, Part<SaleRoom>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -150,6 +177,8 @@ pub enum TokenStatus {
     Waiting,
     /// Written as 1.
     Active,
+    /// Written as 2 (version 4 on).
+    Prequeued,
 }
 
 /// A token a payment ended, so that a retried payment is still answered.
@@ -244,6 +273,41 @@ pub fn scope_order(scope: &Scope) -> (Uuid, u32, &str) {
     (scope.user, scope.endpoint, &scope.key)
 }
 
+/// The snapshot as version 3 wrote it: the same but for the sales. Read, never written.
+pub mod v3 {
+    use super::{AnswerStore, Part, Queue, SeatMap, Wallet};
+    use crate::persistence::format::records::{Concert, DateKey, User};
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct Snapshot {
+        pub users: Part<Vec<User>>,
+        pub concerts: Part<Vec<Concert>>,
+        pub dates: Vec<(DateKey, Part<SeatMap>)>,
+        pub queue: Part<Queue>,
+        pub wallet: Part<Wallet>,
+        pub answers: Part<AnswerStore>,
+    }
+
+    impl From<Snapshot> for super::Snapshot {
+        fn from(old: Snapshot) -> Self {
+            Self {
+                users: old.users,
+                concerts: old.concerts,
+                dates: old.dates,
+                queue: old.queue,
+                wallet: old.wallet,
+                answers: old.answers,
+                sales: Part {
+                    seq: 0,
+                    state: Vec::new(),
+                },
+                sale_rooms: Vec::new(),
+            }
+        }
+    }
+}
+
 /// The snapshot as version 2 wrote it: the same but for the queue (no operator's `active_max`)
 /// and the wallet's accounts (payments without their tokens). Read, never written.
 pub mod v2 {
@@ -282,7 +346,7 @@ pub mod v2 {
         pub payments: Vec<Payment>,
     }
 
-    impl From<Snapshot> for super::Snapshot {
+    impl From<Snapshot> for super::v3::Snapshot {
         fn from(old: Snapshot) -> Self {
             Self {
                 users: old.users,

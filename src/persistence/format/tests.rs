@@ -199,6 +199,29 @@ fn every_variant_of_the_journal_keeps_its_number() {
     for (number, change) in changes.iter().enumerate() {
         assert_eq!(written_as(change) as usize, number, "{change:?}");
     }
+    let schedule = disk::SaleSchedule {
+        prequeue_opens_at: at(),
+        opens_at: at(),
+        active_max: 1,
+        admissions_per_minute: None,
+        refund_policy: Vec::new(),
+    };
+    let sale = disk::Sale {
+        concert: id,
+        number: 1,
+        schedule: schedule.clone(),
+        seed: [0; 32],
+        at: at(),
+    };
+    let sale_events = [
+        (6, QueueEvent::SaleChanged { schedule, at: at() }),
+        (7, QueueEvent::PrequeueDrawn { at: at() }),
+    ];
+    for (number, event) in &sale_events {
+        assert_eq!(written_as(event), *number, "{event:?}");
+    }
+    assert_eq!(written_as(&Change::SaleCreated(sale)), 7);
+    assert_eq!(written_as(&Change::Sale(id, sale_events[1].1.clone())), 8);
 }
 
 #[test]
@@ -218,8 +241,12 @@ fn every_variant_of_the_snapshot_keeps_its_number() {
         assert_eq!(written_as(status) as usize, number, "{status:?}");
     }
     assert_eq!(
-        (written_as(&TokenStatus::Waiting), written_as(&TokenStatus::Active)),
-        (0, 1)
+        (
+            written_as(&TokenStatus::Waiting),
+            written_as(&TokenStatus::Active),
+            written_as(&TokenStatus::Prequeued)
+        ),
+        (0, 1, 2)
     );
     let kinds = (
         written_as(&TransactionType::Charge),
@@ -347,19 +374,19 @@ fn a_number_this_build_does_not_know_is_refused_by_name() {
 fn a_file_begins_with_its_magic_and_version() {
     let journal = header(FileKind::Journal);
     assert_eq!(&journal[..MAGIC_BYTES], b"CRJOURNL");
-    assert_eq!(journal[MAGIC_BYTES..], 3u32.to_le_bytes());
+    assert_eq!(journal[MAGIC_BYTES..], 4u32.to_le_bytes());
     assert_eq!(&header(FileKind::Snapshot)[..MAGIC_BYTES], b"CRSNAPSH");
 }
 
 #[test]
 fn a_file_of_another_version_is_refused_whole() {
     let mut segment = header(FileKind::Journal).to_vec();
-    segment[MAGIC_BYTES..].copy_from_slice(&4u32.to_le_bytes());
-    let refused = read_segment(&segment).expect_err("version 4 is unknown");
-    assert_eq!(refused, UnknownVersion { found: 4 });
+    segment[MAGIC_BYTES..].copy_from_slice(&5u32.to_le_bytes());
+    let refused = read_segment(&segment).expect_err("version 5 is unknown");
+    assert_eq!(refused, UnknownVersion { found: 5 });
     let message = refused.to_string();
     assert!(
-        message.contains("version 4") && message.contains("version 3"),
+        message.contains("version 5") && message.contains("version 4") && message.contains("version 3"),
         "{message}"
     );
     // Even the version before, which is never written with a header.
