@@ -7,13 +7,16 @@ registers a fan and takes a fresh token whenever the one it holds is dead, widen
 so the new token is ACTIVE at once. It also sends the admin key where an operation asks for it.
 
 A drawn concertId names no concert, so seat maps and holds would only ever be 404: half of the
-cases meant to be valid name a concert made for the run instead.
+cases meant to be valid name a concert made for the run instead. The operations of a sale name
+another concert made for the run, so that a sale set on it leaves the first concert's seats to the
+site-wide token.
 
 `.ci/fuzz-openapi` runs them. By hand, against a server started with an admin key:
 `CONCERT_BASE_URL=http://127.0.0.1:8080 CONCERT_ADMIN_KEY=... st --config-file .ci/schemathesis.toml
 run http://127.0.0.1:8080/openapi.json --checks all`.
 """
 
+import datetime
 import os
 import threading
 import zlib
@@ -130,19 +133,59 @@ def distinct_concert_dates(context, case):
     return case
 
 
+def _instant(text):
+    """An RFC 3339 time as a comparable instant; one Python cannot read compares as the earliest."""
+    try:
+        return datetime.datetime.fromisoformat(text.replace("z", "Z")).timestamp()
+    except ValueError:
+        return float("-inf")
+
+
+@schemathesis.hook("map_case").apply_to(method="PUT", path="/api/v1/admin/concerts/{concertId}/sale")
+def a_sale_that_makes_sense(context, case):
+    """JSON Schema cannot say that the pre-queue opens no later than the sale, nor that refund
+    steps run from the most days before to the fewest with fees no lower: a case meant to be
+    valid is put in that order (in a copy, since cases share the containers they were drawn in)."""
+    if case.meta is None or not case.meta.generation.mode.is_positive or not isinstance(case.body, dict):
+        return case
+    body = dict(case.body)
+    times = (body.get("prequeueOpensAt"), body.get("opensAt"))
+    if all(isinstance(time, str) for time in times) and _instant(times[0]) > _instant(times[1]):
+        body["prequeueOpensAt"], body["opensAt"] = times[1], times[0]
+    steps = body.get("refundPolicy")
+    if isinstance(steps, list) and all(isinstance(step, dict) for step in steps):
+        by_days = {}
+        for step in steps:
+            by_days.setdefault(step.get("untilDaysBefore"), step)
+        ordered = sorted(by_days.values(), key=lambda step: -step.get("untilDaysBefore", 0))
+        fee = 0
+        body["refundPolicy"] = []
+        for step in ordered:
+            fee = max(fee, step.get("feePercent", 0))
+            body["refundPolicy"].append({**step, "feePercent": fee})
+    case.body = body
+    return case
+
+
 _concert_lock = threading.Lock()
-_concert_id = None
+_concert_ids = {}
+
+# The concert a sale may be set on: another than the one whose seats the site-wide token holds.
+SALE_CONCERT = {
+    "title": "Schemathesis on sale",
+    "dates": [{"date": "2026-12-31", "seatCount": 50, "price": 3_000}],
+}
 
 
-def _concert():
-    """The id of the concert made for the run, made on first use."""
-    global _concert_id
+def _concert(which=None):
+    """The id of a concert made for the run (`CONCERT` unless `which` is given), made on first use."""
+    which = which or CONCERT
     with _concert_lock:
-        if _concert_id is None:
-            response = _call("POST", "/api/v1/admin/concerts", json=CONCERT, headers={"X-Admin-Key": ADMIN_KEY})
+        if which["title"] not in _concert_ids:
+            response = _call("POST", "/api/v1/admin/concerts", json=which, headers={"X-Admin-Key": ADMIN_KEY})
             response.raise_for_status()
-            _concert_id = response.json()["concertId"]
-        return _concert_id
+            _concert_ids[which["title"]] = response.json()["concertId"]
+        return _concert_ids[which["title"]]
 
 
 def _pick(drawn, choices):
@@ -156,6 +199,11 @@ def a_real_concert_half_the_time(context, case):
     """Half of the valid cases that name a concert name the run's concert, one of its dates and,
     in a hold, one of its seats. Copies, since cases share the containers they were drawn in."""
     if case.meta is None or not case.meta.generation.mode.is_positive:
+        return case
+    if "/sale" in case.operation.path or case.operation.path.endswith("/queue/tokens"):
+        if isinstance(case.path_parameters, dict) and "concertId" in case.path_parameters:
+            if _pick(case.path_parameters["concertId"], [True]):
+                case.path_parameters = {**case.path_parameters, "concertId": _concert(SALE_CONCERT)}
         return case
     if isinstance(case.path_parameters, dict):
         case.path_parameters = _with_real_concert(case.path_parameters)
