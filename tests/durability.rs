@@ -1077,3 +1077,100 @@ async fn a_write_the_disk_refuses_stops_acknowledgements_until_a_restart_which_l
     let health = server.api.expect(200, Method::GET, "/healthz", None, None).await;
     assert_eq!(health["status"], "ok", "{health}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// A sale across crashes
+// ---------------------------------------------------------------------------------------------
+
+/// Every pre-queued fan's status, by token: what a restart must give back exactly.
+async fn sale_statuses(api: &Client, tokens: &[String]) -> Vec<Value> {
+    let mut statuses = Vec::new();
+    for token in tokens {
+        let mut status = api.get("/api/v1/queue/tokens/me", token).await;
+        // The wait is an estimate from the pace of admissions, which a restart measures afresh.
+        status["estimatedWaitSeconds"] = Value::Null;
+        statuses.push(status);
+    }
+    statuses
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sale_survives_a_crash_in_its_pre_queue_and_one_right_after_its_draw() {
+    let data = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let flags = ["--snapshot-interval", "1h"];
+    let mut server = start(data.path(), &logs.path().join("first.log"), &flags);
+    let api = server.api.clone();
+    let venue = create_concert(&api, &["2026-12-24"], 10, PRICE).await;
+    // The pre-queue is open now; the sale opens in eight seconds, on the servers' own clock.
+    let opens_at = chrono::Utc::now() + chrono::Duration::seconds(8);
+    let settings = json!({
+        "prequeueOpensAt": chrono::Utc::now().to_rfc3339(),
+        "opensAt": opens_at.to_rfc3339(),
+        "activeMax": 3,
+    });
+    let path = format!("/api/v1/admin/concerts/{}/sale", venue.concert_id);
+    let sale = api.expect(200, Method::PUT, &path, None, Some(&settings)).await;
+    let commitment = text(&sale["drawCommitment"]);
+    let mut tokens = Vec::new();
+    for n in 0..20 {
+        let user = api
+            .post("/api/v1/users", None, json!({"name": format!("fan {n}")}))
+            .await;
+        let tokens_path = format!("/api/v1/concerts/{}/queue/tokens", venue.concert_id);
+        let queue = api.post(&tokens_path, None, json!({"userId": user["userId"]})).await;
+        assert_eq!(queue["status"], "PREQUEUED", "{queue}");
+        tokens.push(text(&queue["token"]));
+    }
+    let sale_path = format!("/api/v1/concerts/{}/sale", venue.concert_id);
+    let before = sale_statuses(&api, &tokens).await;
+
+    // A crash in the pre-queue: every fan is still there, and the commitment is the same.
+    server.process.crash();
+    let mut server = start(data.path(), &logs.path().join("second.log"), &flags);
+    let api = server.api.clone();
+    assert_eq!(sale_statuses(&api, &tokens).await, before);
+    let sale = api.get_plain(&sale_path).await;
+    assert_eq!(
+        (text(&sale["drawCommitment"]), int(&sale["prequeued"])),
+        (commitment.clone(), 20)
+    );
+
+    // The draw, on time, then a crash right after it: the same order, the same seed.
+    let until_open = (opens_at - chrono::Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(until_open + Duration::from_millis(300)).await;
+    let drawn = api.get_plain(&sale_path).await;
+    assert_eq!(drawn["state"], "OPEN", "{drawn}");
+    let draw = api.get_plain(&format!("{sale_path}/draw")).await;
+    let after_draw = sale_statuses(&api, &tokens).await;
+    let active = after_draw.iter().filter(|status| status["status"] == "ACTIVE").count();
+    assert_eq!(active, 3, "{after_draw:?}");
+    server.process.crash();
+    let server = start(data.path(), &logs.path().join("third.log"), &flags);
+    let api = server.api.clone();
+    assert_eq!(api.get_plain(&format!("{sale_path}/draw")).await, draw);
+    assert_eq!(sale_statuses(&api, &tokens).await, after_draw);
+
+    // And the order is the seed's over the entries, as anyone can draw it again.
+    let seed = text(&draw["drawSeed"]);
+    let seed: [u8; 32] = std::array::from_fn(|i| u8::from_str_radix(&seed[2 * i..2 * i + 2], 16).unwrap());
+    let entries: Vec<String> = list(draw["entries"].clone()).iter().map(text).collect();
+    let order = concert_reservation::domain::draw::DrawSeed::from_bytes(seed).order(entries.clone());
+    let entry_of = |token: &str| {
+        let secret: Vec<u8> = (0..24)
+            .map(|i| u8::from_str_radix(&token[16 + 2 * i..18 + 2 * i], 16).unwrap())
+            .collect();
+        use sha2::Digest;
+        sha2::Sha256::digest(&secret)[..16]
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect::<String>()
+    };
+    for (token, status) in tokens.iter().zip(&after_draw) {
+        let rank = order.iter().position(|entry| *entry == entry_of(token)).unwrap() as i64;
+        match rank {
+            0..3 => assert_eq!(status["status"], "ACTIVE", "drawn {rank}"),
+            _ => assert_eq!(int(&status["position"]), rank - 2, "drawn {rank}: {status}"),
+        }
+    }
+}

@@ -118,7 +118,10 @@ impl TokenIndex {
             idle_ttl: room.idle_ttl(),
             ..Self::default()
         };
-        for (token, user, status, deadline, issued_at) in room.live_tokens() {
+        // By the tokens' own numbers, which the room's order of places is not after a draw.
+        let mut live: Vec<_> = room.live_tokens().collect();
+        live.sort_unstable_by_key(|(token, ..)| token.seq());
+        for (token, user, status, deadline, issued_at) in live {
             index.insert(IndexEntry {
                 token,
                 user,
@@ -1155,6 +1158,44 @@ mod tests {
     fn an_index_entry_costs_88_bytes() {
         // A million of these sit in place in the shards; a field that grows them shows here.
         assert_eq!(std::mem::size_of::<Option<IndexEntry>>(), 88);
+    }
+
+    #[test]
+    fn the_index_of_a_sale_recovered_after_its_draw_holds_every_drawn_token() {
+        use crate::domain::draw::DrawSeed;
+        use crate::domain::sale::{SaleRecord, SaleSchedule};
+        let record = SaleRecord {
+            concert_id: ConcertId::random(),
+            number: 1,
+            schedule: SaleSchedule {
+                prequeue_opens_at: start(),
+                opens_at: start() + Duration::minutes(1),
+                active_max: 2,
+                admissions_per_minute: None,
+                refund_policy: Default::default(),
+            },
+            seed: DrawSeed::from_bytes([3; 32]),
+            at: start(),
+        };
+        let mut room = record.room(WaitingRoomLimits {
+            active_max: 1,
+            active_ttl: Duration::minutes(10),
+            waiting_idle_ttl: Duration::minutes(5),
+            waiting_max: 1_000,
+        });
+        // Several to a shard, so that the drawn order puts some in a shard out of number order.
+        let tokens: Vec<Token> = (0..4 * INDEX_SHARDS)
+            .map(|_| room.issue(UserId::random(), TokenSecret::random(), start()).unwrap().0)
+            .collect();
+        let opened = start() + Duration::minutes(1);
+        room.expire_due(opened);
+        let index = TokenIndex::of(&room, 0);
+        for token in &tokens {
+            let fan = index
+                .authenticate(token, opened)
+                .expect("a drawn token is in the index");
+            assert_eq!(Some(fan.status), room.status_of_token(token));
+        }
     }
 
     #[test]
