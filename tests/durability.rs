@@ -1145,10 +1145,17 @@ async fn a_sale_survives_a_crash_in_its_pre_queue_and_one_right_after_its_draw()
     let after_draw = sale_statuses(&api, &tokens).await;
     let active = after_draw.iter().filter(|status| status["status"] == "ACTIVE").count();
     assert_eq!(active, 3, "{after_draw:?}");
+    let keys = api.get_plain("/.well-known/jwks.json").await;
     server.process.crash();
     let server = start(data.path(), &logs.path().join("third.log"), &flags);
     let api = server.api.clone();
     assert_eq!(api.get_plain(&format!("{sale_path}/draw")).await, draw);
+    // The admissions too: signed with the same key (Ed25519 signs the same claims the same).
+    assert_eq!(
+        api.get_plain("/.well-known/jwks.json").await,
+        keys,
+        "the admission key is kept"
+    );
     assert_eq!(sale_statuses(&api, &tokens).await, after_draw);
 
     // And the order is the seed's over the entries, as anyone can draw it again.

@@ -31,6 +31,7 @@ pub const ENGINE_LEASE: &str = "engine";
 /// The bucket of what every node must agree on.
 const SHARED: &str = "concert-shared";
 const TOKEN_KEY: &str = "token-key";
+const ADMISSION_KEY: &str = "admission-key";
 /// Times a takeover reads its partitions again when a former owner appended meanwhile.
 const TAKEOVER_ATTEMPTS: usize = 5;
 /// Where the engine says that the catalog has new dates, for the nodes to look at them at once.
@@ -543,16 +544,25 @@ async fn install_shared_token_key(js: &jetstream::Context, replicas: usize) -> R
             .await
             .map_err(unavailable)?,
     };
-    let fresh: [u8; 16] = rand::random();
-    let _ = bucket.create(TOKEN_KEY, fresh.to_vec().into()).await;
-    let stored = bucket.get(TOKEN_KEY).await.map_err(unavailable)?;
-    let key: [u8; 16] = (stored.as_deref())
-        .and_then(|bytes| bytes.try_into().ok())
-        .ok_or_else(|| Error::internal("the cluster's token key is not 16 bytes"))?;
+    let key: [u8; 16] = shared_key(&bucket, TOKEN_KEY).await?;
     if !crate::domain::ids::install_token_key(key) {
         tracing::debug!("this process keeps the token key it had before");
     }
+    let admission: [u8; 32] = shared_key(&bucket, ADMISSION_KEY).await?;
+    if !crate::services::admission::install_admission_key(admission) {
+        tracing::debug!("this process keeps the admission key it had before");
+    }
     Ok(())
+}
+
+/// The cluster's `N`-byte key `name`: the first node to ask makes it, every node reads the same.
+async fn shared_key<const N: usize>(bucket: &kv::Store, name: &str) -> Result<[u8; N]> {
+    let fresh: [u8; N] = std::array::from_fn(|_| rand::random());
+    let _ = bucket.create(name, fresh.to_vec().into()).await;
+    let stored = bucket.get(name).await.map_err(unavailable)?;
+    (stored.as_deref())
+        .and_then(|bytes| bytes.try_into().ok())
+        .ok_or_else(|| Error::internal(format!("the cluster's {name} is not {N} bytes")))
 }
 
 fn unavailable(error: impl std::fmt::Display) -> Error {

@@ -62,15 +62,16 @@ pub fn configure(config: &mut web::ServiceConfig) {
             // most asked come first (seat maps and holds, then the line's static paths).
             web::scope("/api/v1")
                 .configure(concerts::routes)
-                .configure(sales::routes)
                 .configure(reservations::routes)
                 .configure(queue::routes)
                 .configure(users::routes)
                 .configure(wallet::routes)
                 .configure(payments::routes)
                 .configure(tickets::routes)
-                .configure(admin::routes),
+                .configure(admin::routes)
+                .configure(sales::routes),
         )
+        .service(resource("/.well-known/jwks.json").get(sales::jwks))
         .service(resource("/healthz").get(metrics::healthz))
         .service(resource("/metrics").get(metrics::prometheus))
         .service(resource("/openapi.json").get(openapi::document))

@@ -28,7 +28,7 @@ use utoipa::{Modify, OpenApi};
     paths(
         users::register, users::read,
         queue::challenge, queue::issue, queue::read, queue::leave, queue::events,
-        sales::set_sale, sales::read_sale, sales::read_draw, queue::issue_for_sale,
+        sales::set_sale, sales::read_sale, sales::read_draw, queue::issue_for_sale, sales::jwks,
         concerts::list, concerts::available_dates, concerts::seat_map,
         reservations::hold, reservations::read, reservations::cancel,
         wallet::balance, wallet::charge, wallet::transactions,

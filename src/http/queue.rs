@@ -16,6 +16,7 @@ use crate::domain::line_view::PlaceInLine;
 use crate::domain::waiting_room;
 use crate::domain::{ConcertId, Token, UserId};
 use crate::error::{Error, ErrorCode, Result};
+use crate::services::admission;
 use crate::services::proof_of_work::SOLUTION_CHARS_MAX;
 use crate::services::sales::Sale;
 use crate::services::Room;
@@ -28,6 +29,7 @@ use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use futures_util::stream::{self, Stream};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
@@ -76,6 +78,11 @@ pub struct QueueStatus {
     /// In a sale's room: when the sale opens and the pre-queue's order is drawn.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub opens_at: Option<DateTime<Utc>>,
+    /// While ACTIVE: a JWT (EdDSA) with `sub` the user, `sale` the concert or null, `exp`
+    /// `activeUntil` and `jti` the token's entry, verifiable with `/.well-known/jwks.json`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub admission: Option<Arc<str>>,
 }
 
 impl QueueStatus {
@@ -92,6 +99,12 @@ impl QueueStatus {
             issued_at: status.issued_at,
             active_until: status.active_until,
             opens_at: sale.map(Sale::opens_at),
+            admission: (status.active_until)
+                .filter(|_| status.status == waiting_room::TokenStatus::Active)
+                .map(|until| {
+                    let concert = sale.map(|sale| sale.concert_id);
+                    admission::signer().admission(&status.token, status.user_id, concert, until)
+                }),
         }
     }
 }

@@ -186,3 +186,12 @@ pub async fn read_draw(state: web::Data<AppState>, path: web::Path<ConcertPath>)
     };
     Ok(HttpResponse::Ok().json(draw))
 }
+
+/// The keys admissions are signed with, for any other service to verify them.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "sales",
+    responses((status = 200, description = "A JSON Web Key Set (RFC 7517) of Ed25519 keys (`kty` OKP, `alg` EdDSA)", body = Object)))]
+pub async fn jwks() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/jwk-set+json")
+        .json(crate::services::admission::signer().jwks())
+}

@@ -11,6 +11,7 @@
 //! snapshot-00000008.snap.tmp  a snapshot being written; removed if its write fails, and any
 //!                             left by a crash at the next start that recovers
 //! token.key                   the key that hides the issue order in queue tokens; made once
+//! admission.key               the Ed25519 seed that signs admissions; made once
 //! ```
 
 use std::fs::{self, File};
@@ -25,6 +26,7 @@ const SNAPSHOT_PREFIX: &str = "snapshot-";
 const SNAPSHOT_SUFFIX: &str = ".snap";
 const SNAPSHOT_TEMPORARY_SUFFIX: &str = ".snap.tmp";
 const TOKEN_KEY_FILE: &str = "token.key";
+const ADMISSION_KEY_FILE: &str = "admission.key";
 
 /// The key's length: a SipHash key.
 pub const TOKEN_KEY_BYTES: usize = 16;
@@ -120,21 +122,32 @@ impl DataDir {
     /// tokens outlive a restart, so the key that reads them must too. Written to a temporary
     /// file, synced and renamed, so a crash leaves either no key or the whole key.
     pub fn token_key(&self) -> io::Result<[u8; TOKEN_KEY_BYTES]> {
-        let path = self.path.join(TOKEN_KEY_FILE);
+        self.key(TOKEN_KEY_FILE)
+    }
+
+    /// The seed of the Ed25519 key admissions are signed with, made on first use and kept, so
+    /// that an admission signed before a restart still verifies after it.
+    pub fn admission_key(&self) -> io::Result<[u8; 32]> {
+        self.key(ADMISSION_KEY_FILE)
+    }
+
+    /// The `N`-byte key kept in the file `name`, made on first use.
+    fn key<const N: usize>(&self, name: &str) -> io::Result<[u8; N]> {
+        let path = self.path.join(name);
         match fs::read(&path) {
             Ok(bytes) => bytes.try_into().map_err(|_| {
                 io::Error::new(
                     io::ErrorKind::InvalidData,
-                    format!("{} is not a {TOKEN_KEY_BYTES}-byte key", path.display()),
+                    format!("{} is not a {N}-byte key", path.display()),
                 )
             }),
-            Err(error) if error.kind() == io::ErrorKind::NotFound => self.make_token_key(&path),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => self.make_key(&path),
             Err(error) => Err(error),
         }
     }
 
-    fn make_token_key(&self, path: &Path) -> io::Result<[u8; TOKEN_KEY_BYTES]> {
-        let key: [u8; TOKEN_KEY_BYTES] = rand::random();
+    fn make_key<const N: usize>(&self, path: &Path) -> io::Result<[u8; N]> {
+        let key: [u8; N] = std::array::from_fn(|_| rand::random());
         let temporary = path.with_extension("key.tmp");
         let mut file = File::create(&temporary)?;
         io::Write::write_all(&mut file, &key)?;
@@ -165,7 +178,7 @@ mod tests {
     }
 
     #[test]
-    fn the_token_key_is_made_once_and_kept() {
+    fn the_token_and_admission_keys_are_made_once_and_kept() {
         let dir = tempfile::tempdir().unwrap();
         let data = DataDir::open(dir.path()).unwrap();
         let key = data.token_key().unwrap();
@@ -174,6 +187,8 @@ mod tests {
         assert_eq!(DataDir::open(dir.path()).unwrap().token_key().unwrap(), key);
         fs::write(dir.path().join(TOKEN_KEY_FILE), b"short").unwrap();
         assert!(DataDir::open(dir.path()).unwrap().token_key().is_err());
+        let admission = DataDir::open(dir.path()).unwrap().admission_key().unwrap();
+        assert_eq!(DataDir::open(dir.path()).unwrap().admission_key().unwrap(), admission);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The application's shared services: the actor handles, the read-mostly registries, and the
 //! work that spans actors.
 
+pub mod admission;
 pub mod catalog;
 #[cfg(test)]
 mod crash_model;
@@ -105,6 +106,9 @@ impl Services {
             // Only where one process serves several data dirs (the tests): tokens still work,
             // read with the first dir's key.
             tracing::debug!("this process keeps the token key of the first data dir it opened");
+        }
+        if !admission::install_admission_key(data_dir.admission_key()?) {
+            tracing::debug!("this process keeps the admission key of the first data dir it opened");
         }
         let started = std::time::Instant::now();
         let (mut state, report) =

@@ -345,3 +345,61 @@ async fn a_pre_queued_fans_stream_tells_the_draw() {
     told.sort();
     assert_eq!(told, ["ACTIVE", "WAITING"], "one admitted, one first in line");
 }
+
+/// The claims of `admission`, verified with the key the server publishes.
+async fn verified_admission(app: &TestApp, admission: &str) -> Value {
+    let response = app.get("/.well-known/jwks.json").await;
+    assert_eq!(header(&response, "content-type"), "application/jwk-set+json");
+    let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(body(response).await).unwrap();
+    let kid = jsonwebtoken::decode_header(admission)
+        .unwrap()
+        .kid
+        .expect("the admission names its key");
+    let jwk = set.find(&kid).expect("the key it names is published");
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
+    let validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
+    jsonwebtoken::decode::<Value>(admission, &key, &validation)
+        .unwrap()
+        .claims
+}
+
+#[tokio::test]
+async fn an_active_status_carries_an_admission_any_service_can_verify() {
+    // The real clock: the admission's expiry is checked against it.
+    let app = spawn_app_with(|config| config.active_max = 1);
+    let site_wide = app.fan("Kim").await;
+    let admission = site_wide.queue["admission"]
+        .as_str()
+        .expect("an ACTIVE status is signed");
+    let claims = verified_admission(&app, admission).await;
+    assert_eq!(claims["sub"], site_wide.user_id.as_str());
+    assert!(claims["sale"].is_null(), "the site-wide room's");
+    assert_eq!(
+        claims["exp"].as_i64(),
+        Some(time(&site_wide.queue["activeUntil"]).timestamp())
+    );
+    assert_eq!(claims["jti"], entry_of(&site_wide.token).as_str());
+    assert_eq!(
+        app.queue_of(&site_wide).await["admission"],
+        admission,
+        "the same on every read"
+    );
+    let waiting = app.fan("Lee").await;
+    assert_eq!(waiting.queue["status"], "WAITING");
+    assert!(
+        waiting.queue.get("admission").is_none(),
+        "a waiting token is not admitted"
+    );
+
+    let concert = app.create_concert("Opening night", &[("2026-12-31", 50, 1_000)]).await;
+    let now = chrono::Utc::now();
+    let settings = json!({"prequeueOpensAt": now.to_rfc3339(), "opensAt": now.to_rfc3339(), "activeMax": 5});
+    assert_eq!(app.set_sale(&concert, &settings).await.status(), StatusCode::OK);
+    let fan = app.sale_fan(&concert, "Park").await;
+    assert_eq!(fan.queue["status"], "ACTIVE", "{}", fan.queue);
+    let claims = verified_admission(&app, fan.queue["admission"].as_str().unwrap()).await;
+    assert_eq!(
+        (claims["sub"].as_str(), claims["sale"].as_str()),
+        (Some(fan.user_id.as_str()), Some(concert.as_str()))
+    );
+}
