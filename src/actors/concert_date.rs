@@ -245,6 +245,8 @@ impl DeadlineActor for ConcertDateActor {
                     let (holder, until) = self.map.hold_of(reservation);
                     self.context.ledger.extend(holder, reservation, until);
                 }
+                // A sold seat counts against nobody's holds.
+                SeatEvent::TicketCancelled { .. } => {}
             }
         }
         // Any change, events or not (a payment begun or aborted), outdates what readers see.
@@ -434,6 +436,26 @@ impl Handler<AbortPayment> for ConcertDateActor {
                 return Ok(((), Vec::new()));
             }
             Ok(((), actor.map.abort_payment(message.reservation, now)))
+        })
+    }
+}
+
+/// The wallet refunded the sold seat's ticket: the seat is for sale again.
+#[derive(Message)]
+#[rtype(result = "Result<()>")]
+pub struct CancelTicket {
+    pub reservation: ReservationId,
+    pub refund: i64,
+}
+
+impl Handler<CancelTicket> for ConcertDateActor {
+    type Result = ActorResponse<Self, Result<()>>;
+
+    fn handle(&mut self, message: CancelTicket, ctx: &mut Context<Self>) -> Self::Result {
+        self.run_applied(ctx, |actor, now| {
+            // Asked again after an answer was lost, or to finish one a crash cut short: a seat
+            // already for sale again stays as it is.
+            Ok(((), actor.map.cancel_ticket(message.reservation, message.refund, now)))
         })
     }
 }
@@ -653,6 +675,12 @@ impl ConcertDateHandle {
 
     pub async fn abort_payment(&self, reservation: ReservationId) -> Result<()> {
         self.mailbox.insist(AbortPayment { reservation }).await?
+    }
+
+    /// Frees the seat of a refunded ticket; after the wallet's refund, so never refused for a
+    /// full mailbox.
+    pub async fn cancel_ticket(&self, reservation: ReservationId, refund: i64) -> Result<()> {
+        self.mailbox.insist(CancelTicket { reservation, refund }).await?
     }
 
     pub async fn image(&self) -> Result<Part<SeatMap>> {

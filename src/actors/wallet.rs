@@ -5,7 +5,7 @@ use super::keyed::{seal, Keyed};
 use super::{answer_settled, answer_when_durable, Mailbox};
 use crate::clock::SharedClock;
 use crate::domain::wallet::{MoneyTotals, Payment, Transaction, Wallet, WalletEvent};
-use crate::domain::{TicketCode, Token, TransactionId, UserId};
+use crate::domain::{PaymentId, TicketCode, Token, TransactionId, UserId};
 use crate::error::{Error, Result};
 use crate::persistence::journal::Commit;
 use crate::persistence::log::{Partition, PartitionWriter, SharedLog};
@@ -149,19 +149,56 @@ impl Handler<ReadPayments> for WalletActor {
     }
 }
 
+/// A ticket as the wallet knows it: the payment that bought it, and its refund once cancelled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketRecord {
+    pub payment: Payment,
+    pub refunded: Option<i64>,
+}
+
 #[derive(Message)]
-#[rtype(result = "Result<Option<Payment>>")]
+#[rtype(result = "Result<Option<TicketRecord>>")]
 pub struct ReadTicket {
     pub user: UserId,
     pub code: TicketCode,
 }
 
 impl Handler<ReadTicket> for WalletActor {
-    type Result = ActorResponse<Self, Result<Option<Payment>>>;
+    type Result = ActorResponse<Self, Result<Option<TicketRecord>>>;
 
     fn handle(&mut self, message: ReadTicket, _: &mut Context<Self>) -> Self::Result {
-        let ticket = self.wallet.ticket(message.user, message.code).cloned();
+        let ticket = (self.wallet.ticket(message.user, message.code)).map(|payment| TicketRecord {
+            payment: payment.clone(),
+            refunded: self.wallet.refunded(message.user, payment.payment_id),
+        });
         answer_settled(&mut self.stream, ticket)
+    }
+}
+
+/// Gives a ticket's refund back to its buyer; the commit point of a cancellation. A ticket
+/// refunded already is answered with the balance, unchanged.
+#[derive(Message)]
+#[rtype(result = "Result<i64>")]
+pub struct Refund {
+    pub user: UserId,
+    pub payment: PaymentId,
+    pub refund: i64,
+}
+
+impl Handler<Refund> for WalletActor {
+    type Result = ActorResponse<Self, Result<i64>>;
+
+    fn handle(&mut self, message: Refund, _: &mut Context<Self>) -> Self::Result {
+        let Refund { user, payment, refund } = message;
+        if self.wallet.refunded(user, payment).is_some() {
+            let balance = self.wallet.balance(user);
+            return answer_settled(&mut self.stream, balance);
+        }
+        let now = self.clock.now();
+        self.command(user, None, |wallet| {
+            Ok((wallet.refund(user, payment, refund, TransactionId::random(), now))
+                .expect("a ticket not yet refunded is refunded"))
+        })
     }
 }
 
@@ -255,8 +292,13 @@ impl WalletHandle {
         self.mailbox.ask(ReadPayments { user }).await?
     }
 
-    /// The payment whose ticket has `code`, once what it tells is durable.
-    pub async fn ticket(&self, code: TicketCode) -> Result<Option<Payment>> {
+    /// Refunds a ticket's payment; the balance after.
+    pub async fn refund(&self, user: UserId, payment: PaymentId, refund: i64) -> Result<i64> {
+        self.mailbox.ask(Refund { user, payment, refund }).await?
+    }
+
+    /// The ticket that has `code`, once what it tells is durable.
+    pub async fn ticket(&self, code: TicketCode) -> Result<Option<TicketRecord>> {
         // A code no payment has is answered at once.
         let Some(user) = self.tickets.get(&code).map(|entry| *entry.value()) else {
             return Ok(None);

@@ -56,6 +56,10 @@ pub enum DateCall {
     AbortPayment {
         reservation: ReservationId,
     },
+    CancelTicket {
+        reservation: ReservationId,
+        refund: i64,
+    },
     SeatMap,
     Counts,
 }
@@ -154,7 +158,10 @@ pub async fn serve(
 async fn answer_durably(date: &ConcertDateHandle, call: DateCall, log: &SharedLog) -> DateAnswer {
     let a_payments_step = matches!(
         call,
-        DateCall::BeginPayment { .. } | DateCall::CompletePayment { .. } | DateCall::AbortPayment { .. }
+        DateCall::BeginPayment { .. }
+            | DateCall::CompletePayment { .. }
+            | DateCall::AbortPayment { .. }
+            | DateCall::CancelTicket { .. }
     );
     let answer = answer(date, call).await;
     if a_payments_step && !matches!(answer, DateAnswer::Refused { .. }) {
@@ -196,6 +203,9 @@ async fn answer(date: &ConcertDateHandle, call: DateCall) -> DateAnswer {
             (date.complete_payment(reservation, payment).await).map(|()| DateAnswer::Done)
         }
         DateCall::AbortPayment { reservation } => date.abort_payment(reservation).await.map(|()| DateAnswer::Done),
+        DateCall::CancelTicket { reservation, refund } => {
+            (date.cancel_ticket(reservation, refund).await).map(|()| DateAnswer::Done)
+        }
         DateCall::SeatMap => date.seat_map().await.map(|published| DateAnswer::SeatMap {
             version: published.version,
             counts: published.counts,
@@ -269,6 +279,10 @@ impl RemoteDate {
 
     pub async fn abort_payment(&self, reservation: ReservationId) -> Result<()> {
         done(self.ask(&DateCall::AbortPayment { reservation }).await?)
+    }
+
+    pub async fn cancel_ticket(&self, reservation: ReservationId, refund: i64) -> Result<()> {
+        done(self.ask(&DateCall::CancelTicket { reservation, refund }).await?)
     }
 
     pub async fn seat_map(&self) -> Result<PublishedSeatMap> {

@@ -8,6 +8,8 @@ pub mod draw;
 pub mod idempotency;
 pub mod ids;
 pub mod line_view;
+#[cfg(test)]
+mod money_model;
 pub mod refund;
 pub mod sale;
 pub mod seat_map;

@@ -66,6 +66,13 @@ pub enum SeatEvent {
         reservation: ReservationId,
         at: DateTime<Utc>,
     },
+    /// The sold seat's ticket was cancelled and `refund` won of its price given back: the seat
+    /// is for sale again, and the date keeps the fee as revenue.
+    TicketCancelled {
+        reservation: ReservationId,
+        refund: i64,
+        at: DateTime<Utc>,
+    },
 }
 
 /// A payment the wallet recorded for a hold whose seat is not sold yet: a crash came between.
@@ -375,6 +382,29 @@ impl SeatMap {
         events
     }
 
+    /// The wallet refunded the sold seat's ticket: the seat is AVAILABLE again. Nothing happens
+    /// if it was already (a retried or finished cancellation).
+    pub fn cancel_ticket(&mut self, reservation: ReservationId, refund: i64, now: DateTime<Utc>) -> Vec<SeatEvent> {
+        let record = &self.reservations[&reservation];
+        match record.view.status {
+            ReservationStatus::Cancelled => Vec::new(),
+            status => {
+                assert_eq!(
+                    status,
+                    ReservationStatus::Confirmed,
+                    "only a sold seat's ticket is cancelled"
+                );
+                let cancelled = SeatEvent::TicketCancelled {
+                    reservation,
+                    refund,
+                    at: now,
+                };
+                self.apply(&cancelled);
+                vec![cancelled]
+            }
+        }
+    }
+
     /// Lapses every hold whose time has come, earliest first.
     pub fn lapse_due(&mut self, now: DateTime<Utc>) -> Vec<SeatEvent> {
         let mut events = Vec::new();
@@ -492,7 +522,32 @@ impl SeatMap {
             SeatEvent::SeatSold { reservation, .. } => self.apply_sold(reservation),
             SeatEvent::PaymentBegun { reservation, .. } => self.mark_paying(reservation, true),
             SeatEvent::PaymentAborted { reservation, .. } => self.mark_paying(reservation, false),
+            SeatEvent::TicketCancelled {
+                reservation, refund, ..
+            } => self.apply_ticket_cancelled(reservation, refund),
         }
+    }
+
+    fn apply_ticket_cancelled(&mut self, reservation: ReservationId, refund: i64) {
+        let record = self
+            .reservations
+            .get_mut(&reservation)
+            .expect("a cancelled ticket's seat was sold");
+        assert_eq!(
+            record.view.status,
+            ReservationStatus::Confirmed,
+            "only a sold seat's ticket is cancelled"
+        );
+        record.view.status = ReservationStatus::Cancelled;
+        let seat = &mut self.seats[record.view.seat_number as usize - 1];
+        assert_eq!(
+            seat.occupant,
+            Occupant::Sold(reservation),
+            "the seat is sold to this reservation"
+        );
+        seat.occupant = Occupant::Free;
+        self.sold -= 1;
+        self.revenue -= refund;
     }
 
     fn apply_held(

@@ -19,6 +19,8 @@ pub struct WalletLimits {
 pub enum TransactionType {
     Charge,
     Payment,
+    /// A cancelled ticket's refund: its amount is what came back (the price less the fee).
+    Refund,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,6 +80,15 @@ pub enum WalletEvent {
         payment: Payment,
         /// The queue token that paid, which the payment ends.
         paid_with: Token,
+    },
+    /// A ticket was cancelled: `refund` won of its payment come back to its buyer, the fee stays
+    /// revenue. The commit point of a cancellation: on replay it also frees the seat.
+    Refunded {
+        transaction: TransactionId,
+        user: UserId,
+        payment: PaymentId,
+        refund: i64,
+        at: DateTime<Utc>,
     },
 }
 
@@ -241,6 +252,48 @@ impl Wallet {
         Ok(paid)
     }
 
+    /// Gives `refund` won of the user's payment back: its ticket is cancelled. None if it was
+    /// already (a retried cancellation changes nothing).
+    pub fn refund(
+        &mut self,
+        user: UserId,
+        payment: PaymentId,
+        refund: i64,
+        transaction: TransactionId,
+        now: DateTime<Utc>,
+    ) -> Option<WalletEvent> {
+        let paid = (self.payments(user).into_iter())
+            .find(|paid| paid.payment_id == payment)
+            .expect("only a payment made is refunded");
+        assert!((0..=paid.amount).contains(&refund), "a refund is at most the price");
+        if self.refunded(user, payment).is_some() {
+            return None;
+        }
+        let refunded = WalletEvent::Refunded {
+            transaction,
+            user,
+            payment,
+            refund,
+            at: now,
+        };
+        self.apply(&refunded);
+        Some(refunded)
+    }
+
+    /// What the user's payment refunded, if its ticket was cancelled.
+    pub fn refunded(&self, user: UserId, payment: PaymentId) -> Option<i64> {
+        let account = self.accounts.get(&user)?;
+        (account.transactions.iter().rev())
+            .find(|record| record.kind == TransactionType::Refund && record.payment_id == Some(payment))
+            .map(|record| record.amount)
+    }
+
+    /// Every cancelled ticket's payment and its refund, in no particular order.
+    pub fn refunds(&self) -> impl Iterator<Item = (&Payment, i64)> + '_ {
+        self.all_payments()
+            .filter_map(|payment| Some((payment, self.refunded(payment.user_id, payment.payment_id)?)))
+    }
+
     /// The user's transactions, newest first, at most `limit`.
     pub fn transactions(&self, user: UserId, limit: usize) -> Vec<Transaction> {
         self.accounts.get(&user).map_or_else(Vec::new, |account| {
@@ -317,6 +370,27 @@ impl Wallet {
                 account.payments.push((payment.clone(), Some(*paid_with)));
                 self.totals.balances -= payment.amount;
                 self.totals.revenue += payment.amount;
+            }
+            WalletEvent::Refunded {
+                transaction,
+                user,
+                payment,
+                refund,
+                at,
+            } => {
+                let account = self.accounts.get_mut(user).expect("a refund's buyer has a wallet");
+                account.balance += refund;
+                let record = Transaction {
+                    transaction_id: *transaction,
+                    kind: TransactionType::Refund,
+                    amount: *refund,
+                    balance_after: account.balance,
+                    at: *at,
+                    payment_id: Some(*payment),
+                };
+                account.transactions.push(record);
+                self.totals.balances += refund;
+                self.totals.revenue -= refund;
             }
         }
         debug_assert_eq!(self.totals.charged, self.totals.balances + self.totals.revenue);

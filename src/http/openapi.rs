@@ -32,7 +32,7 @@ use utoipa::{Modify, OpenApi};
         concerts::list, concerts::available_dates, concerts::seat_map,
         reservations::hold, reservations::read, reservations::cancel,
         wallet::balance, wallet::charge, wallet::transactions,
-        payments::pay, payments::list, tickets::read,
+        payments::pay, payments::list, tickets::read, tickets::cancel,
         admin::create_concert, admin::concert_figures, admin::queue, admin::set_active_max, admin::stats,
         metrics::healthz, metrics::prometheus, document,
     ),

@@ -189,7 +189,8 @@ pub async fn read_draw(state: web::Data<AppState>, path: web::Path<ConcertPath>)
 
 /// The keys admissions are signed with, for any other service to verify them.
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "sales",
-    responses((status = 200, description = "A JSON Web Key Set (RFC 7517) of Ed25519 keys (`kty` OKP, `alg` EdDSA)", body = Object)))]
+    responses((status = 200, description = "A JSON Web Key Set (RFC 7517) of Ed25519 keys (`kty` OKP, `alg` EdDSA)",
+        body = Object, content_type = "application/jwk-set+json")))]
 pub async fn jwks() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/jwk-set+json")

@@ -63,6 +63,8 @@ impl From<&wallet::Transaction> for Transaction {
 pub enum TransactionType {
     Charge,
     Payment,
+    /// A cancelled ticket's refund: the amount is what came back.
+    Refund,
 }
 
 impl From<wallet::TransactionType> for TransactionType {
@@ -70,6 +72,7 @@ impl From<wallet::TransactionType> for TransactionType {
         match kind {
             wallet::TransactionType::Charge => Self::Charge,
             wallet::TransactionType::Payment => Self::Payment,
+            wallet::TransactionType::Refund => Self::Refund,
         }
     }
 }

@@ -262,6 +262,8 @@ pub struct CutShort {
     pub tokens: Vec<(Token, UserId)>,
     /// Likewise for the tokens of each sale's room.
     pub sale_tokens: HashMap<ConcertId, Vec<(Token, UserId)>>,
+    /// Tickets the wallet refunded whose seats are still sold: (date, reservation, refund).
+    pub refunded_seats: Vec<(DateKey, crate::domain::ReservationId, i64)>,
 }
 
 impl CutShort {
@@ -271,7 +273,15 @@ impl CutShort {
             seats: HashMap::new(),
             tokens: Vec::new(),
             sale_tokens: HashMap::new(),
+            refunded_seats: Vec::new(),
         };
+        for (payment, refund) in state.wallet.state.refunds() {
+            let key = (payment.concert_id, payment.date);
+            let map = &state.dates.get(&key).expect("a payment's date exists").state;
+            if map.recorded_status(payment.reservation_id) == Some(ReservationStatus::Confirmed) {
+                cut_short.refunded_seats.push((key, payment.reservation_id, refund));
+            }
+        }
         let sale_of_number: HashMap<u32, ConcertId> = (state.sales.state.iter())
             .map(|sale| (sale.number, sale.concert_id))
             .collect();

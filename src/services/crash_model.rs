@@ -138,3 +138,64 @@ fn a_payment_cut_short_after_the_wallets_record_is_finished_when_the_engine_star
         }
     });
 }
+
+#[test]
+fn a_cancellation_cut_short_after_the_wallets_refund_frees_the_seat_when_the_engine_starts() {
+    use Command::*;
+    let day = [
+        Charge { fan: 0, amount: 2_000 },
+        Hold {
+            fan: 0,
+            date: 0,
+            seat: 2,
+        },
+        Pay { hold: 0 },
+    ];
+    run_in_system(async {
+        let dir = tempfile::tempdir().unwrap();
+        let mut engine = Engine::begin(config(dir.path()), start_time()).await;
+        let mut told = Told::default();
+        for command in &day {
+            engine.run(command, &mut told).await;
+        }
+        let (_, reservation, key) = told.holds[0];
+        let user = engine.users[0];
+        let payment = engine.services.wallet.payments(user).await.unwrap()[0].clone();
+        // The cancellation's commit point, and a crash before the seat heard of it.
+        let balance = engine
+            .services
+            .wallet
+            .refund(user, payment.payment_id, 700)
+            .await
+            .unwrap();
+        told.balances.insert(user, balance);
+        let crashed = engine.crash().await;
+        let (recovered, _) = recover(dir.path()).unwrap();
+        let cut_short = CutShort::of(&recovered, crashed.clock.now());
+        assert_eq!(
+            cut_short.refunded_seats,
+            [(key, reservation, 700)],
+            "the seat is to be freed"
+        );
+
+        let engine = Engine::restart(dir.path(), &crashed);
+        let handle = engine.services.catalog.date(key.0, key.1).unwrap();
+        let mut status = ReservationStatus::Confirmed;
+        for _ in 0..100 {
+            status = handle.reservation(reservation, user).await.unwrap().status;
+            if status == ReservationStatus::Cancelled {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(status, ReservationStatus::Cancelled, "the start freed the seat");
+        let totals = engine.services.wallet.totals().await.unwrap();
+        let counts = handle.counts().await.unwrap();
+        assert_eq!(
+            (counts.sold, counts.revenue, totals.revenue),
+            (0, 300, 300),
+            "the fee stays"
+        );
+        engine.crash().await;
+    });
+}

@@ -315,6 +315,17 @@ impl DateHandle {
         }
     }
 
+    /// Frees the seat of a ticket the wallet refunded.
+    pub async fn cancel_ticket(&self, reservation: ReservationId, refund: i64) -> Result<()> {
+        match self {
+            Self::Local(date) => date.cancel_ticket(reservation, refund).await,
+            Self::Remote(date) => {
+                date.ready().await?;
+                date.remote.cancel_ticket(reservation, refund).await
+            }
+        }
+    }
+
     /// The date's map for a snapshot, when its actor runs here.
     pub async fn image(&self) -> Result<Option<Part<SeatMap>>> {
         match self {

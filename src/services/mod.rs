@@ -16,6 +16,7 @@ pub mod keyed_locks;
 mod on_any_log;
 pub mod payments;
 pub mod proof_of_work;
+pub mod refunds;
 pub mod sales;
 pub mod snapshots;
 pub mod users;
@@ -202,7 +203,7 @@ impl Services {
             requests_max,
             log: log.clone(),
         };
-        Arc::new(Self {
+        let services = Arc::new(Self {
             catalog: Catalog::restore(
                 state.concerts,
                 state.dates,
@@ -225,7 +226,15 @@ impl Services {
             log,
             data_dir,
             snapshotting: tokio::sync::Mutex::new(()),
-        })
+        });
+        if !cut_short.refunded_seats.is_empty() {
+            tracing::info!(
+                seats = cut_short.refunded_seats.len(),
+                "freeing the seats of tickets refunded before a crash"
+            );
+            actix::spawn(refunds::finish_cut_short(services.clone(), cut_short.refunded_seats));
+        }
+        services
     }
 }
 

@@ -403,3 +403,128 @@ async fn an_active_status_carries_an_admission_any_service_can_verify() {
         (Some(fan.user_id.as_str()), Some(concert.as_str()))
     );
 }
+
+/// A fan of the sale's concert who bought seat `seat` of 2026-12-31 at 1,000 won; the ticket's
+/// code. The sale is open (the clock is past 11:00).
+async fn bought(app: &TestApp, concert: &str, name: &str, seat: i64) -> (Fan, String) {
+    let fan = app.sale_fan(concert, name).await;
+    assert_eq!(fan.queue["status"], "ACTIVE");
+    let held = app.held(&fan, concert, "2026-12-31", seat).await;
+    assert_eq!(app.charge(&fan, 5_000).await.status(), StatusCode::OK);
+    let paid = app.pay(&fan, held["reservationId"].as_str().unwrap()).await;
+    assert_eq!(paid.status(), StatusCode::CREATED);
+    let code = body(paid).await["ticketCode"].as_str().unwrap().to_string();
+    (fan, code)
+}
+
+async fn cancel_ticket(app: &TestApp, code: &str) -> reqwest::Response {
+    app.request(Method::DELETE, &format!("/api/v1/tickets/{code}"))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_cancelled_ticket_refunds_by_the_days_left_and_puts_the_seat_back_on_sale() {
+    let app = spawn_app_with_clock(|_| {});
+    let concert = concert_with_sale(&app, 10, None).await;
+    app.advance(Duration::minutes(60));
+    // Seven days before the date: free. Six days before: 20 %.
+    let (early, early_code) = bought(&app, &concert, "Early", 1).await;
+    let refunded = cancel_ticket(&app, &early_code).await;
+    assert_eq!(refunded.status(), StatusCode::OK);
+    assert_eq!(
+        body(refunded).await,
+        json!({"refund": 1_000, "fee": 0, "balance": 5_000})
+    );
+    app.advance(Duration::days(1));
+    let (late, late_code) = bought(&app, &concert, "Late", 2).await;
+    let refunded = body(cancel_ticket(&app, &late_code).await).await;
+    assert_eq!(refunded, json!({"refund": 800, "fee": 200, "balance": 4_800}));
+
+    let ticket = body(app.get(&format!("/api/v1/tickets/{late_code}")).await).await;
+    assert_eq!(ticket["status"], "CANCELLED");
+    // The payment ended the fan's token: a new one reads the wallet.
+    let late = app.token_for(&late.user_id).await;
+    let history = body(app.get_as(&late, "/api/v1/wallet/transactions").await).await;
+    assert_eq!(
+        (history[0]["type"].as_str(), history[0]["amount"].as_i64()),
+        (Some("REFUND"), Some(800))
+    );
+    let watcher = app.sale_fan(&concert, "Watcher").await;
+    for seat in [1, 2] {
+        assert_eq!(
+            app.seat_status(&watcher, &concert, "2026-12-31", seat).await,
+            "AVAILABLE"
+        );
+    }
+    let stats = app.stats().await;
+    assert_eq!(
+        (stats["seatsSold"].as_i64(), stats["revenueTotal"].as_i64()),
+        (Some(0), Some(200))
+    );
+    assert_eq!(
+        stats["chargedTotal"].as_i64().unwrap(),
+        stats["balancesTotal"].as_i64().unwrap() + stats["revenueTotal"].as_i64().unwrap()
+    );
+    // A repeat refunds nothing twice; the seat sold again is not taken back.
+    app.held(&watcher, &concert, "2026-12-31", 1).await;
+    let again = body(cancel_ticket(&app, &early_code).await).await;
+    assert_eq!(again, json!({"refund": 1_000, "fee": 0, "balance": 5_000}));
+    assert_eq!(app.balance(&app.token_for(&early.user_id).await).await, 5_000);
+    assert_eq!(app.seat_status(&watcher, &concert, "2026-12-31", 1).await, "HELD");
+}
+
+#[tokio::test]
+async fn past_the_last_step_or_without_a_sale_a_ticket_is_not_refunded() {
+    let app = spawn_app_with_clock(|_| {});
+    let concert = concert_with_sale(&app, 10, None).await;
+    app.advance(Duration::minutes(60));
+    let (_, code) = bought(&app, &concert, "Kim", 1).await;
+    app.advance(Duration::days(7));
+    assert_problem(cancel_ticket(&app, &code).await, 409, "REFUND_CLOSED").await;
+    assert_eq!(
+        body(app.get(&format!("/api/v1/tickets/{code}")).await).await["status"],
+        "VALID"
+    );
+
+    let plain = app.create_concert("No sale", &[("2027-03-01", 10, 500)]).await;
+    let fan = app.fan("Lee").await;
+    let held = app.held(&fan, &plain, "2027-03-01", 1).await;
+    app.charge(&fan, 500).await;
+    let paid = body(app.pay(&fan, held["reservationId"].as_str().unwrap()).await).await;
+    let code = paid["ticketCode"].as_str().unwrap();
+    assert_problem(cancel_ticket(&app, code).await, 409, "REFUND_CLOSED").await;
+    assert_eq!(app.stats().await["seatsSold"], 2);
+    assert_problem(
+        cancel_ticket(&app, "AAAAAAAAAAAAAAAAAAAAAA").await,
+        404,
+        "TICKET_NOT_FOUND",
+    )
+    .await;
+    assert_problem(cancel_ticket(&app, "not-a-code").await, 400, "INVALID_REQUEST").await;
+}
+
+#[tokio::test]
+async fn a_ticket_cancelled_by_many_at_once_is_refunded_once() {
+    let app = spawn_app_with_clock(|_| {});
+    let concert = concert_with_sale(&app, 10, None).await;
+    app.advance(Duration::minutes(60));
+    let (fan, code) = bought(&app, &concert, "Kim", 1).await;
+    let cancels = (0..16).map(|_| cancel_ticket(&app, &code));
+    let answers = futures_util::future::join_all(cancels).await;
+    for answer in answers {
+        assert_eq!(answer.status(), StatusCode::OK);
+        assert_eq!(body(answer).await, json!({"refund": 1_000, "fee": 0, "balance": 5_000}));
+    }
+    let fan = app.token_for(&fan.user_id).await;
+    assert_eq!(app.balance(&fan).await, 5_000);
+    let history = body(app.get_as(&fan, "/api/v1/wallet/transactions").await).await;
+    let refunds = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|entry| entry["type"] == "REFUND")
+        .count();
+    assert_eq!(refunds, 1);
+}

@@ -27,6 +27,7 @@ async fn a_ticket_is_read_by_its_code_with_no_token_long_after_the_payment() {
         body(ticket).await,
         json!({
             "ticketCode": code,
+            "status": "VALID",
             "concertId": concert,
             "title": "Tickets That Stay",
             "date": DATE,

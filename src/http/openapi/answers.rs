@@ -201,6 +201,8 @@ answer_sets! {
     ReservationNotFound = [RESERVATION_NOT_FOUND];
     /// `GET /tickets/{ticketCode}`.
     TicketNotFound = [answer(404, "TICKET_NOT_FOUND: no ticket has this code")];
+    /// `DELETE /tickets/{ticketCode}`.
+    RefundErrors = [answer(409, "REFUND_CLOSED: past the last step of the sale's refund policy, or the concert has no sale")];
     /// `DELETE /reservations/{reservationId}`.
     CancelErrors = [
         RESERVATION_NOT_FOUND,

@@ -472,6 +472,15 @@ impl From<SeatEvent> for disk::SeatEvent {
                 reservation: reservation.as_uuid(),
                 at,
             },
+            SeatEvent::TicketCancelled {
+                reservation,
+                refund,
+                at,
+            } => Self::TicketCancelled {
+                reservation: reservation.as_uuid(),
+                refund,
+                at,
+            },
         }
     }
 }
@@ -517,6 +526,15 @@ impl From<disk::SeatEvent> for SeatEvent {
                 reservation: ReservationId::from_uuid(reservation),
                 at,
             },
+            disk::SeatEvent::TicketCancelled {
+                reservation,
+                refund,
+                at,
+            } => Self::TicketCancelled {
+                reservation: ReservationId::from_uuid(reservation),
+                refund,
+                at,
+            },
         }
     }
 }
@@ -544,6 +562,19 @@ impl From<WalletEvent> for disk::WalletEvent {
                 payment: payment.into(),
                 paid_with: paid_with.into(),
             },
+            WalletEvent::Refunded {
+                transaction,
+                user,
+                payment,
+                refund,
+                at,
+            } => Self::Refunded {
+                transaction: transaction.as_uuid(),
+                user: user.as_uuid(),
+                payment: payment.as_uuid(),
+                refund,
+                at,
+            },
         }
     }
 }
@@ -570,6 +601,19 @@ impl From<disk::WalletEvent> for WalletEvent {
                 transaction: TransactionId::from_uuid(transaction),
                 payment: payment.into(),
                 paid_with: paid_with.into(),
+            },
+            disk::WalletEvent::Refunded {
+                transaction,
+                user,
+                payment,
+                refund,
+                at,
+            } => Self::Refunded {
+                transaction: TransactionId::from_uuid(transaction),
+                user: UserId::from_uuid(user),
+                payment: PaymentId::from_uuid(payment),
+                refund,
+                at,
             },
         }
     }
@@ -1353,6 +1397,7 @@ impl From<Transaction> for disk_snapshot::Transaction {
         let kind = match kind {
             TransactionType::Charge => disk_snapshot::TransactionType::Charge,
             TransactionType::Payment => disk_snapshot::TransactionType::Payment,
+            TransactionType::Refund => disk_snapshot::TransactionType::Refund,
         };
         Self {
             transaction_id: transaction_id.as_uuid(),
@@ -1379,6 +1424,7 @@ impl From<disk_snapshot::Transaction> for Transaction {
         let kind = match kind {
             disk_snapshot::TransactionType::Charge => TransactionType::Charge,
             disk_snapshot::TransactionType::Payment => TransactionType::Payment,
+            disk_snapshot::TransactionType::Refund => TransactionType::Refund,
         };
         Self {
             transaction_id: TransactionId::from_uuid(transaction_id),

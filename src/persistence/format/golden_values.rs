@@ -219,11 +219,13 @@ fn queue(event: QueueEvent) -> Change {
 
 /// One journal record of every kind, by the name of its golden file.
 /// Records of kinds version 3 did not have.
-pub const SINCE_VERSION_4: [&str; 4] = [
+pub const SINCE_VERSION_4: [&str; 6] = [
     "sale-created",
     "sale-changed",
     "sale-prequeue-drawn",
     "sale-token-issued",
+    "seat-ticket-cancelled",
+    "wallet-refunded",
 ];
 
 /// What version 3 kept of the golden state, written as version 4 would: no sales.
@@ -414,6 +416,24 @@ pub fn records() -> Vec<(&'static str, Entry)> {
                 token: self::token(SEQ_BAND, 90),
                 user: fan(1),
                 at: t(3_600),
+            }),
+        ),
+        (
+            "seat-ticket-cancelled",
+            seat(SeatEvent::TicketCancelled {
+                reservation: reservation(1),
+                refund: 800,
+                at: t(8),
+            }),
+        ),
+        (
+            "wallet-refunded",
+            Change::Wallet(WalletEvent::Refunded {
+                transaction: transaction(4),
+                user: fan(1),
+                payment: payment(1),
+                refund: 800,
+                at: t(8),
             }),
         ),
     ];

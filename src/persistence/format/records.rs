@@ -172,6 +172,12 @@ pub enum SeatEvent {
     PaymentBegun { reservation: Uuid, at: DateTime<Utc> },
     /// Written as 5.
     PaymentAborted { reservation: Uuid, at: DateTime<Utc> },
+    /// Written as 6 (version 4 on).
+    TicketCancelled {
+        reservation: Uuid,
+        refund: i64,
+        at: DateTime<Utc>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -188,6 +194,14 @@ pub enum WalletEvent {
         transaction: Uuid,
         payment: Payment,
         paid_with: Token,
+    },
+    /// Written as 2 (version 4 on).
+    Refunded {
+        transaction: Uuid,
+        user: Uuid,
+        payment: Uuid,
+        refund: i64,
+        at: DateTime<Utc>,
     },
 }
 

@@ -243,6 +243,8 @@ pub enum TransactionType {
     Charge,
     /// Written as 1.
     Payment,
+    /// Written as 2 (version 4 on).
+    Refund,
 }
 
 /// The remembered answers to keyed requests.

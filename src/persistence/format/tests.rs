@@ -221,6 +221,20 @@ fn every_variant_of_the_journal_keeps_its_number() {
         assert_eq!(written_as(event), *number, "{event:?}");
     }
     assert_eq!(written_as(&Change::SaleCreated(sale)), 7);
+    let cancelled = SeatEvent::TicketCancelled {
+        reservation: id,
+        refund: 1,
+        at: at(),
+    };
+    assert_eq!(written_as(&cancelled), 6);
+    let refunded = WalletEvent::Refunded {
+        transaction: id,
+        user: id,
+        payment: id,
+        refund: 1,
+        at: at(),
+    };
+    assert_eq!(written_as(&refunded), 2);
     assert_eq!(written_as(&Change::Sale(id, sale_events[1].1.clone())), 8);
 }
 
@@ -251,8 +265,9 @@ fn every_variant_of_the_snapshot_keeps_its_number() {
     let kinds = (
         written_as(&TransactionType::Charge),
         written_as(&TransactionType::Payment),
+        written_as(&TransactionType::Refund),
     );
-    assert_eq!(kinds, (0, 1));
+    assert_eq!(kinds, (0, 1, 2));
 }
 
 /// Every error code by its name and the number it is written as, for good.
