@@ -390,6 +390,9 @@ impl Node {
                 Err(ClaimError::Unreachable(reason)) => return Err(unavailable(reason)),
             }
             state.room.state.renew_idle_deadlines(self.clock.now());
+            for room in state.sale_rooms.values_mut() {
+                room.state.renew_idle_deadlines(self.clock.now());
+            }
             let spread = SpreadOver {
                 client: self.client.clone(),
                 within: DATE_CALL_WITHIN,

@@ -1111,3 +1111,133 @@ async fn dates_spread_over_the_nodes_as_placement_says_and_move_with_their_holds
         assert_eq!(text(&read["status"]), "HELD", "{read}");
     }
 }
+
+/// A request that must be answered `status` by some node of the cluster: asked of each running
+/// node in turn, again while a failover leaves none serving (503), for as long as one may take.
+async fn answered_by_a_survivor(
+    cluster: &Cluster,
+    status: u16,
+    method: Method,
+    path: &str,
+    body: Option<&Value>,
+) -> Value {
+    let started = Instant::now();
+    loop {
+        for (_, api) in cluster.running() {
+            let Ok((got, value)) = api.send(method.clone(), path, None, body).await else {
+                continue;
+            };
+            if got.as_u16() == status {
+                return value;
+            }
+            assert_eq!(got.as_u16(), 503, "{method} {path}: {value}");
+        }
+        assert!(
+            started.elapsed() < SERVED_AGAIN_WITHIN,
+            "{method} {path} is served again"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Every fan's status by token, through any node: what a failover must give back exactly.
+async fn sale_statuses(cluster: &Cluster, tokens: &[String]) -> Vec<Value> {
+    let mut statuses = Vec::new();
+    for token in tokens {
+        let started = Instant::now();
+        let status = loop {
+            let (_, api) = cluster.running().next().expect("a node runs");
+            let answer = api
+                .with_token(Method::GET, "/api/v1/queue/tokens/me", token)
+                .send()
+                .await
+                .unwrap();
+            if answer.status() == StatusCode::OK {
+                break answer.json::<Value>().await.unwrap();
+            }
+            assert!(started.elapsed() < SERVED_AGAIN_WITHIN, "the status is served again");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let mut status = status;
+        // An estimate from the pace of admissions, which a new engine measures afresh.
+        status["estimatedWaitSeconds"] = Value::Null;
+        statuses.push(status);
+    }
+    statuses
+}
+
+#[actix_rt::test]
+async fn a_sales_pre_queue_and_draw_outlive_the_nodes_that_served_them() {
+    let mut cluster = Cluster::start("3s");
+    let leader = cluster.leader(0).await;
+    let (concert, _) = create_concert(cluster.api(0), 10).await;
+    // The pre-queue is open now; the sale opens in twenty seconds, on the nodes' clocks.
+    let opens_at = chrono::Utc::now() + chrono::Duration::seconds(20);
+    let settings = json!({
+        "prequeueOpensAt": chrono::Utc::now().to_rfc3339(),
+        "opensAt": opens_at.to_rfc3339(),
+        "activeMax": 3,
+    });
+    let sale_path = format!("/api/v1/admin/concerts/{concert}/sale");
+    let sale = expect_json(
+        cluster
+            .api(0)
+            .admin(Method::PUT, &sale_path)
+            .json(&settings)
+            .send()
+            .await
+            .unwrap(),
+        200,
+        "a sale",
+    )
+    .await;
+    let commitment = text(&sale["drawCommitment"]);
+    let mut tokens = Vec::new();
+    for n in 0..12 {
+        let api = cluster.api(n % 3);
+        let user = api
+            .post("/api/v1/users", None, json!({"name": format!("fan {n}")}))
+            .await;
+        let queue = api
+            .post(
+                &format!("/api/v1/concerts/{concert}/queue/tokens"),
+                None,
+                json!({"userId": user["userId"]}),
+            )
+            .await;
+        assert_eq!(queue["status"], "PREQUEUED", "{queue}");
+        tokens.push(text(&queue["token"]));
+    }
+    let before = sale_statuses(&cluster, &tokens).await;
+
+    // The leader dies in the pre-queue: every fan is still pre-queued, under the same commitment.
+    cluster.nodes[leader].take().expect("the leader runs").process.crash();
+    let read_path = format!("/api/v1/concerts/{concert}/sale");
+    let sale = answered_by_a_survivor(&cluster, 200, Method::GET, &read_path, None).await;
+    assert_eq!(
+        (text(&sale["drawCommitment"]), int(&sale["prequeued"])),
+        (commitment, 12)
+    );
+    assert_eq!(sale_statuses(&cluster, &tokens).await, before);
+
+    // The draw on time, then the new leader dies right after it: the same order, the same seed.
+    let until_open = (opens_at - chrono::Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(until_open + Duration::from_millis(500)).await;
+    let draw_path = format!("{read_path}/draw");
+    let draw = answered_by_a_survivor(&cluster, 200, Method::GET, &draw_path, None).await;
+    let after_draw = sale_statuses(&cluster, &tokens).await;
+    let active = after_draw.iter().filter(|status| status["status"] == "ACTIVE").count();
+    assert_eq!(active, 3, "{after_draw:?}");
+    let survivor = cluster.running().next().expect("a node runs").0;
+    let second = cluster.leader(survivor).await;
+    cluster.nodes[second]
+        .take()
+        .expect("the second leader runs")
+        .process
+        .crash();
+    assert_eq!(
+        answered_by_a_survivor(&cluster, 200, Method::GET, &draw_path, None).await,
+        draw
+    );
+    assert_eq!(sale_statuses(&cluster, &tokens).await, after_draw);
+}
