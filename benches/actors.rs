@@ -241,6 +241,7 @@ fn seat_map(c: &mut Criterion) {
         hold_max: 4,
         ledger: Arc::default(),
         reservations: Arc::default(),
+        waitlists: Arc::default(),
         requests_max: REQUESTS_MAX,
         log: rig.log.clone(),
     };

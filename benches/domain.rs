@@ -384,7 +384,7 @@ impl Paying {
             user_id: self.next_user(),
             ..self.payment.clone()
         };
-        let paid = self.wallet.pay(payment, TransactionId::random(), self.paid_with);
+        let paid = self.wallet.pay(payment, TransactionId::random(), Some(self.paid_with));
         black_box(paid.expect("paid"));
     }
 }

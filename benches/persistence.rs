@@ -144,7 +144,8 @@ fn a_thousand_entries() -> Vec<Entry> {
         let seat = round % i64::from(SEATS_PER_DATE) + 1;
         let held = map.hold(fan, seat, reservation, now, Duration::minutes(5), |_| true);
         let cancelled = map.cancel(reservation, fan, now).expect("cancelled");
-        changes.extend([held.expect("held"), cancelled].map(|event| Change::Seat((concert_id, date), event)));
+        let seat_events = [held.expect("held")].into_iter().chain(cancelled);
+        changes.extend(seat_events.map(|event| Change::Seat((concert_id, date), event)));
         changes.extend(room.leave(&token, now).expect("left").into_iter().map(Change::Queue));
         round += 1;
     }
@@ -257,7 +258,8 @@ fn busy_day_journal() -> Vec<u8> {
             .hold(fan, seat, reservation, now, Duration::minutes(5), |_| true)
             .expect("held");
         let cancelled = map.cancel(reservation, fan, now).expect("cancelled");
-        events.extend([held, cancelled].map(|event| Change::Seat((concert_id, date), event)));
+        let seat_events = [held].into_iter().chain(cancelled);
+        events.extend(seat_events.map(|event| Change::Seat((concert_id, date), event)));
         events.extend(room.leave(&token, now).expect("left").into_iter().map(Change::Queue));
         written += events.len();
         for change in events {

@@ -7,9 +7,11 @@ use super::keyed::Keyed;
 use super::{Alarm, DeadlineActor, Mailbox};
 use crate::clock::SharedClock;
 use crate::domain::concert::DateKey;
+use crate::domain::seat_map::EntryView;
 use crate::domain::seat_map::{
     RecordedPayment, Reservation, ReservationStatus, SeatCounts, SeatEvent, SeatMap, SeatStatus, SeatView,
 };
+use crate::domain::waitlist::EntryCode;
 use crate::domain::{PaymentId, ReservationId, UserId};
 use crate::error::{Error, ErrorCode, Result};
 use crate::persistence::log::{Partition, PartitionWriter, SharedLog};
@@ -79,6 +81,8 @@ pub struct DateContext {
     pub hold_max: u32,
     pub ledger: Arc<HoldLedger>,
     pub reservations: Arc<DashMap<ReservationId, DateKey>>,
+    /// Which date each waiting-list entry is on, by its code.
+    pub waitlists: Arc<DashMap<EntryCode, DateKey>>,
     /// Requests one date actor takes in flight before answering UNAVAILABLE.
     pub requests_max: usize,
     pub log: SharedLog,
@@ -247,6 +251,17 @@ impl DeadlineActor for ConcertDateActor {
                 }
                 // A sold seat counts against nobody's holds.
                 SeatEvent::TicketCancelled { .. } => {}
+                SeatEvent::Waitlisted { code, .. } => {
+                    self.context
+                        .waitlists
+                        .insert(code, (self.map.concert(), self.map.date()));
+                }
+                // An offer is not the fan's choice: it counts against no limit of theirs.
+                SeatEvent::OfferMade { reservation, .. } => {
+                    self.context
+                        .reservations
+                        .insert(reservation, (self.map.concert(), self.map.date()));
+                }
             }
         }
         // Any change, events or not (a payment begun or aborted), outdates what readers see.
@@ -336,7 +351,7 @@ impl Handler<CancelHold> for ConcertDateActor {
 
     fn handle(&mut self, message: CancelHold, ctx: &mut Context<Self>) -> Self::Result {
         self.run(ctx, |actor, now| {
-            Ok(((), vec![actor.map.cancel(message.reservation, message.user, now)?]))
+            Ok(((), actor.map.cancel(message.reservation, message.user, now)?))
         })
     }
 }
@@ -460,6 +475,42 @@ impl Handler<CancelTicket> for ConcertDateActor {
     }
 }
 
+/// Puts the fan on the sold-out date's waiting list.
+#[derive(Message)]
+#[rtype(result = "Result<(EntryCode, u64)>")]
+pub struct JoinWaitlist {
+    pub user: UserId,
+}
+
+impl Handler<JoinWaitlist> for ConcertDateActor {
+    type Result = ActorResponse<Self, Result<(EntryCode, u64)>>;
+
+    fn handle(&mut self, message: JoinWaitlist, ctx: &mut Context<Self>) -> Self::Result {
+        self.run(ctx, |actor, now| {
+            let code = EntryCode::random();
+            let joined = actor.map.join_waitlist(message.user, code, now)?;
+            let position = (actor.map.waitlist_entry(code, now)).map_or(0, |entry| entry.position);
+            Ok(((code, position), vec![joined]))
+        })
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "Result<Option<EntryView>>")]
+pub struct ReadWaitlistEntry {
+    pub code: EntryCode,
+}
+
+impl Handler<ReadWaitlistEntry> for ConcertDateActor {
+    type Result = ActorResponse<Self, Result<Option<EntryView>>>;
+
+    fn handle(&mut self, message: ReadWaitlistEntry, ctx: &mut Context<Self>) -> Self::Result {
+        self.run(ctx, |actor, now| {
+            Ok((actor.map.waitlist_entry(message.code, now), Vec::new()))
+        })
+    }
+}
+
 /// Brings the published counts (and the seats, if asked) up to date, and returns them.
 #[derive(Message)]
 #[rtype(result = "Result<Published>")]
@@ -546,9 +597,14 @@ impl ConcertDateHandle {
         for reservation in map.reservation_ids() {
             context.reservations.insert(reservation, key);
         }
+        for code in map.waitlist_codes() {
+            context.waitlists.insert(code, key);
+        }
         for (reservation, user, until) in map.live_holds() {
             context.ledger.restore(user, reservation, until);
         }
+        let mut map = map;
+        map.set_offer_ttl(context.hold_ttl);
         let actor = ConcertDateActor {
             unfinished_payments: recorded,
             seen_version: map.version(),
@@ -677,6 +733,14 @@ impl ConcertDateHandle {
         self.mailbox.insist(AbortPayment { reservation }).await?
     }
 
+    pub async fn join_waitlist(&self, user: UserId) -> Result<(EntryCode, u64)> {
+        self.mailbox.ask(JoinWaitlist { user }).await?
+    }
+
+    pub async fn waitlist_entry(&self, code: EntryCode) -> Result<Option<EntryView>> {
+        self.mailbox.ask(ReadWaitlistEntry { code }).await?
+    }
+
     /// Frees the seat of a refunded ticket; after the wallet's refund, so never refused for a
     /// full mailbox.
     pub async fn cancel_ticket(&self, reservation: ReservationId, refund: i64) -> Result<()> {
@@ -713,6 +777,7 @@ mod tests {
             hold_max: 4,
             ledger: Arc::default(),
             reservations: Arc::default(),
+            waitlists: Arc::default(),
             requests_max: 64,
             log,
         };

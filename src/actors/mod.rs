@@ -299,6 +299,7 @@ mod tests {
             hold_max: 4,
             ledger: Arc::default(),
             reservations: Arc::default(),
+            waitlists: Arc::default(),
             requests_max: 64,
             log: log.clone(),
         };

@@ -85,7 +85,7 @@ impl Handler<Charge> for WalletActor {
 #[rtype(result = "Result<i64>")]
 pub struct Pay {
     pub payment: Payment,
-    pub paid_with: Token,
+    pub paid_with: Option<Token>,
     pub keyed: Option<Keyed<i64>>,
 }
 
@@ -270,7 +270,7 @@ impl WalletHandle {
     }
 
     /// Pays and returns the balance after; with `keyed`, the answer is journaled with the payment.
-    pub async fn pay(&self, payment: Payment, paid_with: Token, keyed: Option<Keyed<i64>>) -> Result<i64> {
+    pub async fn pay(&self, payment: Payment, paid_with: Option<Token>, keyed: Option<Keyed<i64>>) -> Result<i64> {
         self.mailbox
             .ask(Pay {
                 payment,

@@ -102,6 +102,7 @@ impl DateOwner {
             hold_max: self.hold_max,
             ledger: Arc::new(HoldLedger::default()),
             reservations: Arc::default(),
+            waitlists: Arc::default(),
             requests_max: self.requests_max,
             log: log as SharedLog,
         }

@@ -8,7 +8,9 @@
 //! other during a rolling upgrade.
 
 use crate::actors::concert_date::{ConcertDateHandle, PublishedSeatMap};
+use crate::domain::seat_map::EntryView;
 use crate::domain::seat_map::{Reservation, SeatCounts, SeatView};
+use crate::domain::waitlist::EntryCode;
 use crate::domain::{PaymentId, ReservationId, UserId};
 use crate::error::{Error, ErrorCode, Result};
 use crate::persistence::log::SharedLog;
@@ -60,6 +62,12 @@ pub enum DateCall {
         reservation: ReservationId,
         refund: i64,
     },
+    JoinWaitlist {
+        user: UserId,
+    },
+    WaitlistEntry {
+        code: EntryCode,
+    },
     SeatMap,
     Counts,
 }
@@ -80,6 +88,13 @@ pub enum DateAnswer {
         reservation: Reservation,
     },
     Done,
+    Waitlisted {
+        code: EntryCode,
+        position: u64,
+    },
+    Entry {
+        entry: Option<EntryView>,
+    },
     SeatMap {
         version: u64,
         counts: SeatCounts,
@@ -206,6 +221,10 @@ async fn answer(date: &ConcertDateHandle, call: DateCall) -> DateAnswer {
         DateCall::CancelTicket { reservation, refund } => {
             (date.cancel_ticket(reservation, refund).await).map(|()| DateAnswer::Done)
         }
+        DateCall::JoinWaitlist { user } => {
+            (date.join_waitlist(user).await).map(|(code, position)| DateAnswer::Waitlisted { code, position })
+        }
+        DateCall::WaitlistEntry { code } => (date.waitlist_entry(code).await).map(|entry| DateAnswer::Entry { entry }),
         DateCall::SeatMap => date.seat_map().await.map(|published| DateAnswer::SeatMap {
             version: published.version,
             counts: published.counts,
@@ -283,6 +302,20 @@ impl RemoteDate {
 
     pub async fn cancel_ticket(&self, reservation: ReservationId, refund: i64) -> Result<()> {
         done(self.ask(&DateCall::CancelTicket { reservation, refund }).await?)
+    }
+
+    pub async fn join_waitlist(&self, user: UserId) -> Result<(EntryCode, u64)> {
+        match self.ask(&DateCall::JoinWaitlist { user }).await? {
+            DateAnswer::Waitlisted { code, position } => Ok((code, position)),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    pub async fn waitlist_entry(&self, code: EntryCode) -> Result<Option<EntryView>> {
+        match self.ask(&DateCall::WaitlistEntry { code }).await? {
+            DateAnswer::Entry { entry } => Ok(entry),
+            other => Err(unexpected(other)),
+        }
     }
 
     pub async fn seat_map(&self) -> Result<PublishedSeatMap> {

@@ -19,6 +19,7 @@ pub mod text;
 pub mod user;
 pub mod waiting_line;
 pub mod waiting_room;
+pub mod waitlist;
 pub mod wallet;
 
 pub use ids::{ConcertId, PaymentId, ReservationId, TicketCode, Token, TokenSecret, TransactionId, UserId};

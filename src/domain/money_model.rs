@@ -107,7 +107,7 @@ impl Model {
         };
         let payment = Payment::for_hold(&held, self.now);
         let token = super::Token::new(0, super::TokenSecret::random());
-        match self.wallet.pay(payment.clone(), TransactionId::random(), token) {
+        match self.wallet.pay(payment.clone(), TransactionId::random(), Some(token)) {
             Ok(_) => {
                 self.map.complete_payment(reservation, payment.payment_id, self.now);
                 self.tickets.push(payment);

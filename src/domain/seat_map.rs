@@ -1,6 +1,7 @@
 //! The seat map of one concert date: seats AVAILABLE, HELD by a fan until a deadline, or SOLD;
 //! the reservations made on it; and the payment mark that keeps a hold from lapsing mid-payment.
 
+use super::waitlist::{Entry, EntryCode, EntryState, Waitlist, WAITLIST_MAX};
 use super::{ConcertId, PaymentId, ReservationId, UserId};
 use crate::error::{Error, ErrorCode, Result};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -73,6 +74,32 @@ pub enum SeatEvent {
         refund: i64,
         at: DateTime<Utc>,
     },
+    /// A fan joined the sold-out date's waiting list.
+    Waitlisted {
+        code: EntryCode,
+        user: UserId,
+        at: DateTime<Utc>,
+    },
+    /// A seat came back and was offered to the first waiting fan, as a hold in their name
+    /// until `until`.
+    OfferMade {
+        code: EntryCode,
+        reservation: ReservationId,
+        seat_number: u32,
+        at: DateTime<Utc>,
+        until: DateTime<Utc>,
+    },
+}
+
+/// A waiting-list entry as its fan sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryView {
+    pub user: UserId,
+    /// 1-based among those still waiting; 0 once offered or done.
+    pub position: u64,
+    pub state: EntryState,
+    /// The offer, while it stands (paid or being paid included).
+    pub offer: Option<Reservation>,
 }
 
 /// A payment the wallet recorded for a hold whose seat is not sold yet: a crash came between.
@@ -157,6 +184,8 @@ pub struct SeatMapImage {
     pub sold: u64,
     pub revenue: i64,
     pub version: u64,
+    /// In the order the fans joined.
+    pub waitlist: Vec<Entry>,
 }
 
 #[derive(Debug, Clone)]
@@ -173,7 +202,14 @@ pub struct SeatMap {
     revenue: i64,
     /// Grows with every applied event, so a cached rendering knows when it is stale.
     version: u64,
+    waitlist: Waitlist,
+    /// How long an offer to a waiting fan is held: the server's hold TTL (not kept, since every
+    /// offer's event carries its deadline).
+    offer_ttl: Duration,
 }
+
+/// An offer's hold before the server says otherwise: the brief's five minutes.
+const OFFER_TTL_DEFAULT: Duration = Duration::minutes(5);
 
 impl SeatMap {
     /// Seats are numbered 1..=`seat_count`, all at `price`.
@@ -195,7 +231,14 @@ impl SeatMap {
             sold: 0,
             revenue: 0,
             version: 0,
+            waitlist: Waitlist::default(),
+            offer_ttl: OFFER_TTL_DEFAULT,
         }
+    }
+
+    /// Offers are held this long: the server's hold TTL.
+    pub fn set_offer_ttl(&mut self, ttl: Duration) {
+        self.offer_ttl = ttl;
     }
 
     pub fn concert(&self) -> ConcertId {
@@ -224,6 +267,7 @@ impl SeatMap {
             sold: self.sold,
             revenue: self.revenue,
             version: self.version,
+            waitlist: self.waitlist.entries().to_vec(),
         }
     }
 
@@ -251,6 +295,8 @@ impl SeatMap {
             sold: image.sold,
             revenue: image.revenue,
             version: image.version,
+            waitlist: Waitlist::restore(image.waitlist),
+            offer_ttl: OFFER_TTL_DEFAULT,
         }
     }
 
@@ -290,12 +336,81 @@ impl SeatMap {
     }
 
     /// The fan gives a hold back; the seat is AVAILABLE again at once.
-    pub fn cancel(&mut self, reservation: ReservationId, user: UserId, now: DateTime<Utc>) -> Result<SeatEvent> {
+    pub fn cancel(&mut self, reservation: ReservationId, user: UserId, now: DateTime<Utc>) -> Result<Vec<SeatEvent>> {
         self.assert_nothing_due(now);
         self.unpaid_hold(reservation, user)?;
         let cancelled = SeatEvent::HoldCancelled { reservation, at: now };
         self.apply(&cancelled);
-        Ok(cancelled)
+        let mut events = vec![cancelled];
+        events.extend(self.offer_free_seats(now));
+        Ok(events)
+    }
+
+    /// The fan joins the date's waiting list: only while no seat is AVAILABLE, once.
+    pub fn join_waitlist(&mut self, user: UserId, code: EntryCode, now: DateTime<Utc>) -> Result<SeatEvent> {
+        self.assert_nothing_due(now);
+        if self.counts(now).available() > 0 {
+            return Err(Error::new(
+                ErrorCode::SeatsAvailable,
+                "This date has seats available: hold one instead.",
+            )
+            .with_korean("이 날짜에는 예매 가능한 좌석이 있습니다. 좌석을 선택해 주세요."));
+        }
+        if self.waitlist.is_listed(user) {
+            return Err(Error::new(
+                ErrorCode::AlreadyWaitlisted,
+                "This user is on this date's waiting list already.",
+            )
+            .with_korean("이미 이 날짜의 대기 명단에 등록되어 있습니다."));
+        }
+        if self.waitlist.len() >= WAITLIST_MAX {
+            return Err(Error::new(ErrorCode::QueueFull, "This date's waiting list is full.")
+                .with_korean("이 날짜의 대기 명단이 가득 찼습니다.")
+                .with_retry_after(60));
+        }
+        let joined = SeatEvent::Waitlisted { code, user, at: now };
+        self.apply(&joined);
+        Ok(joined)
+    }
+
+    /// Offers every free seat, in seat order, to the waiting fans in the order they joined.
+    fn offer_free_seats(&mut self, now: DateTime<Utc>) -> Vec<SeatEvent> {
+        let mut events = Vec::new();
+        while let Some(entry) = self.waitlist.next_waiting() {
+            let Some(index) = self.seats.iter().position(|seat| seat.occupant == Occupant::Free) else {
+                break;
+            };
+            let offered = SeatEvent::OfferMade {
+                code: entry.code,
+                reservation: ReservationId::random(),
+                seat_number: index as u32 + 1,
+                at: now,
+                until: now + self.offer_ttl,
+            };
+            self.apply(&offered);
+            events.push(offered);
+        }
+        events
+    }
+
+    /// The waiting-list entry `code` as of `now`.
+    pub fn waitlist_entry(&self, code: EntryCode, now: DateTime<Utc>) -> Option<EntryView> {
+        let (entry, position) = self.waitlist.entry(code)?;
+        let offer = match entry.state {
+            EntryState::Offered(reservation) => Some(self.reservation(reservation, entry.user, now).ok()?),
+            _ => None,
+        };
+        Some(EntryView {
+            user: entry.user,
+            position,
+            state: entry.state,
+            offer,
+        })
+    }
+
+    /// Every entry of the waiting list, for the index of codes.
+    pub fn waitlist_codes(&self) -> impl Iterator<Item = EntryCode> + '_ {
+        self.waitlist.entries().iter().map(|entry| entry.code)
     }
 
     /// Marks a live hold as being paid, so it can neither lapse nor be cancelled until
@@ -400,7 +515,9 @@ impl SeatMap {
                     at: now,
                 };
                 self.apply(&cancelled);
-                vec![cancelled]
+                let mut events = vec![cancelled];
+                events.extend(self.offer_free_seats(now));
+                events
             }
         }
     }
@@ -415,6 +532,9 @@ impl SeatMap {
             let lapsed = SeatEvent::HoldLapsed { reservation, at: until };
             self.apply(&lapsed);
             events.push(lapsed);
+        }
+        if !events.is_empty() {
+            events.extend(self.offer_free_seats(now));
         }
         events
     }
@@ -483,11 +603,16 @@ impl SeatMap {
     }
 
     pub fn counts(&self, now: DateTime<Utc>) -> SeatCounts {
-        let lapsed_unswept = self
-            .hold_deadlines
-            .iter()
-            .take_while(|(until, _)| *until <= now)
-            .count() as u64;
+        // A lapsed hold not yet swept shows AVAILABLE, unless fans wait for it: the sweep offers
+        // it to them first.
+        let lapsed_unswept = match self.waitlist.has_waiting() {
+            true => 0,
+            false => self
+                .hold_deadlines
+                .iter()
+                .take_while(|(until, _)| *until <= now)
+                .count() as u64,
+        };
         SeatCounts {
             total: self.seats.len() as u64,
             held: self.held - lapsed_unswept,
@@ -525,6 +650,18 @@ impl SeatMap {
             SeatEvent::TicketCancelled {
                 reservation, refund, ..
             } => self.apply_ticket_cancelled(reservation, refund),
+            SeatEvent::Waitlisted { code, user, at } => self.waitlist.join(code, user, at),
+            SeatEvent::OfferMade {
+                code,
+                reservation,
+                seat_number,
+                at,
+                until,
+            } => {
+                let user = (self.waitlist.entry(code)).expect("an offer's entry is listed").0.user;
+                self.apply_held(reservation, user, seat_number, at, until);
+                self.waitlist.offer(code, reservation);
+            }
         }
     }
 
@@ -594,10 +731,12 @@ impl SeatMap {
 
     fn free_hold(&mut self, reservation: ReservationId, status: ReservationStatus) {
         self.end_hold(reservation, status, Occupant::Free);
+        self.waitlist.offer_ended(reservation, false);
     }
 
     fn apply_sold(&mut self, reservation: ReservationId) {
         self.end_hold(reservation, ReservationStatus::Confirmed, Occupant::Sold(reservation));
+        self.waitlist.offer_ended(reservation, true);
         self.sold += 1;
         self.revenue += self.reservations[&reservation].view.price;
     }
@@ -625,7 +764,8 @@ impl SeatMap {
             Occupant::Sold(_) => SeatStatus::Sold,
             Occupant::Held(reservation) => {
                 let record = &self.reservations[&reservation];
-                if record.paying || record.view.held_until > now {
+                // A lapsed hold is the next waiting fan's before anyone else sees it free.
+                if record.paying || record.view.held_until > now || self.waitlist.has_waiting() {
                     SeatStatus::Held
                 } else {
                     SeatStatus::Available
@@ -692,3 +832,5 @@ impl SeatMap {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod waitlist_tests;

@@ -78,8 +78,9 @@ pub enum WalletEvent {
     PaymentCompleted {
         transaction: TransactionId,
         payment: Payment,
-        /// The queue token that paid, which the payment ends.
-        paid_with: Token,
+        /// The queue token that paid, which the payment ends; none for a waiting list's offer,
+        /// paid with its entry's code.
+        paid_with: Option<Token>,
     },
     /// A ticket was cancelled: `refund` won of its payment come back to its buyer, the fee stays
     /// revenue. The commit point of a cancellation: on replay it also frees the seat.
@@ -224,7 +225,12 @@ impl Wallet {
     }
 
     /// Debits the payment's amount and records it, if the balance allows.
-    pub fn pay(&mut self, payment: Payment, transaction: TransactionId, paid_with: Token) -> Result<WalletEvent> {
+    pub fn pay(
+        &mut self,
+        payment: Payment,
+        transaction: TransactionId,
+        paid_with: Option<Token>,
+    ) -> Result<WalletEvent> {
         assert!(payment.amount >= 0, "a price is never negative");
         let balance = self.balance(payment.user_id);
         if balance < payment.amount {
@@ -367,7 +373,7 @@ impl Wallet {
                     payment_id: Some(payment.payment_id),
                 };
                 account.transactions.push(record);
-                account.payments.push((payment.clone(), Some(*paid_with)));
+                account.payments.push((payment.clone(), *paid_with));
                 self.totals.balances -= payment.amount;
                 self.totals.revenue += payment.amount;
             }
@@ -463,7 +469,7 @@ mod tests {
         wallet.charge(kim, 1_000, TransactionId::random(), now()).unwrap();
         let token = Token::new(1, TokenSecret::random());
         let refused = wallet
-            .pay(payment(kim, 1_250), TransactionId::random(), token)
+            .pay(payment(kim, 1_250), TransactionId::random(), Some(token))
             .unwrap_err();
         assert_eq!(refused.code, ErrorCode::InsufficientBalance);
         assert!(refused.detail.ends_with("250 won short."), "{}", refused.detail);
@@ -484,7 +490,7 @@ mod tests {
         let lees = payment(lee, 400);
         for paid in [&kims, &lees] {
             let token = Token::new(1, TokenSecret::random());
-            wallet.pay(paid.clone(), TransactionId::random(), token).unwrap();
+            wallet.pay(paid.clone(), TransactionId::random(), Some(token)).unwrap();
         }
         let restored = Wallet::restore(wallet.image());
         for wallet in [&wallet, &restored] {
@@ -529,7 +535,7 @@ mod tests {
             .pay(
                 paid.clone(),
                 TransactionId::random(),
-                Token::new(1, TokenSecret::random()),
+                Some(Token::new(1, TokenSecret::random())),
             )
             .unwrap();
         assert_eq!(wallet.balance(user), 500);
@@ -558,7 +564,7 @@ mod tests {
             .pay(
                 payment(user, 101),
                 TransactionId::random(),
-                Token::new(1, TokenSecret::random()),
+                Some(Token::new(1, TokenSecret::random())),
             )
             .unwrap_err();
         assert_eq!(refused.code, ErrorCode::InsufficientBalance);
@@ -579,7 +585,7 @@ mod tests {
                 let happened = if is_charge {
                     wallet.charge(user, amount, TransactionId::random(), now())
                 } else {
-                    wallet.pay(payment(user, amount.max(0)), TransactionId::random(), Token::new(1, TokenSecret::random()))
+                    wallet.pay(payment(user, amount.max(0)), TransactionId::random(), Some(Token::new(1, TokenSecret::random())))
                 };
                 if let Ok(event) = happened {
                     journal.push(event);

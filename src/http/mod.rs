@@ -21,6 +21,7 @@ pub mod sales;
 pub mod seat_maps;
 pub mod tickets;
 pub mod users;
+pub mod waitlists;
 pub mod wallet;
 pub mod wire;
 
@@ -69,7 +70,8 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .configure(payments::routes)
                 .configure(tickets::routes)
                 .configure(admin::routes)
-                .configure(sales::routes),
+                .configure(sales::routes)
+                .configure(waitlists::routes),
         )
         .service(resource("/.well-known/jwks.json").get(sales::jwks))
         .service(resource("/healthz").get(metrics::healthz))

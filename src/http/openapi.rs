@@ -6,7 +6,9 @@ pub mod fields;
 
 use super::params::ConcertDate;
 use super::problem::Problem;
-use super::{admin, concerts, metrics, payments, queue, reservations, sales, tickets, users, wallet, AppState};
+use super::{
+    admin, concerts, metrics, payments, queue, reservations, sales, tickets, users, waitlists, wallet, AppState,
+};
 use crate::config::Config;
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
@@ -29,6 +31,7 @@ use utoipa::{Modify, OpenApi};
         users::register, users::read,
         queue::challenge, queue::issue, queue::read, queue::leave, queue::events,
         sales::set_sale, sales::read_sale, sales::read_draw, queue::issue_for_sale, sales::jwks,
+        waitlists::join, waitlists::read, waitlists::pay,
         concerts::list, concerts::available_dates, concerts::seat_map,
         reservations::hold, reservations::read, reservations::cancel,
         wallet::balance, wallet::charge, wallet::transactions,

@@ -99,6 +99,7 @@ mod tests {
             hold_max: 4,
             ledger: Arc::default(),
             reservations: Arc::default(),
+            waitlists: Arc::default(),
             requests_max: 64,
             log,
         };

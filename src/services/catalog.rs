@@ -6,6 +6,7 @@ use crate::cluster::date_rpc::RemoteDate;
 use crate::domain::concert::{ConcertRecord, DateKey, NewDate};
 use crate::domain::seat_map::RecordedPayment;
 use crate::domain::seat_map::{SeatCounts, SeatMap};
+use crate::domain::waitlist::EntryCode;
 use crate::domain::{ConcertId, ReservationId, UserId};
 use crate::error::{Error, ErrorCode, Result};
 use crate::persistence::log::{Partition, PartitionWriter};
@@ -236,6 +237,13 @@ impl Catalog {
             .get(&(concert_id, date))
             .map(|entry| entry.value().clone())
             .ok_or_else(|| Error::new(ErrorCode::DateNotFound, format!("The concert has no seats on {date}.")))
+    }
+
+    /// The date whose waiting list has the entry `code`.
+    pub fn date_of_entry(&self, code: EntryCode) -> Result<DateHandle> {
+        let key = self.context.waitlists.get(&code).map(|entry| *entry.value());
+        key.and_then(|key| self.dates.get(&key).map(|entry| entry.value().clone()))
+            .ok_or_else(super::waitlists::entry_not_found)
     }
 
     /// The date actor that holds `reservation`.

@@ -6,7 +6,9 @@ use crate::actors::concert_date::{ConcertDateHandle, DateContext, PublishedSeatM
 use crate::actors::keyed::Keyed;
 use crate::cluster::date_rpc::{CountedHold, RemoteDate};
 use crate::domain::concert::DateKey;
+use crate::domain::seat_map::EntryView;
 use crate::domain::seat_map::{RecordedPayment, Reservation, SeatCounts, SeatMap};
+use crate::domain::waitlist::EntryCode;
 use crate::domain::{PaymentId, ReservationId, UserId};
 use crate::error::{Error, ErrorCode, Result};
 use crate::persistence::log::SharedLog;
@@ -161,6 +163,9 @@ impl DateHandle {
         for reservation in map.reservation_ids() {
             context.reservations.insert(reservation, key);
         }
+        for code in map.waitlist_codes() {
+            context.waitlists.insert(code, key);
+        }
         for (reservation, user, until) in map.live_holds() {
             context.ledger.restore(user, reservation, until);
             holders.insert(reservation, Holder::of(user, until));
@@ -312,6 +317,30 @@ impl DateHandle {
         match self {
             Self::Local(date) => date.abort_payment(reservation).await,
             Self::Remote(date) => date.end_payment(reservation, None).await,
+        }
+    }
+
+    /// Puts the fan on the sold-out date's waiting list: the entry's code and place.
+    pub async fn join_waitlist(&self, user: UserId) -> Result<(EntryCode, u64)> {
+        let (code, position) = match self {
+            Self::Local(date) => date.join_waitlist(user).await?,
+            Self::Remote(date) => {
+                date.ready().await?;
+                let joined = date.remote.join_waitlist(user).await?;
+                date.context.waitlists.insert(joined.0, date.key);
+                joined
+            }
+        };
+        Ok((code, position))
+    }
+
+    pub async fn waitlist_entry(&self, code: EntryCode) -> Result<Option<EntryView>> {
+        match self {
+            Self::Local(date) => date.waitlist_entry(code).await,
+            Self::Remote(date) => {
+                date.ready().await?;
+                date.remote.waitlist_entry(code).await
+            }
         }
     }
 

@@ -20,6 +20,7 @@ pub mod refunds;
 pub mod sales;
 pub mod snapshots;
 pub mod users;
+pub mod waitlists;
 
 use crate::actors::concert_date::DateContext;
 use crate::actors::hold_ledger::HoldLedger;
@@ -200,6 +201,7 @@ impl Services {
             hold_max: config.hold_max,
             ledger: Arc::new(HoldLedger::default()),
             reservations: Arc::default(),
+            waitlists: Arc::default(),
             requests_max,
             log: log.clone(),
         };

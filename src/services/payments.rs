@@ -19,6 +19,7 @@
 
 use crate::actors::queue::Fan;
 use crate::domain::idempotency::Answer;
+use crate::domain::waitlist::EntryCode;
 use crate::domain::wallet::Payment;
 use crate::domain::{PaymentId, ReservationId, Token, UserId};
 use crate::error::{ErrorCode, Result};
@@ -70,7 +71,59 @@ async fn pay_alone(
     // A payment ahead of this one may have ended the token.
     services.room_of(&fan.token)?.authenticate(&fan.token)?;
     let date = services.catalog.date_of_reservation(reservation)?;
-    let held = match date.begin_payment(reservation, fan.user).await {
+    let payer = Payer {
+        user: fan.user,
+        token: Some(fan.token),
+    };
+    pay_hold(services, payer, &date, reservation, keyed).await
+}
+
+/// Who pays a hold: its fan, and the queue token the payment ends, if any (a waiting list's
+/// offer is paid with its entry's code, and ends no token).
+#[derive(Debug, Clone, Copy)]
+pub struct Payer {
+    pub user: UserId,
+    pub token: Option<Token>,
+}
+
+/// Pays the waiting list's offer to the entry `code` from its fan's wallet, all or nothing, as a
+/// payment with a token is made; it ends no token. One payment of the fan at a time.
+pub async fn pay_offer(
+    services: Arc<Services>,
+    code: EntryCode,
+    keyed: Option<(AnswerSlot, ReceiptAnswer)>,
+) -> Result<PaymentReceipt> {
+    let date = services.catalog.date_of_entry(code)?;
+    let entry = date
+        .waitlist_entry(code)
+        .await?
+        .ok_or_else(super::waitlists::entry_not_found)?;
+    let locks = &services.payment_locks;
+    locks
+        .run(&entry.user, async {
+            // Read again under the lock: a payment ahead of this one may have bought it.
+            let entry = date
+                .waitlist_entry(code)
+                .await?
+                .ok_or_else(super::waitlists::entry_not_found)?;
+            let reservation = super::waitlists::offered(&entry)?;
+            let payer = Payer {
+                user: entry.user,
+                token: None,
+            };
+            pay_hold(&services, payer, &date, reservation, keyed).await
+        })
+        .await
+}
+
+async fn pay_hold(
+    services: &Services,
+    payer: Payer,
+    date: &DateHandle,
+    reservation: ReservationId,
+    keyed: Option<(AnswerSlot, ReceiptAnswer)>,
+) -> Result<PaymentReceipt> {
+    let held = match date.begin_payment(reservation, payer.user).await {
         Ok(held) => held,
         // The beginning may have been made with its answer lost (a date served apart whose
         // owner died): it is undone, or the hold would stay marked as being paid for good.
@@ -90,9 +143,9 @@ async fn pay_alone(
         paid_at,
     };
     let keyed = keyed.map(|(slot, answer)| slot.keyed(move |balance: &i64| answer(&receipt(*balance))));
-    match services.wallet.pay(payment, fan.token, keyed).await {
+    match services.wallet.pay(payment, payer.token, keyed).await {
         Ok(balance) => {
-            finish_committed(services, &date, fan, reservation, payment_id).await;
+            finish_committed(services, date, payer, reservation, payment_id).await;
             Ok(receipt(balance))
         }
         // The wallet's record may be stored with its answer lost (the log failed under it):
@@ -116,17 +169,17 @@ async fn pay_alone(
 async fn finish_committed(
     services: &Services,
     date: &DateHandle,
-    fan: Fan,
+    payer: Payer,
     reservation: ReservationId,
     payment: PaymentId,
 ) {
     let over = services.term_over();
     let end_token = async {
+        let Some(token) = payer.token else {
+            return Ok(());
+        };
         // The token's room was found before the payment began; a room is never removed.
-        services
-            .room_of(&fan.token)?
-            .end_after_payment(fan.token, fan.user)
-            .await
+        services.room_of(&token)?.end_after_payment(token, payer.user).await
     };
     let (_, ended) = tokio::join!(insist(&over, || date.complete_payment(reservation, payment)), end_token);
     if let Err(error) = ended {

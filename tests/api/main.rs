@@ -20,4 +20,5 @@ mod reservations;
 mod sales;
 mod tickets;
 mod users;
+mod waitlist;
 mod wallet;

@@ -25,6 +25,7 @@ fn start_date(clock: &SharedClock, seats: u32) -> (ConcertDateHandle, SharedLog)
         hold_max: 4,
         ledger: Arc::default(),
         reservations: Arc::default(),
+        waitlists: Arc::default(),
         requests_max: 64,
         log: log.clone(),
     };

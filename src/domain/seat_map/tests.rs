@@ -261,8 +261,8 @@ proptest! {
                 }
                 Command::Cancel(pick) if !made.is_empty() => {
                     let (reservation, user) = made[pick % made.len()];
-                    if let Ok(event) = map.cancel(reservation, user, now) {
-                        journal.push(event);
+                    if let Ok(events) = map.cancel(reservation, user, now) {
+                        journal.extend(events);
                     }
                 }
                 Command::Pay { pick, succeeds } if !made.is_empty() => {

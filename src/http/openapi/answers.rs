@@ -168,6 +168,22 @@ answer_sets! {
             ..answer(503, "QUEUE_FULL: the sale's room is full; or UNAVAILABLE, as for any write")
         },
     ];
+    /// `POST /concerts/{concertId}/dates/{date}/waitlist`.
+    WaitlistJoinErrors = [
+        answer(404, "CONCERT_NOT_FOUND or DATE_NOT_FOUND"),
+        answer(409, "SEATS_AVAILABLE: the date has an AVAILABLE seat; or ALREADY_WAITLISTED"),
+        Answer {
+            headers: &[Header::RetryAfter],
+            ..answer(503, "QUEUE_FULL: the date's waiting list is full; or UNAVAILABLE, as for any write")
+        },
+    ];
+    /// A code no waiting-list entry has.
+    EntryNotFound = [answer(404, "NOT_FOUND: no waiting-list entry has this code")];
+    /// `POST /waitlist/{entryCode}/payment`.
+    OfferPaymentErrors = [answer(
+        409,
+        "RESERVATION_NOT_HELD: no offer yet, or paid already; RESERVATION_EXPIRED: the offer lapsed; INSUFFICIENT_BALANCE",
+    )];
     /// `GET /concerts/{concertId}/sale`.
     SaleNotFound = [answer(404, "SALE_NOT_FOUND: the concert has no sale")];
     /// `PUT /admin/concerts/{concertId}/sale`.

@@ -20,6 +20,7 @@ use crate::domain::seat_map::{
 };
 use crate::domain::user::User;
 use crate::domain::waiting_room::{QueueEvent, RoomImage, TokenEnd, TokenRecord, TokenStatus};
+use crate::domain::waitlist::{self, EntryCode, EntryState};
 use crate::domain::wallet::{
     Account, MoneyTotals, Payment, Transaction, TransactionType, Wallet, WalletEvent, WalletImage, WalletLimits,
 };
@@ -481,6 +482,24 @@ impl From<SeatEvent> for disk::SeatEvent {
                 refund,
                 at,
             },
+            SeatEvent::Waitlisted { code, user, at } => Self::Waitlisted {
+                code: code.bytes(),
+                user: user.as_uuid(),
+                at,
+            },
+            SeatEvent::OfferMade {
+                code,
+                reservation,
+                seat_number,
+                at,
+                until,
+            } => Self::OfferMade {
+                code: code.bytes(),
+                reservation: reservation.as_uuid(),
+                seat_number,
+                at,
+                until,
+            },
         }
     }
 }
@@ -535,6 +554,24 @@ impl From<disk::SeatEvent> for SeatEvent {
                 refund,
                 at,
             },
+            disk::SeatEvent::Waitlisted { code, user, at } => Self::Waitlisted {
+                code: EntryCode::from_bytes(code),
+                user: UserId::from_uuid(user),
+                at,
+            },
+            disk::SeatEvent::OfferMade {
+                code,
+                reservation,
+                seat_number,
+                at,
+                until,
+            } => Self::OfferMade {
+                code: EntryCode::from_bytes(code),
+                reservation: ReservationId::from_uuid(reservation),
+                seat_number,
+                at,
+                until,
+            },
         }
     }
 }
@@ -556,11 +593,19 @@ impl From<WalletEvent> for disk::WalletEvent {
             WalletEvent::PaymentCompleted {
                 transaction,
                 payment,
-                paid_with,
+                paid_with: Some(paid_with),
             } => Self::PaymentCompleted {
                 transaction: transaction.as_uuid(),
                 payment: payment.into(),
                 paid_with: paid_with.into(),
+            },
+            WalletEvent::PaymentCompleted {
+                transaction,
+                payment,
+                paid_with: None,
+            } => Self::OfferPaid {
+                transaction: transaction.as_uuid(),
+                payment: payment.into(),
             },
             WalletEvent::Refunded {
                 transaction,
@@ -600,7 +645,12 @@ impl From<disk::WalletEvent> for WalletEvent {
             } => Self::PaymentCompleted {
                 transaction: TransactionId::from_uuid(transaction),
                 payment: payment.into(),
-                paid_with: paid_with.into(),
+                paid_with: Some(paid_with.into()),
+            },
+            disk::WalletEvent::OfferPaid { transaction, payment } => Self::PaymentCompleted {
+                transaction: TransactionId::from_uuid(transaction),
+                payment: payment.into(),
+                paid_with: None,
             },
             disk::WalletEvent::Refunded {
                 transaction,
@@ -801,6 +851,7 @@ impl From<&Image> for disk_snapshot::Snapshot {
             sale_rooms,
         }: &Image,
     ) -> Self {
+        let image_dates = dates;
         let mut sale_rooms: Vec<_> = (sale_rooms.iter())
             .map(|(concert, part)| (concert.as_uuid(), part_of(part, sale_room_of)))
             .collect();
@@ -809,6 +860,11 @@ impl From<&Image> for disk_snapshot::Snapshot {
             .map(|(key, part)| (disk::DateKey::from(*key), part_of(part, |map| map.image().into())))
             .collect();
         dates.sort_unstable_by_key(|(key, _)| *key);
+        let mut waitlists: Vec<_> = (image_dates.iter())
+            .map(|(key, part)| (disk::DateKey::from(*key), waitlist_of(&part.state)))
+            .filter(|(_, entries)| !entries.is_empty())
+            .collect();
+        waitlists.sort_unstable_by_key(|(key, _)| *key);
         Self {
             users: part_of(users, |users| users.iter().cloned().map(Into::into).collect()),
             concerts: part_of(concerts, |concerts| concerts.iter().cloned().map(Into::into).collect()),
@@ -818,8 +874,70 @@ impl From<&Image> for disk_snapshot::Snapshot {
             answers: part_of(answers, |store| store.image().into()),
             sales: part_of(sales, |sales| sales.iter().cloned().map(Into::into).collect()),
             sale_rooms,
+            waitlists,
         }
     }
+}
+
+/// The waiting list of a date's map, as a snapshot keeps it.
+fn waitlist_of(map: &SeatMap) -> Vec<disk_snapshot::WaitlistEntry> {
+    (map.image().waitlist.into_iter()).map(Into::into).collect()
+}
+
+impl From<waitlist::Entry> for disk_snapshot::WaitlistEntry {
+    fn from(
+        waitlist::Entry {
+            code,
+            user,
+            joined_at,
+            state,
+        }: waitlist::Entry,
+    ) -> Self {
+        let state = match state {
+            EntryState::Waiting => disk_snapshot::EntryState::Waiting,
+            EntryState::Offered(reservation) => disk_snapshot::EntryState::Offered(reservation.as_uuid()),
+            EntryState::Bought(reservation) => disk_snapshot::EntryState::Bought(reservation.as_uuid()),
+            EntryState::Lapsed(reservation) => disk_snapshot::EntryState::Lapsed(reservation.as_uuid()),
+        };
+        Self {
+            code: code.bytes(),
+            user: user.as_uuid(),
+            joined_at,
+            state,
+        }
+    }
+}
+
+impl From<disk_snapshot::WaitlistEntry> for waitlist::Entry {
+    fn from(
+        disk_snapshot::WaitlistEntry {
+            code,
+            user,
+            joined_at,
+            state,
+        }: disk_snapshot::WaitlistEntry,
+    ) -> Self {
+        let id = ReservationId::from_uuid;
+        let state = match state {
+            disk_snapshot::EntryState::Waiting => EntryState::Waiting,
+            disk_snapshot::EntryState::Offered(reservation) => EntryState::Offered(id(reservation)),
+            disk_snapshot::EntryState::Bought(reservation) => EntryState::Bought(id(reservation)),
+            disk_snapshot::EntryState::Lapsed(reservation) => EntryState::Lapsed(id(reservation)),
+        };
+        Self {
+            code: EntryCode::from_bytes(code),
+            user: UserId::from_uuid(user),
+            joined_at,
+            state,
+        }
+    }
+}
+
+/// The map a snapshot kept, with the waiting list kept beside it.
+fn map_with_waitlist(map: disk_snapshot::SeatMap, waitlist: Vec<disk_snapshot::WaitlistEntry>) -> SeatMap {
+    let mut image = SeatMapImage::from(map);
+    image.waitlist = waitlist.into_iter().map(Into::into).collect();
+    SeatMap::restore(image)
 }
 
 impl TryFrom<disk_snapshot::Snapshot> for Image {
@@ -835,13 +953,18 @@ impl TryFrom<disk_snapshot::Snapshot> for Image {
             answers,
             sales,
             sale_rooms,
+            waitlists,
         }: disk_snapshot::Snapshot,
     ) -> Result<Self, Invalid> {
+        let mut waitlists: std::collections::BTreeMap<disk::DateKey, _> = waitlists.into_iter().collect();
         let sale_rooms = (sale_rooms.into_iter())
             .map(|(concert, part)| Ok((ConcertId::from_uuid(concert), try_part_from(part, room_of_sale)?)))
             .collect::<Result<_, Invalid>>()?;
         let dates = (dates.into_iter())
-            .map(|(key, part)| (key.into(), part_from(part, |map| SeatMap::restore(map.into()))))
+            .map(|(key, part)| {
+                let waitlist = waitlists.remove(&key).unwrap_or_default();
+                (key.into(), part_from(part, |map| map_with_waitlist(map, waitlist)))
+            })
             .collect();
         Ok(Self {
             users: part_from(users, |users| users.into_iter().map(Into::into).collect()),
@@ -880,7 +1003,10 @@ impl From<(Partition, &Part<PartState>)> for disk_snapshot::PartSnapshot {
             (Partition::Room, PartState::Room(room)) => Disk::Queue(whole(seq, queue_of(room))),
             (Partition::Wallet, PartState::Wallet(wallet)) => Disk::Wallet(whole(seq, wallet.image().into())),
             (Partition::Answers, PartState::Answers(store)) => Disk::Answers(whole(seq, store.image().into())),
-            (Partition::Date(key), PartState::Date(map)) => Disk::Date(key.into(), whole(seq, map.image().into())),
+            (Partition::Date(key), PartState::Date(map)) => match waitlist_of(map) {
+                waitlist if waitlist.is_empty() => Disk::Date(key.into(), whole(seq, map.image().into())),
+                waitlist => Disk::DateWithWaitlist(key.into(), whole(seq, map.image().into()), waitlist),
+            },
             (Partition::Sales, PartState::Sales(sales)) => {
                 Disk::Sales(whole(seq, sales.iter().cloned().map(Into::into).collect()))
             }
@@ -928,6 +1054,10 @@ impl TryFrom<disk_snapshot::PartSnapshot> for (Partition, Part<PartState>) {
             Disk::Date(key, map) => (
                 Partition::Date(key.into()),
                 part_from(map, |map| PartState::Date(SeatMap::restore(map.into()))),
+            ),
+            Disk::DateWithWaitlist(key, map, waitlist) => (
+                Partition::Date(key.into()),
+                part_from(map, |map| PartState::Date(map_with_waitlist(map, waitlist))),
             ),
             Disk::Sales(sales) => (
                 Partition::Sales,
@@ -977,6 +1107,9 @@ impl From<SeatMapImage> for disk_snapshot::SeatMap {
             sold,
             revenue,
             version,
+            // Kept beside the map (`waitlist_of`), so that a date without one is written as
+            // version 3 wrote it.
+            waitlist: _,
         }: SeatMapImage,
     ) -> Self {
         let mut reservations: Vec<_> = (reservations.into_iter())
@@ -1027,6 +1160,7 @@ impl From<disk_snapshot::SeatMap> for SeatMapImage {
             sold,
             revenue,
             version,
+            waitlist: Vec::new(),
         }
     }
 }

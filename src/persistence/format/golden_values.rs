@@ -9,6 +9,7 @@ use crate::domain::sale::{SaleRecord, SaleSchedule, SEQ_BAND};
 use crate::domain::seat_map::SeatEvent;
 use crate::domain::user::User;
 use crate::domain::waiting_room::{QueueEvent, TokenEnd, WaitingRoomLimits};
+use crate::domain::waitlist::EntryCode;
 use crate::domain::wallet::{Payment, WalletEvent, WalletLimits};
 use crate::domain::{ConcertId, PaymentId, ReservationId, Token, TokenSecret, TransactionId, UserId};
 use crate::error::{Error, ErrorCode};
@@ -219,13 +220,16 @@ fn queue(event: QueueEvent) -> Change {
 
 /// One journal record of every kind, by the name of its golden file.
 /// Records of kinds version 3 did not have.
-pub const SINCE_VERSION_4: [&str; 6] = [
+pub const SINCE_VERSION_4: [&str; 9] = [
     "sale-created",
     "sale-changed",
     "sale-prequeue-drawn",
     "sale-token-issued",
     "seat-ticket-cancelled",
     "wallet-refunded",
+    "seat-waitlisted",
+    "seat-offer-made",
+    "wallet-offer-paid",
 ];
 
 /// What version 3 kept of the golden state, written as version 4 would: no sales.
@@ -343,7 +347,7 @@ pub fn records() -> Vec<(&'static str, Entry)> {
             Change::Wallet(WalletEvent::PaymentCompleted {
                 transaction: transaction(2),
                 payment: paid(),
-                paid_with: token,
+                paid_with: Some(token),
             }),
         ),
         ("answered-error", Change::Answered(answered_error())),
@@ -424,6 +428,32 @@ pub fn records() -> Vec<(&'static str, Entry)> {
                 reservation: reservation(1),
                 refund: 800,
                 at: t(8),
+            }),
+        ),
+        (
+            "seat-waitlisted",
+            seat(SeatEvent::Waitlisted {
+                code: EntryCode::from_bytes([0xe7; 16]),
+                user: fan(2),
+                at: t(9),
+            }),
+        ),
+        (
+            "seat-offer-made",
+            seat(SeatEvent::OfferMade {
+                code: EntryCode::from_bytes([0xe7; 16]),
+                reservation: reservation(5),
+                seat_number: 3,
+                at: t(10),
+                until: t(310),
+            }),
+        ),
+        (
+            "wallet-offer-paid",
+            Change::Wallet(WalletEvent::PaymentCompleted {
+                transaction: transaction(5),
+                payment: paid(),
+                paid_with: None,
             }),
         ),
         (
@@ -518,7 +548,7 @@ pub fn state() -> State {
     let paid_event = WalletEvent::PaymentCompleted {
         transaction: transaction(2),
         payment: paid(),
-        paid_with: a,
+        paid_with: Some(a),
     };
     apply(&mut state, "wallet", Change::Wallet(paid_event));
     let sold = SeatEvent::SeatSold {

@@ -178,6 +178,20 @@ pub enum SeatEvent {
         refund: i64,
         at: DateTime<Utc>,
     },
+    /// Written as 7 (version 4 on).
+    Waitlisted {
+        code: [u8; 16],
+        user: Uuid,
+        at: DateTime<Utc>,
+    },
+    /// Written as 8 (version 4 on).
+    OfferMade {
+        code: [u8; 16],
+        reservation: Uuid,
+        seat_number: u32,
+        at: DateTime<Utc>,
+        until: DateTime<Utc>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -203,6 +217,9 @@ pub enum WalletEvent {
         refund: i64,
         at: DateTime<Utc>,
     },
+    /// Written as 3 (version 4 on): a waiting list's offer paid through its entry's code, with
+    /// no queue token.
+    OfferPaid { transaction: Uuid, payment: Payment },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -23,6 +23,30 @@ pub struct Snapshot {
     pub sales: Part<Vec<Sale>>,
     /// Version 4 on; sorted by concert.
     pub sale_rooms: Vec<(Uuid, Part<SaleRoom>)>,
+    /// Version 4 on: the waiting list of each date that has one (a part of the date's state,
+    /// taken with its map), sorted by date.
+    pub waitlists: Vec<(DateKey, Vec<WaitlistEntry>)>,
+}
+
+/// A fan on a date's waiting list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitlistEntry {
+    pub code: [u8; 16],
+    pub user: Uuid,
+    pub joined_at: DateTime<Utc>,
+    pub state: EntryState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EntryState {
+    /// Written as 0.
+    Waiting,
+    /// Written as 1: offered the seat held under this reservation.
+    Offered(Uuid),
+    /// Written as 2.
+    Bought(Uuid),
+    /// Written as 3.
+    Lapsed(Uuid),
 }
 
 /// The room of a concert's sale: a room like the site-wide one, and its gate.
@@ -63,6 +87,8 @@ pub enum PartSnapshot {
     Sales(Part<Vec<Sale>>),
     /// Written as 7 (version 4 on).
     SaleRoom(Uuid, Part<SaleRoom>),
+    /// Written as 8 (version 4 on): a date with a waiting list (one without is written as 5).
+    DateWithWaitlist(DateKey, Part<SeatMap>, Vec<WaitlistEntry>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -305,6 +331,7 @@ pub mod v3 {
                     state: Vec::new(),
                 },
                 sale_rooms: Vec::new(),
+                waitlists: Vec::new(),
             }
         }
     }

@@ -147,7 +147,7 @@ fn every_variant_of_the_journal_keeps_its_number() {
         charged.clone(),
         WalletEvent::PaymentCompleted {
             transaction: id,
-            payment,
+            payment: payment.clone(),
             paid_with: token,
         },
     ];
@@ -235,6 +235,24 @@ fn every_variant_of_the_journal_keeps_its_number() {
         at: at(),
     };
     assert_eq!(written_as(&refunded), 2);
+    let offer_paid = WalletEvent::OfferPaid {
+        transaction: id,
+        payment: payment.clone(),
+    };
+    assert_eq!(written_as(&offer_paid), 3);
+    let waitlisted = SeatEvent::Waitlisted {
+        code: [0; 16],
+        user: id,
+        at: at(),
+    };
+    let offered = SeatEvent::OfferMade {
+        code: [0; 16],
+        reservation: id,
+        seat_number: 1,
+        at: at(),
+        until: at(),
+    };
+    assert_eq!((written_as(&waitlisted), written_as(&offered)), (7, 8));
     assert_eq!(written_as(&Change::Sale(id, sale_events[1].1.clone())), 8);
 }
 
@@ -453,4 +471,50 @@ fn a_headerless_record_of_another_version_byte_is_not_read() {
     let payload: Vec<u8> = [1].into_iter().chain(body).collect();
     let read = read_segment(&frame::frame_payload(&payload)).expect("headerless");
     assert_eq!((read.valid_len, read.damage), (0, Some(Damage::UnknownVersion(1))));
+}
+
+#[test]
+fn a_dates_waiting_list_is_kept_in_its_snapshot_and_one_without_is_written_as_version_3_wrote_it() {
+    use crate::domain::seat_map::SeatMap;
+    use crate::domain::waitlist::EntryCode;
+    use crate::domain::{ConcertId, ReservationId};
+    use crate::persistence::log::{PartState, Partition};
+    let now = at();
+    let mut map = SeatMap::new(
+        ConcertId::random(),
+        NaiveDate::from_ymd_opt(2026, 12, 24).unwrap(),
+        1,
+        500,
+    );
+    let key = (map.concert(), map.date());
+    let part = |map: &SeatMap| Part {
+        seq: 7,
+        state: PartState::Date(map.clone()),
+    };
+    let bare = encode_part_snapshot(Partition::Date(key), &part(&map)).unwrap();
+    let holder = UserId::random();
+    map.hold(
+        holder,
+        1,
+        ReservationId::random(),
+        now,
+        chrono::Duration::minutes(5),
+        |_| true,
+    )
+    .unwrap();
+    let code = EntryCode::random();
+    map.join_waitlist(UserId::random(), code, now).unwrap();
+    let listed = encode_part_snapshot(Partition::Date(key), &part(&map)).unwrap();
+    let variant = |bytes: &[u8]| bytes[HEADER_BYTES + 8];
+    assert_eq!(
+        (variant(&bare), variant(&listed)),
+        (5, 8),
+        "a date without a list is written as before"
+    );
+    let (_, read) = decode_part_snapshot(&listed).unwrap();
+    let PartState::Date(read) = read.state else {
+        panic!("a date's part")
+    };
+    assert_eq!(read.waitlist_entry(code, now), map.waitlist_entry(code, now));
+    assert_eq!(read.image(), map.image());
 }

@@ -1,0 +1,205 @@
+//! A sold-out date's waiting list: fans in the order they joined, each known by an entry code
+//! (a capability, like a ticket's), and the seat each was offered when one came back. The seat
+//! map keeps it, so that a seat coming back and its offer are one decision.
+
+use super::{ReservationId, UserId};
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::fmt;
+
+/// The most fans one date's list holds: past it, joining is refused as a full waiting room is.
+pub const WAITLIST_MAX: usize = 100_000;
+
+/// An entry's code: 128 random bits, printed as 22 characters of URL-safe base64.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EntryCode([u8; 16]);
+
+impl EntryCode {
+    pub fn random() -> Self {
+        Self(rand::random())
+    }
+
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+        Self(bytes)
+    }
+
+    pub fn bytes(&self) -> [u8; 16] {
+        self.0
+    }
+
+    /// Reads a code a client sent; anything that is not 22 characters of URL-safe base64 of
+    /// 16 bytes is no code.
+    pub fn from_client(text: &str) -> Option<Self> {
+        use base64::Engine;
+        if text.len() != 22 {
+            return None;
+        }
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).ok()?;
+        let code = Self(bytes.try_into().ok()?);
+        // One spelling per code: the last character carries 2 bits that must be zero.
+        (code.to_string() == text).then_some(code)
+    }
+}
+
+impl fmt::Display for EntryCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use base64::Engine;
+        f.write_str(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.0))
+    }
+}
+
+impl serde::Serialize for EntryCode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for EntryCode {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Self::from_client(&text).ok_or_else(|| serde::de::Error::custom("not an entry code"))
+    }
+}
+
+/// Where an entry stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum EntryState {
+    /// In line for a seat.
+    Waiting,
+    /// Offered the seat this hold (in the fan's name) is on.
+    Offered(ReservationId),
+    /// Paid the offer: done.
+    Bought(ReservationId),
+    /// Let the offer lapse or gave it back: done, the seat went to the next.
+    Lapsed(ReservationId),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub code: EntryCode,
+    pub user: UserId,
+    pub joined_at: DateTime<Utc>,
+    pub state: EntryState,
+}
+
+/// The list, in the order fans joined.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Waitlist {
+    entries: Vec<Entry>,
+    by_code: HashMap<EntryCode, usize>,
+    by_offer: HashMap<ReservationId, usize>,
+    /// Entries before this one wait no more.
+    first_waiting: usize,
+}
+
+impl Waitlist {
+    /// The list a snapshot kept, entries in the order they joined.
+    pub fn restore(entries: Vec<Entry>) -> Self {
+        let mut list = Self::default();
+        for entry in entries {
+            list.push(entry);
+        }
+        list
+    }
+
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    fn push(&mut self, entry: Entry) {
+        let index = self.entries.len();
+        assert!(
+            self.by_code.insert(entry.code, index).is_none(),
+            "an entry code is used once"
+        );
+        if let EntryState::Offered(reservation) = entry.state {
+            self.by_offer.insert(reservation, index);
+        }
+        self.entries.push(entry);
+        self.skip_to_waiting();
+    }
+
+    /// Adds a fan at the back.
+    pub fn join(&mut self, code: EntryCode, user: UserId, at: DateTime<Utc>) {
+        self.push(Entry {
+            code,
+            user,
+            joined_at: at,
+            state: EntryState::Waiting,
+        });
+    }
+
+    /// Whether the user is on the list and not done.
+    pub fn is_listed(&self, user: UserId) -> bool {
+        (self.entries[self.first_waiting.min(self.entries.len())..].iter())
+            .chain(self.by_offer.values().map(|index| &self.entries[*index]))
+            .any(|entry| entry.user == user && matches!(entry.state, EntryState::Waiting | EntryState::Offered(_)))
+    }
+
+    /// Every entry ever made, done ones included: what bounds the list.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The first entry still waiting for a seat.
+    pub fn next_waiting(&self) -> Option<&Entry> {
+        self.entries.get(self.first_waiting)
+    }
+
+    /// Offers the hold `reservation` to the entry `code`, which must be waiting.
+    pub fn offer(&mut self, code: EntryCode, reservation: ReservationId) {
+        let index = self.by_code[&code];
+        assert_eq!(
+            self.entries[index].state,
+            EntryState::Waiting,
+            "an offer goes to a waiting entry"
+        );
+        self.entries[index].state = EntryState::Offered(reservation);
+        self.by_offer.insert(reservation, index);
+        self.skip_to_waiting();
+    }
+
+    /// The hold `reservation` ended: bought, or not. False if it was no offer.
+    pub fn offer_ended(&mut self, reservation: ReservationId, bought: bool) -> bool {
+        let Some(index) = self.by_offer.remove(&reservation) else {
+            return false;
+        };
+        self.entries[index].state = match bought {
+            true => EntryState::Bought(reservation),
+            false => EntryState::Lapsed(reservation),
+        };
+        true
+    }
+
+    /// The entry `code`, and its 1-based place among those still waiting (0 once it waits no
+    /// more).
+    pub fn entry(&self, code: EntryCode) -> Option<(&Entry, u64)> {
+        let index = *self.by_code.get(&code)?;
+        let entry = &self.entries[index];
+        let position = match entry.state {
+            EntryState::Waiting => {
+                (self.entries[self.first_waiting..index].iter())
+                    .filter(|before| before.state == EntryState::Waiting)
+                    .count() as u64
+                    + 1
+            }
+            _ => 0,
+        };
+        Some((entry, position))
+    }
+
+    /// Whether any fan waits for a seat.
+    pub fn has_waiting(&self) -> bool {
+        self.next_waiting().is_some()
+    }
+
+    fn skip_to_waiting(&mut self) {
+        while (self.entries.get(self.first_waiting)).is_some_and(|entry| entry.state != EntryState::Waiting) {
+            self.first_waiting += 1;
+        }
+    }
+}
