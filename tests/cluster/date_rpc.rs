@@ -172,3 +172,37 @@ async fn of_many_fans_asking_over_nats_for_one_seat_exactly_one_wins() {
     serving.abort();
     let _ = serving.await;
 }
+
+/// A ticket cancelled and a waiting list over NATS, as the date's actor answers them: the list
+/// taken only when sold out, the returned seat offered to the first fan, read by the entry's code.
+#[actix_rt::test]
+async fn a_waiting_list_and_a_cancelled_ticket_are_answered_over_nats_as_the_actor_does() {
+    let (server, clock, serving) = served(1).await;
+    let remote = RemoteDate::new(nats::connect(&server.url()).await, PARTITION, Duration::from_secs(5));
+    let (kim, lee) = (UserId::random(), UserId::random());
+    let token_ends = clock.now() + chrono::Duration::hours(1);
+    let refused = remote.join_waitlist(lee).await.unwrap_err();
+    assert_eq!(refused.code, ErrorCode::SeatsAvailable);
+
+    let held = remote.hold(kim, 1, token_ends).await.unwrap();
+    remote.begin_payment(held.reservation_id, kim).await.unwrap();
+    remote
+        .complete_payment(held.reservation_id, PaymentId::random())
+        .await
+        .unwrap();
+    let (code, position) = remote.join_waitlist(lee).await.expect("a sold-out date takes the list");
+    assert_eq!(position, 1);
+    let again = remote.join_waitlist(lee).await.unwrap_err();
+    assert_eq!(again.code, ErrorCode::AlreadyWaitlisted);
+
+    remote.cancel_ticket(held.reservation_id, 800).await.unwrap();
+    // Asked again after a lost answer: done once.
+    remote.cancel_ticket(held.reservation_id, 800).await.unwrap();
+    let entry = remote.waitlist_entry(code).await.unwrap().expect("the entry is listed");
+    let offer = entry.offer.expect("the returned seat is offered");
+    assert_eq!((offer.user_id, offer.seat_number, entry.position), (lee, 1, 0));
+    let counts = remote.counts().await.unwrap();
+    assert_eq!((counts.sold, counts.held, counts.revenue), (0, 1, 200), "the fee stays");
+    serving.abort();
+    let _ = serving.await;
+}
