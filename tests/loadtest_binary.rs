@@ -1,7 +1,8 @@
 //! The real `loadtest` binary: a short rush against an embedded server passes its checks, and
 //! writes the JSON report and the plot it was asked for; each attack scenario, small and quick,
 //! passes against a default embedded server, and fails against one without the defence; a small
-//! watchers run hears of every admission at once, and a large one is refused for its descriptors.
+//! watchers run hears of every admission at once, and a large one is refused for its descriptors;
+//! a small on-sale admits its pre-queue in the order drawn from its published seed.
 
 mod common;
 
@@ -422,4 +423,21 @@ fn watchers_that_cannot_fit_in_the_descriptors_are_refused_before_anything_start
         stderr.contains("--watchers 1000000 needs 1000448 descriptors (one descriptor a connection"),
         "{stderr}"
     );
+}
+
+#[test]
+fn an_on_sale_admits_its_pre_queue_in_the_drawn_order_no_faster_than_its_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let args = "--scenario onsale --users 200 --duration 2s --admissions-per-minute 6000 --active-max 20";
+    let output = loadtest(&args.split(' ').collect::<Vec<_>>(), &json);
+    let verdict = verdict(&output, &json);
+    assert_eq!(verdict["pass"], true, "{verdict:#}");
+    assert!(output.status.success());
+    let figures = figures(&verdict);
+    assert!(
+        figures.contains("200 fans: 160 pre-queued and drawn, 40 after the opening; 200 admitted"),
+        "{figures}"
+    );
+    assert!(figures.contains("interval 10 ms"), "{figures}");
 }

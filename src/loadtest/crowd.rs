@@ -48,7 +48,7 @@ impl Crowd {
     /// connection: given to consecutive fans, every address's connections sat idle to the end of
     /// the run once its fans were done, and a rush of ten thousand held ten thousand of them (and
     /// an embedded server the other ends), past the process's descriptors.
-    fn api_of(&self, fan: u64) -> &Api {
+    pub fn api_of(&self, fan: u64) -> &Api {
         let source = &self.apis[(fan % self.apis.len() as u64) as usize];
         &source[(fan % source.len() as u64) as usize]
     }

@@ -29,6 +29,7 @@ pub mod hoard;
 pub mod journey;
 pub mod journeys;
 pub mod line;
+pub mod onsale;
 pub mod options;
 pub mod proof_of_work;
 pub mod raw;
@@ -108,7 +109,9 @@ pub async fn run(options: Options) -> Result<bool, String> {
         options,
     };
     match harness.options.scenario {
-        Scenario::Hoard | Scenario::Flood | Scenario::Slow | Scenario::Watchers => attack(&harness, &recorder).await,
+        Scenario::Hoard | Scenario::Flood | Scenario::Slow | Scenario::Watchers | Scenario::Onsale => {
+            attack(&harness, &recorder).await
+        }
         Scenario::Rush | Scenario::Steady | Scenario::Ceiling => load(&harness, &recorder).await,
     }
 }
@@ -215,6 +218,10 @@ async fn attack(harness: &Harness, recorder: &Recorder) -> Result<bool, String> 
         Scenario::Watchers => {
             let venue = create_venue(&harness.api, options).await?;
             watchers::run(harness, &venue).await?
+        }
+        Scenario::Onsale => {
+            let venue = create_venue(&harness.api, options).await?;
+            onsale::run(harness, &venue).await?
         }
         _ => slow::run(harness).await?,
     };

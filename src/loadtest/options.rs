@@ -32,6 +32,11 @@ pub enum Scenario {
     /// `--watchers` WAITING fans each hold their event stream open: token status and seat map
     /// reads must keep their throughput, and every admitted fan must hear of it within a second.
     Watchers,
+    /// A concert's own sale: `--users` fans (2,000 unless given) join its pre-queue over
+    /// `--duration` and a fifth in a burst at the opening; the admission order must be the one
+    /// drawn from the published seed, independent of arrival, and no faster than
+    /// `--admissions-per-minute`.
+    Onsale,
 }
 
 /// The harness's options.
@@ -93,7 +98,10 @@ pub struct Options {
     /// Draw throughput, p50 and p99 latency over time as SVG here.
     #[arg(long)]
     pub plot: Option<PathBuf>,
-    /// `--embedded`: tokens ACTIVE at once.
+    /// `onsale`: the sale's admissions a minute, spread evenly; none for as fast as slots free.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub admissions_per_minute: Option<u32>,
+    /// `--embedded`: tokens ACTIVE at once (and an on-sale's `activeMax`).
     #[arg(long, default_value_t = 100)]
     pub active_max: u32,
     /// `--embedded`: whether writes wait for the disk.
