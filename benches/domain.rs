@@ -9,6 +9,9 @@ mod common;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use common::resident_bytes;
 use concert_reservation::actors::queue::TokenIndex;
+use concert_reservation::domain::draw::DrawSeed;
+use concert_reservation::domain::refund::RefundPolicy;
+use concert_reservation::domain::sale::{SaleRecord, SaleSchedule};
 use concert_reservation::domain::seat_map::SeatMap;
 use concert_reservation::domain::waiting_room::{QueueEvent, TokenStatus, WaitingRoom, WaitingRoomLimits};
 use concert_reservation::domain::wallet::{Payment, Wallet, WalletLimits};
@@ -399,5 +402,65 @@ fn wallet(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, memory, waiting_room, seat_map, wallet);
+/// A sale's room with 100,000 fans pre-queued, just before its opening.
+fn prequeued_sale() -> (WaitingRoom, DateTime<Utc>) {
+    let opens_at = start() + Duration::hours(1);
+    let record = SaleRecord {
+        concert_id: ConcertId::random(),
+        number: 1,
+        schedule: SaleSchedule {
+            prequeue_opens_at: start(),
+            opens_at,
+            active_max: 1_000,
+            admissions_per_minute: None,
+            refund_policy: RefundPolicy::default(),
+        },
+        seed: DrawSeed::from_bytes([7; 32]),
+        at: start(),
+    };
+    let mut room = record.room(room_limits());
+    for _ in 0..PREQUEUED {
+        room.issue(UserId::random(), TokenSecret::random(), start())
+            .expect("pre-queued");
+    }
+    (room, opens_at)
+}
+
+const PREQUEUED: usize = 100_000;
+
+/// The opening of a sale with 100,000 fans pre-queued: the draw (the order from the seed, every
+/// token moved to its place in line, its published entry) and the first thousand admitted, as
+/// the room's actor does it in one step; and what the room and its index hold for them after.
+fn sale_opening(c: &mut Criterion) {
+    // First, in a process that has grown no heap yet: what the room and its index hold.
+    let before = resident_bytes();
+    let (mut room, opens_at) = prequeued_sale();
+    let prequeued = resident_bytes();
+    room.expire_due(opens_at);
+    let drawn = resident_bytes();
+    let index = TokenIndex::of(&room, 0);
+    let indexed = resident_bytes();
+    println!(
+        "memory: {PREQUEUED} pre-queued: room {:.1} MB before the draw, {:.1} MB after it (places and entries), \
+         token index {:.1} MB; {} bytes a fan in all",
+        megabytes(prequeued - before),
+        megabytes(drawn - before),
+        megabytes(indexed - drawn),
+        (indexed - before) / PREQUEUED as u64,
+    );
+    drop((room, index));
+    let mut group = c.benchmark_group("sale");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(PREQUEUED as u64));
+    group.bench_function("draw_and_admit_100_000_prequeued", |b| {
+        b.iter_batched(
+            prequeued_sale,
+            |(mut room, opens_at)| black_box(room.expire_due(opens_at).len()),
+            criterion::BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, sale_opening, memory, waiting_room, seat_map, wallet);
 criterion_main!(benches);

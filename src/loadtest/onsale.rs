@@ -25,6 +25,10 @@ const ONSALE_USERS: u64 = 2_000;
 /// Share of the fans who come after the opening, in one burst.
 const BURST_SHARE: f64 = 0.2;
 
+/// Calls in flight at once in the opening second: a crowd's worth, within the descriptors a
+/// process has (an embedded server holds the other end of each).
+const OPENING_IN_FLIGHT: usize = 4_096;
+
 /// Slack on the spacing of admissions, for the rounding of the times the server prints.
 const SPACING_SLACK: chrono::Duration = chrono::Duration::milliseconds(1);
 
@@ -57,7 +61,7 @@ pub async fn run(harness: &Harness, venue: &Venue) -> Result<Verdict, String> {
     let (opening_p99_ms, burst) = opening_second(&crowd, venue, &users, &arrivals, burst_from).await?;
     arrivals.extend(burst);
     let draw = read_draw(&harness.api, venue).await?;
-    let admitted = admit_all(&crowd, &arrivals, options.admissions_per_minute).await;
+    let admitted = admit_all(&crowd, &arrivals, options.admissions_per_minute, options.concurrency).await;
     Ok(judge(
         options.scenario_name(),
         &arrivals,
@@ -184,7 +188,9 @@ async fn opening_second(
     let until_open = (opens_at - Utc::now()).to_std().unwrap_or_default();
     tokio::time::sleep(until_open).await;
     let mut latencies = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).map_err(|e| e.to_string())?;
+    let slots = &tokio::sync::Semaphore::new(OPENING_IN_FLIGHT);
     let reads = prequeued.iter().map(|fan| async move {
+        let _slot = slots.acquire().await;
         let began = Instant::now();
         let api = crowd.api_of(fan.arrived);
         let _ = api
@@ -199,6 +205,7 @@ async fn opening_second(
         began.elapsed()
     });
     let burst = (burst_from..users.len() as u64).map(|fan| async move {
+        let _slot = slots.acquire().await;
         let began = Instant::now();
         let arrival = take_token(crowd.api_of(fan), venue, &users[fan as usize], fan).await;
         (arrival, began.elapsed())
@@ -230,10 +237,21 @@ struct Draw {
 
 async fn read_draw(api: &Api, venue: &Venue) -> Result<Draw, String> {
     let path = format!("{}/draw", sale_path(venue));
-    let reply = (api
+    // A connection idle since the sale was scheduled may have been closed by the server: the
+    // read is asked again, on a new one.
+    let mut reply = api
         .call("GET /concerts/{id}/sale/draw", Method::GET, &path, None, None)
-        .await)
-        .map_err(|e| e.0)?;
+        .await;
+    for _ in 0..2 {
+        if reply.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        reply = api
+            .call("GET /concerts/{id}/sale/draw", Method::GET, &path, None, None)
+            .await;
+    }
+    let reply = reply.map_err(|e| e.0)?;
     let seed = reply.body["drawSeed"]
         .as_str()
         .ok_or_else(|| format!("the draw: {}", reply.body))?;
@@ -252,13 +270,21 @@ async fn read_draw(api: &Api, venue: &Venue) -> Result<Draw, String> {
 /// Each fan, once ACTIVE, notes when they were admitted (`activeUntil` less the slot's length,
 /// the same for all) and leaves, freeing the slot for the next. Read round after round until
 /// everyone was admitted or the rate's time for them all (and a margin) has passed.
-async fn admit_all(crowd: &Crowd, fans: &[Arrival], rate: Option<u32>) -> Vec<(DateTime<Utc>, usize)> {
+async fn admit_all(
+    crowd: &Crowd,
+    fans: &[Arrival],
+    rate: Option<u32>,
+    concurrency: usize,
+) -> Vec<(DateTime<Utc>, usize)> {
+    let slots = tokio::sync::Semaphore::new(concurrency.max(1));
     let per_admission = 60.0 / f64::from(rate.unwrap_or(60_000));
     let give_up = Instant::now() + Duration::from_secs_f64(fans.len() as f64 * per_admission * 1.5 + 30.0);
     let mut admitted: Vec<(DateTime<Utc>, usize)> = Vec::new();
     let mut waiting: Vec<usize> = (0..fans.len()).collect();
     while !waiting.is_empty() && Instant::now() < give_up {
+        let slots = &slots;
         let reads = waiting.iter().map(|&index| async move {
+            let _slot = slots.acquire().await;
             let fan = &fans[index];
             let api = crowd.api_of(fan.arrived);
             let read = api
