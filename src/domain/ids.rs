@@ -131,22 +131,34 @@ impl TicketCode {
     /// Reads a code a client sent; anything that is not 22 characters of URL-safe base64 of
     /// 16 bytes is no code.
     pub fn from_client(text: &str) -> Option<Self> {
-        use base64::Engine;
-        if text.len() != 22 {
-            return None;
-        }
-        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).ok()?;
-        let code: [u8; 16] = bytes.try_into().ok()?;
-        // One spelling per code: the last character carries 2 bits that must be zero.
-        (Self(code).to_string() == text).then_some(Self(code))
+        code_from_client(text).map(Self)
     }
 }
 
 impl fmt::Display for TicketCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use base64::Engine;
-        f.write_str(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.0))
+        f.write_str(&code_to_text(&self.0))
     }
+}
+
+/// A 16-byte capability (a ticket's or a waiting-list entry's code) as printed: 22 characters of
+/// URL-safe base64.
+pub fn code_to_text(code: &[u8; 16]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(code)
+}
+
+/// A 16-byte capability as a client sent it; anything that is not 22 characters of URL-safe
+/// base64 of 16 bytes, spelled the one way it is printed, is none.
+pub fn code_from_client(text: &str) -> Option<[u8; 16]> {
+    use base64::Engine;
+    if text.len() != 22 {
+        return None;
+    }
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).ok()?;
+    let code: [u8; 16] = bytes.try_into().ok()?;
+    // One spelling per code: the last character carries 2 bits that must be zero.
+    (code_to_text(&code) == text).then_some(code)
 }
 
 impl Serialize for TicketCode {

@@ -30,21 +30,13 @@ impl EntryCode {
     /// Reads a code a client sent; anything that is not 22 characters of URL-safe base64 of
     /// 16 bytes is no code.
     pub fn from_client(text: &str) -> Option<Self> {
-        use base64::Engine;
-        if text.len() != 22 {
-            return None;
-        }
-        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).ok()?;
-        let code = Self(bytes.try_into().ok()?);
-        // One spelling per code: the last character carries 2 bits that must be zero.
-        (code.to_string() == text).then_some(code)
+        super::ids::code_from_client(text).map(Self)
     }
 }
 
 impl fmt::Display for EntryCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use base64::Engine;
-        f.write_str(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.0))
+        f.write_str(&super::ids::code_to_text(&self.0))
     }
 }
 

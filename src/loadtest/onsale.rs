@@ -11,11 +11,12 @@ use super::journey::Venue;
 use super::verdict::{Rules, Verdict};
 use super::Harness;
 use crate::domain::draw::DrawSeed;
+use crate::domain::ids::hex;
+use crate::domain::Token;
 use chrono::{DateTime, Utc};
 use hdrhistogram::Histogram;
 use reqwest::Method;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -159,13 +160,23 @@ async fn take_token(api: &Api, venue: &Venue, user: &str, fan: u64) -> Result<Ar
     })
 }
 
-/// What the sale publishes of a token: the first 16 bytes of SHA-256 of its secret (its last 48
-/// hex digits).
+/// What the sale publishes of a token, as the server computes it. The token's number reads
+/// wrong under another server's key, but the secret, its last 48 hex digits, is what counts.
 fn entry_of(token: &str) -> String {
-    let secret: Vec<u8> = (0..24)
-        .filter_map(|i| u8::from_str_radix(token.get(16 + 2 * i..18 + 2 * i)?, 16).ok())
-        .collect();
-    crate::domain::ids::hex(&Sha256::digest(&secret)[..16])
+    let secret = Token::from_client(token).map(|token| token.secret());
+    secret.map_or_else(String::new, |secret| hex(&crate::domain::sale::entry_of(&secret)))
+}
+
+/// Reads the fan's status.
+async fn read_status(api: &Api, token: &str) -> Result<super::client::Reply, super::client::Unreachable> {
+    api.call(
+        "GET /queue/tokens/me",
+        Method::GET,
+        "/api/v1/queue/tokens/me",
+        Some(token),
+        None,
+    )
+    .await
 }
 
 /// The opening second: the burst of late fans, and every pre-queued fan reading their status
@@ -193,15 +204,7 @@ async fn opening_second(
         let _slot = slots.acquire().await;
         let began = Instant::now();
         let api = crowd.api_of(fan.arrived);
-        let _ = api
-            .call(
-                "GET /queue/tokens/me",
-                Method::GET,
-                "/api/v1/queue/tokens/me",
-                Some(&fan.token),
-                None,
-            )
-            .await;
+        let _ = read_status(api, &fan.token).await;
         began.elapsed()
     });
     let burst = (burst_from..users.len() as u64).map(|fan| async move {
@@ -287,15 +290,7 @@ async fn admit_all(
             let _slot = slots.acquire().await;
             let fan = &fans[index];
             let api = crowd.api_of(fan.arrived);
-            let read = api
-                .call(
-                    "GET /queue/tokens/me",
-                    Method::GET,
-                    "/api/v1/queue/tokens/me",
-                    Some(&fan.token),
-                    None,
-                )
-                .await;
+            let read = read_status(api, &fan.token).await;
             let until = read
                 .ok()
                 .filter(|reply| reply.body["status"] == "ACTIVE")
@@ -467,7 +462,8 @@ mod tests {
     #[test]
     fn an_entry_is_the_hash_of_the_tokens_secret() {
         let token = format!("{:016x}{}", 7, "ab".repeat(24));
-        let expected = crate::domain::ids::hex(&Sha256::digest([0xab; 24])[..16]);
+        use sha2::{Digest, Sha256};
+        let expected = hex(&Sha256::digest([0xab; 24])[..16]);
         assert_eq!(entry_of(&token), expected);
     }
 }
