@@ -52,6 +52,9 @@ pub struct RecoveredSales {
 }
 
 pub struct Sales {
+    /// Whether any concert has a sale: read on every seat map and hold, where a map's emptiness
+    /// would take each of its shards' locks.
+    any: std::sync::atomic::AtomicBool,
     by_concert: DashMap<ConcertId, Sale>,
     by_number: DashMap<u32, Sale>,
     /// The records of the sales there are, and their stream: held while a sale is made, so that
@@ -70,6 +73,7 @@ impl Sales {
             mut unfinished_payments,
         } = recovered;
         let sales = Self {
+            any: std::sync::atomic::AtomicBool::new(false),
             by_concert: DashMap::new(),
             by_number: DashMap::new(),
             records: tokio::sync::Mutex::new((
@@ -110,6 +114,7 @@ impl Sales {
         };
         self.by_number.insert(record.number, sale.clone());
         self.by_concert.insert(record.concert_id, sale.clone());
+        self.any.store(true, std::sync::atomic::Ordering::Release);
         sale
     }
 
@@ -120,7 +125,7 @@ impl Sales {
 
     /// The number of the concert's room: its sale's, or 0 (the site-wide room's) if it has none.
     pub fn room_number_of_concert(&self, concert: ConcertId) -> u32 {
-        if self.by_concert.is_empty() {
+        if !self.any.load(std::sync::atomic::Ordering::Acquire) {
             return 0;
         }
         self.by_concert.get(&concert).map_or(0, |sale| sale.number)
