@@ -4,7 +4,7 @@
 
 use super::{ReservationId, UserId};
 use chrono::{DateTime, Utc};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 /// The most fans one date's list holds: past it, joining is refused as a full waiting room is.
@@ -80,6 +80,9 @@ pub struct Waitlist {
     entries: Vec<Entry>,
     by_code: HashMap<EntryCode, usize>,
     by_offer: HashMap<ReservationId, usize>,
+    /// The fans waiting or offered a seat: a join is refused for one of them without a walk of
+    /// the list.
+    listed: HashSet<UserId>,
     /// Entries before this one wait no more.
     first_waiting: usize,
 }
@@ -107,6 +110,9 @@ impl Waitlist {
         if let EntryState::Offered(reservation) = entry.state {
             self.by_offer.insert(reservation, index);
         }
+        if matches!(entry.state, EntryState::Waiting | EntryState::Offered(_)) {
+            self.listed.insert(entry.user);
+        }
         self.entries.push(entry);
         self.skip_to_waiting();
     }
@@ -123,9 +129,7 @@ impl Waitlist {
 
     /// Whether the user is on the list and not done.
     pub fn is_listed(&self, user: UserId) -> bool {
-        (self.entries[self.first_waiting.min(self.entries.len())..].iter())
-            .chain(self.by_offer.values().map(|index| &self.entries[*index]))
-            .any(|entry| entry.user == user && matches!(entry.state, EntryState::Waiting | EntryState::Offered(_)))
+        self.listed.contains(&user)
     }
 
     /// Every entry ever made, done ones included: what bounds the list.
@@ -164,6 +168,7 @@ impl Waitlist {
             true => EntryState::Bought(reservation),
             false => EntryState::Lapsed(reservation),
         };
+        self.listed.remove(&self.entries[index].user);
         true
     }
 

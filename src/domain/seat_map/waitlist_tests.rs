@@ -173,3 +173,18 @@ fn a_paid_offer_sells_the_seat_and_a_cancelled_ticket_goes_to_the_list_first() {
         assert_eq!(other.counts(now), date.map.counts(now));
     }
 }
+
+#[test]
+fn a_full_list_refuses_a_new_fan() {
+    let (mut date, _, _) = sold_out();
+    for _ in 0..WAITLIST_MAX {
+        date.join(UserId::random(), start()).unwrap();
+    }
+    let refused = date.join(UserId::random(), start()).unwrap_err();
+    assert_eq!(
+        refused.code,
+        ErrorCode::QueueFull,
+        "throwaway users cannot grow a list without end"
+    );
+    assert_eq!(refused.retry_after_seconds, Some(60));
+}
