@@ -145,15 +145,29 @@ pub async fn list(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(concerts.collect::<Vec<_>>())
 }
 
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase")]
+pub struct DatesQuery {
+    /// `true` lists the sold-out dates too (with `availableSeats` 0), for a fan who would join a
+    /// date's waiting list; by default only dates with an AVAILABLE seat.
+    #[param(nullable = false)]
+    pub sold_out: Option<bool>,
+}
+
 #[utoipa::path(get, path = "/api/v1/concerts/{concertId}/dates", tag = "concerts",
-    params(("concertId" = uuid::Uuid, Path)),
-    responses((status = 200, description = "Dates with at least one AVAILABLE seat, ascending", body = [DateSummary]),
+    params(("concertId" = uuid::Uuid, Path), DatesQuery),
+    responses((status = 200, description = "Dates with at least one AVAILABLE seat (every date with soldOut=true), ascending", body = [DateSummary]),
         ParameterErrors, ConcertNotFound, BusyErrors))]
-pub async fn available_dates(state: web::Data<AppState>, path: web::Path<ConcertPath>) -> Result<HttpResponse> {
+pub async fn available_dates(
+    state: web::Data<AppState>,
+    path: web::Path<ConcertPath>,
+    query: web::Query<DatesQuery>,
+) -> Result<HttpResponse> {
     let concert = ConcertId::try_from(path.into_inner())?;
     let dates = state.services.catalog.date_summaries(concert).await?;
-    let available = dates.iter().filter(|date| date.available_seats > 0);
-    Ok(HttpResponse::Ok().json(available.map(DateSummary::from).collect::<Vec<_>>()))
+    let with_sold_out = query.sold_out.unwrap_or(false);
+    let shown = dates.iter().filter(|date| with_sold_out || date.available_seats > 0);
+    Ok(HttpResponse::Ok().json(shown.map(DateSummary::from).collect::<Vec<_>>()))
 }
 
 #[utoipa::path(get, path = "/api/v1/concerts/{concertId}/dates/{date}/seats", tag = "concerts", security(("queueToken" = [])),

@@ -11,7 +11,7 @@ const FAN_PAGE: &str = include_str!("pages/index.html");
 const OPERATOR_PAGE: &str = include_str!("pages/admin.html");
 
 /// The files the pages load, by the name they are served under.
-const ASSETS: [(&str, &str, &str); 8] = [
+const ASSETS: [(&str, &str, &str); 10] = [
     ("style.css", "text/css; charset=utf-8", include_str!("pages/style.css")),
     (
         "common.js",
@@ -25,6 +25,16 @@ const ASSETS: [(&str, &str, &str); 8] = [
         include_str!("pages/i18n.js"),
     ),
     ("pow.js", "text/javascript; charset=utf-8", include_str!("pages/pow.js")),
+    (
+        "onsale.js",
+        "text/javascript; charset=utf-8",
+        include_str!("pages/onsale.js"),
+    ),
+    (
+        "admin-sales.js",
+        "text/javascript; charset=utf-8",
+        include_str!("pages/admin-sales.js"),
+    ),
     // Kazuhiko Arase's QR code generator (MIT, npm qrcode-generator 1.4.4), as published.
     (
         "qrcode.js",

@@ -72,6 +72,20 @@ async fn only_dates_with_an_available_seat_are_listed_and_none_is_an_empty_list(
     app.held(&fan, &concert, "2026-12-24", 2).await;
     app.held(&fan, &concert, "2026-12-26", 1).await;
     assert_eq!(dates_of(&app, &concert).await, json!([]));
+    let every = app.get(&format!("/api/v1/concerts/{concert}/dates?soldOut=true")).await;
+    assert_eq!(
+        body(every).await,
+        json!([
+            {"date": "2026-12-24", "totalSeats": 2, "availableSeats": 0},
+            {"date": "2026-12-25", "totalSeats": 1, "availableSeats": 0},
+            {"date": "2026-12-26", "totalSeats": 1, "availableSeats": 0},
+        ]),
+        "a fan who would join a waiting list sees the sold-out dates"
+    );
+    let refused = app
+        .get(&format!("/api/v1/concerts/{concert}/dates?soldOut=maybe"))
+        .await;
+    assert_problem(refused, 400, "INVALID_REQUEST").await;
 }
 
 #[tokio::test]

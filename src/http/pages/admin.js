@@ -1,6 +1,6 @@
 // The operator's console: the admin key and signing out, the queue gate with its admission rate
 // and the time to clear the line, sales per date with their trend over time, and new concerts;
-// in Korean and English.
+// in Korean and English. A concert's own sale is admin-sales.js's.
 "use strict";
 
 addStrings({
@@ -191,7 +191,7 @@ async function unlock(event) {
 function showConsole(open) {
   show("signin", !open);
   show("signout", open);
-  for (const id of ["gate", "sales", "create"]) show(id, open);
+  for (const id of ["gate", "onsale", "sales", "create"]) show(id, open);
 }
 
 function opened() {
@@ -237,9 +237,10 @@ async function refresh() {
       admin("GET", "/api/v1/admin/stats"),
       admin("GET", "/api/v1/admin/concerts"),
     ]);
+    const saleByConcert = await readSales(concerts);
     if (session !== state.session) return;
     recordSamples(queue, concerts, Date.now());
-    state.last = { queue, stats, concerts };
+    state.last = { queue, stats, concerts, sales: saleByConcert };
     drawAll();
     if (state.refreshFailed) showError("");
     state.refreshFailed = false;
@@ -262,8 +263,10 @@ function recordSamples(queue, concerts, now) {
 }
 
 function drawAll() {
-  const { queue, stats, concerts } = state.last;
+  const { queue, stats, concerts, sales: saleByConcert } = state.last;
   drawQueue(queue);
+  drawSaleList(concerts, saleByConcert);
+  drawSaleConcerts(concerts, saleByConcert);
   drawStats(stats);
   drawTrend(concerts);
   drawDates(concerts);

@@ -1,5 +1,6 @@
 // The fan's page: sign in by name, wait in line with a live position, pick a seat, hold it, top up
-// the wallet, pay, and see the ticket. Everything the server refuses shows its problem title.
+// the wallet, pay, and see the ticket. Everything the server refuses shows its problem title. A
+// concert's own sale (its pre-queue, its waiting lists, refunds) is onsale.js's.
 "use strict";
 
 const SEAT_REFRESH_MS = 1500;
@@ -9,6 +10,8 @@ const STREAM_RETRY_MS = 2000;
 const state = {
   fan: JSON.parse(localStorage.getItem("fan") || "null"),
   token: localStorage.getItem("token"),
+  /** The concert whose sale's room the token is in; null in the site-wide room. */
+  room: null,
   stream: null,
   concerts: [],
   concert: null,
@@ -70,9 +73,11 @@ function signOut() {
 
 function showQueueIdle() {
   show("queue-idle", true);
+  show("queue-prequeued", false);
   show("queue-waiting", false);
   show("queue-active", false);
   show("leave", false);
+  loadSales();
 }
 
 /** The X-Altcha header for a token request, or null when the server asks for no proof of work
@@ -101,20 +106,26 @@ function showCheck(share) {
 /** Takes a token, solving the server's challenge first when it asks for one. A challenge from
  * before a restart of the server, or one solved too slowly, is refused: then once more with a
  * fresh one. */
-async function takeToken(freshTries = 1) {
+async function takeToken(path, freshTries = 1) {
   const solution = await proofOfWork();
   const headers = solution ? { "X-Altcha": solution } : {};
   try {
-    return await api("POST", "/api/v1/queue/tokens", { body: { userId: state.fan.userId }, headers });
+    return await api("POST", path, { body: { userId: state.fan.userId }, headers });
   } catch (error) {
-    if (error.code === "CHALLENGE_REQUIRED" && freshTries > 0) return takeToken(freshTries - 1);
+    if (error.code === "CHALLENGE_REQUIRED" && freshTries > 0) return takeToken(path, freshTries - 1);
     throw error;
   }
 }
 
-async function join() {
-  await attempt($("join"), async () => {
-    const status = await takeToken()
+/** Joins the site-wide line. */
+function join() {
+  return joinRoom("/api/v1/queue/tokens", $("join"));
+}
+
+/** Takes a token at `path`: the site-wide room's, or a concert's sale's. */
+async function joinRoom(path, button) {
+  await attempt(button, async () => {
+    const status = await takeToken(path)
       .catch((error) => {
         // A name remembered by this browser that the server does not know: sign in again.
         if (error.code === "USER_NOT_FOUND") signOut();
@@ -162,14 +173,24 @@ function unfollow() {
 function onStatus(status) {
   show("queue-idle", false);
   show("leave", true);
+  state.room = status.concertId || null;
   // The balance is read when the wallet first shows, not on every status the stream sends.
   if ($("wallet").hidden) {
     show("wallet", true);
     refreshBalance();
   }
+  show("queue-prequeued", status.status === "PREQUEUED");
+  if (status.status === "PREQUEUED") {
+    show("queue-waiting", false);
+    show("queue-active", false);
+    showPrequeued(status);
+    follow();
+    return;
+  }
   if (status.status === "WAITING") {
     show("queue-waiting", true);
     show("queue-active", false);
+    drawnNote(status);
     heardOfLine(status);
     drawLine();
     follow();
@@ -179,6 +200,7 @@ function onStatus(status) {
   unfollow();
   show("queue-waiting", false);
   show("queue-active", true);
+  drawOnlyThisSale();
   state.activeUntil = new Date(status.activeUntil);
   if (!$("shop").hidden) return;
   show("shop", true);
@@ -249,12 +271,14 @@ function tokenDied(message) {
   unfollow();
   stopSeats();
   if (state.token) localStorage.removeItem(`joinedAt:${state.token}`);
+  forgetPrequeued(state.token);
+  state.room = null;
   localStorage.removeItem("token");
   state.token = null;
   state.line = null;
   state.hold = null;
   state.activeUntil = null;
-  for (const id of ["shop", "hold", "wallet", "seat-area"]) show(id, false);
+  for (const id of ["shop", "hold", "wallet", "seat-area", "waitlist-join"]) show(id, false);
   state.concert = null;
   state.date = null;
   $("dates").replaceChildren();
@@ -318,14 +342,24 @@ function choiceButton(text, pressed, onClick) {
   return button;
 }
 
+/** The concerts this token may buy: its sale's alone (chosen at once), or those without a sale. */
 async function loadConcerts() {
   await attempt(null, async () => {
-    state.concerts = await api("GET", "/api/v1/concerts");
+    await loadSales();
+    state.concerts = concertsForRoom(await api("GET", "/api/v1/concerts"), state.room);
     const list = $("concerts");
     list.replaceChildren(...state.concerts.map((concert) =>
       choiceButton(concert.title, concert === state.concert, () => chooseConcert(concert))));
     if (state.concerts.length === 0) list.textContent = t("noConcert");
+    if (state.room && state.concerts.length === 1) await chooseConcert(state.concerts[0]);
   });
+}
+
+/** An ACTIVE fan of a sale is told that their place is for that concert alone. */
+function drawOnlyThisSale() {
+  const sale = saleOf(state.room);
+  show("only-this-sale", Boolean(sale));
+  if (sale) $("only-this-sale").textContent = t("onlyThisSale", { title: sale.concert.title });
 }
 
 async function chooseConcert(concert) {
@@ -345,7 +379,8 @@ async function chooseConcert(concert) {
 async function drawDates() {
   const concert = state.concert;
   await attempt(null, async () => {
-    const dates = await api("GET", `/api/v1/concerts/${concert.concertId}/dates`);
+    // Sold-out dates too: a fan may join their waiting lists.
+    const dates = await api("GET", `/api/v1/concerts/${concert.concertId}/dates?soldOut=true`);
     if (concert !== state.concert) return;
     const list = $("dates");
     if (dates.length === 0 && list.children.length === 0) {
@@ -353,15 +388,13 @@ async function drawDates() {
       return;
     }
     if (list.querySelector("button[data-date]") === null) list.replaceChildren();
-    const onSale = new Map(dates.map((date) => [date.date, date]));
+    const listed = new Map(dates.map((date) => [date.date, date]));
     for (const button of list.querySelectorAll("button[data-date]")) {
-      const date = onSale.get(button.dataset.date);
-      // A date that sold out since is listed no more; the fan sees it said, not vanish.
-      button.textContent = date ? dateLabel(date.date, date.availableSeats) : t("dateSoldOut", { date: formatDate(button.dataset.date) });
-      button.disabled = !date && button.dataset.date !== state.date;
-      onSale.delete(button.dataset.date);
+      const date = listed.get(button.dataset.date);
+      if (date) button.textContent = dateLabel(date.date, date.availableSeats);
+      listed.delete(button.dataset.date);
     }
-    for (const date of onSale.values()) {
+    for (const date of listed.values()) {
       const button = choiceButton(dateLabel(date.date, date.availableSeats), date.date === state.date, () => chooseDate(date.date));
       button.dataset.date = date.date;
       list.append(button);
@@ -369,7 +402,10 @@ async function drawDates() {
   });
 }
 
-const dateLabel = (date, left) => t("seatsLeft", { date: formatDate(date), count: count(left) });
+/** A date's button: the seats left, or that it is sold out and has a waiting list. */
+const dateLabel = (date, left) => (left > 0
+  ? t("seatsLeft", { date: formatDate(date), count: count(left) })
+  : t("dateSoldOutWaitlist", { date: formatDate(date) }));
 
 function chooseDate(date) {
   state.date = date;
@@ -398,6 +434,7 @@ async function refreshSeats() {
     const map = await api("GET", path, { token: state.token });
     drawSeats(map);
     drawSeatsLeft(map);
+    drawWaitlistJoin(map);
   } catch (error) {
     if (error.code === "TOKEN_INVALID") tokenDied(t("sessionEnded"));
     else showError(error.message);
@@ -627,6 +664,9 @@ function drawTicket() {
 
 /** After a switch of language: what the page drew itself, drawn again. */
 function redraw() {
+  drawSales();
+  showEntries();
+  drawOnlyThisSale();
   drawHold();
   drawTicket();
   showMyTickets();
@@ -733,7 +773,10 @@ async function showMyTickets() {
   const codes = keptTicketCodes();
   const cards = await Promise.all(codes.map(async (code) => {
     try {
-      return ticketCard(await api("GET", `/api/v1/tickets/${encodeURIComponent(code)}`));
+      const ticket = await api("GET", `/api/v1/tickets/${encodeURIComponent(code)}`);
+      const card = ticketCard(ticket, ticketStatusLines(ticket));
+      if (ticket.status === "VALID") card.querySelector("div").append(cancelButton(ticket));
+      return card;
     } catch (error) {
       if (error.code === "TICKET_NOT_FOUND" || error.code === "INVALID_REQUEST") {
         localStorage.setItem(TICKET_CODES, JSON.stringify(keptTicketCodes().filter((kept) => kept !== code)));
@@ -832,6 +875,7 @@ function tick() {
     if (left <= 0) tokenDied(t("sessionEnded"));
   }
   drawLine();
+  tickSales();
   if (state.hold) {
     const left = new Date(state.hold.heldUntil) - now;
     $("hold-left").textContent = duration(left);
@@ -868,6 +912,7 @@ $("pay").addEventListener("click", pay);
 $("top-up-short").addEventListener("click", topUpShort);
 $("release").addEventListener("click", release);
 $("again").addEventListener("click", again);
+$("join-waitlist").addEventListener("click", joinWaitlist);
 $("language").addEventListener("click", () => switchLanguage(redraw));
 applyLanguage();
 /** A link with `?as=<userId>` (the demo prints them) signs this browser in as that fan. */
@@ -889,6 +934,7 @@ async function signInFromLink() {
 
 setInterval(tick, 250);
 showMyTickets();
+showEntries();
 signInFromLink().then(() => {
   if (state.fan) resume();
 });
