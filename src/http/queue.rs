@@ -274,7 +274,7 @@ pub async fn read(state: web::Data<AppState>, fan: Fan) -> Result<HttpResponse> 
     responses((status = 204, description = "The token is dead at once, and its unpaid holds are given back"), FanErrors, BusyErrors))]
 pub async fn leave(state: web::Data<AppState>, fan: Fan) -> Result<HttpResponse> {
     state.services.room_of(&fan.token)?.leave(fan.token).await?;
-    state.services.catalog.release_holds_of(fan.user).await;
+    state.services.release_holds_made_with(&fan.token, fan.user).await;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -253,10 +253,16 @@ impl Catalog {
             .ok_or_else(|| Error::new(ErrorCode::ReservationNotFound, "No such reservation for this user."))
     }
 
-    /// Gives back every unpaid hold of `user`, whose token died: a hold lives no longer than the
-    /// token that made it. A hold being paid is left to its payment.
-    pub async fn release_holds_of(&self, user: UserId) {
+    /// Gives back every unpaid hold of `user` on a concert `in_room` accepts, whose token there
+    /// died: a hold lives no longer than the token that made it, and a fan's token in another
+    /// room (a concert's sale beside the site-wide one) keeps its own. A hold being paid is left
+    /// to its payment.
+    pub async fn release_holds_of(&self, user: UserId, in_room: impl Fn(ConcertId) -> bool) {
         for reservation in self.context.ledger.holds_of(user) {
+            let key = self.reservations.get(&reservation).map(|entry| *entry.value());
+            if !key.is_some_and(|(concert, _)| in_room(concert)) {
+                continue;
+            }
             if let Ok(date) = self.date_of_reservation(reservation) {
                 // Refused only when the hold is being paid or is already gone: nothing to do.
                 let _ = date.cancel(reservation, user).await;

@@ -302,7 +302,7 @@ impl Engine {
         let (index, user) = self.fan_at(fan);
         if let Some(token) = self.tokens[index] {
             if self.services.queue.leave(token).await.is_ok() {
-                self.services.catalog.release_holds_of(user).await;
+                self.services.release_holds_made_with(&token, user).await;
             }
         }
     }

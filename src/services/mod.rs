@@ -281,6 +281,14 @@ impl Services {
         })?;
         Ok(Room::Sale(sale))
     }
+
+    /// Gives back the unpaid holds `user` made with `token`, which died: those on concerts of
+    /// the token's room only.
+    pub async fn release_holds_made_with(&self, token: &crate::domain::Token, user: crate::domain::UserId) {
+        let room = crate::domain::sale::room_number_of(token.seq());
+        let in_room = |concert| self.sales.room_number_of_concert(concert) == room;
+        self.catalog.release_holds_of(user, in_room).await;
+    }
 }
 
 /// The limits recovery restores state under.

@@ -316,6 +316,48 @@ async fn a_sales_token_buys_only_its_concert_and_a_site_wide_token_no_concert_wi
     assert_eq!(app.queue_of(&site_wide).await["status"], "ACTIVE", "and no other");
 }
 
+async fn hold_status(app: &TestApp, fan: &Fan, hold: &str) -> Value {
+    body(app.reservation(fan, hold).await).await["status"].clone()
+}
+
+#[tokio::test]
+async fn leaving_one_room_gives_back_only_the_holds_made_in_it() {
+    let app = spawn_app_with_clock(|_| {});
+    let concert = concert_with_sale(&app, 10, None).await;
+    let other = app.create_concert("Matinee", &[("2026-12-30", 10, 500)]).await;
+    app.advance(Duration::minutes(60));
+    let in_sale = app.sale_fan(&concert, "Kim").await;
+    let site_wide = app.token_for(&in_sale.user_id).await;
+    let sale_hold = text(&app.held(&in_sale, &concert, "2026-12-31", 1).await["reservationId"]);
+    let other_hold = text(&app.held(&site_wide, &other, "2026-12-30", 1).await["reservationId"]);
+
+    assert_eq!(app.leave(&site_wide).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        hold_status(&app, &in_sale, &sale_hold).await,
+        "HELD",
+        "the sale's hold stays"
+    );
+    assert_eq!(
+        hold_status(&app, &in_sale, &other_hold).await,
+        "CANCELLED",
+        "the site-wide hold went with its token"
+    );
+
+    let back = app.token_for(&in_sale.user_id).await;
+    let again = text(&app.held(&back, &other, "2026-12-30", 2).await["reservationId"]);
+    assert_eq!(app.leave(&in_sale).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        hold_status(&app, &back, &again).await,
+        "HELD",
+        "the site-wide hold stays"
+    );
+    assert_eq!(
+        hold_status(&app, &back, &sale_hold).await,
+        "CANCELLED",
+        "the sale's hold went with its token"
+    );
+}
+
 #[tokio::test]
 async fn a_pre_queued_fans_stream_tells_the_draw() {
     let app = spawn_app_with_clock(|_| {});
