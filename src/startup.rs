@@ -316,6 +316,7 @@ fn app_state(services: Arc<Services>, peer_key: Option<(String, String)>) -> web
         streams: Occupancy::new(EVENT_STREAMS_PER_TOKEN),
         metrics: Metrics::default(),
         seat_maps: SeatMaps::default(),
+        sale_reads: Default::default(),
         peer_key,
         services,
     })

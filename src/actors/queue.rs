@@ -371,6 +371,8 @@ pub struct QueueActor {
     issues: Arc<IssueQueue>,
     /// The front of the line moved or a token ended since the view was last published.
     view_stale: bool,
+    /// Counts the events published, for [`QueueHandle::changes`].
+    changes: Arc<AtomicU64>,
 }
 
 /// How often the line's view is published when it changed: streams see a new position within
@@ -446,6 +448,7 @@ impl DeadlineActor for QueueActor {
     /// Publishes what happened to the token index, before the events are appended: each is in
     /// one of the next `events.len()` entries.
     fn publish(&mut self, events: &[QueueEvent]) {
+        self.changes.fetch_add(events.len() as u64, Ordering::Release);
         let last_entry = self.stream.seq() + events.len() as u64;
         // An admission, and any change of the line, is shown to readers only once durable:
         // its append is noted when it is.
@@ -735,6 +738,9 @@ impl Handler<ReadQueueStats> for QueueActor {
 pub struct SaleState {
     pub gate: SaleGate,
     pub stats: QueueStats,
+    /// The room's next deadline (an expiry, an admission, the draw) as of the read: what the
+    /// read shows may change then without any request.
+    pub next_deadline: Option<DateTime<Utc>>,
 }
 
 #[derive(Message)]
@@ -777,6 +783,7 @@ impl QueueActor {
                 .expect("only a sale's room is asked of its sale")
                 .clone(),
             stats: self.room.stats(),
+            next_deadline: self.room.next_deadline(),
         }
     }
 }
@@ -805,6 +812,7 @@ pub struct QueueHandle {
     news: Arc<LineNews>,
     issues: Arc<IssueQueue>,
     clock: SharedClock,
+    changes: Arc<AtomicU64>,
 }
 
 impl QueueHandle {
@@ -857,7 +865,9 @@ impl QueueHandle {
         let mut room = room;
         let news = Arc::new(LineNews::new(room.state.line_view(clock.now()), room.seq));
         let issues = Arc::new(IssueQueue::default());
+        let changes = Arc::new(AtomicU64::new(0));
         let actor = QueueActor {
+            changes: changes.clone(),
             news: news.clone(),
             issues: issues.clone(),
             view_stale: false,
@@ -876,7 +886,14 @@ impl QueueHandle {
             news,
             issues,
             clock,
+            changes,
         }
+    }
+
+    /// How many events the room has published: a read of the room made while the count was
+    /// `n` is current for as long as the count stays `n` (and no deadline passes).
+    pub fn changes(&self) -> u64 {
+        self.changes.load(Ordering::Acquire)
     }
 
     /// Follows a token's place in line without asking the actor: its view of the line, and a

@@ -197,6 +197,13 @@ impl SaleGate {
         }
     }
 
+    /// The next moment after `now` at which the phase turns without any event: the pre-queue's
+    /// opening, then the opening (which turns it once the draw is made); none once drawn.
+    pub fn next_turn(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let turns = [self.schedule.prequeue_opens_at, self.schedule.opens_at];
+        turns.into_iter().find(|at| *at > now).filter(|_| self.drawn.is_none())
+    }
+
     /// When the draw is due, until it is made.
     pub fn draw_due(&self) -> Option<DateTime<Utc>> {
         self.drawn.is_none().then_some(self.schedule.opens_at)

@@ -17,6 +17,7 @@ pub mod problem;
 pub mod queue;
 pub mod rate_limit;
 pub mod reservations;
+pub mod sale_reads;
 pub mod sales;
 pub mod seat_maps;
 pub mod tickets;
@@ -50,6 +51,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// The seat maps' JSON, kept for as long as their dates' actors publish no change.
     pub seat_maps: seat_maps::SeatMaps,
+    /// The sales' JSON, kept while their rooms publish no change, and their draws'.
+    pub sale_reads: sale_reads::SaleReads,
     /// In a cluster, the engine serves only the nodes' gateways, which show this key and name
     /// this term of the node's lease.
     pub peer_key: Option<(String, String)>,

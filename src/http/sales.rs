@@ -11,7 +11,8 @@ use crate::domain::ids::hex;
 use crate::domain::refund::{RefundPolicy, RefundStep};
 use crate::domain::sale::{SaleGate, SalePhase, SaleSchedule};
 use crate::domain::ConcertId;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use actix_web::web::Bytes;
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -93,7 +94,7 @@ pub struct Sale {
 
 impl Sale {
     fn of(concert_id: ConcertId, state: &SaleState, now: DateTime<Utc>) -> Self {
-        let SaleState { gate, stats } = state;
+        let SaleState { gate, stats, .. } = state;
         let schedule = &gate.schedule;
         let phase = gate.phase(now);
         Self {
@@ -139,6 +140,7 @@ pub async fn set_sale(
     let settings: SaleSettings = parse_json(&body)?;
     state.services.catalog.concert(concert)?;
     let set = state.services.sales.set(concert, settings.schedule()?).await?;
+    state.sale_reads.forget(concert);
     Ok(HttpResponse::Ok().json(Sale::of(concert, &set, state.services.clock.now())))
 }
 
@@ -148,8 +150,14 @@ pub async fn set_sale(
 pub async fn read_sale(state: web::Data<AppState>, path: web::Path<ConcertPath>) -> Result<HttpResponse> {
     let concert = ConcertId::try_from(path.into_inner())?;
     let sale = state.services.sales.find(concert)?;
-    let read = sale.room.sale().await?;
-    Ok(HttpResponse::Ok().json(Sale::of(concert, &read, state.services.clock.now())))
+    let now = state.services.clock.now();
+    let render = |read: &SaleState| json_bytes(&Sale::of(concert, read, now));
+    let json = state.sale_reads.sale(concert, &sale.room, now, render).await?;
+    Ok(HttpResponse::Ok().content_type("application/json").body(json))
+}
+
+fn json_bytes(value: &impl Serialize) -> Result<Bytes> {
+    serde_json::to_vec(value).map(Bytes::from).map_err(Error::internal)
 }
 
 /// A sale's draw, for anyone to check: the seed against the commitment, and the order again.
@@ -172,9 +180,15 @@ pub struct Draw {
 pub async fn read_draw(state: web::Data<AppState>, path: web::Path<ConcertPath>) -> Result<HttpResponse> {
     let concert = ConcertId::try_from(path.into_inner())?;
     let sale = state.services.sales.find(concert)?;
+    // A hundred thousand drawn entries make megabytes: written out once, not for every read.
+    let json = state.sale_reads.draw(concert, || draw_json(sale)).await?;
+    Ok(HttpResponse::Ok().content_type("application/json").body(json))
+}
+
+async fn draw_json(sale: crate::services::sales::Sale) -> Result<Bytes> {
     let read = sale.room.sale().await?;
     let (Some(drawn), Some(seed)) = (&read.gate.drawn, published_seed(&read.gate)) else {
-        return Err(crate::error::Error::new(
+        return Err(Error::new(
             crate::error::ErrorCode::SaleNotOpen,
             "The draw is made when the sale opens.",
         ));
@@ -184,7 +198,7 @@ pub async fn read_draw(state: web::Data<AppState>, path: web::Path<ConcertPath>)
         draw_seed: seed,
         entries: drawn.entries().iter().map(|entry| hex(entry)).collect(),
     };
-    Ok(HttpResponse::Ok().json(draw))
+    json_bytes(&draw)
 }
 
 /// The keys admissions are signed with, for any other service to verify them.
