@@ -2,7 +2,8 @@
 //! writes the JSON report and the plot it was asked for; each attack scenario, small and quick,
 //! passes against a default embedded server, and fails against one without the defence; a small
 //! watchers run hears of every admission at once, and a large one is refused for its descriptors;
-//! a small on-sale admits its pre-queue in the order drawn from its published seed.
+//! a small on-sale admits its pre-queue in the order drawn from its published seed; a small
+//! waiting list is offered every returned seat in the order it was joined.
 
 mod common;
 
@@ -440,4 +441,51 @@ fn an_on_sale_admits_its_pre_queue_in_the_drawn_order_no_faster_than_its_rate() 
         "{figures}"
     );
     assert!(figures.contains("interval 10 ms"), "{figures}");
+}
+
+#[test]
+fn a_waitlist_run_offers_every_returned_seat_in_the_order_the_list_was_joined() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let args = "--scenario waitlist --seats 20 --users 40 --cancellations 8 --abandon-ratio 0.25 --seed 3";
+    let output = loadtest(&args.split(' ').collect::<Vec<_>>(), &json);
+    let verdict = verdict(&output, &json);
+    assert_eq!(verdict["pass"], true, "{verdict:#}");
+    assert!(output.status.success());
+    let figures = figures(&verdict);
+    for expected in [
+        "sell-out: 20 seats bought by as many fans, 0 AVAILABLE after",
+        "waiting list: 40 fans joined at once, given places 1 to 40",
+        "returns: 8 tickets cancelled at once, 360000 won refunded and 40000 kept in fees; 0 seats AVAILABLE after",
+        "offered seats a fan off the list tried to hold: ",
+        "offers: 11 made over 3 reads of the list, 8 paid, 3 given back; 29 of 40 fans still waiting",
+        "seat map: 20 SOLD, 0 HELD, 0 AVAILABLE; 20 tickets valid, 8 cancelled",
+        "p99: join ",
+    ] {
+        assert!(figures.contains(expected), "{expected:?} in\n{figures}");
+    }
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["errors"], serde_json::json!({}), "{report:#}");
+    assert_eq!(report["endpoints"]["DELETE /tickets/{code}"]["count"], 8, "{report:#}");
+}
+
+#[test]
+fn a_waitlist_run_cancelling_more_tickets_than_seats_is_refused() {
+    let output = Binary::new(LOADTEST)
+        .args([
+            "--embedded",
+            "--scenario",
+            "waitlist",
+            "--seats",
+            "5",
+            "--cancellations",
+            "6",
+        ])
+        .output();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--cancellations 6 is more than the 5 --seats there are to cancel"),
+        "{stderr}"
+    );
 }

@@ -2,8 +2,9 @@
 //! in-process on a temporary data dir), a report per endpoint, and the invariants checked after
 //! every run.
 //!
-//! The attack scenarios (`hoard`, `flood`, `slow`, and a crowd `--with-flood`) and the `watchers`
-//! scenario end in a verdict, PASS or FAIL with the figures it was decided on.
+//! The attack scenarios (`hoard`, `flood`, `slow`, and a crowd `--with-flood`), the `watchers`,
+//! `onsale` and `waitlist` scenarios end in a verdict, PASS or FAIL with the figures it was
+//! decided on.
 //!
 //! - [`options`]: the flags; [`settings`]: the flags as the report gives them.
 //! - [`client`]: the timed, recording HTTP client; [`sources`]: the addresses clients send from.
@@ -18,6 +19,8 @@
 //!   the descriptors and memory they take ([`resources`]).
 //! - [`verify`]: the checks after a run; [`report`]: the table, the JSON and the plot, whose
 //!   points come from the [`timeline`], and whose refusals are told from errors by [`refusals`].
+//! - [`onsale`]: a concert's own sale, its draw and its outflow; [`waitlist`]: a sold-out date's
+//!   waiting list served as tickets are cancelled, judged by [`waitlist_verdict`].
 //! - [`embedded`]: the server `--embedded` starts.
 
 pub mod admissions;
@@ -45,6 +48,8 @@ pub mod timeline;
 pub mod under_flood;
 pub mod verdict;
 pub mod verify;
+pub mod waitlist;
+pub mod waitlist_verdict;
 pub mod watcher;
 pub mod watchers;
 
@@ -109,9 +114,12 @@ pub async fn run(options: Options) -> Result<bool, String> {
         options,
     };
     match harness.options.scenario {
-        Scenario::Hoard | Scenario::Flood | Scenario::Slow | Scenario::Watchers | Scenario::Onsale => {
-            attack(&harness, &recorder).await
-        }
+        Scenario::Hoard
+        | Scenario::Flood
+        | Scenario::Slow
+        | Scenario::Watchers
+        | Scenario::Onsale
+        | Scenario::Waitlist => attack(&harness, &recorder).await,
         Scenario::Rush | Scenario::Steady | Scenario::Ceiling => load(&harness, &recorder).await,
     }
 }
@@ -132,6 +140,9 @@ fn check_combination(options: &Options) -> Result<(), String> {
     if options.scenario == Scenario::Watchers {
         // Before the embedded server starts: both sides' sockets count.
         watchers::check_descriptors(options)?;
+    }
+    if options.scenario == Scenario::Waitlist {
+        waitlist::check(options)?;
     }
     options.check_crowd_size()
 }
@@ -223,6 +234,7 @@ async fn attack(harness: &Harness, recorder: &Recorder) -> Result<bool, String> 
             let venue = create_venue(&harness.api, options).await?;
             onsale::run(harness, &venue).await?
         }
+        Scenario::Waitlist => waitlist::run(harness).await?,
         _ => slow::run(harness).await?,
     };
     let seconds = started.elapsed().as_secs_f64();
@@ -316,13 +328,18 @@ async fn ceiling(api: &Api, concurrency: usize, duration: Duration) -> f64 {
 
 async fn create_venue(api: &Api, options: &Options) -> Result<Venue, String> {
     let first = chrono::NaiveDate::from_ymd_opt(2027, 1, 1).expect("a date");
-    let dates: Vec<String> = (0..options.dates)
+    create_concert(api, first, options.dates, options.seats).await
+}
+
+/// A concert of `dates` days in a row from `first`, of `seats` seats each at the harness's price.
+async fn create_concert(api: &Api, first: chrono::NaiveDate, dates: u32, seats: u32) -> Result<Venue, String> {
+    let dates: Vec<String> = (0..dates)
         .map(|day| (first + chrono::Duration::days(i64::from(day))).to_string())
         .collect();
     let price = 50_000;
     let body = json!({
         "title": "Load test live",
-        "dates": dates.iter().map(|date| json!({ "date": date, "seatCount": options.seats, "price": price })).collect::<Vec<_>>(),
+        "dates": dates.iter().map(|date| json!({ "date": date, "seatCount": seats, "price": price })).collect::<Vec<_>>(),
     });
     let created = api
         .call(
@@ -343,7 +360,7 @@ async fn create_venue(api: &Api, options: &Options) -> Result<Venue, String> {
     Ok(Venue {
         concert_id: concert_id.to_string(),
         dates,
-        seats: options.seats,
+        seats,
         price,
     })
 }

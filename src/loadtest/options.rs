@@ -37,6 +37,11 @@ pub enum Scenario {
     /// drawn from the published seed, independent of arrival, and no faster than
     /// `--admissions-per-minute`.
     Onsale,
+    /// A date of a concert with its own sale is sold out, `--users` fans (200 unless given) join
+    /// its waiting list and `--cancellations` tickets are cancelled: every returned seat must be
+    /// offered to the earliest waiting fans in the order they joined, paid or (`--abandon-ratio`)
+    /// given back to the next, with no seat sold twice and the refunds and money adding up.
+    Waitlist,
 }
 
 /// The harness's options.
@@ -61,6 +66,7 @@ pub struct Options {
     pub scenario: Scenario,
     /// Fans in a rush (1000 unless given). A steady run has as many as arrive at the rate over
     /// `--duration` unless given, and refuses fewer: they would all have arrived before its end.
+    /// The fans of an on-sale, and those on a waitlist run's list.
     #[arg(long)]
     pub users: Option<u64>,
     /// Fans (or, for `ceiling`, requests) in flight at once, in the closed model.
@@ -80,7 +86,8 @@ pub struct Options {
     /// Seats on each date.
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub seats: u32,
-    /// Share of fans who give their seat back instead of paying (0 to 1).
+    /// Share of fans who give their seat back instead of paying (0 to 1); in a waitlist run, of
+    /// the fans offered a returned seat.
     #[arg(long, default_value_t = 0.2, value_parser = share)]
     pub abandon_ratio: f64,
     /// Share of hold attempts aimed at the five popular seats (0 to 1).
@@ -101,6 +108,9 @@ pub struct Options {
     /// `onsale`: the sale's admissions a minute, spread evenly; none for as fast as slots free.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub admissions_per_minute: Option<u32>,
+    /// `waitlist`: tickets cancelled once the date is sold out, at most `--seats`.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub cancellations: u32,
     /// `--embedded`: tokens ACTIVE at once (and an on-sale's `activeMax`).
     #[arg(long, default_value_t = 100)]
     pub active_max: u32,

@@ -41,11 +41,12 @@ impl Expected {
             codes.extend(SALE);
             codes.push(CHALLENGE);
         }
-        // The watchers are no attack: a read refused beside them is an error.
+        // The watchers and a waiting list are no attack: a call refused RATE_LIMITED there is an
+        // error.
         let attacked = options.with_flood
             || !matches!(
                 options.scenario,
-                Scenario::Rush | Scenario::Steady | Scenario::Ceiling | Scenario::Watchers
+                Scenario::Rush | Scenario::Steady | Scenario::Ceiling | Scenario::Watchers | Scenario::Waitlist
             );
         if attacked {
             codes.extend(DEFENCES);

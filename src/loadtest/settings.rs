@@ -22,7 +22,7 @@ pub struct Settings {
     pub active_max: Option<u32>,
     /// The server's `--user-rate-limit`, when the harness started it (0: off).
     pub user_rate_limit: Option<u32>,
-    /// The fans of a crowd.
+    /// The fans of a crowd, or on a waitlist run's list.
     pub users: Option<u64>,
     pub concurrency: usize,
     /// Fans arriving a second (open model); null for `--concurrency` at a time.
@@ -52,6 +52,7 @@ pub struct AttackSettings {
     pub slow_connections: u32,
     pub streams: u32,
     pub watchers: u32,
+    pub cancellations: u32,
 }
 
 fn text(duration: Duration) -> String {
@@ -69,7 +70,7 @@ impl Settings {
             fsync: embedded.then(|| format!("{:?}", options.fsync).to_lowercase()),
             active_max: embedded.then_some(options.active_max),
             user_rate_limit: embedded.then(|| embedded::user_rate_limit(options, Config::defaults().user_rate_limit)),
-            users: crowd.then_some(options.crowd_size()),
+            users: users(options),
             concurrency: options.concurrency,
             arrival_rate: options.arrival_rate(),
             duration: uses_duration(options).then(|| text(options.duration)),
@@ -90,6 +91,7 @@ impl Settings {
                 slow_connections: options.slow_connections,
                 streams: options.streams,
                 watchers: options.watchers,
+                cancellations: options.cancellations,
             }),
         }
     }
@@ -124,6 +126,12 @@ impl Settings {
                 format!("{} watchers", attack.watchers),
                 format!("reads {} at a time for {duration} each", self.concurrency),
             ],
+            (Scenario::Waitlist, Some(attack)) => vec![
+                format!("1 date of {} seats sold out", self.seats),
+                format!("{} fans on its waiting list", self.users.unwrap_or_default()),
+                format!("{} tickets cancelled", attack.cancellations),
+                format!("{} of offers given back", self.abandon_ratio),
+            ],
             (Scenario::Flood, Some(attack)) => vec![
                 format!("for {duration}"),
                 format!("{} fans", attack.fans),
@@ -150,6 +158,15 @@ impl Settings {
             (Some(rate), None) => format!("{users} users, {rate} a second"),
             (None, _) => format!("{users} users, {} at a time", self.concurrency),
         }
+    }
+}
+
+/// The fans of a crowd, or on a waitlist run's list; none for the other scenarios.
+fn users(options: &Options) -> Option<u64> {
+    match options.scenario {
+        Scenario::Rush | Scenario::Steady => Some(options.crowd_size()),
+        Scenario::Waitlist => Some(options.users.unwrap_or(super::waitlist::WAITLIST_USERS)),
+        _ => None,
     }
 }
 
@@ -230,5 +247,20 @@ mod tests {
             "{}",
             slow.line()
         );
+    }
+
+    #[test]
+    fn a_waitlist_line_gives_its_date_list_and_returns() {
+        let waitlist = settings("--embedded --scenario waitlist --seats 20 --users 40 --cancellations 8");
+        assert_eq!(waitlist.users, Some(40));
+        assert!(
+            waitlist.line().ends_with(
+                ": 1 date of 20 seats sold out, 40 fans on its waiting list, 8 tickets cancelled, \
+                 0.2 of offers given back, seed 1"
+            ),
+            "{}",
+            waitlist.line()
+        );
+        assert_eq!(settings("--embedded --scenario waitlist").users, Some(200));
     }
 }
