@@ -146,14 +146,11 @@ impl Waitlist {
         self.entries.get(self.first_waiting)
     }
 
-    /// Offers the hold `reservation` to the entry `code`, which must be waiting.
+    /// Offers the hold `reservation` to the entry `code`, which must be the first waiting: offers
+    /// go in the order fans joined, so every entry from the first waiting on still waits.
     pub fn offer(&mut self, code: EntryCode, reservation: ReservationId) {
         let index = self.by_code[&code];
-        assert_eq!(
-            self.entries[index].state,
-            EntryState::Waiting,
-            "an offer goes to a waiting entry"
-        );
+        assert_eq!(index, self.first_waiting, "an offer goes to the first waiting entry");
         self.entries[index].state = EntryState::Offered(reservation);
         self.by_offer.insert(reservation, index);
         self.skip_to_waiting();
@@ -173,17 +170,13 @@ impl Waitlist {
     }
 
     /// The entry `code`, and its 1-based place among those still waiting (0 once it waits no
-    /// more).
+    /// more). Every entry from the first waiting on waits, so the place is a subtraction: a fan
+    /// reading it every few seconds costs nothing however long the list.
     pub fn entry(&self, code: EntryCode) -> Option<(&Entry, u64)> {
         let index = *self.by_code.get(&code)?;
         let entry = &self.entries[index];
         let position = match entry.state {
-            EntryState::Waiting => {
-                (self.entries[self.first_waiting..index].iter())
-                    .filter(|before| before.state == EntryState::Waiting)
-                    .count() as u64
-                    + 1
-            }
+            EntryState::Waiting => (index - self.first_waiting) as u64 + 1,
             _ => 0,
         };
         Some((entry, position))
