@@ -909,7 +909,7 @@ async fn a_segment_of_an_unknown_format_version_refuses_the_start_naming_the_fil
     assert_eq!(status.code(), Some(1), "{status}: {message}");
     assert!(message.contains("journal-00000001.log"), "the file is named: {message}");
     let found = format!("format version {}", FORMAT_VERSION + 1);
-    let known = format!("reads only version {FORMAT_VERSION}");
+    let known = format!("reads only versions 3 to {FORMAT_VERSION}");
     assert!(
         message.contains(&found) && message.contains(&known),
         "both versions are named: {message}"

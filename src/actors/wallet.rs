@@ -104,6 +104,34 @@ impl Handler<Pay> for WalletActor {
     }
 }
 
+/// An order of several seats: one debit of their sum, a ticket each, in one record.
+#[derive(Message)]
+#[rtype(result = "Result<i64>")]
+pub struct PayOrder {
+    pub payments: Vec<Payment>,
+    pub paid_with: Token,
+    pub keyed: Option<Keyed<i64>>,
+}
+
+impl Handler<PayOrder> for WalletActor {
+    type Result = ActorResponse<Self, Result<i64>>;
+
+    fn handle(&mut self, message: PayOrder, _: &mut Context<Self>) -> Self::Result {
+        let user = message.payments.first().expect("an order has a seat").user_id;
+        let codes: Vec<TicketCode> = (message.payments.iter())
+            .map(|payment| TicketCode::of(payment.payment_id))
+            .collect();
+        let tickets = self.tickets.clone();
+        self.command(user, message.keyed, |wallet| {
+            let paid = wallet.pay_order(message.payments, TransactionId::random(), message.paid_with)?;
+            for code in codes {
+                tickets.insert(code, user);
+            }
+            Ok(paid)
+        })
+    }
+}
+
 // Reads answer once what they show is durable (`answer_settled`).
 
 #[derive(Message)]
@@ -274,6 +302,17 @@ impl WalletHandle {
         self.mailbox
             .ask(Pay {
                 payment,
+                paid_with,
+                keyed,
+            })
+            .await?
+    }
+
+    /// Pays an order and returns the balance after; with `keyed`, the answer is journaled with it.
+    pub async fn pay_order(&self, payments: Vec<Payment>, paid_with: Token, keyed: Option<Keyed<i64>>) -> Result<i64> {
+        self.mailbox
+            .ask(PayOrder {
+                payments,
                 paid_with,
                 keyed,
             })

@@ -82,6 +82,15 @@ pub enum WalletEvent {
         /// paid with its entry's code.
         paid_with: Option<Token>,
     },
+    /// An order of several seats paid at once: one debit of the sum of `payments` (a ticket each,
+    /// all of one fan), the one record an order's saga commits with. On replay it also makes
+    /// every seat SOLD.
+    OrderPaid {
+        transaction: TransactionId,
+        payments: Vec<Payment>,
+        /// The queue token that paid, which the order ends.
+        paid_with: Token,
+    },
     /// A ticket was cancelled: `refund` won of its payment come back to its buyer, the fee stays
     /// revenue. The commit point of a cancellation: on replay it also frees the seat.
     Refunded {
@@ -232,23 +241,7 @@ impl Wallet {
         paid_with: Option<Token>,
     ) -> Result<WalletEvent> {
         assert!(payment.amount >= 0, "a price is never negative");
-        let balance = self.balance(payment.user_id);
-        if balance < payment.amount {
-            let short = payment.amount - balance;
-            let detail = format!(
-                "The balance is {} won; the seat costs {} won: {} won short.",
-                won(balance),
-                won(payment.amount),
-                won(short)
-            );
-            let korean = format!(
-                "잔액이 {}원 부족합니다 (잔액 {}원, 좌석 가격 {}원).",
-                won(short),
-                won(balance),
-                won(payment.amount)
-            );
-            return Err(Error::new(ErrorCode::InsufficientBalance, detail).with_korean(korean));
-        }
+        self.afford(payment.user_id, payment.amount, "the seat costs", "좌석 가격")?;
         let paid = WalletEvent::PaymentCompleted {
             transaction,
             payment,
@@ -256,6 +249,54 @@ impl Wallet {
         };
         self.apply(&paid);
         Ok(paid)
+    }
+
+    /// Debits the sum of an order's `payments` (one fan's, one seat each) in one record, if the
+    /// balance allows all of it: an order is paid whole or not at all.
+    pub fn pay_order(
+        &mut self,
+        payments: Vec<Payment>,
+        transaction: TransactionId,
+        paid_with: Token,
+    ) -> Result<WalletEvent> {
+        let user = payments.first().expect("an order has a seat").user_id;
+        assert!(
+            payments
+                .iter()
+                .all(|payment| payment.user_id == user && payment.amount >= 0),
+            "an order is one fan's, at prices never negative"
+        );
+        let sum = payments.iter().map(|payment| payment.amount).sum();
+        self.afford(user, sum, "the seats cost", "좌석 가격 합계")?;
+        let paid = WalletEvent::OrderPaid {
+            transaction,
+            payments,
+            paid_with,
+        };
+        self.apply(&paid);
+        Ok(paid)
+    }
+
+    /// Refuses a debit of `amount` the user's balance does not cover, saying by how much.
+    fn afford(&self, user: UserId, amount: i64, costs: &str, korean_costs: &str) -> Result<()> {
+        let balance = self.balance(user);
+        if balance >= amount {
+            return Ok(());
+        }
+        let short = amount - balance;
+        let detail = format!(
+            "The balance is {} won; {costs} {} won: {} won short.",
+            won(balance),
+            won(amount),
+            won(short)
+        );
+        let korean = format!(
+            "잔액이 {}원 부족합니다 (잔액 {}원, {korean_costs} {}원).",
+            won(short),
+            won(balance),
+            won(amount)
+        );
+        Err(Error::new(ErrorCode::InsufficientBalance, detail).with_korean(korean))
     }
 
     /// Gives `refund` won of the user's payment back: its ticket is cancelled. None if it was
@@ -377,6 +418,11 @@ impl Wallet {
                 self.totals.balances -= payment.amount;
                 self.totals.revenue += payment.amount;
             }
+            WalletEvent::OrderPaid {
+                transaction,
+                payments,
+                paid_with,
+            } => self.apply_order(*transaction, payments, *paid_with),
             WalletEvent::Refunded {
                 transaction,
                 user,
@@ -400,6 +446,30 @@ impl Wallet {
             }
         }
         debug_assert_eq!(self.totals.charged, self.totals.balances + self.totals.revenue);
+    }
+
+    /// An order's one debit: one transaction of the sum, under the first seat's payment (the
+    /// order's), and a payment (a ticket) per seat.
+    fn apply_order(&mut self, transaction: TransactionId, payments: &[Payment], paid_with: Token) {
+        let first = payments.first().expect("an order has a seat");
+        let sum: i64 = payments.iter().map(|payment| payment.amount).sum();
+        let account = self.accounts.entry(first.user_id).or_default();
+        account.balance -= sum;
+        assert!(account.balance >= 0, "an order never overdraws");
+        let record = Transaction {
+            transaction_id: transaction,
+            kind: TransactionType::Payment,
+            amount: sum,
+            balance_after: account.balance,
+            at: first.paid_at,
+            payment_id: Some(first.payment_id),
+        };
+        account.transactions.push(record);
+        account
+            .payments
+            .extend(payments.iter().map(|payment| (payment.clone(), Some(paid_with))));
+        self.totals.balances -= sum;
+        self.totals.revenue += sum;
     }
 }
 
@@ -553,6 +623,62 @@ mod tests {
                 revenue: 300
             }
         );
+    }
+
+    #[test]
+    fn an_order_debits_its_sum_once_and_records_a_ticket_per_seat() {
+        let mut wallet = Wallet::new(LIMITS);
+        let user = UserId::random();
+        wallet.charge(user, 1_000, TransactionId::random(), now()).unwrap();
+        let seats = vec![payment(user, 300), payment(user, 200), payment(user, 100)];
+        let token = Token::new(1, TokenSecret::random());
+        wallet.pay_order(seats.clone(), TransactionId::random(), token).unwrap();
+        assert_eq!(wallet.balance(user), 400);
+        let history = wallet.transactions(user, 50);
+        assert_eq!(history.len(), 2, "one debit for the order, after the charge");
+        assert_eq!(
+            (history[0].kind, history[0].amount, history[0].balance_after),
+            (TransactionType::Payment, 600, 400)
+        );
+        assert_eq!(
+            history[0].payment_id,
+            Some(seats[0].payment_id),
+            "under the order's first seat"
+        );
+        let newest_first: Vec<Payment> = seats.iter().rev().cloned().collect();
+        assert_eq!(wallet.payments(user), newest_first, "a ticket per seat");
+        for seat in &seats {
+            assert_eq!(wallet.ticket(user, TicketCode::of(seat.payment_id)), Some(seat));
+        }
+        let restored = Wallet::restore(wallet.image());
+        assert_eq!(restored.payments(user), wallet.payments(user));
+        assert_eq!(
+            restored.totals(),
+            MoneyTotals {
+                charged: 1_000,
+                balances: 400,
+                revenue: 600
+            }
+        );
+    }
+
+    #[test]
+    fn an_order_the_balance_does_not_cover_whole_pays_nothing() {
+        let mut wallet = Wallet::new(LIMITS);
+        let user = UserId::random();
+        wallet.charge(user, 500, TransactionId::random(), now()).unwrap();
+        let seats = vec![payment(user, 300), payment(user, 250)];
+        let token = Token::new(1, TokenSecret::random());
+        let refused = wallet.pay_order(seats, TransactionId::random(), token).unwrap_err();
+        assert_eq!(refused.code, ErrorCode::InsufficientBalance);
+        assert!(
+            refused.detail.ends_with("the seats cost 550 won: 50 won short."),
+            "{}",
+            refused.detail
+        );
+        assert_eq!(wallet.balance(user), 500);
+        assert!(wallet.payments(user).is_empty());
+        assert_eq!(wallet.transactions(user, 50).len(), 1);
     }
 
     #[test]

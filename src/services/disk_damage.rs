@@ -431,7 +431,7 @@ fn assert_refused_as_another_version(scratch: &Path, damaged: &[u8], what: &str)
     let message = refused.to_string();
     for named in [
         format!("version {}", version.found),
-        format!("version {}", format::FORMAT_VERSION),
+        format!("versions {} to {}", format::PREVIOUS_VERSION, format::FORMAT_VERSION),
     ] {
         assert!(message.contains(&named), "{what}: {message}");
     }
@@ -851,7 +851,7 @@ fn a_snapshot_of_another_version_refuses_the_start_rather_than_fall_back() {
     let message = refused.to_string();
     assert!(message.contains("snapshot-00000002.snap"), "{message}");
     assert!(
-        message.contains("version 7") && message.contains("version 3"),
+        message.contains("version 7") && message.contains("versions 3 to 5"),
         "{message}"
     );
     let config = damage_config(live.path());

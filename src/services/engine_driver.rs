@@ -466,7 +466,7 @@ pub(super) fn record_ends_from(bytes: &[u8], from: usize, first: impl Fn(&Change
 /// The wallet's record of a payment, keyed or not: the payment's commit point.
 pub(super) fn is_payment_recorded(change: &Change) -> bool {
     match change {
-        Change::Wallet(WalletEvent::PaymentCompleted { .. }) => true,
+        Change::Wallet(WalletEvent::PaymentCompleted { .. } | WalletEvent::OrderPaid { .. }) => true,
         Change::Keyed { work, .. } => is_payment_recorded(work),
         _ => false,
     }

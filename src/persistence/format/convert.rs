@@ -607,6 +607,15 @@ impl From<WalletEvent> for disk::WalletEvent {
                 transaction: transaction.as_uuid(),
                 payment: payment.into(),
             },
+            WalletEvent::OrderPaid {
+                transaction,
+                payments,
+                paid_with,
+            } => Self::OrderPaid {
+                transaction: transaction.as_uuid(),
+                payments: payments.into_iter().map(Into::into).collect(),
+                paid_with: paid_with.into(),
+            },
             WalletEvent::Refunded {
                 transaction,
                 user,
@@ -651,6 +660,15 @@ impl From<disk::WalletEvent> for WalletEvent {
                 transaction: TransactionId::from_uuid(transaction),
                 payment: payment.into(),
                 paid_with: None,
+            },
+            disk::WalletEvent::OrderPaid {
+                transaction,
+                payments,
+                paid_with,
+            } => Self::OrderPaid {
+                transaction: TransactionId::from_uuid(transaction),
+                payments: payments.into_iter().map(Into::into).collect(),
+                paid_with: paid_with.into(),
             },
             disk::WalletEvent::Refunded {
                 transaction,

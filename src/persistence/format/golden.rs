@@ -1,4 +1,4 @@
-//! Golden bytes. `tests/golden/v4/` holds what this build writes: one journal segment per kind
+//! Golden bytes. `tests/golden/v5/` holds what this build writes: one journal segment per kind
 //! of record (every change, every event, a remembered error and a remembered success, alone
 //! and with the change they answer), one small snapshot, and that snapshot's parts as the
 //! snapshots of their partitions (`part-<partition>`, a date's as `part-date-<n>`). Each file must read to exactly the
@@ -14,9 +14,10 @@
 //! GOLDEN_REGENERATE=1 cargo test --lib persistence::format::golden
 //! ```
 //!
-//! `tests/golden/v3/` holds the records, snapshot and partition snapshots of version 3, the
-//! build before the sales, and `tests/golden/v2/` those of the build before the header. Nothing
-//! writes either any more, so those files are never regenerated.
+//! `tests/golden/v4/` holds the records, snapshot and partition snapshots of version 4, the
+//! build before orders of several seats, `tests/golden/v3/` those of version 3, the build before
+//! the sales, and `tests/golden/v2/` those of the build before the header. Nothing writes any of
+//! them any more, so those files are never regenerated.
 
 use super::golden_values as values;
 use super::{
@@ -40,7 +41,7 @@ fn golden_path(version: &str, name: &str) -> PathBuf {
 /// The committed bytes of `name`, which must be `written`; under `GOLDEN_REGENERATE=1`, first
 /// writes them.
 fn golden(name: &str, written: &[u8]) -> Vec<u8> {
-    let path = golden_path("v4", name);
+    let path = golden_path("v5", name);
     if std::env::var_os(REGENERATE).is_some_and(|value| value == "1") {
         std::fs::create_dir_all(path.parent().expect("a parent dir")).expect("the golden dir is made");
         std::fs::write(&path, written).expect("the golden file is written");
@@ -132,7 +133,12 @@ fn the_golden_snapshots_of_each_partition_read_to_their_parts_and_write_to_their
 fn files_written_before_the_header_read_as_version_2_to_the_same_values() {
     for (name, expected) in values::records() {
         let path = golden_path("v2", name);
-        if values::SINCE_VERSION_3.contains(&name) || values::SINCE_VERSION_4.contains(&name) {
+        let later = [
+            &values::SINCE_VERSION_3[..],
+            &values::SINCE_VERSION_4,
+            &values::SINCE_VERSION_5,
+        ];
+        if later.iter().any(|names| names.contains(&name)) {
             assert!(!path.exists(), "{name} is of a later version");
             continue;
         }
@@ -155,7 +161,7 @@ fn files_written_before_the_header_read_as_version_2_to_the_same_values() {
 fn files_of_version_3_read_to_the_same_values() {
     for (name, expected) in values::records() {
         let path = golden_path("v3", name);
-        if values::SINCE_VERSION_4.contains(&name) {
+        if values::SINCE_VERSION_4.contains(&name) || values::SINCE_VERSION_5.contains(&name) {
             assert!(!path.exists(), "{name} is of version 4 on");
             continue;
         }
@@ -192,6 +198,56 @@ fn files_of_version_3_read_to_the_same_values() {
             continue;
         }
         let old = std::fs::read(&path).expect("a part of version 3");
+        let (partition, part) = decode_part_snapshot(&old).unwrap_or_else(|error| panic!("{name}: {error}"));
+        let again = encode_part_snapshot(partition, &part).expect("a small part");
+        assert_eq!(
+            again[super::HEADER_BYTES..],
+            old[super::HEADER_BYTES..],
+            "{name}: the part reads as it was"
+        );
+    }
+}
+
+#[test]
+fn files_of_version_4_read_to_the_same_values() {
+    let dir = golden_path("v4", "x").parent().expect("the dir").to_path_buf();
+    for (name, expected) in values::records() {
+        let path = dir.join(format!("{name}.bin"));
+        if values::SINCE_VERSION_5.contains(&name) {
+            assert!(!path.exists(), "{name} is of version 5 on");
+            continue;
+        }
+        let old = std::fs::read(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+        let read = read_segment(&old).unwrap_or_else(|error| panic!("{name}: {error}"));
+        assert_eq!(the_only_entry(name, read, &old), expected, "{name}");
+        let now = segment_of(&expected);
+        assert_eq!(
+            old[super::MAGIC_BYTES..super::HEADER_BYTES],
+            4u32.to_le_bytes(),
+            "{name}"
+        );
+        assert_eq!(
+            old[super::HEADER_BYTES..],
+            now[super::HEADER_BYTES..],
+            "{name}: the records agree"
+        );
+    }
+    let old = std::fs::read(dir.join("snapshot.bin")).expect("the old snapshot");
+    let read = decode_snapshot(&old).expect("the old snapshot reads");
+    assert_eq!(
+        written_form(&read),
+        written_form(&values::state().image()),
+        "the same layout"
+    );
+    for entry in std::fs::read_dir(&dir).expect("the v4 dir") {
+        let path = entry.expect("an entry").path();
+        let name = (path.file_stem().and_then(|stem| stem.to_str()))
+            .unwrap_or_default()
+            .to_string();
+        if !name.starts_with("part-") {
+            continue;
+        }
+        let old = std::fs::read(&path).expect("a part of version 4");
         let (partition, part) = decode_part_snapshot(&old).unwrap_or_else(|error| panic!("{name}: {error}"));
         let again = encode_part_snapshot(partition, &part).expect("a small part");
         assert_eq!(

@@ -115,6 +115,17 @@ fn paid() -> Payment {
     }
 }
 
+/// The second seat of an order that `paid()` is the first of.
+fn second_seat_paid() -> Payment {
+    Payment {
+        payment_id: payment(2),
+        reservation_id: reservation(2),
+        seat_number: 2,
+        amount: 1_500,
+        ..paid()
+    }
+}
+
 fn charged() -> WalletEvent {
     WalletEvent::Charged {
         transaction: transaction(1),
@@ -218,7 +229,9 @@ fn queue(event: QueueEvent) -> Change {
     Change::Queue(event)
 }
 
-/// One journal record of every kind, by the name of its golden file.
+/// Records of kinds version 4 did not have.
+pub const SINCE_VERSION_5: [&str; 1] = ["wallet-order-paid"];
+
 /// Records of kinds version 3 did not have.
 pub const SINCE_VERSION_4: [&str; 9] = [
     "sale-created",
@@ -464,6 +477,14 @@ pub fn records() -> Vec<(&'static str, Entry)> {
                 payment: payment(1),
                 refund: 800,
                 at: t(8),
+            }),
+        ),
+        (
+            "wallet-order-paid",
+            Change::Wallet(WalletEvent::OrderPaid {
+                transaction: transaction(6),
+                payments: vec![paid(), second_seat_paid()],
+                paid_with: token,
             }),
         ),
     ];

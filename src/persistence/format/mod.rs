@@ -38,7 +38,10 @@
 //! - 3: the header; a payload is the body alone. Journal records and partition snapshots are as
 //!   in version 4, whose enums only added variants at their ends; a whole snapshot lacks the
 //!   sales ([`snapshot::v3`]). Read, never written.
-//! - 4: the sales: their records, their rooms, and the pre-queued token. Written now.
+//! - 4: the sales: their records, their rooms, and the pre-queued token. Journal records and
+//!   snapshots are as in version 5, whose wallet events only added a variant at their end.
+//!   Read, never written.
+//! - 5: orders of several seats, paid in one record. Written now.
 //!
 //! A file with the header of any other version is refused, whole: recovery stops the start
 //! rather than guess (see [`UnknownVersion`]).
@@ -61,10 +64,13 @@ use super::frame::{self, Damage, Decoded, TooLarge};
 use super::log::{PartState, Partition};
 use super::{Entry, Image, Part};
 
-/// The version this build writes, and reads along with [`HEADERLESS_VERSION`].
-pub const FORMAT_VERSION: u32 = 4;
+/// The version this build writes, and reads along with the ones below.
+pub const FORMAT_VERSION: u32 = 5;
 
-/// The version before this one, read with the same layout.
+/// The version before this one: the same snapshots, journal records of fewer kinds.
+pub const SALES_VERSION: u32 = 4;
+
+/// The version before the sales, read with the same layout; its whole snapshots lack the sales.
 pub const PREVIOUS_VERSION: u32 = 3;
 
 /// The version of files written before they had a header.
@@ -108,7 +114,7 @@ pub fn header(kind: FileKind) -> [u8; HEADER_BYTES] {
 /// A file whose header names a version this build does not read: another build wrote it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "format version {found}, and this build reads only version {FORMAT_VERSION} and version {PREVIOUS_VERSION} (and {HEADERLESS_VERSION}, written without a header)"
+    "format version {found}, and this build reads only versions {PREVIOUS_VERSION} to {FORMAT_VERSION} (and {HEADERLESS_VERSION}, written without a header)"
 )]
 pub struct UnknownVersion {
     pub found: u32,
@@ -117,7 +123,7 @@ pub struct UnknownVersion {
 /// How the records of a file are laid out, as its first bytes tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Layout {
-    /// Version 3 or 4: records from this offset, payloads bare.
+    /// Version 3, 4 or 5: records from this offset, payloads bare.
     Current { records_from: usize, version: u32 },
     /// Version 2: no header, and every payload begins with the version byte.
     Headerless,
@@ -135,7 +141,7 @@ fn layout(kind: FileKind, bytes: &[u8]) -> Result<Layout, UnknownVersion> {
         return Ok(Layout::TornHeader);
     };
     match u32::from_le_bytes(version.try_into().expect("four bytes")) {
-        version @ (FORMAT_VERSION | PREVIOUS_VERSION) => Ok(Layout::Current {
+        version @ (FORMAT_VERSION | SALES_VERSION | PREVIOUS_VERSION) => Ok(Layout::Current {
             records_from: HEADER_BYTES,
             version,
         }),
@@ -213,7 +219,7 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<Image, SnapshotError> {
     let image = match layout(FileKind::Snapshot, bytes)? {
         Layout::Current {
             records_from,
-            version: FORMAT_VERSION,
+            version: FORMAT_VERSION | SALES_VERSION,
         } => frame::decode_exact(&bytes[records_from..], image_of),
         Layout::Current { records_from, .. } => frame::decode_exact(&bytes[records_from..], image_of_v3),
         Layout::Headerless => frame::decode_exact(bytes, |payload| headerless_payload(payload).and_then(image_of_v2)),

@@ -220,6 +220,12 @@ pub enum WalletEvent {
     /// Written as 3 (version 4 on): a waiting list's offer paid through its entry's code, with
     /// no queue token.
     OfferPaid { transaction: Uuid, payment: Payment },
+    /// Written as 4 (version 5 on): an order of several seats, one debit of their sum.
+    OrderPaid {
+        transaction: Uuid,
+        payments: Vec<Payment>,
+        paid_with: Token,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

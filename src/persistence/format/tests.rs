@@ -240,6 +240,12 @@ fn every_variant_of_the_journal_keeps_its_number() {
         payment: payment.clone(),
     };
     assert_eq!(written_as(&offer_paid), 3);
+    let order_paid = WalletEvent::OrderPaid {
+        transaction: id,
+        payments: vec![payment.clone()],
+        paid_with: token,
+    };
+    assert_eq!(written_as(&order_paid), 4);
     let waitlisted = SeatEvent::Waitlisted {
         code: [0; 16],
         user: id,
@@ -407,19 +413,19 @@ fn a_number_this_build_does_not_know_is_refused_by_name() {
 fn a_file_begins_with_its_magic_and_version() {
     let journal = header(FileKind::Journal);
     assert_eq!(&journal[..MAGIC_BYTES], b"CRJOURNL");
-    assert_eq!(journal[MAGIC_BYTES..], 4u32.to_le_bytes());
+    assert_eq!(journal[MAGIC_BYTES..], 5u32.to_le_bytes());
     assert_eq!(&header(FileKind::Snapshot)[..MAGIC_BYTES], b"CRSNAPSH");
 }
 
 #[test]
 fn a_file_of_another_version_is_refused_whole() {
     let mut segment = header(FileKind::Journal).to_vec();
-    segment[MAGIC_BYTES..].copy_from_slice(&5u32.to_le_bytes());
-    let refused = read_segment(&segment).expect_err("version 5 is unknown");
-    assert_eq!(refused, UnknownVersion { found: 5 });
+    segment[MAGIC_BYTES..].copy_from_slice(&6u32.to_le_bytes());
+    let refused = read_segment(&segment).expect_err("version 6 is unknown");
+    assert_eq!(refused, UnknownVersion { found: 6 });
     let message = refused.to_string();
     assert!(
-        message.contains("version 5") && message.contains("version 4") && message.contains("version 3"),
+        message.contains("version 6") && message.contains("versions 3 to 5"),
         "{message}"
     );
     // Even the version before, which is never written with a header.
