@@ -1,4 +1,4 @@
-//! `/payments`: paying a hold from the wallet, and the fan's payments.
+//! `/payments`: paying a hold, or an order of several, from the wallet, and the fan's payments.
 
 use super::auth::{bearer_token, require_active};
 use super::openapi::answers::{ActiveErrors, BodyErrors, BusyErrors, FanErrors, KeyedErrors, PaymentErrors};
@@ -21,19 +21,48 @@ pub fn routes(config: &mut web::ServiceConfig) {
     config.service(resource("/payments").post(pay).get(list));
 }
 
+/// One hold (`reservationId`), or an order of several (`reservationIds`): one of the two.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NewPayment {
-    #[schema(value_type = uuid::Uuid)]
-    pub reservation_id: String,
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub reservation_id: Option<String>,
+    /// 1 to `hold_max` distinct holds of the caller, on any dates, paid all or nothing.
+    #[schema(value_type = Option<Vec<uuid::Uuid>>, min_items = 1, max_items = 4)]
+    pub reservation_ids: Option<Vec<String>>,
 }
 
-impl TryFrom<NewPayment> for ReservationId {
-    type Error = Error;
+/// What a payment request pays.
+enum Paying {
+    One(ReservationId),
+    Order(Vec<ReservationId>),
+}
 
-    fn try_from(new: NewPayment) -> Result<Self> {
-        params::id(&new.reservation_id, "reservationId")
+impl NewPayment {
+    fn paying(self, hold_max: u32) -> Result<Paying> {
+        match (self.reservation_id, self.reservation_ids) {
+            (Some(one), None) => Ok(Paying::One(params::id(&one, "reservationId")?)),
+            (None, Some(several)) => order_of(&several, hold_max).map(Paying::Order),
+            _ => Err(Error::invalid_request("Give either reservationId or reservationIds.")),
+        }
     }
+}
+
+/// An order's holds: 1 to `hold_max` of them, each once.
+fn order_of(ids: &[String], hold_max: u32) -> Result<Vec<ReservationId>> {
+    if ids.is_empty() || ids.len() > hold_max as usize {
+        let detail = format!("reservationIds names 1 to {hold_max} holds.");
+        return Err(Error::invalid_request(detail));
+    }
+    let order: Vec<ReservationId> = ids
+        .iter()
+        .map(|id| params::id(id, "reservationIds"))
+        .collect::<Result<_>>()?;
+    let distinct: std::collections::HashSet<_> = order.iter().collect();
+    if distinct.len() != order.len() {
+        return Err(Error::invalid_request("reservationIds names each hold once."));
+    }
+    Ok(order)
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -64,6 +93,67 @@ impl From<&payments::PaymentReceipt> for PaymentReceipt {
             ticket_code: TicketCode::of(receipt.payment_id),
         }
     }
+}
+
+/// One seat of an order, with its ticket.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderTicket {
+    #[schema(value_type = uuid::Uuid)]
+    pub reservation_id: ReservationId,
+    #[schema(value_type = String, example = "q0Zb3yVn2kQ8mT1xWc5pLA")]
+    pub ticket_code: TicketCode,
+    #[schema(value_type = uuid::Uuid)]
+    pub concert_id: ConcertId,
+    pub date: NaiveDate,
+    pub seat_number: u32,
+    pub price: i64,
+}
+
+/// An order of several seats, paid: one debit of their sum, a ticket each.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderReceipt {
+    /// The order's payment (its first seat's), under which the debit is recorded.
+    #[schema(value_type = uuid::Uuid)]
+    pub payment_id: PaymentId,
+    #[schema(value_type = Vec<uuid::Uuid>)]
+    pub reservation_ids: Vec<ReservationId>,
+    /// The sum of the seats' prices.
+    pub amount: i64,
+    /// The balance after the order.
+    pub balance: i64,
+    pub paid_at: DateTime<Utc>,
+    pub tickets: Vec<OrderTicket>,
+}
+
+impl From<&payments::OrderReceipt> for OrderReceipt {
+    fn from(receipt: &payments::OrderReceipt) -> Self {
+        let ticket = |seat: &wallet::Payment| OrderTicket {
+            reservation_id: seat.reservation_id,
+            ticket_code: TicketCode::of(seat.payment_id),
+            concert_id: seat.concert_id,
+            date: seat.date,
+            seat_number: seat.seat_number,
+            price: seat.amount,
+        };
+        Self {
+            payment_id: receipt.payment_id,
+            reservation_ids: receipt.reservation_ids.clone(),
+            amount: receipt.amount,
+            balance: receipt.balance,
+            paid_at: receipt.paid_at,
+            tickets: receipt.seats.iter().map(ticket).collect(),
+        }
+    }
+}
+
+/// What a payment answers: a receipt of one hold, or of an order of several.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum PaymentAnswer {
+    One(PaymentReceipt),
+    Order(OrderReceipt),
 }
 
 /// A completed payment for one seat.
@@ -105,7 +195,7 @@ impl From<&wallet::Payment> for Payment {
 
 #[utoipa::path(post, path = "/api/v1/payments", tag = "payments", security(("queueToken" = [])),
     request_body = NewPayment, params(IdempotencyKeyHeader),
-    responses((status = 201, description = "Paid: the seat is SOLD to the payer and the token has ended", body = PaymentReceipt),
+    responses((status = 201, description = "Paid: the seat (or every seat of the order, then an OrderReceipt) is SOLD to the payer and the token has ended", body = PaymentAnswer),
         FanErrors, BodyErrors, ActiveErrors, PaymentErrors, KeyedErrors, BusyErrors))]
 pub async fn pay(state: web::Data<AppState>, request: HttpRequest, body: JsonBody) -> Result<HttpResponse> {
     let fan = match Fan::extract(&request).await {
@@ -118,7 +208,7 @@ pub async fn pay(state: web::Data<AppState>, request: HttpRequest, body: JsonBod
         Err(error) => return Err(error),
     };
     let new: NewPayment = parse_json(&body)?;
-    let reservation = ReservationId::try_from(new)?;
+    let paying = new.paying(state.services.config.hold_max)?;
     require_active(&state, &fan).await?;
     let services = state.services.clone();
     at_most_once_per_key(
@@ -128,16 +218,27 @@ pub async fn pay(state: web::Data<AppState>, request: HttpRequest, body: JsonBod
         Endpoint::Payments,
         &body,
         move |slot| async move {
-            let keyed = slot.map(|slot| (slot, paid as payments::ReceiptAnswer));
-            let receipt = payments::pay(services, fan, reservation, keyed).await?;
-            paid(&receipt)
+            match paying {
+                Paying::One(reservation) => {
+                    let keyed = slot.map(|slot| (slot, paid as payments::ReceiptAnswer));
+                    paid(&payments::pay(services, fan, reservation, keyed).await?)
+                }
+                Paying::Order(reservations) => {
+                    let keyed = slot.map(|slot| (slot, ordered as payments::OrderAnswer));
+                    ordered(&payments::pay_order(services, fan, reservations, keyed).await?)
+                }
+            }
         },
     )
     .await
 }
 
 fn paid(receipt: &payments::PaymentReceipt) -> Answer {
-    json_answer(StatusCode::CREATED, &PaymentReceipt::from(receipt))
+    json_answer(StatusCode::CREATED, &PaymentAnswer::One(receipt.into()))
+}
+
+fn ordered(receipt: &payments::OrderReceipt) -> Answer {
+    json_answer(StatusCode::CREATED, &PaymentAnswer::Order(receipt.into()))
 }
 
 /// A payment ends its token, so the client's retry arrives with a dead token: with the same

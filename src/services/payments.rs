@@ -14,6 +14,12 @@
 //! seats the wallet recorded and gives back holds whose payment it never recorded, and the queue
 //! actor ends the tokens those payments were made with.
 //!
+//! An order of several seats is the same saga over every hold it names, on as many dates: each
+//! is marked as being paid, the wallet's one `OrderPaid` record debits the sum (the commit
+//! point), then every seat is SOLD and the token ends once. A hold that cannot be marked, or a
+//! short balance, unmarks every hold marked, so nothing changes; recovery finishes an order cut
+//! short after its record seat by seat, as it does a payment.
+//!
 //! The saga runs as its own task, so a client that hangs up mid-payment cannot leave a hold
 //! marked as being paid.
 
@@ -27,6 +33,7 @@ use crate::services::dates::{insist, DateHandle};
 use crate::services::idempotency::AnswerSlot;
 use crate::services::Services;
 use chrono::{DateTime, Utc};
+use futures_util::future::join_all;
 use std::sync::Arc;
 
 #[derive(Debug, Clone)]
@@ -184,5 +191,142 @@ async fn finish_committed(
     let (_, ended) = tokio::join!(insist(&over, || date.complete_payment(reservation, payment)), end_token);
     if let Err(error) = ended {
         tracing::error!(%payment, %error, "a committed payment could not end its token");
+    }
+}
+
+/// What an order of several seats answers: the one debit, and a ticket per seat.
+#[derive(Debug, Clone)]
+pub struct OrderReceipt {
+    /// The order's payment: its first seat's, under which the debit is recorded.
+    pub payment_id: PaymentId,
+    pub reservation_ids: Vec<ReservationId>,
+    /// The sum of the seats' prices.
+    pub amount: i64,
+    /// The balance after the order.
+    pub balance: i64,
+    pub paid_at: DateTime<Utc>,
+    /// The seats' payments, in the order's order: a ticket each.
+    pub seats: Vec<Payment>,
+}
+
+/// How a keyed order's answer is made of its receipt.
+pub type OrderAnswer = fn(&OrderReceipt) -> Answer;
+
+/// Pays every hold in `reservations` (distinct, the fan's, on any dates) with `fan`'s token in
+/// one order, all or nothing. One payment of the fan at a time, as for a single hold.
+pub async fn pay_order(
+    services: Arc<Services>,
+    fan: Fan,
+    reservations: Vec<ReservationId>,
+    keyed: Option<(AnswerSlot, OrderAnswer)>,
+) -> Result<OrderReceipt> {
+    assert!(!reservations.is_empty(), "an order names a hold");
+    let locks = &services.payment_locks;
+    locks
+        .run(&fan.user, order_alone(&services, fan, reservations, keyed))
+        .await
+}
+
+async fn order_alone(
+    services: &Services,
+    fan: Fan,
+    reservations: Vec<ReservationId>,
+    keyed: Option<(AnswerSlot, OrderAnswer)>,
+) -> Result<OrderReceipt> {
+    // A payment ahead of this one may have ended the token.
+    services.room_of(&fan.token)?.authenticate(&fan.token)?;
+    let dates = (reservations.iter())
+        .map(|reservation| services.catalog.date_of_reservation(*reservation))
+        .collect::<Result<Vec<_>>>()?;
+    let holds: Vec<(DateHandle, ReservationId)> = dates.into_iter().zip(reservations).collect();
+    let held = begin_all(services, fan.user, &holds).await?;
+    let now = services.clock.now();
+    let seats: Vec<Payment> = held.iter().map(|hold| Payment::for_hold(hold, now)).collect();
+    let receipt = order_receipt(&seats);
+    let keyed = keyed.map(|(slot, answer)| {
+        let receipt = receipt.clone();
+        slot.keyed(move |balance: &i64| answer(&receipt(*balance)))
+    });
+    match services.wallet.pay_order(seats.clone(), fan.token, keyed).await {
+        Ok(balance) => {
+            finish_order(services, fan, &holds, &seats).await;
+            Ok(receipt(balance))
+        }
+        // As for one payment: whether the record is stored is for the next engine to read.
+        Err(unknown) if services.log.failure().is_some() => Err(unknown),
+        Err(refused) => {
+            abort_all(services, &holds).await;
+            Err(refused)
+        }
+    }
+}
+
+/// A receipt of the order of `seats`, given the balance after it.
+fn order_receipt(seats: &[Payment]) -> impl Fn(i64) -> OrderReceipt + Clone + Send + 'static {
+    let seats = seats.to_vec();
+    move |balance| OrderReceipt {
+        payment_id: seats[0].payment_id,
+        reservation_ids: seats.iter().map(|seat| seat.reservation_id).collect(),
+        amount: seats.iter().map(|seat| seat.amount).sum(),
+        balance,
+        paid_at: seats[0].paid_at,
+        seats: seats.clone(),
+    }
+}
+
+/// Marks every hold as being paid, at once. If any is refused, every one marked (and any whose
+/// answer was lost) is unmarked, and the first refusal in the order's order is the answer.
+async fn begin_all(
+    services: &Services,
+    user: UserId,
+    holds: &[(DateHandle, ReservationId)],
+) -> Result<Vec<crate::domain::seat_map::Reservation>> {
+    let begun = join_all(
+        holds
+            .iter()
+            .map(|(date, reservation)| date.begin_payment(*reservation, user)),
+    )
+    .await;
+    if begun.iter().all(Result::is_ok) {
+        return Ok(begun.into_iter().map(|held| held.expect("all began")).collect());
+    }
+    let marked: Vec<(DateHandle, ReservationId)> = (holds.iter().zip(&begun))
+        .filter(|(_, begun)| {
+            begun
+                .as_ref()
+                .map_or_else(|error| error.code == ErrorCode::Unavailable, |_| true)
+        })
+        .map(|(hold, _)| hold.clone())
+        .collect();
+    abort_all(services, &marked).await;
+    let refusal = begun.into_iter().find_map(Result::err).expect("one was refused");
+    Err(refusal)
+}
+
+/// Unmarks every hold, each asked again until its date's owner answers.
+async fn abort_all(services: &Services, holds: &[(DateHandle, ReservationId)]) {
+    let over = services.term_over();
+    let aborts = holds
+        .iter()
+        .map(|(date, reservation)| insist(&over, move || date.abort_payment(*reservation)));
+    join_all(aborts).await;
+}
+
+/// After the order's record: every seat SOLD and the token ended once, all at once.
+async fn finish_order(services: &Services, fan: Fan, holds: &[(DateHandle, ReservationId)], seats: &[Payment]) {
+    let over = services.term_over();
+    let sold = (holds.iter().zip(seats)).map(|((date, reservation), seat)| {
+        let payment = seat.payment_id;
+        insist(&over, move || date.complete_payment(*reservation, payment))
+    });
+    let end_token = async {
+        services
+            .room_of(&fan.token)?
+            .end_after_payment(fan.token, fan.user)
+            .await
+    };
+    let (_, ended) = tokio::join!(join_all(sold), end_token);
+    if let Err(error) = ended {
+        tracing::error!(payment = %seats[0].payment_id, %error, "a committed order could not end its token");
     }
 }

@@ -11,6 +11,7 @@ mod connections;
 mod errors;
 mod openapi;
 mod operations;
+mod orders;
 mod parser_errors;
 mod payments;
 mod pow;
