@@ -24,6 +24,7 @@ fn command() -> impl Strategy<Value = Command> {
         2 => (fan.clone(), 500i64..4_000).prop_map(|(fan, amount)| Command::Charge { fan, amount }),
         3 => (fan.clone(), 0..4usize, 0..=6i64).prop_map(|(fan, date, seat)| Command::Hold { fan, date, seat }),
         3 => (0..8usize).prop_map(|hold| Command::Pay { hold }),
+        2 => [0..8usize, 0..8usize, 0..8usize].prop_map(|holds| Command::PayOrder { holds }),
         1 => (0..8usize).prop_map(|hold| Command::Cancel { hold }),
         1 => fan.prop_map(|fan| Command::Leave { fan }),
         1 => (1i64..4).prop_map(|minutes| Command::Advance { minutes }),
@@ -134,6 +135,64 @@ fn a_payment_cut_short_after_the_wallets_record_is_finished_when_the_engine_star
             let handle = engine.services.catalog.date(key.0, key.1).unwrap();
             let view = handle.reservation(reservation, engine.users[0]).await.unwrap();
             assert_eq!(view.status, ReservationStatus::Confirmed, "kept {kept} bytes");
+            engine.crash().await;
+        }
+    });
+}
+
+#[test]
+fn an_order_cut_at_any_record_is_there_whole_or_not_at_all_when_the_engine_starts() {
+    use Command::*;
+    let day = [
+        Charge { fan: 0, amount: 3_000 },
+        Hold {
+            fan: 0,
+            date: 0,
+            seat: 2,
+        },
+        Hold {
+            fan: 0,
+            date: 1,
+            seat: 3,
+        },
+    ];
+    run_in_system(async {
+        let dir = tempfile::tempdir().unwrap();
+        let mut engine = Engine::begin(config(dir.path()), start_time()).await;
+        let mut told = Told::default();
+        for command in &day {
+            engine.run(command, &mut told).await;
+        }
+        let unpaid = told.clone();
+        let segment = engine.last_segment();
+        let before = std::fs::read(&segment).unwrap().len();
+        engine.run(&PayOrder { holds: [0, 1, 0] }, &mut told).await;
+        assert_eq!(told.paid.len(), 2, "the order of two seats was acknowledged");
+        let crashed = engine.crash().await;
+        let written = std::fs::read(&segment).unwrap();
+        let ends = record_ends_from(&written, before, |_| true);
+        let committed = record_ends_from(&written, before, is_payment_recorded)[0];
+        assert!(
+            ends.len() >= 6,
+            "the order wrote its marks, its record and the rest: {ends:?}"
+        );
+        for &kept in ends.iter().chain([&before]) {
+            let cut = cut_copy(dir.path(), &segment, &written[..kept]);
+            let engine = Engine::restart(cut.path(), &crashed);
+            let paid = kept >= committed;
+            engine.assert_consistent(if paid { &told } else { &unpaid }, None).await;
+            let expected = match paid {
+                true => ReservationStatus::Confirmed,
+                false => ReservationStatus::Held,
+            };
+            for &(_, reservation, key) in &told.holds {
+                let handle = engine.services.catalog.date(key.0, key.1).unwrap();
+                let view = handle.reservation(reservation, engine.users[0]).await.unwrap();
+                assert_eq!(
+                    view.status, expected,
+                    "kept {kept} bytes (the record ends at {committed})"
+                );
+            }
             engine.crash().await;
         }
     });

@@ -51,6 +51,11 @@ pub(super) enum Command {
     Pay {
         hold: usize,
     },
+    /// Pays holds made earlier in one order, as the fan who made the first: those of the three
+    /// that are that fan's, each once.
+    PayOrder {
+        holds: [usize; 3],
+    },
     /// Gives back a hold made earlier, as the fan who made it.
     Cancel {
         hold: usize,
@@ -210,6 +215,7 @@ impl Engine {
             }
             Command::Hold { fan, date, seat } => self.hold(fan, date, seat, told).await,
             Command::Pay { hold } => self.pay(hold, told).await,
+            Command::PayOrder { holds } => self.pay_order(holds, told).await,
             Command::Cancel { hold } => self.cancel(hold, told).await,
             Command::Leave { fan } => self.leave(fan).await,
             Command::Advance { minutes } => self.clock.advance(Duration::minutes(minutes)),
@@ -290,6 +296,26 @@ impl Engine {
         }
     }
 
+    async fn pay_order(&mut self, holds: [usize; 3], told: &mut Told) {
+        let Some(&(fan, _, _)) = told.holds.get(holds[0] % told.holds.len().max(1)) else {
+            return;
+        };
+        let mut order = Vec::new();
+        for index in holds {
+            let (owner, reservation, _) = told.holds[index % told.holds.len()];
+            if owner == fan && !order.contains(&reservation) {
+                order.push(reservation);
+            }
+        }
+        let Some(active) = self.fan(fan) else { return };
+        if let Ok(receipt) = payments::pay_order(self.services.clone(), active, order.clone(), None).await {
+            told.balances.insert(active.user, receipt.balance);
+            for reservation in order {
+                told.paid.insert(reservation, active.token);
+            }
+        }
+    }
+
     async fn cancel(&mut self, hold: usize, told: &Told) {
         if let Some(&(fan, reservation, key)) = told.holds.get(hold % told.holds.len().max(1)) {
             let handle = self.services.catalog.date(key.0, key.1).unwrap();
@@ -347,7 +373,7 @@ impl Engine {
             let now = self.services.wallet.balance(*user).await.unwrap();
             let touched_by_crash = match under_way {
                 Some(Command::Charge { fan, .. }) => self.fan_at(*fan).1 == *user,
-                Some(Command::Pay { .. }) => true,
+                Some(Command::Pay { .. } | Command::PayOrder { .. }) => true,
                 _ => false,
             };
             assert!(
