@@ -61,11 +61,12 @@ async fn fan_page(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// The fan page told how long a session and a hold last on this server, so that a fan still in
-/// line knows what to expect once admitted.
+/// line knows what to expect once admitted, and how many seats one payment may take.
 fn fan_page_for(config: &Config) -> String {
     FAN_PAGE
         .replace("{session_seconds}", &config.active_ttl.as_secs().to_string())
         .replace("{hold_seconds}", &config.hold_ttl.as_secs().to_string())
+        .replace("{hold_max}", &config.hold_max.to_string())
 }
 
 async fn operator_page() -> HttpResponse {

@@ -16,7 +16,8 @@ const state = {
   concerts: [],
   concert: null,
   date: null,
-  hold: null,
+  /** The seats held, oldest first: paid together in one order. */
+  holds: [],
   activeUntil: null,
   seatTimer: null,
   /** The ticket just bought, while it shows. */
@@ -34,6 +35,8 @@ const state = {
 /** How long a session and a hold last on this server, as the page was served. */
 const SESSION_MS = Number(document.body.dataset.sessionSeconds) * 1000;
 const HOLD_MS = Number(document.body.dataset.holdSeconds) * 1000;
+/** How many seats a fan may hold, and so pay in one order. */
+const HOLD_MAX = Number(document.body.dataset.holdMax) || 1;
 
 function duration(milliseconds) {
   const seconds = Math.max(0, Math.ceil(milliseconds / 1000));
@@ -276,7 +279,7 @@ function tokenDied(message) {
   localStorage.removeItem("token");
   state.token = null;
   state.line = null;
-  state.hold = null;
+  state.holds = [];
   state.activeUntil = null;
   for (const id of ["shop", "hold", "wallet", "seat-area", "waitlist-join"]) show(id, false);
   state.concert = null;
@@ -288,7 +291,7 @@ function tokenDied(message) {
 
 async function leave() {
   // Leaving ends the session, and a seat held in it goes back to sale: only if the fan says so.
-  if (state.hold && !window.confirm(t("leaveWithHold", { seat: state.hold.seatNumber }))) return;
+  if (state.holds.length > 0 && !window.confirm(t("leaveWithHold", { seat: heldSeats(state.holds) }))) return;
   await withToken($("leave"), async () => {
     await api("DELETE", "/api/v1/queue/tokens/me", { token: state.token });
     tokenDied(t("left"));
@@ -489,8 +492,7 @@ function drawSeats(map) {
   $("seat-summary").textContent = t("seatSummary", summary);
   drawPrices(map);
   const sections = sectionsOf(total);
-  const holding = state.hold && state.hold.date === map.date && state.hold.concertId === map.concertId
-    ? state.hold.seatNumber : null;
+  const holding = state.holds.find((hold) => isOn(hold, map))?.seatNumber ?? null;
   const section = sections.find((each) => each.first === state.section)
     || sections.find((each) => holding !== null && each.first <= holding && holding <= each.last)
     || sections.find((each) => map.seats.slice(each.first - 1, each.last).some((seat) => seat.status === "AVAILABLE"))
@@ -585,8 +587,7 @@ function seatButton(seatNumber) {
 }
 
 function drawSeat(button, seat, map) {
-  const mine = state.hold && state.hold.date === map.date && state.hold.seatNumber === seat.seatNumber
-    && state.hold.concertId === map.concertId && seat.status === "HELD";
+  const mine = seat.status === "HELD" && state.holds.some((hold) => isOn(hold, map) && hold.seatNumber === seat.seatNumber);
   button.className = `seat ${seat.status}${mine ? " mine" : ""}`;
   button.dataset.status = mine ? "MINE" : seat.status;
   const status = t(`status${mine ? "MINE" : seat.status}`);
@@ -594,9 +595,17 @@ function drawSeat(button, seat, map) {
   const label = { row, seat: seat.seatNumber, status, price: formatWon(seat.price) };
   button.setAttribute("aria-label", t("seatLabel", label));
   button.title = t("seatLabel", label);
-  // One hold at a time: pay for it or give it back before choosing another.
-  button.disabled = seat.status !== "AVAILABLE" || Boolean(state.hold);
+  // Up to the server's limit of holds, paid together: more waits for a payment or a give-back.
+  button.disabled = seat.status !== "AVAILABLE" || state.holds.length >= HOLD_MAX;
 }
+
+/** Whether `hold` is on the date `map` shows. */
+const isOn = (hold, map) => hold.date === map.date && hold.concertId === map.concertId;
+
+/** The seats of `holds` as words: "7" or "7, 8". */
+const heldSeats = (holds) => holds.map((hold) => hold.seatNumber).join(", ");
+
+const holdsTotal = () => state.holds.reduce((sum, hold) => sum + hold.price, 0);
 
 // ---- holding and paying ----
 
@@ -604,7 +613,7 @@ async function holdSeat(seatNumber, button) {
   const body = { concertId: state.concert.concertId, date: state.date, seatNumber };
   const held = await withToken(button, () => api("POST", "/api/v1/reservations", { token: state.token, body }));
   if (held) {
-    state.hold = held;
+    state.holds.push({ ...held, title: state.concert.title });
     notice("");
     holdRefused(null);
     drawHold();
@@ -623,8 +632,8 @@ async function holdRefused(error) {
   shown.textContent = error ? problemText(error) : "";
   shown.hidden = !error;
   show("top-up-short", false);
-  if (!error || error.code !== "INSUFFICIENT_BALANCE" || !state.hold) return;
-  const price = state.hold.price;
+  if (!error || error.code !== "INSUFFICIENT_BALANCE" || state.holds.length === 0) return;
+  const price = holdsTotal();
   const balance = await refreshBalance();
   const short = balance === undefined ? 0 : price - balance;
   if (short <= 0) return;
@@ -647,19 +656,53 @@ async function topUpShort() {
   $("pay").focus();
 }
 
-/** The hold's line, in the page's language. */
+/** The hold bar, in the page's language: every seat held, the total, and one Pay for them all.
+ * With several, each has its own line, countdown and give-back. */
 function drawHold() {
-  const held = state.hold;
-  if (!held) return;
-  $("hold-what").textContent = t("holdWhat", { title: state.concert.title, date: formatDate(held.date), seat: held.seatNumber });
-  $("hold-price").textContent = formatWon(held.price);
+  const holds = state.holds;
+  show("hold", holds.length > 0);
+  if (holds.length === 0) return;
+  const several = holds.length > 1;
+  $("hold-title").textContent = several ? t("yourHolds", { count: holds.length }) : t("yourHold");
+  // One seat is said whole; several name their concerts here and each seat on its own line.
+  const titles = [...new Set(holds.map((hold) => hold.title))].join(", ");
+  const one = holds[0];
+  $("hold-what").textContent = several
+    ? t("holdsWhat", { titles, count: holds.length })
+    : t("holdWhat", { title: one.title, date: formatDate(one.date), seat: one.seatNumber });
+  $("hold-price").textContent = formatWon(holdsTotal());
+  $("pay").textContent = several ? t("payForSeats", { count: holds.length }) : t("payNow");
+  $("release").textContent = several ? t("giveAllBack") : t("giveBack");
+  $("hold-more").textContent = holds.length < HOLD_MAX ? t("holdMore", { max: HOLD_MAX }) : t("holdFull", { max: HOLD_MAX });
+  $("hold-list").replaceChildren(...(several ? holds.map(holdLine) : []));
+  show("hold-list", several);
 }
 
-/** The ticket just bought, in the page's language. */
+/** One seat of several on the hold bar: what it is, its price, its time left, its give-back. */
+function holdLine(hold) {
+  const line = document.createElement("li");
+  line.dataset.reservation = hold.reservationId;
+  const clock = document.createElement("b");
+  clock.className = "hold-line-left";
+  clock.setAttribute("role", "timer");
+  clock.dataset.until = hold.heldUntil;
+  clock.textContent = duration(new Date(hold.heldUntil) - serverNow());
+  const words = { date: formatDate(hold.date), seat: hold.seatNumber, price: formatWon(hold.price) };
+  const back = document.createElement("button");
+  back.type = "button";
+  back.className = "secondary";
+  back.textContent = t("giveBackOne", { seat: hold.seatNumber });
+  back.addEventListener("click", () => releaseHolds([hold], back));
+  line.append(`${t("holdLine", words)} · `, clock, " ", back);
+  return line;
+}
+
+/** The tickets just bought, in the page's language. */
 function drawTicket() {
   if (!state.ticket) return;
-  const { ticket, balance } = state.ticket;
-  $("ticket").replaceChildren(ticketCard(ticket, [["balanceLeft", formatWon(balance)]]));
+  const { tickets, balance } = state.ticket;
+  const cards = tickets.map((ticket, index) => ticketCard(ticket, index === 0 ? [["balanceLeft", formatWon(balance)]] : []));
+  $("ticket").replaceChildren(...cards);
 }
 
 /** After a switch of language: what the page drew itself, drawn again. */
@@ -677,26 +720,30 @@ function redraw() {
   if (state.date) refreshSeats();
 }
 
-function holdLapsed() {
-  state.hold = null;
+function holdLapsed(lapsed) {
+  state.holds = state.holds.filter((hold) => hold !== lapsed);
   holdRefused(null);
-  show("hold", false);
+  drawHold();
   notice(t("holdLapsed"));
   refreshSeats();
 }
 
-async function release() {
-  const hold = state.hold;
-  const done = await withToken($("release"), async () => {
-    await api("DELETE", `/api/v1/reservations/${hold.reservationId}`, { token: state.token });
+/** Gives every seat held back. */
+function release() {
+  return releaseHolds([...state.holds], $("release"));
+}
+
+async function releaseHolds(holds, button) {
+  const done = await withToken(button, async () => {
+    for (const hold of holds) {
+      await api("DELETE", `/api/v1/reservations/${hold.reservationId}`, { token: state.token });
+      state.holds = state.holds.filter((kept) => kept !== hold);
+    }
     return true;
   });
-  if (done) {
-    state.hold = null;
-    holdRefused(null);
-    show("hold", false);
-    notice(t("gaveBack", { seat: hold.seatNumber }));
-  }
+  holdRefused(null);
+  drawHold();
+  if (done) notice(t("gaveBack", { seat: heldSeats(holds) }));
   await refreshSeats();
 }
 
@@ -705,9 +752,9 @@ async function release() {
  * makes after a lost answer reuses it, so it gets the first answer instead of a dead token's
  * refusal. */
 async function pay() {
-  const hold = state.hold;
-  const key = `pay-${hold.reservationId}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
-  const request = () => fetchPayment(hold, key);
+  const holds = [...state.holds];
+  const key = `pay-${holds[0].reservationId}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
+  const request = () => fetchPayment(holds, key);
   showError("");
   holdRefused(null);
   $("pay").disabled = true;
@@ -728,14 +775,11 @@ async function pay() {
   } finally {
     $("pay").disabled = false;
   }
-  const ticket = {
-    ticketCode: receipt.ticketCode, title: state.concert.title, date: hold.date,
-    seatNumber: hold.seatNumber, price: receipt.amount, paidAt: receipt.paidAt,
-  };
+  const tickets = ticketsOf(receipt, holds);
   // The payment ended the token, and with it what the page knew of the sale.
   tokenDied("");
-  keepTicketCode(receipt.ticketCode);
-  state.ticket = { ticket, balance: receipt.balance };
+  for (const ticket of [...tickets].reverse()) keepTicketCode(ticket.ticketCode);
+  state.ticket = { tickets, balance: receipt.balance };
   drawTicket();
   show("queue", false);
   show("tickets", true);
@@ -849,11 +893,23 @@ function qrCode(text) {
   return svg;
 }
 
-function fetchPayment(hold, key) {
-  return api("POST", "/api/v1/payments", {
-    token: state.token,
-    body: { reservationId: hold.reservationId },
-    headers: { "Idempotency-Key": key },
+/** One hold is paid alone, several as one order. */
+function fetchPayment(holds, key) {
+  const body = holds.length === 1
+    ? { reservationId: holds[0].reservationId }
+    : { reservationIds: holds.map((hold) => hold.reservationId) };
+  return api("POST", "/api/v1/payments", { token: state.token, body, headers: { "Idempotency-Key": key } });
+}
+
+/** The tickets a payment's receipt gives, one per seat paid, as the ticket cards show them. */
+function ticketsOf(receipt, holds) {
+  const paid = receipt.tickets || [{ ...holds[0], ticketCode: receipt.ticketCode, price: receipt.amount }];
+  return paid.map((seat) => {
+    const hold = holds.find((held) => held.reservationId === seat.reservationId) || holds[0];
+    return {
+      ticketCode: seat.ticketCode, title: hold.title, date: seat.date,
+      seatNumber: seat.seatNumber, price: seat.price, paidAt: receipt.paidAt,
+    };
   });
 }
 
@@ -876,11 +932,20 @@ function tick() {
   }
   drawLine();
   tickSales();
-  if (state.hold) {
-    const left = new Date(state.hold.heldUntil) - now;
-    $("hold-left").textContent = duration(left);
-    if (left <= 0) holdLapsed();
+  tickHolds(now);
+}
+
+/** The hold bar's countdowns: the soonest to lapse at its head, each seat's on its line; a seat
+ * whose time is up leaves the bar. */
+function tickHolds(now) {
+  if (state.holds.length === 0) return;
+  const soonest = state.holds.reduce((first, hold) => (hold.heldUntil < first.heldUntil ? hold : first));
+  const left = new Date(soonest.heldUntil) - now;
+  $("hold-left").textContent = duration(left);
+  for (const clock of document.querySelectorAll(".hold-line-left[data-until]")) {
+    clock.textContent = duration(new Date(clock.dataset.until) - now);
   }
+  if (left <= 0) holdLapsed(soonest);
 }
 
 // ---- start ----
