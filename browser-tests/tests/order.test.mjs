@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import {
-  accessibilityViolations, call, englishDate, englishPage, launch, openFirstDate, screenshot, seat, signInAndJoin,
+  accessibilityViolations, ADMIN_KEY, call, englishDate, englishPage, launch, openFirstDate, screenshot, seat, signInAndJoin,
   startDemo, waitForSeat, waitForText,
 } from "./support.mjs";
 
@@ -69,6 +69,13 @@ test("a fan holds seats on two dates, gives one back, and pays for two in one pa
     assert.deepEqual(seats, [[date, 5, "VALID"], [other, 7, "VALID"]]);
     await page.locator("#my-ticket-list .ticket").nth(1).waitFor();
     assert.equal(await page.locator("#my-ticket-list .ticket").count(), 2, "both kept under My tickets");
+    // The operator counts one order of two seats.
+    const operator = await englishPage(browser);
+    await operator.goto(`${demo.base}/admin`);
+    await operator.getByLabel("The key the server was started with").fill(ADMIN_KEY);
+    await operator.getByRole("button", { name: "Open" }).click();
+    await waitForText(operator, "#orders", "1");
+    await waitForText(operator, "#sold", "2 / ");
     const map = await call(demo.base, "GET", `/api/v1/concerts/${concert.concertId}/dates`);
     const left = Object.fromEntries(map.body.map((each) => [each.date, each.availableSeats]));
     assert.deepEqual([left[date], left[other]], [49, 49], "one seat sold on each date, seat 6 free again");

@@ -242,6 +242,18 @@ impl Handler<ReadTotals> for WalletActor {
     }
 }
 
+#[derive(Message)]
+#[rtype(result = "Result<u64>")]
+pub struct ReadOrders;
+
+impl Handler<ReadOrders> for WalletActor {
+    type Result = ActorResponse<Self, Result<u64>>;
+
+    fn handle(&mut self, _: ReadOrders, _: &mut Context<Self>) -> Self::Result {
+        answer_settled(&mut self.stream, self.wallet.orders())
+    }
+}
+
 /// The wallets as a snapshot keeps them.
 #[derive(Message)]
 #[rtype(result = "Part<Wallet>")]
@@ -347,6 +359,11 @@ impl WalletHandle {
 
     pub async fn totals(&self) -> Result<MoneyTotals> {
         self.mailbox.ask(ReadTotals).await?
+    }
+
+    /// How many payments were made, a seat or an order of several each.
+    pub async fn orders(&self) -> Result<u64> {
+        self.mailbox.ask(ReadOrders).await?
     }
 
     pub async fn image(&self) -> Result<Part<Wallet>> {

@@ -135,6 +135,9 @@ pub struct Wallet {
     limits: WalletLimits,
     accounts: HashMap<UserId, Account>,
     totals: MoneyTotals,
+    /// Payments made, a seat or an order of several each: counted from the transactions, so
+    /// no snapshot keeps it.
+    orders: u64,
 }
 
 impl Wallet {
@@ -147,6 +150,7 @@ impl Wallet {
             limits,
             accounts: HashMap::new(),
             totals: MoneyTotals::default(),
+            orders: 0,
         }
     }
 
@@ -171,11 +175,21 @@ impl Wallet {
             totals.balances + totals.revenue,
             "no money is lost or invented"
         );
+        let orders = (image.accounts.iter())
+            .flat_map(|(_, account)| &account.transactions)
+            .filter(|transaction| transaction.kind == TransactionType::Payment)
+            .count() as u64;
         Self {
             limits: image.limits,
             accounts: image.accounts.into_iter().collect(),
             totals,
+            orders,
         }
+    }
+
+    /// How many payments were made: one a seat paid alone, one an order of several.
+    pub fn orders(&self) -> u64 {
+        self.orders
     }
 
     /// The same wallets under new limits: a restart may change the configuration.
@@ -417,6 +431,7 @@ impl Wallet {
                 account.payments.push((payment.clone(), *paid_with));
                 self.totals.balances -= payment.amount;
                 self.totals.revenue += payment.amount;
+                self.orders += 1;
             }
             WalletEvent::OrderPaid {
                 transaction,
@@ -470,6 +485,7 @@ impl Wallet {
             .extend(payments.iter().map(|payment| (payment.clone(), Some(paid_with))));
         self.totals.balances -= sum;
         self.totals.revenue += sum;
+        self.orders += 1;
     }
 }
 
@@ -659,6 +675,11 @@ mod tests {
                 balances: 400,
                 revenue: 600
             }
+        );
+        assert_eq!(
+            (wallet.orders(), restored.orders()),
+            (1, 1),
+            "one order, kept across a snapshot"
         );
     }
 

@@ -239,6 +239,8 @@ pub struct Stats {
     pub seats_total: u64,
     pub seats_held: u64,
     pub seats_sold: u64,
+    /// Payments made: a seat paid alone, or an order of several seats, counts one.
+    pub orders_total: u64,
     /// Always balancesTotal + revenueTotal.
     pub charged_total: i64,
     pub balances_total: i64,
@@ -249,11 +251,13 @@ pub struct Stats {
 pub async fn gather_stats(state: &AppState) -> Result<Stats> {
     let seats = state.services.catalog.seat_totals().await?;
     let money = state.services.wallet.totals().await?;
+    let orders = state.services.wallet.orders().await?;
     Ok(Stats {
         users: state.services.users.count(),
         seats_total: seats.total,
         seats_held: seats.held,
         seats_sold: seats.sold,
+        orders_total: orders,
         charged_total: money.charged,
         balances_total: money.balances,
         revenue_total: money.revenue,

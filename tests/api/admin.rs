@@ -306,7 +306,7 @@ async fn the_totals_balance_after_a_journey() {
     assert_eq!(
         stats,
         json!({
-            "users": 3, "seatsTotal": 15, "seatsHeld": 2, "seatsSold": 1,
+            "users": 3, "seatsTotal": 15, "seatsHeld": 2, "seatsSold": 1, "ordersTotal": 1,
             "chargedTotal": 125_000, "balancesTotal": 95_000, "revenueTotal": 30_000,
         })
     );

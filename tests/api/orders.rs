@@ -99,8 +99,13 @@ async fn an_order_of_four_seats_on_two_dates_is_one_debit_and_a_ticket_each() {
     assert_eq!(payments.as_array().unwrap().len(), 4, "a payment (a ticket) per seat");
     let stats = app.stats().await;
     assert_eq!(
-        (stats["seatsSold"].clone(), stats["revenueTotal"].clone()),
-        (json!(4), json!(60_000))
+        (
+            stats["seatsSold"].clone(),
+            stats["ordersTotal"].clone(),
+            stats["revenueTotal"].clone()
+        ),
+        (json!(4), json!(1), json!(60_000)),
+        "four seats in one order"
     );
 }
 

@@ -35,6 +35,7 @@ addStrings({
     figureFans: "Fans",
     figureHeld: "Seats held",
     figureSold: "Seats sold",
+    figureOrders: "Orders",
     figureRevenue: "Revenue",
     figureBalances: "Wallet balances",
     salesTrend: "Sales over time",
@@ -93,6 +94,7 @@ addStrings({
     figureFans: "가입 회원",
     figureHeld: "선점 좌석",
     figureSold: "판매 좌석",
+    figureOrders: "결제 건수",
     figureRevenue: "매출",
     figureBalances: "지갑 잔액 합계",
     salesTrend: "판매 추이",
@@ -349,6 +351,7 @@ function drawStats(stats) {
   $("users").textContent = formatCount(stats.users);
   $("held").textContent = formatCount(stats.seatsHeld);
   $("sold").textContent = `${formatCount(stats.seatsSold)} / ${formatCount(stats.seatsTotal)}`;
+  $("orders").textContent = formatCount(stats.ordersTotal);
   $("revenue").textContent = formatWon(stats.revenueTotal);
   $("balances").textContent = formatWon(stats.balancesTotal);
 }
