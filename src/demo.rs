@@ -227,6 +227,8 @@ async fn start_crowd(api: Api, crowd: usize, think_time: Duration) {
         poll_interval: Duration::from_secs(1),
         think_time,
         seats_left_min: SEATS_LEFT_FOR_PEOPLE,
+        // Most fans buy one seat, some a pair, a few four: what a real crowd does.
+        order_sizes: crate::loadtest::options::OrderMix(vec![(1, 6), (2, 3), (4, 1)]),
     };
     for fan in 0..crowd {
         let (api, venues, behaviour) = (api.clone(), venues.clone(), behaviour.clone());

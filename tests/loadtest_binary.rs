@@ -137,6 +137,25 @@ fn a_short_embedded_rush_passes_its_checks_and_writes_its_report() {
 }
 
 #[test]
+fn a_rush_of_orders_of_one_to_four_seats_sells_a_seat_per_ticket_and_counts_every_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let args = "--users 200 --seats 30 --concurrency 32 --seed 11 --abandon-ratio 0 --seats-per-order 1:1,2:1,4:1";
+    let output = loadtest(&args.split_whitespace().collect::<Vec<_>>(), &json);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("invariants: all hold"), "{stdout}");
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let orders = report["endpoints"]["POST /payments"]["count"].as_u64().unwrap();
+    assert!(orders > 0, "{report:#}");
+    assert!(stdout.contains("\nerrors: none\n"), "{stdout}");
+}
+
+#[test]
 fn the_ceiling_scenario_measures_healthz_alone() {
     let args = [
         "--embedded",

@@ -125,6 +125,7 @@ fn behaviour(options: &Options) -> Behaviour {
         poll_interval: options.poll_interval,
         think_time: Duration::ZERO,
         seats_left_min: 0,
+        order_sizes: options.seats_per_order.clone(),
     }
 }
 

@@ -36,14 +36,17 @@ pub struct Behaviour {
     /// Dates with this many seats left or fewer are passed over (zero under load: every seat
     /// goes). The demo's crowd leaves some for the people watching.
     pub seats_left_min: u64,
+    /// How many seats a fan buys in one order.
+    pub order_sizes: super::options::OrderMix,
 }
 
 /// How a journey ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
+    /// An order paid: its date, its seats and a ticket code each, and the sum debited.
     Paid {
         date: String,
-        seat_number: i64,
+        seats: Vec<(i64, String)>,
         amount: i64,
         payment_id: String,
     },
@@ -243,12 +246,16 @@ impl Fan<'_> {
             .filter(|seat| seat["status"] == "AVAILABLE")
             .filter_map(|seat| seat["seatNumber"].as_i64())
             .collect();
-        let Some(held) = self.hold_some_seat(&date, &available).await? else {
+        let wanted = self.behaviour.order_sizes.pick(&mut self.rng);
+        let held = self.hold_seats(&date, available, wanted).await?;
+        if held.is_empty() {
             return Ok(Outcome::NoSeat);
-        };
+        }
         self.record.held = Some(Instant::now());
         self.pause().await;
-        let price = held.body["price"].as_i64().unwrap_or(self.venue.price);
+        let price: i64 = (held.iter())
+            .map(|hold| hold.body["price"].as_i64().unwrap_or(self.venue.price))
+            .sum();
         let charged = self
             .call(
                 "POST /wallet/charges",
@@ -260,15 +267,37 @@ impl Fan<'_> {
         if !charged.ok() {
             return Ok(failed("charge", &charged));
         }
-        let reservation = held.body["reservationId"].as_str().unwrap_or_default().to_string();
         self.pause().await;
         if self.rng.random_bool(self.behaviour.abandon_ratio) {
-            let path = format!("/api/v1/reservations/{reservation}");
-            self.call_empty("DELETE /reservations/{id}", Method::DELETE, &path)
-                .await?;
+            for hold in &held {
+                let reservation = hold.body["reservationId"].as_str().unwrap_or_default();
+                let path = format!("/api/v1/reservations/{reservation}");
+                self.call_empty("DELETE /reservations/{id}", Method::DELETE, &path)
+                    .await?;
+            }
             return Ok(Outcome::Abandoned);
         }
-        self.pay(&reservation, &date, &held).await
+        self.pay(&date, &held).await
+    }
+
+    /// Holds up to `wanted` seats of the date, each found as one hold is; fewer if the seats run
+    /// out or the fan's tries do.
+    async fn hold_seats(
+        &mut self,
+        date: &str,
+        mut available: Vec<i64>,
+        wanted: u32,
+    ) -> Result<Vec<Reply>, Unreachable> {
+        let mut held = Vec::new();
+        for _ in 0..wanted {
+            let Some(hold) = self.hold_some_seat(date, &available).await? else {
+                break;
+            };
+            let seat = hold.body["seatNumber"].as_i64().unwrap_or_default();
+            available.retain(|free| *free != seat);
+            held.push(hold);
+        }
+        Ok(held)
     }
 
     /// Tries seats until one is held; popular seats are tried whether or not they look free.
@@ -293,8 +322,15 @@ impl Fan<'_> {
         Ok(None)
     }
 
-    async fn pay(&mut self, reservation: &str, date: &str, held: &Reply) -> Result<Outcome, Unreachable> {
-        let body = json!({ "reservationId": reservation });
+    /// Pays the holds: one alone, several as one order.
+    async fn pay(&mut self, date: &str, held: &[Reply]) -> Result<Outcome, Unreachable> {
+        let ids: Vec<&str> = (held.iter())
+            .map(|hold| hold.body["reservationId"].as_str().unwrap_or_default())
+            .collect();
+        let body = match ids.as_slice() {
+            [one] => json!({ "reservationId": one }),
+            several => json!({ "reservationIds": several }),
+        };
         let paid = self
             .call("POST /payments", Method::POST, "/api/v1/payments", body)
             .await?;
@@ -304,7 +340,7 @@ impl Fan<'_> {
         self.record.paid = Some(Instant::now());
         Ok(Outcome::Paid {
             date: date.to_string(),
-            seat_number: held.body["seatNumber"].as_i64().unwrap_or_default(),
+            seats: seats_paid(&paid.body, held),
             amount: paid.body["amount"].as_i64().unwrap_or_default(),
             payment_id: paid.body["paymentId"].as_str().unwrap_or_default().to_string(),
         })
@@ -340,6 +376,18 @@ enum Waited {
     Active,
     Died,
     GaveUp,
+}
+
+/// The seats a payment's answer gave tickets for: an order's `tickets`, or the one hold's seat
+/// and `ticketCode`.
+fn seats_paid(receipt: &Value, held: &[Reply]) -> Vec<(i64, String)> {
+    let code = |value: &Value| value["ticketCode"].as_str().unwrap_or_default().to_string();
+    match receipt["tickets"].as_array() {
+        Some(tickets) => (tickets.iter())
+            .map(|ticket| (ticket["seatNumber"].as_i64().unwrap_or_default(), code(ticket)))
+            .collect(),
+        None => vec![(held[0].body["seatNumber"].as_i64().unwrap_or_default(), code(receipt))],
+    }
 }
 
 fn failed(step: &str, reply: &Reply) -> Outcome {

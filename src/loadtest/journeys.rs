@@ -106,7 +106,7 @@ mod tests {
             outcome: match pay {
                 Some(_) => Outcome::Paid {
                     date: String::new(),
-                    seat_number: 1,
+                    seats: vec![(1, String::new())],
                     amount: 1,
                     payment_id: String::new(),
                 },

@@ -90,6 +90,10 @@ pub struct Options {
     /// the fans offered a returned seat.
     #[arg(long, default_value_t = 0.2, value_parser = share)]
     pub abandon_ratio: f64,
+    /// How many seats a fan buys in one order, as a mix of sizes 1 to 4 and their weights:
+    /// `1` (every fan one seat), `2`, or `1:50,2:30,4:20`.
+    #[arg(long, default_value = "1", value_parser = order_mix)]
+    pub seats_per_order: OrderMix,
     /// Share of hold attempts aimed at the five popular seats (0 to 1).
     #[arg(long, default_value_t = 0.5, value_parser = share)]
     pub popular_share: f64,
@@ -219,6 +223,46 @@ fn timeout(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| "a client timeout is between 100ms and 10m".into())
 }
 
+/// Order sizes (1 to 4 seats) and their weights.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderMix(pub Vec<(u32, u32)>);
+
+impl OrderMix {
+    /// One seat a fan.
+    pub fn single() -> Self {
+        Self(vec![(1, 1)])
+    }
+
+    /// A size drawn by weight.
+    pub fn pick(&self, rng: &mut impl rand::Rng) -> u32 {
+        let total: u32 = self.0.iter().map(|(_, weight)| weight).sum();
+        let mut at = rng.random_range(0..total);
+        for (size, weight) in &self.0 {
+            if at < *weight {
+                return *size;
+            }
+            at -= weight;
+        }
+        unreachable!("a draw below the total weight falls on a size")
+    }
+}
+
+fn order_mix(text: &str) -> Result<OrderMix, String> {
+    let part = |part: &str| -> Result<(u32, u32), String> {
+        let (size, weight) = part.split_once(':').unwrap_or((part, "1"));
+        let size: u32 = size
+            .trim()
+            .parse()
+            .map_err(|_| format!("{size} is not a number of seats"))?;
+        let weight: u32 = weight.trim().parse().map_err(|_| format!("{weight} is not a weight"))?;
+        match (1..=4).contains(&size) && weight > 0 {
+            true => Ok((size, weight)),
+            false => Err("an order is 1 to 4 seats, with a weight above 0".into()),
+        }
+    };
+    text.split(',').map(part).collect::<Result<Vec<_>, _>>().map(OrderMix)
+}
+
 fn share(text: &str) -> Result<f64, String> {
     let value: f64 = text.parse().map_err(|_| format!("{text} is not a number"))?;
     (0.0..=1.0)
@@ -258,5 +302,27 @@ mod tests {
             Ok(()),
             "a rush has no duration"
         );
+    }
+
+    #[test]
+    fn an_order_mix_is_sizes_of_one_to_four_seats_with_weights() {
+        assert_eq!(options("").seats_per_order, OrderMix::single());
+        let mix = options("--seats-per-order 1:50,2:30,4:20").seats_per_order;
+        assert_eq!(mix, OrderMix(vec![(1, 50), (2, 30), (4, 20)]));
+        assert_eq!(options("--seats-per-order 4").seats_per_order, OrderMix(vec![(4, 1)]));
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(1);
+        let mut drawn = [0u32; 5];
+        for _ in 0..10_000 {
+            drawn[mix.pick(&mut rng) as usize] += 1;
+        }
+        assert_eq!(drawn[3], 0, "a size not in the mix is never drawn");
+        assert!(
+            (4_700..5_300).contains(&drawn[1]) && (1_700..2_300).contains(&drawn[4]),
+            "{drawn:?}"
+        );
+        for wrong in ["0", "5", "1:0", "two", "1:x"] {
+            let refused = Options::try_parse_from(["loadtest", "--embedded", "--seats-per-order", wrong]);
+            assert!(refused.is_err(), "{wrong} is refused");
+        }
     }
 }

@@ -5,7 +5,7 @@ use super::client::{Api, Recorded, Unreachable};
 use super::journey::{FanRecord, Outcome, Venue};
 use chrono::{DateTime, Utc};
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
@@ -77,10 +77,13 @@ async fn server_side(api: &Api, venue: &Venue, fans: &[FanRecord]) -> Result<Vec
             total("revenueTotal")
         ));
     }
+    found.extend(orders_against_stats(&stats.body, fans));
     let mut paid: HashMap<String, Vec<i64>> = HashMap::new();
     for fan in fans {
-        if let Outcome::Paid { date, seat_number, .. } = &fan.outcome {
-            paid.entry(date.clone()).or_default().push(*seat_number);
+        if let Outcome::Paid { date, seats, .. } = &fan.outcome {
+            paid.entry(date.clone())
+                .or_default()
+                .extend(seats.iter().map(|(seat, _)| *seat));
         }
     }
     let Some(token) = checker_token(api).await? else {
@@ -126,6 +129,45 @@ async fn server_side(api: &Api, venue: &Venue, fans: &[FanRecord]) -> Result<Vec
         )
         .await;
     Ok(found)
+}
+
+/// The orders the fans were answered against the server's counts: one order each, a ticket per
+/// seat, every ticket code distinct, and the revenue the sum of what the orders debited.
+fn orders_against_stats(stats: &Value, fans: &[FanRecord]) -> Vec<String> {
+    let mut found = Vec::new();
+    let orders: Vec<(&Vec<(i64, String)>, i64)> = (fans.iter())
+        .filter_map(|fan| match &fan.outcome {
+            Outcome::Paid { seats, amount, .. } => Some((seats, *amount)),
+            _ => None,
+        })
+        .collect();
+    let codes: BTreeSet<&str> = (orders.iter())
+        .flat_map(|(seats, _)| seats.iter().map(|(_, code)| code.as_str()))
+        .filter(|code| !code.is_empty())
+        .collect();
+    let seats: usize = orders.iter().map(|(seats, _)| seats.len()).sum();
+    if codes.len() != seats {
+        found.push(format!(
+            "{seats} seats were paid for but {} distinct tickets issued",
+            codes.len()
+        ));
+    }
+    let answered = |name: &str| stats[name].as_i64().unwrap_or(-1);
+    if answered("ordersTotal") != orders.len() as i64 {
+        found.push(format!(
+            "{} orders were paid but the server counts {}",
+            orders.len(),
+            answered("ordersTotal")
+        ));
+    }
+    let debited: i64 = orders.iter().map(|(_, amount)| amount).sum();
+    if answered("revenueTotal") != debited {
+        found.push(format!(
+            "the orders debited {debited} but the revenue is {}",
+            answered("revenueTotal")
+        ));
+    }
+    found
 }
 
 /// A token of a fan of the harness's own, to read seat maps with once it is ACTIVE; none if the
