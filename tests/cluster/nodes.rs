@@ -886,7 +886,7 @@ async fn a_stopped_leader_hands_its_partitions_over_before_its_lease_would_expir
 }
 
 #[actix_rt::test]
-async fn the_load_harness_spreads_fans_over_the_nodes_and_checks_every_invariant_on_each() {
+async fn the_load_harness_spreads_fans_and_their_orders_over_the_nodes_and_checks_every_invariant_on_each() {
     let cluster = Cluster::start("5s");
     cluster.leader(0).await;
     let urls: Vec<&str> = cluster.running().map(|(_, api)| api.base()).collect();
@@ -902,6 +902,10 @@ async fn the_load_harness_spreads_fans_over_the_nodes_and_checks_every_invariant
             "20",
             "--seed",
             "7",
+            // Orders of one, two and four seats: an order's saga through the gateways and
+            // the dates' owners, wherever they run.
+            "--seats-per-order",
+            "1:1,2:1,4:1",
         ])
         .output();
     let report = String::from_utf8_lossy(&output.stdout);
