@@ -273,3 +273,49 @@ async fn two_orders_racing_for_a_seat_pay_it_once() {
     assert_eq!(app.stats().await["seatsSold"], 2);
     assert_eq!(app.seat_status(&buyer, &concert, FIRST, 2).await, "SOLD");
 }
+
+#[tokio::test]
+async fn an_order_racing_its_holds_lapse_is_paid_whole_or_not_at_all() {
+    for round in 0..8 {
+        let app = spawn_app_with_clock(|_| {});
+        let concert = two_dates(&app).await;
+        let fan = app.fan(&format!("racer {round}")).await;
+        let ids = vec![
+            hold(&app, &fan, &concert, FIRST, 1).await,
+            hold(&app, &fan, &concert, SECOND, 1).await,
+        ];
+        app.charge(&fan, 30_000).await;
+        app.advance(Duration::minutes(5) - Duration::milliseconds(1));
+        let (paid, _) = tokio::join!(order(&app, &fan, &ids, None), async {
+            tokio::time::sleep(std::time::Duration::from_micros(200 * round)).await;
+            app.advance(Duration::milliseconds(2));
+        });
+        let status = paid.status();
+        let buyer = match status {
+            StatusCode::CREATED => app.token_for(&fan.user_id).await,
+            _ => fan,
+        };
+        let sold = [
+            app.seat_status(&buyer, &concert, FIRST, 1).await,
+            app.seat_status(&buyer, &concert, SECOND, 1).await,
+        ];
+        match status {
+            StatusCode::CREATED => {
+                assert_eq!(sold, ["SOLD", "SOLD"], "round {round}");
+                assert_eq!(app.balance(&buyer).await, 0, "round {round}");
+            }
+            _ => {
+                assert_eq!(
+                    sold,
+                    ["AVAILABLE", "AVAILABLE"],
+                    "round {round}: both lapsed, none sold"
+                );
+                assert_eq!(app.balance(&buyer).await, 30_000, "round {round}: nothing debited");
+            }
+        }
+        assert_eq!(
+            app.stats().await["seatsSold"],
+            if status == StatusCode::CREATED { 2 } else { 0 }
+        );
+    }
+}
