@@ -8,6 +8,7 @@ pub mod client;
 pub mod concerts;
 pub mod connections;
 pub mod envelope;
+pub mod json;
 pub mod metrics;
 pub mod openapi;
 pub mod pages;

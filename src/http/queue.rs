@@ -8,7 +8,7 @@ use super::openapi::answers::{
 };
 use super::openapi::fields::{AltchaHeader, IdempotencyKeyHeader};
 use super::HeadRequest;
-use super::{at_most_once_per_key, json_answer, parse_json, resource, AppState, JsonBody};
+use super::{at_most_once_per_key, json, json_answer, parse_json, resource, AppState, JsonBody};
 use crate::actors::line_news::{Following, NewViews};
 use crate::actors::queue::{Fan, QueueHandle};
 use crate::domain::idempotency::{Answer, Endpoint};
@@ -16,7 +16,7 @@ use crate::domain::line_view::PlaceInLine;
 use crate::domain::waiting_room;
 use crate::domain::{ConcertId, Token, UserId};
 use crate::error::{Error, ErrorCode, Result};
-use crate::services::admission;
+use crate::services::admission::{self, Admission};
 use crate::services::proof_of_work::SOLUTION_CHARS_MAX;
 use crate::services::sales::Sale;
 use crate::services::Room;
@@ -29,7 +29,6 @@ use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use futures_util::stream::{self, Stream};
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
@@ -73,16 +72,18 @@ pub struct QueueStatus {
     pub position: Option<u64>,
     /// 0 when ACTIVE; null while PREQUEUED.
     pub estimated_wait_seconds: Option<u64>,
+    #[serde(serialize_with = "json::time")]
     pub issued_at: DateTime<Utc>,
+    #[serde(serialize_with = "json::optional_time")]
     pub active_until: Option<DateTime<Utc>>,
     /// In a sale's room: when the sale opens and the pre-queue's order is drawn.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "json::optional_time")]
     pub opens_at: Option<DateTime<Utc>>,
     /// While ACTIVE: a JWT (EdDSA) with `sub` the user, `sale` the concert or null, `exp`
     /// `activeUntil` and `jti` the token's entry, verifiable with `/.well-known/jwks.json`.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
-    pub admission: Option<Arc<str>>,
+    pub admission: Option<Admission>,
 }
 
 impl QueueStatus {
@@ -267,7 +268,8 @@ fn altcha_header(request: &HttpRequest) -> Result<Option<Vec<u8>>> {
 pub async fn read(state: web::Data<AppState>, fan: Fan) -> Result<HttpResponse> {
     let room = state.services.room_of(&fan.token)?;
     let status = room.read_status(fan.token).await?;
-    Ok(HttpResponse::Ok().json(QueueStatus::of(&status, room.sale())))
+    // The path fans poll: its body is written into a buffer it fits (see `json`).
+    json::ok(&QueueStatus::of(&status, room.sale()))
 }
 
 #[utoipa::path(delete, path = "/api/v1/queue/tokens/me", tag = "queue", security(("queueToken" = [])),
