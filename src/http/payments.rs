@@ -21,15 +21,27 @@ pub fn routes(config: &mut web::ServiceConfig) {
     config.service(resource("/payments").post(pay).get(list));
 }
 
-/// One hold (`reservationId`), or an order of several (`reservationIds`): one of the two.
+/// One hold (`reservationId`), or an order of several (`reservationIds`): one of the two, never
+/// both.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct NewPayment {
-    #[schema(value_type = Option<uuid::Uuid>)]
-    pub reservation_id: Option<String>,
-    /// 1 to `hold_max` distinct holds of the caller, on any dates, paid all or nothing.
-    #[schema(value_type = Option<Vec<uuid::Uuid>>, min_items = 1, max_items = 4)]
-    pub reservation_ids: Option<Vec<String>>,
+#[serde(untagged)]
+pub enum NewPayment {
+    One(OneHold),
+    Order(SeveralHolds),
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OneHold {
+    #[schema(value_type = uuid::Uuid)]
+    pub reservation_id: String,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SeveralHolds {
+    #[schema(schema_with = super::openapi::fields::reservation_ids)]
+    pub reservation_ids: Vec<String>,
 }
 
 /// What a payment request pays.
@@ -40,10 +52,9 @@ enum Paying {
 
 impl NewPayment {
     fn paying(self, hold_max: u32) -> Result<Paying> {
-        match (self.reservation_id, self.reservation_ids) {
-            (Some(one), None) => Ok(Paying::One(params::id(&one, "reservationId")?)),
-            (None, Some(several)) => order_of(&several, hold_max).map(Paying::Order),
-            _ => Err(Error::invalid_request("Give either reservationId or reservationIds.")),
+        match self {
+            Self::One(one) => Ok(Paying::One(params::id(&one.reservation_id, "reservationId")?)),
+            Self::Order(several) => order_of(&several.reservation_ids, hold_max).map(Paying::Order),
         }
     }
 }

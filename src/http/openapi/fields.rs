@@ -158,6 +158,24 @@ pub struct AltchaHeader {
     pub altcha: Option<String>,
 }
 
+/// An order's holds: 1 to `hold_max` (4 by default) distinct reservation ids.
+pub fn reservation_ids() -> utoipa::openapi::schema::Array {
+    let id = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+            utoipa::openapi::KnownFormat::Uuid,
+        )));
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(id)
+        .min_items(Some(1))
+        .max_items(Some(4))
+        .unique_items(true)
+        .description(Some(
+            "1 to `hold_max` distinct holds of the caller, on any dates, paid all or nothing.",
+        ))
+        .build()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -91,18 +91,6 @@ const sales = {
   chosen: "",
 };
 
-/** Every concert's sale (a concert without one answers 404), by concert id. */
-async function readSales(concerts) {
-  const read = await Promise.all(concerts.map(async (concert) => {
-    const sale = await api("GET", `/api/v1/concerts/${concert.concertId}/sale`).catch((error) => {
-      if (error.code === "SALE_NOT_FOUND") return null;
-      throw error;
-    });
-    return sale && [concert.concertId, sale];
-  }));
-  return new Map(read.filter(Boolean));
-}
-
 // ---- watching the sales ----
 
 function drawSaleList(concerts, saleByConcert) {
@@ -211,11 +199,7 @@ function drawRecord(concert, sale) {
 
 function tickSaleClocks() {
   for (const clock of document.querySelectorAll(".sale-clock[data-until]")) {
-    const seconds = Math.max(0, Math.ceil((Date.parse(clock.dataset.until) - serverNow()) / 1000));
-    const hours = Math.floor(seconds / 3600);
-    const minutes = String(Math.floor((seconds % 3600) / 60)).padStart(hours > 0 ? 2 : 1, "0");
-    const text = `${hours > 0 ? `${hours}:` : ""}${minutes}:${String(seconds % 60).padStart(2, "0")}`;
-    clock.textContent = t("saleIn", { clock: text });
+    clock.textContent = t("saleIn", { clock: clockText(Date.parse(clock.dataset.until) - serverNow()) });
   }
 }
 

@@ -94,6 +94,28 @@ async function attempt(button, action) {
   }
 }
 
+/** Every concert's own sale, by concert id (no token needed): a concert without one answers 404
+ * SALE_NOT_FOUND and is left out. */
+async function readSales(concerts) {
+  const read = await Promise.all(concerts.map(async (concert) => {
+    const sale = await api("GET", `/api/v1/concerts/${concert.concertId}/sale`).catch((error) => {
+      if (error.code === "SALE_NOT_FOUND") return null;
+      throw error;
+    });
+    return sale && [concert.concertId, sale];
+  }));
+  return new Map(read.filter(Boolean));
+}
+
+/** A countdown as a clock: 1:02:03, 2:03 or 0:05. */
+function clockText(milliseconds) {
+  const seconds = Math.max(0, Math.ceil(milliseconds / 1000));
+  const hours = Math.floor(seconds / 3600);
+  const minutes = Math.floor((seconds % 3600) / 60);
+  const rest = String(seconds % 60).padStart(2, "0");
+  return hours > 0 ? `${hours}:${String(minutes).padStart(2, "0")}:${rest}` : `${minutes}:${rest}`;
+}
+
 /** Solves an ALTCHA challenge (the JSON of GET /api/v1/queue/challenge) in a worker, telling
  * `onProgress` the share of the numbers tried so far; resolves to the X-Altcha header's value. */
 function solveChallenge(challenge, onProgress) {

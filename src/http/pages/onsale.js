@@ -89,9 +89,11 @@ addStrings({
   },
 });
 
-/** How often the sales and the waiting-list entries are read again while shown. */
+/** How often the sales and the waiting-list entries are read again while shown. An entry is read
+ * from its date's actor, which a long list's fans all ask: every few seconds is enough, as an
+ * offer lasts the hold's minutes. */
 const SALES_REFRESH_MS = 5000;
-const ENTRY_REFRESH_MS = 2000;
+const ENTRY_REFRESH_MS = 4000;
 
 const onsale = {
   /** Concert id → `{concert, sale}` for every concert that has a sale of its own. */
@@ -112,14 +114,9 @@ async function loadSales() {
   onsale.salesReading = true;
   try {
     const concerts = await api("GET", "/api/v1/concerts");
-    const sales = await Promise.all(concerts.map(async (concert) => {
-      const sale = await api("GET", `/api/v1/concerts/${concert.concertId}/sale`).catch((error) => {
-        if (error.code === "SALE_NOT_FOUND") return null;
-        throw error;
-      });
-      return sale && [concert.concertId, { concert, sale }];
-    }));
-    onsale.sales = new Map(sales.filter(Boolean));
+    const sales = await readSales(concerts);
+    onsale.sales = new Map(concerts.filter((concert) => sales.has(concert.concertId))
+      .map((concert) => [concert.concertId, { concert, sale: sales.get(concert.concertId) }]));
     onsale.salesReadAt = Date.now();
     drawSales();
   } catch (error) {
@@ -194,15 +191,6 @@ function drawRecordLine(name, hex) {
   code.textContent = hex;
   line.append(`${t(name)}: `, code);
   return line;
-}
-
-/** A countdown as a clock: 1:02:03, 2:03 or 0:05. */
-function clockText(milliseconds) {
-  const seconds = Math.max(0, Math.ceil(milliseconds / 1000));
-  const hours = Math.floor(seconds / 3600);
-  const minutes = Math.floor((seconds % 3600) / 60);
-  const rest = String(seconds % 60).padStart(2, "0");
-  return hours > 0 ? `${hours}:${String(minutes).padStart(2, "0")}:${rest}` : `${minutes}:${rest}`;
 }
 
 /** Every countdown on the page, by the server's clock; one that reached its moment has the sales
