@@ -49,7 +49,7 @@ impl SaleReads {
         now: DateTime<Utc>,
         render: impl Fn(&SaleState) -> Result<Bytes>,
     ) -> Result<Bytes> {
-        let slot = self.sales.entry(concert).or_default().clone();
+        let slot = self.slot(concert);
         if let Some(json) = current(&slot, room, now) {
             return Ok(json);
         }
@@ -69,6 +69,14 @@ impl SaleReads {
             json: json.clone(),
         });
         Ok(json)
+    }
+
+    /// The sale's slot: a shard's read lock on every read, its write lock only the first time.
+    fn slot(&self, concert: ConcertId) -> Arc<SaleSlot> {
+        if let Some(slot) = self.sales.get(&concert) {
+            return slot.clone();
+        }
+        self.sales.entry(concert).or_default().clone()
     }
 
     /// Forgets the sale's JSON: the operator changed it, and the next read must show the change.
