@@ -14,11 +14,15 @@ use crate::domain::waitlist::EntryCode;
 use crate::domain::{PaymentId, ReservationId, UserId};
 use crate::error::{Error, ErrorCode, Result};
 use crate::persistence::log::SharedLog;
+use async_nats::RequestErrorKind;
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// How long a call waits before it is sent again to a date nobody serves for the moment.
+const NO_OWNER_PAUSE: Duration = Duration::from_millis(50);
 
 /// The subject a date's owner serves it on: the partition's name, under its own prefix.
 pub fn subject_of(partition: &str) -> String {
@@ -338,14 +342,25 @@ impl RemoteDate {
 
     /// The owner's answer; its refusal as the error it was.
     async fn ask(&self, call: &DateCall) -> Result<DateAnswer> {
-        let body = serde_json::to_vec(call).expect("a call encodes");
-        let request = self.client.request(self.subject.clone(), body.into());
-        let message = match tokio::time::timeout(self.within, request).await {
-            Ok(Ok(message)) => message,
-            // Nobody serves the date (its owner died and no other took it yet), or its owner did
-            // not answer in time: the call may or may not have been made.
-            Ok(Err(error)) => return Err(unavailable(error)),
-            Err(_) => return Err(unavailable("the date's owner did not answer in time")),
+        let body: bytes::Bytes = serde_json::to_vec(call).expect("a call encodes").into();
+        let deadline = tokio::time::Instant::now() + self.within;
+        let message = loop {
+            let request = self.client.request(self.subject.clone(), body.clone());
+            match tokio::time::timeout_at(deadline, request).await {
+                Ok(Ok(message)) => break message,
+                // Nobody serves the date now: the call was not delivered, so it is sent again
+                // while the date moves to its next owner (a node joining, leaving or dying).
+                Ok(Err(error)) if error.kind() == RequestErrorKind::NoResponders => {
+                    let pause = tokio::time::Instant::now() + NO_OWNER_PAUSE;
+                    if pause >= deadline {
+                        return Err(unavailable(error));
+                    }
+                    tokio::time::sleep_until(pause).await;
+                }
+                Ok(Err(error)) => return Err(unavailable(error)),
+                // The owner did not answer in time: the call may or may not have been made.
+                Err(_) => return Err(unavailable("the date's owner did not answer in time")),
+            }
         };
         match serde_json::from_slice(&message.payload).map_err(Error::internal)? {
             DateAnswer::Refused {

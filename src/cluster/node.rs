@@ -36,8 +36,12 @@ const ADMISSION_KEY: &str = "admission-key";
 const TAKEOVER_ATTEMPTS: usize = 5;
 /// Where the engine says that the catalog has new dates, for the nodes to look at them at once.
 pub const DATES_ADDED: &str = "concert.dates.added";
-/// How long the engine waits for a date's owner to answer a call.
-const DATE_CALL_WITHIN: Duration = Duration::from_secs(2);
+/// How long the engine waits for a date's owner to answer a call. A rush on a few shared cores
+/// can keep an owner from answering for two seconds; a fan told UNAVAILABLE only asks again,
+/// and a payment so refused is undone, so the wait is long enough not to refuse a busy owner.
+const DATE_CALL_WITHIN: Duration = Duration::from_secs(5);
+/// How long a starting node tries to read the cluster's shared keys.
+const SHARED_KEY_WITHIN: Duration = Duration::from_secs(30);
 
 /// The engine's HTTP server for the other nodes, as the node starts and stops it.
 pub trait EngineServer: Send + Sync {
@@ -559,13 +563,25 @@ async fn install_shared_token_key(js: &jetstream::Context, replicas: usize) -> R
 }
 
 /// The cluster's `N`-byte key `name`: the first node to ask makes it, every node reads the same.
+/// Nodes starting together race to make it, and a replica may answer a read before it has the
+/// winner's write: a key not read yet is asked for again, a while, before the start fails.
 async fn shared_key<const N: usize>(bucket: &kv::Store, name: &str) -> Result<[u8; N]> {
     let fresh: [u8; N] = std::array::from_fn(|_| rand::random());
-    let _ = bucket.create(name, fresh.to_vec().into()).await;
-    let stored = bucket.get(name).await.map_err(unavailable)?;
-    (stored.as_deref())
-        .and_then(|bytes| bytes.try_into().ok())
-        .ok_or_else(|| Error::internal(format!("the cluster's {name} is not {N} bytes")))
+    let started = std::time::Instant::now();
+    loop {
+        let _ = bucket.create(name, fresh.to_vec().into()).await;
+        match bucket.get(name).await {
+            Ok(Some(stored)) => {
+                return (stored.as_ref().try_into())
+                    .map_err(|_| Error::internal(format!("the cluster's {name} is not {N} bytes")))
+            }
+            Ok(None) | Err(_) if started.elapsed() < SHARED_KEY_WITHIN => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Ok(None) => return Err(unavailable(format!("the cluster's {name} could not be made"))),
+            Err(error) => return Err(unavailable(error)),
+        }
+    }
 }
 
 fn unavailable(error: impl std::fmt::Display) -> Error {

@@ -390,10 +390,12 @@ fn seats_paid(receipt: &Value, held: &[Reply]) -> Vec<(i64, String)> {
     }
 }
 
+/// A step the server refused unexpectedly, with its detail: what an operator reads to learn why.
 fn failed(step: &str, reply: &Reply) -> Outcome {
     Outcome::Failed(format!(
-        "{step}: {} {}",
+        "{step}: {} {} ({})",
         reply.status.as_u16(),
-        reply.code().unwrap_or("")
+        reply.code().unwrap_or(""),
+        reply.body["detail"].as_str().unwrap_or("no detail")
     ))
 }

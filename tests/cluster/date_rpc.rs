@@ -97,9 +97,37 @@ async fn a_date_asked_over_nats_answers_as_its_actor_does() {
     // nothing is guessed.
     serving.abort();
     let _ = serving.await;
-    let gone = remote.hold(lee, 1, token_ends).await.unwrap_err();
+    let impatient = RemoteDate::new(
+        nats::connect(&server.url()).await,
+        PARTITION,
+        Duration::from_millis(300),
+    );
+    let gone = impatient.hold(lee, 1, token_ends).await.unwrap_err();
     assert_eq!(gone.code, ErrorCode::Unavailable);
     assert_eq!(gone.retry_after_seconds, Some(1));
+}
+
+/// A date between owners (one gave it up, the next not serving it yet) is asked again while the
+/// call may wait: the fan is answered by the next owner, not told UNAVAILABLE.
+#[actix_rt::test]
+async fn a_call_to_a_date_between_owners_is_answered_by_the_next_one() {
+    let server = NatsServer::start();
+    let clock: SharedClock = Arc::new(ManualClock::starting_at("2026-12-24T10:00:00Z".parse().unwrap()));
+    let remote = RemoteDate::new(nats::connect(&server.url()).await, PARTITION, Duration::from_secs(10));
+    let token_ends = clock.now() + chrono::Duration::hours(1);
+    let asked = actix_web::rt::spawn(async move { remote.hold(UserId::random(), 2, token_ends).await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!asked.is_finished(), "nobody serves the date yet: the call waits");
+
+    let (date, log) = start_date(&clock, 3);
+    let subject = date_rpc::subject_of(PARTITION);
+    let serving = date_rpc::serve(nats::connect(&server.url()).await, subject, date, log)
+        .await
+        .expect("the date is served");
+    let held = asked.await.unwrap().expect("the next owner holds the seat");
+    assert_eq!((held.seat_number, held.status), (2, ReservationStatus::Held));
+    serving.abort();
+    let _ = serving.await;
 }
 
 /// The engine asks again when an answer was lost (the owner's connection moving, the engine

@@ -915,14 +915,19 @@ async fn the_load_harness_spreads_fans_and_their_orders_over_the_nodes_and_check
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(report.contains("invariants: all hold"), "{report}");
-    for (index, api) in cluster.running() {
+    // Whether the last seats sell depends on who gives seats back after the last fan looked;
+    // what each node counts does not: the same seats and orders, and orders of several seats.
+    let mut counted = Vec::new();
+    for (_, api) in cluster.running() {
         let stats = stats_of(api).await;
-        assert_eq!(
-            int(&stats["seatsSold"]),
-            int(&stats["seatsTotal"]),
-            "node {index}: the fans bought every seat"
-        );
+        counted.push((int(&stats["seatsSold"]), int(&stats["ordersTotal"])));
     }
+    let (seats, orders) = counted[0];
+    assert!(counted.iter().all(|each| *each == (seats, orders)), "{counted:?}");
+    assert!(
+        seats > orders && orders > 0,
+        "orders of several seats were paid: {counted:?}\n{report}"
+    );
 }
 
 #[actix_rt::test]
