@@ -83,3 +83,45 @@ test("a fan holds seats on two dates, gives one back, and pays for two in one pa
     await demo.stop();
   }
 });
+
+test("one of several holds lapses: it leaves the hold bar, the other stays and is paid", async () => {
+  const demo = await startDemo(["--hold-ttl", "10s"]);
+  try {
+    const page = await englishPage(browser);
+    await signInAndJoin(page, demo.base, "Grace");
+    await page.locator("#queue-active").waitFor();
+    const { date } = await openFirstDate(page, demo.base);
+    await page.getByLabel("Top up (won)").fill("500000");
+    await page.getByRole("button", { name: "Charge", exact: true }).click();
+    await waitForText(page, "#balance", "₩500,000");
+
+    await seat(page, 3).click();
+    await waitForSeat(page, 3, "MINE");
+    // Seat 4 held five seconds later lapses five seconds after seat 3.
+    await page.waitForTimeout(5_000);
+    await seat(page, 4).click();
+    await waitForSeat(page, 4, "MINE");
+    await waitForText(page, "#hold-title", "Your seats (2)");
+
+    await waitForText(
+      page, "#notice", `Your hold on seat 3 (${englishDate(date)}) has lapsed; your other seats are still held.`, 15_000,
+    );
+    assert.match(await page.locator("#hold-left").textContent(), /^[1-5] s$/, "counting down to seat 4's time at once");
+    await waitForSeat(page, 3, "AVAILABLE");
+    await waitForSeat(page, 4, "MINE");
+    assert.equal(await page.locator("#hold-list").isHidden(), true, "one seat left: no list of lines");
+    assert.match(await page.locator("#hold-what").textContent(), /seat 4$/);
+    assert.equal(await page.locator("#pay").textContent(), "Pay now");
+    await screenshot(page, "order", "3-one-lapsed");
+
+    await page.locator("#pay").click();
+    await page.locator("#tickets").waitFor();
+    const cards = page.locator("#ticket .ticket");
+    assert.equal(await cards.count(), 1, "a ticket for the seat still held, none for the lapsed one");
+    const code = await cards.first().evaluate((card) => card.dataset.ticketCode);
+    const ticket = await call(demo.base, "GET", `/api/v1/tickets/${code}`);
+    assert.deepEqual([ticket.body.date, ticket.body.seatNumber], [date, 4]);
+  } finally {
+    await demo.stop();
+  }
+});

@@ -676,6 +676,13 @@ function drawHold() {
   $("hold-more").textContent = holds.length < HOLD_MAX ? t("holdMore", { max: HOLD_MAX }) : t("holdFull", { max: HOLD_MAX });
   $("hold-list").replaceChildren(...(several ? holds.map(holdLine) : []));
   show("hold-list", several);
+  // Drawn again when a seat lapsed, the head counts down to the next seat's time at once.
+  $("hold-left").textContent = duration(new Date(soonestHold().heldUntil) - serverNow());
+}
+
+/** The seat held whose time runs out first. */
+function soonestHold() {
+  return state.holds.reduce((first, hold) => (hold.heldUntil < first.heldUntil ? hold : first));
 }
 
 /** One seat of several on the hold bar: what it is, its price, its time left, its give-back. */
@@ -724,7 +731,9 @@ function holdLapsed(lapsed) {
   state.holds = state.holds.filter((hold) => hold !== lapsed);
   holdRefused(null);
   drawHold();
-  notice(t("holdLapsed"));
+  // With seats still held, the fan is told which one went and that the others stay.
+  const words = { seat: lapsed.seatNumber, date: formatDate(lapsed.date) };
+  notice(state.holds.length > 0 ? t("oneHoldLapsed", words) : t("holdLapsed"));
   refreshSeats();
 }
 
@@ -939,7 +948,7 @@ function tick() {
  * whose time is up leaves the bar. */
 function tickHolds(now) {
   if (state.holds.length === 0) return;
-  const soonest = state.holds.reduce((first, hold) => (hold.heldUntil < first.heldUntil ? hold : first));
+  const soonest = soonestHold();
   const left = new Date(soonest.heldUntil) - now;
   $("hold-left").textContent = duration(left);
   for (const clock of document.querySelectorAll(".hold-line-left[data-until]")) {
