@@ -9,4 +9,5 @@ mod history;
 mod jetstream_log;
 mod leases;
 mod nodes;
+mod orders;
 mod ownership;

@@ -15,11 +15,11 @@ use std::time::{Duration, Instant};
 const KEY: &str = "cluster-test-admin-key";
 /// Long enough for any takeover on a loaded machine; the failover time itself is measured in
 /// BENCHMARKS.md, not asserted.
-const SERVED_AGAIN_WITHIN: Duration = Duration::from_secs(60);
+pub(crate) const SERVED_AGAIN_WITHIN: Duration = Duration::from_secs(60);
 
-struct Cluster {
+pub(crate) struct Cluster {
     // The nodes go before the NATS servers they use.
-    nodes: Vec<Option<Server>>,
+    pub(crate) nodes: Vec<Option<Server>>,
     nats: NatsCluster,
 }
 
@@ -42,12 +42,12 @@ fn node(urls: &str, id: &str, lease_ttl: &str, extra: &[&str]) -> Server {
 }
 
 impl Cluster {
-    fn start(lease_ttl: &str) -> Self {
+    pub(crate) fn start(lease_ttl: &str) -> Self {
         Self::start_with(lease_ttl, &[])
     }
 
     /// Three nodes started with `extra` flags too.
-    fn start_with(lease_ttl: &str, extra: &[&str]) -> Self {
+    pub(crate) fn start_with(lease_ttl: &str, extra: &[&str]) -> Self {
         let nats = NatsCluster::start();
         let urls = nats.urls();
         let nodes = (1..=3)
@@ -67,16 +67,16 @@ impl Cluster {
         Self { nodes, nats }
     }
 
-    fn api(&self, index: usize) -> &Client {
+    pub(crate) fn api(&self, index: usize) -> &Client {
         &self.nodes[index].as_ref().expect("the node runs").api
     }
 
-    fn running(&self) -> impl Iterator<Item = (usize, &Client)> {
+    pub(crate) fn running(&self) -> impl Iterator<Item = (usize, &Client)> {
         (self.nodes.iter().enumerate()).filter_map(|(index, node)| Some((index, &node.as_ref()?.api)))
     }
 
     /// The index of the node serving the partitions, once one does, as `asked` sees it.
-    async fn leader(&self, asked: usize) -> usize {
+    pub(crate) async fn leader(&self, asked: usize) -> usize {
         let started = Instant::now();
         loop {
             if let Some(owner) = self.owner_seen_by(asked).await {
@@ -115,13 +115,13 @@ impl Cluster {
 
 /// A fan: their index in the test's history, id and token.
 #[derive(Clone)]
-struct Fan {
-    index: FanIndex,
-    user: String,
-    token: String,
+pub(crate) struct Fan {
+    pub(crate) index: FanIndex,
+    pub(crate) user: String,
+    pub(crate) token: String,
 }
 
-async fn expect_json(response: reqwest::Response, status: u16, what: &str) -> Value {
+pub(crate) async fn expect_json(response: reqwest::Response, status: u16, what: &str) -> Value {
     let got = response.status().as_u16();
     let body = response.text().await.unwrap_or_default();
     assert_eq!(got, status, "{what}: {body}");
@@ -144,7 +144,12 @@ async fn create_concert(api: &Client, seats: u32) -> (String, String) {
 }
 
 /// A new fan with an ACTIVE token and `amount` charged, the charge in `history`.
-async fn fan(history: &History, index: FanIndex, [register, issue, charge]: [&Client; 3], amount: i64) -> Fan {
+pub(crate) async fn fan(
+    history: &History,
+    index: FanIndex,
+    [register, issue, charge]: [&Client; 3],
+    amount: i64,
+) -> Fan {
     let user = expect_json(
         register
             .request(Method::POST, "/api/v1/users")
@@ -535,7 +540,7 @@ async fn rush_watched_on(
 
 /// The admin stats, as a client that retries a 503 sees them once a node serves. A connection
 /// the node closed while it sat idle in the client's pool is tried again too.
-async fn stats_of(api: &Client) -> Value {
+pub(crate) async fn stats_of(api: &Client) -> Value {
     let started = Instant::now();
     loop {
         let answer = api.admin(Method::GET, "/api/v1/admin/stats").send().await;
@@ -1014,7 +1019,7 @@ async fn a_flood_of_slow_connections_at_one_gateway_is_bounded_and_leaves_other_
 }
 
 /// The owner of each partition as `asked` tells, by name.
-async fn owners_seen_by(cluster: &Cluster, asked: usize) -> std::collections::HashMap<String, String> {
+pub(crate) async fn owners_seen_by(cluster: &Cluster, asked: usize) -> std::collections::HashMap<String, String> {
     let view = expect_json(
         (cluster
             .api(asked)
