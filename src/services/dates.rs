@@ -334,12 +334,19 @@ impl DateHandle {
         Ok((code, position))
     }
 
+    /// The entry of `code`. An offer a date served apart made is learned here: its owner made
+    /// it alone (on a lapse or a cancellation), and a fan knows its reservation only from the
+    /// entry, so the engine finds its date when the fan names it afterwards.
     pub async fn waitlist_entry(&self, code: EntryCode) -> Result<Option<EntryView>> {
         match self {
             Self::Local(date) => date.waitlist_entry(code).await,
             Self::Remote(date) => {
                 date.ready().await?;
-                date.remote.waitlist_entry(code).await
+                let entry = date.remote.waitlist_entry(code).await?;
+                if let Some(offer) = entry.as_ref().and_then(|entry| entry.offer.as_ref()) {
+                    date.context.reservations.insert(offer.reservation_id, date.key);
+                }
+                Ok(entry)
             }
         }
     }

@@ -11,3 +11,4 @@ mod leases;
 mod nodes;
 mod orders;
 mod ownership;
+mod waitlist;
