@@ -106,3 +106,87 @@ fn current(slot: &SaleSlot, room: &QueueHandle, now: DateTime<Utc>) -> Option<By
     let kept = kept.as_ref()?;
     (kept.changes == room.changes() && now < kept.until).then(|| kept.json.clone())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{ManualClock, SharedClock};
+    use crate::domain::draw::DrawSeed;
+    use crate::domain::sale::{SaleRecord, SaleSchedule};
+    use crate::domain::waiting_room::WaitingRoomLimits;
+    use crate::domain::UserId;
+    use crate::persistence::memory_log::MemoryLog;
+    use crate::persistence::Part;
+    use chrono::Duration;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().expect("a time")
+    }
+
+    /// A sale whose pre-queue is open at `now`, opening an hour later, in its own running room.
+    fn sale_room(concert: ConcertId, clock: &SharedClock) -> QueueHandle {
+        let now = clock.now();
+        let record = SaleRecord {
+            concert_id: concert,
+            number: 1,
+            schedule: SaleSchedule {
+                prequeue_opens_at: now,
+                opens_at: now + Duration::hours(1),
+                active_max: 10,
+                admissions_per_minute: None,
+                refund_policy: Default::default(),
+            },
+            seed: DrawSeed::from_bytes([7; 32]),
+            at: now,
+        };
+        let room = record.room(WaitingRoomLimits {
+            active_max: 10,
+            active_ttl: Duration::minutes(10),
+            waiting_idle_ttl: Duration::minutes(5),
+            waiting_max: 1_000,
+        });
+        let room = Part { seq: 0, state: room };
+        let arbiter = actix::Arbiter::current();
+        QueueHandle::start_sale(concert, room, Vec::new(), MemoryLog::new(), clock.clone(), &arbiter, 64)
+    }
+
+    #[actix_rt::test]
+    async fn a_crowd_reads_a_sale_from_its_room_once_per_change_turn_or_operators_edit() {
+        let clock: SharedClock = Arc::new(ManualClock::starting_at(at("2026-12-01T19:00:00Z")));
+        let concert = ConcertId::random();
+        let room = sale_room(concert, &clock);
+        let reads = SaleReads::default();
+        let rendered = AtomicUsize::new(0);
+        let render = |_: &SaleState| {
+            rendered.fetch_add(1, Ordering::Relaxed);
+            Ok(Bytes::from_static(b"{}"))
+        };
+        let now = clock.now();
+        let crowd = (0..1_000).map(|_| reads.sale(concert, &room, now, &render));
+        let answers = futures_util::future::join_all(crowd).await;
+        assert!(answers.iter().all(Result::is_ok));
+        assert_eq!(rendered.load(Ordering::Relaxed), 1, "a thousand reads, one of the room");
+
+        room.issue(UserId::random(), None)
+            .await
+            .expect("a fan joins the pre-queue");
+        for _ in 0..3 {
+            reads.sale(concert, &room, now, &render).await.unwrap();
+        }
+        assert_eq!(rendered.load(Ordering::Relaxed), 2, "the room changed: read once more");
+
+        let opening = now + Duration::hours(1);
+        reads.sale(concert, &room, opening, &render).await.unwrap();
+        assert_eq!(rendered.load(Ordering::Relaxed), 3, "the sale turns at its opening");
+
+        let before = rendered.load(Ordering::Relaxed);
+        reads.forget(concert);
+        reads.sale(concert, &room, now, &render).await.unwrap();
+        assert_eq!(
+            rendered.load(Ordering::Relaxed),
+            before + 1,
+            "the operator's change is read"
+        );
+    }
+}
