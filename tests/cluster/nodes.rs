@@ -561,11 +561,11 @@ async fn list_dates(api: &Client, path: &str) -> reqwest::Response {
 
 /// Who dies in the middle of a rush.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Victim {
-    /// The node serving the engine (the room, the wallets, the catalog); the date is served
-    /// wherever placement put it.
+pub(crate) enum Victim {
+    /// The node serving the engine (the room, the wallets, the catalog, the payments' sagas);
+    /// the dates are served wherever placement put them.
     Leader,
-    /// The node serving the rushed date, apart from the engine.
+    /// A node serving a rushed date, apart from the engine.
     DateOwner,
 }
 

@@ -4,7 +4,7 @@
 
 use crate::common::client::{int, text, Client};
 use crate::history::History;
-use crate::nodes::{expect_json, fan, owners_seen_by, stats_of, Cluster, Fan, SERVED_AGAIN_WITHIN};
+use crate::nodes::{expect_json, fan, owners_seen_by, stats_of, Cluster, Fan, Victim, SERVED_AGAIN_WITHIN};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
@@ -27,14 +27,6 @@ async fn a_leader_killed_mid_order_leaves_every_order_whole_or_undone() {
 #[actix_rt::test]
 async fn a_date_owner_killed_mid_order_leaves_every_order_whole_or_undone() {
     orders_through_a_kill(Victim::DateOwner).await;
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Victim {
-    /// The node running the orders' sagas and the wallets.
-    Leader,
-    /// A node serving one of the two dates, apart from the leader.
-    DateOwner,
 }
 
 /// An order a fan asked for, and what they were told.
