@@ -106,7 +106,8 @@ test("one of several holds lapses: it leaves the hold bar, the other stays and i
     await waitForText(
       page, "#notice", `Your hold on seat 3 (${englishDate(date)}) has lapsed; your other seats are still held.`, 15_000,
     );
-    assert.match(await page.locator("#hold-left").textContent(), /^[1-5] s$/, "counting down to seat 4's time at once");
+    // Seat 4 has about five seconds left (more by the click's time, rounded up): anything but 0.
+    assert.match(await page.locator("#hold-left").textContent(), /^([1-9]|10) s$/, "counting down to seat 4's time at once");
     await waitForSeat(page, 3, "AVAILABLE");
     await waitForSeat(page, 4, "MINE");
     assert.equal(await page.locator("#hold-list").isHidden(), true, "one seat left: no list of lines");

@@ -21,8 +21,10 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How long a call waits before it is sent again to a date nobody serves for the moment.
+/// How long a call waits before it is sent again to a date nobody serves for the moment, at
+/// first and at most.
 const NO_OWNER_PAUSE: Duration = Duration::from_millis(50);
+const NO_OWNER_PAUSE_MAX: Duration = Duration::from_secs(1);
 
 /// The subject a date's owner serves it on: the partition's name, under its own prefix.
 pub fn subject_of(partition: &str) -> String {
@@ -334,7 +336,12 @@ impl RemoteDate {
     }
 
     pub async fn counts(&self) -> Result<SeatCounts> {
-        match self.ask(&DateCall::Counts).await? {
+        self.counts_within(self.within).await
+    }
+
+    /// The date's counts, if its owner tells them `within` that time.
+    pub async fn counts_within(&self, within: Duration) -> Result<SeatCounts> {
+        match self.ask_within(&DateCall::Counts, within).await? {
             DateAnswer::Counts { counts } => Ok(counts),
             other => Err(unexpected(other)),
         }
@@ -342,8 +349,13 @@ impl RemoteDate {
 
     /// The owner's answer; its refusal as the error it was.
     async fn ask(&self, call: &DateCall) -> Result<DateAnswer> {
+        self.ask_within(call, self.within).await
+    }
+
+    async fn ask_within(&self, call: &DateCall, within: Duration) -> Result<DateAnswer> {
         let body: bytes::Bytes = serde_json::to_vec(call).expect("a call encodes").into();
-        let deadline = tokio::time::Instant::now() + self.within;
+        let deadline = tokio::time::Instant::now() + within;
+        let mut pause = NO_OWNER_PAUSE;
         let message = loop {
             let request = self.client.request(self.subject.clone(), body.clone());
             match tokio::time::timeout_at(deadline, request).await {
@@ -351,11 +363,13 @@ impl RemoteDate {
                 // Nobody serves the date now: the call was not delivered, so it is sent again
                 // while the date moves to its next owner (a node joining, leaving or dying).
                 Ok(Err(error)) if error.kind() == RequestErrorKind::NoResponders => {
-                    let pause = tokio::time::Instant::now() + NO_OWNER_PAUSE;
-                    if pause >= deadline {
+                    let again = tokio::time::Instant::now() + pause;
+                    if again >= deadline {
                         return Err(unavailable(error));
                     }
-                    tokio::time::sleep_until(pause).await;
+                    tokio::time::sleep_until(again).await;
+                    // Doubling: a failover's wait costs NATS a few requests per call, not a hundred.
+                    pause = (pause * 2).min(NO_OWNER_PAUSE_MAX);
                 }
                 Ok(Err(error)) => return Err(unavailable(error)),
                 // The owner did not answer in time: the call may or may not have been made.

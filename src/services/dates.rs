@@ -55,6 +55,10 @@ impl TermOver {
     }
 }
 
+/// How long a list of dates waits for a date's owner to tell its counts before it shows the
+/// counts last told.
+const SHOWN_COUNTS_WITHIN: Duration = Duration::from_millis(300);
+
 /// How long a new concert's dates may take to be served before its creation is told
 /// UNAVAILABLE (it is created all the same, and served once a node reads it).
 const SERVED_WITHIN: Duration = Duration::from_secs(20);
@@ -239,12 +243,25 @@ impl DateHandle {
     /// now (a failover, or a node too busy to answer in time) shows the counts it last told:
     /// a list of dates is a guide for the fan, not a promise, and a seat is only ever taken
     /// from its date's owner. A date never told yet is UNAVAILABLE.
+    /// Once told, the owner is given only a moment: a crowd listing dates during a failover
+    /// must not each wait out a call, nor each keep asking NATS for a date nobody serves.
     pub async fn counts_to_show(&self) -> Result<SeatCounts> {
-        match (self.counts().await, self) {
-            (Err(error), Self::Remote(date)) if error.code == ErrorCode::Unavailable => {
-                (*date.last_counts.lock()).ok_or(error)
+        let Self::Remote(date) = self else {
+            return self.counts().await;
+        };
+        let Some(last) = *date.last_counts.lock() else {
+            return self.counts().await;
+        };
+        if !*date.ready.borrow() {
+            return Ok(last);
+        }
+        match date.remote.counts_within(SHOWN_COUNTS_WITHIN).await {
+            Ok(counts) => {
+                date.told(counts);
+                Ok(counts)
             }
-            (asked, _) => asked,
+            Err(error) if error.code == ErrorCode::Unavailable => Ok(last),
+            Err(refused) => Err(refused),
         }
     }
 

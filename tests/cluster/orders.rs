@@ -115,6 +115,10 @@ async fn orders_through_a_kill(victim: Victim) {
         acknowledged > paid_at_kill as usize,
         "orders went on after the failover"
     );
+    assert!(
+        cut > 0,
+        "the kill cut an order under way, which is what this test is about"
+    );
     let api = cluster.api(survivor);
     let mut tokens = Vec::new();
     for fan in &fans {

@@ -13,22 +13,30 @@ const DATE: &str = "2026-12-24";
 
 #[actix_rt::test]
 async fn an_offer_made_by_a_date_served_apart_is_the_fans_through_every_node() {
-    let cluster = Cluster::start_with("5s", &["--hold-ttl", "2s"]);
+    let cluster = Cluster::start("5s");
     let leader = cluster.leader(0).await;
     let concert = a_one_seat_date_served_apart_from(&cluster, leader).await;
     let history = History::default();
     let apis = [cluster.api(0), cluster.api(1), cluster.api(2)];
     let (kim, lee) = (fan(&history, 0, apis, 5_000).await, fan(&history, 1, apis, 5_000).await);
 
-    // Kim holds the only seat and lets it lapse; Lee waits on the list meanwhile.
+    // Kim holds the only seat, Lee joins the list, and Kim gives the seat back: the date's owner
+    // offers it to Lee on its own.
     let hold = json!({"concertId": concert, "date": DATE, "seatNumber": 1});
     let held = cluster
         .api(1)
         .with_token(Method::POST, "/api/v1/reservations", &kim.token);
-    expect_json(held.json(&hold).send().await.unwrap(), 201, "the seat held").await;
+    let held = expect_json(held.json(&hold).send().await.unwrap(), 201, "the seat held").await;
     let join = format!("/api/v1/concerts/{concert}/dates/{DATE}/waitlist");
     let joined = cluster.api(2).with_token(Method::POST, &join, &lee.token).send().await;
     let code = text(&expect_json(joined.unwrap(), 201, "on the list").await["entryCode"]);
+    let give_back = format!("/api/v1/reservations/{}", text(&held["reservationId"]));
+    let given = cluster
+        .api(0)
+        .with_token(Method::DELETE, &give_back, &kim.token)
+        .send()
+        .await;
+    assert_eq!(given.unwrap().status(), reqwest::StatusCode::NO_CONTENT);
     let offer = offer_made(cluster.api(0), &code).await;
     let reservation = text(&offer["reservationId"]);
 
@@ -73,7 +81,7 @@ async fn a_one_seat_date_served_apart_from(cluster: &Cluster, leader: usize) -> 
     panic!("placement gave twenty dates in a row to the leader");
 }
 
-/// The entry's offer, once the lapsed seat is offered to it.
+/// The entry's offer, once the returned seat is offered to it.
 async fn offer_made(api: &Client, code: &str) -> Value {
     let started = Instant::now();
     loop {
