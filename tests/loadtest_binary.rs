@@ -22,6 +22,19 @@ fn loadtest(args: &[&str], json: &Path) -> Output {
         .output()
 }
 
+/// The binary's report of a run that passed with every invariant holding.
+fn passing(args: &[&str], json: &Path) -> String {
+    let output = loadtest(args, json);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("invariants: all hold"), "{stdout}");
+    stdout
+}
+
 /// The run's verdict from its JSON report, after checking that it printed the same.
 fn verdict(output: &Output, json: &Path) -> Value {
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -66,14 +79,7 @@ fn a_short_embedded_rush_passes_its_checks_and_writes_its_report() {
         "--plot",
         plot_arg,
     ];
-    let output = loadtest(&args, &json);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(stdout.contains("invariants: all hold"), "{stdout}");
+    let stdout = passing(&args, &json);
     assert!(stdout.contains("POST /reservations"), "{stdout}");
 
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
@@ -141,14 +147,7 @@ fn a_rush_of_orders_of_one_to_four_seats_sells_a_seat_per_ticket_and_counts_ever
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("report.json");
     let args = "--users 200 --seats 30 --concurrency 32 --seed 11 --abandon-ratio 0 --seats-per-order 1:1,2:1,4:1";
-    let output = loadtest(&args.split_whitespace().collect::<Vec<_>>(), &json);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(stdout.contains("invariants: all hold"), "{stdout}");
+    let stdout = passing(&args.split_whitespace().collect::<Vec<_>>(), &json);
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let orders = report["endpoints"]["POST /payments"]["count"].as_u64().unwrap();
     assert!(orders > 0, "{report:#}");
