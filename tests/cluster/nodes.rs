@@ -1064,7 +1064,7 @@ async fn dates_spread_over_the_nodes_as_placement_says_and_move_with_their_holds
     // Snapshots every second: the catalog's entries are purged behind its snapshot, and the
     // nodes must still find every date in it.
     const SNAPSHOTS: [&str; 2] = ["--snapshot-interval", "1s"];
-    let mut cluster = Cluster::start_nodes("2s", 2, &SNAPSHOTS);
+    let mut cluster = Cluster::start_nodes("5s", 2, &SNAPSHOTS);
     cluster.leader(0).await;
     let kim = fan(
         &History::default(),
@@ -1106,7 +1106,7 @@ async fn dates_spread_over_the_nodes_as_placement_says_and_move_with_their_holds
     // Past a snapshot of the engine's partitions and of every date.
     tokio::time::sleep(Duration::from_secs(3)).await;
     until_placed(&cluster, &dates, &two).await;
-    cluster.nodes[2] = Some(node(&cluster.nats.urls(), "node-3", "2s", &SNAPSHOTS));
+    cluster.nodes[2] = Some(node(&cluster.nats.urls(), "node-3", "5s", &SNAPSHOTS));
     until_placed(&cluster, &dates, &three).await;
     // The dates that moved kept their holds, read through the node that now serves them. A
     // date is unavailable for the moment its new owner takes it up (the lease is placed before
