@@ -189,7 +189,7 @@ pub(crate) async fn fan(
 
 #[actix_rt::test]
 async fn every_node_answers_every_request_as_one_process_would() {
-    let cluster = Cluster::start("2s");
+    let cluster = Cluster::start("5s");
     let leader = cluster.leader(0).await;
     let (concert, date) = create_concert(cluster.api(0), 10).await;
     let kim = fan(
