@@ -38,6 +38,10 @@ pub enum Endpoint {
     Reservations,
     Payments,
     QueueTokens,
+    /// A token in a sale's room: a key used for the site-wide room's token is another scope.
+    SaleQueueTokens,
+    /// A waiting-list offer paid by its entry's code.
+    OfferPayments,
 }
 
 /// Keys are scoped to the user and the endpoint.

@@ -228,13 +228,14 @@ pub async fn issue_for_sale(
     state.services.users.get(user)?;
     let services = state.services.clone();
     let solution = altcha_header(&request)?;
-    // The same key for another room's token is another request.
+    // A key is the sale rooms' apart from the site-wide room's; the same key for another
+    // sale's room is another request.
     let fingerprinted = serde_json::json!({"concertId": concert, "userId": user}).to_string();
     at_most_once_per_key(
         &state,
         &request,
         user,
-        Endpoint::QueueTokens,
+        Endpoint::SaleQueueTokens,
         fingerprinted.as_bytes(),
         move |slot| async move {
             services.proof_of_work.redeem(solution.as_deref())?;

@@ -151,7 +151,7 @@ pub async fn pay(state: web::Data<AppState>, request: HttpRequest, path: web::Pa
         &state,
         &request,
         entry.user,
-        Endpoint::Payments,
+        Endpoint::OfferPayments,
         fingerprinted.as_bytes(),
         move |slot| async move {
             let keyed = slot.map(|slot| (slot, paid as payments::ReceiptAnswer));

@@ -570,3 +570,43 @@ async fn a_ticket_cancelled_by_many_at_once_is_refunded_once() {
         .count();
     assert_eq!(refunds, 1);
 }
+
+#[tokio::test]
+async fn a_token_requests_key_belongs_to_its_room_and_replays_that_rooms_answer() {
+    let app = spawn_app_with_clock(|_| {});
+    let concert = concert_with_sale(&app, 10, None).await;
+    let other = concert_with_sale(&app, 10, None).await;
+    app.advance(Duration::minutes(60));
+    let user = app.create_user("Kim").await;
+    let take = |path: String| {
+        app.request(Method::POST, &path)
+            .header("Idempotency-Key", "join-1")
+            .json(&json!({ "userId": user }))
+            .send()
+    };
+    let site_wide = take("/api/v1/queue/tokens".to_string()).await.unwrap();
+    assert_eq!(site_wide.status(), StatusCode::CREATED);
+    let site_wide = body(site_wide).await;
+    let sale_path = format!("/api/v1/concerts/{concert}/queue/tokens");
+    let in_sale = take(sale_path.clone()).await.unwrap();
+    assert_eq!(
+        in_sale.status(),
+        StatusCode::CREATED,
+        "the same key in another room is a new request"
+    );
+    let in_sale = body(in_sale).await;
+    assert_eq!(
+        (in_sale["concertId"].as_str(), site_wide["concertId"].as_str()),
+        (Some(concert.as_str()), None)
+    );
+    assert_ne!(in_sale["token"], site_wide["token"]);
+
+    // Each retry gets its own room's answer; the key again for a third room is a reuse.
+    let again = take("/api/v1/queue/tokens".to_string()).await.unwrap();
+    assert_eq!(body(again).await, site_wide);
+    assert_eq!(body(take(sale_path).await.unwrap()).await, in_sale);
+    let elsewhere = take(format!("/api/v1/concerts/{other}/queue/tokens")).await.unwrap();
+    assert_problem(elsewhere, 422, "IDEMPOTENCY_KEY_REUSED").await;
+    assert_eq!(app.sale_of(&other).await["active"], 0, "the reuse took nothing");
+    assert_eq!(app.sale_of(&concert).await["active"], 1);
+}

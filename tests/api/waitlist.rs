@@ -171,3 +171,46 @@ async fn an_offer_paid_by_many_at_once_is_paid_once() {
     }
     assert_eq!(app.balance(&fan).await, 4_000);
 }
+
+#[tokio::test]
+async fn a_key_used_for_a_payment_is_free_for_paying_an_offer() {
+    let app = spawn_app_with_clock(|_| {});
+    let (concert, _) = sold_out(&app).await;
+    let matinee = app.create_concert("Matinee", &[(DATE, 1, 500)]).await;
+    let fan = app.fan("Kim").await;
+    app.charge(&fan, 1_500).await;
+    let held = app.held(&fan, &matinee, DATE, 1).await;
+    let paid = (app.with_token(Method::POST, "/api/v1/payments", &fan.token))
+        .header("Idempotency-Key", "pay-1")
+        .json(&json!({ "reservationId": held["reservationId"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(paid.status(), StatusCode::CREATED);
+    let fan = app.token_for(&fan.user_id).await;
+    let code = body(join(&app, &fan, &concert).await).await["entryCode"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.advance(Duration::minutes(6));
+    assert_eq!(entry(&app, &code).await["status"], "OFFERED");
+
+    let pay_keyed = || {
+        app.request(Method::POST, &format!("/api/v1/waitlist/{code}/payment"))
+            .header("Idempotency-Key", "pay-1")
+            .send()
+    };
+    let offer_paid = pay_keyed().await.unwrap();
+    assert_eq!(
+        offer_paid.status(),
+        StatusCode::CREATED,
+        "another endpoint, another scope"
+    );
+    let receipt = body(offer_paid).await;
+    assert_eq!(
+        (receipt["amount"].as_i64(), receipt["balance"].as_i64()),
+        (Some(1_000), Some(0))
+    );
+    assert_eq!(body(pay_keyed().await.unwrap()).await, receipt, "a retry replays it");
+    assert_eq!(entry(&app, &code).await["status"], "BOUGHT");
+}

@@ -108,6 +108,8 @@ pub fn endpoint_number(endpoint: Endpoint) -> u32 {
         Endpoint::Reservations => 1,
         Endpoint::Payments => 2,
         Endpoint::QueueTokens => 3,
+        Endpoint::SaleQueueTokens => 4,
+        Endpoint::OfferPayments => 5,
     }
 }
 
@@ -118,6 +120,8 @@ pub fn endpoint_of(number: u32) -> Option<Endpoint> {
         1 => Endpoint::Reservations,
         2 => Endpoint::Payments,
         3 => Endpoint::QueueTokens,
+        4 => Endpoint::SaleQueueTokens,
+        5 => Endpoint::OfferPayments,
         _ => return None,
     })
 }

@@ -362,6 +362,8 @@ fn every_endpoint_keeps_its_number() {
         (Endpoint::Reservations, 1),
         (Endpoint::Payments, 2),
         (Endpoint::QueueTokens, 3),
+        (Endpoint::SaleQueueTokens, 4),
+        (Endpoint::OfferPayments, 5),
     ];
     for (endpoint, number) in pinned {
         assert_eq!(endpoint_number(endpoint), number, "{endpoint:?}");
