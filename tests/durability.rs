@@ -1181,3 +1181,53 @@ async fn a_sale_survives_a_crash_in_its_pre_queue_and_one_right_after_its_draw()
         }
     }
 }
+
+/// A waiting-list offer is no hold of the fan's choosing: across a restart, as before it, it
+/// counts against none of the fan's limits and outlives the fan's token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_list_offer_outlives_a_crash_and_then_its_fans_token() {
+    let data = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let mut server = start(data.path(), &logs.path().join("first.log"), &[]);
+    let api = server.api.clone();
+    let sold_out = create_concert(&api, &["2026-12-24"], 1, PRICE).await;
+    let other = create_concert(&api, &["2026-12-25"], 4, PRICE).await;
+    let (holder, waiter) = (register_fan(&api, "holder").await, register_fan(&api, "waiter").await);
+    let given_back = hold(&api, &holder, &sold_out, 0, 1).await;
+    let waitlist = format!(
+        "/api/v1/concerts/{}/dates/{}/waitlist",
+        sold_out.concert_id, sold_out.dates[0]
+    );
+    let code = text(&api.post(&waitlist, Some(waiter.token()), json!({})).await["entryCode"]);
+    charge(&api, &waiter, PRICE, None).await;
+    let path = format!("/api/v1/reservations/{given_back}");
+    api.expect(204, Method::DELETE, &path, Some(holder.token()), None).await;
+    let entry = format!("/api/v1/waitlist/{code}");
+    assert_eq!(api.get_plain(&entry).await["status"], "OFFERED");
+
+    server.process.crash();
+    let server = start(data.path(), &logs.path().join("second.log"), &[]);
+    let api = server.api.clone();
+    for seat in 1..=4 {
+        hold(&api, &waiter, &other, 0, seat).await;
+    }
+    api.expect(
+        204,
+        Method::DELETE,
+        "/api/v1/queue/tokens/me",
+        Some(waiter.token()),
+        None,
+    )
+    .await;
+    let read = api.get_plain(&entry).await;
+    assert_eq!(read["status"], "OFFERED", "the token's end took the offer: {read}");
+    let paid = api.post(&format!("{entry}/payment"), None, json!({})).await;
+    assert_eq!(int(&paid["amount"]), PRICE, "{paid}");
+    let seats = api.get_plain("/api/v1/admin/stats").await;
+    assert_eq!(int(&seats["seatsSold"]), 1, "{seats}");
+    assert_eq!(
+        int(&seats["seatsHeld"]),
+        0,
+        "the token's own holds went with it: {seats}"
+    );
+}

@@ -544,11 +544,14 @@ impl SeatMap {
         self.reservations.keys().copied()
     }
 
-    /// Every live hold: its reservation, holder and deadline (the far future while being paid).
+    /// Every live hold a fan took: its reservation, holder and deadline (the far future while
+    /// being paid). A waiting-list offer is left out, as it is live: it counts against no limit
+    /// of the fan's, and no token's end gives it back.
     pub fn live_holds(&self) -> impl Iterator<Item = (ReservationId, UserId, DateTime<Utc>)> + '_ {
         self.reservations
             .values()
             .filter(|record| record.view.status == ReservationStatus::Held)
+            .filter(|record| !self.waitlist.is_offer(record.view.reservation_id))
             .map(|record| {
                 let until = if record.paying {
                     DateTime::<Utc>::MAX_UTC

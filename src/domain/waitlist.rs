@@ -156,6 +156,11 @@ impl Waitlist {
         self.skip_to_waiting();
     }
 
+    /// Whether the hold `reservation` is an offer still standing (being paid included).
+    pub fn is_offer(&self, reservation: ReservationId) -> bool {
+        self.by_offer.contains_key(&reservation)
+    }
+
     /// The hold `reservation` ended: bought, or not. False if it was no offer.
     pub fn offer_ended(&mut self, reservation: ReservationId, bought: bool) -> bool {
         let Some(index) = self.by_offer.remove(&reservation) else {
