@@ -226,42 +226,17 @@ impl DeadlineActor for ConcertDateActor {
 
     /// Keeps the shared indexes in step with what happened and marks the rendering stale.
     fn publish(&mut self, events: &[SeatEvent]) {
+        let key = (self.map.concert(), self.map.date());
         for event in events {
+            self.context.ledger.follow(event, &self.map);
             match *event {
-                SeatEvent::SeatHeld { reservation, .. } => {
-                    self.context
-                        .reservations
-                        .insert(reservation, (self.map.concert(), self.map.date()));
+                SeatEvent::SeatHeld { reservation, .. } | SeatEvent::OfferMade { reservation, .. } => {
+                    self.context.reservations.insert(reservation, key);
                 }
-                SeatEvent::HoldCancelled { reservation, .. }
-                | SeatEvent::HoldLapsed { reservation, .. }
-                | SeatEvent::SeatSold { reservation, .. } => {
-                    self.context.ledger.release(self.map.holder(reservation), reservation);
-                }
-                // A hold being paid cannot lapse, so it counts against the limit until it ends.
-                SeatEvent::PaymentBegun { reservation, .. } => {
-                    let holder = self.map.holder(reservation);
-                    self.context
-                        .ledger
-                        .extend(holder, reservation, DateTime::<Utc>::MAX_UTC);
-                }
-                SeatEvent::PaymentAborted { reservation, .. } => {
-                    let (holder, until) = self.map.hold_of(reservation);
-                    self.context.ledger.extend(holder, reservation, until);
-                }
-                // A sold seat counts against nobody's holds.
-                SeatEvent::TicketCancelled { .. } => {}
                 SeatEvent::Waitlisted { code, .. } => {
-                    self.context
-                        .waitlists
-                        .insert(code, (self.map.concert(), self.map.date()));
+                    self.context.waitlists.insert(code, key);
                 }
-                // An offer is not the fan's choice: it counts against no limit of theirs.
-                SeatEvent::OfferMade { reservation, .. } => {
-                    self.context
-                        .reservations
-                        .insert(reservation, (self.map.concert(), self.map.date()));
-                }
+                _ => {}
             }
         }
         // Any change, events or not (a payment begun or aborted), outdates what readers see.
@@ -600,9 +575,7 @@ impl ConcertDateHandle {
         for code in map.waitlist_codes() {
             context.waitlists.insert(code, key);
         }
-        for (reservation, user, until) in map.live_holds() {
-            context.ledger.restore(user, reservation, until);
-        }
+        context.ledger.restore_date(&map);
         let mut map = map;
         map.set_offer_ttl(context.hold_ttl);
         let actor = ConcertDateActor {
