@@ -243,12 +243,7 @@ async fn every_node_answers_every_request_as_one_process_would() {
             (1, 1_000),
             "node {index}"
         );
-        let view = expect_json(
-            api.admin(Method::GET, "/api/v1/admin/cluster").send().await.unwrap(),
-            200,
-            "the cluster",
-        )
-        .await;
+        let view = whole_view(api).await;
         assert_eq!(
             text(&view["nodeId"]),
             format!("node-{}", index + 1),
@@ -381,20 +376,8 @@ async fn hold_and_pay(
     rush: &Rush,
     seat: u32,
 ) -> Option<(String, String, String)> {
-    let hold = json!({"concertId": rush.concert, "date": rush.date, "seatNumber": seat});
     thread.asked(Asked::Hold { fan: fan.index, seat });
-    let held = api
-        .with_token(Method::POST, "/api/v1/reservations", &fan.token)
-        .json(&hold)
-        .send()
-        .await;
-    record(thread, &held, ())?;
-    let held = held.ok()?;
-    let status = held.status();
-    let Ok(held) = held.json::<Value>().await else {
-        thread.never_told();
-        return None;
-    };
+    let (status, held) = hold_until_answered(api, fan, thread, rush, seat).await?;
     if status != StatusCode::CREATED {
         match text(&held["code"]).as_str() {
             "SEAT_UNAVAILABLE" => thread.told(Answer::Taken),
@@ -416,6 +399,40 @@ async fn hold_and_pay(
             _ => Answer::Refused,
         });
     }
+    None
+}
+
+/// Asks for the hold of `seat` again under the same key while a node answers 5xx (a failover
+/// under way), as a fan's page would: a hold made with its answer lost would otherwise keep its
+/// seat from every fan for the hold's five minutes. A node that cannot be reached did nothing;
+/// the fan turns to another.
+async fn hold_until_answered(
+    api: &Client,
+    fan: &Fan,
+    thread: &mut Thread,
+    rush: &Rush,
+    seat: u32,
+) -> Option<(StatusCode, Value)> {
+    let hold = json!({"concertId": rush.concert, "date": rush.date, "seatNumber": seat});
+    let key = format!("hold-{}-{seat}-{}", fan.index, uuid::Uuid::new_v4());
+    for _ in 0..100 {
+        let holding = api
+            .with_token(Method::POST, "/api/v1/reservations", &fan.token)
+            .header("Idempotency-Key", &key);
+        match holding.json(&hold).send().await {
+            Err(error) if error.is_connect() => {
+                thread.told(Answer::Nothing);
+                return None;
+            }
+            Ok(held) if !held.status().is_server_error() => {
+                let status = held.status();
+                let Ok(held) = held.json::<Value>().await else { break };
+                return Some((status, held));
+            }
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+    thread.never_told();
     None
 }
 
@@ -538,6 +555,19 @@ async fn rush_watched_on(
     (rush, rushing, reader)
 }
 
+/// The stats `api` tells once they are `settled`, or as they are after a failover's bound: a
+/// payment a new leader resumed is debited before its seat is sold.
+pub(crate) async fn stats_once(api: &Client, settled: impl Fn(&Value) -> bool) -> Value {
+    let started = Instant::now();
+    loop {
+        let stats = stats_of(api).await;
+        if settled(&stats) || started.elapsed() >= SERVED_AGAIN_WITHIN {
+            return stats;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// The admin stats, as a client that retries a 503 sees them once a node serves. A connection
 /// the node closed while it sat idle in the client's pool is tried again too.
 pub(crate) async fn stats_of(api: &Client) -> Value {
@@ -592,18 +622,44 @@ async fn served_apart_from(cluster: &Cluster, leader: usize, seats: u32) -> (Str
     panic!("placement gave twenty dates in a row to the leader");
 }
 
+/// The cluster as `api` tells it once it sees three nodes and a date served: a peer slow to
+/// answer is left out of one view, so a view is asked again for as long as a failover may take.
+async fn whole_view(api: &Client) -> Value {
+    let started = Instant::now();
+    loop {
+        let view = api.admin(Method::GET, "/api/v1/admin/cluster").send().await.unwrap();
+        let view = expect_json(view, 200, "the cluster").await;
+        let nodes = view["nodes"].as_array().map_or(0, Vec::len);
+        let partitions = view["partitions"].as_array().cloned().unwrap_or_default();
+        let date_served = (partitions.iter()).any(|partition| text(&partition["name"]).starts_with("date."));
+        if (nodes == 3 && date_served) || started.elapsed() >= SERVED_AGAIN_WITHIN {
+            return view;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// The index of the node serving the date, as the cluster view tells.
 async fn date_owner(cluster: &Cluster, asked: usize, concert: &str, date: &str) -> usize {
-    let name = format!("date.{concert}.{date}");
-    let owners = owners_seen_by(cluster, asked).await;
-    let owner = owners
-        .get(&name)
-        .unwrap_or_else(|| panic!("{name} is served: {owners:?}"));
-    owner
-        .trim_start_matches("node-")
-        .parse::<usize>()
-        .expect("a node's number")
-        - 1
+    owner_of(cluster, asked, &format!("date.{concert}.{date}")).await
+}
+
+/// The index of the node serving `partition`, as node `asked` tells once it sees it served: a
+/// peer slow to answer is left out of one view, and a new date is taken up at its owner's look.
+pub(crate) async fn owner_of(cluster: &Cluster, asked: usize, partition: &str) -> usize {
+    let started = Instant::now();
+    loop {
+        let owners = owners_seen_by(cluster, asked).await;
+        if let Some(owner) = owners.get(partition) {
+            let number = owner.trim_start_matches("node-").parse::<usize>();
+            return number.expect("a node's number") - 1;
+        }
+        assert!(
+            started.elapsed() < SERVED_AGAIN_WITHIN,
+            "{partition} is served: {owners:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 async fn rush_through_a_kill(victim: Victim) {
@@ -625,13 +681,15 @@ async fn rush_through_a_kill(victim: Victim) {
     for fan in fans.iter().chain([&reader]) {
         told.charged.push((fan.user.clone(), 3_000));
     }
-    let until = Instant::now() + Duration::from_secs(25);
+    // The rush is ended once every seat is taken after the failover; this only bounds it.
+    let until = Instant::now() + SERVED_AGAIN_WITHIN * 2;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let watching = actix_rt::spawn(watch(rush_of.clone(), reader, fans.clone(), stop.clone()));
     let (rush_sold, rush_over) = (rush_of.sold.clone(), rush_of.over.clone());
     let rushing = actix_rt::spawn(rush(rush_of, fans.clone(), until));
     // The victim dies in the middle of the rush: some seats paid, most still wanted.
     while rush_sold.load(std::sync::atomic::Ordering::Relaxed) < 10 {
+        assert!(Instant::now() < until, "ten seats are sold before the kill");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let killed_at = Instant::now();
@@ -673,8 +731,9 @@ async fn rush_through_a_kill(victim: Victim) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     eprintln!("the date was served again {served_again:?} after the kill");
-    // Sales go on after the failover, until every seat is taken or the rush's time is up.
-    tokio::time::sleep(Duration::from_secs(8)).await;
+    // Sales go on after the failover, until every seat is sold or held.
+    let paid_before = i64::from(paid_at_kill.load(std::sync::atomic::Ordering::Relaxed));
+    until_taken(cluster.api(survivor), paid_before, i64::from(SEATS)).await;
     rush_over.store(true, std::sync::atomic::Ordering::Relaxed);
     let rushed = rushing.await.expect("the rush ends");
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -696,7 +755,8 @@ async fn rush_through_a_kill(victim: Victim) {
     );
 
     for (index, api) in cluster.running() {
-        let stats = stats_of(api).await;
+        let sold_as_paid = |stats: &Value| int(&stats["revenueTotal"]) == 1_000 * int(&stats["seatsSold"]);
+        let stats = stats_once(api, sold_as_paid).await;
         let charged = int(&stats["chargedTotal"]);
         assert_eq!(
             charged,
@@ -790,7 +850,7 @@ async fn balance(api: &Client, fan: &Fan) -> Option<i64> {
 
 #[actix_rt::test]
 async fn a_paused_leader_decides_and_tells_nothing_once_another_took_over() {
-    let cluster = Cluster::start("2s");
+    let cluster = Cluster::start("5s");
     let paused = cluster.leader(0).await;
     let other = (paused + 1) % 3;
     let history = History::default();
@@ -842,14 +902,39 @@ async fn a_paused_leader_decides_and_tells_nothing_once_another_took_over() {
         read_balance(&history, cluster.api(paused), &kim).await;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // Each node answers once it knows who serves the wallet; every read asked is in the history.
     let mut seen = std::collections::BTreeSet::new();
     for (index, api) in cluster.running() {
-        let balance = read_balance(&history, api, &kim).await;
-        assert!(balance.is_some(), "node {index} answers");
+        let started = Instant::now();
+        let balance = loop {
+            if let Some(balance) = read_balance(&history, api, &kim).await {
+                break balance;
+            }
+            assert!(started.elapsed() < SERVED_AGAIN_WITHIN, "node {index} answers");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
         seen.insert(balance);
     }
     assert_eq!(seen.len(), 1, "every node tells the same balance: {seen:?}");
     history.assert_linearizable();
+}
+
+/// Waits until more than `paid_before` seats are sold and all `seats` are sold or held, as
+/// `api` counts them, for as long as a failover may take.
+async fn until_taken(api: &Client, paid_before: i64, seats: i64) {
+    let started = Instant::now();
+    loop {
+        let stats = stats_of(api).await;
+        let sold = int(&stats["seatsSold"]);
+        if sold > paid_before && sold + int(&stats["seatsHeld"]) == seats {
+            return;
+        }
+        assert!(
+            started.elapsed() < SERVED_AGAIN_WITHIN,
+            "the rush took every seat after the failover: {stats}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// Reads `fan`'s balance through `api` into `history`.
@@ -867,8 +952,10 @@ async fn read_balance(history: &History, api: &Client, fan: &Fan) -> Option<i64>
 
 #[actix_rt::test]
 async fn a_stopped_leader_hands_its_partitions_over_before_its_lease_would_expire() {
-    let lease_ttl = Duration::from_secs(10);
-    let mut cluster = Cluster::start("10s");
+    // Long enough that the stop, a look by another node and its replay, on a slow machine, are
+    // well within it: only a lease given back is taken up this soon.
+    let lease_ttl = Duration::from_secs(30);
+    let mut cluster = Cluster::start("30s");
     let leader = cluster.leader(0).await;
     let other = (leader + 1) % 3;
     let kim = fan(&History::default(), 0, [cluster.api(other); 3], 2_500).await;
@@ -892,7 +979,9 @@ async fn a_stopped_leader_hands_its_partitions_over_before_its_lease_would_expir
 
 #[actix_rt::test]
 async fn the_load_harness_spreads_fans_and_their_orders_over_the_nodes_and_checks_every_invariant_on_each() {
-    let cluster = Cluster::start("5s");
+    // Nothing here waits for a lease to run out: a long one keeps a node starved by the
+    // harness's own load from losing its partitions, whose 503s the harness counts as errors.
+    let cluster = Cluster::start("15s");
     cluster.leader(0).await;
     let urls: Vec<&str> = cluster.running().map(|(_, api)| api.base()).collect();
     let output = Binary::new(crate::common::process::LOADTEST)
@@ -945,7 +1034,9 @@ async fn a_rush_goes_on_while_one_of_the_three_nats_servers_is_killed() {
     cluster.leader(0).await;
     let history = History::default();
     let (rush_of, fans, reader) = rush_watched(&cluster, &history, 30, 20).await;
-    let until = Instant::now() + Duration::from_secs(20);
+    // Long enough for the NATS servers to elect new leaders on a slow machine; the rush ends
+    // as soon as every seat is sold.
+    let until = Instant::now() + SERVED_AGAIN_WITHIN;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let watching = actix_rt::spawn(watch(rush_of.clone(), reader, fans.clone(), stop.clone()));
     let rushing = actix_rt::spawn(rush(rush_of, fans, until));
@@ -999,14 +1090,25 @@ fn still_waiting(streams: &[tokio::net::TcpStream]) -> usize {
 
 #[actix_rt::test]
 async fn a_flood_of_slow_connections_at_one_gateway_is_bounded_and_leaves_other_fans_served() {
-    let flags = ["--max-connections-per-client", "32", "--client-timeout", "2s"];
+    let flags = ["--max-connections-per-client", "32", "--client-timeout", "10s"];
     let cluster = Cluster::start_with("5s", &flags);
     cluster.leader(0).await;
     let address: std::net::SocketAddr = cluster.api(0).base().trim_start_matches("http://").parse().unwrap();
     let flood = slow_bodies(address, "127.0.0.2", 200).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let held = still_waiting(&flood);
-    assert!(held <= 32, "one client holds {held} connections of the gateway");
+    // Connections the node has yet to accept look held too: it closes those past the client's
+    // share as it gets to them, well before the client timeout would close the rest.
+    let started = Instant::now();
+    let held = loop {
+        let held = still_waiting(&flood);
+        if held <= 32 {
+            break held;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "one client holds {held} connections of the gateway"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert!(held > 0, "the client's share is held");
 
     // Another fan, through the same node, is served while the flood waits.
@@ -1017,7 +1119,7 @@ async fn a_flood_of_slow_connections_at_one_gateway_is_bounded_and_leaves_other_
     // The slow bodies are given up after --client-timeout.
     let started = Instant::now();
     while still_waiting(&flood) > 0 {
-        assert!(started.elapsed() < Duration::from_secs(10), "slow bodies are timed out");
+        assert!(started.elapsed() < Duration::from_secs(30), "slow bodies are timed out");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -1189,8 +1291,9 @@ async fn a_sales_pre_queue_and_draw_outlive_the_nodes_that_served_them() {
     let mut cluster = Cluster::start("3s");
     let leader = cluster.leader(0).await;
     let (concert, _) = create_concert(cluster.api(0), 10).await;
-    // The pre-queue is open now; the sale opens in twenty seconds, on the nodes' clocks.
-    let opens_at = chrono::Utc::now() + chrono::Duration::seconds(20);
+    // The pre-queue is open now; the sale opens in forty seconds, on the nodes' clocks: time
+    // for the fans to join and the leader's failover on a slow machine, before the draw.
+    let opens_at = chrono::Utc::now() + chrono::Duration::seconds(40);
     let settings = json!({
         "prequeueOpensAt": chrono::Utc::now().to_rfc3339(),
         "opensAt": opens_at.to_rfc3339(),
@@ -1237,6 +1340,10 @@ async fn a_sales_pre_queue_and_draw_outlive_the_nodes_that_served_them() {
         (commitment, 12)
     );
     assert_eq!(sale_statuses(&cluster, &tokens).await, before);
+    assert!(
+        chrono::Utc::now() < opens_at,
+        "the pre-queue was checked before the draw"
+    );
 
     // The draw on time, then the new leader dies right after it: the same order, the same seed.
     let until_open = (opens_at - chrono::Utc::now()).to_std().unwrap_or_default();

@@ -4,7 +4,7 @@
 
 use crate::common::client::{text, Client};
 use crate::history::History;
-use crate::nodes::{expect_json, fan, owners_seen_by, Cluster};
+use crate::nodes::{expect_json, fan, owner_of, Cluster};
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -70,11 +70,7 @@ async fn a_one_seat_date_served_apart_from(cluster: &Cluster, leader: usize) -> 
         let body = json!({"title": "Waiting", "dates": [{"date": DATE, "seatCount": 1, "price": 1_000}]});
         let created = cluster.api(0).admin(Method::POST, "/api/v1/admin/concerts").json(&body);
         let concert = text(&expect_json(created.send().await.unwrap(), 201, "a concert").await["concertId"]);
-        let owners = owners_seen_by(cluster, leader).await;
-        let owner = owners
-            .get(&format!("date.{concert}.{DATE}"))
-            .expect("the date is served");
-        if *owner != format!("node-{}", leader + 1) {
+        if owner_of(cluster, leader, &format!("date.{concert}.{DATE}")).await != leader {
             return concert;
         }
     }
