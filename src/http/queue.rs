@@ -228,8 +228,8 @@ pub async fn issue_for_sale(
     state.services.users.get(user)?;
     let services = state.services.clone();
     let solution = altcha_header(&request)?;
-    // A key is the sale rooms' apart from the site-wide room's; the same key for another
-    // sale's room is another request.
+    // A key is the sale rooms' apart from the site-wide room's; the fingerprint names the
+    // concert, so the same key for another sale's room is a key reused (422).
     let fingerprinted = serde_json::json!({"concertId": concert, "userId": user}).to_string();
     at_most_once_per_key(
         &state,

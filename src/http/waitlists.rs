@@ -145,7 +145,7 @@ pub async fn pay(state: web::Data<AppState>, request: HttpRequest, path: web::Pa
         .await?
         .ok_or_else(waitlists::entry_not_found)?;
     let services = state.services.clone();
-    // The code is the request: a key reused for another entry is another request.
+    // The code is the request: a key reused for another entry is a key reused (422).
     let fingerprinted = format!("waitlist-payment:{code}");
     at_most_once_per_key(
         &state,

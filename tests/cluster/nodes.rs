@@ -404,8 +404,8 @@ async fn hold_and_pay(
 
 /// Asks for the hold of `seat` again under the same key while a node answers 5xx (a failover
 /// under way), as a fan's page would: a hold made with its answer lost would otherwise keep its
-/// seat from every fan for the hold's five minutes. A node that cannot be reached did nothing;
-/// the fan turns to another.
+/// seat from every fan for the hold's five minutes. A node that cannot be reached at the first
+/// ask did nothing, and the fan turns to another; after an ask that went out, nothing is known.
 async fn hold_until_answered(
     api: &Client,
     fan: &Fan,
@@ -415,15 +415,16 @@ async fn hold_until_answered(
 ) -> Option<(StatusCode, Value)> {
     let hold = json!({"concertId": rush.concert, "date": rush.date, "seatNumber": seat});
     let key = format!("hold-{}-{seat}-{}", fan.index, uuid::Uuid::new_v4());
-    for _ in 0..100 {
+    for ask in 0..100 {
         let holding = api
             .with_token(Method::POST, "/api/v1/reservations", &fan.token)
             .header("Idempotency-Key", &key);
         match holding.json(&hold).send().await {
-            Err(error) if error.is_connect() => {
+            Err(error) if error.is_connect() && ask == 0 => {
                 thread.told(Answer::Nothing);
                 return None;
             }
+            Err(error) if error.is_connect() => break,
             Ok(held) if !held.status().is_server_error() => {
                 let status = held.status();
                 let Ok(held) = held.json::<Value>().await else { break };

@@ -93,9 +93,11 @@ impl Journal {
                     assert_eq!(servers.len(), 1, "{group} served by {servers:?} at once");
                 }
                 Change::Renewed { valid_until } => {
-                    if let Some(until) = servers.get_mut(node) {
-                        *until = valid_until;
-                    }
+                    assert!(
+                        servers.contains_key(node),
+                        "{node} renewed {group} it did not serve: {servers:?}"
+                    );
+                    servers.insert(node.clone(), valid_until);
                 }
                 Change::Lost => assert!(
                     servers.remove(node).is_some() || ran_out.remove(&(node.clone(), group.clone())),
@@ -210,7 +212,8 @@ async fn groups_spread_over_the_nodes_move_to_a_joining_one_and_are_given_back_a
     // others need not wait for its leases to run out. Its last look ends first: a renewal cut
     // short would leave a lease of a revision c does not know, which it could not give back.
     c.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    c.looking.await.expect("c's looking ends");
+    let looked_last = tokio::time::timeout(TTL * 3, c.looking).await;
+    looked_last.expect("c's last look ends").expect("c's looking ends");
     let given_back: Vec<String> = (serving.into_iter())
         .filter(|(_, servers)| servers.contains(&c.name))
         .map(|(group, _)| group)
