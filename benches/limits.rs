@@ -11,12 +11,17 @@ use concert_reservation::http::rate_limit::{ClientRateLimiter, UserRateLimiter};
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use std::net::{IpAddr, Ipv4Addr};
 
+/// The wall clock, as the server's budgets read it.
+fn clock() -> concert_reservation::clock::SharedClock {
+    std::sync::Arc::new(concert_reservation::clock::SystemClock)
+}
+
 /// As many users as a crowd keeps busy at once; each stays within its budget.
 const USERS: usize = 2_000;
 
 fn budgets(c: &mut Criterion) {
     let users: Vec<UserId> = (0..USERS).map(|_| UserId::random()).collect();
-    let limiter = UserRateLimiter::new(u32::MAX / 2);
+    let limiter = UserRateLimiter::new(u32::MAX / 2, clock());
     let mut next = 0;
     c.bench_function("limits/user_budget_served_among_2000", |b| {
         b.iter(|| {
@@ -27,14 +32,14 @@ fn budgets(c: &mut Criterion) {
     let clients: Vec<IpAddr> = (0..USERS as u32)
         .map(|n| IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + n)))
         .collect();
-    let limiter = ClientRateLimiter::new(u32::MAX / 2);
+    let limiter = ClientRateLimiter::new(u32::MAX / 2, clock());
     c.bench_function("limits/client_budget_served_among_2000", |b| {
         b.iter(|| {
             next = (next + 1) % USERS;
             black_box(limiter.check(&clients[next]).is_ok())
         })
     });
-    let spent = UserRateLimiter::new(1);
+    let spent = UserRateLimiter::new(1, clock());
     let user = users[0];
     while spent.check(&user).is_ok() {}
     c.bench_function("limits/user_budget_refused", |b| {

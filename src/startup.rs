@@ -311,8 +311,8 @@ const GATEWAY_BODY_MIN: usize = 512 * 1024;
 fn app_state(services: Arc<Services>, peer_key: Option<(String, String)>) -> web::Data<AppState> {
     let config = &services.config;
     web::Data::new(AppState {
-        limiter: UserRateLimiter::new(config.user_rate_limit),
-        clients: ClientRateLimiter::new(config.client_rate_limit),
+        limiter: UserRateLimiter::new(config.user_rate_limit, services.clock.clone()),
+        clients: ClientRateLimiter::new(config.client_rate_limit, services.clock.clone()),
         streams: Occupancy::new(EVENT_STREAMS_PER_TOKEN),
         metrics: Metrics::default(),
         seat_maps: SeatMaps::default(),

@@ -232,7 +232,8 @@ async fn register_from(app: &TestApp, forwarded_for: Option<&str>) -> reqwest::R
 
 #[tokio::test]
 async fn requests_without_a_token_are_limited_per_client() {
-    let app = spawn_app_with(|config| config.client_rate_limit = 2);
+    // On the injected clock: no budget refills between the requests.
+    let app = spawn_app_with_clock(|config| config.client_rate_limit = 2);
     let answers = futures_util::future::join_all((0..6).map(|_| register_from(&app, None))).await;
     let statuses: Vec<u16> = answers.iter().map(|answer| answer.status().as_u16()).collect();
     assert_eq!(
@@ -260,7 +261,7 @@ async fn requests_without_a_token_are_limited_per_client() {
 
 #[tokio::test]
 async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget() {
-    let app = spawn_app_with(|config| {
+    let app = spawn_app_with_clock(|config| {
         config.client_rate_limit = 1;
         config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
     });

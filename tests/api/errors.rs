@@ -332,7 +332,8 @@ async fn no_bearer_token_is_token_missing_and_a_bad_one_is_token_invalid() {
 
 #[tokio::test]
 async fn a_burst_past_the_users_rate_limit_is_rate_limited_with_retry_after() {
-    let app = spawn_app_with(|config| config.user_rate_limit = 1);
+    // On the injected clock: no budget refills between the requests unless the test says so.
+    let app = spawn_app_with_clock(|config| config.user_rate_limit = 1);
     let fan = app.fan("Eager").await;
     let calm = app.fan("Calm").await;
     let mut statuses = Vec::new();
@@ -350,9 +351,20 @@ async fn a_burst_past_the_users_rate_limit_is_rate_limited_with_retry_after() {
     let retry_after: u64 = header(&limited, "retry-after")
         .parse()
         .expect("Retry-After is whole seconds");
-    assert!((1..=2).contains(&retry_after), "{retry_after}");
+    assert_eq!(retry_after, 1, "one request a second comes back after a second");
     let problem = assert_problem(limited, 429, "RATE_LIMITED").await;
     assert_eq!(problem["type"], "/problems/rate-limited");
+    app.advance(chrono::Duration::seconds(1));
+    let refilled = app.get_as(&fan, "/api/v1/wallet").await.status();
+    assert_eq!(
+        refilled,
+        StatusCode::OK,
+        "a second later the budget has one request again"
+    );
+    assert_eq!(
+        app.get_as(&fan, "/api/v1/wallet").await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
 
     assert_eq!(app.get_as(&calm, "/api/v1/wallet").await.status(), StatusCode::OK);
     for _ in 0..5 {
