@@ -103,7 +103,8 @@ async fn an_empty_data_dir_gets_a_catalog_and_fans_with_money_once() {
 #[tokio::test]
 async fn with_proof_of_work_on_the_demo_seeds_its_fans_and_its_crowd_solves_its_way_in() {
     let data_dir = tempfile::tempdir().unwrap();
-    let flags = ["--pow-difficulty", "20000", "--crowd", "3", "--think-time", "100ms"];
+    // The crowd thinks a second between steps, so none of it has charged by the first look.
+    let flags = ["--pow-difficulty", "20000", "--crowd", "3", "--think-time", "1s"];
     with_demo(data_dir.path(), &flags, |welcome| async move {
         let stats = welcome.api.get_plain("/api/v1/admin/stats").await;
         assert_eq!(

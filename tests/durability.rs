@@ -1102,8 +1102,9 @@ async fn a_sale_survives_a_crash_in_its_pre_queue_and_one_right_after_its_draw()
     let mut server = start(data.path(), &logs.path().join("first.log"), &flags);
     let api = server.api.clone();
     let venue = create_concert(&api, &["2026-12-24"], 10, PRICE).await;
-    // The pre-queue is open now; the sale opens in eight seconds, on the servers' own clock.
-    let opens_at = chrono::Utc::now() + chrono::Duration::seconds(8);
+    // The pre-queue is open now; the sale opens in twenty seconds, on the servers' own clock:
+    // time for the fans to join and a crash and restart on a slow machine, before the draw.
+    let opens_at = chrono::Utc::now() + chrono::Duration::seconds(20);
     let settings = json!({
         "prequeueOpensAt": chrono::Utc::now().to_rfc3339(),
         "opensAt": opens_at.to_rfc3339(),
@@ -1134,6 +1135,10 @@ async fn a_sale_survives_a_crash_in_its_pre_queue_and_one_right_after_its_draw()
     assert_eq!(
         (text(&sale["drawCommitment"]), int(&sale["prequeued"])),
         (commitment.clone(), 20)
+    );
+    assert!(
+        chrono::Utc::now() < opens_at,
+        "the pre-queue was checked before the draw"
     );
 
     // The draw, on time, then a crash right after it: the same order, the same seed.

@@ -214,7 +214,8 @@ for (const { locale, screen, words } of [
       await waitForText(page, "#once-admitted", words.once);
       // The time since the server last spoke grows between its updates.
       await page.waitForTimeout(2500);
-      assert.match(await page.locator("#updated").textContent(), /[2-9]/);
+      const updated = await page.locator("#updated").textContent();
+      assert.ok(Number((updated.match(/\d+/) ?? ["0"])[0]) >= 2, updated);
       assert.deepEqual(await accessibilityViolations(page), [], "the waiting room is accessible");
       assert.equal(await sidewaysScroll(page), 0, "no sideways scroll");
       await screenshot(page, `queue-${locale}`, "1-waiting");
@@ -360,7 +361,8 @@ test("a seat taken by someone else while the page shows it: the fan sees why and
 });
 
 test("a hold that lapses frees the seat on the page", async () => {
-  const demo = await startDemo(["--hold-ttl", "3s"]);
+  // Long enough that the page shows the hold before it lapses, on a slow machine too.
+  const demo = await startDemo(["--hold-ttl", "8s"]);
   try {
     const page = await englishPage(browser);
     await signInAndJoin(page, demo.base, "Hedy");
@@ -370,7 +372,7 @@ test("a hold that lapses frees the seat on the page", async () => {
     await waitForSeat(page, 3, "MINE");
     await screenshot(page, "lapse", "1-held");
 
-    await waitForText(page, "#notice", "Your hold has lapsed", 10_000);
+    await waitForText(page, "#notice", "Your hold has lapsed", 20_000);
     assert.equal(await page.locator("#hold").isHidden(), true);
     await waitForSeat(page, 3, "AVAILABLE");
     await screenshot(page, "lapse", "2-lapsed");
@@ -399,9 +401,12 @@ test("a fan buys a ticket while a simulated crowd competes for the same seats", 
     for (let attempt = 0; attempt < 10 && (await page.locator("#hold").isHidden()); attempt += 1) {
       const free = page.locator('#seats button[data-status="AVAILABLE"]');
       await free.nth(attempt % Math.max(1, await free.count())).click({ timeout: 5_000 }).catch(() => {});
+      // The hold's answer or the refusal, however long a crowded machine takes to give it.
       await page.waitForTimeout(300);
+      const answered = () => !document.querySelector("#hold").hidden || !document.querySelector("#error").hidden;
+      await page.waitForFunction(answered, null, { timeout: 5_000 }).catch(() => {});
     }
-    assert.equal(await page.locator("#hold").isVisible(), true, "the fan held a seat within ten tries");
+    await page.locator("#hold").waitFor({ timeout: 10_000 });
     await screenshot(page, "crowd", "1-held");
     await page.getByRole("button", { name: "결제하기" }).click();
     await page.locator("#tickets").waitFor();

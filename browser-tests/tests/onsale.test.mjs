@@ -66,8 +66,9 @@ test("a fan waits in the pre-queue, is let in at the draw, buys a ticket and can
   try {
     const date = daysAhead(40);
     const concert = await concertOf(demo.base, "Opening Night", date, 20, 50_000);
-    // Forty days before the date: the first step's fee of 10 %.
-    const sale = await scheduleSale(demo.base, concert, 12_000, [{ untilDaysBefore: 30, feePercent: 10 }]);
+    // Forty days before the date: the first step's fee of 10 %. The opening is 40 s away: time
+    // for the page, its checks and the join before the draw, on a slow machine too.
+    const sale = await scheduleSale(demo.base, concert, 40_000, [{ untilDaysBefore: 30, feePercent: 10 }]);
     assert.equal(sale.state, "PREQUEUE");
     assert.match(sale.drawCommitment, /^[0-9a-f]{64}$/);
 
@@ -95,7 +96,7 @@ test("a fan waits in the pre-queue, is let in at the draw, buys a ticket and can
     await screenshot(page, "onsale", "2-prequeue");
 
     // The opening: the draw places the fan, who is let in at once (nobody is ahead).
-    await page.locator("#queue-active").waitFor({ timeout: 30_000 });
+    await page.locator("#queue-active").waitFor({ timeout: 90_000 });
     await waitForText(page, "#only-this-sale", "Your place in line is for Opening Night");
     const drawn = await call(demo.base, "GET", `/api/v1/concerts/${concert}/sale`);
     assert.equal(createHash("sha256").update(Buffer.from(drawn.body.drawSeed, "hex")).digest("hex"), sale.drawCommitment,
@@ -204,7 +205,8 @@ test("the operator schedules a sale, watches its pre-queue fill and its draw, an
     const now = new Date();
     await page.getByLabel("Concert", { exact: true }).selectOption({ label: "Live Draw" });
     await page.getByLabel("Pre-queue opens").fill(localInput(now));
-    await page.getByLabel("Tickets open").fill(localInput(new Date(now.getTime() + 15_000)));
+    // 40 s away: time to save, join three fans and see them counted before the draw.
+    await page.getByLabel("Tickets open").fill(localInput(new Date(now.getTime() + 40_000)));
     await page.getByLabel("Active at most").fill("2");
     await page.getByLabel("Admissions per minute (empty: no limit)").fill("600");
     await page.getByRole("button", { name: "Save the sale" }).click();
@@ -226,7 +228,7 @@ test("the operator schedules a sale, watches its pre-queue fill and its draw, an
     await screenshot(page, "operator-sale", "1-prequeue");
 
     // The opening: the seed is published, and it is the one committed to.
-    await waitForText(page, `.sale[data-concert="${concert}"] .badge`, "Open", 30_000);
+    await waitForText(page, `.sale[data-concert="${concert}"] .badge`, "Open", 90_000);
     await page.waitForFunction((id) => /^[0-9a-f]{64}$/.test(document.querySelector(`.sale[data-concert="${id}"] code[data-record="drawSeed"]`)?.textContent), concert);
     const seed = await card.locator('code[data-record="drawSeed"]').textContent();
     assert.equal(createHash("sha256").update(Buffer.from(seed, "hex")).digest("hex"), commitment);

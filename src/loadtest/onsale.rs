@@ -58,7 +58,10 @@ pub async fn run(harness: &Harness, venue: &Venue) -> Result<Verdict, String> {
     .await?;
     let started = Instant::now();
     let burst_from = ((fans as f64) * (1.0 - BURST_SHARE)).round() as u64;
-    let mut arrivals = arrive(&crowd, venue, &users, burst_from, options.duration, started).await?;
+    // The pre-queue's fans come over what is left before the opening once it is scheduled, so
+    // that a slow schedule cannot push the last of them past it.
+    let span = (opens_at - Utc::now()).to_std().unwrap_or_default();
+    let mut arrivals = arrive(&crowd, venue, &users, burst_from, span, started).await?;
     let (opening_p99_ms, burst) = opening_second(&crowd, venue, &users, &arrivals, burst_from).await?;
     arrivals.extend(burst);
     let draw = read_draw(&harness.api, venue).await?;

@@ -70,7 +70,8 @@ async fn a_client_past_its_share_of_connections_is_shut_out_and_others_are_not()
     drop(held.pop());
     // The server notices the closed connection, then has a place again.
     let mut admitted = false;
-    for _ in 0..50 {
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(10) {
         let mut again = connect_from(&app, "127.0.0.1").await;
         let request = again.write_all(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n").await;
         let mut buffer = [0u8; 512];
@@ -116,11 +117,11 @@ async fn a_body_sent_a_byte_at_a_time_is_cut_off_at_the_client_timeout_while_wri
     tokio::join!(drip, write);
     for stream in slow.iter_mut() {
         assert!(
-            closed_within(stream, Duration::from_secs(2)).await,
+            closed_within(stream, Duration::from_secs(5)).await,
             "a slow body keeps its connection"
         );
     }
-    assert!(started.elapsed() < Duration::from_secs(6));
+    assert!(started.elapsed() < Duration::from_secs(15));
     assert_eq!(app.stats().await["users"], 1);
 }
 

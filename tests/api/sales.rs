@@ -368,7 +368,7 @@ async fn a_pre_queued_fans_stream_tells_the_draw() {
     let mut streams = [app.events(&first).await, app.events(&second).await];
     for stream in &mut streams {
         let opened = stream
-            .next(std::time::Duration::from_secs(2))
+            .next(std::time::Duration::from_secs(5))
             .await
             .expect("the first status");
         assert_eq!(opened.data["status"], "PREQUEUED");
